@@ -1,0 +1,351 @@
+"""The studio <-> engine wire protocol: typed, versioned messages, JSON-encoded, sent in batches.
+
+Standard library only: both processes import it. Modelled on Jupyter's kernel protocol:
+- commands are `<action>_request`, answered by one `<action>_reply` whose `parent` is the request's `id`,
+  with `status` "ok" or "error" and, on error, a human-readable `error`;
+- broadcasts are nouns (`status`, `metrics`, `eval`, `token`, `progress`, `log`, `heartbeat`); those caused by a
+  request carry its id in `parent`;
+- a `hello` handshake checks the major protocol version;
+- unknown kinds and unknown fields are ignored, never fatal, so either side can be newer.
+
+A frame on the connection is one UTF-8 JSON object `{"v": PROTOCOL_VERSION, "msgs": [...]}`, sent with
+`Connection.send_bytes`. Never pickle: a stray peer must not be able to run code in either process.
+"""
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+PROTOCOL_VERSION = "1.0"
+MAX_BATCH = 64           # messages per frame
+FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
+
+_REGISTRY: dict[str, type["Message"]] = {}
+_counter = itertools.count(1)
+
+
+def _new_id() -> str:
+    return f"{os.getpid()}-{next(_counter)}"
+
+
+def message(kind: str):
+    """Class decorator: a frozen dataclass message registered under its wire `kind`."""
+    def wrap(cls):
+        cls = dataclass(frozen=True, kw_only=True)(cls)
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+    return wrap
+
+
+@dataclass(frozen=True, kw_only=True)
+class Message:
+    kind: ClassVar[str] = ""
+    id: str = field(default_factory=_new_id)
+    parent: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d["kind"] = self.kind
+        return d
+
+
+@dataclass(frozen=True, kw_only=True)
+class Reply(Message):
+    status: str = "ok"          # "ok" | "error"
+    error: str | None = None    # one readable line when status == "error"
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Unknown(Message):
+    """A message of a kind this side does not know (a newer peer); kept so it can be logged, otherwise ignored."""
+    kind_name: str = ""
+    data: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------------------------------ handshake
+
+@message("hello_request")
+class HelloRequest(Message):
+    protocol_version: str = PROTOCOL_VERSION
+
+
+@message("hello_reply")
+class HelloReply(Reply):
+    protocol_version: str = PROTOCOL_VERSION
+    engine_version: str = ""
+    pid: int = 0
+    device: str = "cpu"         # "cpu" | "cuda"
+    device_name: str = ""       # "CPU (2 threads)" or the GPU's name
+    torch_version: str = ""
+    workspace: dict = field(default_factory=dict)   # Workspace.summary()
+
+
+@message("shutdown_request")
+class ShutdownRequest(Message):
+    pass
+
+
+@message("shutdown_reply")
+class ShutdownReply(Reply):
+    pass
+
+
+# ------------------------------------------------------------------------------------------------ workspace
+
+@message("workspace_request")
+class WorkspaceRequest(Message):
+    """Open (path given) or re-read (path None) the workspace; the reply has its summary."""
+    path: str | None = None
+
+
+@message("workspace_reply")
+class WorkspaceReply(Reply):
+    workspace: dict = field(default_factory=dict)   # {"path", "datasets", "tokenizers", "runs"}
+
+
+# ---------------------------------------------------------------------------------------- data & tokenizer
+
+@message("import_request")
+class ImportRequest(Message):
+    paths: list = field(default_factory=list)
+    name: str | None = None
+    val_fraction: float = 0.1
+
+
+@message("import_reply")
+class ImportReply(Reply):
+    dataset: dict = field(default_factory=dict)
+
+
+@message("dataset_preview_request")
+class DatasetPreviewRequest(Message):
+    dataset: int | str = 0
+    n_chars: int = 4000
+
+
+@message("dataset_preview_reply")
+class DatasetPreviewReply(Reply):
+    dataset: dict = field(default_factory=dict)
+    text: str = ""
+
+
+@message("tokenizer_train_request")
+class TokenizerTrainRequest(Message):
+    dataset: int | str = 0
+    tokenizer_kind: str = "char"
+    vocab_size: int = 512
+    name: str | None = None
+
+
+@message("tokenizer_train_reply")
+class TokenizerTrainReply(Reply):
+    tokenizer: dict = field(default_factory=dict)
+
+
+@message("vocab_request")
+class VocabRequest(Message):
+    tokenizer: int | str = 0
+    offset: int = 0
+    limit: int | None = None
+
+
+@message("vocab_reply")
+class VocabReply(Reply):
+    tokenizer: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)   # [[id, token, frequency], ...]
+
+
+@message("tokenize_request")
+class TokenizeRequest(Message):
+    tokenizer: int | str = 0
+    text: str = ""
+
+
+@message("tokenize_reply")
+class TokenizeReply(Reply):
+    spans: list = field(default_factory=list)  # [{"id", "token", "start", "end"}, ...]
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+@message("train_request")
+class TrainRequest(Message):
+    """Start a run from a RunConfig dict, or resume run `resume_run` from its latest checkpoint."""
+    config: dict = field(default_factory=dict)
+    name: str | None = None
+    resume_run: int | None = None
+
+
+@message("train_reply")
+class TrainReply(Reply):
+    """Sent when the run has started (or could not start); progress follows as status/metrics/eval broadcasts."""
+    run: dict = field(default_factory=dict)
+
+
+@message("control_request")
+class ControlRequest(Message):
+    """Handled between training steps, apart from long work: Stop answers within one step.
+
+    action: "stop" | "pause" | "resume" (the running training), or "cancel" (the job started by request `target`:
+    an import, tokenizer training or generation)."""
+    action: str = "stop"
+    target: str | None = None
+
+
+@message("control_reply")
+class ControlReply(Reply):
+    action: str = ""
+
+
+@message("metrics_request")
+class MetricsRequest(Message):
+    run: int | str = 0
+
+
+@message("metrics_reply")
+class MetricsReply(Reply):
+    run: dict = field(default_factory=dict)
+    rows: list = field(default_factory=list)   # Workspace.metrics rows: {"step", "split", "loss", "lr", ...}
+
+
+# ----------------------------------------------------------------------------------------------- generation
+
+@message("generate_request")
+class GenerateRequest(Message):
+    run: int | str = 0
+    prompt: str = ""
+    max_new_tokens: int = 200
+    temperature: float = 0.8
+    top_k: int | None = 40
+    top_p: float | None = None
+    seed: int | None = None
+
+
+@message("generate_reply")
+class GenerateReply(Reply):
+    text: str = ""              # the generated continuation (without the prompt)
+    n_tokens: int = 0
+    tokens_per_sec: float = 0.0
+    stopped: bool = False       # True when cancelled before max_new_tokens
+
+
+# ---------------------------------------------------------------------------------------------- broadcasts
+
+@message("status")
+class Status(Message):
+    """Engine or run state. state: idle | busy | training | paused | stopping | finished | stopped | failed."""
+    state: str = "idle"
+    run: int | None = None
+    step: int = 0
+    max_iters: int = 0
+    message: str = ""
+
+
+@message("metrics")
+class Metrics(Message):
+    """Training rows since the last metrics message: {"step", "loss", "lr", "grad_norm", "tokens_per_sec",
+    "elapsed_s", "eta_s"}."""
+    run: int = 0
+    rows: list = field(default_factory=list)
+
+
+@message("eval")
+class Eval(Message):
+    run: int = 0
+    step: int = 0
+    train_loss: float = 0.0
+    val_loss: float | None = None
+    elapsed_s: float = 0.0
+
+
+@message("token")
+class Token(Message):
+    """One generated token, streamed while a generate_request runs (parent = the request id)."""
+    token_id: int = 0
+    text: str = ""
+
+
+@message("progress")
+class Progress(Message):
+    """Progress of a long job (parent = the request id): fraction 0..1, or -1 when unknown."""
+    fraction: float = 0.0
+    message: str = ""
+
+
+@message("log")
+class Log(Message):
+    level: str = "info"         # info | warning | error
+    message: str = ""
+
+
+@message("heartbeat")
+class Heartbeat(Message):
+    state: str = "idle"
+    time: float = 0.0
+
+
+# ------------------------------------------------------------------------------------------ encode / decode
+
+class ProtocolError(Exception):
+    pass
+
+
+def major(version: str) -> int:
+    return int(str(version).split(".", 1)[0])
+
+
+def compatible(version: str) -> bool:
+    try:
+        return major(version) == major(PROTOCOL_VERSION)
+    except ValueError:
+        return False
+
+
+def encode_batch(msgs: list[Message]) -> bytes:
+    return json.dumps({"v": PROTOCOL_VERSION, "msgs": [m.to_dict() for m in msgs]},
+                      separators=(",", ":"), allow_nan=True).encode("utf-8")
+
+
+def decode_message(d: dict[str, Any]) -> Message:
+    kind = d.get("kind")
+    cls = _REGISTRY.get(kind)
+    if cls is None:
+        return Unknown(id=str(d.get("id", "")), parent=d.get("parent"), kind_name=str(kind), data=d)
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in d.items() if k in names})
+
+
+def decode_batch(data: bytes) -> list[Message]:
+    try:
+        frame = json.loads(data.decode("utf-8"))
+        if not isinstance(frame, dict) or not isinstance(frame.get("msgs"), list):
+            raise ValueError("frame without msgs")
+        if not compatible(frame.get("v", "")):
+            raise ProtocolError(f"peer speaks protocol {frame.get('v')}, this side {PROTOCOL_VERSION}")
+        return [decode_message(m) for m in frame["msgs"] if isinstance(m, dict)]
+    except ProtocolError:
+        raise
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ProtocolError(f"malformed frame: {e}") from None
+
+
+def reply_to(request: Message, cls: type[Reply], **fields) -> Reply:
+    return cls(parent=request.id, **fields)
+
+
+def error_reply(request: Message, error: str) -> Reply:
+    """The matching `<action>_reply` with status error, or a log message if the request kind has no reply."""
+    reply_kind = request.kind.replace("_request", "_reply")
+    cls = _REGISTRY.get(reply_kind)
+    if cls is None or not issubclass(cls, Reply):
+        return Log(parent=request.id, level="error", message=error)
+    return cls(parent=request.id, status="error", error=error)

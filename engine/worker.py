@@ -1,0 +1,440 @@
+"""The engine process: connects back to the studio, answers requests, runs long jobs, streams events.
+
+    python -m engine.worker --address ADDR --workspace DIR      (authkey in env STUDIO_AUTHKEY, hex)
+
+Threads, each with one job, so that Stop never waits and the studio never blocks:
+- reader: receives frames, answers quick requests at once (hello, vocab, metrics, control...), queues long jobs;
+  control requests only set flags that the training loop reads between steps;
+- main: runs long jobs one at a time (import, tokenizer training, training);
+- generator: runs generation requests (short), so the playground works while a run is paused;
+- sender (Outbox): sends batched frames (≤ MAX_BATCH messages, at least every FLUSH_INTERVAL_S) and a heartbeat.
+When the studio goes away (EOF), a running training is stopped (which writes a checkpoint) and the process exits.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+import traceback
+from multiprocessing.connection import Client, Connection
+from pathlib import Path
+from typing import Callable
+
+from engine import protocol as p
+from engine.config import ConfigError, RunConfig
+
+ENGINE_VERSION = "0.1.0"
+HEARTBEAT_S = 1.0
+# Broadcasts beyond this many waiting messages are dropped (oldest first) rather than buffered without bound
+# when the studio stops reading; replies are never dropped.
+MAX_PENDING = 5000
+_DROPPABLE = (p.Metrics, p.Token, p.Progress, p.Heartbeat, p.Log, p.Status)
+
+
+class Outbox:
+    """Batches outgoing messages on a sender thread; never blocks the caller."""
+
+    def __init__(self, conn: Connection, on_dead: Callable[[], None]):
+        self._conn = conn
+        self._on_dead = on_dead
+        self._pending: collections.deque[p.Message] = collections.deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self.dead = False
+        self.state = "starting"
+        self.dropped = 0
+        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
+        self._thread.start()
+
+    def send(self, msg: p.Message) -> None:
+        with self._cond:
+            if self.dead:
+                return
+            self._pending.append(msg)
+            if len(self._pending) > MAX_PENDING:
+                self._drop_one()
+            if len(self._pending) >= p.MAX_BATCH:
+                self._cond.notify()
+
+    def _drop_one(self) -> None:
+        for i, m in enumerate(self._pending):
+            if isinstance(m, _DROPPABLE):
+                del self._pending[i]
+                self.dropped += 1
+                return
+
+    def close(self, timeout: float = 2.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        last_beat = 0.0
+        while True:
+            with self._cond:
+                if not self._pending and not self._closed:
+                    self._cond.wait(p.FLUSH_INTERVAL_S)
+                batch = [self._pending.popleft() for _ in range(min(p.MAX_BATCH, len(self._pending)))]
+                closing = self._closed and not self._pending
+            now = time.monotonic()
+            if now - last_beat >= HEARTBEAT_S:
+                batch.append(p.Heartbeat(state=self.state, time=time.time()))
+                last_beat = now
+            if batch:
+                try:
+                    self._conn.send_bytes(p.encode_batch(batch))
+                except (OSError, EOFError, ValueError):
+                    with self._cond:
+                        self.dead = True
+                        self._pending.clear()
+                    self._on_dead()
+                    return
+            if closing:
+                return
+
+
+class Job:
+    def __init__(self, request: p.Message, run: Callable[["Job"], None]):
+        self.request = request
+        self.run = run
+        self.cancel = threading.Event()
+
+    def cancelled(self) -> bool:
+        return self.cancel.is_set()
+
+
+class Engine:
+    def __init__(self, conn: Connection, workspace: Path):
+        self.conn = conn
+        self.workspace_path = Path(workspace)
+        self.outbox = Outbox(conn, on_dead=self._studio_gone)
+        self.jobs: queue.Queue[Job] = queue.Queue()
+        self.gen_jobs: queue.Queue[Job] = queue.Queue()
+        self.current: Job | None = None
+        self.current_gen: Job | None = None
+        self.control = None        # engine.train.Control of the running training
+        self.training_run: int | None = None
+        self.shutdown = threading.Event()
+        self.ready = threading.Event()
+        self._local = threading.local()
+        self.device = None
+        self.device_name = ""
+        self.torch_version = ""
+
+    # ---------------------------------------------------------------------------------------------- helpers
+    def ws(self):
+        """This thread's Workspace (sqlite connections belong to one thread)."""
+        from engine.store import Workspace
+        cached = getattr(self._local, "ws", None)
+        if cached is None or cached.path != self.workspace_path:
+            cached = Workspace(self.workspace_path)
+            self._local.ws = cached
+        return cached
+
+    def send(self, msg: p.Message) -> None:
+        self.outbox.send(msg)
+
+    def set_state(self, state: str, message: str = "") -> None:
+        self.outbox.state = state
+        self.send(p.Status(state=state, run=self.training_run, message=message))
+
+    def _studio_gone(self) -> None:
+        print("engine: studio connection closed; stopping", file=sys.stderr, flush=True)
+        self.request_shutdown()
+
+    def request_shutdown(self) -> None:
+        self.shutdown.set()
+        if self.control is not None:
+            self.control.request_stop()
+        for job in (self.current, self.current_gen):
+            if job is not None:
+                job.cancel.set()
+
+    # ----------------------------------------------------------------------------------------------- start-up
+    def load_torch(self) -> None:
+        import torch  # noqa: F401  (loaded here, after connecting, so the studio sees us alive at once)
+        from engine.device import device_description, pick_device
+        self.torch_version = torch.__version__
+        self.device = pick_device("auto")
+        self.device_name = device_description(self.device)
+        self.ws().ensure_sample_dataset()
+        self.ready.set()
+        self.set_state("idle")
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def read_loop(self) -> None:
+        while not self.shutdown.is_set():
+            try:
+                data = self.conn.recv_bytes()
+            except (EOFError, OSError):
+                self._studio_gone()
+                return
+            try:
+                msgs = p.decode_batch(data)
+            except p.ProtocolError as e:
+                self.send(p.Log(level="error", message=f"engine ignored a bad frame: {e}"))
+                continue
+            for msg in msgs:
+                try:
+                    self.dispatch(msg)
+                except Exception as e:  # a bug in one handler must not kill the reader
+                    traceback.print_exc()
+                    self.send(p.error_reply(msg, _readable(e)))
+
+    def dispatch(self, msg: p.Message) -> None:
+        handler = getattr(self, f"_handle_{msg.kind}", None)
+        if handler is None:
+            if not isinstance(msg, p.Unknown):
+                self.send(p.error_reply(msg, f"the engine does not handle {msg.kind}"))
+            return
+        handler(msg)
+
+    # ------------------------------------------------------------------------------------------ quick requests
+    def _handle_hello_request(self, msg: p.HelloRequest) -> None:
+        if not p.compatible(msg.protocol_version):
+            self.send(p.HelloReply(parent=msg.id, status="error", error=(
+                f"studio speaks protocol {msg.protocol_version}, engine {p.PROTOCOL_VERSION}: update both")))
+            return
+        self.ready.wait()
+        self.send(p.HelloReply(parent=msg.id, engine_version=ENGINE_VERSION, pid=os.getpid(),
+                               device=self.device.type, device_name=self.device_name,
+                               torch_version=self.torch_version, workspace=self.ws().summary()))
+        self.send(p.Status(state=self.outbox.state, run=self.training_run))
+
+    def _handle_shutdown_request(self, msg: p.ShutdownRequest) -> None:
+        self.send(p.ShutdownReply(parent=msg.id))
+        self.request_shutdown()
+
+    def _handle_workspace_request(self, msg: p.WorkspaceRequest) -> None:
+        if msg.path and Path(msg.path) != self.workspace_path:
+            if self.current is not None:
+                self.send(p.error_reply(msg, "finish or stop the running job before opening another workspace"))
+                return
+            self.workspace_path = Path(msg.path).expanduser()
+            self.ws().ensure_sample_dataset()
+        self.send(p.WorkspaceReply(parent=msg.id, workspace=self.ws().summary()))
+
+    def _handle_dataset_preview_request(self, msg: p.DatasetPreviewRequest) -> None:
+        ws = self.ws()
+        self.send(p.DatasetPreviewReply(parent=msg.id, dataset=ws.dataset(msg.dataset),
+                                        text=ws.dataset_preview(msg.dataset, msg.n_chars)))
+
+    def _handle_vocab_request(self, msg: p.VocabRequest) -> None:
+        ws = self.ws()
+        self.send(p.VocabReply(parent=msg.id, tokenizer=ws.tokenizer(msg.tokenizer),
+                               rows=ws.vocab_rows(msg.tokenizer, msg.offset, msg.limit)))
+
+    def _handle_tokenize_request(self, msg: p.TokenizeRequest) -> None:
+        from engine.tokenizer import token_spans
+        tok = self._tokenizer(msg.tokenizer)
+        self.send(p.TokenizeReply(parent=msg.id, spans=token_spans(tok, msg.text)))
+
+    def _tokenizer(self, ref):
+        from engine.tokenizer import load_tokenizer
+        ws = self.ws()
+        path = ws.tokenizer_path(ref)
+        cache = self.__dict__.setdefault("_tok_cache", {})
+        key = (str(path), path.stat().st_mtime_ns)
+        if key not in cache:
+            cache[key] = load_tokenizer(path)
+        return cache[key]
+
+    def _handle_metrics_request(self, msg: p.MetricsRequest) -> None:
+        ws = self.ws()
+        run = ws.run(msg.run)
+        self.send(p.MetricsReply(parent=msg.id, run=run, rows=ws.metrics(run["id"])))
+
+    def _handle_control_request(self, msg: p.ControlRequest) -> None:
+        action = msg.action
+        if action == "cancel":
+            for job in (self.current, self.current_gen, *list(self.jobs.queue), *list(self.gen_jobs.queue)):
+                if job is not None and job.request.id == msg.target:
+                    job.cancel.set()
+                    if self.control is not None and job is self.current:
+                        self.control.request_stop()
+            self.send(p.ControlReply(parent=msg.id, action=action))
+            return
+        if action not in ("stop", "pause", "resume"):
+            self.send(p.error_reply(msg, f"unknown control action {action!r}"))
+            return
+        if self.control is None:
+            self.send(p.error_reply(msg, f"nothing to {action}: no training is running"))
+            return
+        getattr(self.control, f"request_{action}")()
+        self.send(p.ControlReply(parent=msg.id, action=action))
+
+    # ---------------------------------------------------------------------------------------------- long jobs
+    def _enqueue(self, msg: p.Message, run: Callable[[Job], None], generation: bool = False) -> None:
+        if self.shutdown.is_set():
+            self.send(p.error_reply(msg, "the engine is shutting down"))
+            return
+        if not generation and (self.current is not None or not self.jobs.empty()):
+            busy = f"training run {self.training_run}" if self.training_run else "another job"
+            self.send(p.error_reply(msg, f"the engine is busy with {busy}; wait for it or stop it first"))
+            return
+        (self.gen_jobs if generation else self.jobs).put(Job(msg, run))
+
+    def _handle_import_request(self, msg: p.ImportRequest) -> None:
+        def run(job: Job) -> None:
+            ds = self.ws().import_dataset([Path(x).expanduser() for x in msg.paths], msg.name, msg.val_fraction,
+                                          progress=self._progress(msg), cancelled=job.cancelled)
+            self.send(p.ImportReply(parent=msg.id, dataset=ds))
+        self._enqueue(msg, run)
+
+    def _handle_tokenizer_train_request(self, msg: p.TokenizerTrainRequest) -> None:
+        def run(job: Job) -> None:
+            tok = self.ws().train_tokenizer(msg.dataset, msg.tokenizer_kind, msg.vocab_size, msg.name,
+                                            progress=self._progress(msg), cancelled=job.cancelled)
+            self.send(p.TokenizerTrainReply(parent=msg.id, tokenizer=tok))
+        self._enqueue(msg, run)
+
+    def _handle_train_request(self, msg: p.TrainRequest) -> None:
+        self._enqueue(msg, self._train)
+
+    def _train(self, job: Job) -> None:
+        from engine.train import Control, prepare_run, run_training
+        msg: p.TrainRequest = job.request
+        ws = self.ws()
+        control = Control()
+        self.control = control
+        try:
+            if msg.resume_run is not None:
+                run = ws.run(msg.resume_run)
+            else:
+                cfg = RunConfig.from_dict(msg.config)
+                run = prepare_run(ws, cfg, msg.name, on_event=self._train_event(msg, None), control=control)
+            if control.stop_requested:
+                self.send(p.TrainReply(parent=msg.id, status="error", error="cancelled before training started"))
+                return
+            self.training_run = run["id"]
+            self.send(p.TrainReply(parent=msg.id, run=run))
+            run_training(ws, run["id"], on_event=self._train_event(msg, run["id"]), control=control,
+                         resume=msg.resume_run is not None)
+        finally:
+            self.control = None
+            self.training_run = None
+
+    def _train_event(self, msg: p.Message, run_id: int | None) -> Callable[[str, dict], None]:
+        def on_event(kind: str, d: dict) -> None:
+            if kind == "status":
+                self.outbox.state = {"starting": "training", "training": "training", "paused": "paused",
+                                     "stopping": "training"}.get(d.get("state", ""), "busy")
+                self.send(p.Status(state=d.get("state", ""), run=run_id, step=int(d.get("step", 0)),
+                                   max_iters=int(d.get("max_iters", 0)), message=str(d.get("message", ""))))
+            elif kind == "metrics":
+                self.send(p.Metrics(run=run_id or 0, rows=[d]))
+            elif kind == "eval":
+                self.send(p.Eval(run=run_id or 0, step=int(d["step"]), train_loss=float(d["train_loss"]),
+                                 val_loss=d.get("val_loss"), elapsed_s=float(d.get("elapsed_s", 0.0))))
+            elif kind == "progress":
+                self.send(p.Progress(parent=msg.id, fraction=float(d.get("fraction", -1)),
+                                     message=str(d.get("message", ""))))
+            elif kind == "checkpoint":
+                self.send(p.Log(parent=msg.id, level="info", message=f"checkpoint at step {d.get('step')}"))
+        return on_event
+
+    def _handle_generate_request(self, msg: p.GenerateRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.train import generate_text
+            out = generate_text(
+                self.ws(), msg.run, msg.prompt, max_new_tokens=msg.max_new_tokens, temperature=msg.temperature,
+                top_k=msg.top_k, top_p=msg.top_p, seed=msg.seed,
+                on_token=lambda tid, text: self.send(p.Token(parent=msg.id, token_id=int(tid), text=text)),
+                should_stop=job.cancelled)
+            self.send(p.GenerateReply(parent=msg.id, text=out["text"], n_tokens=out["n_tokens"],
+                                      tokens_per_sec=out["tokens_per_sec"], stopped=out["stopped"]))
+        self._enqueue(msg, run, generation=True)
+
+    def _progress(self, msg: p.Message) -> Callable[[float, str], None]:
+        last = [0.0]
+
+        def progress(fraction: float, message: str = "") -> None:
+            now = time.monotonic()
+            if now - last[0] >= 0.1 or fraction >= 1.0:  # ~10 updates a second is plenty for a progress bar
+                last[0] = now
+                self.send(p.Progress(parent=msg.id, fraction=float(fraction), message=message))
+        return progress
+
+    # ------------------------------------------------------------------------------------------- job loops
+    def job_loop(self, jobs: queue.Queue, slot: str, busy_state: str | None) -> None:
+        while not self.shutdown.is_set():
+            try:
+                job = jobs.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            setattr(self, slot, job)
+            if busy_state:
+                self.set_state(busy_state)
+            try:
+                job.run(job)
+            except Exception as e:
+                if not isinstance(e, _USER_ERRORS()):
+                    traceback.print_exc()
+                self.send(p.error_reply(job.request, _readable(e)))
+            finally:
+                setattr(self, slot, None)
+                if busy_state:
+                    self.set_state("idle")
+
+
+def _USER_ERRORS() -> tuple[type[BaseException], ...]:
+    """Errors whose message is meant for the user as it is (no traceback in the log)."""
+    from engine.checkpoint import CheckpointError
+    from engine.data.importers import DataError
+    from engine.store import WorkspaceError
+    from engine.tokenizer import TokenizerError
+    return (ConfigError, DataError, WorkspaceError, TokenizerError, CheckpointError, FileNotFoundError)
+
+
+def _readable(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"no such file or folder: {e.filename}"
+    if isinstance(e, MemoryError):
+        return "out of memory: try a smaller batch size, context or model"
+    return text.splitlines()[0] if not isinstance(e, _USER_ERRORS()) else text
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="engine.worker", description="Transformer Studio engine process")
+    ap.add_argument("--address", required=True)
+    ap.add_argument("--workspace", required=True)
+    args = ap.parse_args(argv)
+    # Ctrl-C in a terminal goes to the whole process group; the studio decides whether to stop a run.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    authkey = bytes.fromhex(os.environ.pop("STUDIO_AUTHKEY", ""))
+    conn = Client(args.address, authkey=authkey or None)
+    engine = Engine(conn, Path(args.workspace))
+    signal.signal(signal.SIGTERM, lambda *_: engine.request_shutdown())
+
+    reader = threading.Thread(target=engine.read_loop, name="reader", daemon=True)
+    reader.start()
+    try:
+        engine.load_torch()
+    except Exception as e:
+        traceback.print_exc()
+        engine.send(p.Log(level="error", message=f"the engine could not start: {_readable(e)}"))
+        engine.outbox.close()
+        return 1
+    gen = threading.Thread(target=engine.job_loop, args=(engine.gen_jobs, "current_gen", None),
+                           name="generator", daemon=True)
+    gen.start()
+    engine.job_loop(engine.jobs, "current", "busy")
+    gen.join(timeout=5)
+    engine.set_state("stopped")
+    engine.outbox.close()
+    try:
+        conn.close()
+    except OSError:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
