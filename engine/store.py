@@ -1,0 +1,431 @@
+"""The workspace: one folder with a SQLite database (datasets, tokenizers, runs, metrics, checkpoints) and files.
+
+    workspace.db                    WAL mode, so the engine writes while the studio reads
+    datasets/<id>/train.txt, val.txt
+    tokenizers/<id>/tokenizer.json, train.bin, val.bin, counts.npy
+    runs/<id>/                      checkpoints and whatever else a run keeps
+
+Long work (import, tokenizer training) happens in a temporary folder inside the workspace; only when it succeeded
+is the folder renamed to its id and the row inserted, so a failure or a cancel leaves the workspace as it was.
+
+Rows are plain JSON-safe dicts. Each thread must use its own Workspace (a sqlite3 connection belongs to the thread
+that opened it); opening one is cheap.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import secrets
+import shutil
+import sqlite3
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import platformdirs
+import sqlite_utils
+
+from engine import tokenizer as tk
+from engine.data.importers import import_text
+from engine.data.sample import write_sample_corpus
+
+SCHEMA_VERSION = 1
+Progress = Callable[[float, str], None]
+Cancelled = Callable[[], bool]
+
+_RUN_FIELDS = {"name", "status", "step", "max_iters", "best_val_loss", "device", "message", "config"}
+_METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")
+
+
+class WorkspaceError(Exception):
+    """A workspace problem a user can act on, in one line."""
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _finite(x: Any) -> Any:
+    # JSON has no NaN or infinity; a diverged loss is stored as null.
+    return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+class Workspace:
+    def __init__(self, path: Path):
+        self.path = Path(path).expanduser().resolve()
+        try:
+            for sub in ("", "datasets", "tokenizers", "runs"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path / "workspace.db", timeout=5.0)
+        except (OSError, sqlite3.Error) as e:
+            reason = getattr(e, "strerror", None) or e
+            raise WorkspaceError(f"cannot open the workspace {self.path}: {reason}") from None
+        self.db = sqlite_utils.Database(conn, execute_plugins=False)
+        self._tokenizers: dict[int, Any] = {}
+        try:
+            # Measured here: these three were the only settings with no "database is locked" errors while the
+            # engine writes and the studio reads (DESIGN.md).
+            self.db.enable_wal()
+            self.db.execute("PRAGMA busy_timeout=5000")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._ensure_schema()
+        except sqlite3.DatabaseError as e:
+            conn.close()
+            raise WorkspaceError(f"{self.path / 'workspace.db'} is not a usable workspace database: {e}") from None
+
+    @staticmethod
+    def default_path() -> Path:
+        env = os.environ.get("STUDIO_WORKSPACE")
+        if env:
+            return Path(env).expanduser()
+        return platformdirs.user_data_path("TransformerStudio", appauthor=False) / "workspace"
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Workspace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self.path)!r})"
+
+    # ----------------------------------------------------------------------------------------- schema
+
+    def _ensure_schema(self) -> None:
+        if "meta" in self.db.table_names():
+            row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            version = int(row[0]) if row else 0
+            if version == SCHEMA_VERSION:
+                return  # the common case: opening an existing workspace does no writes
+            if version > SCHEMA_VERSION:
+                raise WorkspaceError(f"the workspace {self.path} was made by a newer Transformer Studio "
+                                     f"(schema {version}; this one reads {SCHEMA_VERSION})")
+        with self._write():
+            t = self.db.table
+            t("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            t("datasets").create(
+                {"id": int, "name": str, "created": str, "sources": str, "val_fraction": float, "n_docs": int,
+                 "n_chars": int, "n_lines": int, "n_bytes": int, "train_chars": int, "val_chars": int},
+                pk="id", not_null={"name", "created"}, if_not_exists=True)
+            t("tokenizers").create(
+                {"id": int, "name": str, "dataset_id": int, "kind": str, "vocab_size": int,
+                 "requested_vocab_size": int, "created": str, "train_tokens": int, "val_tokens": int,
+                 "dtype": str},
+                pk="id", not_null={"name", "dataset_id", "kind", "vocab_size", "created"},
+                foreign_keys=[("dataset_id", "datasets", "id")], if_not_exists=True)
+            t("runs").create(
+                {"id": int, "name": str, "created": str, "updated": str, "status": str, "config": str,
+                 "dataset_id": int, "tokenizer_id": int, "step": int, "max_iters": int, "best_val_loss": float,
+                 "device": str, "message": str},
+                pk="id", not_null={"name", "created", "updated", "status", "config"},
+                foreign_keys=[("dataset_id", "datasets", "id"), ("tokenizer_id", "tokenizers", "id")],
+                if_not_exists=True)
+            t("metrics").create(
+                {"run_id": int, "step": int, "split": str, "loss": float, "lr": float, "grad_norm": float,
+                 "tokens_per_sec": float, "elapsed_s": float},
+                not_null={"run_id", "step", "split"}, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            t("checkpoints").create(
+                {"id": int, "run_id": int, "step": int, "path": str, "sha256": str, "val_loss": float,
+                 "created": str},
+                pk="id", not_null={"run_id", "step", "path", "sha256", "created"},
+                foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")
+            self.db.execute("CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints(run_id, step)")
+            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
+                            [str(SCHEMA_VERSION)])
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        """One write transaction, taking the write lock at once (two writers never deadlock on an upgrade)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        else:
+            self.db.commit()
+
+    def _rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
+        return list(self.db.query(sql, params))
+
+    def _publish(self, tmp: Path, folder: Path, table: str, row: dict) -> int:
+        """Rename the finished temp folder to folder/<id>, then insert the row, under one write lock."""
+        with self._write():
+            # The id is chosen before the insert because the folder must be in place before the row appears.
+            row_id = (self.db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0) + 1
+            final = folder / str(row_id)
+            if final.exists():
+                # No row names this id, so the folder is debris from an interrupted publish.
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            try:
+                self.db[table].insert({"id": row_id, **row})
+            except BaseException:
+                os.replace(final, tmp)
+                raise
+        return row_id
+
+    @contextlib.contextmanager
+    def _temp_dir(self, folder: Path) -> Iterator[Path]:
+        # Not tempfile.mkdtemp: its 0700 mode would stay on the published folder.
+        tmp = folder / f".tmp-{secrets.token_hex(6)}"
+        tmp.mkdir()
+        try:
+            yield tmp
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    # ----------------------------------------------------------------------------------------- datasets
+
+    def import_dataset(self, paths: list[Path], name: str | None = None, val_fraction: float = 0.1, *,
+                       progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
+        """Import text files/folders as a new dataset; DataError (or ImportCancelled) leaves nothing behind."""
+        paths = [Path(p) for p in paths]
+        if name is None or not name.strip():
+            name = paths[0].stem if paths else "dataset"
+        return self._import(paths, name.strip(), val_fraction, progress, cancelled, sources=None)
+
+    def _import(self, paths, name, val_fraction, progress, cancelled, sources) -> dict:
+        with self._temp_dir(self.path / "datasets") as tmp:
+            stats = import_text(paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled)
+            row = {"name": name, "created": _now(), "sources": json.dumps(sources or stats.files),
+                   "val_fraction": float(val_fraction), "n_docs": stats.n_docs, "n_chars": stats.n_chars,
+                   "n_lines": stats.n_lines, "n_bytes": stats.n_bytes, "train_chars": stats.train_chars,
+                   "val_chars": stats.val_chars}
+            row_id = self._publish(tmp, self.path / "datasets", "datasets", row)
+        return self.dataset(row_id)
+
+    def ensure_sample_dataset(self) -> dict:
+        """Give a new user something to train on: when the workspace has no datasets, create "sample".
+
+        Returns the newest dataset named "sample"; a workspace that has datasets but no sample gets none added
+        (it is not new) and its newest dataset is returned.
+        """
+        found = self._rows("SELECT * FROM datasets WHERE name = 'sample' ORDER BY id DESC LIMIT 1")
+        if found:
+            return self._dataset_row(found[0])
+        newest = self._rows("SELECT * FROM datasets ORDER BY id DESC LIMIT 1")
+        if newest:
+            return self._dataset_row(newest[0])
+        with tempfile.TemporaryDirectory(prefix=".tmp-sample-", dir=self.path / "datasets") as d:
+            corpus = Path(d) / "sample.txt"
+            write_sample_corpus(corpus)
+            return self._import([corpus], "sample", 0.1, None, None, sources=["built-in sample corpus"])
+
+    def _dataset_row(self, row: dict) -> dict:
+        row = dict(row)
+        row["sources"] = json.loads(row["sources"] or "[]")
+        return row
+
+    def _find(self, table: str, what: str, ref: int | str) -> dict:
+        rows: list[dict] = []
+        if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+            rows = self._rows(f"SELECT * FROM {table} WHERE id = ?", [int(ref)])
+        elif isinstance(ref, str):
+            rows = self._rows(f"SELECT * FROM {table} WHERE name = ? ORDER BY id DESC LIMIT 1", [ref])
+            if not rows and ref.strip().isdigit():  # "3" from a command line means id 3 unless a name is "3"
+                rows = self._rows(f"SELECT * FROM {table} WHERE id = ?", [int(ref)])
+        if not rows:
+            raise WorkspaceError(f"no {what} {ref!r} in workspace {self.path}")
+        return rows[0]
+
+    def dataset(self, ref: int | str) -> dict:
+        return self._dataset_row(self._find("datasets", "dataset", ref))
+
+    def datasets(self) -> list[dict]:
+        return [self._dataset_row(r) for r in self._rows("SELECT * FROM datasets ORDER BY id")]
+
+    def dataset_files(self, ref: int | str) -> tuple[Path, Path]:
+        folder = self.path / "datasets" / str(self.dataset(ref)["id"])
+        return folder / "train.txt", folder / "val.txt"
+
+    def dataset_preview(self, ref: int | str, n_chars: int = 2000) -> str:
+        train, val = self.dataset_files(ref)
+        try:
+            with open(train if train.stat().st_size else val, encoding="utf-8") as f:
+                return f.read(n_chars)
+        except OSError as e:
+            raise WorkspaceError(f"cannot read dataset {ref!r}: {e.strerror or e}") from None
+
+    # ----------------------------------------------------------------------------------------- tokenizers
+
+    def train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, name: str | None = None, *,
+                        progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
+        """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError)."""
+        ds = self.dataset(dataset_ref)
+        train_txt, val_txt = self.dataset_files(ds["id"])
+        report = progress or (lambda fraction, message: None)
+        try:
+            sizes = [train_txt.stat().st_size, val_txt.stat().st_size]
+        except OSError as e:
+            raise WorkspaceError(f"dataset {ds['name']!r} has lost its text files: {e.strerror or e}") from None
+        # Progress: training reads train.txt, then encoding reads train.txt and val.txt, at a similar pace.
+        total = max(1, 2 * sizes[0] + sizes[1])
+        spans = [(0, sizes[0] / total), (sizes[0] / total, 2 * sizes[0] / total), (2 * sizes[0] / total, 1.0)]
+
+        def part(i: int) -> Progress:
+            lo, hi = spans[i]
+            return lambda f, msg: report(lo + (hi - lo) * f, msg)
+
+        with self._temp_dir(self.path / "tokenizers") as tmp:
+            tok = tk.train_tokenizer(kind, vocab_size, [train_txt], progress=part(0), cancelled=cancelled)
+            tk.save_tokenizer(tok, tmp / "tokenizer.json")
+            n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
+                                                 cancelled=cancelled)
+            n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled)
+            vocab = tok.get_vocab_size()
+            counts = sum(tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype),
+                                         vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))
+            np.save(tmp / "counts.npy", counts)
+            row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
+                   "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": _now(),
+                   "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype}
+            row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
+        report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
+        return self.tokenizer(row_id)
+
+    def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
+                                progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
+        ds = self.dataset(dataset_ref)
+        same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? AND requested_vocab_size = ? "
+                          "ORDER BY id DESC LIMIT 1", [ds["id"], kind, int(vocab_size)])
+        if same and self._tokenizer_dir(same[0]["id"]).is_dir():
+            return same[0]
+        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled)
+
+    def tokenizer(self, ref: int | str) -> dict:
+        return self._find("tokenizers", "tokenizer", ref)
+
+    def tokenizers(self, dataset_ref: int | str | None = None) -> list[dict]:
+        if dataset_ref is None:
+            return self._rows("SELECT * FROM tokenizers ORDER BY id")
+        return self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id",
+                          [self.dataset(dataset_ref)["id"]])
+
+    def _tokenizer_dir(self, tokenizer_id: int) -> Path:
+        return self.path / "tokenizers" / str(tokenizer_id)
+
+    def tokenizer_path(self, ref: int | str) -> Path:
+        return self._tokenizer_dir(self.tokenizer(ref)["id"]) / "tokenizer.json"
+
+    def load_tokenizer(self, ref: int | str):
+        """The tokenizers.Tokenizer itself, cached per workspace instance."""
+        row = self.tokenizer(ref)
+        if row["id"] not in self._tokenizers:
+            self._tokenizers[row["id"]] = tk.load_tokenizer(self._tokenizer_dir(row["id"]) / "tokenizer.json")
+        return self._tokenizers[row["id"]]
+
+    def token_files(self, ref: int | str) -> dict:
+        row = self.tokenizer(ref)
+        folder = self._tokenizer_dir(row["id"])
+        return {"train": folder / "train.bin", "val": folder / "val.bin", "counts": folder / "counts.npy",
+                "dtype": row["dtype"], "vocab_size": row["vocab_size"]}
+
+    def vocab_rows(self, ref: int | str, offset: int = 0, limit: int | None = None) -> list[list]:
+        """[[id, readable token, frequency in train+val], ...] for ids offset..offset+limit, by id."""
+        row = self.tokenizer(ref)
+        tok = self.load_tokenizer(row["id"])
+        counts = np.load(self._tokenizer_dir(row["id"]) / "counts.npy", mmap_mode="r")
+        start = max(0, int(offset))
+        stop = row["vocab_size"] if limit is None else min(row["vocab_size"], start + max(0, int(limit)))
+        return [[i, tk.display_token(tok, i), int(counts[i])] for i in range(start, stop)]
+
+    # ----------------------------------------------------------------------------------------- runs
+
+    def create_run(self, name: str, config: dict, dataset_id: int, tokenizer_id: int) -> dict:
+        if hasattr(config, "to_dict"):
+            config = config.to_dict()
+        dataset_id = self.dataset(dataset_id)["id"]
+        tokenizer_id = self.tokenizer(tokenizer_id)["id"]
+        now = _now()
+        row = {"name": name, "created": now, "updated": now, "status": "created",
+               "config": json.dumps(config), "dataset_id": dataset_id, "tokenizer_id": tokenizer_id,
+               "step": 0, "max_iters": (config.get("train") or {}).get("max_iters"),
+               "best_val_loss": None, "device": None, "message": None}
+        with self._write():
+            row_id = self.db["runs"].insert(row).last_pk
+            self.run_dir(row_id).mkdir(parents=True, exist_ok=True)
+        return self.run(row_id)
+
+    def _run_row(self, row: dict) -> dict:
+        row = dict(row)
+        row["config"] = json.loads(row["config"])
+        return row
+
+    def run(self, ref: int | str) -> dict:
+        return self._run_row(self._find("runs", "run", ref))
+
+    def runs(self) -> list[dict]:
+        return [self._run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id")]
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        unknown = set(fields) - _RUN_FIELDS
+        if unknown:
+            raise WorkspaceError(f"runs have no field(s) {', '.join(sorted(unknown))}")
+        if "config" in fields and not isinstance(fields["config"], str):
+            fields["config"] = json.dumps(fields["config"])
+        fields = {k: _finite(v) for k, v in fields.items()}
+        fields["updated"] = _now()
+        run_id = self.run(run_id)["id"]
+        with self._write():
+            self.db["runs"].update(run_id, fields)
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.path / "runs" / str(int(run_id))
+
+    def add_metrics(self, run_id: int, rows: list[dict]) -> None:
+        values = [(int(run_id), *(_finite(r.get(k)) for k in _METRIC_FIELDS)) for r in rows]
+        if not values:
+            return
+        try:
+            with self._write():
+                self.db.conn.executemany(
+                    f"INSERT INTO metrics (run_id, {', '.join(_METRIC_FIELDS)}) "
+                    f"VALUES (?{', ?' * len(_METRIC_FIELDS)})", values)
+        except sqlite3.IntegrityError:
+            raise WorkspaceError(f"no run {run_id!r} in workspace {self.path} "
+                                 f"(or a metrics row lacks step or split)") from None
+
+    def delete_metrics(self, run_id: int, *, after_step: int) -> None:
+        """Forget metrics past a step, so a run resumed from an earlier checkpoint does not plot twice."""
+        with self._write():
+            self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", [int(run_id), int(after_step)])
+
+    def metrics(self, run_id: int, split: str | None = None) -> list[dict]:
+        cols = ", ".join(_METRIC_FIELDS)
+        if split is None:
+            return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
+        return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid",
+                          [int(run_id), split])
+
+    def add_checkpoint(self, run_id: int, step: int, path: Path | str, sha256: str,
+                       val_loss: float | None = None) -> dict:
+        run_id = self.run(run_id)["id"]
+        row = {"run_id": run_id, "step": int(step), "path": str(path), "sha256": sha256,
+               "val_loss": _finite(val_loss), "created": _now()}
+        with self._write():
+            row_id = self.db["checkpoints"].insert(row).last_pk
+        return {"id": row_id, **row}
+
+    def checkpoints(self, run_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
+
+    def latest_checkpoint(self, run_id: int) -> dict | None:
+        rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1",
+                          [int(run_id)])
+        return rows[0] if rows else None
+
+    # ----------------------------------------------------------------------------------------- for the GUI
+
+    def summary(self) -> dict:
+        return {"path": str(self.path), "datasets": self.datasets(), "tokenizers": self.tokenizers(),
+                "runs": self.runs()}

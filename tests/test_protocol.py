@@ -1,0 +1,50 @@
+import json
+
+import pytest
+
+from engine import protocol as p
+
+
+def test_batch_round_trip_keeps_kinds_fields_and_parents():
+    req = p.TrainRequest(config={"model": {"n_layer": 2}}, name="r")
+    reply = p.TrainReply(parent=req.id, run={"id": 3})
+    msgs = p.decode_batch(p.encode_batch([req, reply, p.Metrics(run=3, rows=[{"step": 1, "loss": 4.1}])]))
+    assert [type(m) for m in msgs] == [p.TrainRequest, p.TrainReply, p.Metrics]
+    assert msgs[0] == req and msgs[1].parent == req.id and msgs[1].ok
+    assert msgs[2].rows[0]["loss"] == 4.1
+
+
+def test_unknown_kinds_and_extra_fields_from_a_newer_peer_are_ignored():
+    frame = json.dumps({"v": "1.7", "msgs": [
+        {"kind": "telepathy", "id": "x"},
+        {"kind": "status", "id": "y", "state": "training", "mood": "happy"},
+    ]}).encode()
+    unknown, status = p.decode_batch(frame)
+    assert isinstance(unknown, p.Unknown) and unknown.kind_name == "telepathy"
+    assert isinstance(status, p.Status) and status.state == "training"
+
+
+def test_major_version_mismatch_and_garbage_are_protocol_errors():
+    with pytest.raises(p.ProtocolError, match="protocol 2.0"):
+        p.decode_batch(json.dumps({"v": "2.0", "msgs": []}).encode())
+    with pytest.raises(p.ProtocolError, match="malformed"):
+        p.decode_batch(b"\x80\x03pickle?")
+
+
+def test_error_reply_matches_the_request_kind():
+    req = p.ImportRequest(paths=["/nope"])
+    err = p.error_reply(req, "no such file or folder: /nope")
+    assert isinstance(err, p.ImportReply) and not err.ok and err.parent == req.id
+    assert "no such file" in err.error
+
+
+def test_every_request_has_a_reply_type():
+    kinds = set(p._REGISTRY)
+    for kind in kinds:
+        if kind.endswith("_request"):
+            assert kind.replace("_request", "_reply") in kinds, kind
+
+
+def test_frames_are_json_not_pickle():
+    data = p.encode_batch([p.HelloRequest()])
+    assert json.loads(data)["msgs"][0]["kind"] == "hello_request"

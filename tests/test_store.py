@@ -1,0 +1,299 @@
+import json
+import sqlite3
+import threading
+
+import numpy as np
+import pytest
+
+from conftest import SHAKESPEARE
+from engine.config import preset
+from engine.data.importers import DataError, ImportCancelled
+from engine.store import Workspace, WorkspaceError
+from engine.tokenizer import TokenizerCancelled, TokenizerError
+
+TEXT = "".join(f"Line {i}: the quick brown fox — jumps over {i % 7} lazy dogs. ☕\n" for i in range(300))
+
+
+@pytest.fixture
+def ws(tmp_path):
+    with Workspace(tmp_path / "ws") as w:
+        yield w
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "fox.txt"
+    path.write_text(TEXT, encoding="utf-8")
+    return path
+
+
+def snapshot(ws):
+    """Everything a user could see: every table's rows and every file and folder under the workspace."""
+    tables = {t: [list(r) for r in ws.db.execute(f"SELECT * FROM {t} ORDER BY rowid")]
+              for t in ws.db.table_names()}
+    files = sorted(p.relative_to(ws.path).as_posix() for p in ws.path.rglob("*")
+                   if not p.name.startswith("workspace.db"))
+    return tables, files
+
+
+def read_ids(ws, tok_id, split):
+    files = ws.token_files(tok_id)
+    return np.fromfile(files[split], dtype=files["dtype"])
+
+
+# ------------------------------------------------------------------------------------------------ datasets
+
+def test_import_dataset_row_and_files(ws, corpus):
+    ds = ws.import_dataset([corpus], val_fraction=0.2)
+    assert ds["name"] == "fox" and isinstance(ds["id"], int)
+    assert ds["sources"] == [str(corpus.resolve())]
+    assert (ds["n_docs"], ds["n_chars"], ds["n_lines"]) == (1, len(TEXT), 300)
+    train, val = ws.dataset_files(ds["id"])
+    assert train.read_text(encoding="utf-8") + val.read_text(encoding="utf-8") == TEXT
+    assert ds["val_chars"] == len(TEXT) - int(len(TEXT) * 0.8)
+    assert ws.dataset_preview("fox", 30) == TEXT[:30]
+    json.dumps(ds, allow_nan=False)
+
+
+def test_name_lookup_finds_the_newest_and_unknown_refs_fail(ws, corpus):
+    first = ws.import_dataset([corpus], name="books")
+    second = ws.import_dataset([corpus], name="books")
+    assert ws.dataset("books")["id"] == second["id"] != first["id"]
+    assert ws.dataset(first["id"])["id"] == first["id"]
+    assert ws.dataset(str(first["id"]))["id"] == first["id"]  # an id typed on a command line
+    for call, what, ref in ((ws.dataset, "dataset", "nope"), (ws.dataset, "dataset", 99),
+                            (ws.tokenizer, "tokenizer", "nope"), (ws.run, "run", 5),
+                            (ws.dataset_files, "dataset", "nope"), (ws.token_files, "tokenizer", 3)):
+        with pytest.raises(WorkspaceError) as info:
+            call(ref)
+        assert str(info.value) == f"no {what} {ref!r} in workspace {ws.path}"
+
+
+def test_failed_imports_leave_the_workspace_unchanged(ws, corpus, tmp_path):
+    ws.import_dataset([corpus], name="keep")  # something already there that must stay as it was
+    before = snapshot(ws)
+    bad = tmp_path / "corpus"
+    bad.mkdir()
+    (bad / "a.txt").write_text("fine text\n" * 1000, encoding="utf-8")
+    (bad / "b.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    with pytest.raises(DataError, match="b.txt looks binary"):
+        ws.import_dataset([bad])
+    assert snapshot(ws) == before
+    with pytest.raises(ImportCancelled):
+        ws.import_dataset([corpus], cancelled=lambda: True)
+    assert snapshot(ws) == before
+    calls = []
+    with pytest.raises(ImportCancelled):  # cancelled late: after reading, before writing
+        ws.import_dataset([corpus], cancelled=lambda: calls.append(1) or len(calls) >= 3)
+    assert snapshot(ws) == before
+
+
+def test_failed_tokenizer_training_leaves_the_workspace_unchanged(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    before = snapshot(ws)
+    with pytest.raises(TokenizerCancelled):
+        ws.train_tokenizer(ds["id"], "bytebpe", 300, cancelled=lambda: True)
+    assert snapshot(ws) == before
+    with pytest.raises(TokenizerError):
+        ws.train_tokenizer(ds["id"], "bytebpe", 100)
+    assert snapshot(ws) == before
+
+
+def test_ensure_sample_dataset_is_idempotent_and_trainable(ws):
+    sample = ws.ensure_sample_dataset()
+    assert sample["name"] == "sample" and sample["n_chars"] > 100_000
+    assert ws.ensure_sample_dataset()["id"] == sample["id"]
+    assert len(ws.datasets()) == 1
+    tok = ws.train_tokenizer("sample", "char", 512)
+    assert 30 < tok["vocab_size"] < 100
+    ids = read_ids(ws, tok["id"], "train")
+    assert len(ids) == sample["train_chars"] and (ids != tok["vocab_size"] - 1).all()  # no [UNK] in train
+
+
+def test_ensure_sample_dataset_adds_nothing_to_a_used_workspace(ws, corpus):
+    mine = ws.import_dataset([corpus])
+    assert ws.ensure_sample_dataset()["id"] == mine["id"]
+    assert [d["name"] for d in ws.datasets()] == ["fox"]
+
+
+# ------------------------------------------------------------------------------------------------ tokenizers
+
+@pytest.mark.parametrize("kind,vocab", [("char", 512), ("bytebpe", 400)])
+def test_tokenizer_memmaps_decode_back_to_the_dataset(ws, corpus, kind, vocab):
+    ds = ws.import_dataset([corpus])
+    fractions = []
+    row = ws.train_tokenizer(ds["id"], kind, vocab, progress=lambda f, m: fractions.append(f))
+    assert row["kind"] == kind and row["dataset_id"] == ds["id"] and row["dtype"] == "uint16"
+    assert fractions[-1] == 1.0 and all(a <= b + 1e-9 for a, b in zip(fractions, fractions[1:]))
+    tok = ws.load_tokenizer(row["id"])
+    assert tok.get_vocab_size() == row["vocab_size"]
+    train_txt, val_txt = ws.dataset_files(ds["id"])
+    for split, path in (("train", train_txt), ("val", val_txt)):
+        ids = read_ids(ws, row["id"], split)
+        assert len(ids) == row[f"{split}_tokens"]
+        assert tok.decode(ids.tolist(), skip_special_tokens=False) == path.read_text(encoding="utf-8")
+    assert ws.token_files(row["id"])["vocab_size"] == row["vocab_size"]
+    assert ws.tokenizer_path(row["id"]).is_file()
+
+
+def test_vocab_rows_frequencies_equal_a_direct_count(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    row = ws.train_tokenizer(ds["id"], "bytebpe", 400)
+    ids = np.concatenate([read_ids(ws, row["id"], "train"), read_ids(ws, row["id"], "val")])
+    direct = np.bincount(ids, minlength=row["vocab_size"])
+    rows = ws.vocab_rows(row["id"])
+    assert [r[0] for r in rows] == list(range(row["vocab_size"]))
+    assert [r[2] for r in rows] == direct.tolist()
+    assert ws.vocab_rows(row["id"], offset=10, limit=5) == rows[10:15]
+    shown = {r[1] for r in rows}
+    assert "␣the" in shown and "<|endoftext|>" in shown
+
+
+def test_uint32_for_vocabularies_past_65536(ws, tmp_path):
+    wide = tmp_path / "wide.txt"
+    wide.write_text("".join(chr(c) for c in range(0x20000, 0x20000 + 66_000)) + "\n", encoding="utf-8")
+    ds = ws.import_dataset([wide], val_fraction=0)
+    row = ws.train_tokenizer(ds["id"], "char", 100_000)
+    assert row["vocab_size"] == 66_002 and row["dtype"] == "uint32"
+    ids = read_ids(ws, row["id"], "train")
+    assert ids.dtype == np.uint32 and ids.max() > 65_535 and row["val_tokens"] == 0
+
+
+def test_find_or_train_tokenizer_reuses_an_identical_one(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    first = ws.find_or_train_tokenizer(ds["id"], "char", 256)
+    assert ws.find_or_train_tokenizer(ds["name"], "char", 256)["id"] == first["id"]
+    assert ws.find_or_train_tokenizer(ds["id"], "char", 128)["id"] != first["id"]
+    assert ws.find_or_train_tokenizer(ds["id"], "bytebpe", 300)["kind"] == "bytebpe"
+    assert len(ws.tokenizers(ds["id"])) == 3 and len(ws.tokenizers()) == 3
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+def make_run(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    tok = ws.train_tokenizer(ds["id"], "char", 512)
+    config = preset("tiny").to_dict()
+    config["data"]["dataset"] = ds["id"]
+    return ws.create_run("first run", config, ds["id"], tok["id"]), config
+
+
+def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
+    run, config = make_run(ws, corpus)
+    assert run["status"] == "created" and run["config"] == config and run["max_iters"] == 300
+    assert ws.run_dir(run["id"]).is_dir()
+    ws.update_run(run["id"], status="running", step=20, device="cpu", best_val_loss=2.5, message="training")
+    ws.add_metrics(run["id"], [
+        {"step": 10, "split": "train", "loss": 3.1, "lr": 1e-3, "grad_norm": 0.9, "tokens_per_sec": 1234.5,
+         "elapsed_s": 1.5},
+        {"step": 10, "split": "val", "loss": 3.2},
+        {"step": 20, "split": "train", "loss": float("inf")},  # a diverged value must not break JSON
+    ])
+    ws.add_metrics(run["id"], [{"step": 5, "split": "train", "loss": 3.5}])
+    path = ws.run_dir(run["id"]) / "step-20.safetensors"
+    ws.add_checkpoint(run["id"], 10, ws.run_dir(run["id"]) / "step-10.safetensors", "a" * 64, val_loss=3.2)
+    ws.add_checkpoint(run["id"], 20, path, "b" * 64)
+
+    again = Workspace(ws.path)  # a new instance, as another thread or the next session would open
+    r = again.run("first run")
+    assert (r["status"], r["step"], r["device"], r["best_val_loss"], r["message"]) == (
+        "running", 20, "cpu", 2.5, "training")
+    assert r["config"] == config and r["updated"] >= r["created"]
+    train = again.metrics(run["id"], "train")
+    assert [(m["step"], m["loss"]) for m in train] == [(5, 3.5), (10, 3.1), (20, None)]
+    assert train[1] == {"step": 10, "split": "train", "loss": 3.1, "lr": 1e-3, "grad_norm": 0.9,
+                        "tokens_per_sec": 1234.5, "elapsed_s": 1.5}
+    assert [m["split"] for m in again.metrics(run["id"])] == ["train", "train", "val", "train"]
+    assert [c["step"] for c in again.checkpoints(run["id"])] == [10, 20]
+    latest = again.latest_checkpoint(run["id"])
+    assert (latest["path"], latest["sha256"], latest["val_loss"]) == (str(path), "b" * 64, None)
+    again.delete_metrics(run["id"], after_step=10)  # resuming from the step-10 checkpoint
+    assert [m["step"] for m in again.metrics(run["id"])] == [5, 10, 10]
+    summary = again.summary()
+    json.dumps(summary, allow_nan=False)
+    assert summary["path"] == str(ws.path)
+    assert [len(summary[k]) for k in ("datasets", "tokenizers", "runs")] == [1, 1, 1]
+    again.close()
+
+
+def test_runs_are_listed_oldest_first_and_bad_updates_are_refused(ws, corpus):
+    run, config = make_run(ws, corpus)
+    second = ws.create_run("second", config, run["dataset_id"], run["tokenizer_id"])
+    assert [r["name"] for r in ws.runs()] == ["first run", "second"]
+    assert ws.latest_checkpoint(second["id"]) is None and ws.metrics(second["id"]) == []
+    with pytest.raises(WorkspaceError, match="no field"):
+        ws.update_run(run["id"], colour="red")
+    with pytest.raises(WorkspaceError, match="no run 99"):
+        ws.update_run(99, status="done")
+    with pytest.raises(WorkspaceError, match="no run 99"):
+        ws.add_metrics(99, [{"step": 1, "split": "train", "loss": 1.0}])
+    with pytest.raises(WorkspaceError, match="no tokenizer 42"):
+        ws.create_run("x", config, run["dataset_id"], 42)
+
+
+# ------------------------------------------------------------------------------------------------ the database
+
+def test_wal_mode_and_pragmas(ws):
+    assert ws.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert ws.db.execute("PRAGMA busy_timeout").fetchone()[0] == 5000
+    assert ws.db.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with sqlite3.connect(ws.path / "workspace.db") as raw:
+        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # stored in the file itself
+
+
+def test_a_reader_thread_sees_metrics_while_another_writes(ws, corpus):
+    run, _ = make_run(ws, corpus)
+    errors, seen = [], []
+
+    def write():
+        try:
+            with Workspace(ws.path) as w:
+                for step in range(50):
+                    w.add_metrics(run["id"], [{"step": step, "split": "train", "loss": 1.0}])
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    while writer.is_alive():
+        seen.append(len(ws.metrics(run["id"])))
+    writer.join()
+    assert not errors and len(ws.metrics(run["id"])) == 50
+    assert seen == sorted(seen)
+
+
+def test_a_newer_schema_is_refused(tmp_path):
+    Workspace(tmp_path / "ws").close()
+    with sqlite3.connect(tmp_path / "ws" / "workspace.db") as raw:
+        raw.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(WorkspaceError, match="newer Transformer Studio"):
+        Workspace(tmp_path / "ws")
+
+
+def test_a_file_that_is_not_a_database_is_refused(tmp_path):
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "workspace.db").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(WorkspaceError, match="not a usable workspace database"):
+        Workspace(tmp_path / "ws")
+
+
+def test_default_path_follows_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("STUDIO_WORKSPACE", str(tmp_path / "elsewhere"))
+    assert Workspace.default_path() == tmp_path / "elsewhere"
+    monkeypatch.delenv("STUDIO_WORKSPACE")
+    assert Workspace.default_path().parts[-2:] == ("TransformerStudio", "workspace")
+
+
+@pytest.mark.skipif(not SHAKESPEARE.exists(), reason=f"{SHAKESPEARE} is not there")
+def test_tinyshakespeare_char_vocab_matches_nanogpt(ws):
+    ds = ws.import_dataset([SHAKESPEARE])
+    text = SHAKESPEARE.read_text(encoding="utf-8")
+    assert ds["n_chars"] == len(text) and ds["val_chars"] == len(text) - int(len(text) * 0.9)
+    row = ws.train_tokenizer(ds["id"], "char", 512)
+    assert row["vocab_size"] == 65 + 1  # nanoGPT's 65 characters, then [UNK]
+    tok = ws.load_tokenizer(row["id"])
+    ids = read_ids(ws, row["id"], "train")
+    # Ids follow sorted(set(text)) as in nanoGPT's prepare.py.
+    chars = sorted(set(text))
+    assert ids[:20].tolist() == [chars.index(c) for c in text[:20]]
+    assert tok.decode(ids.tolist()) == text[: int(len(text) * 0.9)]

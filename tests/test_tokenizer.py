@@ -1,0 +1,186 @@
+import numpy as np
+import pytest
+
+import engine.tokenizer as T
+from engine.tokenizer import (TokenizerCancelled, TokenizerError, display_token, encode_to_memmap, load_tokenizer,
+                              save_tokenizer, token_counts, token_spans, train_tokenizer)
+
+TEXT = (
+    "ROMEO:\nBut soft, what light through yonder window breaks?\n\n"
+    "JULIET:\tO Romeo, Romeo! wherefore art thou Romeo?\r\n"
+    "Ünïcödé — 日本語 and emoji 🙂🚀, a literal [UNK] and <|endoftext|> too.\n"
+    "   indented line with trailing spaces   \n"
+) * 40
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text(TEXT, encoding="utf-8", newline="")
+    return path
+
+
+@pytest.fixture(params=[("char", 512), ("bytebpe", 400)], ids=["char", "bytebpe"])
+def trained(request, corpus):
+    kind, vocab = request.param
+    return kind, train_tokenizer(kind, vocab, [corpus])
+
+
+def decode(tok, ids):
+    return tok.decode([int(i) for i in ids], skip_special_tokens=False)
+
+
+def test_char_vocab_is_sorted_characters_plus_unk(corpus):
+    tok = train_tokenizer("char", 512, [corpus])
+    chars = sorted(set(TEXT))
+    assert tok.get_vocab_size() == len(chars) + 1
+    assert [tok.id_to_token(i) for i in range(len(chars))] == chars
+    assert tok.id_to_token(len(chars)) == "[UNK]"
+
+
+def test_round_trip_is_lossless(trained):
+    kind, tok = trained
+    ids = tok.encode(TEXT, add_special_tokens=False).ids
+    assert decode(tok, ids) == TEXT
+    if kind == "bytebpe":
+        assert len(ids) < len(TEXT.encode()) / 2  # merges were learned, not just bytes
+
+
+def test_char_vocab_limit_keeps_most_frequent_and_maps_the_rest_to_unk(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("aaaa bbb cc d\n", encoding="utf-8")
+    tok = train_tokenizer("char", 4, [path])  # room for 3 characters + [UNK]
+    assert sorted(tok.get_vocab()) == [" ", "[UNK]", "a", "b"]
+    unk = tok.token_to_id("[UNK]")
+    assert tok.encode("abcd\n").ids == [tok.token_to_id("a"), tok.token_to_id("b"), unk, unk, unk]
+
+
+def test_save_and_load_give_the_same_tokenizer(trained, tmp_path):
+    _, tok = trained
+    save_tokenizer(tok, tmp_path / "tokenizer.json")
+    again = load_tokenizer(tmp_path / "tokenizer.json")
+    assert again.encode(TEXT).ids == tok.encode(TEXT).ids
+    assert display_token(again, 5) == display_token(tok, 5)
+
+
+def test_load_errors_are_tokenizer_errors(tmp_path):
+    with pytest.raises(TokenizerError, match="no tokenizer file"):
+        load_tokenizer(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(TokenizerError, match="cannot load the tokenizer"):
+        load_tokenizer(tmp_path / "bad.json")
+
+
+def test_encode_to_memmap_decodes_back_with_small_chunks(trained, corpus, tmp_path, monkeypatch):
+    _, tok = trained
+    # Tiny chunks and pieces: many boundaries, plus one line longer than a chunk.
+    monkeypatch.setattr(T, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(T, "PIECE_CHARS", 50)
+    text = TEXT + "x" * 1000 + " long line " * 80 + "\n"
+    corpus.write_text(text, encoding="utf-8", newline="")
+    n, dtype = encode_to_memmap(tok, corpus, tmp_path / "ids.bin")
+    ids = np.memmap(tmp_path / "ids.bin", dtype=dtype, mode="r")
+    assert dtype == "uint16" and len(ids) == n
+    assert decode(tok, ids) == text
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_large_vocab_uses_uint32(tmp_path):
+    # 70,000 distinct characters give a char vocabulary past uint16: ids above 65,535 must survive the file.
+    path = tmp_path / "wide.txt"
+    chars = "".join(chr(c) for c in range(0x4E00, 0x4E00 + 20_000))
+    chars += "".join(chr(c) for c in range(0x20000, 0x20000 + 50_000))
+    path.write_text(chars + "\n", encoding="utf-8")
+    tok = train_tokenizer("char", 100_000, [path])
+    assert tok.get_vocab_size() == 70_002
+    n, dtype = encode_to_memmap(tok, path, tmp_path / "wide.bin")
+    ids = np.fromfile(tmp_path / "wide.bin", dtype=dtype)
+    assert dtype == "uint32" and n == 70_001
+    assert ids.max() > 65_535 and decode(tok, ids) == chars + "\n"
+    assert T.token_dtype(65_536) == "uint16" and T.token_dtype(65_537) == "uint32"
+
+
+def test_token_counts_match_a_direct_count():
+    ids = np.array([3, 1, 3, 0, 3, 1], dtype=np.uint16)
+    assert token_counts(ids, 5).tolist() == [1, 2, 0, 3, 0]
+
+
+def test_display_token_is_readable_for_byte_level(corpus):
+    tok = train_tokenizer("bytebpe", 400, [corpus])
+    shown = {display_token(tok, i) for i in range(tok.get_vocab_size())}
+    assert {"␣", "⏎", "⇥", "<|endoftext|>"} <= shown
+    assert "␣Romeo" in shown  # a learned word-with-space token reads as text (its raw spelling is "ĠRomeo")
+    assert not any("Ġ" in s or "Ċ" in s for s in shown)
+    # Whole multi-byte characters read as themselves; a byte that is only part of one shows as hex.
+    word = tok.encode("Ünïcödé").ids
+    assert [display_token(tok, i) for i in word] == ["Ünïcödé"]
+    assert display_token(tok, tok.token_to_id("Ã")) == "<0xC3>"
+    assert [display_token(tok, i) for i in tok.encode(" 🙂").ids] == ["␣<0xF0><0x9F>", "<0x99>", "<0x82>"]
+    with pytest.raises(TokenizerError, match="outside the vocabulary"):
+        display_token(tok, tok.get_vocab_size())
+
+
+def test_display_token_is_readable_for_chars(corpus):
+    tok = train_tokenizer("char", 512, [corpus])
+    assert display_token(tok, tok.token_to_id(" ")) == "␣"
+    assert display_token(tok, tok.token_to_id("\n")) == "⏎"
+    assert display_token(tok, tok.token_to_id("\t")) == "⇥"
+    assert display_token(tok, tok.token_to_id("\r")) == "␍"
+    assert display_token(tok, tok.token_to_id("日")) == "日"
+
+
+@pytest.mark.parametrize("text", ["", "ROMEO: hi there\n", "a 🙂 b\r\nwry 日本 [UNK] <|endoftext|>\t end  "])
+def test_token_spans_cover_the_text_in_order(trained, text):
+    _, tok = trained
+    spans = token_spans(tok, text)
+    ends = [0] + [s["end"] for s in spans]
+    assert [s["start"] for s in spans] == ends[:-1]  # contiguous
+    assert all(s["start"] <= s["end"] for s in spans)
+    assert ends[-1] == len(text)
+    assert decode(tok, [s["id"] for s in spans]) == text
+    for s in spans:
+        assert s["token"] == display_token(tok, s["id"])
+
+
+def test_token_spans_match_characters_for_char_tokens(corpus):
+    tok = train_tokenizer("char", 512, [corpus])
+    spans = token_spans(tok, "a 🙂\n")
+    assert [(s["token"], s["start"], s["end"]) for s in spans] == [("a", 0, 1), ("␣", 1, 2), ("🙂", 2, 3),
+                                                                    ("⏎", 3, 4)]
+
+
+def test_bad_inputs(tmp_path, corpus):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    for kind, vocab in (("char", 100), ("bytebpe", 300)):
+        with pytest.raises(TokenizerError, match="no text"):
+            train_tokenizer(kind, vocab, [empty])
+    with pytest.raises(TokenizerError, match="at least 2"):
+        train_tokenizer("char", 1, [corpus])
+    with pytest.raises(TokenizerError, match="at least 257"):
+        train_tokenizer("bytebpe", 100, [corpus])
+    with pytest.raises(TokenizerError, match="unknown tokenizer kind"):
+        train_tokenizer("wordpiece", 100, [corpus])
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"abc\ncaf\xe9\n")
+    with pytest.raises(TokenizerError, match=r"latin.txt is not UTF-8 text: bad byte at offset 7"):
+        train_tokenizer("char", 100, [latin])
+
+
+@pytest.mark.parametrize("kind,vocab", [("char", 100), ("bytebpe", 300)])
+def test_cancel_stops_training_and_encoding(corpus, tmp_path, monkeypatch, kind, vocab):
+    monkeypatch.setattr(T, "CHUNK_BYTES", 256)
+    with pytest.raises(TokenizerCancelled):
+        train_tokenizer(kind, vocab, [corpus], cancelled=lambda: True)
+    tok = train_tokenizer(kind, vocab, [corpus])
+    with pytest.raises(TokenizerCancelled):
+        encode_to_memmap(tok, corpus, tmp_path / "ids.bin", cancelled=lambda: True)
+    assert not (tmp_path / "ids.bin").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_progress_is_reported_up_to_one(corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(T, "CHUNK_BYTES", 512)
+    seen = []
+    tok = train_tokenizer("bytebpe", 300, [corpus], progress=lambda f, m: seen.append(f))
+    encode_to_memmap(tok, corpus, tmp_path / "ids.bin", progress=lambda f, m: seen.append(f))
+    assert len(seen) > 10 and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
