@@ -1,0 +1,115 @@
+"""The engine as a real OS process, driven through the real connection and protocol (no Qt)."""
+import os
+import signal
+import time
+
+import pytest
+
+from engine import protocol as p
+from engine.config import preset
+from tests.engine_harness import EngineProcess
+
+
+def corpus(tmp_path):
+    lines = [f"the {a} {b} sat on the {c} mat." for a in ("red", "big", "old") for b in ("cat", "dog", "fox")
+             for c in ("warm", "cold", "soft")]
+    path = tmp_path / "mats.txt"
+    path.write_text("\n".join(lines * 40) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("ws")
+    eng = EngineProcess(ws)
+    yield eng
+    eng.close()
+
+
+def tiny_config(dataset_id, tokenizer_id, max_iters=400):
+    cfg = preset("tiny").with_overrides([
+        f"data.dataset={dataset_id}", f"tokenizer.tokenizer={tokenizer_id}", "model.n_layer=1", "model.n_embd=32",
+        "model.n_head=2", "model.block_size=16", "train.batch_size=4", f"train.max_iters={max_iters}",
+        f"train.lr_decay_iters={max_iters}", "train.eval_interval=50", "train.eval_iters=2", "train.log_interval=1"])
+    return cfg.to_dict()
+
+
+def test_hello_reports_device_and_a_workspace_with_the_sample(engine):
+    reply = engine.request(p.HelloRequest(), timeout=60)
+    assert reply.ok and reply.device == "cpu" and "CPU" in reply.device_name
+    assert any(d["name"] == "sample" for d in reply.workspace["datasets"])
+
+
+def test_bad_requests_get_readable_errors_and_the_engine_keeps_going(engine, tmp_path):
+    reply = engine.request(p.ImportRequest(paths=[str(tmp_path / "missing.txt")]))
+    assert not reply.ok and "missing.txt" in reply.error and "Traceback" not in reply.error
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(b"abc\x00\x01\x02" * 100)
+    reply = engine.request(p.ImportRequest(paths=[str(binary)]))
+    assert not reply.ok and "blob.txt" in reply.error
+    reply = engine.request(p.ControlRequest(action="pause"))
+    assert not reply.ok and "no training" in reply.error
+    assert engine.request(p.WorkspaceRequest()).ok
+
+
+def test_import_train_pause_resume_stop_generate(engine, tmp_path):
+    ds = engine.request(p.ImportRequest(paths=[str(corpus(tmp_path))], name="mats", val_fraction=0.1))
+    assert ds.ok, ds.error
+    tok = engine.request(p.TokenizerTrainRequest(dataset=ds.dataset["id"], tokenizer_kind="char", vocab_size=100))
+    assert tok.ok, tok.error
+    vocab = engine.request(p.VocabRequest(tokenizer=tok.tokenizer["id"]))
+    assert len(vocab.rows) == tok.tokenizer["vocab_size"]
+
+    start = engine.request(p.TrainRequest(config=tiny_config(ds.dataset["id"], tok.tokenizer["id"], 100000)))
+    assert start.ok, start.error
+    run_id = start.run["id"]
+    engine.wait_for(lambda m: isinstance(m, p.Metrics) and m.rows[-1]["step"] >= 5)
+
+    assert engine.request(p.ControlRequest(action="pause")).ok
+    paused = engine.wait_for(lambda m: isinstance(m, p.Status) and m.state == "paused")
+    engine.pump(0.5)
+    engine.inbox = [m for m in engine.inbox if not isinstance(m, p.Metrics)]
+    engine.pump(0.5)
+    assert not [m for m in engine.inbox if isinstance(m, p.Metrics)], "training went on while paused"
+
+    # The playground works while a run is paused.
+    gen = p.GenerateRequest(run=run_id, prompt="the ", max_new_tokens=20, seed=1)
+    reply = engine.request(gen)
+    assert reply.ok and reply.n_tokens == 20
+    assert "".join(t.text for t in engine.events(gen.id, p.Token)) == reply.text
+
+    assert engine.request(p.ControlRequest(action="resume")).ok
+    engine.wait_for(lambda m: isinstance(m, p.Metrics) and m.rows[-1]["step"] > paused.step + 3)
+    t0 = time.monotonic()
+    assert engine.request(p.ControlRequest(action="stop")).ok
+    stopped = engine.wait_for(lambda m: isinstance(m, p.Status) and m.state == "stopped")
+    assert time.monotonic() - t0 < 5, "stop must answer within a step (plus a checkpoint)"
+    assert stopped.run == run_id
+
+    metrics = engine.request(p.MetricsRequest(run=run_id))
+    assert metrics.ok and len([r for r in metrics.rows if r["split"] == "train"]) >= 5
+    runs = engine.request(p.WorkspaceRequest()).workspace["runs"]
+    assert runs[-1]["id"] == run_id and runs[-1]["status"] == "stopped"
+
+
+def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):
+    eng = EngineProcess(tmp_path / "ws2")
+    try:
+        assert eng.request(p.HelloRequest()).ok
+        ds = eng.request(p.ImportRequest(paths=[str(corpus(tmp_path))], name="mats"))
+        tok = eng.request(p.TokenizerTrainRequest(dataset=ds.dataset["id"], tokenizer_kind="char"))
+        start = eng.request(p.TrainRequest(config=tiny_config(ds.dataset["id"], tok.tokenizer["id"], 100000)))
+        assert start.ok, start.error
+        eng.wait_for(lambda m: isinstance(m, p.Metrics))
+        eng.conn.close()  # the studio vanishes
+        eng.proc.wait(timeout=20)
+        assert eng.proc.returncode == 0
+    finally:
+        if eng.proc.poll() is None:
+            os.killpg(eng.proc.pid, signal.SIGKILL)
+        eng.listener.close()
+    from engine.store import Workspace
+    ws = Workspace(tmp_path / "ws2")
+    run = ws.runs()[-1]
+    assert run["status"] == "stopped"
+    assert ws.latest_checkpoint(run["id"]) is not None
