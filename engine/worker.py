@@ -306,6 +306,8 @@ class Engine:
         try:
             if msg.resume_run is not None:
                 run = ws.run(msg.resume_run)
+                if ws.latest_checkpoint(run["id"]) is None:
+                    raise ConfigError(f"run {run['id']} has no checkpoint to resume from; start a new run instead")
             else:
                 cfg = RunConfig.from_dict(msg.config)
                 run = prepare_run(ws, cfg, msg.name, on_event=self._train_event(msg, None), control=control)

@@ -1,0 +1,415 @@
+"""`studio-engine`: everything the studio can start, from a terminal.
+
+    studio-engine import PATH [--name N] [--val-fraction F]
+    studio-engine tokenizer train --dataset D --kind char|bytebpe --vocab-size V [--name N]
+    studio-engine config show [--preset NAME] [--set section.key=value ...]  |  config presets
+    studio-engine train CONFIG.json|- [--preset NAME] [--set section.key=value ...] [--name N]  |  train --resume RUN
+    studio-engine generate --run R [--prompt P] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
+    studio-engine runs | datasets | tokenizers
+
+Output is for people and scripts alike: a command that creates something prints its id as the last line of
+stdout; progress goes to stderr; an error is one line `error: ...` on stderr with exit status 2 (usage or
+config) or 1 (anything else), never a traceback (set STUDIO_ENGINE_DEBUG=1 to see one).
+
+torch is imported only by the commands that train or generate, so the others answer at once.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from engine.config import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, human_count, human_duration, preset
+
+PROG = "studio-engine"
+
+
+class UsageError(Exception):
+    """Bad command-line usage; exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line instead of argparse's usage block
+        raise UsageError(f"{message} (see {self.prog} --help)")
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+def _ref(text: str) -> int | str:
+    """A command-line reference to a row: digits are an id, anything else a name."""
+    text = text.strip()
+    return int(text) if text.isdigit() else text
+
+
+def _workspace(args):
+    from engine.store import Workspace
+    path = args.workspace or getattr(args, "top_workspace", None) or Workspace.default_path()
+    return Workspace(Path(path))
+
+
+def _err(*parts) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+class _Progress:
+    """Progress lines on stderr, at most a few a second."""
+
+    def __init__(self):
+        self.last_t = 0.0
+        self.last_msg = None
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if message == self.last_msg and now - self.last_t < 0.5 and fraction < 1.0:
+            return
+        self.last_t, self.last_msg = now, message
+        pct = f"{100 * fraction:3.0f}% " if fraction >= 0 else ""
+        _err(f"{pct}{message}")
+
+
+def _when(stamp) -> str:
+    return str(stamp or "")[:16].replace("T", " ")
+
+
+def _loss(x) -> str:
+    return "—" if x is None else f"{x:.4f}"
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+def cmd_import(args) -> int:
+    paths = [Path(p).expanduser() for p in args.paths]
+    for p in paths:
+        if not p.exists():
+            raise FileNotFoundError(2, "no such file or folder", str(p))
+    ws = _workspace(args)
+    ds = ws.import_dataset(paths, args.name, args.val_fraction, progress=_Progress())
+    print(f"dataset {ds['name']!r}: {ds['n_docs']:,} document(s), {ds['n_chars']:,} characters, "
+          f"{ds['n_lines']:,} lines")
+    print(f"train {ds['train_chars']:,} characters, validation {ds['val_chars']:,} characters")
+    print(ds["id"])
+    return 0
+
+
+def cmd_tokenizer_train(args) -> int:
+    if args.vocab_size < 2:
+        raise UsageError("--vocab-size must be at least 2")
+    ws = _workspace(args)
+    tok = ws.train_tokenizer(_ref(args.dataset), args.kind, args.vocab_size, args.name, progress=_Progress())
+    print(f"tokenizer {tok['name']!r}: {tok['kind']}, {tok['vocab_size']:,} tokens")
+    print(f"train {tok['train_tokens']:,} tokens, validation {tok['val_tokens']:,} tokens")
+    print(tok["id"])
+    return 0
+
+
+def cmd_config_show(args) -> int:
+    cfg = preset(args.preset).with_overrides(args.set or [])
+    cfg.validate(need_data=False)
+    print(cfg.to_json())
+    return 0
+
+
+def cmd_config_presets(args) -> int:
+    width = max(map(len, PRESETS))
+    for name, d in PRESETS.items():
+        print(f"{name:<{width}}  {d.get('description', '')}")
+    return 0
+
+
+def _load_config(args) -> RunConfig:
+    if args.config and args.preset:
+        raise UsageError("give a CONFIG file or --preset, not both")
+    if args.preset:
+        cfg = preset(args.preset)
+    elif args.config == "-":
+        cfg = RunConfig.from_json(sys.stdin.read())
+    elif args.config:
+        path = Path(args.config).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(2, "no such config file", str(path)) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text (JSON) file") from None
+        cfg = RunConfig.from_json(text)
+    else:
+        raise UsageError("give a CONFIG.json file (or - for stdin), --preset NAME, or --resume RUN")
+    cfg = cfg.with_overrides(args.set or [])
+    try:
+        cfg.validate()
+    except ConfigError as e:
+        if str(e).startswith("data.dataset"):
+            raise ConfigError(f"{e}; pass --set data.dataset=ID (see {PROG} datasets)") from None
+        raise
+    return cfg
+
+
+class _TrainPrinter:
+    """Training events as lines: one per evaluation on stdout, the rest on stderr."""
+
+    def __init__(self):
+        self.tokens_per_sec = None
+        self.progress = _Progress()
+        self.tty = sys.stderr.isatty()
+        self.last_state = None
+
+    def __call__(self, kind: str, d: dict) -> None:
+        if kind == "progress":
+            self.progress(d.get("fraction", -1), d.get("message", ""))
+        elif kind == "metrics":
+            self.tokens_per_sec = d.get("tokens_per_sec")
+            if self.tty:
+                eta = human_duration(d.get("eta_s"))
+                sys.stderr.write(f"\rstep {d['step']}: loss {d['loss']:.4f}, lr {d['lr']:.2e}, "
+                                 f"{human_count(d.get('tokens_per_sec') or 0)} tok/s, ETA {eta}   ")
+                sys.stderr.flush()
+        elif kind == "eval":
+            if self.tty:
+                sys.stderr.write("\r" + " " * 79 + "\r")
+            speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
+            print(f"step {d['step']}: train loss {d['train_loss']:.4f}, val loss {d['val_loss']:.4f}{speed}",
+                  flush=True)
+        elif kind == "status":
+            state = d.get("state")
+            if state == self.last_state and state not in ("training",):
+                return
+            self.last_state = state
+            if state == "failed":
+                _err(f"error: training failed: {d.get('message', '')}")
+            elif state in ("training", "paused", "stopped", "finished"):
+                _err(f"{state}: {d.get('message', '')}")
+
+
+def _run_with_checkpoint(ws, ref) -> dict:
+    run = ws.run(_ref(ref))
+    if ws.latest_checkpoint(run["id"]) is None:
+        from engine.checkpoint import CheckpointError
+        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet")
+    return run
+
+
+def cmd_train(args) -> int:
+    # Mistakes are found before torch is imported (seconds), and config mistakes before the workspace is opened.
+    if args.resume is not None:
+        if args.config or args.preset or args.set:
+            raise UsageError("--resume continues a run with its own config: leave out CONFIG, --preset and --set")
+        cfg = None
+    else:
+        cfg = _load_config(args)
+    ws = _workspace(args)
+    if cfg is None:
+        resumed = _run_with_checkpoint(ws, args.resume)
+    else:
+        ws.dataset(cfg.data.dataset)
+
+    from engine.train import Control, prepare_run, run_training
+    printer = _TrainPrinter()
+    control = Control()
+
+    interrupts = []
+
+    def on_signal(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        control.request_stop()
+        _err("\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)")
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if cfg is None:
+            run = resumed
+        else:
+            # A Ctrl-C during preparation cancels the tokenizer training; after it, the run stops at step 0.
+            run = prepare_run(ws, cfg, args.name, on_event=printer, control=control)
+        _err(f"run {run['id']} ({run['name']}): {'resuming' if cfg is None else 'training'} to step "
+             f"{run['max_iters']:,}")
+        state = run_training(ws, run["id"], on_event=printer, control=control, resume=cfg is None)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    print(run["id"], flush=True)
+    return 1 if state == "failed" else 0
+
+
+def cmd_generate(args) -> int:
+    if args.max_new_tokens < 0:
+        raise UsageError("--max-new-tokens cannot be negative")
+    ws = _workspace(args)
+    run = _run_with_checkpoint(ws, args.run)
+    from engine.train import generate_text, load_model_for_run
+    load_model_for_run(ws, run["id"], args.device)  # fails before the prompt is echoed; kept for generate_text
+    stop = []
+    old = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    out = sys.stdout
+
+    def on_token(token_id: int, piece: str) -> None:
+        out.write(piece)
+        out.flush()
+
+    try:
+        out.write(args.prompt)
+        result = generate_text(ws, run["id"], args.prompt, max_new_tokens=args.max_new_tokens,
+                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                               on_token=on_token, should_stop=lambda: bool(stop), device=args.device)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    out.write("\n")
+    out.flush()
+    _err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s"
+         + (" (stopped)" if result["stopped"] else ""))
+    return 0
+
+
+def cmd_runs(args) -> int:
+    rows = _workspace(args).runs()
+    if not rows:
+        _err("no runs yet")
+    for r in rows:
+        print(f"{r['id']:>4}  {r['name']}  {r['status']}  step {r['step'] or 0}/{r['max_iters'] or 0}  "
+              f"best val {_loss(r['best_val_loss'])}  {_when(r['created'])}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    rows = _workspace(args).datasets()
+    if not rows:
+        _err("no datasets yet")
+    for d in rows:
+        print(f"{d['id']:>4}  {d['name']}  {d['n_chars']:,} characters (train {d['train_chars']:,}, "
+              f"val {d['val_chars']:,})  {_when(d['created'])}")
+    return 0
+
+
+def cmd_tokenizers(args) -> int:
+    rows = _workspace(args).tokenizers()
+    if not rows:
+        _err("no tokenizers yet")
+    for t in rows:
+        print(f"{t['id']:>4}  {t['name']}  {t['kind']}  {t['vocab_size']:,} tokens  dataset {t['dataset_id']}  "
+              f"train {t['train_tokens']:,} / val {t['val_tokens']:,} tokens  {_when(t['created'])}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ parser
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--workspace", metavar="DIR", help="the workspace folder (default: the studio's own, "
+                                                             "or $STUDIO_WORKSPACE)")
+    ap = _Parser(prog=PROG, description="Train small transformer language models on your own text.")
+    # Accepted before the command too (studio-engine --workspace DIR runs); the command's own wins.
+    ap.add_argument("--workspace", dest="top_workspace", metavar="DIR", help=argparse.SUPPRESS)
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    p = sub.add_parser("import", parents=[common], help="import text files or folders as a dataset")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--name")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="the last fraction of the text kept for validation (default 0.1)")
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("tokenizer", help="tokenizer commands")
+    tsub = p.add_subparsers(dest="tokenizer_command", metavar="COMMAND", parser_class=_Parser)
+    tsub.required = True
+    p = tsub.add_parser("train", parents=[common], help="train a tokenizer on a dataset")
+    p.add_argument("--dataset", required=True, help="dataset id or name")
+    p.add_argument("--kind", choices=("char", "bytebpe"), default="char")
+    p.add_argument("--vocab-size", type=int, default=512)
+    p.add_argument("--name")
+    p.set_defaults(func=cmd_tokenizer_train)
+
+    p = sub.add_parser("config", help="show run configs and presets")
+    csub = p.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser)
+    csub.required = True
+    p = csub.add_parser("show", parents=[common], help="print a preset's full run config as JSON")
+    p.add_argument("--preset", default=DEFAULT_PRESET)
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE")
+    p.set_defaults(func=cmd_config_show)
+    p = csub.add_parser("presets", parents=[common], help="list the presets")
+    p.set_defaults(func=cmd_config_presets)
+
+    p = sub.add_parser("train", parents=[common], help="train a model (Ctrl-C stops and checkpoints)")
+    p.add_argument("config", nargs="?", metavar="CONFIG", help="a run config JSON file, or - for stdin")
+    p.add_argument("--preset", help="start from a preset instead of a file")
+    p.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override one config value")
+    p.add_argument("--name", help="the run's name")
+    p.add_argument("--resume", metavar="RUN", help="continue run RUN from its latest checkpoint")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", parents=[common], help="generate text with a run's latest checkpoint")
+    p.add_argument("--run", required=True, help="run id or name")
+    p.add_argument("--prompt", default="")
+    p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--top-k", type=int, default=None)
+    p.add_argument("--top-p", type=float, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=cmd_generate)
+
+    for name, func, what in (("runs", cmd_runs, "list runs"), ("datasets", cmd_datasets, "list datasets"),
+                             ("tokenizers", cmd_tokenizers, "list tokenizers")):
+        p = sub.add_parser(name, parents=[common], help=what)
+        p.set_defaults(func=func)
+    return ap
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """The error classes whose message is meant for the user, from the modules loaded so far
+    (a module that was never imported cannot have raised its error)."""
+    names = {"engine.store": "WorkspaceError", "engine.data.importers": "DataError",
+             "engine.data.errors": "DataError", "engine.tokenizer": "TokenizerError",
+             "engine.checkpoint": "CheckpointError", "engine.train": "TrainingError"}
+    return tuple(getattr(sys.modules[m], n) for m, n in names.items()
+                 if m in sys.modules and hasattr(sys.modules[m], n))
+
+
+def _message(e: BaseException) -> str:
+    if isinstance(e, FileNotFoundError) and e.filename:
+        return f"{e.strerror or 'no such file or folder'}: {e.filename}"
+    if isinstance(e, OSError) and e.strerror:
+        return f"{e.strerror}: {e.filename}" if e.filename else e.strerror
+    text = " ".join(str(e).split()) if str(e).strip() else ""
+    if isinstance(e, (ConfigError, UsageError, *_user_error_types())):
+        return text or type(e).__name__
+    if isinstance(e, MemoryError):
+        return "out of memory"
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+def main(argv: list[str] | None = None) -> int:
+    debug = bool(os.environ.get("STUDIO_ENGINE_DEBUG"))
+    if not debug:
+        logging.getLogger("engine").addHandler(logging.NullHandler())
+        logging.getLogger("engine").propagate = False
+    try:
+        args = build_parser().parse_args(argv)
+        return int(args.func(args) or 0)
+    except SystemExit as e:  # --help
+        return int(e.code or 0) if isinstance(e.code, int) else 0
+    except KeyboardInterrupt:
+        _err("error: interrupted")
+        return 130
+    except BrokenPipeError:
+        # The reader went away (| head): not an error worth a message.
+        sys.stderr.close()
+        return 1
+    except BaseException as e:
+        if debug:
+            traceback.print_exc()
+        code = 2 if isinstance(e, (ConfigError, UsageError)) else 1
+        _err(f"error: {_message(e)}")
+        return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,616 @@
+"""The training loop: nanoGPT's train.py as plain functions that report events and obey a Control.
+
+Everything a run needs is in the workspace: its RunConfig (the run row), its token memmaps (the tokenizer), its
+checkpoints (run_dir/checkpoints/latest.*). Events are plain dicts handed to `on_event(kind, payload)`; the
+engine worker turns them into protocol messages and the CLI into lines of text.
+
+Resuming is exact on the CPU: a checkpoint carries the model, the optimizer, every global RNG and the state of
+the generator that picks the training windows, so 10 steps + resume + 10 steps give the same losses as 20.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from engine.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint_meta, rng_state, save_checkpoint,
+                               set_rng_state)
+from engine.config import ConfigError, RunConfig, TrainConfig, human_count
+from engine.device import autocast_context, autocast_dtype, device_description, pick_device
+from engine.model import GPT
+
+# Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
+# silences this logger so a user sees one line, not a traceback.
+log = logging.getLogger(__name__)
+EventFn = Callable[[str, dict], None]
+CHECKPOINT_NAME = "latest"
+METRICS_FLUSH_S = 1.0
+# Seeds of the generators that pick evaluation windows, offset from train.seed so evaluation never draws from
+# the training stream, and fixed, so every evaluation scores the same windows and the curve shows learning only.
+_EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
+
+
+class TrainingError(Exception):
+    """Training cannot go on for a reason a user can act on; the message says what to change."""
+
+
+# ------------------------------------------------------------------------------------------------- control
+
+class Control:
+    """Stop / pause / resume requests from another thread, read by the loop between optimizer steps."""
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused loop so it can stop
+
+    def request_pause(self) -> None:
+        if not self._stop.is_set():
+            self._running.clear()
+
+    def request_resume(self) -> None:
+        self._running.set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def wait_while_paused(self, timeout: float | None = 0.1) -> None:
+        """Block while paused, at most `timeout` seconds (None: until resumed); returns at once on stop."""
+        self._running.wait(timeout)
+
+
+# ------------------------------------------------------------------------------------------------ schedule
+
+def get_lr(it: int, tc: TrainConfig) -> float:
+    """Learning rate of optimizer step `it` (0-based): linear warm-up, cosine decay to min_lr, then min_lr."""
+    if it < tc.warmup_iters:
+        return tc.learning_rate * (it + 1) / (tc.warmup_iters + 1)
+    if it > tc.lr_decay_iters or tc.lr_decay_iters <= tc.warmup_iters:
+        return tc.min_lr
+    ratio = (it - tc.warmup_iters) / (tc.lr_decay_iters - tc.warmup_iters)
+    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))  # 1 at the end of warm-up, 0 at lr_decay_iters
+    return tc.min_lr + coeff * (tc.learning_rate - tc.min_lr)
+
+
+# ---------------------------------------------------------------------------------------------------- data
+
+class TokenData:
+    """One split's token ids, read from its .bin file through a memmap."""
+
+    def __init__(self, path, dtype: str):
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        size = self.path.stat().st_size if self.path.is_file() else 0
+        self.n_tokens = size // self.dtype.itemsize
+
+    def array(self) -> np.ndarray:
+        if self.n_tokens == 0:
+            return np.zeros(0, dtype=self.dtype)  # np.memmap refuses an empty file
+        # A fresh memmap per batch, as nanoGPT does: a long-lived one lets the process's memory grow.
+        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n_tokens,))
+
+
+def get_batch(data: TokenData, block_size: int, batch_size: int, generator: torch.Generator,
+              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """batch_size random windows of block_size + 1 tokens: inputs x and next-token targets y, each (B, T)."""
+    arr = data.array()
+    ix = torch.randint(len(arr) - block_size, (batch_size,), generator=generator).tolist()
+    x = torch.from_numpy(np.stack([arr[i:i + block_size] for i in ix]).astype(np.int64))  # (B, T)
+    y = torch.from_numpy(np.stack([arr[i + 1:i + 1 + block_size] for i in ix]).astype(np.int64))  # (B, T)
+    if device.type == "cuda":
+        # Pinned memory lets the copy overlap with the GPU's work on the previous batch.
+        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
+    return x.to(device), y.to(device)
+
+
+def _generator_state(g: torch.Generator) -> str:
+    return base64.b64encode(g.get_state().numpy().tobytes()).decode("ascii")
+
+
+def _set_generator_state(g: torch.Generator, s: str) -> None:
+    g.set_state(torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------------------------ preparing
+
+def check_device(cfg: RunConfig) -> None:
+    """ConfigError when train.device / train.dtype cannot be had on this machine (cuda without a GPU, ...)."""
+    try:
+        autocast_dtype(pick_device(cfg.train.device), cfg.train.dtype)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"train.device / train.dtype: {e}") from None
+
+
+def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventFn | None = None,
+                control: Control | None = None) -> dict:
+    """Check the config, find its dataset, find or train its tokenizer, and create the run row (returned).
+
+    Raises ConfigError (before anything is written) for an impossible config, and WorkspaceError /
+    TokenizerError for a missing dataset or tokenizer. The stored config names the dataset and tokenizer by id.
+    """
+    emit = on_event or (lambda kind, payload: None)
+    cfg = cfg.copy().validate()
+    check_device(cfg)
+    ds = ws.dataset(cfg.data.dataset)
+    tcfg = cfg.tokenizer
+    need = cfg.model.block_size + 1
+    # A character is at most one char token or four byte-level tokens, so a text this short is too short
+    # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
+    if (ds.get("train_chars") or 0) * 4 < need:
+        raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"))
+    if tcfg.tokenizer not in (None, ""):
+        tok = ws.tokenizer(tcfg.tokenizer)
+        if tok["dataset_id"] != ds["id"]:
+            raise ConfigError(f"tokenizer {tok['name']!r} was trained on another dataset than "
+                              f"{ds['name']!r}; choose a tokenizer of this dataset or let one be trained")
+    else:
+        def progress(fraction: float, message: str = "") -> None:
+            emit("progress", {"fraction": float(fraction), "message": message})
+        cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
+        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress,
+                                         cancelled=cancelled)
+    files = ws.token_files(tok["id"])
+    n_train = TokenData(files["train"], files["dtype"]).n_tokens
+    if n_train < need:
+        raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"))
+    cfg.data.dataset = ds["id"]
+    cfg.tokenizer.tokenizer = tok["id"]
+    m = cfg.model
+    name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
+    return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def _too_short(cfg: RunConfig, ds: dict, size: str) -> str:
+    return (f"model.block_size {cfg.model.block_size:,} is too long for dataset {ds['name']!r}: its training text "
+            f"has {size}, fewer than block_size + 1; choose a shorter block_size or import more text")
+
+
+# ------------------------------------------------------------------------------------------------- training
+
+def run_training(ws, run_id: int, *, on_event: EventFn, control: Control | None = None,
+                 resume: bool = False) -> str:
+    """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`).
+
+    Returns the final state: "finished", "stopped" or "failed". A failure never raises: it is reported as a
+    "failed" status with a one-line message (the traceback goes to stderr). An unknown run, or resume without a
+    checkpoint, raises WorkspaceError / CheckpointError before anything changes.
+    """
+    control = control or Control()
+    run = ws.run(run_id)
+    if resume and ws.latest_checkpoint(run["id"]) is None:
+        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint to resume from")
+    training = _Training(ws, run, on_event, control, resume)
+    try:
+        training.setup(resume)
+        return training.loop()
+    except KeyboardInterrupt:
+        training.finish_abruptly("stopped", "interrupted")
+        raise
+    except Exception as e:
+        log.error("training run %s failed", run_id, exc_info=True)
+        training.finish_abruptly("failed", readable_error(e))
+        return "failed"
+    finally:
+        training.release()
+
+
+def readable_error(e: BaseException) -> str:
+    """One line a user can act on, for an exception raised while training."""
+    text = str(e).strip()
+    if isinstance(e, torch.cuda.OutOfMemoryError) or ("out of memory" in text and "CUDA" in text):
+        return "out of GPU memory: reduce batch_size or block_size (or the model size)"
+    if isinstance(e, MemoryError) or "can't allocate memory" in text:
+        return "out of memory: reduce batch_size or block_size (or the model size)"
+    first = text.splitlines()[0] if text else ""
+    if isinstance(e, (ConfigError, TrainingError, CheckpointError)) or type(e).__name__ in (
+            "WorkspaceError", "TokenizerError", "DataError"):
+        return first or type(e).__name__
+    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+
+
+class _MetricsBuffer:
+    """Metric rows on their way to SQLite, written in batches at least every METRICS_FLUSH_S."""
+
+    def __init__(self, ws, run_id: int):
+        self.ws = ws
+        self.run_id = run_id
+        self.rows: list[dict] = []
+        self.last_flush = time.monotonic()
+
+    def add(self, row: dict) -> None:
+        self.rows.append(row)
+
+    def due(self) -> bool:
+        return time.monotonic() - self.last_flush >= METRICS_FLUSH_S
+
+    def flush(self) -> None:
+        if self.rows:
+            rows, self.rows = self.rows, []
+            self.ws.add_metrics(self.run_id, rows)
+        self.last_flush = time.monotonic()
+
+
+class _Training:
+    """The state of one training session of a run; `loop` runs it."""
+
+    def __init__(self, ws, run: dict, on_event: EventFn, control: Control, resume: bool):
+        self.ws = ws
+        self.run = run
+        self.run_id = run["id"]
+        self.emit = on_event
+        self.control = control
+        self.cfg = RunConfig.from_dict(run["config"])
+        self.tc = self.cfg.train
+        self.mc = self.cfg.model
+        # Until the checkpoint is loaded, a resumed run keeps what its row says (a failed set-up must not erase it).
+        self.step = int(run.get("step") or 0) if resume else 0  # optimizer steps done
+        self.best_val_loss: float | None = run.get("best_val_loss") if resume else None
+        self.last_val: tuple[int, float] | None = None  # (step, val loss) of the latest evaluation
+        self.last_ckpt_step: int | None = None
+        self.elapsed_before = 0.0          # training seconds of earlier sessions (resume)
+        self.session_start: float | None = None
+        self.session_start_step = 0
+        self.paused_s = 0.0
+        self.device_desc = ""
+        self.note = ""
+        self.metrics = _MetricsBuffer(ws, self.run_id)
+        self.model = self.optimizer = self.scaler = None
+
+    # ---------------------------------------------------------------------------------------------- reporting
+    def status(self, state: str, message: str = "") -> None:
+        self.emit("status", {"state": state, "step": self.step, "max_iters": self.tc.max_iters,
+                             "message": message, "device": self.device_desc})
+        self.ws.update_run(self.run_id, status=state, step=self.step, message=message, device=self.device_desc,
+                           best_val_loss=self.best_val_loss)
+
+    def elapsed(self) -> float:
+        if self.session_start is None:
+            return self.elapsed_before
+        return self.elapsed_before + time.perf_counter() - self.session_start - self.paused_s
+
+    def eta(self) -> float | None:
+        steps = self.step - self.session_start_step
+        if self.session_start is None or steps <= 0:
+            return None
+        per_step = (time.perf_counter() - self.session_start - self.paused_s) / steps
+        return per_step * (self.tc.max_iters - self.step)
+
+    # ------------------------------------------------------------------------------------------------- set-up
+    def setup(self, resume: bool) -> None:
+        tc, mc = self.tc, self.mc
+        check_device(self.cfg)
+        self.device = pick_device(tc.device)
+        self.device_desc = device_description(self.device)
+        self.status("starting", "loading the data")
+        files = self.ws.token_files(self.run["tokenizer_id"])
+        self.vocab_size = int(files["vocab_size"])
+        self.train_data = TokenData(files["train"], files["dtype"])
+        self.val_data = TokenData(files["val"], files["dtype"])
+        need = mc.block_size + 1
+        if self.train_data.n_tokens < need:
+            raise TrainingError(f"the training text has {self.train_data.n_tokens:,} tokens, fewer than "
+                                f"block_size + 1 = {need:,}: choose a shorter block_size or import more text")
+        if self.val_data.n_tokens < need:
+            self.note = (f"the validation text has {self.val_data.n_tokens:,} tokens, fewer than block_size + 1, "
+                         f"so the validation loss is measured on training text")
+            self.val_data = self.train_data
+
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(tc.seed)
+        self.model = GPT(mc, self.vocab_size).to(self.device)
+        self.model.train()
+        self.optimizer = self.model.configure_optimizer(tc.weight_decay, tc.learning_rate, (tc.beta1, tc.beta2),
+                                                        self.device.type)
+        self.amp_dtype = autocast_dtype(self.device, tc.dtype)
+        # Only float16 can underflow gradients; bfloat16 has float32's range and needs no scaler.
+        self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.data_gen = torch.Generator().manual_seed(tc.seed)
+        if resume:
+            self.restore()
+
+    def restore(self) -> None:
+        ck = self.ws.latest_checkpoint(self.run_id)
+        doc = load_checkpoint(ck["path"], self.model, self.optimizer, map_location=self.device)
+        meta, extra = doc.get("meta") or {}, doc.get("extra") or {}
+        self.step = int(meta["step"])
+        self.best_val_loss = meta.get("best_val_loss")
+        self.elapsed_before = float(extra.get("elapsed_s", 0.0))
+        set_rng_state(extra["rng"])
+        _set_generator_state(self.data_gen, extra["data_rng"])
+        if self.scaler is not None and extra.get("scaler"):
+            self.scaler.load_state_dict(extra["scaler"])
+        self.last_ckpt_step = self.step
+        # Rows logged after the checkpoint by the interrupted session would be logged again: drop them.
+        self.ws.delete_metrics(self.run_id, after_step=self.step)
+
+    def release(self) -> None:
+        on_gpu = getattr(self, "device", None) is not None and self.device.type == "cuda"
+        self.model = self.optimizer = self.scaler = None
+        if on_gpu:
+            torch.cuda.empty_cache()
+
+    # --------------------------------------------------------------------------------------------------- loop
+    def loop(self) -> str:
+        tc = self.tc
+        n_params = self.model.num_params()
+        about = f"{human_count(n_params)} parameters on {self.device_desc}"
+        self.status("training", f"{about}; {self.note}" if self.note else about)
+        tokens_per_step = tc.batch_size * self.mc.block_size * tc.gradient_accumulation_steps
+        self.session_start = time.perf_counter()
+        self.session_start_step = self.step
+        window_start, window_steps = time.perf_counter(), 0
+
+        while self.step < tc.max_iters:
+            if self.control.paused and not self.control.stop_requested:
+                self.pause()
+                window_start, window_steps = time.perf_counter(), 0
+            if self.control.stop_requested:
+                return self.stop()
+
+            lr = get_lr(self.step, tc)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            loss, grad_norm = self.train_step()
+            self.step += 1
+            window_steps += 1
+
+            if self.step % tc.log_interval == 0 or self.step == 1:
+                # .item() waits for the GPU, so it happens only on logging steps.
+                lossf, normf = loss.item(), grad_norm.item()
+                if not math.isfinite(lossf):
+                    raise TrainingError(f"the loss became {lossf} at step {self.step}: lower train.learning_rate "
+                                        f"or train.grad_clip, or use float32")
+                now = time.perf_counter()
+                row = {"step": self.step, "split": "train", "loss": lossf, "lr": lr, "grad_norm": normf,
+                       "tokens_per_sec": window_steps * tokens_per_step / max(now - window_start, 1e-9),
+                       "elapsed_s": self.elapsed()}
+                self.metrics.add(row)
+                self.emit("metrics", {**{k: v for k, v in row.items() if k != "split"}, "eta_s": self.eta()})
+                window_start, window_steps = now, 0
+
+            last = self.step == tc.max_iters
+            evaluated = self.step % tc.eval_interval == 0 or last
+            if evaluated:
+                self.evaluate()
+            if evaluated or self.step % tc.checkpoint_interval == 0 or last:
+                self.checkpoint()
+            if evaluated or self.metrics.due():
+                self.metrics.flush()
+                self.ws.update_run(self.run_id, step=self.step)
+            if evaluated:
+                window_start = time.perf_counter()  # tokens/s measures training, not evaluation
+
+        self.checkpoint()  # a no-op unless resumed at max_iters
+        self.metrics.flush()
+        self.status("finished", f"finished {self.step:,} steps" + (
+            f"; best validation loss {self.best_val_loss:.4f}" if self.best_val_loss is not None else ""))
+        return "finished"
+
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over gradient_accumulation_steps micro-batches; returns (loss, grad norm) tensors."""
+        tc = self.tc
+        accum = tc.gradient_accumulation_steps
+        total = torch.zeros((), device=self.device)
+        for _ in range(accum):
+            x, y = get_batch(self.train_data, self.mc.block_size, tc.batch_size, self.data_gen, self.device)
+            with autocast_context(self.device, self.amp_dtype):
+                _, loss = self.model(x, y)
+                loss = loss / accum  # gradients of the micro-batches add up to the mean's gradient
+            total += loss.detach()
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+            else:
+                loss.backward()
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        # With clipping off, an infinite limit still returns the norm (the gradients are scaled by exactly 1).
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
+                                                   tc.grad_clip if tc.grad_clip > 0 else float("inf"))
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return total, grad_norm
+
+    @torch.no_grad()
+    def evaluate(self) -> None:
+        tc = self.tc
+        self.model.eval()
+        losses = {}
+        for split, data in (("train", self.train_data), ("val", self.val_data)):
+            gen = torch.Generator().manual_seed(tc.seed + _EVAL_SEED_OFFSET[split])
+            total = torch.zeros((), device=self.device)
+            for _ in range(tc.eval_iters):
+                x, y = get_batch(data, self.mc.block_size, tc.batch_size, gen, self.device)
+                with autocast_context(self.device, self.amp_dtype):
+                    _, loss = self.model(x, y)
+                total += loss.float()
+            losses[split] = (total / tc.eval_iters).item()
+        self.model.train()
+        train_loss, val_loss = losses["train"], losses["val"]
+        if self.best_val_loss is None or val_loss < self.best_val_loss:
+            self.best_val_loss = val_loss
+        self.last_val = (self.step, val_loss)
+        elapsed = self.elapsed()
+        self.metrics.add({"step": self.step, "split": "val", "loss": val_loss, "lr": None, "grad_norm": None,
+                          "tokens_per_sec": None, "elapsed_s": elapsed})
+        self.ws.update_run(self.run_id, best_val_loss=self.best_val_loss)
+        self.emit("eval", {"step": self.step, "train_loss": train_loss, "val_loss": val_loss, "elapsed_s": elapsed})
+
+    def checkpoint(self) -> None:
+        if self.last_ckpt_step == self.step:
+            return
+        meta = {"run_id": self.run_id, "step": self.step, "config": self.cfg.to_dict(),
+                "vocab_size": self.vocab_size, "tokenizer_id": self.run["tokenizer_id"],
+                "best_val_loss": self.best_val_loss}
+        extra = {"rng": rng_state(), "data_rng": _generator_state(self.data_gen), "elapsed_s": self.elapsed()}
+        if self.scaler is not None:
+            extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
+        info = save_checkpoint(Path(self.ws.run_dir(self.run_id)) / "checkpoints", CHECKPOINT_NAME, self.model,
+                               self.optimizer, meta=meta, extra=extra)
+        val_loss = self.last_val[1] if self.last_val and self.last_val[0] == self.step else None
+        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=val_loss)
+        self.last_ckpt_step = self.step
+        self.emit("checkpoint", {"step": self.step, "path": str(info["path"])})
+
+    def pause(self) -> None:
+        # The checkpoint comes first, so that once "paused" is seen the playground can load this very step.
+        self.metrics.flush()
+        self.checkpoint()
+        self.status("paused", f"paused at step {self.step:,}")
+        t0 = time.perf_counter()
+        while self.control.paused and not self.control.stop_requested:
+            self.control.wait_while_paused(0.1)
+        self.paused_s += time.perf_counter() - t0
+        if not self.control.stop_requested:
+            self.status("training", f"resumed at step {self.step:,}")
+
+    def stop(self) -> str:
+        self.status("stopping", f"stopping at step {self.step:,}")
+        self.metrics.flush()
+        self.checkpoint()
+        self.status("stopped", f"stopped at step {self.step:,}")
+        return "stopped"
+
+    def finish_abruptly(self, state: str, message: str) -> None:
+        """Report a failure (or an interrupt) as well as the broken state allows; never raises."""
+        for action in (self.metrics.flush,
+                       lambda: self.status(state, message)):
+            try:
+                action()
+            except Exception:
+                log.error("could not record the end of run %s", self.run_id, exc_info=True)
+
+
+# ------------------------------------------------------------------------------------------------ generation
+
+_cache_lock = threading.Lock()
+_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, one entry
+
+
+def load_model_for_run(ws, run_ref, device="cpu"):
+    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s latest checkpoint."""
+    from engine.tokenizer import load_tokenizer
+
+    run = ws.run(run_ref)
+    ck = ws.latest_checkpoint(run["id"])
+    if ck is None:
+        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
+    device = torch.device(pick_device(device) if isinstance(device, str) else device)
+    key = (str(ck["path"]), ck.get("sha256"), str(device))
+    with _cache_lock:
+        if key in _model_cache:
+            return _model_cache[key]
+    meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
+    cfg = RunConfig.from_dict(meta["config"])
+    with _cache_lock:
+        # Building a model draws its initial weights from the global RNG; a training paused in another thread
+        # must continue with the random numbers it would have had.
+        state = torch.get_rng_state()
+        try:
+            model = GPT(cfg.model, int(meta["vocab_size"]))
+        finally:
+            torch.set_rng_state(state)
+    load_checkpoint(ck["path"], model, map_location="cpu")
+    model.to(device).eval()
+    tok = load_tokenizer(ws.tokenizer_path(meta.get("tokenizer_id", run["tokenizer_id"])))
+    with _cache_lock:
+        _model_cache.clear()
+        _model_cache[key] = (model, tok, meta)
+    return model, tok, meta
+
+
+def _start_ids(tok, prompt: str) -> list[int]:
+    if prompt:
+        ids = tok.encode(prompt, add_special_tokens=False).ids
+        if ids:
+            return ids
+    ids = tok.encode("\n", add_special_tokens=False).ids
+    if len(ids) == 1 and tok.decode(ids) == "\n":
+        return ids
+    return [0]
+
+
+class _StreamDecoder:
+    """Turns token ids into text pieces that never split a character.
+
+    Byte-level tokens can end in the middle of a UTF-8 character; decoding then gives U+FFFD, so a piece is
+    held back until the character is complete. Decoding restarts after each line to keep the work per token small.
+    """
+
+    def __init__(self, tok):
+        self.tok = tok
+        self.ids: list[int] = []
+        self.done = 0  # characters of decode(self.ids) already handed out
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids, skip_special_tokens=False)
+        if text.endswith("\ufffd"):
+            return ""
+        piece = text[self.done:]
+        self.done = len(text)
+        if text.endswith("\n") or len(self.ids) >= 256:
+            self.ids, self.done = [], 0
+        return piece
+
+    def flush(self) -> str:
+        text = self.tok.decode(self.ids, skip_special_tokens=False) if self.ids else ""
+        piece = text[self.done:]
+        self.ids, self.done = [], 0
+        return piece
+
+
+def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, temperature: float = 0.8,
+                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+                  on_token: Callable[[int, str], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
+    """Continue `prompt` with the run's latest checkpoint.
+
+    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped"}. on_token(id, piece) is
+    called as text becomes complete (a character split over byte tokens arrives with its last token).
+    """
+    from engine.generate import sample_stream
+
+    model, tok, _ = load_model_for_run(ws, run_ref, device)
+    ids = _start_ids(tok, prompt)
+    decoder = _StreamDecoder(tok)
+    pieces: list[str] = []
+    n = 0
+    t0 = time.perf_counter()
+    for token_id in sample_stream(model, ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                                  top_k=top_k, top_p=top_p, seed=seed, should_stop=should_stop):
+        n += 1
+        piece = decoder.push(token_id)
+        if piece:
+            pieces.append(piece)
+            if on_token is not None:
+                on_token(token_id, piece)
+    tail = decoder.flush()
+    if tail:
+        pieces.append(tail)
+        if on_token is not None:
+            on_token(token_id, tail)
+    dt = time.perf_counter() - t0
+    return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
+            "stopped": n < max_new_tokens}

@@ -1,0 +1,332 @@
+"""The training loop on a tiny model and a tiny generated corpus, with a real Workspace (engine/train.py)."""
+import math
+import random
+import threading
+import time
+
+import pytest
+import torch
+
+from engine.checkpoint import read_checkpoint_meta
+from engine.config import ConfigError, RunConfig, TrainConfig
+from engine.store import Workspace
+from engine.tokenizer import train_tokenizer
+from engine.train import Control, _StreamDecoder, generate_text, get_lr, prepare_run, run_training
+
+WORDS = "the a cat dog sat ran on under mat log and then slept ate fish bread".split()
+
+
+def _corpus(n_lines: int, seed: int = 0) -> str:
+    """Sentences with a simple grammar, so a tiny model has something to learn within a few dozen steps."""
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(n_lines):
+        lines.append(f"{rng.choice(WORDS[:2])} {rng.choice(WORDS[2:4])} {rng.choice(WORDS[4:6])} "
+                     f"{rng.choice(WORDS[6:8])} the {rng.choice(WORDS[8:10])}.")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny models train faster on one thread, and stay fast when other processes keep the cores busy.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def ws_path(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train")
+    corpus = root / "corpus.txt"
+    corpus.write_text(_corpus(600), encoding="utf-8")
+    ws = Workspace(root / "ws")
+    ws.import_dataset([corpus], "grammar", 0.1)
+    ws.close()
+    return root / "ws"
+
+
+@pytest.fixture(scope="module")
+def reference_run(ws_path):
+    """tiny_config() trained straight through (20 steps): the run others compare with."""
+    with Workspace(ws_path) as w:
+        run = prepare_run(w, tiny_config())
+        assert run_training(w, run["id"], on_event=lambda k, p: None) == "finished"
+        return run["id"]
+
+
+@pytest.fixture
+def ws(ws_path):
+    w = Workspace(ws_path)
+    yield w
+    w.close()
+
+
+def tiny_config(**train) -> RunConfig:
+    t = {"batch_size": 8, "max_iters": 20, "learning_rate": 3e-3, "min_lr": 3e-4, "warmup_iters": 4,
+         "lr_decay_iters": 20, "eval_interval": 10, "eval_iters": 4, "log_interval": 1, "device": "cpu",
+         "seed": 7}
+    t.update(train)
+    # Dropout on, so an exact resume also needs the global RNG state back, not only the data generator's.
+    return RunConfig.from_dict({
+        "data": {"dataset": "grammar"}, "tokenizer": {"kind": "char", "vocab_size": 64},
+        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.1},
+        "train": t})
+
+
+class Recorder:
+    """on_event that keeps every event, and lets a test wait for one."""
+
+    def __init__(self):
+        self.events = []
+        self.cond = threading.Condition()
+
+    def __call__(self, kind, payload):
+        with self.cond:
+            self.events.append((kind, dict(payload)))
+            self.cond.notify_all()
+
+    def of(self, kind):
+        with self.cond:
+            return [p for k, p in self.events if k == kind]
+
+    def states(self):
+        return [p["state"] for p in self.of("status")]
+
+    def wait_for(self, pred, timeout=30):
+        with self.cond:
+            assert self.cond.wait_for(lambda: any(pred(k, p) for k, p in self.events), timeout), \
+                f"event not seen within {timeout} s"
+
+
+def _train(ws, cfg, **kw):
+    rec = Recorder()
+    run = prepare_run(ws, cfg, on_event=rec)
+    state = run_training(ws, run["id"], on_event=rec, **kw)
+    return run["id"], state, rec
+
+
+def _train_losses(ws, run_id):
+    return [(r["step"], r["loss"]) for r in ws.metrics(run_id, "train")]
+
+
+# ---------------------------------------------------------------------------------------------------- tests
+
+def test_loss_falls_and_everything_lands_in_sqlite(ws):
+    cfg = tiny_config(max_iters=60, eval_interval=30, lr_decay_iters=60)
+    run_id, state, rec = _train(ws, cfg)
+    assert state == "finished"
+    assert rec.states()[0] == "starting" and rec.states()[-1] == "finished"
+
+    rows = ws.metrics(run_id, "train")
+    assert [r["step"] for r in rows] == list(range(1, 61))
+    first = sum(r["loss"] for r in rows[:5]) / 5
+    last = sum(r["loss"] for r in rows[-5:]) / 5
+    assert first > math.log(ws.tokenizer(ws.run(run_id)["tokenizer_id"])["vocab_size"]) - 0.3  # starts near chance
+    assert last < first - 0.8, (first, last)
+    # What was logged is what the schedule says, and what the GUI was told.
+    assert [r["lr"] for r in rows] == pytest.approx([get_lr(s - 1, cfg.train) for s in range(1, 61)])
+    assert all(r["grad_norm"] > 0 and r["tokens_per_sec"] > 0 for r in rows)
+    assert [m["step"] for m in rec.of("metrics")] == list(range(1, 61))
+    assert rec.of("metrics")[-1]["eta_s"] == 0
+
+    evals = rec.of("eval")
+    assert [e["step"] for e in evals] == [30, 60]
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    val_rows = ws.metrics(run_id, "val")
+    assert [(r["step"], r["loss"]) for r in val_rows] == [(e["step"], e["val_loss"]) for e in evals]
+
+    row = ws.run(run_id)
+    assert row["status"] == "finished" and row["step"] == 60 and row["device"].startswith("CPU")
+    assert row["best_val_loss"] == min(e["val_loss"] for e in evals)
+    assert row["config"]["tokenizer"]["tokenizer"] == row["tokenizer_id"]  # the resolved id is in the config
+
+    ckpts = ws.checkpoints(run_id)
+    assert [c["step"] for c in ckpts] == [30, 60]
+    assert ckpts[-1]["val_loss"] == evals[-1]["val_loss"]
+    meta = read_checkpoint_meta(ckpts[-1]["path"])["meta"]
+    assert meta["step"] == 60 and meta["run_id"] == run_id and meta["config"] == row["config"]
+    assert meta["best_val_loss"] == row["best_val_loss"]
+
+
+def test_lr_schedule_warms_up_then_decays_to_min_lr():
+    tc = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=110)
+    assert get_lr(0, tc) == pytest.approx(1e-3 / 11)           # warm-up starts small, never at 0
+    assert get_lr(4, tc) == pytest.approx(1e-3 * 5 / 11)
+    assert get_lr(10, tc) == pytest.approx(1e-3)                # peak at the end of warm-up
+    assert get_lr(60, tc) == pytest.approx((1e-3 + 1e-4) / 2)   # half-way down the cosine
+    assert get_lr(110, tc) == pytest.approx(1e-4)
+    assert get_lr(500, tc) == pytest.approx(1e-4)               # min_lr after the decay
+    decay = [get_lr(i, tc) for i in range(10, 111)]
+    assert all(a >= b for a, b in zip(decay, decay[1:]))
+
+
+def test_stop_from_another_thread_answers_within_one_step(ws_path):
+    control = Control()
+    rec = Recorder()
+    result = {}
+
+    def train():
+        with Workspace(ws_path) as w:
+            run = prepare_run(w, tiny_config(max_iters=100_000, eval_interval=100_000), on_event=rec)
+            result["run"] = run["id"]
+            result["state"] = run_training(w, run["id"], on_event=rec, control=control)
+
+    t = threading.Thread(target=train)
+    t.start()
+    rec.wait_for(lambda k, p: k == "metrics" and p["step"] >= 5)
+    control.request_stop()
+    seen = rec.of("metrics")[-1]["step"]  # steps done when stop was asked, at least
+    t.join(30)
+    assert not t.is_alive()
+    assert result["state"] == "stopped"
+    assert rec.states()[-2:] == ["stopping", "stopped"]
+
+    ws = Workspace(ws_path)
+    row = ws.run(result["run"])
+    assert row["status"] == "stopped"
+    assert seen <= row["step"] <= seen + 1
+    ckpt = ws.latest_checkpoint(result["run"])
+    assert ckpt["step"] == row["step"]
+    assert read_checkpoint_meta(ckpt["path"])["meta"]["step"] == row["step"]
+    assert [r["step"] for r in ws.metrics(result["run"], "train")] == list(range(1, row["step"] + 1))
+
+
+def test_pause_writes_a_checkpoint_waits_and_resumes_unchanged(ws_path, reference_run):
+    control = Control()
+    rec = Recorder()
+    result = {}
+
+    def train():
+        with Workspace(ws_path) as w:
+            run = prepare_run(w, tiny_config(), on_event=rec)
+            result["run"] = run["id"]
+            result["state"] = run_training(w, run["id"], on_event=rec, control=control)
+
+    t = threading.Thread(target=train)
+    t.start()
+    rec.wait_for(lambda k, p: k == "metrics" and p["step"] >= 3)
+    control.request_pause()
+    control.request_pause()  # asking twice is harmless
+    rec.wait_for(lambda k, p: k == "status" and p["state"] == "paused")
+    paused_at = rec.of("status")[-1]["step"]
+    time.sleep(0.3)
+    assert rec.of("metrics")[-1]["step"] == paused_at  # no step while paused
+
+    ws = Workspace(ws_path)
+    assert ws.latest_checkpoint(result["run"])["step"] == paused_at
+    assert ws.run(result["run"])["status"] == "paused"
+    # The playground can use the paused model.
+    assert generate_text(ws, result["run"], "the ", max_new_tokens=5, seed=1, device="cpu")["n_tokens"] == 5
+
+    control.request_resume()
+    t.join(30)
+    assert result["state"] == "finished"
+    states = rec.states()
+    assert states[states.index("paused") + 1] == "training"
+    assert ws.run(result["run"])["step"] == 20
+    # Pausing, and generating while paused, changed nothing in the training itself.
+    assert _train_losses(ws, result["run"]) == _train_losses(ws, reference_run)
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(ws, reference_run):
+    cfg, straight = tiny_config(), reference_run
+    control = Control()
+
+    def stop_at_10(kind, payload):
+        if kind == "metrics" and payload["step"] == 10:
+            control.request_stop()
+
+    run = prepare_run(ws, cfg)
+    assert run_training(ws, run["id"], on_event=stop_at_10, control=control) == "stopped"
+    assert ws.latest_checkpoint(run["id"])["step"] == 10
+    # Rows a crashed session had logged after its last checkpoint must not survive the resume.
+    ws.add_metrics(run["id"], [{"step": 11, "split": "train", "loss": 99.0}, {"step": 12, "split": "val", "loss": 99.0}])
+
+    rec = Recorder()
+    assert run_training(ws, run["id"], on_event=rec, resume=True) == "finished"
+    assert [m["step"] for m in rec.of("metrics")] == list(range(11, 21))
+    assert _train_losses(ws, run["id"]) == _train_losses(ws, straight)  # exact, not approximately
+    assert [(r["step"], r["loss"]) for r in ws.metrics(run["id"], "val")] == \
+           [(r["step"], r["loss"]) for r in ws.metrics(straight, "val")]
+    assert ws.run(run["id"])["best_val_loss"] == ws.run(straight)["best_val_loss"]
+
+
+def test_impossible_config_raises_before_anything_is_written(ws):
+    before = (len(ws.runs()), len(ws.tokenizers()))
+    with pytest.raises(ConfigError, match="n_head"):
+        prepare_run(ws, tiny_config().with_overrides(["model.n_head=3"]))
+    with pytest.raises(ConfigError, match="block_size"):
+        prepare_run(ws, tiny_config().with_overrides(["model.block_size=1000000"]))
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="GPU"):
+            prepare_run(ws, tiny_config(device="cuda"))
+    assert (len(ws.runs()), len(ws.tokenizers())) == before
+
+
+def test_empty_validation_split_falls_back_to_training_text(tmp_path):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(_corpus(100), encoding="utf-8")
+    with Workspace(tmp_path / "ws") as w:
+        w.import_dataset([corpus], "noval", val_fraction=0.0)
+        cfg = tiny_config(max_iters=4, eval_interval=2).with_overrides(["data.dataset=noval"])
+        run_id, state, rec = _train(w, cfg)
+        assert state == "finished"
+        assert all(math.isfinite(e["val_loss"]) for e in rec.of("eval"))
+        assert "validation" in rec.of("status")[1]["message"]  # the user is told why val equals train text
+        assert len(w.metrics(run_id, "val")) == 2
+
+
+def test_lost_token_files_fail_with_a_readable_message(ws):
+    done, state, _ = _train(ws, tiny_config(max_iters=4, eval_interval=4))
+    assert state == "finished"
+    fresh = prepare_run(ws, tiny_config(max_iters=4))
+    files = ws.token_files(fresh["tokenizer_id"])
+    for f in ("train", "val"):
+        files[f].rename(files[f].with_suffix(".gone"))
+    try:
+        rec, rec_resume = Recorder(), Recorder()
+        assert run_training(ws, fresh["id"], on_event=rec) == "failed"
+        assert run_training(ws, done, on_event=rec_resume, resume=True) == "failed"
+    finally:
+        for f in ("train", "val"):
+            files[f].with_suffix(".gone").rename(files[f])
+    last = rec.of("status")[-1]
+    assert last["state"] == "failed" and "0 tokens" in last["message"] and "\n" not in last["message"]
+    assert ws.run(fresh["id"])["status"] == "failed" and ws.run(fresh["id"])["message"] == last["message"]
+    # A resume that fails keeps what the run had reached.
+    row = ws.run(done)
+    assert row["status"] == "failed" and row["step"] == 4 and row["best_val_loss"] is not None
+
+
+def test_generate_text_gives_the_requested_tokens_and_streams_them(ws, reference_run):
+    run = ws.run(reference_run)
+    pieces, ids = [], []
+    out = generate_text(ws, run["id"], "the cat", max_new_tokens=40, temperature=0.8, top_k=10, seed=3,
+                        on_token=lambda i, s: (ids.append(i), pieces.append(s)), device="cpu")
+    assert out["n_tokens"] == 40 and not out["stopped"] and out["tokens_per_sec"] > 0
+    assert "".join(pieces) == out["text"] and len(ids) == 40
+    tok = ws.load_tokenizer(run["tokenizer_id"])
+    assert tok.decode(ids) == out["text"]
+    again = generate_text(ws, run["id"], "the cat", max_new_tokens=40, temperature=0.8, top_k=10, seed=3)
+    assert again["text"] == out["text"]  # a seed repeats
+
+    empty = generate_text(ws, run["id"], "", max_new_tokens=10, seed=0)
+    assert empty["n_tokens"] == 10
+
+    streamed = []
+    stopped = generate_text(ws, run["id"], "a", max_new_tokens=1000, seed=0, should_stop=lambda: len(streamed) >= 5,
+                            on_token=lambda i, s: streamed.append(s))
+    assert stopped["stopped"] and stopped["n_tokens"] == 5
+
+
+def test_stream_decoder_never_splits_a_character(tmp_path):
+    text = "naïve café — größer, 日本語 ✓ emoji 🙂 and plain words\n" * 20
+    (tmp_path / "t.txt").write_text(text, encoding="utf-8")
+    tok = train_tokenizer("bytebpe", 270, [tmp_path / "t.txt"])
+    ids = tok.encode(text).ids
+    decoder = _StreamDecoder(tok)
+    pieces = [decoder.push(i) for i in ids] + [decoder.flush()]
+    assert not any("\ufffd" in p for p in pieces)
+    assert "".join(pieces) == text
+    assert pieces.count("") > 0  # some tokens were held back until their character was complete
