@@ -387,11 +387,16 @@ class Engine:
 
 def _USER_ERRORS() -> tuple[type[BaseException], ...]:
     """Errors whose message is meant for the user as it is (no traceback in the log)."""
-    from engine.checkpoint import CheckpointError
-    from engine.data.importers import DataError
-    from engine.store import WorkspaceError
-    from engine.tokenizer import TokenizerError
-    return (ConfigError, DataError, WorkspaceError, TokenizerError, CheckpointError, FileNotFoundError)
+    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
+    try:  # a broken install must still get its start-up error reported, so these imports may fail
+        from engine.checkpoint import CheckpointError
+        from engine.data.importers import DataError
+        from engine.store import WorkspaceError
+        from engine.tokenizer import TokenizerError
+        errors += [CheckpointError, DataError, WorkspaceError, TokenizerError]
+    except ImportError:
+        pass
+    return tuple(errors)
 
 
 def _readable(e: BaseException) -> str:

@@ -12,3 +12,63 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+# ------------------------------------------------------------------------------------- studio fixtures (Qt)
+import time  # noqa: E402
+
+import pytest  # noqa: E402
+
+# QSettings must never read or write the user's real settings during tests.
+os.environ.setdefault("XDG_CONFIG_HOME", str(ROOT / ".pytest_cache" / "xdg-config"))
+
+ENGINE_START_TIMEOUT_S = 60
+
+
+def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
+    """Process Qt events until predicate() is true (for fixtures, where qtbot is not available)."""
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        time.sleep(0.005)
+
+
+def start_session(path):
+    """A Session with a real engine process on the workspace `path`, ready (hello answered)."""
+    from studio.session import Session
+    session = Session(str(path))
+    session.start_engine()
+    wait_until(lambda: session.engine_state in ("ready", "dead"), ENGINE_START_TIMEOUT_S, "the engine's hello")
+    assert session.engine_state == "ready", session.engine_detail
+    return session
+
+
+def stop_session(session) -> None:
+    session.client.stop()
+    session.client.wait_stopped()
+    session.client.kill_now()
+
+
+@pytest.fixture
+def session(qapp, tmp_path):
+    """A Session with a real engine on a fresh workspace in tmp_path (one engine start: ~3 s)."""
+    s = start_session(tmp_path / "workspace")
+    yield s
+    stop_session(s)
+
+
+@pytest.fixture(scope="module")
+def module_session(qapp, tmp_path_factory):
+    """One real engine shared by a test module (engine starts cost seconds each)."""
+    s = start_session(tmp_path_factory.mktemp("ws") / "workspace")
+    yield s
+    stop_session(s)
+
+
+@pytest.fixture
+def qsettings(tmp_path):
+    from PySide6.QtCore import QSettings
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)

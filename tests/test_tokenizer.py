@@ -160,7 +160,7 @@ def test_bad_inputs(tmp_path, corpus):
     with pytest.raises(TokenizerError, match="at least 257"):
         train_tokenizer("bytebpe", 100, [corpus])
     with pytest.raises(TokenizerError, match="unknown tokenizer kind"):
-        train_tokenizer("wordpiece", 100, [corpus])
+        train_tokenizer("sentencepiece", 100, [corpus])
     latin = tmp_path / "latin.txt"
     latin.write_bytes(b"abc\ncaf\xe9\n")
     with pytest.raises(TokenizerError, match=r"latin.txt is not UTF-8 text: bad byte at offset 7"):

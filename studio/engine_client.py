@@ -1,0 +1,499 @@
+"""Starts and supervises the engine process and turns its batched frames into Qt signals.
+
+The engine is a separate OS process (`python -m engine.worker`) in its own session, so torch never loads in the GUI
+and a crash there cannot take the window with it. It connects back to a private Unix socket with a random authkey.
+The GUI thread reads that connection from its event loop through a QSocketNotifier and emits ONE signal per drain,
+never one per message: measured here, that keeps the event loop free of stalls at 10k messages/s.
+
+Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere):
+- death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
+- hang: no frame for HANG_S while running (heartbeats arrive every second), or no hello reply within
+  STARTUP_GRACE_S (spawn + `import torch` + device set-up take seconds) -> `engineHung(reason)`;
+- stop: shutdown_request, then SIGTERM (the engine checkpoints), then SIGKILL to the whole process group.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
+
+from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
+
+from engine import protocol as p
+
+STARTUP_GRACE_S = 30.0
+HANG_S = 10.0
+TERM_AFTER_S = 2.0      # after shutdown_request, SIGTERM the group
+KILL_AFTER_S = 4.0      # after shutdown_request, SIGKILL the group
+EOF_EXIT_WAIT_S = 1.5   # after EOF, how long to wait for the exit code before killing
+MAX_FRAMES_PER_DRAIN = 256  # so a flood cannot starve the event loop; the notifier fires again
+LOG_TAIL_LINES = 4
+
+# The engine package lives next to studio/; make it importable by the child even when not installed.
+_PROJECT_ROOT = str(Path(p.__file__).resolve().parents[1])
+
+
+def _signal_name(num: int) -> str:
+    try:
+        return signal.Signals(num).name
+    except ValueError:
+        return f"signal {num}"
+
+
+def log_tail(path: str | Path | None, n: int = LOG_TAIL_LINES) -> list[str]:
+    """The last `n` non-empty lines of a log file (reads only its end)."""
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            data = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return []
+    return [line.rstrip() for line in data.splitlines() if line.strip()][-n:]
+
+
+class EngineClient(QObject):
+    """One engine process and its connection. States: idle, starting, ready, hung, stopping, stopped, dead."""
+
+    messagesReceived = Signal(list)        # every message of one drain (heartbeats included), hello excepted
+    engineReady = Signal(object)           # the HelloReply
+    engineDied = Signal(str)               # readable reason
+    engineHung = Signal(str)               # readable reason
+    stateChanged = Signal(str, str)        # state, detail
+    stopped = Signal()                     # an asked-for stop has finished (process gone)
+
+    # Cross-thread hand-over from the accept thread (queued to the GUI thread automatically).
+    _accepted = Signal(int, object)
+    _acceptFailed = Signal(int, str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.state = "idle"
+        self.detail = ""
+        self.hang_s = HANG_S
+        self.startup_grace_s = STARTUP_GRACE_S
+        self.hello: p.HelloReply | None = None
+        self.workspace: str | None = None
+        self.log_path: Path | None = None
+        self.proc: subprocess.Popen | None = None
+        self._conn: Connection | None = None
+        self._notifier: QSocketNotifier | None = None
+        self._gen = 0
+        self._address: str | None = None
+        self._authkey: bytes | None = None
+        self._sockdir: str | None = None
+        self._accepting = False
+        self._started_at = 0.0
+        self._last_frame = 0.0
+        self._eof_at: float | None = None
+        self._dead_at = 0.0
+        self._kill_after = KILL_AFTER_S
+        self._stop_at: float | None = None
+        self._term_sent = False
+        self._kill_sent = False
+        self._restart_after_stop = False
+        self._log_file = None
+        self._timer = QTimer(self)
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._supervise)
+        self._accepted.connect(self._on_accepted)
+        self._acceptFailed.connect(self._on_accept_failed)
+
+    # ------------------------------------------------------------------------------------------------ public
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, workspace: str) -> None:
+        """Spawn the engine for `workspace`; returns at once (the hello reply arrives later)."""
+        if self.proc is not None and self.state not in ("dead", "stopped"):
+            raise RuntimeError("the engine is already running; stop it first")
+        self._cleanup()
+        self._gen += 1
+        self.workspace = str(workspace)
+        self.hello = None
+        self._eof_at = self._stop_at = None
+        self._term_sent = self._kill_sent = False
+        self._sockdir = tempfile.mkdtemp(prefix="studio-")
+        self._address = os.path.join(self._sockdir, "engine.sock")
+        self._authkey = os.urandom(32)
+        listener = Listener(self._address, family="AF_UNIX", authkey=self._authkey)
+        self.log_path = self._open_log(Path(self.workspace))
+        env = dict(os.environ)
+        env["STUDIO_AUTHKEY"] = self._authkey.hex()
+        env["PYTHONUNBUFFERED"] = "1"
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (_PROJECT_ROOT, env.get("PYTHONPATH", "")) if x)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "engine.worker", "--address", self._address, "--workspace", self.workspace],
+                env=env, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
+                start_new_session=True, close_fds=True)
+        except OSError as e:
+            listener.close()
+            self._set_state("dead", f"the engine could not be started: {e}")
+            self.engineDied.emit(self.detail)
+            return
+        self._started_at = self._last_frame = time.monotonic()
+        self._accepting = True
+        threading.Thread(target=self._accept, args=(listener, self._gen), name="engine-accept",
+                         daemon=True).start()
+        self._set_state("starting", "")
+        self._timer.start()
+
+    def send(self, msg: p.Message) -> bool:
+        """Send one message; False when there is no live connection (the caller reports it)."""
+        if self._conn is None or self._eof_at is not None:
+            return False
+        try:
+            self._conn.send_bytes(p.encode_batch([msg]))
+            return True
+        except (OSError, ValueError):
+            self._on_eof()
+            return False
+
+    def stop(self, kill_after: float | None = None) -> None:
+        """Ask the engine to shut down, escalating to SIGTERM and SIGKILL of its group; returns at once.
+
+        `kill_after` (seconds) gives a running training longer to stop and write its checkpoint before SIGKILL."""
+        self._restart_after_stop = False
+        self._kill_after = max(kill_after or KILL_AFTER_S, TERM_AFTER_S)
+        self._begin_stop()
+
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Run a local event loop (the GUI keeps painting) until the process is gone; for quitting the app."""
+        timeout = timeout if timeout is not None else self._kill_after + 1.0
+        if self.proc is None or self.state in ("stopped", "dead"):
+            return True
+        loop = QEventLoop()
+        self.stopped.connect(loop.quit)
+        self.engineDied.connect(loop.quit)
+        QTimer.singleShot(int(timeout * 1000), loop.quit)
+        loop.exec()
+        self.stopped.disconnect(loop.quit)
+        self.engineDied.disconnect(loop.quit)
+        return self.proc is None or self.proc.poll() is not None
+
+    def restart(self, workspace: str | None = None) -> None:
+        if workspace:
+            self.workspace = str(workspace)
+        if self.proc is None or self.proc.poll() is not None:
+            self._cleanup()
+            self.start(self.workspace)
+            return
+        self._restart_after_stop = True
+        self._kill_after = KILL_AFTER_S
+        self._begin_stop()
+
+    def kill_now(self) -> None:
+        """Last resort when the app exits: SIGKILL the group without waiting."""
+        if self.proc is not None and self.proc.poll() is None:
+            self._signal_group(signal.SIGKILL)
+            try:
+                self.proc.wait(1.0)
+            except subprocess.TimeoutExpired:
+                pass
+        self._cleanup()
+
+    # --------------------------------------------------------------------------------------------- start-up
+    def _open_log(self, workspace: Path) -> Path:
+        """Engine stderr goes to <workspace>/logs/engine.log (the previous one kept as engine.log.1)."""
+        try:
+            logs = workspace / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            logs = Path(self._sockdir)
+        path = logs / "engine.log"
+        if path.exists():
+            try:
+                os.replace(path, logs / "engine.log.1")
+            except OSError:
+                pass
+        self._log_file = open(path, "wb")
+        return path
+
+    def _accept(self, listener: Listener, gen: int) -> None:
+        """Accept thread: waits for the engine to connect, then hands the connection to the GUI thread."""
+        try:
+            while True:
+                try:
+                    conn = listener.accept()
+                except (p.ProtocolError, OSError, EOFError) as e:
+                    self._acceptFailed.emit(gen, str(e))
+                    return
+                except Exception:  # AuthenticationError: a stray peer; keep waiting for ours
+                    if not self._accepting:
+                        return
+                    continue
+                self._close_listener(listener)
+                if not self._accepting or gen != self._gen:
+                    conn.close()    # the poke from _cancel_accept, or a stale start
+                    return
+                self._accepted.emit(gen, conn)
+                return
+        finally:
+            self._close_listener(listener)
+
+    @staticmethod
+    def _close_listener(listener: Listener) -> None:
+        try:
+            listener.close()    # also unlinks the socket file
+        except OSError:
+            pass
+
+    def _cancel_accept(self) -> None:
+        """Unblock the accept thread by connecting to the listener ourselves (Listener has no timeout)."""
+        if not self._accepting:
+            return
+        self._accepting = False
+        address, authkey = self._address, self._authkey
+
+        def poke():
+            try:
+                Client(address, family="AF_UNIX", authkey=authkey).close()
+            except Exception:
+                pass
+        threading.Thread(target=poke, name="engine-accept-cancel", daemon=True).start()
+
+    def _on_accepted(self, gen: int, conn: Connection) -> None:
+        if gen != self._gen or self.state not in ("starting", "hung"):
+            conn.close()
+            return
+        self._accepting = False
+        self._conn = conn
+        self._last_frame = time.monotonic()
+        self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
+        self._notifier.activated.connect(self._drain)
+        self._remove_sockdir()
+        self.send(p.HelloRequest())
+
+    def _on_accept_failed(self, gen: int, error: str) -> None:
+        if gen == self._gen and self.state == "starting":
+            self._die(f"the engine could not connect: {error}", signal.SIGTERM)
+
+    # ------------------------------------------------------------------------------------------------ reading
+    def _drain(self, *_):
+        conn = self._conn
+        if conn is None:
+            return
+        msgs: list[p.Message] = []
+        try:
+            for _ in range(MAX_FRAMES_PER_DRAIN):
+                if not conn.poll(0):
+                    break
+                data = conn.recv_bytes()
+                try:
+                    msgs.extend(p.decode_batch(data))
+                except p.ProtocolError as e:
+                    msgs.append(p.Log(level="error", message=f"bad frame from the engine: {e}"))
+        except (EOFError, OSError):
+            self._deliver(msgs)
+            self._on_eof()
+            return
+        self._deliver(msgs)
+
+    def _deliver(self, msgs: list[p.Message]) -> None:
+        if not msgs:
+            return
+        self._last_frame = time.monotonic()
+        if self.state == "hung":
+            self._set_state("ready" if self.hello is not None else "starting", "")
+        out = []
+        for m in msgs:
+            if isinstance(m, p.HelloReply):
+                self._on_hello(m)
+            else:
+                out.append(m)
+        if out:
+            self.messagesReceived.emit(out)
+
+    def _on_hello(self, reply: p.HelloReply) -> None:
+        if not reply.ok:
+            self._die(reply.error or "the engine refused the handshake", signal.SIGTERM)
+            return
+        if not p.compatible(reply.protocol_version):
+            self._die(f"the engine speaks protocol {reply.protocol_version}, the studio {p.PROTOCOL_VERSION}",
+                      signal.SIGTERM)
+            return
+        self.hello = reply
+        self._set_state("ready", reply.device_name or reply.device)
+        self.engineReady.emit(reply)
+
+    # --------------------------------------------------------------------------------------------- supervision
+    def _supervise(self) -> None:
+        proc = self.proc
+        if proc is None:
+            self._timer.stop()
+            return
+        now = time.monotonic()
+        code = proc.poll()
+        if self.state == "dead":
+            if code is not None:
+                self._finish_dead()
+            elif now - self._dead_at > TERM_AFTER_S:
+                self._signal_group(signal.SIGKILL)
+            return
+        if self.state == "stopped":
+            self._timer.stop()
+            return
+        if code is not None:
+            if self.state == "stopping":
+                self._finish_stop()
+            else:
+                self._die(self._exit_reason(code))
+                self._finish_dead()
+            return
+        if self.state == "stopping":
+            elapsed = now - (self._stop_at or now)
+            if elapsed >= self._kill_after and not self._kill_sent:
+                self._kill_sent = True
+                self._signal_group(signal.SIGKILL)
+            elif elapsed >= TERM_AFTER_S and not self._term_sent:
+                self._term_sent = True
+                self._signal_group(signal.SIGTERM)
+            return
+        if self._eof_at is not None:
+            if now - self._eof_at >= EOF_EXIT_WAIT_S:
+                self._die("the engine closed its connection" + self._tail_text(), signal.SIGKILL)
+            return
+        if self.state in ("starting", "ready", "hung"):
+            if self._conn is not None and self._conn.poll(0):
+                return      # frames are waiting: the event loop was busy, not the engine
+            if self.hello is None:
+                if now - self._started_at > self.startup_grace_s and self.state != "hung":
+                    self._hang(f"the engine did not answer within {self.startup_grace_s:.0f} s of starting")
+            elif now - self._last_frame > self.hang_s and self.state != "hung":
+                self._hang(f"no heartbeat from the engine for {self.hang_s:.0f} s")
+
+    def _hang(self, reason: str) -> None:
+        self._set_state("hung", reason)
+        self.engineHung.emit(reason)
+
+    def _on_eof(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+        if self._eof_at is None:
+            self._eof_at = time.monotonic()
+        self._supervise()
+
+    def _exit_reason(self, code: int) -> str:
+        if code < 0:
+            text = f"the engine was killed by {_signal_name(-code)}"
+        else:
+            text = f"the engine exited with code {code}"
+        return text + self._tail_text()
+
+    def _tail_text(self) -> str:
+        if self._log_file is not None:
+            try:
+                self._log_file.flush()
+            except (OSError, ValueError):
+                pass
+        tail = log_tail(self.log_path, 40)
+        if any(line.startswith("Traceback") for line in tail):
+            tail = tail[-1:]    # a Python traceback: its last line names the error
+        tail = [line.strip() for line in tail if line.strip(" ^~")][-LOG_TAIL_LINES:]
+        return f"; last output: {' | '.join(tail)}" if tail else ""
+
+    def _die(self, reason: str, sig: int | None = None) -> None:
+        """Report the engine dead; `sig` makes sure a half-alive process really goes (the timer escalates)."""
+        if self.state in ("dead", "stopped"):
+            return
+        self._cancel_accept()
+        self._dead_at = time.monotonic()
+        if sig is not None:
+            self._signal_group(sig)
+        self._timer.start()
+        self._set_state("dead", reason)
+        self.engineDied.emit(reason)
+
+    def _finish_dead(self) -> None:
+        self._signal_group(signal.SIGKILL)  # whatever the engine left behind in its group
+        self._close_conn()
+        self._timer.stop()
+
+    # ------------------------------------------------------------------------------------------------ stopping
+    def _begin_stop(self) -> None:
+        if self.proc is None or self.state == "stopping":
+            return
+        if self.proc.poll() is not None:
+            self._finish_stop()
+            return
+        self._set_state("stopping", "")
+        self._stop_at = time.monotonic()
+        self._cancel_accept()
+        if not self.send(p.ShutdownRequest()):
+            # Not connected (yet): nobody would read a shutdown request, so go straight to SIGTERM.
+            self._term_sent = True
+            self._signal_group(signal.SIGTERM)
+        self._timer.start()
+
+    def _finish_stop(self) -> None:
+        self._signal_group(signal.SIGKILL)
+        self._close_conn()
+        self._timer.stop()
+        restart = self._restart_after_stop
+        self._restart_after_stop = False
+        self._set_state("stopped", "")
+        self.stopped.emit()
+        if restart and self.workspace:
+            self.start(self.workspace)
+
+    def _signal_group(self, sig: int) -> None:
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, sig)   # start_new_session made the engine its group's leader
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # ---------------------------------------------------------------------------------------------- plumbing
+    def _set_state(self, state: str, detail: str) -> None:
+        self.state, self.detail = state, detail
+        self.stateChanged.emit(state, detail)
+
+    def _close_conn(self) -> None:
+        if self._notifier is not None:
+            self._notifier.setEnabled(False)
+            self._notifier.deleteLater()
+            self._notifier = None
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except OSError:
+                pass
+            self._conn = None
+
+    def _remove_sockdir(self) -> None:
+        if self._sockdir:
+            shutil.rmtree(self._sockdir, ignore_errors=True)
+            self._sockdir = None
+
+    def _cleanup(self) -> None:
+        self._cancel_accept()
+        self._close_conn()
+        if self.proc is not None:
+            try:
+                self.proc.wait(0)
+            except subprocess.TimeoutExpired:
+                pass
+        if self._log_file is not None:
+            try:
+                self._log_file.close()
+            except OSError:
+                pass
+            self._log_file = None
+        self._remove_sockdir()

@@ -1,0 +1,317 @@
+"""The main window: a sidebar in the order of the work, one panel per step, engine state in the status bar."""
+from __future__ import annotations
+
+import importlib
+
+from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QFont, QIcon, QKeySequence, QPainter, QPalette, QPixmap, QShortcut
+from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
+                               QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+
+from studio import theme
+from studio.panels.playground import PlaygroundPanel
+from studio.panels.runs import RunsPanel
+from studio.panels.training import TrainingPanel
+
+# (key, sidebar label, module, class, glyph, tooltip)
+PAGES = [
+    ("data", "Data", "data", "DataPanel", "▤", "Import the text the model learns from."),
+    ("vocab", "Vocabulary", "vocab", "VocabPanel", "Aa", "Train a tokenizer: how text is cut into tokens."),
+    ("model", "Model", "architecture", "ArchitecturePanel", "◫",
+     "Design the transformer: layers, heads, width, context."),
+    ("objective", "Objective", "objective", "ObjectivePanel", "◎", "Choose what the model is trained to predict."),
+    ("train", "Train", "training", "TrainingPanel", "▶", "Train the model and watch the loss fall."),
+    ("playground", "Playground", "playground", "PlaygroundPanel", "✎", "Let a trained model write text."),
+    ("runs", "Runs", "runs", "RunsPanel", "☰", "All runs: compare, resume, reuse."),
+]
+_MINE = {"training": TrainingPanel, "playground": PlaygroundPanel, "runs": RunsPanel}
+
+
+def _panel_class(module: str, name: str):
+    if module in _MINE:
+        return _MINE[module]
+    return getattr(importlib.import_module(f"studio.panels.{module}"), name)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, session, settings: QSettings | None = None, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.settings = settings if settings is not None else QSettings()
+        self._quitting = False
+        self._close_confirmed = False
+        self.setWindowTitle("Transformer Studio")
+        self.resize(1280, 820)
+        self.setMinimumSize(QSize(900, 600))
+
+        self.sidebar = QListWidget()
+        self.sidebar.setObjectName("sidebar")
+        self.sidebar.setIconSize(QSize(20, 20))
+        self.sidebar.setFixedWidth(170)
+        self.sidebar.setSpacing(2)
+        self.sidebar.setFrameShape(QListWidget.Shape.NoFrame)
+        self.sidebar.setStyleSheet("QListWidget#sidebar { background: palette(window); font-size: 11pt; outline: 0; }"
+                                   "QListWidget#sidebar::item { padding: 8px 6px; border-radius: 4px; }"
+                                   "QListWidget#sidebar::item:selected { background: palette(highlight);"
+                                   " color: palette(highlighted-text); }")
+        self.stack = QStackedWidget()
+        self.panels: dict[str, QWidget] = {}
+        for i, (key, label, module, cls_name, icon, tip) in enumerate(PAGES):
+            panel = _panel_class(module, cls_name)(session, self)
+            self.panels[key] = panel
+            self.stack.addWidget(panel)
+            item = QListWidgetItem(glyph_icon(icon, self.palette()), label)
+            item.setToolTip(f"{tip} (Ctrl+{i + 1})")
+            self.sidebar.addItem(item)
+        self.sidebar.currentRowChanged.connect(self._on_page)
+
+        central = QWidget()
+        lay = QHBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        side = QWidget()
+        sl = QVBoxLayout(side)
+        sl.setContentsMargins(6, 8, 0, 8)
+        sl.addWidget(self.sidebar)
+        lay.addWidget(side)
+        content = QWidget()
+        cl = QVBoxLayout(content)
+        cl.setContentsMargins(12, 10, 12, 6)
+        cl.addWidget(self.stack)
+        lay.addWidget(content, 1)
+        self.setCentralWidget(central)
+
+        for i in range(len(PAGES)):
+            sc = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
+            sc.activated.connect(lambda i=i: self.sidebar.setCurrentRow(i))
+
+        self._build_menus()
+        self._build_status_bar()
+
+        runs = self.panels["runs"]
+        runs.openInPlayground.connect(self._open_in_playground)
+        runs.showCurves.connect(lambda _id: self.show_page("train"))
+
+        session.engineStateChanged.connect(self._on_engine_state)
+        session.workspaceChanged.connect(self._on_workspace)
+        session.runSelected.connect(self._on_run)
+        session.statusReceived.connect(lambda *_: self._on_run(session.run))
+        session.metricsReceived.connect(lambda *_: self._on_run(session.run))
+        session.notice.connect(self._on_notice)
+
+        self._restore_settings()
+        self._on_engine_state(session.engine_state, session.engine_detail)
+        self._on_workspace(session.workspace)
+        self._on_run(session.run)
+
+    # ------------------------------------------------------------------------------------------------ layout
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.open_action = QAction("&Open Workspace…", self)
+        self.open_action.setShortcut(QKeySequence("Ctrl+O"))
+        self.open_action.setToolTip("Open another workspace folder (datasets, vocabularies and runs live there).")
+        self.open_action.triggered.connect(self.choose_workspace)
+        file_menu.addAction(self.open_action)
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+
+        engine_menu = bar.addMenu("&Engine")
+        self.restart_action = QAction("&Restart engine", self)
+        self.restart_action.setToolTip("Stop the engine process and start a fresh one.")
+        self.restart_action.triggered.connect(self.restart_engine)
+        engine_menu.addAction(self.restart_action)
+
+        help_menu = bar.addMenu("&Help")
+        about = QAction("&About Transformer Studio", self)
+        about.setMenuRole(QAction.MenuRole.AboutRole)
+        about.triggered.connect(self.show_about)
+        help_menu.addAction(about)
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.engine_label = QLabel()
+        self.engine_label.setToolTip("The engine is the separate process that trains and runs the models.")
+        self.restart_button = QPushButton("Restart")
+        self.restart_button.setFlat(True)
+        self.restart_button.setToolTip("Start the engine again.")
+        self.restart_button.clicked.connect(self.restart_engine)
+        self.restart_button.hide()
+        self.notice_label = QLabel()
+        self.notice_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.run_label = QLabel()
+        self.workspace_label = QLabel()
+        self.workspace_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        sb.addWidget(self.engine_label)
+        sb.addWidget(self.restart_button)
+        sb.addWidget(self.notice_label, 1)
+        sb.addPermanentWidget(self.run_label)
+        sb.addPermanentWidget(self.workspace_label)
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self.notice_label.clear)
+
+    def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.PaletteChange:     # the system switched light/dark: redraw the glyphs
+            for i, page in enumerate(PAGES):
+                self.sidebar.item(i).setIcon(glyph_icon(page[4], self.palette()))
+        super().changeEvent(event)
+
+    # ------------------------------------------------------------------------------------------------ pages
+    def _on_page(self, row: int) -> None:
+        if row >= 0:
+            self.stack.setCurrentIndex(row)
+
+    def show_page(self, key: str) -> None:
+        keys = [p[0] for p in PAGES]
+        self.sidebar.setCurrentRow(keys.index(key))
+
+    def current_page(self) -> str:
+        return PAGES[self.stack.currentIndex()][0]
+
+    def _open_in_playground(self, run_id: int) -> None:
+        self.session.select_run(run_id)
+        self.show_page("playground")
+
+    # ---------------------------------------------------------------------------------------------- status bar
+    def _on_engine_state(self, state: str, detail: str) -> None:
+        color = theme.STATE_COLORS.get(state, "#8b949e")
+        device = self.session.device_name or detail
+        text = {
+            "ready": f"Engine ready · {device}",
+            "busy": f"Engine busy · {device}",
+            "training": f"Training · {device}",
+            "paused": f"Training paused · {device}",
+            "starting": "Engine starting…",
+            "stopping": "Engine stopping…",
+            "hung": f"Engine not responding: {detail}",
+            "dead": f"Engine stopped: {detail}",
+            "stopped": "Engine stopped" + (f": {detail}" if detail else ""),
+        }.get(state, f"Engine {state}")
+        self.engine_label.setText(f'<span style="color:{color}">●</span> {_escape(text)}')
+        self.engine_label.setToolTip(text)
+        self.restart_button.setVisible(state in ("dead", "hung", "stopped"))
+
+    def engine_status_text(self) -> str:
+        """The status bar's engine line as plain text (tests and accessibility)."""
+        return self.engine_label.toolTip()
+
+    def _on_workspace(self, summary: dict) -> None:
+        path = summary.get("path") or self.session.workspace_path
+        self.workspace_label.setText(f"Workspace: {path}")
+        self.workspace_label.setToolTip(str(path))
+        self.settings.setValue("workspace", str(path))
+
+    def _on_run(self, run) -> None:
+        if not run:
+            self.run_label.setText("No run selected")
+            return
+        step = int(run.get("step") or 0)
+        self.run_label.setText(f"Run #{run.get('id')} {run.get('name') or ''} · {run.get('status', '')} · "
+                               f"{step:,} steps")
+
+    def _on_notice(self, level: str, text: str) -> None:
+        if level == "info":
+            return
+        color = "#e5534b" if level == "error" else "#d29922"
+        self.notice_label.setText(f'<span style="color:{color}">{_escape(text)}</span>')
+        self.notice_label.setToolTip(text)
+        self._notice_timer.start(20000 if level == "error" else 10000)
+
+    # ---------------------------------------------------------------------------------------------- actions
+    def choose_workspace(self) -> None:
+        if self.session.is_training:
+            QMessageBox.information(self, "Open workspace", "Stop the running training before opening another "
+                                                            "workspace.")
+            return
+        path = QFileDialog.getExistingDirectory(self, "Open workspace", self.session.workspace_path)
+        if path:
+            self.session.open_workspace(path)
+
+    def restart_engine(self) -> None:
+        if self.session.is_training and not self.ask(
+                "Restart engine", "A training run is in progress. Stop it (a checkpoint is saved) and restart "
+                                  "the engine?"):
+            return
+        self.session.restart_engine()
+
+    def show_about(self) -> None:
+        QMessageBox.about(self, "About Transformer Studio",
+                          "<b>Transformer Studio</b><br>Train small transformer language models on your own text, "
+                          "watch them learn, and play with them.<br><br>"
+                          f"Engine: {_escape(self.session.device_name or 'not connected')}<br>"
+                          f"Workspace: {_escape(self.session.workspace_path)}")
+
+    def ask(self, title: str, text: str) -> bool:
+        """A yes/no question (tests replace this method)."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                      QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def request_quit(self) -> None:
+        """Ctrl-C in the terminal: the same as closing the window (asks if a run is in progress)."""
+        self.close()
+
+    # ---------------------------------------------------------------------------------------------- settings
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, (QByteArray, bytes)):
+            self.restoreGeometry(geometry)
+        state = self.settings.value("windowState")
+        if isinstance(state, (QByteArray, bytes)):
+            self.restoreState(state)
+        page = self.settings.value("page", "data")
+        keys = [p[0] for p in PAGES]
+        self.sidebar.setCurrentRow(keys.index(page) if page in keys else 0)
+
+    def save_settings(self) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self.settings.setValue("windowState", self.saveState())
+        self.settings.setValue("page", self.current_page())
+        self.settings.setValue("workspace", self.session.workspace_path)
+        self.settings.sync()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.session.is_training and not self._close_confirmed:
+            if not self.ask("Quit", "Stop training and quit? The run is stopped after the current step and a "
+                                    "checkpoint is saved, so you can resume it later."):
+                event.ignore()
+                return
+        self._close_confirmed = True
+        self.save_settings()
+        self.notice_label.setText("Stopping the engine…")
+        # shutdown_request stops a running training with a checkpoint; give it time before escalating.
+        client = self.session.client
+        training = self.session.is_training
+        client.stop(kill_after=30.0 if training else None)
+        client.wait_stopped(31.0 if training else None)
+        client.kill_now()
+        event.accept()
+
+
+def glyph_icon(glyph: str, palette: QPalette, size: int = 40) -> QIcon:
+    """A sidebar icon drawn from a text glyph in the palette's colours, so it reads in light and dark themes."""
+    icon = QIcon()
+    for mode, role in ((QIcon.Mode.Normal, QPalette.ColorRole.WindowText),
+                       (QIcon.Mode.Selected, QPalette.ColorRole.HighlightedText)):
+        pix = QPixmap(size, size)
+        pix.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pix)
+        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+        font = QFont()
+        font.setPixelSize(int(size * (0.62 if len(glyph) > 1 else 0.8)))
+        font.setBold(len(glyph) > 1)
+        painter.setFont(font)
+        painter.setPen(palette.color(role))
+        painter.drawText(pix.rect(), Qt.AlignmentFlag.AlignCenter, glyph)
+        painter.end()
+        icon.addPixmap(pix, mode)
+    return icon
+
+
+def _escape(text: str) -> str:
+    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))

@@ -1,0 +1,462 @@
+"""Train: start, pause, stop and resume runs, and watch their curves live."""
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
+                               QSizePolicy, QVBoxLayout, QWidget)
+
+from engine import protocol as p
+from engine.config import ConfigError, human_count, human_duration, param_count
+from studio import theme
+from studio.widgets.loss_plot import LossPlot, small_plot
+
+REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
+_LIVE = ("starting", "training", "paused", "stopping")
+
+
+def fmt_loss(x) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def fmt_lr(x) -> str:
+    return "—" if x is None else f"{x:.2e}"
+
+
+def fmt_grad(x) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
+def fmt_speed(tokens_per_sec) -> str:
+    return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
+
+
+class RunCurves:
+    """Buffered curves of one run (no Qt): live rows are appended, a metrics reply fills in the history."""
+
+    def __init__(self, run_id: int | None = None):
+        self.run_id = run_id
+        self.steps: list[int] = []
+        self.loss: list[float] = []
+        self.lr: list[float] = []
+        self.grad_norm: list[float] = []
+        self.val_steps: list[int] = []
+        self.val_loss: list[float] = []
+        self.last: dict = {}
+        self.last_val: float | None = None
+
+    def add_rows(self, rows: list[dict]) -> None:
+        for r in rows:
+            split = r.get("split", "train")
+            if split == "val":
+                self.add_eval(int(r["step"]), r.get("val_loss", r.get("loss")))
+                continue
+            if split != "train" or r.get("loss") is None:
+                continue
+            step = int(r["step"])
+            if self.steps and step <= self.steps[-1]:
+                continue    # already have it (a live row that the history also holds)
+            self.steps.append(step)
+            self.loss.append(float(r["loss"]))
+            self.lr.append(float(r.get("lr") or 0.0))
+            self.grad_norm.append(float(r.get("grad_norm") or 0.0))
+            self.last = dict(r)
+
+    def add_eval(self, step: int, val_loss) -> None:
+        if val_loss is None:
+            return
+        if self.val_steps and step <= self.val_steps[-1]:
+            if step == self.val_steps[-1]:
+                self.val_loss[-1] = float(val_loss)
+            return
+        self.val_steps.append(step)
+        self.val_loss.append(float(val_loss))
+        self.last_val = float(val_loss)
+
+    def merge_history(self, rows: list[dict]) -> None:
+        """History from the store first, then the live rows that came after it."""
+        live = RunCurves(self.run_id)
+        live.__dict__.update({k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()})
+        self.__init__(self.run_id)
+        self.add_rows(sorted(rows, key=lambda r: (int(r.get("step", 0)), r.get("split") == "val")))
+        for i, step in enumerate(live.steps):
+            self.add_rows([{"step": step, "loss": live.loss[i], "lr": live.lr[i], "grad_norm": live.grad_norm[i]}])
+        if live.last and live.steps and self.steps and live.steps[-1] == self.steps[-1]:
+            self.last = live.last
+        for step, val in zip(live.val_steps, live.val_loss):
+            self.add_eval(step, val)
+
+
+class StatCard(QFrame):
+    """A big number with a small caption."""
+
+    def __init__(self, caption: str, tooltip: str, parent=None):
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(10, 6, 10, 6)
+        lay.setSpacing(0)
+        self.caption = theme.description_label(caption)
+        self.value = QLabel("—")
+        font = self.value.font()
+        font.setPointSizeF(font.pointSizeF() * 1.35)
+        font.setBold(True)
+        self.value.setFont(font)
+        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        lay.addWidget(self.caption)
+        lay.addWidget(self.value)
+        self.setToolTip(tooltip)
+
+    def set(self, text: str) -> None:
+        self.value.setText(text)
+
+
+class TrainingPanel(QWidget):
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.curves = RunCurves()
+        self._train_request: str | None = None
+        self._metrics_request: str | None = None
+        self._status: p.Status | None = None
+        self._max_iters = 0
+        self._redraw_timer = QTimer(self)
+        self._redraw_timer.setSingleShot(True)
+        self._redraw_timer.setInterval(REDRAW_MS)
+        self._redraw_timer.timeout.connect(self.redraw)
+        self._build()
+        session.configChanged.connect(self._update_summary)
+        session.datasetSelected.connect(self._update_summary)
+        session.tokenizerSelected.connect(self._update_summary)
+        session.workspaceChanged.connect(self._on_workspace)
+        session.runSelected.connect(self._on_run_selected)
+        session.metricsReceived.connect(self._on_metrics)
+        session.evalReceived.connect(self._on_eval)
+        session.statusReceived.connect(self._on_status)
+        session.engineStateChanged.connect(self._on_engine_state)
+        self._update_summary()
+        if session.run is not None:
+            self._on_run_selected(session.run)
+        self._update_buttons()
+
+    # --------------------------------------------------------------------------------------------------- build
+    def _build(self) -> None:
+        root = QVBoxLayout(self)
+        root.addWidget(theme.panel_header(
+            "Train", "Train the model on your data and watch it learn: the loss is how surprised the model is "
+                     "by the next token, so lower is better."))
+
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextFormat(Qt.TextFormat.RichText)
+        self.summary.setToolTip("What will be trained when you press Train. Change it in the Data, Vocabulary, "
+                                "Model and Objective panels.")
+        frame = QFrame()
+        frame.setFrameShape(QFrame.Shape.StyledPanel)
+        fl = QVBoxLayout(frame)
+        fl.setContentsMargins(10, 6, 10, 6)
+        fl.addWidget(self.summary)
+        root.addWidget(frame)
+
+        controls = QHBoxLayout()
+        self.train_button = theme.make_primary(QPushButton("▶  Train"))
+        self.train_button.setToolTip("Start a new run with the settings above. If no vocabulary is chosen, one is "
+                                     "trained on the dataset first.")
+        self.train_button.clicked.connect(self.start_training)
+        self.pause_button = QPushButton("Pause")
+        self.pause_button.setToolTip("Pause the run between two steps (nothing is lost); press again to resume.")
+        self.pause_button.clicked.connect(self.toggle_pause)
+        self.stop_button = QPushButton("■  Stop")
+        self.stop_button.setToolTip("Stop the run after the current step and save a checkpoint (Esc or Ctrl+.). "
+                                    "A stopped run can be resumed later.")
+        self.stop_button.clicked.connect(self.stop_training)
+        self.resume_button = QPushButton("Resume run")
+        self.resume_button.setToolTip("Continue the selected stopped or interrupted run from its last checkpoint.")
+        self.resume_button.clicked.connect(self.resume_selected)
+        for b in (self.train_button, self.pause_button, self.stop_button, self.resume_button):
+            controls.addWidget(b)
+        self.progress = QProgressBar()
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("")
+        self.progress.setToolTip("Steps done out of the run's max_iters, and the estimated time left.")
+        self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        controls.addWidget(self.progress, 1)
+        root.addLayout(controls)
+
+        self.state_label = theme.description_label("")
+        self.error_label = QLabel("")
+        self.error_label.setStyleSheet(theme.error_style())
+        self.error_label.setWordWrap(True)
+        self.error_label.hide()
+        root.addWidget(self.state_label)
+        root.addWidget(self.error_label)
+
+        grid = QGridLayout()
+        grid.setSpacing(6)
+        specs = [
+            ("step", "Step", "Training steps done (one step = one optimizer update on one batch)."),
+            ("train_loss", "Train loss", "Loss on the latest training batch, in nats per token. Lower is better."),
+            ("val_loss", "Val loss", "Loss on held-out text at the latest evaluation: how well the model "
+                                     "generalises. Lower is better."),
+            ("lr", "Learning rate", "Current step size of the optimizer (warm-up, then cosine decay)."),
+            ("grad_norm", "Grad norm", "Size of the gradient before clipping; spikes mean unstable training."),
+            ("speed", "Speed", "Training throughput in tokens per second."),
+            ("elapsed", "Elapsed", "Training time so far."),
+            ("eta", "ETA", "Estimated time until the run reaches max_iters."),
+        ]
+        self.cards: dict[str, StatCard] = {}
+        for i, (key, caption, tip) in enumerate(specs):
+            card = StatCard(caption, tip)
+            self.cards[key] = card
+            grid.addWidget(card, 0, i)
+        root.addLayout(grid)
+
+        self.loss_plot = LossPlot()
+        self.train_curve = self.loss_plot.train_curve
+        self.val_curve = self.loss_plot.val_curve
+        for curve in (self.train_curve,):
+            curve.setClipToView(True)
+            curve.setDownsampling(auto=True, method="mean")
+        root.addWidget(self.loss_plot, 3)
+
+        small = QHBoxLayout()
+        self.lr_plot = small_plot("learning rate", "learning rate", theme.LR_COLOR)
+        self.lr_plot.setToolTip("The learning rate schedule: a short warm-up, then a slow decay.")
+        self.grad_plot = small_plot("grad norm", "grad norm", theme.GRAD_COLOR)
+        self.grad_plot.setToolTip("Gradient norm per step (before clipping).")
+        self.lr_curve = self.lr_plot.curves["learning rate"]
+        self.grad_curve = self.grad_plot.curves["grad norm"]
+        small.addWidget(self.lr_plot)
+        small.addWidget(self.grad_plot)
+        root.addLayout(small, 1)
+
+        for seq in ("Esc", "Ctrl+."):
+            sc = QShortcut(QKeySequence(seq), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(self.stop_training)
+        self.train_button.setShortcut(QKeySequence("Ctrl+Return"))
+
+    # ------------------------------------------------------------------------------------------------ summary
+    def _update_summary(self, *_):
+        s = self.session
+        cfg = s.config
+        m, t = cfg.model, cfg.train
+        vocab, exact = s.estimated_vocab_size()
+        vocab_note = f" (vocabulary {vocab:,})" if exact else f" (vocabulary of about {vocab:,} assumed)"
+        try:
+            params = human_count(param_count(m, vocab))
+        except Exception:
+            params = "?"
+        tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
+        data = s.dataset["name"] if s.dataset else "none chosen (Data panel)"
+        if s.tokenizer:
+            tok = f"{s.tokenizer.get('name', '')} ({s.tokenizer.get('kind', '')}, {s.tokenizer.get('vocab_size')} tokens)"
+        else:
+            tok = f"a new {cfg.tokenizer.kind} vocabulary, trained first"
+        self.summary.setText(
+            f"<b>Model</b> {m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
+            f"<b>{params} parameters</b>{vocab_note}<br>"
+            f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
+            f"<b>Training</b> {t.max_iters:,} steps × {tokens_step:,} tokens/step "
+            f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
+            f"learning rate {t.learning_rate:g} · eval every {t.eval_interval:,} steps")
+
+    # ------------------------------------------------------------------------------------------------ actions
+    def start_training(self) -> None:
+        cfg = self.session.config
+        try:
+            cfg.validate()
+        except ConfigError as e:
+            self._show_error(str(e), dialog=True)
+            return
+        self._clear_error()
+        self._train_request = self.session.request(
+            p.TrainRequest(config=cfg.to_dict()), self._on_train_reply, self._on_train_event)
+        self.state_label.setText("Preparing the run…")
+        self.progress.setRange(0, 0)    # busy until the run starts (the vocabulary may be trained first)
+        self._update_buttons()
+
+    def resume_selected(self) -> None:
+        run = self.session.run
+        if run is None:
+            return
+        self._clear_error()
+        self._train_request = self.session.request(
+            p.TrainRequest(resume_run=run["id"]), self._on_train_reply, self._on_train_event)
+        self.state_label.setText(f"Resuming run {run['id']}…")
+        self._update_buttons()
+
+    def toggle_pause(self) -> None:
+        paused = self._status is not None and self._status.state == "paused"
+        self.session.control("resume" if paused else "pause")
+
+    def stop_training(self) -> None:
+        if self._train_request is not None:
+            self.session.cancel(self._train_request)     # still preparing (e.g. training the vocabulary)
+        elif self._live():
+            self.session.control("stop")
+            self.state_label.setText("Stopping after this step and saving a checkpoint…")
+
+    def _on_train_event(self, msg) -> None:
+        if isinstance(msg, p.Progress) and self._train_request is not None:
+            if msg.fraction >= 0:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(msg.fraction * 1000))
+            if msg.message:
+                self.state_label.setText(msg.message)
+
+    def _on_train_reply(self, reply) -> None:
+        self._train_request = None
+        self.progress.setRange(0, 1000)
+        if not reply.ok:
+            self.state_label.setText("")
+            self._show_error(f"Training could not start: {reply.error}", dialog=True)
+        else:
+            run = reply.run or {}
+            self._max_iters = int(run.get("max_iters") or 0)
+            self.state_label.setText(f"Run {run.get('id')} started.")
+        self._update_buttons()
+
+    # ----------------------------------------------------------------------------------------------- incoming
+    def _on_engine_state(self, state: str, detail: str) -> None:
+        if state in ("dead", "stopped", "starting") and (self._live() or self._train_request is not None):
+            # The engine went away mid-run: nothing is live any more (its reply callbacks got an error already).
+            self._status = None
+            self._train_request = None
+            self.progress.setRange(0, 1000)
+            self.state_label.setText("The engine stopped; the run can be resumed from its last checkpoint.")
+        self._update_buttons()
+
+    def _on_workspace(self, *_):
+        self._update_summary()
+        self._update_buttons()
+
+    def _on_run_selected(self, run) -> None:
+        run_id = run.get("id") if run else None
+        if run_id == self.curves.run_id and run_id is not None:
+            self._update_buttons()
+            return
+        self.curves = RunCurves(run_id)
+        self._max_iters = int(run.get("max_iters") or 0) if run else 0
+        self._schedule()
+        self._update_buttons()
+        if run_id is None:
+            return
+
+        def done(reply, rid=run_id):
+            if rid != self.curves.run_id:
+                return      # another run was selected meanwhile
+            if reply.ok:
+                self.curves.merge_history(reply.rows)
+                self._schedule()
+            else:
+                self._show_error(f"Could not load the curves of run {rid}: {reply.error}")
+        self._metrics_request = self.session.request(p.MetricsRequest(run=run_id), done)
+
+    def _on_metrics(self, run_id: int, rows: list) -> None:
+        if self.curves.run_id is None:
+            self.curves.run_id = run_id
+        if run_id != self.curves.run_id:
+            return
+        self.curves.add_rows(rows)
+        self._schedule()
+
+    def _on_eval(self, ev) -> None:
+        if self.curves.run_id is None:
+            self.curves.run_id = ev.run
+        if ev.run != self.curves.run_id:
+            return
+        self.curves.add_eval(ev.step, ev.val_loss)
+        self._schedule()
+
+    def _on_status(self, st) -> None:
+        if st.run is None and st.state not in ("idle", "busy"):
+            return
+        if st.run is not None:
+            self._status = st
+            if st.max_iters:
+                self._max_iters = st.max_iters
+        elif self._status is not None and self._status.state in _LIVE:
+            self._status = None      # the engine went idle: whatever ran has ended
+        if st.run is not None:
+            text = {"starting": "Starting…", "training": "Training", "paused": "Paused",
+                    "stopping": "Stopping and saving a checkpoint…", "finished": "Finished",
+                    "stopped": "Stopped", "failed": "Failed"}.get(st.state, st.state)
+            if st.message and st.state in ("failed", "stopped", "finished"):
+                text = st.message[:1].upper() + st.message[1:]
+            if st.state == "stopped":
+                text += " — checkpoint saved; Resume run continues it"
+            self.state_label.setText(f"Run {st.run}: {text}")
+            if st.state == "failed":
+                self._show_error(f"Run {st.run} failed: {st.message}" if st.message else f"Run {st.run} failed")
+        self._schedule()
+        self._update_buttons()
+
+    # ---------------------------------------------------------------------------------------------- drawing
+    def _schedule(self) -> None:
+        if not self._redraw_timer.isActive():
+            self._redraw_timer.start()
+
+    def redraw(self) -> None:
+        c = self.curves
+        self.train_curve.setData(c.steps, c.loss)
+        self.val_curve.setData(c.val_steps, c.val_loss)
+        self.lr_curve.setData(c.steps, c.lr)
+        self.grad_curve.setData(c.steps, c.grad_norm)
+        last = c.last
+        step = int(last.get("step", 0)) if last else 0
+        if self._status is not None and self._status.run == c.run_id:
+            step = max(step, self._status.step)
+        self.cards["step"].set(f"{step:,}" + (f" / {self._max_iters:,}" if self._max_iters else ""))
+        self.cards["train_loss"].set(fmt_loss(last.get("loss")) if last else "—")
+        self.cards["val_loss"].set(fmt_loss(c.last_val))
+        self.cards["lr"].set(fmt_lr(last.get("lr")) if last else "—")
+        self.cards["grad_norm"].set(fmt_grad(last.get("grad_norm")) if last else "—")
+        self.cards["speed"].set(fmt_speed(last.get("tokens_per_sec")) if last else "—")
+        self.cards["elapsed"].set(human_duration(last.get("elapsed_s")) if last else "—")
+        live = self._live() and self._status.run == c.run_id
+        eta = last.get("eta_s") if (last and live) else None
+        self.cards["eta"].set(human_duration(eta) if live else "—")
+        if self._train_request is None:
+            self.progress.setRange(0, 1000)
+            frac = step / self._max_iters if self._max_iters else 0.0
+            self.progress.setValue(int(1000 * min(1.0, frac)))
+            if self._max_iters:
+                fmt = f"step {step:,} / {self._max_iters:,}"
+                if live and eta is not None:
+                    fmt += f" · ETA {human_duration(eta)}"
+                self.progress.setFormat(fmt)
+            else:
+                self.progress.setFormat("")
+
+    # ----------------------------------------------------------------------------------------------- state
+    def _live(self) -> bool:
+        return self._status is not None and self._status.state in _LIVE
+
+    def _update_buttons(self) -> None:
+        engine_ok = self.session.engine_state in ("ready", "starting", "busy", "training", "paused")
+        busy = self._train_request is not None or self._live() or self.session.is_training
+        paused = self._status is not None and self._status.state == "paused"
+        self.train_button.setEnabled(engine_ok and not busy and self.session.engine_state != "busy")
+        self.pause_button.setEnabled(self._live() and self._status.state in ("training", "paused"))
+        self.pause_button.setText("Resume" if paused else "Pause")
+        self.stop_button.setEnabled(busy)
+        run = self.session.run
+        resumable = (run is not None and not busy and run.get("status") != "finished"
+                     and int(run.get("step") or 0) > 0
+                     and int(run.get("step") or 0) < int(run.get("max_iters") or 0))
+        self.resume_button.setEnabled(bool(resumable) and engine_ok)
+
+    def _show_error(self, text: str, dialog: bool = False) -> None:
+        self.error_label.setText(text)
+        self.error_label.show()
+        if dialog:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Training", text, QMessageBox.StandardButton.Ok, self)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()      # never exec(): the event loop (and the engine connection) keeps running
+
+    def _clear_error(self) -> None:
+        self.error_label.hide()
+        self.error_label.setText("")

@@ -1,0 +1,121 @@
+"""Palette, accent colour and plot colours: Fusion with a light or dark palette that follows the system scheme."""
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
+
+ACCENT = QColor("#2f7fd8")
+# Plot series: distinguishable for common colour-vision deficiencies (Okabe-Ito).
+TRAIN_COLOR = "#0072b2"
+VAL_COLOR = "#e69f00"
+LR_COLOR = "#009e73"
+GRAD_COLOR = "#cc79a7"
+STATE_COLORS = {"ready": "#2ea043", "busy": "#d29922", "training": "#2f7fd8", "paused": "#d29922",
+                "starting": "#d29922", "stopping": "#d29922", "hung": "#e5534b", "dead": "#e5534b",
+                "stopped": "#8b949e"}
+
+
+def is_dark() -> bool:
+    app = QGuiApplication.instance()
+    if app is None:
+        return False
+    return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def _dark_palette() -> QPalette:
+    pal = QPalette()
+    c = QColor
+    roles = {
+        QPalette.ColorRole.Window: c(0x2b, 0x2d, 0x31), QPalette.ColorRole.WindowText: c(0xe6, 0xe6, 0xe6),
+        QPalette.ColorRole.Base: c(0x1e, 0x1f, 0x22), QPalette.ColorRole.AlternateBase: c(0x26, 0x28, 0x2c),
+        QPalette.ColorRole.ToolTipBase: c(0x3c, 0x3f, 0x44), QPalette.ColorRole.ToolTipText: c(0xf0, 0xf0, 0xf0),
+        QPalette.ColorRole.Text: c(0xe6, 0xe6, 0xe6), QPalette.ColorRole.Button: c(0x3a, 0x3d, 0x42),
+        QPalette.ColorRole.ButtonText: c(0xe6, 0xe6, 0xe6), QPalette.ColorRole.BrightText: c(0xff, 0x55, 0x55),
+        QPalette.ColorRole.Highlight: ACCENT, QPalette.ColorRole.HighlightedText: c(0xff, 0xff, 0xff),
+        QPalette.ColorRole.Link: c(0x6c, 0xb6, 0xff), QPalette.ColorRole.PlaceholderText: c(0x8b, 0x8f, 0x96),
+        QPalette.ColorRole.Mid: c(0x45, 0x48, 0x4e), QPalette.ColorRole.Dark: c(0x19, 0x1a, 0x1d),
+        QPalette.ColorRole.Light: c(0x50, 0x54, 0x5a), QPalette.ColorRole.Midlight: c(0x44, 0x47, 0x4c),
+        QPalette.ColorRole.Shadow: c(0x10, 0x10, 0x10),
+    }
+    for role, color in roles.items():
+        pal.setColor(role, color)
+    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
+        pal.setColor(QPalette.ColorGroup.Disabled, role, c(0x7a, 0x7d, 0x83))
+    return pal
+
+
+def apply_theme(app: QApplication) -> None:
+    """Fusion plus a palette for the system's colour scheme; re-applied when the system scheme changes."""
+    app.setStyle("Fusion")
+    _apply_palette(app)
+    hints = app.styleHints()
+    if hasattr(hints, "colorSchemeChanged"):
+        hints.colorSchemeChanged.connect(lambda *_: _apply_palette(app))
+
+
+def _apply_palette(app: QApplication) -> None:
+    forced = os.environ.get("STUDIO_THEME", "").lower()     # "dark" | "light": for screenshots and odd desktops
+    scheme = app.styleHints().colorScheme() if hasattr(app.styleHints(), "colorScheme") else None
+    dark = forced == "dark" or (forced != "light" and scheme == Qt.ColorScheme.Dark)
+    if dark:
+        app.setPalette(_dark_palette())
+    else:
+        pal = app.style().standardPalette()
+        pal.setColor(QPalette.ColorRole.Highlight, ACCENT)
+        app.setPalette(pal)
+    configure_pyqtgraph()
+
+
+def configure_pyqtgraph() -> None:
+    import pyqtgraph as pg
+    app = QGuiApplication.instance()
+    pal = app.palette() if app is not None else QPalette()
+    pg.setConfigOptions(antialias=True, background=pal.color(QPalette.ColorRole.Base),
+                        foreground=pal.color(QPalette.ColorRole.Text))
+
+
+def make_primary(button: QPushButton) -> QPushButton:
+    """The highlighted button a newcomer should press next."""
+    button.setProperty("primary", True)
+    button.setDefault(True)
+    button.setStyleSheet(
+        "QPushButton { background: %s; color: white; border: none; border-radius: 4px; padding: 6px 18px;"
+        " font-weight: 600; }"
+        "QPushButton:hover { background: %s; }"
+        "QPushButton:disabled { background: palette(mid); color: palette(window); }"
+        % (ACCENT.name(), ACCENT.lighter(115).name()))
+    return button
+
+
+def title_label(text: str) -> QLabel:
+    label = QLabel(text)
+    font = QFont(label.font())
+    font.setPointSizeF(font.pointSizeF() * 1.5)
+    font.setBold(True)
+    label.setFont(font)
+    return label
+
+
+def description_label(text: str) -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    return label
+
+
+def panel_header(title: str, description: str) -> QWidget:
+    from PySide6.QtWidgets import QVBoxLayout
+    w = QWidget()
+    lay = QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 4)
+    lay.setSpacing(2)
+    lay.addWidget(title_label(title))
+    lay.addWidget(description_label(description))
+    return w
+
+
+def error_style() -> str:
+    return "color: #e5534b;"

@@ -1,0 +1,94 @@
+"""EngineClient against the real engine process: handshake, batching, death, hang, ordered stop."""
+import os
+import signal
+
+import pytest
+
+from engine import protocol as p
+from studio.engine_client import EngineClient
+
+START_MS = 60_000
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+@pytest.fixture
+def client(qapp, tmp_path):
+    c = EngineClient()
+    yield c
+    c.kill_now()
+
+
+def _start(qtbot, client, workspace) -> p.HelloReply:
+    with qtbot.waitSignal(client.engineReady, timeout=START_MS) as blocker:
+        client.start(str(workspace))
+    return blocker.args[0]
+
+
+def test_hello_batches_and_ordered_stop(qtbot, client, tmp_path):
+    hello = _start(qtbot, client, tmp_path / "ws")
+    assert hello.ok and hello.device in ("cpu", "cuda") and hello.device_name
+    assert hello.pid == client.pid
+    assert "sample" in [d["name"] for d in hello.workspace["datasets"]]
+    assert client.state == "ready" and client.detail == hello.device_name
+
+    # Messages arrive as lists (one signal per drain); heartbeats come every second.
+    with qtbot.waitSignal(client.messagesReceived, timeout=3000,
+                          check_params_cb=lambda msgs: any(isinstance(m, p.Heartbeat) for m in msgs)) as got:
+        pass
+    assert isinstance(got.args[0], list)
+
+    # A reply to our own request comes back through the same path.
+    req = p.WorkspaceRequest()
+    with qtbot.waitSignal(client.messagesReceived, timeout=5000,
+                          check_params_cb=lambda msgs: any(m.parent == req.id for m in msgs)):
+        assert client.send(req)
+
+    pgid = client.pid
+    assert _group_alive(pgid)
+    with qtbot.waitSignal(client.stopped, timeout=8000):
+        client.stop()
+    assert client.state == "stopped"
+    assert client.proc.poll() is not None
+    assert not _group_alive(pgid), "the engine's process group outlived stop()"
+    assert not client.send(p.WorkspaceRequest())     # nothing to send to any more
+
+
+def test_kill_9_is_reported_within_two_seconds(qtbot, client, tmp_path):
+    _start(qtbot, client, tmp_path / "ws")
+    died = []
+    client.engineDied.connect(died.append)
+    os.kill(client.pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: bool(died), timeout=2000)
+    assert "SIGKILL" in died[0] and died[0].startswith("the engine was killed")
+    assert client.state == "dead"
+
+
+def test_hang_detected_and_recovered(qtbot, client, tmp_path):
+    _start(qtbot, client, tmp_path / "ws")
+    client.hang_s = 1.5     # the real limit is 10 s; heartbeats come every second
+    hung = []
+    client.engineHung.connect(hung.append)
+    os.killpg(client.pid, signal.SIGSTOP)
+    try:
+        qtbot.waitUntil(lambda: bool(hung), timeout=5000)
+        assert "no heartbeat" in hung[0]
+        assert client.state == "hung"
+    finally:
+        os.killpg(client.pid, signal.SIGCONT)
+    qtbot.waitUntil(lambda: client.state == "ready", timeout=5000)
+
+
+def test_restart_gives_a_new_process(qtbot, client, tmp_path):
+    _start(qtbot, client, tmp_path / "ws")
+    old = client.pid
+    with qtbot.waitSignal(client.engineReady, timeout=START_MS):
+        client.restart()
+    assert client.pid != old and client.state == "ready"
+    assert not _group_alive(old)

@@ -1,0 +1,207 @@
+"""End to end through the real MainWindow and a real engine process (DESIGN.md "Testing"): import a text, train a
+char vocabulary and a tiny model, see the loss fall on the plot, generate, quit, reopen and find it all again."""
+import random
+
+import pytest
+from PySide6.QtCore import Qt
+
+from conftest import start_session
+from engine import protocol as p
+from studio.main_window import MainWindow
+
+pytestmark = pytest.mark.timeout(180)
+
+WORDS = {"subject": ["the cat", "a dog", "the old man", "my sister", "a small bird", "the king"],
+         "verb": ["sees", "likes", "follows", "paints", "finds", "greets"],
+         "object": ["the river", "a red apple", "the tall tree", "our house", "the moon", "a quiet song"]}
+
+
+def write_corpus(path, n_bytes=40_000, seed=7):
+    rng = random.Random(seed)
+    lines, size = [], 0
+    while size < n_bytes:
+        line = f"{rng.choice(WORDS['subject'])} {rng.choice(WORDS['verb'])} {rng.choice(WORDS['object'])}.\n"
+        lines.append(line)
+        size += len(line)
+    path.write_text("".join(lines), encoding="utf-8")
+
+
+def _ys(curve):
+    xs, ys = curve.getData()
+    return [] if ys is None else [float(y) for y in ys]
+
+
+def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
+    ws, corpus = tmp_path / "workspace", tmp_path / "patterns.txt"
+    write_corpus(corpus)
+    session = start_session(ws)
+    win = MainWindow(session, qsettings)
+    qtbot.addWidget(win)
+    win.show()
+
+    # Data: preview the file, press Import.
+    win.show_page("data")
+    data = win.panels["data"]
+    data.preview_paths([str(corpus)])
+    with qtbot.waitSignal(data.importFinished, timeout=30_000) as imported:
+        data.import_button.click()
+    dataset = imported.args[0]
+    assert dataset and dataset["name"] == "patterns" and session.dataset["id"] == dataset["id"]
+
+    # Vocabulary: a character-level tokenizer.
+    win.show_page("vocab")
+    vocab = win.panels["vocab"]
+    vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
+    with qtbot.waitSignal(vocab.tokenizerTrained, timeout=30_000) as trained:
+        vocab.train_button.click()
+    tokenizer = trained.args[0]
+    assert tokenizer and session.config.tokenizer.tokenizer == tokenizer["id"]
+
+    # Model and training settings: tiny, so the test stays fast on two cores.
+    session.update_config("model", n_layer=2, n_head=2, n_embd=32, block_size=32)
+    session.update_config("train", batch_size=8, max_iters=60, eval_interval=20, eval_iters=4, log_interval=2,
+                          warmup_iters=5, lr_decay_iters=60, learning_rate=3e-3, min_lr=3e-4,
+                          checkpoint_interval=1000)
+
+    win.show_page("train")
+    train = win.panels["train"]
+    assert "2 layers × 2 heads × 32 wide" in train.summary.text()
+    ended = []
+    session.statusReceived.connect(
+        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
+    train.train_button.click()
+    qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
+    assert ended[0].state == "finished", ended[0].message
+    run_id = ended[0].run
+    assert session.run["id"] == run_id
+    qtbot.waitUntil(lambda: len(_ys(train.train_curve)) >= 25 and len(_ys(train.val_curve)) >= 3, timeout=5000)
+    losses = _ys(train.train_curve)
+    assert losses[-1] < losses[0] - 0.8, f"the loss did not fall: {losses[0]:.3f} -> {losses[-1]:.3f}"
+    assert train.cards["step"].value.text() == "60 / 60"
+    assert "Run %d: Finished" % run_id in train.state_label.text()
+    qtbot.waitUntil(lambda: session.engine_state == "ready" and train.train_button.isEnabled(), timeout=5000)
+
+    # Playground: stream a continuation of a prompt.
+    win.show_page("playground")
+    play = win.panels["playground"]
+    assert play.selected_run_id() == run_id
+    play.prompt.setPlainText("the cat ")
+    play.max_new.setValue(40)
+    play.seed.setValue(1)
+    streamed = []
+    original = play._on_event
+    play._on_event = lambda m: (streamed.append(m) if isinstance(m, p.Token) else None, original(m))
+    play.generate_button.click()
+    qtbot.waitUntil(lambda: play._request is None, timeout=30_000)
+    assert not play.error_label.isVisible(), play.error_label.text()
+    assert len(streamed) == 40 and play.generated == "".join(m.text for m in streamed)
+    assert play.output.toPlainText() == "the cat " + play.generated
+    assert "tok/s" in play.stats_label.text()
+
+    # Runs: the finished run is listed with its steps.
+    runs = win.panels["runs"]
+    assert runs.table.rowCount() == 1 and runs.table.item(0, 3).text() == "60 / 60"
+
+    # Quit: the engine goes away cleanly.
+    win.close()
+    assert session.client.state == "stopped" and session.client.proc.poll() is not None
+
+    # Reopen the same workspace: the run and its whole loss curve are still there.
+    session2 = start_session(ws)
+    try:
+        win2 = MainWindow(session2, qsettings)
+        qtbot.addWidget(win2)
+        assert win2.current_page() == "playground"          # the last panel is remembered
+        assert session2.run is not None and session2.run["id"] == run_id and session2.run["status"] == "finished"
+        train2 = win2.panels["train"]
+        qtbot.waitUntil(lambda: len(_ys(train2.train_curve)) == len(losses), timeout=5000)
+        assert _ys(train2.train_curve) == pytest.approx(losses)
+        assert len(_ys(train2.val_curve)) >= 3
+        win2.close()
+    finally:
+        session2.client.kill_now()
+
+
+# ---------------------------------------------------------------------------- the window without an engine
+
+@pytest.fixture
+def window(qtbot, tmp_path, qsettings):
+    from studio.session import Session
+    session = Session(str(tmp_path / "ws"))     # the test plays the engine's messages
+    win = MainWindow(session, qsettings)
+    qtbot.addWidget(win)
+    win.show()
+    return win
+
+
+def test_status_bar_follows_the_engine(window):
+    s = window.session
+    s._on_ready(p.HelloReply(device="cpu", device_name="CPU (2 threads)",
+                             workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+    assert window.engine_status_text() == "Engine ready · CPU (2 threads)"
+    assert "Workspace: /w" in window.workspace_label.text() and not window.restart_button.isVisible()
+    s._on_messages([p.Status(state="training", run=4)])
+    assert window.engine_status_text() == "Training · CPU (2 threads)"
+    s._on_died("the engine was killed by SIGKILL")
+    assert window.engine_status_text() == "Engine stopped: the engine was killed by SIGKILL"
+    assert window.restart_button.isVisible()
+    assert "killed by SIGKILL" in window.notice_label.text()      # the notice line, in the status bar too
+
+
+def test_sidebar_order_and_shortcuts(qtbot, window):
+    labels = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+    assert labels == ["Data", "Vocabulary", "Model", "Objective", "Train", "Playground", "Runs"]
+    window.activateWindow()
+    window.setFocus()
+    qtbot.keyClick(window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() == "train"
+    qtbot.keyClick(window, "7", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() == "runs"
+
+
+def test_closing_while_training_asks_first(window):
+    s = window.session
+    s._on_messages([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
+    asked = []
+    window.ask = lambda title, text: asked.append(text) or False
+    window.close()
+    assert window.isVisible() and asked and asked[0].startswith("Stop training and quit?")
+    window.ask = lambda title, text: True
+    window.close()
+    assert not window.isVisible()
+
+
+def test_ctrl_c_closes_the_window(qtbot, window):
+    import os
+    import signal
+
+    from PySide6.QtWidgets import QApplication
+
+    from studio.app import install_sigint_handler
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        install_sigint_handler(QApplication.instance(), window)
+        os.kill(os.getpid(), signal.SIGINT)
+        qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_runs_panel_selects_and_opens_in_playground(window):
+    s = window.session
+    runs = [{"id": 1, "name": "a", "status": "finished", "step": 50, "max_iters": 50, "best_val_loss": 2.0,
+             "config": {"model": {"n_layer": 2}}, "created": "2026-11-23T09:00:00+00:00", "device": "CPU"},
+            {"id": 2, "name": "b", "status": "stopped", "step": 20, "max_iters": 50, "best_val_loss": None,
+             "config": {}, "created": "2026-11-23T10:00:00+00:00", "device": "CPU"}]
+    s._on_messages([p.Status(state="idle")])
+    s._apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
+    panel = window.panels["runs"]
+    assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "2"       # newest last
+    assert s.run["id"] == 2 and panel.resume_button.isEnabled()                        # stopped at 20 of 50
+    assert panel.table.item(0, 6).text() == "2026-11-23 09:00" and panel.table.item(1, 4).text() == "—"
+    panel.table.selectRow(0)
+    assert s.run["id"] == 1 and '"n_layer": 2' in panel.config_view.toPlainText()
+    assert not panel.resume_button.isEnabled()                                         # finished
+    panel.playground_button.click()
+    assert window.current_page() == "playground"
+    assert window.panels["playground"].selected_run_id() == 1

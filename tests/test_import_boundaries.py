@@ -1,0 +1,47 @@
+"""The two worlds stay apart: the studio never loads torch, the engine never loads Qt (DESIGN.md rule 1)."""
+import importlib.util
+import json
+import pkgutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fresh_modules(imports: list[str]) -> set[str]:
+    code = ("import importlib, json, sys\n"
+            f"for name in {imports!r}:\n"
+            "    importlib.import_module(name)\n"
+            "print(json.dumps(sorted(sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={"PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0, out.stderr[-2000:]
+    return set(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def _studio_modules() -> list[str]:
+    import studio
+    names = ["studio.app", "studio.main_window", "studio.session", "studio.engine_client"]
+    for pkg in ("studio.panels", "studio.widgets"):
+        path = ROOT / pkg.replace(".", "/")
+        names += [f"{pkg}.{m.name}" for m in pkgutil.iter_modules([str(path)])]
+    assert "studio.panels.training" in names and studio
+    return names
+
+
+def test_studio_never_imports_torch():
+    loaded = _fresh_modules(_studio_modules())
+    assert "torch" not in loaded
+    assert "studio.panels.playground" in loaded and "PySide6.QtWidgets" in loaded
+    # From the engine, only the two standard-library modules.
+    engine_mods = {m for m in loaded if m == "engine" or m.startswith("engine.")}
+    assert engine_mods <= {"engine", "engine.protocol", "engine.config"}, engine_mods
+
+
+def test_engine_never_imports_qt():
+    wanted = ["engine.worker", "engine.cli", "engine.train"]
+    present = [m for m in wanted if importlib.util.find_spec(m) is not None]
+    assert "engine.worker" in present
+    loaded = _fresh_modules(present)
+    assert not {m for m in loaded if m.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph")}

@@ -1,0 +1,135 @@
+"""TrainingPanel: engine messages in (through the session's real routing), plot data and labels out."""
+import pytest
+from PySide6.QtWidgets import QMessageBox
+
+from engine import protocol as p
+from engine.config import human_duration
+from studio.panels.training import RunCurves, TrainingPanel, fmt_speed
+from studio.session import Session
+
+
+def _rows(steps, start_loss=4.0):
+    return [{"step": s, "loss": start_loss - 0.04 * s, "lr": 1e-3 * s / 50, "grad_norm": 1.0 + s / 100,
+             "tokens_per_sec": 14_200.0, "elapsed_s": 65.0, "eta_s": 125.0} for s in steps]
+
+
+def _data(curve):
+    xs, ys = curve.getData()
+    return ([] if xs is None else [float(x) for x in xs]), ([] if ys is None else [float(y) for y in ys])
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    session = Session(str(tmp_path / "ws"))     # no engine: the test plays the engine's messages
+    session._on_messages([p.Status(state="idle")])
+    w = TrainingPanel(session)
+    qtbot.addWidget(w)
+    w.resize(1100, 800)
+    w.show()
+    return w
+
+
+def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
+    s = panel.session
+    s._on_messages([p.Status(state="training", run=7, step=0, max_iters=200)])
+    for chunk in (range(10, 30, 10), range(30, 60, 10)):       # two batches, like two drains
+        s._on_messages([p.Metrics(run=7, rows=_rows(chunk))])
+    # Nothing is drawn per message: the plot waits for the ~30 Hz redraw timer.
+    assert _data(panel.train_curve) == ([], [])
+    s._on_messages([p.Eval(run=7, step=50, train_loss=2.1, val_loss=2.5),
+                    p.Status(state="training", run=7, step=50, max_iters=200)])
+    qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 5, timeout=2000)
+
+    xs, ys = _data(panel.train_curve)
+    assert xs == [10, 20, 30, 40, 50] and ys == pytest.approx([3.6, 3.2, 2.8, 2.4, 2.0])
+    assert _data(panel.val_curve) == ([50.0], [2.5])
+    assert _data(panel.lr_curve)[1][-1] == pytest.approx(1e-3)
+    assert _data(panel.grad_curve)[1][-1] == pytest.approx(1.5)
+    cards = {k: c.value.text() for k, c in panel.cards.items()}
+    assert cards == {"step": "50 / 200", "train_loss": "2.000", "val_loss": "2.500", "lr": "1.00e-03",
+                     "grad_norm": "1.50", "speed": "14.2 k tok/s", "elapsed": "1 m 05 s", "eta": "2 m 05 s"}
+    assert panel.progress.value() == 250 and panel.progress.format() == "step 50 / 200 · ETA 2 m 05 s"
+    assert not panel.train_button.isEnabled()
+    assert panel.pause_button.isEnabled() and panel.stop_button.isEnabled()
+    assert "Run 7: Training" in panel.state_label.text()
+    plot = panel.loss_plot.getPlotItem()
+    assert plot.getAxis("bottom").labelText == "step" and plot.getAxis("left").labelText == "loss (nats/token)"
+    assert [item.text for _, item in plot.legend.items] == ["train loss", "val loss"]
+
+    s._on_messages([p.Status(state="paused", run=7, step=50, max_iters=200)])
+    assert panel.pause_button.text() == "Resume" and s.engine_state == "paused"
+    s._on_messages([p.Status(state="finished", run=7, step=200, max_iters=200), p.Status(state="idle")])
+    qtbot.waitUntil(lambda: panel.cards["eta"].value.text() == "—", timeout=2000)
+    assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
+    assert panel.cards["step"].value.text() == "200 / 200" and panel.progress.value() == 1000
+
+
+def test_train_button_sends_the_config_and_follows_the_reply(qtbot, panel):
+    s = panel.session
+    s.update_config("model", n_layer=2, n_head=2, n_embd=32, block_size=32)
+    s.update_config("train", max_iters=60, batch_size=8)
+    s.config.data.dataset = 1
+    assert "2 layers × 2 heads × 32 wide, context 32" in panel.summary.text()
+    assert "256 tokens/step" in panel.summary.text()
+    panel.train_button.click()
+    sent = s._queue[-1]
+    assert isinstance(sent, p.TrainRequest) and sent.config == s.config.to_dict() and sent.resume_run is None
+    assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
+    assert panel.progress.maximum() == 0          # busy until the run has started
+
+    run = {"id": 3, "name": "r3", "status": "created", "step": 0, "max_iters": 60, "config": sent.config}
+    s._on_messages([p.TrainReply(parent=sent.id, run=run)])
+    assert s.run["id"] == 3 and s.training_run == 3
+    assert "Run 3 started" in panel.state_label.text()
+    # Selecting the new run asked the engine for its stored curves.
+    assert any(isinstance(m, p.MetricsRequest) and m.run == 3 for m in s._queue)
+
+
+def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
+    s = panel.session
+    s.config.data.dataset = 1
+    s.update_config("model", n_embd=30, n_head=4)
+    queued = len(s._queue)
+    panel.train_button.click()
+    assert len(s._queue) == queued
+    assert panel.error_label.isVisible() and "divisible" in panel.error_label.text()
+    boxes = [w for w in panel.findChildren(QMessageBox) if w.isVisible()]
+    assert boxes and "divisible" in boxes[0].text()
+    boxes[0].close()
+
+
+def test_selecting_an_old_run_loads_its_curves(qtbot, panel):
+    s = panel.session
+    s._apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [
+        {"id": 1, "name": "old", "status": "stopped", "step": 30, "max_iters": 100, "config": {}},
+        {"id": 2, "name": "other", "status": "finished", "step": 10, "max_iters": 10, "config": {}}]})
+    s.select_run(1)
+    req = next(m for m in reversed(s._queue) if isinstance(m, p.MetricsRequest))
+    assert req.run == 1
+    history = [{"step": st, "split": "train", "loss": 3.0 - st / 100, "lr": 1e-3, "grad_norm": 0.5,
+                "tokens_per_sec": 1000.0, "elapsed_s": 5.0} for st in (10, 20, 30)]
+    history.append({"step": 30, "split": "val", "loss": 2.9, "lr": None, "grad_norm": None})
+    s._on_messages([p.MetricsReply(parent=req.id, run=s.run, rows=history)])
+    qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 3, timeout=2000)
+    assert _data(panel.train_curve)[0] == [10, 20, 30]
+    assert _data(panel.val_curve) == ([30.0], [2.9])
+    assert panel.cards["step"].value.text() == "30 / 100" and panel.cards["eta"].value.text() == "—"
+    assert panel.resume_button.isEnabled()          # stopped before max_iters: can be continued
+    panel.resume_button.click()
+    sent = s._queue[-1]
+    assert isinstance(sent, p.TrainRequest) and sent.resume_run == 1
+
+    s.select_run(2)     # another run: the old curves go, its own are requested
+    qtbot.waitUntil(lambda: _data(panel.train_curve) == ([], []), timeout=2000)
+
+
+def test_history_and_live_rows_merge_without_duplicates():
+    c = RunCurves(5)
+    c.add_rows(_rows([40, 50]))                    # live rows that arrived before the history reply
+    c.merge_history([dict(r, split="train") for r in _rows([10, 20, 30, 40])])
+    assert c.steps == [10, 20, 30, 40, 50]
+
+
+def test_human_formatting():
+    assert human_duration(125) == "2 m 05 s" and human_duration(3725) == "1 h 02 m" and human_duration(None) == "—"
+    assert fmt_speed(14_200) == "14.2 k tok/s" and fmt_speed(0) == "—"
