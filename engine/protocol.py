@@ -9,7 +9,10 @@ Standard library only: both processes import it. Modelled on Jupyter's kernel pr
 - unknown kinds and unknown fields are ignored, never fatal, so either side can be newer.
 
 A frame on the connection is one UTF-8 JSON object `{"v": PROTOCOL_VERSION, "msgs": [...]}`, sent with
-`Connection.send_bytes`. Never pickle: a stray peer must not be able to run code in either process.
+`Connection.send_bytes`. Messages that carry arrays (attention weights) put the raw bytes in `buffers`; a batch
+with buffers goes as a binary frame: BINARY_MAGIC, the JSON header's length (4 bytes, big-endian), the JSON
+header (each message lists its buffers' lengths), then the buffers back to back. Never pickle: a stray peer must
+not be able to run code in either process.
 """
 from __future__ import annotations
 
@@ -17,11 +20,13 @@ import dataclasses
 import itertools
 import json
 import os
+import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 PROTOCOL_VERSION = "1.0"
 MAX_BATCH = 64           # messages per frame
+BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
 
 _REGISTRY: dict[str, type["Message"]] = {}
@@ -47,9 +52,11 @@ class Message:
     kind: ClassVar[str] = ""
     id: str = field(default_factory=_new_id)
     parent: str | None = None
+    # Raw array bytes (float16 attention weights...); travel outside the JSON, see the module docstring.
+    buffers: tuple = ()
 
     def to_dict(self) -> dict[str, Any]:
-        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "buffers"}
         d["kind"] = self.kind
         return d
 
@@ -311,30 +318,55 @@ def compatible(version: str) -> bool:
 
 
 def encode_batch(msgs: list[Message]) -> bytes:
-    return json.dumps({"v": PROTOCOL_VERSION, "msgs": [m.to_dict() for m in msgs]},
-                      separators=(",", ":"), allow_nan=True).encode("utf-8")
+    dicts, blobs = [], []
+    for m in msgs:
+        d = m.to_dict()
+        if m.buffers:
+            d["buffers"] = [len(b) for b in m.buffers]
+            blobs.extend(m.buffers)
+        dicts.append(d)
+    header = json.dumps({"v": PROTOCOL_VERSION, "msgs": dicts}, separators=(",", ":"), allow_nan=True).encode("utf-8")
+    if not blobs:
+        return header
+    return b"".join([BINARY_MAGIC, struct.pack(">I", len(header)), header, *(bytes(b) for b in blobs)])
 
 
-def decode_message(d: dict[str, Any]) -> Message:
+def decode_message(d: dict[str, Any], buffers: tuple = ()) -> Message:
     kind = d.get("kind")
     cls = _REGISTRY.get(kind)
     if cls is None:
         return Unknown(id=str(d.get("id", "")), parent=d.get("parent"), kind_name=str(kind), data=d)
-    names = {f.name for f in dataclasses.fields(cls)}
-    return cls(**{k: v for k, v in d.items() if k in names})
+    names = {f.name for f in dataclasses.fields(cls)} - {"buffers"}
+    return cls(buffers=buffers, **{k: v for k, v in d.items() if k in names})
 
 
 def decode_batch(data: bytes) -> list[Message]:
     try:
-        frame = json.loads(data.decode("utf-8"))
+        blob = b""
+        if data[:4] == BINARY_MAGIC:
+            (n,) = struct.unpack(">I", data[4:8])
+            blob = memoryview(data)[8 + n:]
+            data = data[8:8 + n]
+        frame = json.loads(data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else bytes(data))
         if not isinstance(frame, dict) or not isinstance(frame.get("msgs"), list):
             raise ValueError("frame without msgs")
         if not compatible(frame.get("v", "")):
             raise ProtocolError(f"peer speaks protocol {frame.get('v')}, this side {PROTOCOL_VERSION}")
-        return [decode_message(m) for m in frame["msgs"] if isinstance(m, dict)]
+        out, pos = [], 0
+        for m in frame["msgs"]:
+            if not isinstance(m, dict):
+                continue
+            bufs = []
+            for length in m.pop("buffers", None) or []:
+                if pos + int(length) > len(blob):
+                    raise ValueError("buffer lengths exceed the frame")
+                bufs.append(bytes(blob[pos:pos + int(length)]))
+                pos += int(length)
+            out.append(decode_message(m, tuple(bufs)))
+        return out
     except ProtocolError:
         raise
-    except (ValueError, UnicodeDecodeError) as e:
+    except (ValueError, UnicodeDecodeError, struct.error, TypeError) as e:
         raise ProtocolError(f"malformed frame: {e}") from None
 
 

@@ -48,3 +48,19 @@ def test_every_request_has_a_reply_type():
 def test_frames_are_json_not_pickle():
     data = p.encode_batch([p.HelloRequest()])
     assert json.loads(data)["msgs"][0]["kind"] == "hello_request"
+
+
+def test_array_buffers_travel_in_a_binary_frame_beside_json_messages():
+    weights = bytes(range(256)) * 40
+    msgs = [p.Log(message="before"), p.Status(state="training", buffers=(weights, b"xy")), p.Log(message="after")]
+    frame = p.encode_batch(msgs)
+    assert frame[:4] == p.BINARY_MAGIC
+    before, status, after = p.decode_batch(frame)
+    assert status.buffers == (weights, b"xy") and status.state == "training"
+    assert before.message == "before" and after.message == "after" and before.buffers == ()
+
+
+def test_binary_frame_with_lying_lengths_is_rejected():
+    frame = bytearray(p.encode_batch([p.Status(buffers=(b"abcd",))]))
+    with pytest.raises(p.ProtocolError, match="malformed"):
+        p.decode_batch(bytes(frame[:-2]))
