@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = "1.0"
+PROTOCOL_VERSION = "1.1"
 MAX_BATCH = 64           # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -229,12 +229,17 @@ class MetricsReply(Reply):
 @message("generate_request")
 class GenerateRequest(Message):
     run: int | str = 0
+    checkpoint: str | None = None   # a checkpoint name of the run (see checkpoints_request); None = latest
     prompt: str = ""
     max_new_tokens: int = 200
+    mode: str = "sample"            # sample | greedy | beam
     temperature: float = 0.8
     top_k: int | None = 40
     top_p: float | None = None
     seed: int | None = None
+    beam_width: int = 4
+    length_penalty: float = 1.0
+    details: bool = False           # send prob / entropy / top alternatives with each token
 
 
 @message("generate_reply")
@@ -243,6 +248,54 @@ class GenerateReply(Reply):
     n_tokens: int = 0
     tokens_per_sec: float = 0.0
     stopped: bool = False       # True when cancelled before max_new_tokens
+    prompt_tokens: list = field(default_factory=list)   # [{"id", "text"}] of the (possibly cropped) prompt
+    token_ids: list = field(default_factory=list)       # generated ids, in order
+
+
+@message("checkpoints_request")
+class CheckpointsRequest(Message):
+    run: int | str = 0
+
+
+@message("checkpoints_reply")
+class CheckpointsReply(Reply):
+    rows: list = field(default_factory=list)   # [{"name", "step", "val_loss", "path", "created"}], oldest first
+
+
+# ------------------------------------------------------------------------------------------------ attention
+
+@message("attention_request")
+class AttentionRequest(Message):
+    """A stored snapshot of run `run` (step None = the latest), or, with `text`, attention computed now for that
+    text on a checkpoint (None = latest). The reply carries the float16 arrays in `buffers`, described by `meta`."""
+    run: int | str = 0
+    step: int | None = None
+    text: str | None = None
+    checkpoint: str | None = None
+    max_tokens: int = 128
+
+
+@message("attention_reply")
+class AttentionReply(Reply):
+    run: int = 0
+    step: int = 0
+    meta: dict = field(default_factory=dict)    # engine.inspect.encode_snapshot meta (probes, tokens, shapes, labels)
+    steps: list = field(default_factory=list)   # every stored snapshot step of the run, for the time slider
+
+
+@message("token_attention_request")
+class TokenAttentionRequest(Message):
+    """The attention row of one position of a token sequence, for every layer and head (playground clicks)."""
+    run: int | str = 0
+    checkpoint: str | None = None
+    ids: list = field(default_factory=list)
+    position: int = 0
+
+
+@message("token_attention_reply")
+class TokenAttentionReply(Reply):
+    tokens: list = field(default_factory=list)   # display strings of the keys (ids[:position+1], maybe cropped)
+    shape: list = field(default_factory=list)    # [n_layer, n_head, n_keys]; buffers[0] is float16 little-endian
 
 
 # ---------------------------------------------------------------------------------------------- broadcasts
@@ -279,6 +332,17 @@ class Token(Message):
     """One generated token, streamed while a generate_request runs (parent = the request id)."""
     token_id: int = 0
     text: str = ""
+    prob: float | None = None      # with details: probability of this token under the model (temperature 1)
+    entropy: float | None = None   # nats, of the model's next-token distribution at this position
+    top: list = field(default_factory=list)   # [[token display text, prob], ...] the top alternatives
+
+
+@message("attention")
+class Attention(Message):
+    """A new attention snapshot of a training run (at each evaluation); arrays in `buffers`, described by meta."""
+    run: int = 0
+    step: int = 0
+    meta: dict = field(default_factory=dict)
 
 
 @message("progress")
