@@ -4,8 +4,10 @@
     studio-engine tokenizer train --dataset D --kind char|bytebpe --vocab-size V [--name N]
     studio-engine config show [--preset NAME] [--set section.key=value ...]  |  config presets
     studio-engine train CONFIG.json|- [--preset NAME] [--set section.key=value ...] [--name N]  |  train --resume RUN
-    studio-engine generate --run R [--prompt P] [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]
-    studio-engine runs | datasets | tokenizers
+    studio-engine generate --run R [--checkpoint C] [--prompt P] [--max-new-tokens N] [--mode sample|greedy|beam]
+                           [--temperature T] [--top-k K] [--top-p P] [--seed S] [--beam-width W] [--length-penalty L]
+    studio-engine attention --run R [--checkpoint C] --text T --out FILE.npz [--max-tokens N]
+    studio-engine runs | datasets | tokenizers | checkpoints --run R
 
 Output is for people and scripts alike: a command that creates something prints its id as the last line of
 stdout; progress goes to stderr; an error is one line `error: ...` on stderr with exit status 2 (usage or
@@ -185,11 +187,15 @@ class _TrainPrinter:
                 _err(f"{state}: {d.get('message', '')}")
 
 
-def _run_with_checkpoint(ws, ref) -> dict:
+def _run_with_checkpoint(ws, ref, resumable: bool = False) -> dict:
     run = ws.run(_ref(ref))
-    if ws.latest_checkpoint(run["id"]) is None:
+    rows = ws.checkpoints(run["id"])
+    if resumable:  # weights-only checkpoints (step-N) cannot resume a run; engine.train.resumable_checkpoint
+        rows = [r for r in rows if Path(r["path"]).name == "latest.json"]
+    if not rows:
         from engine.checkpoint import CheckpointError
-        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet")
+        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint "
+                              f"{'to resume from' if resumable else 'yet'}")
     return run
 
 
@@ -203,7 +209,7 @@ def cmd_train(args) -> int:
         cfg = _load_config(args)
     ws = _workspace(args)
     if cfg is None:
-        resumed = _run_with_checkpoint(ws, args.resume)
+        resumed = _run_with_checkpoint(ws, args.resume, resumable=True)
     else:
         ws.dataset(cfg.data.dataset)
 
@@ -240,10 +246,14 @@ def cmd_train(args) -> int:
 def cmd_generate(args) -> int:
     if args.max_new_tokens < 0:
         raise UsageError("--max-new-tokens cannot be negative")
+    from engine.generate import check_settings
+    check_settings(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   beam_width=args.beam_width, length_penalty=args.length_penalty)
     ws = _workspace(args)
     run = _run_with_checkpoint(ws, args.run)
     from engine.train import generate_text, load_model_for_run
-    load_model_for_run(ws, run["id"], args.device)  # fails before the prompt is echoed; kept for generate_text
+    # Fails before the prompt is echoed; the model stays cached for generate_text.
+    load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     stop = []
     old = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     out = sys.stdout
@@ -254,15 +264,53 @@ def cmd_generate(args) -> int:
 
     try:
         out.write(args.prompt)
-        result = generate_text(ws, run["id"], args.prompt, max_new_tokens=args.max_new_tokens,
+        if args.mode == "beam":
+            out.flush()
+            _err(f"searching with {args.beam_width} beams; the text comes when the search is done")
+        result = generate_text(ws, run["id"], args.prompt, max_new_tokens=args.max_new_tokens, mode=args.mode,
                                temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                               on_token=on_token, should_stop=lambda: bool(stop), device=args.device)
+                               beam_width=args.beam_width, length_penalty=args.length_penalty,
+                               checkpoint=args.checkpoint, on_token=on_token, should_stop=lambda: bool(stop),
+                               device=args.device)
     finally:
         signal.signal(signal.SIGINT, old)
     out.write("\n")
     out.flush()
-    _err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s"
-         + (" (stopped)" if result["stopped"] else ""))
+    _err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
+         f"(step {result['step']})" + (" (stopped)" if result["stopped"] else ""))
+    return 0
+
+
+def cmd_attention(args) -> int:
+    if args.max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1")
+    out = Path(args.out).expanduser()
+    if out.suffix != ".npz":
+        raise UsageError("--out must name an .npz file")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(2, "no such folder", str(out.parent))
+    ws = _workspace(args)
+    run = _run_with_checkpoint(ws, args.run)
+    from engine.inspect import attention_for_text, save_npz
+    from engine.train import load_model_for_run
+    model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
+    attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
+    path = save_npz(out, attn, tokens)
+    L, H, T, _ = attn.shape
+    _err(f"attention of {T} tokens, {L} layer(s) x {H} head(s), checkpoint {meta['checkpoint']} "
+         f"(step {meta.get('step')}); arrays: attn [layer, head, query, key], tokens")
+    print(path)
+    return 0
+
+
+def cmd_checkpoints(args) -> int:
+    ws = _workspace(args)
+    from engine.train import list_checkpoints
+    rows = list_checkpoints(ws, _ref(args.run))
+    if not rows:
+        _err("no checkpoints yet")
+    for r in rows:
+        print(f"{r['name']:<16}  step {r['step']:>8,}  val {_loss(r['val_loss'])}  {_when(r['created'])}")
     return 0
 
 
@@ -343,16 +391,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue run RUN from its latest checkpoint")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("generate", parents=[common], help="generate text with a run's latest checkpoint")
+    p = sub.add_parser("generate", parents=[common], help="generate text with a run's checkpoint")
     p.add_argument("--run", required=True, help="run id or name")
+    p.add_argument("--checkpoint", help="a checkpoint name (see the checkpoints command; default: the newest)")
     p.add_argument("--prompt", default="")
     p.add_argument("--max-new-tokens", type=int, default=200)
+    p.add_argument("--mode", choices=("sample", "greedy", "beam"), default="sample",
+                   help="sample (temperature, top-k, top-p), greedy (always the likeliest token) or beam search")
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--beam-width", type=int, default=4, help="sequences beam search keeps (1 is greedy)")
+    p.add_argument("--length-penalty", type=float, default=1.0,
+                   help="beam search: above 0 favours longer endings, 0 compares raw log-probabilities")
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("attention", parents=[common],
+                       help="save the attention weights of a text as FILE.npz (arrays attn and tokens)")
+    p.add_argument("--run", required=True, help="run id or name")
+    p.add_argument("--checkpoint", help="a checkpoint name (default: the newest)")
+    p.add_argument("--text", required=True, help="the text to look at (its last --max-tokens tokens)")
+    p.add_argument("--out", required=True, metavar="FILE.npz")
+    p.add_argument("--max-tokens", type=int, default=256)
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.set_defaults(func=cmd_attention)
+
+    p = sub.add_parser("checkpoints", parents=[common], help="list a run's checkpoints")
+    p.add_argument("--run", required=True, help="run id or name")
+    p.set_defaults(func=cmd_checkpoints)
 
     for name, func, what in (("runs", cmd_runs, "list runs"), ("datasets", cmd_datasets, "list datasets"),
                              ("tokenizers", cmd_tokenizers, "list tokenizers")):
@@ -368,7 +436,8 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     (a module that was never imported cannot have raised its error)."""
     names = {"engine.store": "WorkspaceError", "engine.data.importers": "DataError",
              "engine.data.errors": "DataError", "engine.tokenizer": "TokenizerError",
-             "engine.checkpoint": "CheckpointError", "engine.train": "TrainingError"}
+             "engine.checkpoint": "CheckpointError", "engine.train": "TrainingError",
+             "engine.inspect": "InspectError", "engine.generate": "GenerationError"}
     return tuple(getattr(sys.modules[m], n) for m, n in names.items()
                  if m in sys.modules and hasattr(sys.modules[m], n))
 

@@ -16,7 +16,7 @@ POS_ENCODINGS = ("learned", "sinusoidal", "rope")
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
 ARCHITECTURES = ("decoder",)
-TOKENIZER_KINDS = ("char", "bytebpe")
+TOKENIZER_KINDS = ("char", "bpe", "bytebpe", "wordpiece", "unigram")
 OBJECTIVES = ("causal_lm",)
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -46,8 +46,9 @@ class TokenizerConfig:
     def validate(self) -> None:
         if self.kind not in TOKENIZER_KINDS:
             raise ConfigError(f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}, not {self.kind!r}")
-        if self.kind == "bytebpe" and not 260 <= self.vocab_size <= 1_000_000:
-            raise ConfigError("tokenizer.vocab_size for byte-level BPE must be between 260 and 1,000,000")
+        if self.kind == "bytebpe" and not 257 <= self.vocab_size <= 1_000_000:
+            # 256 byte tokens plus the end-of-text token.
+            raise ConfigError("tokenizer.vocab_size for byte-level BPE must be between 257 and 1,000,000")
         if self.vocab_size < 2:
             raise ConfigError("tokenizer.vocab_size must be at least 2")
 
@@ -126,6 +127,11 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     dtype: str = "auto"
+    # Attention snapshots of the probe texts at step 0 and at every evaluation (engine/inspect.py).
+    probe_attention: bool = True
+    # Weights-only checkpoints kept for comparing steps in the playground, one per evaluation (step 0 too),
+    # thinned to at most this many (evenly spaced ones, and the newest); 0 keeps none ("latest" always stays).
+    keep_checkpoints: int = 10
 
     def validate(self) -> None:
         _int_range("train.batch_size", self.batch_size, 1, 1 << 16)
@@ -137,6 +143,7 @@ class TrainConfig:
         _int_range("train.eval_iters", self.eval_iters, 1, 1 << 20)
         _int_range("train.log_interval", self.log_interval, 1, 1 << 40)
         _int_range("train.checkpoint_interval", self.checkpoint_interval, 1, 1 << 40)
+        _int_range("train.keep_checkpoints", self.keep_checkpoints, 0, 10_000)
         if not self.learning_rate > 0:
             raise ConfigError("train.learning_rate must be above 0")
         if not 0 <= self.min_lr <= self.learning_rate:

@@ -98,8 +98,34 @@ def capture_attention(model, ids: list[int], *, max_tokens: int = 256) -> np.nda
     return torch.stack([a[0] for a in attn]).float().cpu().numpy()  # (L, H, T, T)
 
 
+def token_attention(model, ids: list[int], position: int) -> tuple[np.ndarray, list[int]]:
+    """Where the token at `position` of `ids` looks, in every layer and head: (float32 [layer, head, key], the
+    keys' ids).
+
+    The model reads the sequence whole, as in training, up to its context: the keys are the last
+    block_size tokens up to and including `position` (all of ids[:position + 1] when they fit). Each row sums
+    to 1; it equals row `position` of capture_attention(model, ids) when the sequence fits in the context.
+    """
+    model = _unwrap(model)
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise InspectError(f"the position must be a whole number, not {position!r}")
+    if any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) for t in ids):
+        raise InspectError("token ids must be whole numbers")
+    if not 0 <= position < len(ids):
+        raise InspectError(f"position {position} is outside the sequence of {len(ids)} tokens"
+                           + (f" (0 to {len(ids) - 1})" if ids else ""))
+    keys = [int(t) for t in ids[max(0, position + 1 - model.cfg.block_size):position + 1]]
+    attn = capture_attention(model, keys, max_tokens=len(keys))  # (L, H, K, K)
+    return attn[:, :, -1, :], keys
+
+
 def _display(tokenizer, token_id: int) -> str:
     return str(token_id) if tokenizer is None else display_token(tokenizer, token_id)
+
+
+def token_strings(tokenizer, ids: list[int]) -> list[str]:
+    """The readable form of each token (spaces ␣, newlines ⏎), as the attention views label them."""
+    return [_display(tokenizer, int(t)) for t in ids]
 
 
 def _encode_text(tokenizer, text: str, max_tokens: int) -> tuple[list[int], int]:

@@ -228,6 +228,10 @@ class MetricsReply(Reply):
 
 @message("generate_request")
 class GenerateRequest(Message):
+    """Streams one `token` per generated token (parent = this request), then the reply. Greedy and sample stream
+    as they go; beam search streams its best sequence when the search is done (a beam ends at the tokenizer's
+    end-of-text token, if it has one). A token that ends inside a character has text "" and its character
+    comes with a later token; the texts join to the reply's text."""
     run: int | str = 0
     checkpoint: str | None = None   # a checkpoint name of the run (see checkpoints_request); None = latest
     prompt: str = ""
@@ -248,7 +252,9 @@ class GenerateReply(Reply):
     n_tokens: int = 0
     tokens_per_sec: float = 0.0
     stopped: bool = False       # True when cancelled before max_new_tokens
-    prompt_tokens: list = field(default_factory=list)   # [{"id", "text"}] of the (possibly cropped) prompt
+    # [{"id", "text"}] of the prompt the model saw: its last block_size tokens (an empty prompt starts from a
+    # newline token); prompt ids + token_ids is the sequence that token_attention_request positions index
+    prompt_tokens: list = field(default_factory=list)
     token_ids: list = field(default_factory=list)       # generated ids, in order
 
 
@@ -339,7 +345,24 @@ class Token(Message):
 
 @message("attention")
 class Attention(Message):
-    """A new attention snapshot of a training run (at each evaluation); arrays in `buffers`, described by meta."""
+    """A new attention snapshot of a training run (at step 0 and at each evaluation); arrays in `buffers`.
+
+    Stored too (run_dir/attention/step-NNNNNNNN.npz), so it may be dropped when the studio lags: ask for it with
+    attention_request. meta (the same in attention_reply; engine.inspect.encode_snapshot):
+        format      1 (the snapshot format)
+        step        the training step
+        dtype       "<f2": buffers hold little-endian float16
+        source      "training" (a probe during training) or "text" (attention_request with text)
+        checkpoint  the checkpoint name the text was read with (None for training snapshots)
+        probes      one per buffer, in order: {"kind": "text" | "induction", "text", "tokens" (display strings
+                    of the keys, left to right), "ids", "n_dropped" (tokens cut from the start),
+                    "chars_cut" (characters cut before tokenizing), "shape": [L, H, T, T], "layout": "tril"
+                    (the T * (T + 1) / 2 lower-triangle values per head, row by row, as np.tril_indices) or
+                    "full" (T * T per head), "nbytes"}; rows are queries, columns keys, each row sums to 1
+        heads       {"scores": {pattern: [L][H] floats 0..1}, "labels": [L][H] of {"label", "score",
+                    "explanation", "scores"}}; patterns: previous-token, first-token, self, local, induction
+                    (induction only when the induction probe is there), labels add "mixed"
+    """
     run: int = 0
     step: int = 0
     meta: dict = field(default_factory=dict)

@@ -1,7 +1,9 @@
 """The workspace: one folder with a SQLite database (datasets, tokenizers, runs, metrics, checkpoints) and files.
 
     workspace.db                    WAL mode, so the engine writes while the studio reads
-    datasets/<id>/train.txt, val.txt
+    datasets/<id>/train.txt, val.txt                 documents apart by a blank line
+    datasets/<id>/train.idx, val.idx                 byte offset where each document starts (uint64 LE)
+    datasets/<id>/train.labels.jsonl, val...         one JSON label per document, when a label column was chosen
     tokenizers/<id>/tokenizer.json, train.bin, val.bin, counts.npy
     runs/<id>/                      checkpoints and whatever else a run keeps
 
@@ -30,10 +32,16 @@ import platformdirs
 import sqlite_utils
 
 from engine import tokenizer as tk
-from engine.data.importers import import_text
+from engine.data.corpus import read_idx
+from engine.data.importers import ImportOptions, import_text
 from engine.data.sample import write_sample_corpus
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
+_DATASET_V2 = {"format": str, "split": str, "seed": int, "n_train_docs": int, "n_val_docs": int,
+               "has_labels": int, "cleaning": str, "options": str, "stats": str}
+_DATASET_JSON = ("cleaning", "options", "stats")
+_TOKENIZER_V2 = {"spec": str}
 Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
 
@@ -54,6 +62,18 @@ def _finite(x: Any) -> Any:
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
+def _paragraph_starts(path: Path) -> np.ndarray:
+    """Byte offsets after each blank line (documents of datasets imported before they were indexed)."""
+    starts, offset, prev_nl = [0], 0, False
+    with open(path, "rb") as f:
+        for line in f:
+            offset += len(line)
+            if line == b"\n" and prev_nl is False:
+                starts.append(offset)
+            prev_nl = line == b"\n"
+    return np.asarray(starts, dtype=np.int64)
+
+
 class Workspace:
     def __init__(self, path: Path):
         self.path = Path(path).expanduser().resolve()
@@ -66,6 +86,7 @@ class Workspace:
             raise WorkspaceError(f"cannot open the workspace {self.path}: {reason}") from None
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
         self._tokenizers: dict[int, Any] = {}
+        self._merge_ranks: dict[int, dict[int, int]] = {}
         try:
             # Measured here: these three were the only settings with no "database is locked" errors while the
             # engine writes and the studio reads (DESIGN.md).
@@ -109,38 +130,48 @@ class Workspace:
                 raise WorkspaceError(f"the workspace {self.path} was made by a newer Transformer Studio "
                                      f"(schema {version}; this one reads {SCHEMA_VERSION})")
         with self._write():
-            t = self.db.table
-            t("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            t("datasets").create(
-                {"id": int, "name": str, "created": str, "sources": str, "val_fraction": float, "n_docs": int,
-                 "n_chars": int, "n_lines": int, "n_bytes": int, "train_chars": int, "val_chars": int},
-                pk="id", not_null={"name", "created"}, if_not_exists=True)
-            t("tokenizers").create(
-                {"id": int, "name": str, "dataset_id": int, "kind": str, "vocab_size": int,
-                 "requested_vocab_size": int, "created": str, "train_tokens": int, "val_tokens": int,
-                 "dtype": str},
-                pk="id", not_null={"name", "dataset_id", "kind", "vocab_size", "created"},
-                foreign_keys=[("dataset_id", "datasets", "id")], if_not_exists=True)
-            t("runs").create(
-                {"id": int, "name": str, "created": str, "updated": str, "status": str, "config": str,
-                 "dataset_id": int, "tokenizer_id": int, "step": int, "max_iters": int, "best_val_loss": float,
-                 "device": str, "message": str},
-                pk="id", not_null={"name", "created", "updated", "status", "config"},
-                foreign_keys=[("dataset_id", "datasets", "id"), ("tokenizer_id", "tokenizers", "id")],
-                if_not_exists=True)
-            t("metrics").create(
-                {"run_id": int, "step": int, "split": str, "loss": float, "lr": float, "grad_norm": float,
-                 "tokens_per_sec": float, "elapsed_s": float},
-                not_null={"run_id", "step", "split"}, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
-            t("checkpoints").create(
-                {"id": int, "run_id": int, "step": int, "path": str, "sha256": str, "val_loss": float,
-                 "created": str},
-                pk="id", not_null={"run_id", "step", "path", "sha256", "created"},
-                foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
-            self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")
-            self.db.execute("CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints(run_id, step)")
+            self._create_tables()
+            # Schema 1 -> 2: new nullable columns; rows from before read as the defaults of the time.
+            for table, cols in (("datasets", _DATASET_V2), ("tokenizers", _TOKENIZER_V2)):
+                have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
+                for name, kind in cols.items():
+                    if name not in have:
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} "
+                                        f"{'INTEGER' if kind is int else 'TEXT'}")
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                             [str(SCHEMA_VERSION)])
+
+    def _create_tables(self) -> None:
+        t = self.db.table
+        t("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+        t("datasets").create(
+            {"id": int, "name": str, "created": str, "sources": str, "val_fraction": float, "n_docs": int,
+             "n_chars": int, "n_lines": int, "n_bytes": int, "train_chars": int, "val_chars": int},
+            pk="id", not_null={"name", "created"}, if_not_exists=True)
+        t("tokenizers").create(
+            {"id": int, "name": str, "dataset_id": int, "kind": str, "vocab_size": int,
+             "requested_vocab_size": int, "created": str, "train_tokens": int, "val_tokens": int,
+             "dtype": str},
+            pk="id", not_null={"name", "dataset_id", "kind", "vocab_size", "created"},
+            foreign_keys=[("dataset_id", "datasets", "id")], if_not_exists=True)
+        t("runs").create(
+            {"id": int, "name": str, "created": str, "updated": str, "status": str, "config": str,
+             "dataset_id": int, "tokenizer_id": int, "step": int, "max_iters": int, "best_val_loss": float,
+             "device": str, "message": str},
+            pk="id", not_null={"name", "created", "updated", "status", "config"},
+            foreign_keys=[("dataset_id", "datasets", "id"), ("tokenizer_id", "tokenizers", "id")],
+            if_not_exists=True)
+        t("metrics").create(
+            {"run_id": int, "step": int, "split": str, "loss": float, "lr": float, "grad_norm": float,
+             "tokens_per_sec": float, "elapsed_s": float},
+            not_null={"run_id", "step", "split"}, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+        t("checkpoints").create(
+            {"id": int, "run_id": int, "step": int, "path": str, "sha256": str, "val_loss": float,
+             "created": str},
+            pk="id", not_null={"run_id", "step", "path", "sha256", "created"},
+            foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+        self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")
+        self.db.execute("CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints(run_id, step)")
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
@@ -187,20 +218,36 @@ class Workspace:
     # ----------------------------------------------------------------------------------------- datasets
 
     def import_dataset(self, paths: list[Path], name: str | None = None, val_fraction: float = 0.1, *,
-                       progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
-        """Import text files/folders as a new dataset; DataError (or ImportCancelled) leaves nothing behind."""
+                       progress: Progress | None = None, cancelled: Cancelled | None = None, **options: Any) -> dict:
+        """Import files/folders as a new dataset; DataError (or ImportCancelled) leaves nothing behind.
+
+        options are engine.data.importers.ImportOptions fields: fmt, column, label_column, include, exclude,
+        doc_unit, delimiter, on_decode_error, on_bad_record, cleaning (a CleaningConfig or its dict), split,
+        seed, max_line_chars. The row keeps them ("options", "cleaning") and what the import found ("stats":
+        per-step cleaning counts and examples, warnings, skipped files, bad and empty records).
+        """
         paths = [Path(p) for p in paths]
         if name is None or not name.strip():
             name = paths[0].stem if paths else "dataset"
-        return self._import(paths, name.strip(), val_fraction, progress, cancelled, sources=None)
+        return self._import(paths, name.strip(), val_fraction, progress, cancelled, sources=None, options=options)
 
-    def _import(self, paths, name, val_fraction, progress, cancelled, sources) -> dict:
+    def _import(self, paths, name, val_fraction, progress, cancelled, sources, options=None) -> dict:
+        options = dict(options or {})
+        if hasattr(options.get("cleaning"), "to_dict"):
+            options["cleaning"] = options["cleaning"].to_dict()
         with self._temp_dir(self.path / "datasets") as tmp:
-            stats = import_text(paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled)
+            stats = import_text(paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled,
+                                **options)
+            opts = ImportOptions.from_kwargs(**options).to_dict()
             row = {"name": name, "created": _now(), "sources": json.dumps(sources or stats.files),
                    "val_fraction": float(val_fraction), "n_docs": stats.n_docs, "n_chars": stats.n_chars,
                    "n_lines": stats.n_lines, "n_bytes": stats.n_bytes, "train_chars": stats.train_chars,
-                   "val_chars": stats.val_chars}
+                   "val_chars": stats.val_chars, "format": stats.format, "split": opts["split"],
+                   "seed": opts["seed"], "n_train_docs": stats.n_train_docs, "n_val_docs": stats.n_val_docs,
+                   "has_labels": int(stats.has_labels), "cleaning": json.dumps(opts["cleaning"]),
+                   "options": json.dumps(opts),
+                   "stats": json.dumps({k: getattr(stats, k) for k in (
+                       "docs_read", "empty_records", "bad_records", "skipped_files", "cleaning", "warnings")})}
             row_id = self._publish(tmp, self.path / "datasets", "datasets", row)
         return self.dataset(row_id)
 
@@ -224,6 +271,12 @@ class Workspace:
     def _dataset_row(self, row: dict) -> dict:
         row = dict(row)
         row["sources"] = json.loads(row["sources"] or "[]")
+        for key in _DATASET_JSON:
+            row[key] = json.loads(row[key]) if row.get(key) else {}
+        # Datasets from before schema 2 were plain text files cut by characters.
+        row["format"] = row.get("format") or "txt"
+        row["split"] = row.get("split") or "tail"
+        row["has_labels"] = bool(row.get("has_labels"))
         return row
 
     def _find(self, table: str, what: str, ref: int | str) -> dict:
@@ -248,6 +301,63 @@ class Workspace:
         folder = self.path / "datasets" / str(self.dataset(ref)["id"])
         return folder / "train.txt", folder / "val.txt"
 
+    def dataset_documents(self, ref: int | str, split: str = "train", start: int = 0, limit: int = 20,
+                          max_chars: int = 2000) -> list[dict]:
+        """Documents start..start+limit of a split: [{"index", "text" (cut to max_chars), "n_bytes", "label"}].
+
+        Datasets imported before documents were indexed read as one document per blank-line paragraph.
+        """
+        if split not in ("train", "val"):
+            raise WorkspaceError(f"split must be train or val, not {split!r}")
+        train, val = self.dataset_files(ref)
+        path = train if split == "train" else val
+        spans = self.document_spans(ref, split)
+        labels = self._labels(path.with_name(f"{split}.labels.jsonl"), start, limit)
+        out = []
+        try:
+            with open(path, "rb") as f:
+                for i in range(max(0, start), min(len(spans), max(0, start) + max(0, limit))):
+                    a, b = spans[i]
+                    f.seek(a)
+                    head = f.read(min(b - a, 4 * max_chars + 4)).decode("utf-8", "ignore").rstrip("\n")
+                    out.append({"index": i, "text": head[:max_chars], "n_bytes": int(b - a),
+                                "label": labels.get(i)})
+        except OSError as e:
+            raise WorkspaceError(f"cannot read dataset {ref!r}: {e.strerror or e}") from None
+        return out
+
+    def document_spans(self, ref: int | str, split: str = "train") -> np.ndarray:
+        """[[start, end), ...] byte ranges of a split's documents (separators included at the end)."""
+        train, val = self.dataset_files(ref)
+        path = train if split == "train" else val
+        try:
+            size = path.stat().st_size
+        except OSError as e:
+            raise WorkspaceError(f"cannot read dataset {ref!r}: {e.strerror or e}") from None
+        idx_path = path.with_suffix(".idx")
+        if idx_path.exists():
+            starts = read_idx(idx_path).astype(np.int64)
+        else:
+            starts = _paragraph_starts(path)
+        starts = starts[starts < size]
+        if size == 0:
+            return np.zeros((0, 2), dtype=np.int64)
+        if not len(starts) or starts[0] != 0:
+            starts = np.concatenate([[0], starts]).astype(np.int64)
+        return np.stack([starts, np.append(starts[1:], size)], axis=1)
+
+    def _labels(self, path: Path, start: int, limit: int) -> dict[int, Any]:
+        if not path.exists():
+            return {}
+        out = {}
+        with open(path, encoding="utf-8") as f:
+            for i, line in enumerate(f):
+                if i >= start + limit:
+                    break
+                if i >= start:
+                    out[i] = json.loads(line)
+        return out
+
     def dataset_preview(self, ref: int | str, n_chars: int = 2000) -> str:
         train, val = self.dataset_files(ref)
         try:
@@ -259,8 +369,14 @@ class Workspace:
     # ----------------------------------------------------------------------------------------- tokenizers
 
     def train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, name: str | None = None, *,
-                        progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
-        """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError)."""
+                        progress: Progress | None = None, cancelled: Cancelled | None = None,
+                        **spec_options: Any) -> dict:
+        """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError).
+
+        spec_options are TokenizerSpec fields: min_frequency, special_tokens ({role: token}), normalizer,
+        pre_tokenizer; the row keeps the whole spec ("spec").
+        """
+        spec = tk.make_spec(kind, vocab_size, **spec_options)
         ds = self.dataset(dataset_ref)
         train_txt, val_txt = self.dataset_files(ds["id"])
         report = progress or (lambda fraction, message: None)
@@ -277,7 +393,7 @@ class Workspace:
             return lambda f, msg: report(lo + (hi - lo) * f, msg)
 
         with self._temp_dir(self.path / "tokenizers") as tmp:
-            tok = tk.train_tokenizer(kind, vocab_size, [train_txt], progress=part(0), cancelled=cancelled)
+            tok = tk.train_from_spec(spec, [train_txt], progress=part(0), cancelled=cancelled)
             tk.save_tokenizer(tok, tmp / "tokenizer.json")
             n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
                                                  cancelled=cancelled)
@@ -288,28 +404,44 @@ class Workspace:
             np.save(tmp / "counts.npy", counts)
             row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
                    "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": _now(),
-                   "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype}
+                   "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype,
+                   "spec": json.dumps(spec.to_dict())}
             row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
         report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
         return self.tokenizer(row_id)
 
     def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
-                                progress: Progress | None = None, cancelled: Cancelled | None = None) -> dict:
+                                progress: Progress | None = None, cancelled: Cancelled | None = None,
+                                **spec_options: Any) -> dict:
+        """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one."""
+        spec = tk.make_spec(kind, vocab_size, **spec_options).to_dict()
         ds = self.dataset(dataset_ref)
         same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? AND requested_vocab_size = ? "
-                          "ORDER BY id DESC LIMIT 1", [ds["id"], kind, int(vocab_size)])
-        if same and self._tokenizer_dir(same[0]["id"]).is_dir():
-            return same[0]
-        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled)
+                          "ORDER BY id DESC", [ds["id"], kind, int(vocab_size)])
+        for row in map(self._tokenizer_row, same):
+            if row["spec"] == spec and self._tokenizer_dir(row["id"]).is_dir():
+                return row
+        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled,
+                                    **spec_options)
+
+    def _tokenizer_row(self, row: dict) -> dict:
+        row = dict(row)
+        if row.get("spec"):
+            row["spec"] = json.loads(row["spec"])
+        else:  # from before schema 2: the kind's defaults, as trained then
+            row["spec"] = tk.make_spec(row["kind"], row.get("requested_vocab_size") or row["vocab_size"]).to_dict()
+        return row
 
     def tokenizer(self, ref: int | str) -> dict:
-        return self._find("tokenizers", "tokenizer", ref)
+        return self._tokenizer_row(self._find("tokenizers", "tokenizer", ref))
 
     def tokenizers(self, dataset_ref: int | str | None = None) -> list[dict]:
         if dataset_ref is None:
-            return self._rows("SELECT * FROM tokenizers ORDER BY id")
-        return self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id",
-                          [self.dataset(dataset_ref)["id"]])
+            rows = self._rows("SELECT * FROM tokenizers ORDER BY id")
+        else:
+            rows = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id",
+                              [self.dataset(dataset_ref)["id"]])
+        return [self._tokenizer_row(r) for r in rows]
 
     def _tokenizer_dir(self, tokenizer_id: int) -> Path:
         return self.path / "tokenizers" / str(tokenizer_id)
@@ -331,13 +463,25 @@ class Workspace:
                 "dtype": row["dtype"], "vocab_size": row["vocab_size"]}
 
     def vocab_rows(self, ref: int | str, offset: int = 0, limit: int | None = None) -> list[list]:
-        """[[id, readable token, frequency in train+val], ...] for ids offset..offset+limit, by id."""
+        """[[id, readable token, frequency in train+val, merge rank], ...] for ids offset..offset+limit, by id.
+
+        The merge rank is the order in which BPE learned the merge that made the token (0 first); None for
+        tokens that no merge made (characters, bytes, special tokens) and for kinds other than BPE.
+        """
         row = self.tokenizer(ref)
         tok = self.load_tokenizer(row["id"])
         counts = np.load(self._tokenizer_dir(row["id"]) / "counts.npy", mmap_mode="r")
+        ranks = self.merge_ranks(row["id"])
         start = max(0, int(offset))
         stop = row["vocab_size"] if limit is None else min(row["vocab_size"], start + max(0, int(limit)))
-        return [[i, tk.display_token(tok, i), int(counts[i])] for i in range(start, stop)]
+        return [[i, tk.display_token(tok, i), int(counts[i]), ranks.get(i)] for i in range(start, stop)]
+
+    def merge_ranks(self, ref: int | str) -> dict[int, int]:
+        """{token id: merge rank} of a BPE tokenizer (cached per workspace instance)."""
+        tid = self.tokenizer(ref)["id"]
+        if tid not in self._merge_ranks:
+            self._merge_ranks[tid] = tk.merge_ranks(self.load_tokenizer(tid))
+        return self._merge_ranks[tid]
 
     # ----------------------------------------------------------------------------------------- runs
 

@@ -1,28 +1,52 @@
 """Train, save, load and inspect Hugging Face `tokenizers` tokenizers, and encode a text file to a token memmap.
 
-Two kinds, both lossless (decode(encode(text)) == text):
+Kinds (every one saves as a tokenizer.json that `tokenizers.Tokenizer.from_file` and
+`transformers.PreTrainedTokenizerFast(tokenizer_file=...)` load unchanged):
 - "char": one token per character, like nanoGPT's shakespeare_char, plus "[UNK]" for characters left out;
-- "bytebpe": GPT-2 style byte-level BPE with the special token "<|endoftext|>".
+- "bpe": BPE on characters, words marked by "▁" (Metaspace), unknown characters to "[UNK]";
+- "bytebpe": GPT-2 style byte-level BPE with the special token "<|endoftext|>" (never an unknown token);
+- "wordpiece": BERT style WordPiece ("##" continues a word), with BERT's special tokens; not lossless (spaces
+  are rebuilt on decode);
+- "unigram": SentencePiece style Unigram on "▁"-marked words.
+char, bpe, bytebpe and unigram are lossless (decode(encode(text)) == text) for text whose characters were seen in
+training, with the default normalizer; bytebpe for any text.
 
 Text is always read here in bounded, line-aligned chunks: `tokenizers` takes gigabytes of memory on one huge line.
 """
 from __future__ import annotations
 
 import codecs
+import json
 import os
 from collections import Counter
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-KINDS = ("char", "bytebpe")
+KINDS = ("char", "bpe", "bytebpe", "wordpiece", "unigram")
 UNK = "[UNK]"
 EOT = "<|endoftext|>"
+# Special token roles, in the order their tokens take the first ids.
+ROLES = ("pad", "unk", "bos", "eos", "mask", "cls", "sep")
+DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
+    "char": {"unk": UNK},
+    "bpe": {"unk": UNK, "eos": EOT},
+    "bytebpe": {"eos": EOT},
+    "wordpiece": {"pad": "[PAD]", "unk": UNK, "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    "unigram": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
+}
+NORMALIZERS = ("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert")
+PRE_TOKENIZERS = ("none", "bytelevel", "metaspace", "whitespace", "whitespace_split", "bert")
+DEFAULT_PRE_TOKENIZER = {"char": "none", "bpe": "metaspace", "bytebpe": "bytelevel", "wordpiece": "whitespace",
+                         "unigram": "metaspace"}
+METASPACE = "\u2581"  # "▁", SentencePiece's word marker
 CHUNK_BYTES = 1 << 20
-# encode_batch runs pieces in parallel; a few KB each measured fastest (64 KB pieces took twice as long).
-PIECE_CHARS = 8192
+# encode_batch runs pieces in parallel; about 1 KB each measured fastest here (8 KB pieces took 1.5-2x as long,
+# 64 KB pieces twice as long again).
+PIECE_CHARS = 1024
 
 Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
@@ -35,6 +59,92 @@ class TokenizerError(Exception):
 class TokenizerCancelled(TokenizerError):
     def __init__(self, message: str = "tokenizer training cancelled"):
         super().__init__(message)
+
+
+# --------------------------------------------------------------------------------------------- the spec
+
+@dataclass
+class TokenizerSpec:
+    """What a tokenizer is made of; the defaults reproduce each kind's standard set-up. JSON-safe.
+
+    special_tokens: {role: token} merged over the kind's defaults (DEFAULT_SPECIALS); a role set to None is
+        removed. Roles: pad, unk, bos, eos, mask, cls, sep. Kinds other than bytebpe need an unk token.
+    min_frequency: a pair (BPE, WordPiece) or a character (char) seen fewer times is not added; Unigram has
+        no such setting and ignores it.
+    normalizer: "none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert".
+    pre_tokenizer: how text is cut into words before the model: "metaspace" (lossless), "whitespace",
+        "whitespace_split", "bert", "none"; fixed for char ("none") and bytebpe ("bytelevel"). None: the default.
+    """
+    kind: str = "char"
+    vocab_size: int = 512
+    min_frequency: int = 0
+    special_tokens: dict | None = None
+    normalizer: str = "none"
+    pre_tokenizer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TokenizerError(f"unknown tokenizer kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        try:
+            self.vocab_size = int(self.vocab_size)
+            self.min_frequency = int(self.min_frequency or 0)
+        except (TypeError, ValueError):
+            raise TokenizerError("vocab_size and min_frequency must be whole numbers") from None
+        if self.min_frequency < 0:
+            raise TokenizerError(f"min_frequency must be 0 or more, not {self.min_frequency}")
+        self.normalizer = (self.normalizer or "none").lower()
+        if self.normalizer not in NORMALIZERS:
+            raise TokenizerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+        pre = (self.pre_tokenizer or DEFAULT_PRE_TOKENIZER[self.kind]).lower()
+        fixed = {"char": "none", "bytebpe": "bytelevel"}.get(self.kind)
+        if fixed and pre != fixed:
+            raise TokenizerError(f"a {self.kind} tokenizer always uses the {fixed!r} pre-tokenizer, not {pre!r}")
+        if pre not in PRE_TOKENIZERS or (not fixed and pre in ("bytelevel", "none") and self.kind != "char"):
+            allowed = [p for p in PRE_TOKENIZERS if p not in ("bytelevel", "none")]
+            raise TokenizerError(f"pre-tokenizer {pre!r} does not fit a {self.kind} tokenizer; choose one of "
+                                 f"{', '.join(allowed)}")
+        self.pre_tokenizer = pre
+        specials = dict(DEFAULT_SPECIALS[self.kind])
+        for role, token in (self.special_tokens or {}).items():
+            if role not in ROLES:
+                raise TokenizerError(f"unknown special token role {role!r}; choose from {', '.join(ROLES)}")
+            if token is None or token == "":
+                specials.pop(role, None)
+            elif not isinstance(token, str):
+                raise TokenizerError(f"the {role} token must be text, not {token!r}")
+            else:
+                specials[role] = token
+        if self.kind != "bytebpe" and "unk" not in specials:
+            raise TokenizerError(f"a {self.kind} tokenizer needs an unk token for what it has not seen")
+        tokens = [specials[r] for r in ROLES if r in specials]
+        if len(set(tokens)) != len(tokens):
+            raise TokenizerError("two special token roles name the same token")
+        self.special_tokens = {r: specials[r] for r in ROLES if r in specials}
+        if self.vocab_size < 2:
+            raise TokenizerError(f"a vocabulary needs at least 2 tokens, not {self.vocab_size}")
+        if self.kind == "bytebpe" and self.vocab_size < 256 + len(tokens):
+            raise TokenizerError(f"byte-level BPE needs a vocabulary of at least {256 + len(tokens)} tokens "
+                                 f"(256 bytes and {', '.join(tokens)}), not {self.vocab_size}")
+        if self.kind != "bytebpe" and self.vocab_size < len(tokens) + 1:
+            raise TokenizerError(f"a vocabulary of {self.vocab_size} has no room beside the "
+                                 f"{len(tokens)} special tokens")
+
+    def specials(self) -> list[str]:
+        """The special tokens in id order."""
+        return list(self.special_tokens.values())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def is_default(self) -> bool:
+        return self == TokenizerSpec(self.kind, self.vocab_size)
+
+
+def make_spec(kind: str, vocab_size: int, **options: Any) -> TokenizerSpec:
+    unknown = set(options) - {"min_frequency", "special_tokens", "normalizer", "pre_tokenizer"}
+    if unknown:
+        raise TokenizerError(f"unknown tokenizer option(s): {', '.join(sorted(unknown))}")
+    return TokenizerSpec(kind, vocab_size, **options)
 
 
 # --------------------------------------------------------------------------------------------- reading text
@@ -96,15 +206,16 @@ def _file_sizes(paths: list[Path]) -> int:
 # --------------------------------------------------------------------------------------------- training
 
 def train_tokenizer(kind: str, vocab_size: int, files: list[Path], *, progress: Progress | None = None,
+                    cancelled: Cancelled | None = None, min_frequency: int = 0, special_tokens: dict | None = None,
+                    normalizer: str = "none", pre_tokenizer: str | None = None) -> Tokenizer:
+    """Train a tokenizer of `kind` with at most `vocab_size` tokens on the text files (TokenizerSpec options)."""
+    spec = TokenizerSpec(kind, vocab_size, min_frequency, special_tokens, normalizer, pre_tokenizer)
+    return train_from_spec(spec, files, progress=progress, cancelled=cancelled)
+
+
+def train_from_spec(spec: TokenizerSpec, files: list[Path], *, progress: Progress | None = None,
                     cancelled: Cancelled | None = None) -> Tokenizer:
-    """Train a tokenizer of `kind` with at most `vocab_size` tokens on the text files."""
-    if kind not in KINDS:
-        raise TokenizerError(f"unknown tokenizer kind {kind!r}; choose one of {', '.join(KINDS)}")
-    if vocab_size < 2:
-        raise TokenizerError(f"a vocabulary needs at least 2 tokens, not {vocab_size}")
-    if kind == "bytebpe" and vocab_size < 257:
-        raise TokenizerError(f"byte-level BPE needs a vocabulary of at least 257 tokens "
-                             f"(256 bytes and {EOT}), not {vocab_size}")
+    kind = spec.kind
     report = progress or (lambda fraction, message: None)
     is_cancelled = cancelled or (lambda: False)
     total = max(1, _file_sizes(files))
@@ -125,17 +236,22 @@ def train_tokenizer(kind: str, vocab_size: int, files: list[Path], *, progress: 
         report(0.9 * done / total, f"reading text for the {kind} tokenizer")
 
     if kind == "char":
+        norm = _normalizer(spec.normalizer)
         counts: Counter[str] = Counter()
         for chunk in chunks():
-            counts.update(chunk)
-        tok = _char_tokenizer(counts, vocab_size)
+            counts.update(norm.normalize_str(chunk) if norm is not None else chunk)
+        tok = _char_tokenizer(counts, spec)
     else:
-        tok = Tokenizer(models.BPE())
-        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-        tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[EOT], show_progress=False,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-        tok.train_from_iterator(chunks(), trainer=trainer)
+        tok, trainer = _untrained(spec)
+        try:
+            tok.train_from_iterator(chunks(), trainer=trainer)
+        except TokenizerError:
+            raise
+        except Exception as e:  # the Rust trainers raise bare Exceptions with their own message
+            if n_chars == 0:
+                raise TokenizerError("there is no text to learn a vocabulary from") from None
+            first = str(e).splitlines()[0] if str(e) else repr(e)
+            raise TokenizerError(f"cannot train the {kind} tokenizer: {first}") from None
     if n_chars == 0:
         raise TokenizerError("there is no text to learn a vocabulary from")
     if tok.get_vocab_size() < 2:
@@ -144,17 +260,88 @@ def train_tokenizer(kind: str, vocab_size: int, files: list[Path], *, progress: 
     return tok
 
 
-def _char_tokenizer(counts: Counter[str], vocab_size: int) -> Tokenizer:
+def _normalizer(name: str):
+    return {
+        "none": lambda: None,
+        "nfc": normalizers.NFC,
+        "nfkc": normalizers.NFKC,
+        "lowercase": normalizers.Lowercase,
+        "nfkc_lowercase": lambda: normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
+        "bert": lambda: normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
+                                                   lowercase=True),
+    }[name]()
+
+
+def _pre_tokenizer(name: str):
+    return {
+        "none": lambda: None,
+        "bytelevel": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
+        # Newlines stand alone, so no token spans a line break; prepend_scheme="never": no marker is invented
+        # before the first word of a line, so decoding gives the text back.
+        "metaspace": lambda: pre_tokenizers.Sequence([
+            pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
+            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="never")]),
+        "whitespace": pre_tokenizers.Whitespace,
+        "whitespace_split": pre_tokenizers.WhitespaceSplit,
+        "bert": pre_tokenizers.BertPreTokenizer,
+    }[name]()
+
+
+def _untrained(spec: TokenizerSpec):
+    """An empty tokenizer of the spec's kind and its trainer."""
+    unk = spec.special_tokens.get("unk")
+    specials = spec.specials()
+    common = dict(vocab_size=spec.vocab_size, special_tokens=specials, show_progress=False)
+    if spec.kind == "bytebpe":
+        tok = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(**common, min_frequency=spec.min_frequency,
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    elif spec.kind == "bpe":
+        tok = Tokenizer(models.BPE(unk_token=unk))
+        trainer = trainers.BpeTrainer(**common, min_frequency=spec.min_frequency)
+    elif spec.kind == "wordpiece":
+        tok = Tokenizer(models.WordPiece(unk_token=unk))
+        trainer = trainers.WordPieceTrainer(**common, min_frequency=spec.min_frequency)
+    else:
+        tok = Tokenizer(models.Unigram())
+        trainer = trainers.UnigramTrainer(**common, unk_token=unk)
+    norm = _normalizer(spec.normalizer)
+    if norm is not None:
+        tok.normalizer = norm
+    pre = _pre_tokenizer(spec.pre_tokenizer)
+    if pre is not None:
+        tok.pre_tokenizer = pre
+    if spec.pre_tokenizer == "bytelevel":
+        tok.decoder = decoders.ByteLevel()
+    elif spec.kind == "wordpiece":
+        tok.decoder = decoders.WordPiece(prefix="##")
+    elif spec.pre_tokenizer == "metaspace":
+        tok.decoder = decoders.Metaspace(replacement=METASPACE, prepend_scheme="never")
+    return tok, trainer
+
+
+def _char_tokenizer(counts: Counter[str], spec: TokenizerSpec | int) -> Tokenizer:
+    if isinstance(spec, int):  # the old call: (counts, vocab_size)
+        spec = TokenizerSpec("char", spec)
+    unk = spec.special_tokens["unk"]
+    extra = [t for r, t in spec.special_tokens.items() if r != "unk"]
+    room = max(1, spec.vocab_size - 1 - len(extra))
+    frequent = [c for c in counts if counts[c] >= spec.min_frequency and c != unk and c not in extra]
     # Most frequent first, ties by character, so the choice is deterministic; ids then follow sorted order
     # like nanoGPT's `sorted(set(text))`, with [UNK] last.
-    kept = sorted(sorted(counts, key=lambda c: (-counts[c], c))[: vocab_size - 1])
+    kept = sorted(sorted(frequent, key=lambda c: (-counts[c], c))[:room])
     vocab = {c: i for i, c in enumerate(kept)}
-    vocab[UNK] = len(vocab)
+    vocab[unk] = len(vocab)
     # BPE with no merges and no pre-tokenizer splits text into characters; measured 2-5x faster than
     # WordLevel behind a split-every-character pre-tokenizer, and any HF library loads it.
     # [UNK] is not an added token, so a literal "[UNK]" in the text still encodes as its characters.
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=UNK))
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token=unk))
     tok.decoder = decoders.Fuse()
+    norm = _normalizer(spec.normalizer)
+    if norm is not None:
+        tok.normalizer = norm
+    if extra:
+        tok.add_special_tokens(extra)  # after [UNK], so the character ids stay as nanoGPT's
     return tok
 
 
@@ -259,14 +446,37 @@ def is_byte_level(tok: Tokenizer) -> bool:
     return isinstance(tok.decoder, decoders.ByteLevel)
 
 
+def is_metaspace(tok: Tokenizer) -> bool:
+    return isinstance(tok.decoder, decoders.Metaspace)
+
+
+def merge_ranks(tok: Tokenizer) -> dict[int, int]:
+    """{token id: rank of the BPE merge that made it} (0 = the first merge learned); empty for other models."""
+    model = json.loads(tok.to_str()).get("model", {})
+    if model.get("type") != "BPE":
+        return {}
+    vocab = tok.get_vocab()
+    special = tok.get_added_tokens_decoder()
+    ranks: dict[int, int] = {}
+    for rank, merge in enumerate(model.get("merges") or []):
+        a, b = merge.split(" ", 1) if isinstance(merge, str) else merge
+        token_id = vocab.get(a + b)
+        # A merge can spell a special token's text ("<|endoftext|>" written out in the corpus): not its id.
+        if token_id is not None and token_id not in ranks and token_id not in special:
+            ranks[token_id] = rank
+    return ranks
+
+
 def display_token(tok: Tokenizer, token_id: int) -> str:
     """A token as a person can read it: spaces ␣, newlines ⏎, tabs ⇥, stray bytes <0xE2>."""
     token = tok.id_to_token(int(token_id))
     if token is None:
         raise TokenizerError(f"token id {token_id} is outside the vocabulary (0 to {tok.get_vocab_size() - 1})")
     special = tok.get_added_tokens_decoder().get(int(token_id))
-    if special is not None or not is_byte_level(tok):
-        return token if special is not None else _visible(token)
+    if special is not None:
+        return token
+    if not is_byte_level(tok):
+        return _visible(token.replace(METASPACE, " ") if is_metaspace(tok) else token)
     if any(c not in _BYTE_OF_CHAR for c in token):
         return token
     raw = bytes(_BYTE_OF_CHAR[c] for c in token)

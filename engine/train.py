@@ -1,17 +1,32 @@
 """The training loop: nanoGPT's train.py as plain functions that report events and obey a Control.
 
 Everything a run needs is in the workspace: its RunConfig (the run row), its token memmaps (the tokenizer), its
-checkpoints (run_dir/checkpoints/latest.*). Events are plain dicts handed to `on_event(kind, payload)`; the
-engine worker turns them into protocol messages and the CLI into lines of text.
+checkpoints. Events are plain dicts handed to `on_event(kind, payload)`; the engine worker turns them into
+protocol messages and the CLI into lines of text.
+
+What a run keeps in run_dir (workspace/runs/<id>/):
+    checkpoints/latest.*             the resumable checkpoint: weights, optimizer, RNG states (rewritten)
+    checkpoints/step-NNNNNNNN.*      weights only, at step 0 and at each evaluation, for comparing steps in the
+                                     playground; at most train.keep_checkpoints (0: none), evenly spaced (every
+                                     evaluation, then every 2nd, 4th, ... as the run grows) and the newest
+    attention/step-NNNNNNNN.npz      attention snapshots of the probe texts at step 0 and at each evaluation
+                                     (train.probe_attention), see engine/inspect.py
+A weights-only checkpoint is the model's float32 weights, 4 bytes per parameter (3.2 MiB for the 0.8 M "baby",
+so the default 10 of them take 32 MiB); a snapshot is L * H * T * (T + 1) bytes per probe (139 KiB for the
+baby: two texts of 48 tokens and the 64-token induction probe). Every checkpoint file is registered in the
+workspace's checkpoints table.
 
 Resuming is exact on the CPU: a checkpoint carries the model, the optimizer, every global RNG and the state of
 the generator that picks the training windows, so 10 steps + resume + 10 steps give the same losses as 20.
+Looking at attention draws no random numbers and leaves the model's mode as it was, so it changes nothing in
+the training either.
 """
 from __future__ import annotations
 
 import base64
 import logging
 import math
+import re
 import threading
 import time
 from pathlib import Path
@@ -31,6 +46,8 @@ from engine.model import GPT
 log = logging.getLogger(__name__)
 EventFn = Callable[[str, dict], None]
 CHECKPOINT_NAME = "latest"
+ATTENTION_DIR = "attention"
+_KEPT_NAME = re.compile(r"step-(\d+)")
 METRICS_FLUSH_S = 1.0
 # Seeds of the generators that pick evaluation windows, offset from train.seed so evaluation never draws from
 # the training stream, and fixed, so every evaluation scores the same windows and the curve shows learning only.
@@ -193,7 +210,7 @@ def run_training(ws, run_id: int, *, on_event: EventFn, control: Control | None 
     """
     control = control or Control()
     run = ws.run(run_id)
-    if resume and ws.latest_checkpoint(run["id"]) is None:
+    if resume and resumable_checkpoint(ws, run["id"]) is None:
         raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint to resume from")
     training = _Training(ws, run, on_event, control, resume)
     try:
@@ -271,6 +288,10 @@ class _Training:
         self.note = ""
         self.metrics = _MetricsBuffer(ws, self.run_id)
         self.model = self.optimizer = self.scaler = None
+        self.run_dir = Path(ws.run_dir(self.run_id))
+        self.probe_texts: list[str] | None = None  # chosen once per session, from the validation text
+        self.probing = self.tc.probe_attention
+        self._tokenizer = None
 
     # ---------------------------------------------------------------------------------------------- reporting
     def status(self, state: str, message: str = "") -> None:
@@ -327,7 +348,7 @@ class _Training:
             self.restore()
 
     def restore(self) -> None:
-        ck = self.ws.latest_checkpoint(self.run_id)
+        ck = resumable_checkpoint(self.ws, self.run_id)
         doc = load_checkpoint(ck["path"], self.model, self.optimizer, map_location=self.device)
         meta, extra = doc.get("meta") or {}, doc.get("extra") or {}
         self.step = int(meta["step"])
@@ -338,8 +359,13 @@ class _Training:
         if self.scaler is not None and extra.get("scaler"):
             self.scaler.load_state_dict(extra["scaler"])
         self.last_ckpt_step = self.step
-        # Rows logged after the checkpoint by the interrupted session would be logged again: drop them.
+        # Rows logged after the checkpoint by the interrupted session would be logged again: drop them; so
+        # would its attention snapshots and weights-only checkpoints.
         self.ws.delete_metrics(self.run_id, after_step=self.step)
+        from engine.inspect import delete_snapshots_after
+        delete_snapshots_after(self.run_dir / ATTENTION_DIR, self.step)
+        _forget_checkpoints(self.ws, self.run_id, [c for c in list_checkpoints(self.ws, self.run_id)
+                                                   if c["step"] > self.step and c["name"] != CHECKPOINT_NAME])
 
     def release(self) -> None:
         on_gpu = getattr(self, "device", None) is not None and self.device.type == "cuda"
@@ -354,6 +380,10 @@ class _Training:
         about = f"{human_count(n_params)} parameters on {self.device_desc}"
         self.status("training", f"{about}; {self.note}" if self.note else about)
         tokens_per_step = tc.batch_size * self.mc.block_size * tc.gradient_accumulation_steps
+        if self.step == 0:
+            # The untrained model, so the attention panel and the playground can show where learning began.
+            self.probe()
+            self.keep_weights()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
         window_start, window_steps = time.perf_counter(), 0
@@ -390,6 +420,8 @@ class _Training:
             evaluated = self.step % tc.eval_interval == 0 or last
             if evaluated:
                 self.evaluate()
+                self.probe()
+                self.keep_weights()  # before `latest`, which thus stays the newest checkpoint of this step
             if evaluated or self.step % tc.checkpoint_interval == 0 or last:
                 self.checkpoint()
             if evaluated or self.metrics.due():
@@ -457,21 +489,69 @@ class _Training:
         self.ws.update_run(self.run_id, best_val_loss=self.best_val_loss)
         self.emit("eval", {"step": self.step, "train_loss": train_loss, "val_loss": val_loss, "elapsed_s": elapsed})
 
+    def checkpoint_meta(self) -> dict:
+        return {"run_id": self.run_id, "step": self.step, "config": self.cfg.to_dict(),
+                "vocab_size": self.vocab_size, "tokenizer_id": self.run["tokenizer_id"],
+                "best_val_loss": self.best_val_loss}
+
+    def step_val_loss(self) -> float | None:
+        return self.last_val[1] if self.last_val and self.last_val[0] == self.step else None
+
     def checkpoint(self) -> None:
         if self.last_ckpt_step == self.step:
             return
-        meta = {"run_id": self.run_id, "step": self.step, "config": self.cfg.to_dict(),
-                "vocab_size": self.vocab_size, "tokenizer_id": self.run["tokenizer_id"],
-                "best_val_loss": self.best_val_loss}
         extra = {"rng": rng_state(), "data_rng": _generator_state(self.data_gen), "elapsed_s": self.elapsed()}
         if self.scaler is not None:
             extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
-        info = save_checkpoint(Path(self.ws.run_dir(self.run_id)) / "checkpoints", CHECKPOINT_NAME, self.model,
-                               self.optimizer, meta=meta, extra=extra)
-        val_loss = self.last_val[1] if self.last_val and self.last_val[0] == self.step else None
-        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=val_loss)
+        info = save_checkpoint(self.run_dir / "checkpoints", CHECKPOINT_NAME, self.model, self.optimizer,
+                               meta=self.checkpoint_meta(), extra=extra)
+        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         self.last_ckpt_step = self.step
         self.emit("checkpoint", {"step": self.step, "path": str(info["path"])})
+
+    def keep_weights(self) -> None:
+        """A weights-only checkpoint of this step, for the playground's comparisons (train.keep_checkpoints)."""
+        keep = self.tc.keep_checkpoints
+        if keep <= 0:
+            return
+        info = save_checkpoint(self.run_dir / "checkpoints", kept_checkpoint_name(self.step), self.model,
+                               meta=self.checkpoint_meta())
+        # A step done again (resumed from an earlier checkpoint) replaces its file: one row per file.
+        _delete_checkpoint_rows(self.ws, self.run_id, [info["path"]])
+        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
+        kept = [c for c in list_checkpoints(self.ws, self.run_id) if _KEPT_NAME.fullmatch(c["name"])]
+        _forget_checkpoints(self.ws, self.run_id, _thinned(kept, keep, self.tc.eval_interval))
+
+    def probe(self) -> None:
+        """Attention of the probe texts: stored under run_dir/attention and sent as an "attention" event.
+
+        Watching must never end a training: a failure turns the probes off for this session, with a warning.
+        """
+        if not self.probing:
+            return
+        from engine import inspect as ins
+        t0 = time.perf_counter()
+        try:
+            tok = self.tokenizer()
+            if self.probe_texts is None:
+                self.probe_texts = ins.default_probe_texts(tok, self.val_data.array())
+            snapshot, heads = ins.probe_model(self.model, tok, self.probe_texts)
+            meta, blobs = ins.encode_snapshot(snapshot, heads, step=self.step)
+            meta.update(source="training", checkpoint=None)
+            path = ins.save_snapshot(self.run_dir / ATTENTION_DIR, self.step, meta, blobs)
+        except Exception as e:
+            log.warning("attention probes of run %s failed", self.run_id, exc_info=True)
+            self.probing = False
+            self.emit("warning", {"message": f"attention is not recorded for the rest of this session: {e}"})
+            return
+        self.emit("attention", {"step": self.step, "meta": meta, "blobs": blobs, "path": str(path),
+                                "seconds": time.perf_counter() - t0})
+
+    def tokenizer(self):
+        if self._tokenizer is None:
+            from engine.tokenizer import load_tokenizer
+            self._tokenizer = load_tokenizer(self.ws.tokenizer_path(self.run["tokenizer_id"]))
+        return self._tokenizer
 
     def pause(self) -> None:
         # The checkpoint comes first, so that once "paused" is seen the playground can load this very step.
@@ -502,24 +582,111 @@ class _Training:
                 log.error("could not record the end of run %s", self.run_id, exc_info=True)
 
 
+# ----------------------------------------------------------------------------------------------- checkpoints
+
+def kept_checkpoint_name(step: int) -> str:
+    return f"step-{int(step):08d}"
+
+
+def checkpoint_name(path) -> str:
+    """A checkpoint's name: its JSON file's name without ".json" ("latest", "step-00000250")."""
+    name = Path(path).name
+    return name[:-5] if name.endswith(".json") else name
+
+
+def list_checkpoints(ws, run_ref) -> list[dict]:
+    """The run's checkpoints on disk: [{"name", "step", "val_loss", "path", "created"}], oldest first.
+
+    "latest" (the resumable one) is listed once, at the step it holds now; a file that is gone is left out.
+    """
+    run_id = ws.run(run_ref)["id"]
+    newest: dict[str, dict] = {}
+    for row in ws.checkpoints(run_id):  # by step, then id: a later row of one file replaces an earlier one
+        newest[row["path"]] = row
+    rows = [{"name": checkpoint_name(r["path"]), "step": int(r["step"]), "val_loss": r["val_loss"],
+             "path": r["path"], "created": r["created"]} for r in newest.values() if Path(r["path"]).is_file()]
+    return sorted(rows, key=lambda r: (r["step"], r["name"] == CHECKPOINT_NAME))
+
+
+def find_checkpoint(ws, run_ref, name: str | None = None) -> dict:
+    """The checkpoint row called `name` (None: the newest checkpoint) of a run; CheckpointError if none."""
+    run = ws.run(run_ref)
+    if name in (None, ""):
+        ck = ws.latest_checkpoint(run["id"])
+        if ck is None:
+            raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
+        return ck
+    rows = list_checkpoints(ws, run["id"])
+    for row in reversed(rows):
+        if row["name"] == str(name).strip():
+            return row
+    names = ", ".join(r["name"] for r in rows) or "none yet"
+    raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint {name!r}; it has: {names}")
+
+
+def resumable_checkpoint(ws, run_id: int) -> dict | None:
+    """The newest row of the run's "latest" checkpoint (weights-only checkpoints cannot resume a run)."""
+    rows = [r for r in ws.checkpoints(run_id) if checkpoint_name(r["path"]) == CHECKPOINT_NAME]
+    return rows[-1] if rows else None
+
+
+def _thinned(kept: list[dict], keep: int, interval: int) -> list[dict]:
+    """Which of `kept` (rows by step, the newest last) to remove so that at most `keep` remain, evenly spaced:
+    the newest, and the steps before it at multiples of a stride, the evaluation interval times 1, 2, 4, ...,
+    the smallest that fits. The stride only grows as the run does, so nothing removed is wanted later."""
+    if not kept:
+        return []
+    if keep <= 1:
+        return kept[:-1]
+    newest = kept[-1]["step"]
+    stride = max(1, int(interval))
+    while -(-newest // stride) + 1 > keep:  # multiples of stride below the newest, and the newest
+        stride *= 2
+    return [r for r in kept[:-1] if r["step"] % stride]
+
+
+def _delete_checkpoint_rows(ws, run_id: int, paths: list[str]) -> None:
+    # The workspace has no method for this yet (engine/store.py belongs to another module owner).
+    if not paths:
+        return
+    with ws._write():
+        ws.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
+                               [(int(run_id), str(p)) for p in paths])
+
+
+def _forget_checkpoints(ws, run_id: int, rows: list[dict]) -> None:
+    """Delete checkpoints' files (the JSON, their commit point, first) and their rows."""
+    for row in rows:
+        json_path = Path(row["path"])
+        try:
+            files = [f["file"] for f in (read_checkpoint_meta(json_path).get("files") or {}).values()]
+        except CheckpointError:
+            files = [f"{checkpoint_name(json_path)}.safetensors"]
+        json_path.unlink(missing_ok=True)
+        for f in files:
+            (json_path.parent / f).unlink(missing_ok=True)
+    _delete_checkpoint_rows(ws, run_id, [r["path"] for r in rows])
+
+
 # ------------------------------------------------------------------------------------------------ generation
 
 _cache_lock = threading.Lock()
-_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, one entry
+_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, the last few used
+_MODEL_CACHE_SIZE = 3    # the playground compares two checkpoints; the third is the one training just wrote
 
 
-def load_model_for_run(ws, run_ref, device="cpu"):
-    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s latest checkpoint."""
+def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
+    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s checkpoint called `checkpoint`
+    (see list_checkpoints; None: the newest)."""
     from engine.tokenizer import load_tokenizer
 
     run = ws.run(run_ref)
-    ck = ws.latest_checkpoint(run["id"])
-    if ck is None:
-        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
+    ck = find_checkpoint(ws, run["id"], checkpoint)
     device = torch.device(pick_device(device) if isinstance(device, str) else device)
     key = (str(ck["path"]), ck.get("sha256"), str(device))
     with _cache_lock:
         if key in _model_cache:
+            _model_cache[key] = _model_cache.pop(key)  # most recently used last
             return _model_cache[key]
     meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
     cfg = RunConfig.from_dict(meta["config"])
@@ -534,9 +701,11 @@ def load_model_for_run(ws, run_ref, device="cpu"):
     load_checkpoint(ck["path"], model, map_location="cpu")
     model.to(device).eval()
     tok = load_tokenizer(ws.tokenizer_path(meta.get("tokenizer_id", run["tokenizer_id"])))
+    meta = {**meta, "checkpoint": checkpoint_name(ck["path"])}
     with _cache_lock:
-        _model_cache.clear()
         _model_cache[key] = (model, tok, meta)
+        while len(_model_cache) > _MODEL_CACHE_SIZE:
+            _model_cache.pop(next(iter(_model_cache)))
     return model, tok, meta
 
 
@@ -581,36 +750,89 @@ class _StreamDecoder:
         return piece
 
 
-def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, temperature: float = 0.8,
-                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
+def _token_texts(tok, ids: list[int]) -> list[str]:
+    """Each token's share of the decoded text (empty for a token that ends inside a character)."""
+    decoder = _StreamDecoder(tok)
+    texts = [decoder.push(i) for i in ids]
+    if texts:
+        texts[-1] += decoder.flush()
+    return texts
+
+
+def _readable_token(tok, token_id: int) -> str:
+    from engine.tokenizer import display_token
+    try:
+        return display_token(tok, token_id)
+    except Exception:  # an id the tokenizer lacks (a model with a larger vocabulary): show the number
+        return f"<{token_id}>"
+
+
+def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = "sample",
+                  temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
+                  seed: int | None = None, beam_width: int = 4, length_penalty: float = 1.0,
+                  details: bool = False, checkpoint: str | None = None,
                   on_token: Callable[[int, str], None] | None = None,
+                  on_step: Callable[[dict], None] | None = None,
                   should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
-    """Continue `prompt` with the run's latest checkpoint.
+    """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
+    newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
+    tokenizer's end-of-text token, if it has one, and hands its tokens over when the search is done).
 
-    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped"}. on_token(id, piece) is
-    called as text becomes complete (a character split over byte tokens arrives with its last token).
+    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "prompt_tokens"
+    ([{"id", "text"}] of the prompt the model saw: its last block_size tokens, or the newline it starts from
+    when empty), "token_ids", "checkpoint", "step"}.
+    on_token(id, piece) is called as text becomes complete (a character split over byte tokens arrives with its
+    last token). on_step(record) is called once per token, in order: {"id", "text"} with, when `details`,
+    "prob", "entropy" (nats, temperature 1) and "top" ([[readable token, prob], ...] most likely first); the
+    texts of all records join to the returned text, a token ending inside a character having text "" (such a
+    record waits for the next token, so it can take the rest of the text should the generation end there).
     """
-    from engine.generate import sample_stream
+    from engine.generate import stream_steps
+    from engine.tokenizer import EOT
 
-    model, tok, _ = load_model_for_run(ws, run_ref, device)
+    model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
     ids = _start_ids(tok, prompt)
+    seen = ids[-model.cfg.block_size:]
+    prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
+    eos_id = tok.token_to_id(EOT) if mode == "beam" else None
+    steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
+                         top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
+                         length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
     decoder = _StreamDecoder(tok)
     pieces: list[str] = []
-    n = 0
+    token_ids: list[int] = []
+    held: dict | None = None  # the record of a token whose text is not complete yet
+
+    def emit(record: dict) -> None:
+        if on_step is not None:
+            on_step(record)
+        if on_token is not None and record["text"]:
+            on_token(record["id"], record["text"])
+
     t0 = time.perf_counter()
-    for token_id in sample_stream(model, ids, max_new_tokens=max_new_tokens, temperature=temperature,
-                                  top_k=top_k, top_p=top_p, seed=seed, should_stop=should_stop):
-        n += 1
-        piece = decoder.push(token_id)
+    for step in steps:
+        token_ids.append(step.token)
+        piece = decoder.push(step.token)
+        pieces.append(piece)
+        record = {"id": step.token, "text": piece}
+        if step.prob is not None:
+            record.update(prob=step.prob, entropy=step.entropy,
+                          top=[[_readable_token(tok, i), p] for i, p in step.top])
+        if held is not None:
+            emit(held)
+            held = None
         if piece:
-            pieces.append(piece)
-            if on_token is not None:
-                on_token(token_id, piece)
+            emit(record)
+        else:
+            held = record
     tail = decoder.flush()
-    if tail:
-        pieces.append(tail)
-        if on_token is not None:
-            on_token(token_id, tail)
+    pieces.append(tail)
+    if held is not None:
+        held["text"] += tail
+        emit(held)
     dt = time.perf_counter() - t0
+    n = len(token_ids)
     return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
-            "stopped": n < max_new_tokens}
+            "stopped": n < max_new_tokens and should_stop is not None and bool(should_stop()),
+            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
+            "step": meta.get("step")}

@@ -3,10 +3,12 @@
     python -m engine.worker --address ADDR --workspace DIR      (authkey in env STUDIO_AUTHKEY, hex)
 
 Threads, each with one job, so that Stop never waits and the studio never blocks:
-- reader: receives frames, answers quick requests at once (hello, vocab, metrics, control...), queues long jobs;
-  control requests only set flags that the training loop reads between steps;
+- reader: receives frames, answers quick requests at once (hello, vocab, metrics, control, checkpoints, stored
+  attention snapshots...), queues long jobs; control requests only set flags that the training loop reads
+  between steps;
 - main: runs long jobs one at a time (import, tokenizer training, training);
-- generator: runs generation requests (short), so the playground works while a run is paused;
+- generator: runs the playground's requests that compute with a model (generation, attention of a text,
+  a token's attention row), one at a time, so the playground works while a run trains or is paused;
 - sender (Outbox): sends batched frames (≤ MAX_BATCH messages, at least every FLUSH_INTERVAL_S) and a heartbeat.
 When the studio goes away (EOF), a running training is stopped (which writes a checkpoint) and the process exits.
 """
@@ -33,7 +35,8 @@ HEARTBEAT_S = 1.0
 # Broadcasts beyond this many waiting messages are dropped (oldest first) rather than buffered without bound
 # when the studio stops reading; replies are never dropped.
 MAX_PENDING = 5000
-_DROPPABLE = (p.Metrics, p.Token, p.Progress, p.Heartbeat, p.Log, p.Status)
+# Attention snapshots are on disk too: the studio can ask for a dropped one again (attention_request).
+_DROPPABLE = (p.Metrics, p.Token, p.Progress, p.Heartbeat, p.Log, p.Status, p.Attention)
 
 
 class Outbox:
@@ -184,7 +187,8 @@ class Engine:
                 try:
                     self.dispatch(msg)
                 except Exception as e:  # a bug in one handler must not kill the reader
-                    traceback.print_exc()
+                    if not isinstance(e, _USER_ERRORS()):
+                        traceback.print_exc()
                     self.send(p.error_reply(msg, _readable(e)))
 
     def dispatch(self, msg: p.Message) -> None:
@@ -298,7 +302,7 @@ class Engine:
         self._enqueue(msg, self._train)
 
     def _train(self, job: Job) -> None:
-        from engine.train import Control, prepare_run, run_training
+        from engine.train import Control, prepare_run, resumable_checkpoint, run_training
         msg: p.TrainRequest = job.request
         ws = self.ws()
         control = Control()
@@ -306,7 +310,7 @@ class Engine:
         try:
             if msg.resume_run is not None:
                 run = ws.run(msg.resume_run)
-                if ws.latest_checkpoint(run["id"]) is None:
+                if resumable_checkpoint(ws, run["id"]) is None:
                     raise ConfigError(f"run {run['id']} has no checkpoint to resume from; start a new run instead")
             else:
                 cfg = RunConfig.from_dict(msg.config)
@@ -339,18 +343,82 @@ class Engine:
                                      message=str(d.get("message", ""))))
             elif kind == "checkpoint":
                 self.send(p.Log(parent=msg.id, level="info", message=f"checkpoint at step {d.get('step')}"))
+            elif kind == "attention":
+                self.send(p.Attention(run=run_id or 0, step=int(d["step"]), meta=d["meta"],
+                                      buffers=tuple(d["blobs"])))
+            elif kind == "warning":
+                self.send(p.Log(parent=msg.id, level="warning", message=str(d.get("message", ""))))
         return on_event
 
     def _handle_generate_request(self, msg: p.GenerateRequest) -> None:
+        def on_step(r: dict) -> None:
+            self.send(p.Token(parent=msg.id, token_id=int(r["id"]), text=r["text"], prob=r.get("prob"),
+                              entropy=r.get("entropy"), top=r.get("top") or []))
+
         def run(job: Job) -> None:
             from engine.train import generate_text
             out = generate_text(
-                self.ws(), msg.run, msg.prompt, max_new_tokens=msg.max_new_tokens, temperature=msg.temperature,
-                top_k=msg.top_k, top_p=msg.top_p, seed=msg.seed,
-                on_token=lambda tid, text: self.send(p.Token(parent=msg.id, token_id=int(tid), text=text)),
-                should_stop=job.cancelled)
+                self.ws(), msg.run, msg.prompt, max_new_tokens=msg.max_new_tokens, mode=msg.mode,
+                temperature=msg.temperature, top_k=msg.top_k, top_p=msg.top_p, seed=msg.seed,
+                beam_width=msg.beam_width, length_penalty=msg.length_penalty, details=msg.details,
+                checkpoint=msg.checkpoint, on_step=on_step, should_stop=job.cancelled)
             self.send(p.GenerateReply(parent=msg.id, text=out["text"], n_tokens=out["n_tokens"],
-                                      tokens_per_sec=out["tokens_per_sec"], stopped=out["stopped"]))
+                                      tokens_per_sec=out["tokens_per_sec"], stopped=out["stopped"],
+                                      prompt_tokens=out["prompt_tokens"], token_ids=out["token_ids"]))
+        self._enqueue(msg, run, generation=True)
+
+    def _handle_checkpoints_request(self, msg: p.CheckpointsRequest) -> None:
+        from engine.train import list_checkpoints
+        self.send(p.CheckpointsReply(parent=msg.id, rows=list_checkpoints(self.ws(), msg.run)))
+
+    def _snapshot_steps(self, run_id: int) -> list:
+        from engine.inspect import list_snapshots
+        from engine.train import ATTENTION_DIR
+        return list_snapshots(self.ws().run_dir(run_id) / ATTENTION_DIR)
+
+    def _handle_attention_request(self, msg: p.AttentionRequest) -> None:
+        from engine import inspect as ins
+        if msg.text is not None:
+            self._enqueue(msg, self._attention_of_text, generation=True)
+            return
+        # A stored snapshot is a file read: answered here, at once.
+        run = self.ws().run(msg.run)
+        stored = self._snapshot_steps(run["id"])
+        steps = [s for s, _ in stored]
+        if not stored:
+            raise ins.InspectError(f"run {run['id']} ({run['name']}) has no attention snapshots yet: they are "
+                                   f"taken at step 0 and at every evaluation while train.probe_attention is on")
+        found = stored[-1] if msg.step is None else next((x for x in stored if x[0] == msg.step), None)
+        if found is None:
+            raise ins.InspectError(f"run {run['id']} has no attention snapshot at step {msg.step}; "
+                                   f"it has steps {_steps_text(steps)}")
+        meta, blobs = ins.load_snapshot(found[1])
+        self.send(p.AttentionReply(parent=msg.id, run=run["id"], step=found[0], meta=meta, steps=steps,
+                                   buffers=tuple(blobs)))
+
+    def _attention_of_text(self, job: Job) -> None:
+        from engine import inspect as ins
+        from engine.train import load_model_for_run
+        msg: p.AttentionRequest = job.request
+        ws = self.ws()
+        run = ws.run(msg.run)
+        model, tok, meta = load_model_for_run(ws, run["id"], "auto", msg.checkpoint)
+        snapshot, heads = ins.probe_model(model, tok, [msg.text], max_tokens=msg.max_tokens)
+        step = int(meta.get("step") or 0)
+        out, blobs = ins.encode_snapshot(snapshot, heads, step=step)
+        out.update(source="text", checkpoint=meta.get("checkpoint"))
+        self.send(p.AttentionReply(parent=msg.id, run=run["id"], step=step, meta=out,
+                                   steps=[s for s, _ in self._snapshot_steps(run["id"])], buffers=tuple(blobs)))
+
+    def _handle_token_attention_request(self, msg: p.TokenAttentionRequest) -> None:
+        def run(job: Job) -> None:
+            from engine import inspect as ins
+            from engine.train import load_model_for_run
+            model, tok, _ = load_model_for_run(self.ws(), msg.run, "auto", msg.checkpoint)
+            row, keys = ins.token_attention(model, list(msg.ids), msg.position)
+            self.send(p.TokenAttentionReply(parent=msg.id, tokens=ins.token_strings(tok, keys),
+                                            shape=list(row.shape),
+                                            buffers=(row.astype("<f2").tobytes(),)))
         self._enqueue(msg, run, generation=True)
 
     def _progress(self, msg: p.Message) -> Callable[[float, str], None]:
@@ -391,12 +459,20 @@ def _USER_ERRORS() -> tuple[type[BaseException], ...]:
     try:  # a broken install must still get its start-up error reported, so these imports may fail
         from engine.checkpoint import CheckpointError
         from engine.data.importers import DataError
+        from engine.generate import GenerationError
+        from engine.inspect import InspectError
         from engine.store import WorkspaceError
         from engine.tokenizer import TokenizerError
-        errors += [CheckpointError, DataError, WorkspaceError, TokenizerError]
+        errors += [CheckpointError, DataError, WorkspaceError, TokenizerError, InspectError, GenerationError]
     except ImportError:
         pass
     return tuple(errors)
+
+
+def _steps_text(steps: list[int]) -> str:
+    if len(steps) > 8:
+        return f"{', '.join(map(str, steps[:3]))}, ..., {', '.join(map(str, steps[-3:]))}"
+    return ", ".join(map(str, steps))
 
 
 def _readable(e: BaseException) -> str:

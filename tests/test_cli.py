@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from engine.store import Workspace
@@ -94,15 +95,21 @@ def test_config_show_and_presets():
     assert [line.split()[0] for line in presets] == ["baby", "tiny", "shakespeare-char", "small-bpe"]
 
 
-def test_train_from_a_config_file_then_runs_and_generate(prepared, tmp_path):
-    ws = prepared["ws"]
+@pytest.fixture(scope="module")
+def first_run(prepared, tmp_path_factory):
+    """`studio-engine train CONFIG.json` of run "first" (40 steps, evaluated at 20 and 40)."""
     cfg = json.loads(cli("config", "show", "--preset", "tiny").stdout)
     cfg["data"]["dataset"] = prepared["dataset"]
     cfg["tokenizer"]["tokenizer"] = prepared["tokenizer"]
-    path = tmp_path / "run.json"
+    path = tmp_path_factory.mktemp("config") / "run.json"
     path.write_text(json.dumps(cfg))
-    r = cli("train", path, "--name", "first", *TINY, "--set", "train.max_iters=40",
-            "--set", "train.eval_interval=20", workspace=ws)
+    return cli("train", path, "--name", "first", *TINY, "--set", "train.max_iters=40",
+               "--set", "train.eval_interval=20", workspace=prepared["ws"])
+
+
+def test_train_from_a_config_file_then_runs_and_generate(prepared, first_run):
+    ws = prepared["ws"]
+    r = first_run
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert [line.split(":")[0] for line in lines[:-1]] == ["step 20", "step 40"]
@@ -129,6 +136,37 @@ def test_train_from_a_config_file_then_runs_and_generate(prepared, tmp_path):
     again = cli("generate", "--run", "first", "--prompt", "the cat", "--max-new-tokens", 30, "--seed", 5,
                 "--temperature", 0.9, "--top-k", 8, workspace=ws)
     assert again.stdout == g.stdout  # by name, and the seed repeats
+
+
+def test_attention_writes_an_npz_and_generate_compares_checkpoints_and_modes(prepared, first_run, tmp_path):
+    ws = prepared["ws"]
+    run_id = int(last_line(first_run.stdout))
+    out = tmp_path / "look.npz"
+    r = cli("attention", "--run", run_id, "--text", "the cat sat on the mat", "--out", out, "--max-tokens", 12,
+            workspace=ws)
+    assert r.returncode == 0, r.stderr
+    assert last_line(r.stdout) == str(out) and "12 tokens" in r.stderr
+    with np.load(out, allow_pickle=False) as z:
+        assert set(z.files) == {"attn", "tokens"}
+        attn, tokens = z["attn"], list(z["tokens"])
+    assert attn.dtype == np.float32 and attn.shape == (1, 2, 12, 12)  # [layer, head, query, key]
+    assert "".join(tokens) == "the cat sat on the mat"[-12:].replace(" ", "␣")
+    assert np.allclose(attn.sum(-1), 1.0, atol=1e-5) and not np.triu(attn, 1).any()
+
+    listed = cli("checkpoints", "--run", run_id, workspace=ws)
+    assert [line.split()[0] for line in listed.stdout.splitlines()] == [
+        "step-00000000", "step-00000020", "step-00000040", "latest"]
+
+    def gen(*args):
+        g = cli("generate", "--run", run_id, "--prompt", "the", "--max-new-tokens", 20, *args, workspace=ws)
+        assert g.returncode == 0, g.stderr
+        return g
+    greedy = gen("--mode", "greedy")
+    assert "checkpoint latest (step 40)" in greedy.stderr
+    wide = gen("--mode", "beam", "--beam-width", 4, "--length-penalty", 0.5)
+    assert wide.stdout.startswith("the") and "20 tokens" in wide.stderr
+    untrained = gen("--mode", "greedy", "--checkpoint", "step-00000000")
+    assert untrained.stdout != greedy.stdout and "step-00000000 (step 0)" in untrained.stderr
 
 
 def test_train_from_stdin_with_a_preset_style_config(prepared):
@@ -193,11 +231,18 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(prepared):
     (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.n_head=3"], 2),
     (["train", "--preset", "tiny", "--set", "data.dataset=nosuch"], 1),
     (["generate", "--run", "9999", "--prompt", "x"], 1),
+    (["generate", "--run", "first", "--checkpoint", "step-00000007"], 1),
+    (["generate", "--run", "first", "--mode", "beam", "--beam-width", "0"], 1),
+    (["generate", "--run", "first", "--mode", "nucleus"], 2),
+    (["attention", "--run", "first", "--text", "", "--out", "{root}/empty.npz"], 1),
+    (["attention", "--run", "first", "--text", "the", "--out", "{root}/no-such-folder/a.npz"], 1),
+    (["attention", "--run", "first", "--text", "the", "--out", "{root}/a.txt"], 2),
+    (["attention", "--run", "first", "--text", "the"], 2),
     (["train", "--resume", "9999"], 1),
     (["tokenizer", "train", "--dataset", "words", "--kind", "bytebpe", "--vocab-size", "100"], 1),
     (["train", "--preset", "tiny", "--bogus"], 2),
 ])
-def test_bad_input_is_one_error_line_and_changes_nothing(prepared, args, code):
+def test_bad_input_is_one_error_line_and_changes_nothing(prepared, first_run, args, code):
     root = prepared["root"]
     (root / "binary.dat").write_bytes(bytes(range(256)) * 8)
     before = snapshot(prepared["ws"])

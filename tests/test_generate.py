@@ -139,3 +139,94 @@ def test_bad_prompts_and_settings_are_clear_errors():
         generate(model, [1], max_new_tokens=3, temperature=-1)
     with pytest.raises(ValueError, match="top_p"):
         generate(model, [1], max_new_tokens=3, top_p=1.5)
+
+
+# ------------------------------------------------------------------------------------ modes, beams, details
+
+from engine.generate import GenerationError, beam_search, stream_steps  # noqa: E402
+
+
+def test_beam_width_one_is_greedy_token_for_token_even_past_the_context():
+    model = sharpen(build("rope"))
+    for prompt in ([5], [3, 14, 15, 9, 2, 6]):
+        greedy = generate(model, prompt, max_new_tokens=40, temperature=0)  # 40 > block_size 16: re-primes
+        assert [s.token for s in beam_search(model, prompt, max_new_tokens=40, beam_width=1)] == greedy
+        assert [s.token for s in stream_steps(model, prompt, max_new_tokens=40, mode="greedy",
+                                              temperature=1.7)] == greedy
+
+
+@torch.no_grad()
+def _total_logprob(model, prompt, new):
+    logits, _ = model(torch.tensor([prompt + new]))
+    logp = torch.log_softmax(logits[0].double(), -1)
+    return float(sum(logp[len(prompt) - 1 + i, t] for i, t in enumerate(new)))
+
+
+@torch.no_grad()
+def _pair_logprobs(model, prompt) -> torch.Tensor:
+    """(V, V): log-probability of continuing `prompt` with token a, then b, for every a and b."""
+    logits, _ = model(torch.tensor([prompt + [a] for a in range(V)]))  # (V, T + 1, V)
+    logp = torch.log_softmax(logits.double(), -1)
+    return logp[:, -2].diagonal()[:, None] + logp[:, -1]
+
+
+def test_wide_beam_finds_the_best_pair_exactly_and_beats_greedy():
+    model = sharpen(build("rope", seed=3)).eval()
+    prompt = [1, 2, 3]
+    best = divmod(int(_pair_logprobs(model, prompt).argmax()), V)
+    assert tuple(s.token for s in beam_search(model, prompt, max_new_tokens=2, beam_width=V)) == best
+    greedy = generate(model, prompt, max_new_tokens=6, temperature=0)
+    beam = [s.token for s in beam_search(model, prompt, max_new_tokens=6, beam_width=8)]
+    assert _total_logprob(model, prompt, beam) >= _total_logprob(model, prompt, greedy) - 1e-5
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0, 4.0])
+def test_beams_end_at_eos_and_the_length_penalty_weighs_endings_by_length(length_penalty):
+    model = sharpen(build("rope", seed=5)).eval()
+    prompt = [4, 8]
+    eos = generate(model, prompt, max_new_tokens=1, temperature=0)[0]  # ending at once is the likeliest step
+    # Every hypothesis of at most two tokens, scored as beam search scores it: log-probability / length ** lp.
+    pairs = _pair_logprobs(model, prompt)
+    hyps = {(eos,): _total_logprob(model, prompt, [eos])}
+    hyps.update({(a, b): float(pairs[a, b]) for a in range(V) for b in range(V) if a != eos})
+    best = max(hyps, key=lambda h: hyps[h] / len(h) ** length_penalty)
+    got = beam_search(model, prompt, max_new_tokens=2, beam_width=V, eos_id=eos, length_penalty=length_penalty)
+    assert tuple(s.token for s in got) == best
+    # Raw sums settle for the short ending; a strong penalty prefers the longer text.
+    assert len(got) == {0.0: 1, 4.0: 2}.get(length_penalty, len(got))
+
+
+def test_details_give_probabilities_entropy_and_sorted_alternatives():
+    model = sharpen(build())
+    for mode in ("sample", "greedy", "beam"):
+        steps = list(stream_steps(model, [1, 2], max_new_tokens=8, mode=mode, seed=3, temperature=1.3,
+                                  details=True, beam_width=3))
+        assert len(steps) == 8
+        for s in steps:
+            assert 0 < s.prob <= 1 and 0 <= s.entropy <= torch.log(torch.tensor(float(V))) + 1e-5
+            probs = [p for _, p in s.top]
+            assert len(s.top) == 5 and probs == sorted(probs, reverse=True)
+            if s.token in dict(s.top):
+                assert dict(s.top)[s.token] == pytest.approx(s.prob)
+        if mode == "greedy":
+            assert all(s.token == s.top[0][0] for s in steps)
+    # The chosen token's probability is the model's at temperature 1, whatever the sampling temperature.
+    first = next(stream_steps(model, [1, 2], max_new_tokens=1, mode="sample", seed=3, temperature=0.2,
+                              details=True))
+    logits, _ = model.eval()(torch.tensor([[1, 2]]))
+    assert first.prob == pytest.approx(torch.softmax(logits[0, -1], -1)[first.token].item(), rel=1e-5)
+    assert next(stream_steps(model, [1], max_new_tokens=1)).prob is None  # no details unless asked
+
+
+def test_beam_search_stops_when_asked_and_rejects_bad_settings():
+    model = build()
+    calls = []
+    out = beam_search(model, [1], max_new_tokens=30, beam_width=3,
+                      should_stop=lambda: calls.append(1) or len(calls) > 4)
+    assert len(out) == 4
+    with pytest.raises(GenerationError, match="beam_width"):
+        stream_steps(model, [1], max_new_tokens=3, mode="beam", beam_width=0)
+    with pytest.raises(GenerationError, match="mode"):
+        stream_steps(model, [1], max_new_tokens=3, mode="nucleus")
+    with pytest.raises(GenerationError, match="length_penalty"):
+        beam_search(model, [1], max_new_tokens=3, length_penalty=float("nan"))

@@ -477,3 +477,28 @@ def test_attention_for_text_and_save_npz(char_tok, tmp_path):
         ins.save_npz(tmp_path / "bad.npz", attn, tokens[:-1])
     with pytest.raises(ins.InspectError, match="cannot write"):
         ins.save_npz(tmp_path / "no-such-folder" / "x.npz", attn, tokens)
+
+
+# ------------------------------------------------------------------------------------ a token's attention row
+
+def test_token_attention_is_the_row_of_capture_attention():
+    model = build(gain=4.0, block_size=16)
+    ids = random_ids(12)
+    full = ins.capture_attention(model, ids)
+    for position in (0, 5, 11):
+        row, keys = ins.token_attention(model, ids, position)
+        assert keys == ids[:position + 1] and row.shape == (2, 4, position + 1)
+        assert np.allclose(row, full[:, :, position, :position + 1], atol=1e-6)
+        assert np.allclose(row.sum(-1), 1.0, atol=1e-5)
+    # Past the context, the keys are the block_size tokens the model reads up to that position.
+    long = random_ids(40, seed=2)
+    row, keys = ins.token_attention(model, long, 30)
+    assert keys == long[15:31] and row.shape == (2, 4, 16)
+    assert np.allclose(row, ins.capture_attention(model, long[:31])[:, :, -1], atol=1e-6)
+    for bad, match in ((40, "outside the sequence of 40 tokens"), (-1, "outside"), (2.5, "whole number")):
+        with pytest.raises(ins.InspectError, match=match):
+            ins.token_attention(model, long, bad)
+    with pytest.raises(ins.InspectError, match="whole numbers"):
+        ins.token_attention(model, ["a", "b"], 1)
+    with pytest.raises(ins.InspectError, match="outside the model's vocabulary"):
+        ins.token_attention(model, [1, V + 3], 1)

@@ -297,3 +297,110 @@ def test_tinyshakespeare_char_vocab_matches_nanogpt(ws):
     chars = sorted(set(text))
     assert ids[:20].tolist() == [chars.index(c) for c in text[:20]]
     assert tok.decode(ids.tolist()) == text[: int(len(text) * 0.9)]
+
+
+# ------------------------------------------------------------------------------------------------ issue 4 additions
+
+def test_import_options_cleaning_and_stats_are_stored_with_the_dataset(ws, tmp_path):
+    src = tmp_path / "d.csv"
+    src.write_text("text,label\nHello  World,a\nhello world,b\nbroken,row,x\nthird one,c\n", encoding="utf-8")
+    ds = ws.import_dataset([src], name="reviews", val_fraction=0.34, label_column="label", on_bad_record="skip",
+                           split="documents", seed=3, cleaning={"lowercase": True, "collapse_whitespace": True,
+                                                                "dedupe_docs": True})
+    again = Workspace(ws.path).dataset("reviews")
+    assert again == ds
+    json.dumps(ds, allow_nan=False)
+    assert (ds["format"], ds["split"], ds["seed"], ds["has_labels"]) == ("csv", "documents", 3, True)
+    assert (ds["n_docs"], ds["n_train_docs"], ds["n_val_docs"]) == (2, 1, 1)
+    assert ds["cleaning"]["lowercase"] and ds["options"]["label_column"] == "label"
+    assert ds["stats"]["cleaning"]["dedupe_docs"]["removed_docs"] == 1
+    assert ds["stats"]["cleaning"]["lowercase"]["examples"][0] == ["Hello World", "hello world"]
+    assert ds["stats"]["bad_records"] == 1 and ds["stats"]["docs_read"] == 3
+    docs = ws.dataset_documents(ds["id"], "train") + ws.dataset_documents(ds["id"], "val")
+    assert sorted((d["text"], d["label"]) for d in docs) == [("hello world", "a"), ("third one", "c")]
+
+
+def test_a_schema_1_workspace_is_upgraded_and_its_rows_read_as_before(tmp_path, corpus):
+    with Workspace(tmp_path / "ws") as w:
+        ds = w.import_dataset([corpus], name="old")
+        tok = w.train_tokenizer(ds["id"], "bytebpe", 300)
+    # Make it a schema 1 workspace: drop the new columns' values and the version, as an older studio left it.
+    with sqlite3.connect(tmp_path / "ws" / "workspace.db") as raw:
+        raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+        raw.execute("UPDATE datasets SET format = NULL, split = NULL, options = NULL, stats = NULL, cleaning = NULL")
+        raw.execute("UPDATE tokenizers SET spec = NULL")
+    with Workspace(tmp_path / "ws") as w:
+        assert w.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        old = w.dataset("old")
+        assert (old["format"], old["split"], old["stats"]) == ("txt", "tail", {})
+        assert w.tokenizer(tok["id"])["spec"]["special_tokens"] == {"eos": "<|endoftext|>"}
+        # The old tokenizer still counts as the default bytebpe one of its size.
+        assert w.find_or_train_tokenizer(old["id"], "bytebpe", 300)["id"] == tok["id"]
+
+
+def test_a_schema_1_database_file_gains_the_new_columns(tmp_path):
+    (tmp_path / "ws").mkdir()
+    with sqlite3.connect(tmp_path / "ws" / "workspace.db") as raw:
+        raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
+        raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+        raw.execute("CREATE TABLE datasets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, "
+                    "sources TEXT, val_fraction FLOAT, n_docs INTEGER, n_chars INTEGER, n_lines INTEGER, "
+                    "n_bytes INTEGER, train_chars INTEGER, val_chars INTEGER)")
+        raw.execute("INSERT INTO datasets (id, name, created, sources) VALUES (1, 'legacy', 'then', '[]')")
+    with Workspace(tmp_path / "ws") as w:
+        cols = {r[1] for r in w.db.execute("PRAGMA table_info(datasets)")}
+        assert {"format", "split", "options", "stats", "cleaning", "n_train_docs"} <= cols
+        assert w.dataset("legacy")["split"] == "tail" and "spec" in w.db["tokenizers"].columns_dict
+
+
+def test_tokenizer_spec_is_stored_and_matched(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    row = ws.train_tokenizer(ds["id"], "bpe", 300, min_frequency=2, special_tokens={"pad": "<pad>"})
+    assert row["spec"] == {"kind": "bpe", "vocab_size": 300, "min_frequency": 2,
+                           "special_tokens": {"pad": "<pad>", "unk": "[UNK]", "eos": "<|endoftext|>"},
+                           "normalizer": "none", "pre_tokenizer": "metaspace"}
+    same = ws.find_or_train_tokenizer(ds["id"], "bpe", 300, min_frequency=2, special_tokens={"pad": "<pad>"})
+    assert same["id"] == row["id"]
+    other = ws.find_or_train_tokenizer(ds["id"], "bpe", 300)
+    assert other["id"] != row["id"] and other["spec"]["min_frequency"] == 0
+    with pytest.raises(TokenizerError, match="unknown tokenizer option"):
+        ws.train_tokenizer(ds["id"], "bpe", 300, colour="red")
+
+
+@pytest.mark.parametrize("kind,vocab", [("bpe", 300), ("wordpiece", 300), ("unigram", 150)])
+def test_new_kinds_make_token_files_that_decode_to_the_dataset(ws, corpus, kind, vocab):
+    ds = ws.import_dataset([corpus])
+    row = ws.train_tokenizer(ds["id"], kind, vocab)
+    tok = ws.load_tokenizer(row["id"])
+    train_txt, _ = ws.dataset_files(ds["id"])
+    ids = read_ids(ws, row["id"], "train")
+    decoded = tok.decode(ids.tolist(), skip_special_tokens=False)
+    text = train_txt.read_text(encoding="utf-8")
+    if kind == "wordpiece":
+        assert "".join(decoded.split()) == "".join(text.split())
+    else:
+        assert decoded == text
+
+
+def test_vocab_rows_carry_merge_ranks_for_bpe(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    bpe = ws.train_tokenizer(ds["id"], "bytebpe", 300)
+    rows = ws.vocab_rows(bpe["id"])
+    assert all(len(r) == 4 for r in rows)
+    ranked = [r for r in rows if r[3] is not None]
+    assert len(ranked) == 300 - 257 and sorted(r[3] for r in ranked) == list(range(len(ranked)))
+    assert rows[0][1] == "<|endoftext|>" and rows[0][3] is None
+    char = ws.train_tokenizer(ds["id"], "char", 100)
+    assert all(r[3] is None for r in ws.vocab_rows(char["id"]))
+
+
+def test_dataset_documents_of_an_old_dataset_fall_back_to_paragraphs(ws, tmp_path):
+    src = tmp_path / "p.txt"
+    src.write_text("first para\nline two\n\nsecond para\n", encoding="utf-8")
+    ds = ws.import_dataset([src], val_fraction=0)
+    train, _ = ws.dataset_files(ds["id"])
+    assert [d["text"] for d in ws.dataset_documents(ds["id"])] == ["first para\nline two\n\nsecond para"]
+    train.with_suffix(".idx").unlink()  # as imported before documents were indexed
+    assert [d["text"] for d in ws.dataset_documents(ds["id"])] == ["first para\nline two", "second para"]
+    with pytest.raises(WorkspaceError, match="split must be"):
+        ws.dataset_documents(ds["id"], "test")

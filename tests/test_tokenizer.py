@@ -184,3 +184,132 @@ def test_progress_is_reported_up_to_one(corpus, tmp_path, monkeypatch):
     tok = train_tokenizer("bytebpe", 300, [corpus], progress=lambda f, m: seen.append(f))
     encode_to_memmap(tok, corpus, tmp_path / "ids.bin", progress=lambda f, m: seen.append(f))
     assert len(seen) > 10 and seen[-1] == 1.0 and all(0 <= f <= 1 for f in seen)
+
+
+# ------------------------------------------------------------------------------------------------ all kinds
+
+import json  # noqa: E402
+from collections import Counter  # noqa: E402
+
+from engine.tokenizer import KINDS, TokenizerSpec, merge_ranks  # noqa: E402
+
+# Text whose every character is in the training corpus, so a kind that is lossless shows it.
+SEEN = "ROMEO:\nBut soft, what light through yonder window breaks?\n\n  two  spaces\t and light\n"
+LOSSLESS = ("char", "bpe", "bytebpe", "unigram")
+VOCAB = {"char": 512, "bpe": 300, "bytebpe": 400, "wordpiece": 300, "unigram": 120}
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("kinds") / "corpus.txt"
+    path.write_text(TEXT[: len(TEXT) // 4], encoding="utf-8", newline="")
+    return path
+
+
+@pytest.fixture(scope="module", params=KINDS)
+def any_kind(request, small_corpus):
+    kind = request.param
+    return kind, train_tokenizer(kind, VOCAB[kind], [small_corpus])
+
+
+def test_every_kind_trains_and_round_trips_where_lossless(any_kind):
+    kind, tok = any_kind
+    ids = tok.encode(SEEN, add_special_tokens=False).ids
+    back = decode(tok, ids)
+    if kind in LOSSLESS:
+        assert back == SEEN
+    else:  # WordPiece rebuilds spaces on decode: every other character survives, the spacing does not
+        assert "".join(back.split()) == "".join(SEEN.split())
+    assert 1 < tok.get_vocab_size() <= max(VOCAB[kind], len(set(TEXT)) + 8)
+
+
+def test_every_kind_has_its_default_special_tokens_first(any_kind):
+    kind, tok = any_kind
+    specials = TokenizerSpec(kind, VOCAB[kind]).specials()
+    if kind == "char":  # [UNK] after the characters, as before
+        assert tok.id_to_token(tok.get_vocab_size() - 1) == "[UNK]"
+    else:
+        assert [tok.id_to_token(i) for i in range(len(specials))] == specials
+
+
+def test_unknown_characters_become_the_unk_token_except_in_byte_level(any_kind):
+    kind, tok = any_kind
+    ids = tok.encode("Ω", add_special_tokens=False).ids
+    if kind == "bytebpe":
+        assert decode(tok, ids) == "Ω"
+    else:
+        unk = TokenizerSpec(kind, VOCAB[kind]).special_tokens["unk"]
+        assert [tok.id_to_token(i) for i in ids] == [unk] or tok.id_to_token(ids[-1]) == unk
+
+
+def test_saved_tokenizers_load_unchanged_in_tokenizers_and_transformers(any_kind, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    kind, tok = any_kind
+    save_tokenizer(tok, tmp_path / "tokenizer.json")
+    from tokenizers import Tokenizer
+    again = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
+    hf = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
+    expected = tok.encode(SEEN, add_special_tokens=False).ids
+    assert again.encode(SEEN, add_special_tokens=False).ids == expected
+    assert hf.encode(SEEN, add_special_tokens=False) == expected
+    if kind in LOSSLESS:
+        assert hf.decode(expected, clean_up_tokenization_spaces=False) == SEEN
+
+
+def test_merge_ranks_follow_the_order_bpe_learned_them(small_corpus):
+    for kind in ("bpe", "bytebpe"):
+        tok = train_tokenizer(kind, VOCAB[kind], [small_corpus])
+        ranks = merge_ranks(tok)
+        merges = json.loads(tok.to_str())["model"]["merges"]
+        assert len(ranks) > 10 and set(ranks.values()) <= set(range(len(merges)))
+        # A merge joins tokens that existed before it: its parts have no rank (alphabet) or a lower one.
+        for token_id, rank in ranks.items():
+            a, b = merges[rank]
+            assert tok.id_to_token(token_id) == a + b
+            for part in (a, b):
+                assert ranks.get(tok.token_to_id(part), -1) < rank
+    assert merge_ranks(train_tokenizer("wordpiece", 300, [small_corpus])) == {}
+    assert merge_ranks(train_tokenizer("char", 100, [small_corpus])) == {}
+
+
+def test_special_tokens_can_be_added_renamed_and_removed(small_corpus):
+    tok = train_tokenizer("bytebpe", 400, [small_corpus], special_tokens={"pad": "<pad>", "mask": "<mask>"})
+    assert [tok.id_to_token(i) for i in range(3)] == ["<pad>", "<|endoftext|>", "<mask>"]
+    tok = train_tokenizer("bytebpe", 400, [small_corpus], special_tokens={"eos": None})
+    assert tok.token_to_id("<|endoftext|>") is None and tok.get_added_tokens_decoder() == {}
+    tok = train_tokenizer("char", 512, [small_corpus], special_tokens={"unk": "<?>", "bos": "<s>", "eos": "</s>"})
+    n = len(set(TEXT))
+    assert [tok.id_to_token(i) for i in (n, n + 1, n + 2)] == ["<?>", "<s>", "</s>"]
+    assert tok.encode("a<s>b", add_special_tokens=False).tokens == ["a", "<s>", "b"]
+    with pytest.raises(TokenizerError, match="needs an unk token"):
+        train_tokenizer("wordpiece", 300, [small_corpus], special_tokens={"unk": None})
+    with pytest.raises(TokenizerError, match="unknown special token role"):
+        train_tokenizer("bpe", 300, [small_corpus], special_tokens={"end": "</e>"})
+    with pytest.raises(TokenizerError, match="at least 258 tokens"):
+        train_tokenizer("bytebpe", 257, [small_corpus], special_tokens={"pad": "<pad>"})
+
+
+def test_normalizer_min_frequency_and_pre_tokenizer_options(small_corpus):
+    lower = train_tokenizer("char", 512, [small_corpus], normalizer="lowercase")
+    assert lower.token_to_id("R") is None and lower.encode("ROMEO").tokens == list("romeo")
+    counts = Counter(TEXT[: len(TEXT) // 4])
+    frequent = train_tokenizer("char", 512, [small_corpus], min_frequency=20)
+    kept = sorted(c for c, n in counts.items() if n >= 20)
+    assert len(kept) < len(counts)
+    assert [frequent.id_to_token(i) for i in range(frequent.get_vocab_size())] == kept + ["[UNK]"]
+    ws = train_tokenizer("bpe", 300, [small_corpus], pre_tokenizer="whitespace")
+    assert "▁" not in "".join(ws.get_vocab())
+    for bad, message in (({"normalizer": "upper"}, "unknown normalizer"),
+                         ({"pre_tokenizer": "whitespace"}, "always uses the 'bytelevel'")):
+        with pytest.raises(TokenizerError, match=message):
+            train_tokenizer("bytebpe", 400, [small_corpus], **bad)
+    with pytest.raises(TokenizerError, match="does not fit"):
+        train_tokenizer("unigram", 100, [small_corpus], pre_tokenizer="bytelevel")
+
+
+def test_metaspace_tokens_read_with_visible_spaces(small_corpus):
+    tok = train_tokenizer("bpe", 300, [small_corpus])
+    shown = {display_token(tok, i) for i in range(tok.get_vocab_size())}
+    assert "␣Romeo" in shown or "␣Romeo," in shown
+    assert not any("▁" in s for s in shown)
+    assert "⏎" in shown and not any("⏎" in s and len(s) > 1 for s in shown)  # newlines stand alone

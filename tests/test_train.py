@@ -7,11 +7,15 @@ import time
 import pytest
 import torch
 
-from engine.checkpoint import read_checkpoint_meta
+import numpy as np
+
+from engine import inspect as ins
+from engine.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
 from engine.config import ConfigError, RunConfig, TrainConfig
 from engine.store import Workspace
 from engine.tokenizer import train_tokenizer
-from engine.train import Control, _StreamDecoder, generate_text, get_lr, prepare_run, run_training
+from engine.train import (ATTENTION_DIR, Control, _StreamDecoder, _thinned, generate_text, get_lr, list_checkpoints,
+                          load_model_for_run, prepare_run, run_training)
 
 WORDS = "the a cat dog sat ran on under mat log and then slept ate fish bread".split()
 
@@ -141,9 +145,10 @@ def test_loss_falls_and_everything_lands_in_sqlite(ws):
     assert row["best_val_loss"] == min(e["val_loss"] for e in evals)
     assert row["config"]["tokenizer"]["tokenizer"] == row["tokenizer_id"]  # the resolved id is in the config
 
-    ckpts = ws.checkpoints(run_id)
+    ckpts = [c for c in ws.checkpoints(run_id) if c["path"].endswith("latest.json")]
     assert [c["step"] for c in ckpts] == [30, 60]
     assert ckpts[-1]["val_loss"] == evals[-1]["val_loss"]
+    assert ws.latest_checkpoint(run_id)["path"].endswith("latest.json")
     meta = read_checkpoint_meta(ckpts[-1]["path"])["meta"]
     assert meta["step"] == 60 and meta["run_id"] == run_id and meta["config"] == row["config"]
     assert meta["best_val_loss"] == row["best_val_loss"]
@@ -243,9 +248,21 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(ws, reference_run):
     # Rows a crashed session had logged after its last checkpoint must not survive the resume.
     ws.add_metrics(run["id"], [{"step": 11, "split": "train", "loss": 99.0}, {"step": 12, "split": "val", "loss": 99.0}])
 
+    # ...and so must its attention snapshots and weights-only checkpoints.
+    folder = ws.run_dir(run["id"]) / ATTENTION_DIR
+    ins.save_snapshot(folder, 12, *ins.load_snapshot(folder / "step-00000010.npz"))
+    model, _, _ = load_model_for_run(ws, run["id"], "cpu")
+    info = save_checkpoint(ws.run_dir(run["id"]) / "checkpoints", "step-00000012", model, meta={"step": 12})
+    ws.add_checkpoint(run["id"], 12, info["path"], info["sha256"])
+
     rec = Recorder()
     assert run_training(ws, run["id"], on_event=rec, resume=True) == "finished"
     assert [m["step"] for m in rec.of("metrics")] == list(range(11, 21))
+    assert [s for s, _ in ins.list_snapshots(folder)] == [0, 10, 20]
+    assert [a["step"] for a in rec.of("attention")] == [20]  # step 0 is not looked at again
+    assert [c["name"] for c in list_checkpoints(ws, run["id"])] == \
+           ["step-00000000", "step-00000010", "step-00000020", "latest"]
+    assert not (ws.run_dir(run["id"]) / "checkpoints" / "step-00000012.safetensors").exists()
     assert _train_losses(ws, run["id"]) == _train_losses(ws, straight)  # exact, not approximately
     assert [(r["step"], r["loss"]) for r in ws.metrics(run["id"], "val")] == \
            [(r["step"], r["loss"]) for r in ws.metrics(straight, "val")]
@@ -330,3 +347,98 @@ def test_stream_decoder_never_splits_a_character(tmp_path):
     assert not any("\ufffd" in p for p in pieces)
     assert "".join(pieces) == text
     assert pieces.count("") > 0  # some tokens were held back until their character was complete
+
+
+def _decode_rows(meta, blobs):
+    """The snapshot's arrays decoded with numpy alone, as the studio does (engine/protocol.py, Attention)."""
+    out = []
+    for probe, blob in zip(meta["probes"], blobs):
+        L, H, T, _ = probe["shape"]
+        attn = np.zeros((L, H, T, T), dtype=np.float32)
+        r, c = np.tril_indices(T)
+        attn[..., r, c] = np.frombuffer(blob, "<f2").reshape(L, H, -1)
+        out.append(attn)
+    return out
+
+
+def test_attention_is_probed_at_step_0_and_every_evaluation_without_changing_training(ws, reference_run):
+    run_id, state, rec = _train(ws, tiny_config())  # probes and kept checkpoints on by default
+    assert state == "finished"
+    events = rec.of("attention")
+    assert [e["step"] for e in events] == [0, 10, 20]
+    folder = ws.run_dir(run_id) / ATTENTION_DIR
+    assert [s for s, _ in ins.list_snapshots(folder)] == [0, 10, 20]
+    for e in events:
+        meta, blobs = ins.load_snapshot(folder / f"step-{e['step']:08d}.npz")
+        assert meta == e["meta"] and blobs == e["blobs"] and meta["step"] == e["step"]
+        assert [p["kind"] for p in meta["probes"]] == ["text", "text", "induction"]
+        assert len(meta["heads"]["labels"]) == 1 and len(meta["heads"]["labels"][0]) == 2
+        for attn in _decode_rows(meta, blobs):
+            assert np.allclose(attn.sum(-1), 1.0, atol=3e-3)
+    # The untrained model spreads its attention evenly ("uniform"); trained heads do not.
+    first = _decode_rows(events[0]["meta"], events[0]["blobs"])[0]
+    T = first.shape[-1]
+    assert np.allclose(first[..., T - 1, :], 1 / T, atol=0.02)
+    # The same texts at every step, taken from the validation split.
+    assert events[0]["meta"]["probes"][0]["text"] == events[-1]["meta"]["probes"][0]["text"]
+
+    assert [(c["name"], c["step"]) for c in list_checkpoints(ws, run_id)] == [
+        ("step-00000000", 0), ("step-00000010", 10), ("step-00000020", 20), ("latest", 20)]
+    # Looking at attention and keeping weights changed nothing in the training itself.
+    assert _train_losses(ws, run_id) == _train_losses(ws, reference_run)
+    quiet_id, _, quiet = _train(ws, tiny_config(probe_attention=False, keep_checkpoints=0))
+    assert quiet.of("attention") == [] and not (ws.run_dir(quiet_id) / ATTENTION_DIR).exists()
+    assert [c["name"] for c in list_checkpoints(ws, quiet_id)] == ["latest"]
+    assert _train_losses(ws, quiet_id) == _train_losses(ws, reference_run)
+
+
+def test_named_checkpoints_load_and_kept_ones_are_thinned_evenly(ws, reference_run):
+    run_id, _, _ = _train(ws, tiny_config(max_iters=40, eval_interval=5, lr_decay_iters=40, keep_checkpoints=4))
+    steps = [c["step"] for c in list_checkpoints(ws, run_id) if c["name"] != "latest"]
+    # Step 0 and eight evaluations, every 5 steps, thinned to at most four: every 20 steps, and the newest.
+    assert steps == [0, 20, 40]
+    files = sorted(p.name for p in (ws.run_dir(run_id) / "checkpoints").iterdir())
+    assert files == sorted(["latest.json", "latest.safetensors", "latest.optim.safetensors"]
+                           + [f"step-{s:08d}.{x}" for s in steps for x in ("json", "safetensors")])
+    early, _, meta0 = load_model_for_run(ws, run_id, "cpu", "step-00000000")
+    late, _, meta = load_model_for_run(ws, run_id, "cpu", "latest")
+    assert meta0["step"] == 0 and meta0["checkpoint"] == "step-00000000" and meta["step"] == 40
+    assert not torch.equal(early.lm_head.weight, late.lm_head.weight)
+    with pytest.raises(CheckpointError, match="no checkpoint 'step-00000005'.*step-00000040"):
+        load_model_for_run(ws, run_id, "cpu", "step-00000005")
+    # A weights-only checkpoint cannot resume a run.
+    fresh = prepare_run(ws, tiny_config())
+    with pytest.raises(CheckpointError, match="no checkpoint to resume"):
+        run_training(ws, fresh["id"], on_event=lambda k, p: None, resume=True)
+
+    rows = [{"step": s} for s in range(0, 101, 10)] + [{"step": 105}]  # the last step need not be an evaluation
+    left = [r["step"] for r in rows if r not in _thinned(rows, 5, 10)]
+    assert left == [0, 40, 80, 105] and _thinned(rows, 20, 10) == []
+    assert [r["step"] for r in rows if r not in _thinned(rows, 7, 10)] == [0, 20, 40, 60, 80, 100, 105]
+    assert [r["step"] for r in rows if r not in _thinned(rows, 1, 10)] == [105]
+
+
+def test_generate_modes_details_and_checkpoints(ws, reference_run):
+    greedy = generate_text(ws, reference_run, "the cat", max_new_tokens=30, mode="greedy", device="cpu")
+    beam1 = generate_text(ws, reference_run, "the cat", max_new_tokens=30, mode="beam", beam_width=1)
+    assert beam1["token_ids"] == greedy["token_ids"] and beam1["text"] == greedy["text"]
+    tok = ws.load_tokenizer(ws.run(reference_run)["tokenizer_id"])
+    assert [t["id"] for t in greedy["prompt_tokens"]] == tok.encode("the cat").ids
+    assert "".join(t["text"] for t in greedy["prompt_tokens"]) == "the cat"
+    assert tok.decode(greedy["token_ids"]) == greedy["text"]
+
+    records = []
+    out = generate_text(ws, reference_run, "the", max_new_tokens=25, mode="sample", temperature=1.0, seed=4,
+                        details=True, on_step=records.append)
+    assert [r["id"] for r in records] == out["token_ids"] and "".join(r["text"] for r in records) == out["text"]
+    for r in records:
+        assert 0 < r["prob"] <= 1 and r["entropy"] >= 0
+        probs = [p for _, p in r["top"]]
+        assert len(r["top"]) == 5 and probs == sorted(probs, reverse=True) and probs[0] <= 1
+        shown = dict(r["top"])
+        if ins._display(tok, r["id"]) in shown:
+            assert shown[ins._display(tok, r["id"])] == pytest.approx(r["prob"])
+    beam = generate_text(ws, reference_run, "the", max_new_tokens=25, mode="beam", beam_width=4, details=True)
+    assert beam["n_tokens"] == 25 and not beam["stopped"]
+    early = generate_text(ws, reference_run, "the", max_new_tokens=25, mode="greedy", checkpoint="step-00000000")
+    assert early["checkpoint"] == "step-00000000" and early["step"] == 0 and early["text"] != greedy["text"]
