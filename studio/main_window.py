@@ -21,6 +21,8 @@ PAGES = [
      "Design the transformer: layers, heads, width, context."),
     ("objective", "Objective", "objective", "ObjectivePanel", "◎", "Choose what the model is trained to predict."),
     ("train", "Train", "training", "TrainingPanel", "▶", "Train the model and watch the loss fall."),
+    ("attention", "Attention", "attention", "AttentionPanel", "◉",
+     "Look inside the model: where each head looks, and how that changed during training."),
     ("playground", "Playground", "playground", "PlaygroundPanel", "✎", "Let a trained model write text."),
     ("runs", "Runs", "runs", "RunsPanel", "☰", "All runs: compare, resume, reuse."),
 ]

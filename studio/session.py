@@ -1,8 +1,8 @@
 """The app's one shared state, given to every panel: workspace, selections, the RunConfig, and the engine.
 
 Panels never talk to the engine directly: they call `session.request(msg, on_reply, on_event)` and listen to the
-signals below. Broadcasts without a request are routed to statusReceived / metricsReceived / evalReceived, warning
-and error logs become `notice`, heartbeats only feed the hang detector in EngineClient.
+signals below. Broadcasts without a request are routed to statusReceived / metricsReceived / evalReceived /
+attentionReceived, warning and error logs become `notice`, heartbeats only feed the hang detector in EngineClient.
 """
 from __future__ import annotations
 
@@ -59,6 +59,7 @@ class Session(QObject):
     statusReceived = Signal(object)
     metricsReceived = Signal(int, list)
     evalReceived = Signal(object)
+    attentionReceived = Signal(object)   # engine.protocol.Attention: a training run's new snapshot (meta + buffers)
     notice = Signal(str, str)
 
     def __init__(self, workspace_path: str | None = None, parent=None):
@@ -244,6 +245,8 @@ class Session(QObject):
             self._on_status(msg)
         elif isinstance(msg, p.Eval):
             self.evalReceived.emit(msg)
+        elif isinstance(msg, p.Attention):
+            self.attentionReceived.emit(msg)
         elif isinstance(msg, p.Log):
             if msg.level in ("warning", "error"):
                 self.notice.emit(msg.level, msg.message)

@@ -41,7 +41,9 @@ def start_session(path):
     from studio.session import Session
     session = Session(str(path))
     session.start_engine()
-    wait_until(lambda: session.engine_state in ("ready", "dead"), ENGINE_START_TIMEOUT_S, "the engine's hello")
+    # The engine's first `status` (idle) can arrive before its hello reply, which carries the workspace.
+    wait_until(lambda: session.hello is not None or session.engine_state == "dead", ENGINE_START_TIMEOUT_S,
+               "the engine's hello")
     assert session.engine_state == "ready", session.engine_detail
     return session
 

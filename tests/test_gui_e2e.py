@@ -150,12 +150,14 @@ def test_status_bar_follows_the_engine(window):
 
 def test_sidebar_order_and_shortcuts(qtbot, window):
     labels = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
-    assert labels == ["Data", "Vocabulary", "Model", "Objective", "Train", "Playground", "Runs"]
+    assert labels == ["Data", "Vocabulary", "Model", "Objective", "Train", "Attention", "Playground", "Runs"]
     window.activateWindow()
     window.setFocus()
     qtbot.keyClick(window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() == "train"
-    qtbot.keyClick(window, "7", modifier=Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyClick(window, "6", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert window.current_page() == "attention"
+    qtbot.keyClick(window, "8", modifier=Qt.KeyboardModifier.ControlModifier)
     assert window.current_page() == "runs"
 
 

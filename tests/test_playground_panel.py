@@ -1,6 +1,6 @@
 """PlaygroundPanel: generation parameters out, streamed tokens in, errors shown as a readable line."""
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 
 from engine import protocol as p
 from studio.panels.playground import PlaygroundPanel
@@ -97,3 +97,172 @@ def test_real_engine_error_for_a_missing_run(qtbot, module_session):
     qtbot.waitUntil(lambda: w._request is None, timeout=10_000)
     assert w.error_label.text().startswith("Could not generate: ") and "999" in w.error_label.text()
     assert "Traceback" not in w.error_label.text()
+
+
+# ------------------------------------------------------------------------------- modes, details, compare
+
+import numpy as np  # noqa: E402
+
+TOKENS = [(" the", 0.62, 1.1, [["␣the", 0.62], ["␣a", 0.2], ["␣my", 0.1]]),
+          (" cat", 0.05, 2.9, [["␣dog", 0.4], ["␣man", 0.3], ["␣cat", 0.05]]),
+          (" sat", 0.91, 0.4, [["␣sat", 0.91], ["␣ran", 0.04]])]
+
+
+def play_generation(panel, prompt_tokens=({"id": 7, "text": "A"}, {"id": 8, "text": ":"})):
+    """Generate with `panel` and answer as the engine does with details: three tokens, then the reply."""
+    s = panel.session
+    panel.prompt.setPlainText("A:")
+    panel.generate_button.click()
+    req = s._queue[-1]
+    assert isinstance(req, p.GenerateRequest) and req.details
+    s._on_messages([p.Token(parent=req.id, token_id=20 + i, text=t, prob=pr, entropy=h, top=top)
+                    for i, (t, pr, h, top) in enumerate(TOKENS)])
+    s._on_messages([p.GenerateReply(parent=req.id, text="".join(t[0] for t in TOKENS), n_tokens=3,
+                                    tokens_per_sec=50.0, prompt_tokens=list(prompt_tokens),
+                                    token_ids=[20, 21, 22])])
+    return req
+
+
+def test_clicking_a_generated_token_shows_its_alternatives_and_attention(qtbot, panel):
+    s = panel.session
+    play_generation(panel)
+    assert panel.output.toPlainText() == "A: the cat sat"
+    pane = panel.pane
+    qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(1))
+    d = panel.details
+    assert pane.selected == 1
+    assert d.token_label.text() == "Token 2 of 3: <b>‘␣cat’</b> (id 21)"
+    assert d.prob_label.text() == "Probability: <b>5.0 %</b>"
+    assert "2.90 nats" in d.entropy_label.text() and "18.2 equally likely" in d.entropy_label.text()
+    assert d.bars.rows == [("␣dog", 0.4), ("␣man", 0.3), ("␣cat", 0.05)] and d.bars.chosen == "␣cat"
+    # Where it looked when it chose "cat": the row of the position before it, over the prompt and " the".
+    req = s._queue[-1]
+    assert isinstance(req, p.TokenAttentionRequest)
+    assert (req.run, req.checkpoint, req.ids, req.position) == (1, None, [7, 8, 20], 2)
+    weights = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]],
+                        [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]], dtype=np.float32)           # [layer, head, key]
+    s._on_messages([p.TokenAttentionReply(parent=req.id, tokens=["A", ":", "␣the"], shape=[2, 2, 3],
+                                          buffers=(weights.astype("<f2").tobytes(),))])
+    assert d.layer_combo.count() == 2 and d.layer() == 1 and d.head() == -1           # last layer, mean of heads
+    assert d.strongest_label.text().startswith("Strongest: ‘␣the’ (#2) 0.62")
+    d.layer_combo.setCurrentIndex(0)
+    d.head_combo.setCurrentIndex(d.head_combo.findData(1))
+    assert d.strongest_label.text().startswith("Strongest: ‘A’ (#0) 0.60")
+    assert "background-color" in d.attention_text.toHtml()
+
+    # A second click on a token already asked about is answered from the cache; the first token has a row too.
+    n = len(s._queue)
+    qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(0))
+    assert s._queue[-1].ids == [7, 8] and s._queue[-1].position == 1 and len(s._queue) == n + 1
+    qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(1))
+    assert len(s._queue) == n + 1 and d.strongest_label.text().startswith("Strongest: ‘A’ (#0) 0.60")
+    qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(3, 3))     # the prompt
+    assert pane.selected == 1
+    panel.generate_button.click()                     # a new text: the old token's details go
+    assert d.bars.rows == [] and d.token_label.text().startswith("Click a written token")
+
+
+def test_confidence_colours_follow_the_probability_and_can_be_turned_off(panel):
+    play_generation(panel)
+    pane = panel.pane
+
+    def background(index):
+        cursor = panel.output.textCursor()
+        cursor.setPosition(pane.tokens[index]["start"] + 1)
+        return cursor.charFormat().background().color()
+    unsure, sure = background(1), background(2)            # 5 % and 91 %
+    assert unsure.red() > unsure.blue() and sure.blue() > sure.red()
+    panel.confidence_box.setChecked(False)
+    assert background(1) == background(2)                  # one highlight colour for all written text
+    panel.confidence_box.setChecked(True)
+    assert background(1) == unsure
+
+
+def test_generation_modes_send_their_own_settings(panel):
+    s = panel.session
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("beam"))
+    assert panel.beam_width.isVisibleTo(panel) and not panel.temperature.isVisibleTo(panel)
+    panel.beam_width.setValue(6)
+    panel.length_penalty.setValue(0.7)
+    panel.generate_button.click()
+    msg = s._queue[-1]
+    assert (msg.mode, msg.beam_width, msg.length_penalty) == ("beam", 6, 0.7)
+    panel.stop_button.click()
+    panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("greedy"))
+    assert not panel.temperature.isVisibleTo(panel) and not panel.beam_width.isVisibleTo(panel)
+    assert panel.max_new.isVisibleTo(panel)
+    panel.generate_button.click()
+    assert s._queue[-1].mode == "greedy"
+
+
+def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, panel):
+    s = panel.session
+    panel.compare_box.setChecked(True)
+    b = panel.panes[1]
+    assert b.isVisibleTo(panel) and b.run_id() == 1
+    req = [m for m in s._queue if isinstance(m, p.CheckpointsRequest)][-1]
+    rows = [{"name": "ckpt-000100", "step": 100, "val_loss": 2.51}, {"name": "ckpt-000300", "step": 300,
+                                                                      "val_loss": 1.91}]
+    s._on_messages([p.CheckpointsReply(parent=req.id, rows=rows)])
+    assert b.checkpoint() == "ckpt-000100"                  # early against late, unless the user picks
+    assert b.checkpoint_combo.itemText(1) == "step 100, val 2.51"
+    panel.prompt.setPlainText("ROMEO:")
+    panel.generate_button.click()
+    a_req, b_req = [m for m in s._queue if isinstance(m, p.GenerateRequest)][-2:]
+    assert (a_req.checkpoint, b_req.checkpoint) == (None, "ckpt-000100")
+    assert a_req.prompt == b_req.prompt == "ROMEO:" and a_req.seed == b_req.seed is not None
+    s._on_messages([p.Token(parent=b_req.id, token_id=3, text="x", prob=0.5, entropy=1.0, top=[["x", 0.5]]),
+                    p.Token(parent=a_req.id, token_id=4, text="y", prob=0.9, entropy=0.2, top=[["y", 0.9]])])
+    qtbot.waitUntil(lambda: b.output.toPlainText() == "ROMEO:x" and panel.output.toPlainText() == "ROMEO:y",
+                    timeout=2000)
+    assert not panel.generate_button.isEnabled()
+    s._on_messages([p.GenerateReply(parent=a_req.id, text="y", n_tokens=1, tokens_per_sec=9.0)])
+    assert panel.stop_button.isEnabled()                    # B still writes
+    s._on_messages([p.GenerateReply(parent=b_req.id, text="x", n_tokens=1, tokens_per_sec=8.0,
+                                    prompt_tokens=[{"id": 1, "text": "R"}], token_ids=[3])])
+    assert b.stats_label.text() == "1 tokens · 8.0 tok/s" and panel.generate_button.isEnabled()
+    qtbot.mouseClick(b.output.viewport(), Qt.MouseButton.LeftButton, pos=b.token_center(0))
+    tar = s._queue[-1]
+    assert isinstance(tar, p.TokenAttentionRequest) and tar.checkpoint == "ckpt-000100" and tar.ids == [1]
+
+
+def test_real_engine_token_details(qtbot, module_session, tmp_path):
+    """Generate with details from a run the real engine trains here, click a token, see its attention."""
+    from test_attention_panel import TRAIN
+    s = module_session
+    qtbot.waitUntil(lambda: bool(s.workspace.get("datasets")), timeout=20_000)
+    s.update_config("tokenizer", kind="char")
+    for section, values in TRAIN.items():
+        s.update_config(section, **values)
+    s.update_config("train", max_iters=20, eval_interval=20)
+    ended = []
+    s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
+                             st.state in ("finished", "stopped", "failed") else None)
+    s.request(p.TrainRequest(config=s.config.to_dict()))
+    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+    assert ended[0].state == "finished", ended[0].message
+    qtbot.waitUntil(lambda: any(r.get("status") == "finished" for r in s.workspace.get("runs", [])),
+                    timeout=10_000)
+    w = PlaygroundPanel(s)
+    qtbot.addWidget(w)
+    w.show()
+    run = [r for r in s.workspace["runs"] if r.get("status") == "finished"][-1]
+    w.run_combo.setCurrentIndex(w.run_combo.findData(run["id"]))
+    w.prompt.setPlainText("the ")
+    w.max_new.setValue(6)
+    w.seed.setValue(3)
+    w.generate_button.click()
+    qtbot.waitUntil(lambda: w._request is None, timeout=30_000)
+    assert not w.error_label.isVisible(), w.error_label.text()
+    pane = w.pane
+    assert len(pane.tokens) == 6 and pane.token_ids == [t["id"] for t in pane.tokens]
+    assert [t["id"] for t in pane.prompt_tokens] and all(0 < t["prob"] <= 1 for t in pane.tokens)
+    index = next(i for i, t in enumerate(pane.tokens) if t["text"])
+    qtbot.mouseClick(w.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(index))
+    assert w.details.bars.rows and w.details.prob_label.text().startswith("Probability: <b>")
+    qtbot.waitUntil(lambda: w.details.strongest_label.text().startswith("Strongest"), timeout=20_000)
+    n_keys = len(pane.prompt_tokens) + index
+    assert w.details.layer_combo.count() == TRAIN["model"]["n_layer"]
+    reply = w._attention_cache[w._attention_key(pane, index)]
+    weights = w.token_attention(reply)
+    assert weights.shape == (2, 2, n_keys) and np.allclose(weights.sum(-1), 1, atol=1e-2)
