@@ -90,11 +90,59 @@ def cmd_import(args) -> int:
         if not p.exists():
             raise FileNotFoundError(2, "no such file or folder", str(p))
     ws = _workspace(args)
-    ds = ws.import_dataset(paths, args.name, args.val_fraction, progress=_Progress())
+    ds = ws.import_dataset(paths, args.name, args.val_fraction, progress=_Progress(), **_import_options(args))
     print(f"dataset {ds['name']!r}: {ds['n_docs']:,} document(s), {ds['n_chars']:,} characters, "
           f"{ds['n_lines']:,} lines")
     print(f"train {ds['train_chars']:,} characters, validation {ds['val_chars']:,} characters")
     print(ds["id"])
+    return 0
+
+
+_CLEAN_STEPS = {"nfc": ("normalize", "NFC"), "nfkc": ("normalize", "NFKC"), "strip-control": ("strip_control", True),
+                "collapse-whitespace": ("collapse_whitespace", True), "lowercase": ("lowercase", True),
+                "dedupe-lines": ("dedupe_lines", True), "dedupe-docs": ("dedupe_docs", True)}
+
+
+def _import_options(args) -> dict:
+    """The import flags as Workspace.import_dataset keyword options (only those the user gave)."""
+    opts = {k: v for k, v in {"fmt": args.format, "column": args.column, "label_column": args.label_column,
+                              "split": args.split, "seed": args.seed, "on_decode_error": args.on_decode_error,
+                              "on_bad_record": args.on_bad_record}.items() if v is not None}
+    cleaning: dict = {}
+    for step in args.clean or []:
+        for name in step.split(","):
+            if name.strip() not in _CLEAN_STEPS:
+                raise UsageError(f"--clean: unknown step {name!r}; choose from {', '.join(_CLEAN_STEPS)}")
+            key, value = _CLEAN_STEPS[name.strip()]
+            cleaning[key] = value
+    if args.min_chars is not None:
+        cleaning["min_chars"] = args.min_chars
+    if args.max_chars is not None:
+        cleaning["max_chars"] = args.max_chars
+    if args.regex is not None:
+        cleaning["regex"] = args.regex
+    if cleaning:
+        opts["cleaning"] = cleaning
+    return opts
+
+
+def cmd_tokenizer_compare(args) -> int:
+    from engine.tokenizer_lab import compare_tokenizers
+    ws = _workspace(args)
+    result = compare_tokenizers(ws, [_ref(r) for r in args.tokenizers], text=args.text)
+    print(f"{'tokenizer':<32} {'bytes/token':>11} {'tokens/word':>11} {'unk rate':>9} {'coverage':>9}")
+    for row in result["rows"]:
+        print(f"{str(row['tokenizer'])[:32]:<32} {row['bytes_per_token']:>11.2f} {row['tokens_per_word']:>11.2f} "
+              f"{row['unk_rate']:>9.2%} {row['vocab_coverage']:>9.1%}")
+        split = row.get("sample_split") or []
+        print("    " + " | ".join(str(t) for t in split[:40]))
+    return 0
+
+
+def cmd_tokenizer_export(args) -> int:
+    from engine.tokenizer_lab import export_tokenizer
+    out = export_tokenizer(_workspace(args), _ref(args.tokenizer), Path(args.out).expanduser())
+    print(out)
     return 0
 
 
@@ -360,7 +408,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--name")
     p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="the last fraction of the text kept for validation (default 0.1)")
+                   help="the fraction of the text kept for validation (default 0.1)")
+    p.add_argument("--format", choices=("txt", "csv", "tsv", "jsonl", "parquet"),
+                   help="the input format (default: from the file extension)")
+    p.add_argument("--column", help="the text column (CSV/TSV/Parquet) or field (JSONL; dotted paths allowed)")
+    p.add_argument("--label-column", help="a label column to keep for later fine-tuning")
+    p.add_argument("--split", choices=("tail", "documents"),
+                   help="validation = the last part of the text (tail, as nanoGPT) or random documents")
+    p.add_argument("--seed", type=int, help="the seed of the document split")
+    p.add_argument("--on-decode-error", choices=("error", "latin-1", "skip"),
+                   help="a file that is not UTF-8/UTF-16: stop, decode it as Latin-1, or skip it")
+    p.add_argument("--on-bad-record", choices=("error", "skip"), help="malformed JSONL/CSV records: stop or skip")
+    p.add_argument("--clean", action="append", metavar="STEPS",
+                   help="cleaning steps, comma-separated: " + ", ".join(_CLEAN_STEPS))
+    p.add_argument("--min-chars", type=int, help="drop documents shorter than this")
+    p.add_argument("--max-chars", type=int, help="drop documents longer than this")
+    p.add_argument("--regex", help="a regex filter (drops matching lines)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("tokenizer", help="tokenizer commands")
@@ -368,10 +431,19 @@ def build_parser() -> argparse.ArgumentParser:
     tsub.required = True
     p = tsub.add_parser("train", parents=[common], help="train a tokenizer on a dataset")
     p.add_argument("--dataset", required=True, help="dataset id or name")
-    p.add_argument("--kind", choices=("char", "bytebpe"), default="char")
+    p.add_argument("--kind", choices=("char", "bpe", "bytebpe", "wordpiece", "unigram"), default="char")
     p.add_argument("--vocab-size", type=int, default=512)
     p.add_argument("--name")
     p.set_defaults(func=cmd_tokenizer_train)
+
+    p = tsub.add_parser("compare", parents=[common], help="compare tokenizers on the same corpus and text")
+    p.add_argument("tokenizers", nargs="+", metavar="TOKENIZER", help="tokenizer ids or names")
+    p.add_argument("--text", help="a sample sentence to split with each (default: from the corpus)")
+    p.set_defaults(func=cmd_tokenizer_compare)
+    p = tsub.add_parser("export", parents=[common], help="write a tokenizer.json (or a folder for transformers)")
+    p.add_argument("tokenizer", metavar="ID")
+    p.add_argument("out", metavar="OUT", help="OUT.json for the tokenizer.json alone, else a folder")
+    p.set_defaults(func=cmd_tokenizer_export)
 
     p = sub.add_parser("config", help="show run configs and presets")
     csub = p.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=_Parser)

@@ -250,3 +250,32 @@ def test_bad_input_is_one_error_line_and_changes_nothing(prepared, first_run, ar
     assert_one_error_line(r, code)
     assert r.stdout == ""
     assert snapshot(prepared["ws"]) == before
+
+
+def test_csv_import_with_cleaning_then_compare_and_export_tokenizers(tmp_path):
+    ws = tmp_path / "ws"
+    rows = ["text,label", '"Hello THERE, friend.",a', '"Hello THERE, friend.",a'] + \
+           [f'"line {i} of the corpus, with some words.",x' for i in range(200)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    r = cli("import", tmp_path / "t.csv", "--column", "text", "--label-column", "label",
+            "--clean", "lowercase,dedupe-docs", "--split", "documents", "--seed", "1", workspace=ws)
+    assert r.returncode == 0, r.stderr
+    assert "201 document(s)" in r.stdout           # the duplicate document was dropped
+    with Workspace(ws) as w:
+        train, val = w.dataset_files(last_line(r.stdout))
+        text = train.read_text() + val.read_text()
+    assert "hello there, friend." in text and "THERE" not in text
+    ids = []
+    for kind, size in (("bpe", "300"), ("char", "100")):
+        r = cli("tokenizer", "train", "--dataset", "t", "--kind", kind, "--vocab-size", size, workspace=ws)
+        assert r.returncode == 0, r.stderr
+        ids.append(last_line(r.stdout))
+    r = cli("tokenizer", "compare", *ids, "--text", "hello there friend", workspace=ws)
+    assert r.returncode == 0, r.stderr
+    assert "bytes/token" in r.stdout and "h | e | l | l | o" in r.stdout
+    r = cli("tokenizer", "export", ids[0], tmp_path / "tok.json", workspace=ws)
+    assert r.returncode == 0 and last_line(r.stdout) == str(tmp_path / "tok.json")
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(tmp_path / "tok.json"))
+    assert tok.decode(tok.encode("hello there").ids).replace(" ", "") == "hellothere"
+    assert_one_error_line(cli("import", tmp_path / "t.csv", "--clean", "bogus", workspace=ws), code=2)
