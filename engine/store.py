@@ -544,6 +544,14 @@ class Workspace:
         with self._write():
             self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", [int(run_id), int(after_step)])
 
+    def delete_checkpoints(self, run_id: int, paths: list[str]) -> None:
+        """Forget checkpoint rows by path (their files are the caller's to delete, JSON first)."""
+        if not paths:
+            return
+        with self._write():
+            self.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
+                                     [(int(run_id), str(p)) for p in paths])
+
     def metrics(self, run_id: int, split: str | None = None) -> list[dict]:
         cols = ", ".join(_METRIC_FIELDS)
         if split is None:

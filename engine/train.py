@@ -517,7 +517,7 @@ class _Training:
         info = save_checkpoint(self.run_dir / "checkpoints", kept_checkpoint_name(self.step), self.model,
                                meta=self.checkpoint_meta())
         # A step done again (resumed from an earlier checkpoint) replaces its file: one row per file.
-        _delete_checkpoint_rows(self.ws, self.run_id, [info["path"]])
+        self.ws.delete_checkpoints(self.run_id, [info["path"]])
         self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         kept = [c for c in list_checkpoints(self.ws, self.run_id) if _KEPT_NAME.fullmatch(c["name"])]
         _forget_checkpoints(self.ws, self.run_id, _thinned(kept, keep, self.tc.eval_interval))
@@ -645,15 +645,6 @@ def _thinned(kept: list[dict], keep: int, interval: int) -> list[dict]:
     return [r for r in kept[:-1] if r["step"] % stride]
 
 
-def _delete_checkpoint_rows(ws, run_id: int, paths: list[str]) -> None:
-    # The workspace has no method for this yet (engine/store.py belongs to another module owner).
-    if not paths:
-        return
-    with ws._write():
-        ws.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
-                               [(int(run_id), str(p)) for p in paths])
-
-
 def _forget_checkpoints(ws, run_id: int, rows: list[dict]) -> None:
     """Delete checkpoints' files (the JSON, their commit point, first) and their rows."""
     for row in rows:
@@ -665,7 +656,7 @@ def _forget_checkpoints(ws, run_id: int, rows: list[dict]) -> None:
         json_path.unlink(missing_ok=True)
         for f in files:
             (json_path.parent / f).unlink(missing_ok=True)
-    _delete_checkpoint_rows(ws, run_id, [r["path"] for r in rows])
+    ws.delete_checkpoints(run_id, [r["path"] for r in rows])
 
 
 # ------------------------------------------------------------------------------------------------ generation

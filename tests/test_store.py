@@ -404,3 +404,19 @@ def test_dataset_documents_of_an_old_dataset_fall_back_to_paragraphs(ws, tmp_pat
     assert [d["text"] for d in ws.dataset_documents(ds["id"])] == ["first para\nline two", "second para"]
     with pytest.raises(WorkspaceError, match="split must be"):
         ws.dataset_documents(ds["id"], "test")
+
+
+def test_delete_checkpoints_forgets_only_the_named_rows_of_that_run(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    ds = ws.ensure_sample_dataset()
+    tok = ws.train_tokenizer(ds["id"], "char", 100)
+    a = ws.create_run("a", {}, ds["id"], tok["id"])
+    b = ws.create_run("b", {}, ds["id"], tok["id"])
+    for run in (a, b):
+        ws.add_checkpoint(run["id"], 10, "/ck/step-10.json", "x")
+        ws.add_checkpoint(run["id"], 20, "/ck/latest.json", "y")
+    ws.delete_checkpoints(a["id"], ["/ck/step-10.json"])
+    assert [c["path"] for c in ws.checkpoints(a["id"])] == ["/ck/latest.json"]
+    assert len(ws.checkpoints(b["id"])) == 2
+    ws.delete_checkpoints(a["id"], [])
+    assert len(Workspace(tmp_path / "ws").checkpoints(a["id"])) == 1
