@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = "1.1"
+PROTOCOL_VERSION = "1.2"
 MAX_BATCH = 64           # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -123,14 +123,37 @@ class WorkspaceReply(Reply):
 
 @message("import_request")
 class ImportRequest(Message):
+    """Import files/folders as a new dataset. options: engine.data.importers.ImportOptions fields (fmt, column,
+    label_column, include, exclude, doc_unit, delimiter, on_decode_error, on_bad_record, cleaning (a
+    CleaningConfig dict), split, seed); {} imports plain text with no cleaning."""
     paths: list = field(default_factory=list)
     name: str | None = None
     val_fraction: float = 0.1
+    options: dict = field(default_factory=dict)
 
 
 @message("import_reply")
 class ImportReply(Reply):
     dataset: dict = field(default_factory=dict)
+
+
+@message("import_preview_request")
+class ImportPreviewRequest(Message):
+    """The first `n` records an import with these options would read, and what the cleaning would do to them,
+    before anything is imported. Problems with the input come back as warnings in `preview`, not as an error."""
+    paths: list = field(default_factory=list)
+    options: dict = field(default_factory=dict)
+    n: int = 20
+
+
+@message("import_preview_reply")
+class ImportPreviewReply(Reply):
+    # engine.data.importers.preview_records: {"format", "columns", "column_types", "records": [{"text", "label",
+    # "source", "line", "fields"}], "warnings", "files"}
+    preview: dict = field(default_factory=dict)
+    cleaned: list = field(default_factory=list)   # each record's text after cleaning; None where it is dropped
+    cleaning: dict = field(default_factory=dict)  # per step: {"removed_docs", "changed_docs", "removed_lines",
+    #                                               "examples": [[before, after], ...]}, in the order steps run
 
 
 @message("dataset_preview_request")
@@ -151,6 +174,9 @@ class TokenizerTrainRequest(Message):
     tokenizer_kind: str = "char"
     vocab_size: int = 512
     name: str | None = None
+    # engine.tokenizer.TokenizerSpec options: min_frequency, special_tokens ({role: token}, None removes a
+    # default), normalizer, pre_tokenizer
+    options: dict = field(default_factory=dict)
 
 
 @message("tokenizer_train_reply")
@@ -168,7 +194,7 @@ class VocabRequest(Message):
 @message("vocab_reply")
 class VocabReply(Reply):
     tokenizer: dict = field(default_factory=dict)
-    rows: list = field(default_factory=list)   # [[id, token, frequency], ...]
+    rows: list = field(default_factory=list)   # [[id, token, frequency, merge rank or None], ...]
 
 
 @message("tokenize_request")
@@ -180,6 +206,61 @@ class TokenizeRequest(Message):
 @message("tokenize_reply")
 class TokenizeReply(Reply):
     spans: list = field(default_factory=list)  # [{"id", "token", "start", "end"}, ...]
+
+
+@message("token_contexts_request")
+class TokenContextsRequest(Message):
+    tokenizer: int | str = 0
+    token_id: int = 0
+    n: int = 10
+    width: int = 40
+
+
+@message("token_contexts_reply")
+class TokenContextsReply(Reply):
+    token: str = ""              # the token, readable
+    frequency: int = 0           # occurrences in the tokenizer's dataset (train + validation)
+    contexts: list = field(default_factory=list)   # lines: `width` chars before, the token in ⟦ ⟧, `width` after
+
+
+@message("doc_lengths_request")
+class DocLengthsRequest(Message):
+    tokenizer: int | str = 0
+    split: str = "train"
+    bins: int = 30
+
+
+@message("doc_lengths_reply")
+class DocLengthsReply(Reply):
+    # engine.tokenizer_lab.doc_length_histogram: {"split", "n_docs", "sampled", "counts", "edges", "min", "max",
+    # "mean", "median", "p95"}
+    histogram: dict = field(default_factory=dict)
+
+
+@message("tokenizer_compare_request")
+class TokenizerCompareRequest(Message):
+    tokenizers: list = field(default_factory=list)   # ids or names; the first one's dataset is the corpus
+    text: str | None = None                          # None: the corpus sample's first line
+
+
+@message("tokenizer_compare_reply")
+class TokenizerCompareReply(Reply):
+    # engine.tokenizer_lab.compare_tokenizers: {"corpus", "text", "rows": [{"tokenizer", "id", "kind",
+    # "vocab_size", "n_tokens", "bytes_per_token", "tokens_per_word", "unk_rate", "vocab_coverage", "lossless",
+    # "sample_split"}]}
+    result: dict = field(default_factory=dict)
+
+
+@message("tokenizer_export_request")
+class TokenizerExportRequest(Message):
+    """path ending in .json: the tokenizer.json alone; otherwise a folder transformers' AutoTokenizer loads."""
+    tokenizer: int | str = 0
+    path: str = ""
+
+
+@message("tokenizer_export_reply")
+class TokenizerExportReply(Reply):
+    path: str = ""
 
 
 # ------------------------------------------------------------------------------------------------- training

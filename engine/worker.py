@@ -287,16 +287,69 @@ class Engine:
     def _handle_import_request(self, msg: p.ImportRequest) -> None:
         def run(job: Job) -> None:
             ds = self.ws().import_dataset([Path(x).expanduser() for x in msg.paths], msg.name, msg.val_fraction,
-                                          progress=self._progress(msg), cancelled=job.cancelled)
+                                          progress=self._progress(msg), cancelled=job.cancelled,
+                                          **_options(msg.options))
             self.send(p.ImportReply(parent=msg.id, dataset=ds))
         self._enqueue(msg, run)
 
     def _handle_tokenizer_train_request(self, msg: p.TokenizerTrainRequest) -> None:
         def run(job: Job) -> None:
             tok = self.ws().train_tokenizer(msg.dataset, msg.tokenizer_kind, msg.vocab_size, msg.name,
-                                            progress=self._progress(msg), cancelled=job.cancelled)
+                                            progress=self._progress(msg), cancelled=job.cancelled,
+                                            **_options(msg.options))
             self.send(p.TokenizerTrainReply(parent=msg.id, tokenizer=tok))
         self._enqueue(msg, run)
+
+    # Looking at data and tokenizers reads files but writes nothing, so it runs beside training (in the side
+    # lane that generation uses) and never waits for a long import to finish.
+    def _handle_import_preview_request(self, msg: p.ImportPreviewRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.data.cleaning import clean_preview, clean_records
+            from engine.data.importers import preview_records
+            opts = _options(msg.options)
+            cleaning = opts.pop("cleaning", None)
+            preview = preview_records([Path(x).expanduser() for x in msg.paths], n=max(1, int(msg.n)), **opts)
+            records = preview["records"]
+            self.send(p.ImportPreviewReply(parent=msg.id, preview=preview,
+                                           cleaned=clean_records(records, cleaning),
+                                           cleaning=clean_preview(records, cleaning)))
+        self._enqueue(msg, run, generation=True)
+
+    def _handle_token_contexts_request(self, msg: p.TokenContextsRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.tokenizer import display_token
+            from engine.tokenizer_lab import token_contexts
+            ws = self.ws()
+            row = ws.tokenizer(msg.tokenizer)
+            contexts = token_contexts(ws, row["id"], msg.token_id, n=msg.n, width=msg.width)
+            freq = ws.vocab_rows(row["id"], msg.token_id, 1)
+            self.send(p.TokenContextsReply(parent=msg.id, contexts=contexts,
+                                           token=display_token(ws.load_tokenizer(row["id"]), msg.token_id),
+                                           frequency=int(freq[0][2]) if freq else 0))
+        self._enqueue(msg, run, generation=True)
+
+    def _handle_doc_lengths_request(self, msg: p.DocLengthsRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.tokenizer_lab import doc_length_histogram
+            self.send(p.DocLengthsReply(parent=msg.id, histogram=doc_length_histogram(
+                self.ws(), msg.tokenizer, split=msg.split, bins=msg.bins)))
+        self._enqueue(msg, run, generation=True)
+
+    def _handle_tokenizer_compare_request(self, msg: p.TokenizerCompareRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.tokenizer_lab import compare_tokenizers
+            self.send(p.TokenizerCompareReply(parent=msg.id, result=compare_tokenizers(
+                self.ws(), list(msg.tokenizers), text=msg.text)))
+        self._enqueue(msg, run, generation=True)
+
+    def _handle_tokenizer_export_request(self, msg: p.TokenizerExportRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.tokenizer_lab import export_tokenizer
+            if not str(msg.path).strip():
+                raise ConfigError("choose where to export the tokenizer")
+            out = export_tokenizer(self.ws(), msg.tokenizer, Path(msg.path).expanduser())
+            self.send(p.TokenizerExportReply(parent=msg.id, path=str(out)))
+        self._enqueue(msg, run, generation=True)
 
     def _handle_train_request(self, msg: p.TrainRequest) -> None:
         self._enqueue(msg, self._train)
@@ -467,6 +520,15 @@ def _USER_ERRORS() -> tuple[type[BaseException], ...]:
     except ImportError:
         pass
     return tuple(errors)
+
+
+def _options(options) -> dict:
+    """Request options as keyword arguments; a non-dict is a studio bug reported as one line."""
+    if not options:
+        return {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"options must be a JSON object, not {type(options).__name__}")
+    return {str(k): v for k, v in options.items()}
 
 
 def _steps_text(steps: list[int]) -> str:
