@@ -107,7 +107,9 @@ def _import_options(args) -> dict:
     """The import flags as Workspace.import_dataset keyword options (only those the user gave)."""
     opts = {k: v for k, v in {"fmt": args.format, "column": args.column, "label_column": args.label_column,
                               "split": args.split, "seed": args.seed, "on_decode_error": args.on_decode_error,
-                              "on_bad_record": args.on_bad_record}.items() if v is not None}
+                              "on_bad_record": args.on_bad_record, "include": args.include,
+                              "exclude": args.exclude, "doc_unit": args.doc_unit,
+                              "delimiter": args.delimiter}.items() if v is not None}
     cleaning: dict = {}
     for step in args.clean or []:
         for name in step.split(","):
@@ -121,6 +123,10 @@ def _import_options(args) -> dict:
         cleaning["max_chars"] = args.max_chars
     if args.regex is not None:
         cleaning["regex"] = args.regex
+        if args.regex_action is not None:
+            cleaning["regex_action"] = args.regex_action
+    elif args.regex_action is not None:
+        raise UsageError("--regex-action needs --regex")
     if cleaning:
         opts["cleaning"] = cleaning
     return opts
@@ -146,11 +152,27 @@ def cmd_tokenizer_export(args) -> int:
     return 0
 
 
+def _spec_options(args) -> dict:
+    """The tokenizer flags as Workspace.train_tokenizer spec options (only those the user gave)."""
+    opts = {k: v for k, v in {"min_frequency": args.min_frequency, "normalizer": args.normalizer,
+                              "pre_tokenizer": args.pre_tokenizer}.items() if v is not None}
+    specials = {}
+    for item in args.special or []:
+        role, sep, token = item.partition("=")
+        if not sep:
+            raise UsageError(f"--special takes ROLE=TOKEN (for example eos=</s>), not {item!r}")
+        specials[role.strip()] = token or None
+    if specials:
+        opts["special_tokens"] = specials
+    return opts
+
+
 def cmd_tokenizer_train(args) -> int:
     if args.vocab_size < 2:
         raise UsageError("--vocab-size must be at least 2")
     ws = _workspace(args)
-    tok = ws.train_tokenizer(_ref(args.dataset), args.kind, args.vocab_size, args.name, progress=_Progress())
+    tok = ws.train_tokenizer(_ref(args.dataset), args.kind, args.vocab_size, args.name, progress=_Progress(),
+                             **_spec_options(args))
     print(f"tokenizer {tok['name']!r}: {tok['kind']}, {tok['vocab_size']:,} tokens")
     print(f"train {tok['train_tokens']:,} tokens, validation {tok['val_tokens']:,} tokens")
     print(tok["id"])
@@ -423,7 +445,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="cleaning steps, comma-separated: " + ", ".join(_CLEAN_STEPS))
     p.add_argument("--min-chars", type=int, help="drop documents shorter than this")
     p.add_argument("--max-chars", type=int, help="drop documents longer than this")
-    p.add_argument("--regex", help="a regex filter (drops matching lines)")
+    p.add_argument("--regex", help="a regex filter (drops matching lines; see --regex-action)")
+    p.add_argument("--regex-action", choices=("drop_lines", "drop_docs", "keep_docs"),
+                   help="what --regex does: drop matching lines (default), drop matching documents, or keep only "
+                        "matching documents")
+    p.add_argument("--include", action="append", metavar="GLOB",
+                   help="in folders, import only files matching this pattern (repeatable; default *.txt)")
+    p.add_argument("--exclude", action="append", metavar="GLOB", help="in folders, leave out matching files")
+    p.add_argument("--doc-unit", choices=("file", "line", "paragraph"),
+                   help="one document per text file (default), per non-blank line, or per paragraph")
+    p.add_argument("--delimiter", help="the CSV delimiter (default: comma, tab for .tsv)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("tokenizer", help="tokenizer commands")
@@ -434,6 +465,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kind", choices=("char", "bpe", "bytebpe", "wordpiece", "unigram"), default="char")
     p.add_argument("--vocab-size", type=int, default=512)
     p.add_argument("--name")
+    p.add_argument("--min-frequency", type=int, help="leave out pairs (or characters) seen fewer times")
+    p.add_argument("--normalizer", choices=("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert"),
+                   help="how text is normalized before it is cut (default none)")
+    p.add_argument("--pre-tokenizer", choices=("metaspace", "whitespace", "whitespace_split", "bert"),
+                   help="how text is cut into words first (bpe, wordpiece, unigram; default metaspace for bpe "
+                        "and unigram, whitespace for wordpiece)")
+    p.add_argument("--special", action="append", metavar="ROLE=TOKEN",
+                   help="a special token (roles: pad, unk, bos, eos, mask, cls, sep); ROLE= removes a default; "
+                        "repeatable")
     p.set_defaults(func=cmd_tokenizer_train)
 
     p = tsub.add_parser("compare", parents=[common], help="compare tokenizers on the same corpus and text")

@@ -279,3 +279,36 @@ def test_csv_import_with_cleaning_then_compare_and_export_tokenizers(tmp_path):
     tok = Tokenizer.from_file(str(tmp_path / "tok.json"))
     assert tok.decode(tok.encode("hello there").ids).replace(" ", "") == "hellothere"
     assert_one_error_line(cli("import", tmp_path / "t.csv", "--clean", "bogus", workspace=ws), code=2)
+
+
+def test_folder_import_patterns_paragraphs_and_tokenizer_spec_flags(tmp_path):
+    ws = tmp_path / "ws"
+    folder = tmp_path / "notes"
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "a.md").write_text("First Para one.\n\nSecond PARA two.\n\nThird para three.\n")
+    (folder / "b.txt").write_text("plain text file that the md pattern leaves out\n")
+    (folder / "drafts" / "c.md").write_text("a draft that the exclude pattern leaves out\n")
+    r = cli("import", folder, "--include", "*.md", "--exclude", "drafts/*", "--doc-unit", "paragraph",
+            "--regex", "Second", "--regex-action", "drop_docs", "--val-fraction", "0", workspace=ws)
+    assert r.returncode == 0, r.stderr
+    with Workspace(ws) as w:
+        ds = w.dataset(last_line(r.stdout))
+        text = w.dataset_files(ds["id"])[0].read_text()
+    assert ds["n_docs"] == 2 and "First Para" in text and "Third" in text
+    assert "Second" not in text and "plain text" not in text and "draft" not in text
+    assert_one_error_line(cli("import", folder, "--regex-action", "keep_docs", workspace=ws), code=2)
+
+    r = cli("tokenizer", "train", "--dataset", ds["id"], "--kind", "wordpiece", "--vocab-size", 120,
+            "--normalizer", "lowercase", "--special", "bos=[BOS]", "--special", "mask=", "--min-frequency", 1,
+            workspace=ws)
+    assert r.returncode == 0, r.stderr
+    with Workspace(ws) as w:
+        row = w.tokenizer(last_line(r.stdout))
+        tok = w.load_tokenizer(row["id"])
+    assert row["spec"]["normalizer"] == "lowercase" and "mask" not in row["spec"]["special_tokens"]
+    assert tok.token_to_id("[BOS]") is not None and tok.token_to_id("[MASK]") is None
+    assert tok.encode("FIRST").ids == tok.encode("first").ids
+    assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--kind", "wordpiece",
+                              "--special", "unk=", workspace=ws))
+    assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--special", "bos", workspace=ws),
+                          code=2)
