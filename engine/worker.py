@@ -167,8 +167,10 @@ class Engine:
         self.device = pick_device("auto")
         self.device_name = device_description(self.device)
         self.ws().ensure_sample_dataset()
+        # No status broadcast here: the hello reply (with the workspace) goes first and its status follows, so the
+        # studio never shows "ready" while its lists are still empty.
+        self.outbox.state = "idle"
         self.ready.set()
-        self.set_state("idle")
 
     # ------------------------------------------------------------------------------------------------ reading
     def read_loop(self) -> None:

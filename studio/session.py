@@ -122,6 +122,7 @@ class Session(QObject):
         elif state in ("starting", "stopping", "stopped"):
             if state == "starting":
                 self.hello = None
+                self.last_status = None
             self._set_engine_state(state, detail)
         # dead and hung arrive through their own signals, with the reason
 
@@ -129,9 +130,10 @@ class Session(QObject):
         self.hello = hello
         self.device_name = hello.device_name or hello.device
         self.device = hello.device
-        self._set_engine_state("ready", self.device_name)
         if hello.workspace:
             self._apply_workspace(hello.workspace)
+        last = _ENGINE_STATES.get(self.last_status.state) if self.last_status else None
+        self._set_engine_state(last or "ready", self.device_name if last in (None, "ready") else "")
         queued, self._queue = self._queue, []
         for msg in queued:
             if not self.client.send(msg):

@@ -161,8 +161,14 @@ def test_sidebar_order_and_shortcuts(qtbot, window):
     assert window.current_page() == "runs"
 
 
+def _hello(session) -> None:
+    session._on_ready(p.HelloReply(device="cpu", device_name="CPU",
+                                   workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+
+
 def test_closing_while_training_asks_first(window):
     s = window.session
+    _hello(s)
     s._on_messages([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
     asked = []
     window.ask = lambda title, text: asked.append(text) or False
@@ -195,6 +201,7 @@ def test_runs_panel_selects_and_opens_in_playground(window):
              "config": {"model": {"n_layer": 2}}, "created": "2026-11-23T09:00:00+00:00", "device": "CPU"},
             {"id": 2, "name": "b", "status": "stopped", "step": 20, "max_iters": 50, "best_val_loss": None,
              "config": {}, "created": "2026-11-23T10:00:00+00:00", "device": "CPU"}]
+    _hello(s)
     s._on_messages([p.Status(state="idle")])
     s._apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
     panel = window.panels["runs"]

@@ -16,13 +16,19 @@ def test_queued_before_ready_then_sent_and_defaults_selected(qtbot, tmp_path):
         seen_hello.append(s.hello is not None)
         replies.append(reply)
     s.request(p.WorkspaceRequest(), on_reply)      # before the engine even exists
-    states = []
-    s.engineStateChanged.connect(lambda st, d: states.append(st))
+    states, lists_when_ready = [], []
+
+    def on_state(st, detail):
+        states.append(st)
+        if st == "ready":   # "ready" in the status bar must mean the workspace lists are filled
+            lists_when_ready.append(len(s.workspace["datasets"]))
+    s.engineStateChanged.connect(on_state)
     try:
         s.start_engine()
         qtbot.waitUntil(lambda: len(replies) == 1, timeout=60_000)
         assert replies[0].ok and seen_hello == [True]
         assert states[:2] == ["starting", "ready"]
+        assert lists_when_ready and all(n > 0 for n in lists_when_ready)
         assert "sample" in [d["name"] for d in replies[0].workspace["datasets"]]
         assert s.workspace["path"] == str(tmp_path / "ws")
         assert "sample" in [d["name"] for d in s.workspace["datasets"]]
