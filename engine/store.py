@@ -62,6 +62,18 @@ def _finite(x: Any) -> Any:
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid() or os.name == "nt":   # on Windows os.kill(pid, 0) would send Ctrl-C, not a probe
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True   # someone else's process, or no way to tell: leave its folder alone
+    return True
+
+
 def _paragraph_starts(path: Path) -> np.ndarray:
     """Byte offsets after each blank line (documents of datasets imported before they were indexed)."""
     starts, offset, prev_nl = [0], 0, False
@@ -95,9 +107,19 @@ class Workspace:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._ensure_schema()
+            self._remove_debris()
         except sqlite3.DatabaseError as e:
             conn.close()
             raise WorkspaceError(f"{self.path / 'workspace.db'} is not a usable workspace database: {e}") from None
+
+    def _remove_debris(self) -> None:
+        """Delete the temp folders of imports and tokenizer trainings whose process was killed (no row names
+        them, so nothing a user made is in them)."""
+        for folder in (self.path / "datasets", self.path / "tokenizers"):
+            for tmp in folder.glob(".tmp-*"):
+                parts = tmp.name.split("-")
+                if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+                    shutil.rmtree(tmp, ignore_errors=True)
 
     @staticmethod
     def default_path() -> Path:
@@ -207,8 +229,9 @@ class Workspace:
 
     @contextlib.contextmanager
     def _temp_dir(self, folder: Path) -> Iterator[Path]:
-        # Not tempfile.mkdtemp: its 0700 mode would stay on the published folder.
-        tmp = folder / f".tmp-{secrets.token_hex(6)}"
+        # Not tempfile.mkdtemp: its 0700 mode would stay on the published folder. The pid in the name lets a later
+        # Workspace tell the debris of a killed process from another process's import in progress.
+        tmp = folder / f".tmp-{os.getpid()}-{secrets.token_hex(6)}"
         tmp.mkdir()
         try:
             yield tmp

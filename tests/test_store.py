@@ -1,6 +1,7 @@
 import json
 import sqlite3
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -420,3 +421,30 @@ def test_delete_checkpoints_forgets_only_the_named_rows_of_that_run(tmp_path):
     assert len(ws.checkpoints(b["id"])) == 2
     ws.delete_checkpoints(a["id"], [])
     assert len(Workspace(tmp_path / "ws").checkpoints(a["id"])) == 1
+
+
+def test_a_killed_import_leaves_no_debris_once_the_workspace_is_reopened(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    root = Path(__file__).resolve().parents[1]
+    ws_path = tmp_path / "ws"
+    with Workspace(ws_path) as ws:
+        before = ws.summary()["datasets"]
+    big = tmp_path / "big.txt"
+    big.write_text(("All the world's a stage, and all the men and women merely players.\n" * 400_000))
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "import", str(big), "--workspace", str(ws_path)],
+                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while not list((ws_path / "datasets").glob(".tmp-*")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the import ended before it could be killed"
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert list((ws_path / "datasets").glob(".tmp-*"))          # what SIGKILL leaves behind
+    with Workspace(ws_path) as ws:
+        assert ws.summary()["datasets"] == before
+    assert not list((ws_path / "datasets").glob(".tmp-*"))
