@@ -418,9 +418,12 @@ class Workspace:
         with self._temp_dir(self.path / "tokenizers") as tmp:
             tok = tk.train_from_spec(spec, [train_txt], progress=part(0), cancelled=cancelled)
             tk.save_tokenizer(tok, tmp / "tokenizer.json")
+            sep = tk.separator_id(tok, spec)
             n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
-                                                 cancelled=cancelled)
-            n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled)
+                                                 cancelled=cancelled, sep_id=sep,
+                                                 doc_starts=self.document_spans(ds["id"], "train")[1:, 0])
+            n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled,
+                                           sep_id=sep, doc_starts=self.document_spans(ds["id"], "val")[1:, 0])
             vocab = tok.get_vocab_size()
             counts = sum(tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype),
                                          vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))

@@ -374,9 +374,43 @@ def token_dtype(vocab_size: int) -> str:
     return "uint16" if vocab_size <= 65536 else "uint32"
 
 
+def separator_id(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> int | None:
+    """The token that ends a document in the token files: the spec's eos (else sep) token, if it has one."""
+    specials = (spec.special_tokens if isinstance(spec, TokenizerSpec) else (spec or {}).get("special_tokens")) or {}
+    for role in ("eos", "sep"):
+        if specials.get(role) is not None and tok.token_to_id(specials[role]) is not None:
+            return tok.token_to_id(specials[role])
+    return None
+
+
+def _documents(chunk: str, start: int, doc_starts: np.ndarray) -> Iterator[tuple[str, bool]]:
+    """Cut a chunk that starts at byte `start` of its file where documents end: (text, ends a document) pairs.
+    doc_starts: sorted byte offsets where documents begin."""
+    data = chunk.encode("utf-8")
+    lo, hi = np.searchsorted(doc_starts, [start + 1, start + len(data) + 1])
+    if lo == hi:
+        yield chunk, False
+        return
+    # Byte offsets -> character offsets: every byte that is not a UTF-8 continuation byte starts a character.
+    starts = np.flatnonzero((np.frombuffer(data, dtype=np.uint8) & 0xC0) != 0x80)
+    at = 0
+    for b in doc_starts[lo:hi]:
+        end = int(np.searchsorted(starts, int(b) - start)) if int(b) - start < len(data) else len(chunk)
+        yield chunk[at:end], True
+        at = end
+    if at < len(chunk):
+        yield chunk[at:], False
+
+
 def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progress: Progress | None = None,
-                     cancelled: Cancelled | None = None) -> tuple[int, str]:
-    """Encode a UTF-8 text file to raw token ids (uint16 or uint32) at out_path; return (n_tokens, dtype)."""
+                     cancelled: Cancelled | None = None, doc_starts: np.ndarray | None = None,
+                     sep_id: int | None = None, separator: str = "\n\n") -> tuple[int, str]:
+    """Encode a UTF-8 text file to raw token ids (uint16 or uint32) at out_path; return (n_tokens, dtype).
+
+    With doc_starts (byte offsets where documents begin, as the dataset's .idx holds) and sep_id, the blank-line
+    separator before each document becomes that one token (GPT-2's <|endoftext|>), so the model learns where a
+    document ends and generation can stop there.
+    """
     report = progress or (lambda fraction, message: None)
     is_cancelled = cancelled or (lambda: False)
     dtype = token_dtype(tok.get_vocab_size())
@@ -394,12 +428,49 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
 
     try:
         with open(tmp, "wb") as f:
+            starts = np.asarray(doc_starts if doc_starts is not None and sep_id is not None else [], np.int64)
+            at, held = 0, ""
+
+            def write(parts: list[tuple[str, bool]]) -> None:
+                # One encode_batch per chunk, not per document: a corpus of a million tweets stays parallel.
+                nonlocal n_tokens
+                pieces, owner = [], []
+                for i, (text, _) in enumerate(parts):
+                    for piece in _pieces(text):
+                        pieces.append(piece)
+                        owner.append(i)
+                encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
+                ids, k = [], 0
+                for i, (_, ends_doc) in enumerate(parts):
+                    while k < len(owner) and owner[k] == i:
+                        ids.append(np.asarray(encodings[k].ids, dtype=dtype))
+                        k += 1
+                    if ends_doc:
+                        ids.append(np.asarray([sep_id], dtype=dtype))
+                if ids:
+                    arr = np.concatenate(ids)
+                    f.write(arr.tobytes())
+                    n_tokens += len(arr)
+
             for chunk in _file_chunks([text_path], on_bytes):
-                encodings = tok.encode_batch(_pieces(chunk), add_special_tokens=False)
-                ids = np.concatenate([np.asarray(e.ids, dtype=dtype) for e in encodings])
-                f.write(ids.tobytes())
-                n_tokens += len(ids)
+                if not len(starts):
+                    write([(chunk, False)])
+                else:
+                    parts = []
+                    for text, ends_doc in _documents(chunk, at, starts):
+                        text, held = held + text, ""
+                        if ends_doc and text.endswith(separator):
+                            text = text[:-len(separator)]
+                        elif not ends_doc:
+                            # A chunk may end between the separator's two line breaks: hold the trailing ones
+                            # back, so the next part sees the whole separator.
+                            keep = len(text.rstrip("\n"))
+                            text, held = text[:keep], text[keep:]
+                        parts.append((text, ends_doc))
+                    write(parts)
+                    at += len(chunk.encode("utf-8"))
                 report(min(1.0, done / total), f"encoding {Path(text_path).name}")
+            write([(held, False)])
         os.replace(tmp, out_path)
     except OSError as e:
         raise TokenizerError(f"cannot write {out_path}: {e.strerror or e}") from None

@@ -313,3 +313,23 @@ def test_metaspace_tokens_read_with_visible_spaces(small_corpus):
     assert "␣Romeo" in shown or "␣Romeo," in shown
     assert not any("▁" in s for s in shown)
     assert "⏎" in shown and not any("⏎" in s and len(s) > 1 for s in shown)  # newlines stand alone
+
+
+@pytest.mark.parametrize("chunk_bytes", [7, 11, 64, 1 << 20])
+def test_documents_are_joined_by_one_end_of_text_token_whatever_the_chunking(tmp_path, monkeypatch, chunk_bytes):
+    # Small chunks cut between the separator's two line breaks and inside multi-byte characters' documents.
+    monkeypatch.setattr(T, "CHUNK_BYTES", chunk_bytes)
+    docs = ["naïve café\nsecond line", "ok", "ünïcödé everywhere, twice ünïcödé", "x\ny\nz", "last one"]
+    text = "\n\n".join(docs) + "\n"
+    path = tmp_path / "docs.txt"
+    path.write_text(text, encoding="utf-8", newline="")
+    starts, pos = [], 0
+    for d in docs[:-1]:
+        pos += len((d + "\n\n").encode("utf-8"))
+        starts.append(pos)
+    tok = train_tokenizer("bytebpe", 300, [path])
+    eot = tok.token_to_id("<|endoftext|>")
+    n, dtype = encode_to_memmap(tok, path, tmp_path / "ids.bin", doc_starts=np.array(starts), sep_id=eot)
+    ids = np.fromfile(tmp_path / "ids.bin", dtype=dtype)
+    assert len(ids) == n and np.count_nonzero(ids == eot) == len(docs) - 1
+    assert tok.decode(ids.tolist(), skip_special_tokens=False) == "<|endoftext|>".join(docs) + "\n"

@@ -41,7 +41,7 @@ def test_token_contexts_for_a_rare_or_unused_token(lab):
     ws, _, toks = lab
     tid = toks["bytebpe"]["id"]
     tok = ws.load_tokenizer(tid)
-    unused = tok.token_to_id("<|endoftext|>")
+    unused = tok.token_to_id("Ā")   # byte 0x00 as byte-level BPE shows it: never in this text
     assert token_contexts(ws, tid, unused) == []
     digit = tok.token_to_id("7")
     found = token_contexts(ws, tid, digit, n=50)
@@ -110,3 +110,20 @@ def test_export_loads_in_tokenizers_and_transformers_with_roles(lab, tmp_path):
             assert auto.eos_token == "<|endoftext|>"
     with pytest.raises(TokenizerError, match="does not exist"):
         export_tokenizer(ws, toks["char"]["id"], tmp_path / "no" / "such" / "t.json")
+
+
+def test_documents_end_with_the_end_of_text_token_in_the_token_files(lab):
+    ws, ds, toks = lab
+    eot = ws.load_tokenizer(toks["bytebpe"]["id"]).token_to_id("<|endoftext|>")
+    files = ws.token_files(toks["bytebpe"]["id"])
+    tok = ws.load_tokenizer(toks["bytebpe"]["id"])
+    for split, n_docs in (("train", ds["n_train_docs"]), ("val", ds["n_val_docs"])):
+        ids = np.fromfile(files[split], dtype=files["dtype"])
+        assert np.count_nonzero(ids == eot) == n_docs - 1     # one between each two documents
+        docs = tok.decode(ids.tolist(), skip_special_tokens=False).split("<|endoftext|>")
+        text = ws.dataset_files(ds["id"])[0 if split == "train" else 1].read_text(encoding="utf-8")
+        docs[-1] = docs[-1].rstrip("\n")                       # the file's last separator has no next document
+        assert docs == text.rstrip("\n").split("\n\n")      # each document whole, nothing lost or cut mid-word
+    # A char vocabulary has no end-of-text token: the blank line stays the separator.
+    char = ws.token_files(toks["char"]["id"])
+    assert len(np.fromfile(char["train"], dtype=char["dtype"])) == len(ws.dataset_files(ds["id"])[0].read_text())

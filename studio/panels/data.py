@@ -1,140 +1,48 @@
 """Data panel: bring your own text into the workspace, look at it before and after importing.
 
-Before an import the chosen files are previewed here (a few KB read with the standard library), so a wrong file
-is noticed before the engine reads gigabytes; the import itself runs in the engine with progress and Cancel.
+Choosing files opens the import page: the options (import_options.py) on the left, and on the right the records
+the engine would read with them, before and after cleaning (widgets/import_preview.py), asked for again ~300 ms
+after each change. A quick look with the standard library (file count, size, the first 4 KB) fills the info
+line at once, so a wrong file is noticed before the engine reads gigabytes; the import itself runs in the engine
+with progress and Cancel.
 """
 from __future__ import annotations
 
-import codecs
-import os
-from dataclasses import dataclass, field
+import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QSpinBox,
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QKeySequence, QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
+                               QLabel, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_bytes, human_count
+from engine.config import human_bytes, human_count, human_duration
 from studio import theme
+from studio.panels.import_files import FilePreview, decode_head, preview_paths  # noqa: F401  (the panel's API)
+from studio.panels.import_options import ImportOptionsForm
+from studio.panels.import_report import FORMAT_NAMES, cleaning_text, format_text, records_text, split_text
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, human_exact, monospace_font
+from studio.widgets.import_preview import ImportPreviewView
 
-PREVIEW_BYTES = 4096
-MAX_PREVIEW_FILES = 10_000   # a folder walk for the preview stops here; the engine still imports them all
-HEADS_CHECKED = 20           # files whose first bytes are checked for binary / bad encoding before importing
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", 4), (codecs.BOM_UTF32_BE, "utf-32-be", 4),
-         (codecs.BOM_UTF8, "utf-8", 1), (codecs.BOM_UTF16_LE, "utf-16-le", 2), (codecs.BOM_UTF16_BE, "utf-16-be", 2))
-
-
-# ------------------------------------------------------------------------------------------ file preview (no Qt)
-
-@dataclass
-class FilePreview:
-    paths: list[str]                # what the user chose
-    files: list[str] = field(default_factory=list)   # the text files an import would read (first MAX_PREVIEW_FILES)
-    more_files: bool = False        # the folder walk stopped early
-    total_bytes: int = 0
-    text: str = ""                  # the first PREVIEW_BYTES of the first file, decoded
-    warning: str = ""               # a problem the engine will likely refuse the import for
-
-    @property
-    def default_name(self) -> str:
-        first = Path(self.paths[0]) if self.paths else Path("text")
-        return first.name if first.is_dir() else first.stem
+PREVIEW_RECORDS = 50         # records the engine previews
+PREVIEW_DELAY_MS = 300       # the preview is asked for again this long after the last option change
+WARNINGS_SHOWN = 3
+FILE_FILTER = ("Text and data (*.txt *.md *.csv *.tsv *.jsonl *.json *.parquet);;Plain text (*.txt *.md *.text);;"
+               "Tables (*.csv *.tsv *.parquet);;JSON lines (*.jsonl *.json *.ndjson);;All files (*)")
 
 
-def _text_files(path: Path, limit: int) -> tuple[list[Path], bool]:
-    """Like the engine's importer: a chosen file as it is; a folder searched for *.txt, hidden ones skipped."""
-    if not path.is_dir():
-        return [path], False
-    out: list[Path] = []
-    for root, dirs, files in os.walk(path, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in sorted(files):
-            if f.lower().endswith(".txt") and not f.startswith("."):
-                out.append(Path(root, f))
-                if len(out) >= limit:
-                    return out, True
-    return out, False
-
-
-def decode_head(data: bytes, name: str, whole: bool = False) -> tuple[str, str]:
-    """Decode the first bytes of a file as the importer would; return (text, warning or '').
-
-    whole: `data` is the whole file, so a multi-byte character cut off at its end is an error."""
-    encoding, unit, skip = "utf-8", 1, 0
-    for bom, enc, size in _BOMS:
-        if data.startswith(bom):
-            encoding, unit, skip = enc, size, len(bom)
-            break
-    body = data[skip:]
-    nul = b"\0" * unit
-    i = body.find(nul)
-    while i >= 0 and i % unit:
-        i = body.find(nul, i + 1)
-    if i >= 0:
-        return body[:i].decode(encoding, "replace"), f"{name} looks binary (NUL byte at offset {skip + i})"
-    decoder = codecs.getincrementaldecoder(encoding)("strict")
-    try:
-        # a head cut from a longer file may end in the middle of a multi-byte character, which is not an error
-        text = decoder.decode(body, final=whole)
-        warning = ""
-    except UnicodeDecodeError as e:
-        what = encoding.upper().removesuffix("-LE").removesuffix("-BE")
-        text = body.decode(encoding, "replace")
-        warning = f"{name} is not {what} text: bad byte at offset {skip + e.start}"
-    return text.replace("\r\n", "\n").replace("\r", "\n"), warning
-
-
-def preview_paths(paths: list[str]) -> FilePreview:
-    """Look at what an import of `paths` would read: file count, total size, the first file's first 4 KB."""
-    pv = FilePreview(paths=[str(x) for x in paths])
-    if not paths:
-        pv.warning = "nothing chosen"
-        return pv
-    files: list[Path] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            pv.warning = pv.warning or f"{path} does not exist"
-            continue
-        found, more = _text_files(path, MAX_PREVIEW_FILES - len(files))
-        if path.is_dir() and not found:
-            pv.warning = pv.warning or f"folder {path} has no .txt files"
-        files += found
-        pv.more_files = pv.more_files or more
-        if len(files) >= MAX_PREVIEW_FILES:
-            pv.more_files = True
-            break
-    pv.files = [str(f) for f in files]
-    for f in files:
-        try:
-            pv.total_bytes += f.stat().st_size
-        except OSError:
-            pass
-    for n, f in enumerate(files[:HEADS_CHECKED]):
-        try:
-            with open(f, "rb") as fh:
-                head = fh.read(PREVIEW_BYTES)
-        except OSError as e:
-            pv.warning = pv.warning or f"cannot read {f}: {e.strerror or e}"
-            continue
-        text, warning = decode_head(head, f.name, whole=len(head) < PREVIEW_BYTES)
-        if n == 0:
-            pv.text = text
-            if not head:
-                warning = warning or f"{f.name} is empty"
-        pv.warning = pv.warning or warning
-    return pv
+def eta_text(fraction: float, elapsed_s: float) -> str:
+    """'about 1 m 20 s left' from how far a job is and how long it has run; '' while too early to tell."""
+    if fraction <= 0.02 or fraction >= 1 or elapsed_s < 2:
+        return ""
+    return f"about {human_duration(elapsed_s * (1 - fraction) / fraction)} left"
 
 
 # ----------------------------------------------------------------------------------------------------- panel
 
 DATASET_COLUMNS = (("name", "Name"), ("n_docs", "Documents"), ("n_chars", "Characters"), ("n_lines", "Lines"))
-
-
 class _NumberItem(QTableWidgetItem):
     """Shows a human-formatted number but sorts by the number itself."""
 
@@ -155,15 +63,24 @@ class DataPanel(QWidget):
     """Import text files or folders as datasets and inspect them."""
 
     importFinished = Signal(object)   # the new dataset row, or None when the import failed / was cancelled
+    previewUpdated = Signal()         # the engine's preview of the chosen files is on screen
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.preview: FilePreview | None = None
         self.import_request_id: str | None = None
-        self._preview_request_id: str | None = None
+        self._preview_request_id: str | None = None    # the dataset text on the details page
+        self.import_preview_request_id: str | None = None
+        self.last_preview_reply = None
+        self._quick_key = None
+        self._import_started = 0.0
         self.error_box: QMessageBox | None = None
         self.setAcceptDrops(True)
+        self._preview_timer = QTimer(self)
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setInterval(PREVIEW_DELAY_MS)
+        self._preview_timer.timeout.connect(self.request_preview)
         self._build()
         session.workspaceChanged.connect(self._on_workspace)
         session.datasetSelected.connect(self._on_dataset_selected)
@@ -176,14 +93,18 @@ class DataPanel(QWidget):
         root = QVBoxLayout(self)
         root.addWidget(PanelHeader(
             "Bring your text",
-            "Import a text file or a folder of .txt files as a dataset. The model will learn to write text like "
-            "it. You can also drop files here."))
+            "Import text files, tables (CSV, TSV, JSONL, Parquet) or a folder as a dataset, cleaned the way you "
+            "choose. The model will learn to write text like it. You can also drop files here."))
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_browse())
+        self.stack.addWidget(self._build_import())
+        root.addWidget(self.stack, 1)
+        self.error_line = MessageLine(self)
+        root.addWidget(self.error_line)
 
+    def _build_browse(self) -> QWidget:
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
-        root.addWidget(split, 1)
-
-        # left: the workspace's datasets and the import buttons
         left = QWidget()
         left.setMinimumWidth(340)
         lv = QVBoxLayout(left)
@@ -207,31 +128,27 @@ class DataPanel(QWidget):
         lv.addWidget(self.dataset_table, 1)
         buttons = QHBoxLayout()
         self.import_file_button = QPushButton("Import file…")
-        self.import_file_button.setToolTip("Choose one or more text files (UTF-8, UTF-16 or UTF-32) to import. "
-                                           "You see a preview before anything is imported.")
+        self.import_file_button.setToolTip("Choose one or more files to import: plain text (UTF-8, UTF-16 or "
+                                           "UTF-32), CSV, TSV, JSONL or Parquet. You choose the options and see a "
+                                           "preview before anything is imported.")
         self.import_file_button.clicked.connect(self.choose_files)
         self.import_folder_button = QPushButton("Import folder…")
-        self.import_folder_button.setToolTip("Choose a folder: every .txt file in it and its sub-folders is "
-                                             "imported, one document each. Hidden files are skipped.")
+        self.import_folder_button.setToolTip("Choose a folder: its files and those of its sub-folders are "
+                                             "imported (.txt unless you choose a format or patterns). Hidden "
+                                             "files are skipped.")
         self.import_folder_button.clicked.connect(self.choose_folder)
         buttons.addWidget(self.import_file_button)
         buttons.addWidget(self.import_folder_button)
         buttons.addStretch(1)
         lv.addLayout(buttons)
         split.addWidget(left)
-
-        # right: either the selected dataset's details or the preview of an import
-        self.stack = QStackedWidget()
-        self.stack.setMinimumWidth(340)
-        self.stack.addWidget(self._build_details())
-        self.stack.addWidget(self._build_import())
-        split.addWidget(self.stack)
+        details = self._build_details()
+        details.setMinimumWidth(340)
+        split.addWidget(details)
         split.setStretchFactor(0, 2)
         split.setStretchFactor(1, 3)
-        split.setSizes([380, 620])
-
-        self.error_line = MessageLine(self)
-        root.addWidget(self.error_line)
+        split.setSizes([420, 620])
+        return split
 
     def _build_details(self) -> QWidget:
         page = QWidget()
@@ -242,13 +159,20 @@ class DataPanel(QWidget):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         self.stats: dict[str, QLabel] = {}
-        rows = (("n_docs", "Documents", "How many files (documents) the dataset was made from."),
+        rows = (("n_docs", "Documents", "How many documents (files, records, lines or paragraphs) the dataset has."),
                 ("n_chars", "Characters", "Characters of text in the dataset, training and validation together."),
                 ("n_lines", "Lines", "Lines of text (line breaks) in the dataset."),
-                ("split", "Train / validation", "Characters the model trains on, and characters held out at the "
-                                                "end of the text to measure how well it generalises."),
+                ("split", "Train / validation", "Characters the model trains on, and characters held out to "
+                                                "measure how well it generalises."),
+                ("split_kind", "Held out", "How the validation text was chosen: the end of the text, or whole "
+                                           "documents at random."),
+                ("format", "Format", "What the files were read as, and what one document is."),
+                ("labels", "Labels", "Whether each document keeps a label (for fine-tuning a classifier later)."),
+                ("cleaning", "Cleaning", "The cleaning steps applied on import, and what each removed or changed."),
+                ("records", "Records", "Documents read before cleaning, and those left out as unreadable "
+                                            "or empty."),
                 ("n_bytes", "Size", "Size of the imported text on disk (UTF-8)."),
-                ("sources", "Imported from", "The file or folder the text came from."))
+                ("sources", "Imported from", "The files or folder the text came from."))
         for key, label, tip in rows:
             value = QLabel("—")
             value.setWordWrap(True)   # the value wraps before its label is cut off in a narrow window
@@ -259,6 +183,8 @@ class DataPanel(QWidget):
             form.addRow(name, value)
             self.stats[key] = value
         v.addLayout(form)
+        self.details_warnings = MessageLine(page)
+        v.addWidget(self.details_warnings)
         v.addWidget(QLabel("<b>Beginning of the text</b>"))
         self.dataset_preview = QPlainTextEdit()
         self.dataset_preview.setReadOnly(True)
@@ -269,46 +195,51 @@ class DataPanel(QWidget):
         return page
 
     def _build_import(self) -> QWidget:
-        page = QGroupBox("Import preview")
+        page = QWidget()
         v = QVBoxLayout(page)
+        v.setContentsMargins(0, 0, 0, 0)
         self.preview_info = QLabel()
         self.preview_info.setWordWrap(True)
         self.preview_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.preview_info)
         self.preview_warning = MessageLine(page)
         v.addWidget(self.preview_warning)
-        self.preview_text = QPlainTextEdit()
-        self.preview_text.setReadOnly(True)
-        self.preview_text.setFont(monospace_font())
-        self.preview_text.setToolTip("The first 4 KB of the first file, read before importing, so you can check "
-                                     "that it is the text you meant.")
-        v.addWidget(self.preview_text, 1)
 
-        form = QFormLayout()
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
-        self.name_edit = QLineEdit()
-        self.name_edit.setMinimumWidth(280)
-        self.name_edit.setToolTip("The dataset's name in this workspace. Defaults to the file or folder name.")
-        self.name_edit.setPlaceholderText("dataset name")
-        form.addRow("Name:", self.name_edit)
-        self.val_spin = QSpinBox()
-        self.val_spin.setRange(0, 50)
-        self.val_spin.setValue(10)
-        self.val_spin.setSuffix(" %")
-        self.val_spin.setMinimumWidth(90)
-        self.val_spin.setToolTip("Validation share, 0–50 %: the last part of the text is held out to measure how "
-                                 "well the model generalises. 10 % is usual; 0 % means no validation loss.")
-        form.addRow("Validation:", self.val_spin)
-        v.addLayout(form)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        split.setChildrenCollapsible(False)
+        self.options = ImportOptionsForm()
+        self.options.changed.connect(self._on_options_changed)
+        self.name_edit, self.val_spin = self.options.name_edit, self.options.val_spin
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setWidget(self.options)
+        scroll.setMinimumWidth(self.options.minimumSizeHint().width() + 24)
+        split.addWidget(scroll)
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(0, 0, 0, 0)
+        self.preview_status = QLabel()
+        self.preview_status.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        rv.addWidget(self.preview_status)
+        self.preview_view = ImportPreviewView()
+        self.preview_text = self.preview_view.raw_text
+        rv.addWidget(self.preview_view, 1)
+        split.addWidget(right)
+        split.setStretchFactor(0, 2)
+        split.setStretchFactor(1, 3)
+        split.setSizes([430, 720])
+        v.addWidget(split, 1)
 
         row = QHBoxLayout()
         self.import_button = theme.make_primary(QPushButton("Import"))
         self.import_button.setShortcut(QKeySequence("Ctrl+I"))
-        self.import_button.setToolTip("Import the chosen text as a new dataset (Ctrl+I). The engine checks every "
-                                      "byte; a binary or badly encoded file is refused with the reason.")
+        self.import_button.setToolTip("Import the chosen files with these options as a new dataset (Ctrl+I). The "
+                                      "engine checks every byte and says exactly what it refuses and why.")
         self.import_button.clicked.connect(self.start_import)
         self.discard_button = QPushButton("Back")
-        self.discard_button.setToolTip("Forget the chosen files and go back to the selected dataset.")
+        self.discard_button.setToolTip("Forget the chosen files and go back to the datasets (Esc).")
         self.discard_button.clicked.connect(self.discard_preview)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
@@ -332,39 +263,123 @@ class DataPanel(QWidget):
 
     # -------------------------------------------------------------------------------------- choosing files
     def choose_files(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import text files", str(Path.home()),
-                                                "Text files (*.txt *.md *.text);;All files (*)")
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import files", str(Path.home()), FILE_FILTER)
         if paths:
             self.preview_paths(paths)
 
     def choose_folder(self) -> None:
-        path = QFileDialog.getExistingDirectory(self, "Import a folder of .txt files", str(Path.home()))
+        path = QFileDialog.getExistingDirectory(self, "Import a folder", str(Path.home()))
         if path:
             self.preview_paths([path])
 
     def preview_paths(self, paths: list[str]) -> FilePreview:
-        """Show what importing `paths` would bring in, and wait for the user to press Import."""
-        pv = preview_paths(paths)
+        """Open the import page for `paths`: options, a quick look now, the engine's records shortly after."""
+        self.options.set_paths([str(x) for x in paths])
+        self._quick_key = None
+        pv = self._quick_preview([str(x) for x in paths])
+        self.name_edit.setText(pv.default_name)
+        self.error_line.clear_message()
+        self.last_preview_reply = None
+        self.preview_view.show_reply({}, [], {})
+        self._set_importing(False)
+        self.stack.setCurrentIndex(1)
+        self.import_button.setFocus()
+        self.request_preview()
+        return pv
+
+    def _quick_preview(self, paths: list[str]) -> FilePreview:
+        o = self.options.options()
+        key = (tuple(paths), o.get("fmt"), tuple(o.get("include") or ()), tuple(o.get("exclude") or ()))
+        if key == self._quick_key and self.preview is not None:
+            return self.preview
+        self._quick_key = key
+        pv = preview_paths(paths, o.get("fmt"), o.get("include"), o.get("exclude"))
         self.preview = pv
         n = len(pv.files)
         count = f"{n:,}{'+' if pv.more_files else ''} file{'s' if n != 1 else ''}"
         where = pv.paths[0] if len(pv.paths) == 1 else f"{pv.paths[0]} and {len(pv.paths) - 1} more"
         self.preview_info.setText(f"<b>{_esc(where)}</b><br>{count}, {human_bytes(pv.total_bytes)} in all"
-                                  + (f" — showing the start of {_esc(Path(pv.files[0]).name)}"
-                                     if n > 1 else ""))
+                                  + (f" — “File start” shows {_esc(Path(pv.files[0]).name)}" if n > 1 else ""))
         self.preview_text.setPlainText(pv.text)
-        self.preview_warning.show_message(
-            (pv.warning + " — the import will probably be refused.") if pv.warning else "", "warning")
-        self.name_edit.setText(pv.default_name)
-        self.error_line.clear_message()
-        self._set_importing(False)
-        self.stack.setCurrentIndex(1)
-        self.import_button.setFocus()
+        self._show_warnings()
         return pv
 
+    def _show_warnings(self) -> None:
+        """The quick look's warning and the engine preview's, in the one warning line (Import stays enabled:
+        the engine is the judge)."""
+        parts = []
+        pv = self.preview
+        if pv is not None and pv.warning:
+            decode = self.options.decode_combo.currentData()
+            if pv.decode_problem and decode == "latin-1" and "binary" not in pv.warning:
+                parts.append(pv.warning + " — it will be decoded as Latin-1.")
+            elif pv.decode_problem and decode == "skip":
+                parts.append(pv.warning + " — it will be skipped.")
+            else:
+                parts.append(pv.warning + " — the import will probably be refused.")
+        reply = self.last_preview_reply
+        if reply is not None and not reply.ok:
+            parts.append(f"Preview: {reply.error}")
+        elif reply is not None:
+            warnings = [w for w in reply.preview.get("warnings") or [] if not pv or w not in pv.warning]
+            parts += warnings[:WARNINGS_SHOWN]
+            if len(warnings) > WARNINGS_SHOWN:
+                parts.append(f"… and {len(warnings) - WARNINGS_SHOWN} more warnings")
+        if pv is not None and any(Path(x).suffix.lower() == ".json" for x in pv.paths) \
+                and not self.options.fmt_combo.currentData():
+            parts.append("A .json file is read as plain text unless you choose JSONL as the format.")
+        self.preview_warning.show_message("\n".join(parts), "warning")
+
+    def _on_options_changed(self) -> None:
+        if self.preview is not None and self.import_request_id is None:
+            self.preview_status.setText("updating the preview…")
+            self._preview_timer.start()   # restarts: only a pause in the edits sends a request
+
+    def request_preview(self) -> str | None:
+        """Ask the engine for the records these options read; only the newest request's reply is shown."""
+        self._preview_timer.stop()
+        if self.preview is None:
+            return None
+        paths = list(self.preview.paths)
+        self._quick_preview(paths)
+        msg = p.ImportPreviewRequest(paths=paths, options=self.options.options(for_preview=True),
+                                     n=PREVIEW_RECORDS)
+        self.preview_status.setText("reading the first records…")
+        self.import_preview_request_id = self.session.request(msg, on_reply=guarded(self, self._on_preview_reply))
+        return self.import_preview_request_id
+
+    def _on_preview_reply(self, reply) -> None:
+        if reply.parent != self.import_preview_request_id or self.preview is None \
+                or self._preview_timer.isActive():
+            return   # an older request's answer, options changed since it was asked, or the files put away
+        self.last_preview_reply = reply
+        if reply.ok:
+            pv = reply.preview or {}
+            self.options.set_detected(pv.get("format"), pv.get("columns") or [], pv.get("column_types") or {})
+            self.preview_view.show_reply(pv, reply.cleaned, reply.cleaning)
+            n = len(pv.get("records") or [])
+            fmt = FORMAT_NAMES.get(pv.get("format") or "", pv.get("format") or "")
+            self.preview_status.setText(f"The first {n:,} record{'s' if n != 1 else ''} as the import would "
+                                        f"read them" + (f" ({fmt})" if fmt else "") + ".")
+        else:
+            self.preview_status.setText("The preview failed; see the warning above.")
+        self._show_warnings()
+        self.previewUpdated.emit()
+
     def discard_preview(self) -> None:
+        if self.import_request_id is not None:
+            return
+        self._preview_timer.stop()
         self.preview = None
+        self.import_preview_request_id = None
         self.stack.setCurrentIndex(0)
+
+    def keyPressEvent(self, event):
+        if event.key() == Qt.Key.Key_Escape and self.stack.currentIndex() == 1 and self.import_request_id is None:
+            self.discard_preview()
+            event.accept()
+            return
+        super().keyPressEvent(event)
 
     def dragEnterEvent(self, event):
         if event.mimeData().hasUrls() and any(u.isLocalFile() for u in event.mimeData().urls()):
@@ -382,12 +397,16 @@ class DataPanel(QWidget):
     def start_import(self) -> str | None:
         if self.preview is None or self.import_request_id is not None:
             return None
+        self._preview_timer.stop()
         name = self.name_edit.text().strip() or self.preview.default_name
-        msg = p.ImportRequest(paths=list(self.preview.paths), name=name, val_fraction=self.val_spin.value() / 100)
+        msg = p.ImportRequest(paths=list(self.preview.paths), name=name, val_fraction=self.options.val_fraction(),
+                              options=self.options.options())
         self.error_line.clear_message()
+        self.progress_bar.setRange(0, 1000)
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("starting…")
         self._set_importing(True)
+        self._import_started = time.monotonic()
         self.import_request_id = self.session.request(msg, on_reply=guarded(self, self._on_import_reply),
                                                       on_event=guarded(self, self._on_import_event))
         return self.import_request_id
@@ -399,8 +418,8 @@ class DataPanel(QWidget):
             self.cancel_button.setEnabled(False)
 
     def _set_importing(self, busy: bool) -> None:
-        for w in (self.import_button, self.discard_button, self.name_edit, self.val_spin,
-                  self.import_file_button, self.import_folder_button):
+        for w in (self.import_button, self.discard_button, self.options, self.import_file_button,
+                  self.import_folder_button):
             w.setEnabled(not busy)
         self.progress_bar.setVisible(busy)
         self.progress_label.setVisible(busy)
@@ -410,15 +429,21 @@ class DataPanel(QWidget):
             self.progress_label.clear()
 
     def _on_import_event(self, msg) -> None:
-        if isinstance(msg, p.Progress):
-            if msg.fraction < 0:
-                self.progress_bar.setRange(0, 0)  # busy indicator: the engine cannot tell how far it is
-            else:
-                self.progress_bar.setRange(0, 1000)
-                self.progress_bar.setValue(int(round(1000 * min(1.0, msg.fraction))))
+        if not isinstance(msg, p.Progress):
+            return
+        text = msg.message
+        if msg.fraction < 0:
+            self.progress_bar.setRange(0, 0)  # busy indicator: the engine cannot tell how far it is
+        else:
+            self.progress_bar.setRange(0, 1000)
+            self.progress_bar.setValue(int(round(1000 * min(1.0, msg.fraction))))
+            if self.cancel_button.isEnabled():
                 self.progress_bar.setFormat(f"{100 * msg.fraction:.0f} %")
-            if msg.message:
-                self.progress_label.setText(msg.message)
+            if " left" not in text:   # the engine gives a time left when it can; otherwise a rough one here
+                eta = eta_text(msg.fraction, time.monotonic() - self._import_started)
+                text = f"{text} — {eta}" if text and eta else (text or eta)
+        if text:
+            self.progress_label.setText(text)
 
     def _on_import_reply(self, reply) -> None:
         self.import_request_id = None
@@ -435,8 +460,13 @@ class DataPanel(QWidget):
             return
         row = getattr(reply, "dataset", None) or {}
         self.preview = None
+        self.import_preview_request_id = None
+        warn = (row.get("stats") or {}).get("warnings") or []
         self.error_line.show_message(
-            f"Imported “{row.get('name', '')}”: {human_count(row.get('n_chars', 0))} characters.", "info")
+            f"Imported “{row.get('name', '')}”: {human_count(row.get('n_docs', 0))} documents, "
+            f"{human_count(row.get('n_chars', 0))} characters"
+            + (f" ({len(warn)} warning{'s' if len(warn) != 1 else ''}, see the details)." if warn else "."),
+            "warning" if warn else "info")
         self.stack.setCurrentIndex(0)
         if row:
             self.session.select_dataset(row)
@@ -525,6 +555,7 @@ class DataPanel(QWidget):
             self.details_title.setText("<b>No dataset selected</b>")
             for label in self.stats.values():
                 label.setText("—")
+            self.details_warnings.clear_message()
             return
         self.details_title.setText(f"<b>{_esc(str(ds.get('name', '')))}</b>")
         self.stats["n_docs"].setText(human_exact(ds.get("n_docs")))
@@ -537,6 +568,21 @@ class DataPanel(QWidget):
         self.stats["n_bytes"].setText(human_bytes(ds.get("n_bytes") or 0))
         self.stats["n_bytes"].setToolTip(f"{int(ds.get('n_bytes') or 0):,} bytes")
         self.stats["sources"].setText(_sources_text(ds) or "—")
+        options = ds.get("options") or {}
+        stats = ds.get("stats") or {}
+        self.stats["split_kind"].setText(split_text(ds))
+        self.stats["format"].setText(format_text(ds))
+        label = options.get("label_column")
+        self.stats["labels"].setText(f"yes, from “{label}”" if ds.get("has_labels") and label is not None else
+                                     "yes" if ds.get("has_labels") else "no")
+        self.stats["cleaning"].setText(cleaning_text(ds))
+        self.stats["records"].setText(records_text(stats) or "—")
+        warnings = stats.get("warnings") or []
+        self.details_warnings.show_message(
+            ("Import warnings: " + "; ".join(warnings[:WARNINGS_SHOWN])
+             + (f"; … and {len(warnings) - WARNINGS_SHOWN} more" if len(warnings) > WARNINGS_SHOWN else ""))
+            if warnings else "", "warning")
+        self.details_warnings.setToolTip("\n".join(warnings))
 
 
 def _sources_text(ds: dict) -> str:

@@ -1,0 +1,188 @@
+"""Take the README's screenshots: a real workspace, a real engine, the real window, under Xvfb.
+
+    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshots.py --workspace /tmp/shots-ws
+
+The first run prepares the workspace with the CLI (tinyshakespeare imported, four tokenizers, a short baby run),
+which takes a few minutes on 2 cores; later runs reuse it. Each panel is shown, given time to fill, and grabbed to
+docs/screenshots/<name>.png. Scenes that need clicks (an import preview, a token's contexts, the compare tab) are
+set up through the panels' own methods, as a user's clicks would.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+OUT = ROOT / "docs" / "screenshots"
+sys.path.insert(0, str(ROOT))
+
+
+def cli(*args, workspace: Path) -> str:
+    r = subprocess.run([sys.executable, "-m", "engine.cli", *map(str, args), "--workspace", str(workspace)],
+                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    if r.returncode:
+        raise SystemExit(f"{' '.join(map(str, args))}: {r.stderr.strip()}")
+    return r.stdout.strip().splitlines()[-1]
+
+
+def prepare(ws: Path, steps: int) -> None:
+    if (ws / "workspace.db").exists():
+        return
+    ds = cli("import", SHAKESPEARE, "--name", "shakespeare", workspace=ws)
+    char = cli("tokenizer", "train", "--dataset", ds, "--kind", "char", "--vocab-size", 100, workspace=ws)
+    cli("tokenizer", "train", "--dataset", ds, "--kind", "bytebpe", "--vocab-size", 2048, workspace=ws)
+    cli("tokenizer", "train", "--dataset", ds, "--kind", "wordpiece", "--vocab-size", 2048, workspace=ws)
+    cli("tokenizer", "train", "--dataset", ds, "--kind", "unigram", "--vocab-size", 2048, workspace=ws)
+    cli("train", "--preset", "baby", "--name", "shakespeare-baby", "--set", f"data.dataset={ds}",
+        "--set", f"tokenizer.tokenizer={char}", "--set", f"train.max_iters={steps}",
+        "--set", f"train.lr_decay_iters={steps}", "--set", "train.eval_interval=100", workspace=ws)
+
+
+def sample_csv(folder: Path) -> Path:
+    """A small review corpus with a label column and some mess for the cleaning preview."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "reviews.csv"
+    rows = [("id", "review", "stars")]
+    texts = ["A  wonderful film,   I LOVED every minute.", "Too long.", "The acting was fine but the plot dragged.",
+             "A  wonderful film,   I LOVED every minute.", "Ok", "Would watch again with friends!",
+             "The music\u00a0carried the weaker scenes.", "Bored stiff; left halfway through."]
+    for i, t in enumerate(texts * 3):
+        rows.append((str(i), t, str(1 + (i * 7) % 5)))
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return path
+
+
+def wait(seconds: float, until=None) -> None:
+    from PySide6.QtCore import QCoreApplication, QEventLoop
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
+        if until is not None and until():
+            for _ in range(20):    # a few more rounds for the redraw timers
+                QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
+                time.sleep(0.02)
+            return
+        time.sleep(0.02)
+
+
+def shoot(win, name: str) -> None:
+    wait(0.5)
+    path = OUT / f"{name}.png"
+    win.grab().save(str(path))
+    print("wrote", path.relative_to(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--workspace", type=Path, default=Path("/tmp/shots-ws"))
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--only", nargs="*", help="scene names to take (default: all)")
+    ap.add_argument("--size", default="1400x880")
+    args = ap.parse_args()
+    prepare(args.workspace, args.steps)
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from studio import theme
+    from studio.main_window import MainWindow
+    from studio.session import Session
+
+    app = QApplication(sys.argv[:1])
+    app.setApplicationDisplayName("Transformer Studio")
+    theme.apply_theme(app)
+    settings = QSettings(str(args.workspace / "shots-settings.ini"), QSettings.Format.IniFormat)
+    settings.clear()
+    session = Session(str(args.workspace))
+    session.start_engine()
+    win = MainWindow(session, settings)
+    w, h = (int(x) for x in args.size.split("x"))
+    win.resize(w, h)
+    win.show()
+    try:
+        wait(60, lambda: session.ready and session.workspace["runs"])
+        shakespeare = next(d for d in session.workspace["datasets"] if d["name"] == "shakespeare")
+        session.select_dataset(shakespeare)
+        toks = [t for t in session.workspace["tokenizers"] if t["dataset_id"] == shakespeare["id"]]
+        session.select_tokenizer(next(t for t in toks if t["kind"] == "char"))
+        session.select_run(session.workspace["runs"][-1])
+        for name, scene in SCENES.items():
+            if args.only and name not in args.only:
+                continue
+            scene(win, session, args)
+            shoot(win, name)
+    finally:
+        session.client.kill_now()
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------ scenes
+
+def scene_data(win, session, args):
+    win.show_page("data")
+    wait(5, lambda: win.panels["data"].dataset_preview.toPlainText())
+
+
+def scene_data_import(win, session, args):
+    panel = win.panels["data"]
+    win.show_page("data")
+    path = sample_csv(args.workspace.parent / "shots-input")
+    panel.preview_paths([str(path)])
+    set_up = getattr(panel, "screenshot_scene", None)   # the panel knows its own controls best
+    if set_up:
+        set_up(column="review", label_column="stars", cleaning={"collapse_whitespace": True, "lowercase": True,
+                                                                "dedupe_docs": True, "min_chars": 5})
+    wait(8)
+
+
+def scene_vocab(win, session, args):
+    win.show_page("vocab")
+    bpe = next(t for t in session.workspace["tokenizers"] if t["kind"] == "bytebpe")
+    session.select_tokenizer(bpe)
+    panel = win.panels["vocab"]
+    wait(10, lambda: panel.vocab_model.rowCount() > 0)
+    set_up = getattr(panel, "screenshot_scene", None)
+    if set_up:
+        set_up("vocabulary")
+    wait(5)
+
+
+def scene_compare(win, session, args):
+    win.show_page("vocab")
+    panel = win.panels["vocab"]
+    set_up = getattr(panel, "screenshot_scene", None)
+    if set_up:
+        set_up("compare")
+    wait(20)
+
+
+def scene_model(win, session, args):
+    win.show_page("model")
+
+
+def scene_objective(win, session, args):
+    win.show_page("objective")
+
+
+def scene_train(win, session, args):
+    win.show_page("train")
+    wait(5)
+
+
+def scene_runs(win, session, args):
+    win.show_page("runs")
+
+
+SCENES = {"data": scene_data, "data-import": scene_data_import, "vocab": scene_vocab, "compare": scene_compare,
+          "model": scene_model, "objective": scene_objective, "train": scene_train, "runs": scene_runs}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
