@@ -135,11 +135,17 @@ def scene_data_import(win, session, args):
     win.show_page("data")
     path = sample_csv(args.workspace.parent / "shots-input")
     panel.preview_paths([str(path)])
-    set_up = getattr(panel, "screenshot_scene", None)   # the panel knows its own controls best
-    if set_up:
-        set_up(column="review", label_column="stars", cleaning={"collapse_whitespace": True, "lowercase": True,
-                                                                "dedupe_docs": True, "min_chars": 5})
-    wait(8)
+    form = panel.options
+    wait(10, lambda: form.column_combo.count() > 0)
+    form.column_combo.setCurrentIndex(form.column_combo.findText("review"))
+    form.label_combo.setCurrentIndex(form.label_combo.findText("stars"))
+    form.collapse_check.setChecked(True)
+    form.lowercase_check.setChecked(True)
+    form.dedupe_docs_check.setChecked(True)
+    form.min_chars_spin.setValue(5)
+    wait(3)
+    panel.preview_view.table.selectRow(0) if hasattr(panel.preview_view, "table") else None
+    wait(3)
 
 
 def scene_vocab(win, session, args):
