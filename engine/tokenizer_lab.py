@@ -122,15 +122,16 @@ def doc_length_histogram(ws, tokenizer_ref: int | str, split: str = "train", bin
                          max_docs: int = 5000, seed: int = 0) -> dict:
     """Document lengths in tokens of the tokenizer's dataset split, from a seeded sample of up to max_docs.
 
-    Returns {"split", "n_docs", "sampled", "counts", "edges", "min", "max", "mean", "median", "p95"}; counts[i]
-    documents have edges[i] <= length < edges[i + 1] (the last bin includes its right edge).
+    Returns {"split", "n_docs", "sampled", "counts", "edges", "min", "max", "mean", "median", "p95", "lengths"};
+    counts[i] documents have edges[i] <= length < edges[i + 1] (the last bin includes its right edge); lengths
+    are the sampled documents' lengths, sorted, so "how many are longer than N tokens" has an exact answer.
     """
     row = ws.tokenizer(tokenizer_ref)
     tok = ws.load_tokenizer(row["id"])
     spans = ws.document_spans(row["dataset_id"], split)
     n = len(spans)
     result: dict[str, Any] = {"split": split, "n_docs": n, "sampled": 0, "counts": [], "edges": [], "min": 0,
-                              "max": 0, "mean": 0.0, "median": 0.0, "p95": 0.0}
+                              "max": 0, "mean": 0.0, "median": 0.0, "p95": 0.0, "lengths": []}
     if n == 0:
         return result
     pick = np.arange(n) if n <= max_docs else np.sort(np.random.default_rng(seed).choice(n, max_docs, replace=False))
@@ -150,7 +151,7 @@ def doc_length_histogram(ws, tokenizer_ref: int | str, split: str = "train", bin
     counts, edges = np.histogram(arr, bins=max(1, int(bins)))
     result.update(sampled=len(arr), counts=counts.tolist(), edges=[float(e) for e in edges], min=int(arr.min()),
                   max=int(arr.max()), mean=float(arr.mean()), median=float(np.median(arr)),
-                  p95=float(np.percentile(arr, 95)))
+                  p95=float(np.percentile(arr, 95)), lengths=np.sort(arr).tolist())
     return result
 
 
