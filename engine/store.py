@@ -97,7 +97,7 @@ class Workspace:
             reason = getattr(e, "strerror", None) or e
             raise WorkspaceError(f"cannot open the workspace {self.path}: {reason}") from None
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
-        self._tokenizers: dict[int, Any] = {}
+        self._tokenizers: dict[int, tuple[int, Any]] = {}   # id -> (file mtime, Tokenizer)
         self._merge_ranks: dict[int, dict[int, int]] = {}
         try:
             # Measured here: these three were the only settings with no "database is locked" errors while the
@@ -476,11 +476,19 @@ class Workspace:
         return self._tokenizer_dir(self.tokenizer(ref)["id"]) / "tokenizer.json"
 
     def load_tokenizer(self, ref: int | str):
-        """The tokenizers.Tokenizer itself, cached per workspace instance."""
+        """The tokenizers.Tokenizer itself, cached per workspace instance while its file is unchanged."""
         row = self.tokenizer(ref)
-        if row["id"] not in self._tokenizers:
-            self._tokenizers[row["id"]] = tk.load_tokenizer(self._tokenizer_dir(row["id"]) / "tokenizer.json")
-        return self._tokenizers[row["id"]]
+        path = self._tokenizer_dir(row["id"]) / "tokenizer.json"
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            self._tokenizers.pop(row["id"], None)
+            raise WorkspaceError(f"tokenizer {row['name']!r} (id {row['id']}) has lost its file {path.name}; "
+                                 f"train it again") from None
+        cached = self._tokenizers.get(row["id"])
+        if cached is None or cached[0] != stamp:
+            cached = self._tokenizers[row["id"]] = (stamp, tk.load_tokenizer(path))
+        return cached[1]
 
     def token_files(self, ref: int | str) -> dict:
         row = self.tokenizer(ref)

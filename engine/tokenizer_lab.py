@@ -183,7 +183,11 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
     ds = ws.dataset(rows[0]["dataset_id"])
     split, corpus = _corpus_sample(ws, ds["id"], sample_chars)
     if text is None:
-        text = next((ln for ln in corpus.split("\n") if ln.strip()), "")[:200]
+        # The validation text may begin in the middle of a line (a "last 10 %" split cuts anywhere): start the
+        # sample at the first whole line.
+        lines = corpus.split("\n")
+        whole = lines[1:] if len(lines) > 1 and ds.get("split") != "documents" else lines
+        text = next((ln for ln in whole if ln.strip()), "")[:200]
     n_bytes = len(corpus.encode("utf-8"))
     n_words = len(corpus.split())
     pieces = tk._pieces(corpus)

@@ -238,18 +238,8 @@ class Engine:
 
     def _handle_tokenize_request(self, msg: p.TokenizeRequest) -> None:
         from engine.tokenizer import token_spans
-        tok = self._tokenizer(msg.tokenizer)
+        tok = self.ws().load_tokenizer(msg.tokenizer)
         self.send(p.TokenizeReply(parent=msg.id, spans=token_spans(tok, msg.text)))
-
-    def _tokenizer(self, ref):
-        from engine.tokenizer import load_tokenizer
-        ws = self.ws()
-        path = ws.tokenizer_path(ref)
-        cache = self.__dict__.setdefault("_tok_cache", {})
-        key = (str(path), path.stat().st_mtime_ns)
-        if key not in cache:
-            cache[key] = load_tokenizer(path)
-        return cache[key]
 
     def _handle_metrics_request(self, msg: p.MetricsRequest) -> None:
         ws = self.ws()

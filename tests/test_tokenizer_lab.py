@@ -127,3 +127,19 @@ def test_documents_end_with_the_end_of_text_token_in_the_token_files(lab):
     # A char vocabulary has no end-of-text token: the blank line stays the separator.
     char = ws.token_files(toks["char"]["id"])
     assert len(np.fromfile(char["train"], dtype=char["dtype"])) == len(ws.dataset_files(ds["id"])[0].read_text())
+
+
+def test_compare_samples_a_whole_line_and_sees_a_tokenizer_file_change(tmp_path):
+    lines = [f"Line number {i} says hello to the reader." for i in range(400)]
+    src = tmp_path / "lines.txt"
+    src.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with Workspace(tmp_path / "ws") as ws:
+        ds = ws.import_dataset([src], val_fraction=0.137)          # the "last 13.7 %" cut lands mid-line
+        a = ws.train_tokenizer(ds["id"], "char", 100)
+        b = ws.train_tokenizer(ds["id"], "bytebpe", 300)
+        result = compare_tokenizers(ws, [a["id"], b["id"]])
+        assert result["text"] in lines                             # not the cut-off end of a line
+        path = ws.tokenizer_path(b["id"])
+        path.unlink()
+        with pytest.raises(Exception, match=f"tokenizer '{b['name']}' .* has lost its file"):
+            compare_tokenizers(ws, [a["id"], b["id"]])
