@@ -298,3 +298,13 @@ def test_export_writes_files_that_tokenizers_loads(qtbot, module_session, tmp_pa
     with qtbot.waitSignal(panel.exportFinished, timeout=10_000) as done:
         panel.export_json_action.trigger()
     assert done.args[0] == "" and "does not exist" in panel.error_line.text() and panel.error_line.level == "error"
+
+
+def test_compare_view_made_while_its_tab_is_hidden_shows_when_the_tab_opens(qtbot, module_session):
+    panel = VocabPanel(module_session)
+    qtbot.addWidget(panel)
+    panel.show()
+    view = panel.ensure_compare_view()           # e.g. a presenter's script preparing the tab in advance
+    assert not view.isVisible()
+    panel.tabs.setCurrentWidget(panel.compare_tab)
+    assert view.isVisible() and view.compare_button.isVisible()

@@ -125,6 +125,9 @@ def main() -> int:
 
 # ------------------------------------------------------------------------------------------------ scenes
 
+from PySide6.QtCore import Qt  # noqa: E402  (scenes run after main() made the application)
+
+
 def scene_data(win, session, args):
     win.show_page("data")
     wait(5, lambda: win.panels["data"].dataset_preview.toPlainText())
@@ -154,19 +157,48 @@ def scene_vocab(win, session, args):
     session.select_tokenizer(bpe)
     panel = win.panels["vocab"]
     wait(10, lambda: panel.vocab_model.rowCount() > 0)
-    set_up = getattr(panel, "screenshot_scene", None)
-    if set_up:
-        set_up("vocabulary")
-    wait(5)
+    panel.tabs.setCurrentWidget(panel.browser)
+    panel.vocab_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)     # by merge rank: the first merges on top
+    wait(1)
+    proxy = panel.vocab_view.model()
+    row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "␣the")
+    panel.vocab_view.selectRow(row)
+    panel.vocab_view.scrollTo(proxy.index(row, 0))
+    wait(10, lambda: panel.details.contexts())
+
+
+def scene_lengths(win, session, args):
+    """Shakespeare's speeches as documents (one per paragraph), so the histogram has a shape."""
+    from engine import protocol as p
+    panel = win.panels["vocab"]
+    toks = [t for t in session.workspace["tokenizers"] if t["name"] == "speeches-bytebpe"]
+    if not toks:
+        done = []
+        session.request(p.ImportRequest(paths=[str(SHAKESPEARE)], name="speeches",
+                                        options={"doc_unit": "paragraph"}), done.append)
+        wait(120, lambda: done)
+        session.request(p.TokenizerTrainRequest(dataset=done[0].dataset["id"], tokenizer_kind="bytebpe",
+                                                vocab_size=2048, name="speeches-bytebpe"), done.append)
+        wait(300, lambda: len(done) == 2)
+        session.refresh_workspace()
+        wait(10, lambda: any(t["name"] == "speeches-bytebpe" for t in session.workspace["tokenizers"]))
+        toks = [t for t in session.workspace["tokenizers"] if t["name"] == "speeches-bytebpe"]
+    session.select_dataset(toks[0]["dataset_id"])
+    session.select_tokenizer(toks[0])
+    win.show_page("vocab")
+    panel.tabs.setCurrentWidget(panel.lengths)
+    wait(30, lambda: panel.lengths.histogram().get("split") == "train" and panel.lengths.histogram()["n_docs"] > 1)
 
 
 def scene_compare(win, session, args):
     win.show_page("vocab")
     panel = win.panels["vocab"]
-    set_up = getattr(panel, "screenshot_scene", None)
-    if set_up:
-        set_up("compare")
-    wait(20)
+    view = panel.ensure_compare_view()
+    panel.tabs.setCurrentWidget(panel.compare_tab)
+    wait(2)
+    view.text_edit.setText("The quick brown fox, unbidden, questioned Romeo's melancholy.")
+    view.compare()
+    wait(60, lambda: view.result and all(v.span_count() for v in view.split_views))
 
 
 def scene_model(win, session, args):
@@ -186,7 +218,8 @@ def scene_runs(win, session, args):
     win.show_page("runs")
 
 
-SCENES = {"data": scene_data, "data-import": scene_data_import, "vocab": scene_vocab, "compare": scene_compare,
+SCENES = {"data": scene_data, "data-import": scene_data_import, "vocab": scene_vocab,
+          "vocab-lengths": scene_lengths, "compare": scene_compare,
           "model": scene_model, "objective": scene_objective, "train": scene_train, "runs": scene_runs}
 
 

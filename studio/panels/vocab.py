@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from engine import protocol as p
 from engine.config import human_count
+from studio.panels.tokenizer_compare import TokenizerCompareView
 from studio.panels.tokenizer_options import KIND_LABELS, KINDS, TokenizerOptionsForm, tokenizer_summary  # noqa: F401
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font
 from studio.widgets.length_histogram import DocLengthsView
@@ -335,21 +336,13 @@ class VocabPanel(QWidget):
             self.ensure_compare_view()
 
     # --------------------------------------------------------------------------------------------- compare
-    def ensure_compare_view(self):
-        """The Compare tab's view, made the first time the tab is shown; None when it is not available."""
-        if self.compare_view is not None:
-            return self.compare_view
-        try:
-            from studio.panels.tokenizer_compare import TokenizerCompareView
-        except ImportError:
-            if self.compare_tab.layout().count() == 0:
-                note = QLabel("Comparing tokenizers is not available in this version of the studio.")
-                note.setAlignment(Qt.AlignmentFlag.AlignCenter)
-                self.compare_tab.layout().addWidget(note)
-            return None
-        self.compare_view = TokenizerCompareView(self.session, self.compare_tab)
-        self.compare_tab.layout().addWidget(self.compare_view)
-        self.compare_view.setVisible(self.compare_tab.isVisible())   # not one event later: no empty tab shown
+    def ensure_compare_view(self) -> TokenizerCompareView:
+        """The Compare tab's view, made the first time it is needed (it lists every tokenizer of the workspace)."""
+        if self.compare_view is None:
+            self.compare_view = TokenizerCompareView(self.session, self.compare_tab)
+            self.compare_tab.layout().addWidget(self.compare_view)
+            if self.compare_tab.isVisible():   # shown now, not one event later: no empty tab flashes
+                self.compare_view.show()
         return self.compare_view
 
     # ---------------------------------------------------------------------------------------------- export
