@@ -1,7 +1,8 @@
 """Benchmark: nanoGPT's baby config on tinyshakespeare through the `studio-engine` CLI, side by side with a
 Hugging Face `transformers` GPT-2 of the same shape trained by a plain loop on the same data, in one run.
 
-    python bench/train_baby.py [--iters 2000] [--corpus ../shared/data/tinyshakespeare.txt] [--out docs/BENCHMARKS.md]
+    python bench/train_baby.py [--iters 2000] [--seeds 1337 1 2] [--corpus ../shared/data/tinyshakespeare.txt]
+                               [--out bench/out/train_baby.json]
 
 Both sides: character-level tokens, first 90 % train / last 10 % validation, 4 layers, 4 heads, 128 wide,
 context 64, batch 12, AdamW lr 1e-3 -> 1e-4 cosine, warm-up 100, beta2 0.99, weight decay 0.1 on matrices,
@@ -32,7 +33,7 @@ RSS_WRAPPER = (
 )
 
 
-def run_ours(corpus: Path, iters: int, ws: Path) -> dict:
+def run_ours(corpus: Path, iters: int, ws: Path, seed: int = 1337, extra_sets: list[str] | None = None) -> dict:
     def cli(*args: str, capture_rss: bool = False) -> tuple[str, str]:
         cmd = [sys.executable, "-c", RSS_WRAPPER, "engine.cli", "--workspace", str(ws), *args]
         out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
@@ -46,7 +47,7 @@ def run_ours(corpus: Path, iters: int, ws: Path) -> dict:
     tok = so.strip().splitlines()[-1]
     sets = [f"data.dataset={ds}", f"tokenizer.tokenizer={tok}", f"train.max_iters={iters}",
             f"train.lr_decay_iters={iters}", f"train.eval_interval={iters}", "train.eval_iters=200",
-            "train.log_interval=100"]
+            "train.log_interval=100", f"train.seed={seed}", *(extra_sets or [])]
     args = ["train", "--preset", "baby"]
     for s in sets:
         args += ["--set", s]
@@ -65,12 +66,12 @@ PEER = r'''
 import json, math, sys, time
 import numpy as np, torch
 from transformers import GPT2Config, GPT2LMHeadModel
-corpus, iters = sys.argv[1], int(sys.argv[2])
+corpus, iters, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 text = open(corpus, encoding="utf-8").read()
 chars = sorted(set(text)); stoi = {c: i for i, c in enumerate(chars)}
 data = np.array([stoi[c] for c in text], dtype=np.uint16)
 n = int(len(data) * 0.9); train, val = data[:n], data[n:]
-torch.manual_seed(1337)
+torch.manual_seed(seed)
 B, T = 12, 64
 cfg = GPT2Config(vocab_size=len(chars), n_positions=T, n_embd=128, n_layer=4, n_head=4,
                  resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
@@ -78,7 +79,7 @@ model = GPT2LMHeadModel(cfg)
 decay = [p for p in model.parameters() if p.dim() >= 2]; no_decay = [p for p in model.parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                         lr=1e-3, betas=(0.9, 0.99))
-g = torch.Generator().manual_seed(1337)
+g = torch.Generator().manual_seed(seed)
 def batch(split):
     d = train if split == "train" else val
     ix = torch.randint(len(d) - T - 1, (B,), generator=g)
@@ -111,7 +112,7 @@ print(json.dumps({"val_loss": losses["val"], "train_loss": losses["train"], "tra
 '''
 
 
-def run_peer(corpus: Path, iters: int) -> dict:
+def run_peer(corpus: Path, iters: int, seed: int = 1337) -> dict:
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(PEER)
         script = f.name
@@ -119,7 +120,7 @@ def run_peer(corpus: Path, iters: int) -> dict:
         t0 = time.perf_counter()
         out = subprocess.run([sys.executable, "-c", RSS_WRAPPER.replace("runpy.run_module(mod, run_name='__main__')",
                                                                        "runpy.run_path(mod, run_name='__main__')"),
-                              script, str(corpus), str(iters)], capture_output=True, text=True)
+                              script, str(corpus), str(iters), str(seed)], capture_output=True, text=True)
         wall = time.perf_counter() - t0
     finally:
         os.unlink(script)
@@ -136,23 +137,54 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1337],
+                    help="train each side once per seed (the data order and the initial weights)")
+    ap.add_argument("--ours-set", action="append", metavar="SECTION.KEY=VALUE", default=[],
+                    help="change our side's config (e.g. model.bias=true: the peer's GPT-2 has biases)")
+    ap.add_argument("--skip-peer", action="store_true", help="train our side only")
     args = ap.parse_args()
     if not args.corpus.exists():
         raise SystemExit(f"corpus not found: {args.corpus}")
     import torch
-    with tempfile.TemporaryDirectory() as ws:
-        ours = run_ours(args.corpus, args.iters, Path(ws))
-    peer = run_peer(args.corpus, args.iters)
+    runs = []
+    for seed in args.seeds:
+        # Ours and the peer take turns seed by seed, so a machine that gets busier slows both alike.
+        with tempfile.TemporaryDirectory() as ws:
+            ours = run_ours(args.corpus, args.iters, Path(ws), seed, args.ours_set)
+        if args.skip_peer:
+            print(f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s)", file=sys.stderr,
+                  flush=True)
+            runs.append({"seed": seed, "ours": ours})
+            continue
+        peer = run_peer(args.corpus, args.iters, seed)
+        print(f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s), "
+              f"peer val {peer['val_loss']:.4f} ({peer['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+        runs.append({"seed": seed, "ours": ours, "peer": peer})
+    if args.skip_peer:
+        print(json.dumps(runs, indent=2))
+        return
+    ours, peer = runs[0]["ours"], runs[0]["peer"]
+
+    def stats(side: str, key: str) -> dict:
+        xs = [r[side][key] for r in runs]
+        mean = sum(xs) / len(xs)
+        sd = (sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)) ** 0.5 if len(xs) > 1 else 0.0
+        return {"mean": mean, "sd": sd, "values": xs}
+
     tokens = args.iters * 12 * 64
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "iters": args.iters,
+        "seeds": args.seeds,
         "ours": ours | {"tokens_per_sec_wall": tokens / ours["wall_s"]},
         "peer_transformers_gpt2": peer,
+        "over_seeds": {"ours_val_loss": stats("ours", "val_loss"), "peer_val_loss": stats("peer", "val_loss"),
+                       "ours_wall_s": stats("ours", "wall_s"), "peer_wall_s": stats("peer", "wall_s"),
+                       "ours_peak_rss": stats("ours", "peak_rss"), "peer_peak_rss": stats("peer", "peak_rss")},
         "ratios": {
-            "wall_time_ours_over_peer": ours["wall_s"] / peer["wall_s"],
+            "wall_time_ours_over_peer": sum(r["ours"]["wall_s"] for r in runs) / sum(r["peer"]["wall_s"] for r in runs),
             "peak_rss_ours_over_peer": ours["peak_rss"] / peer["peak_rss"],
-            "val_loss_ours_minus_peer": ours["val_loss"] - peer["val_loss"],
+            "val_loss_ours_minus_peer": stats("ours", "val_loss")["mean"] - stats("peer", "val_loss")["mean"],
         },
     }
     text = json.dumps(result, indent=2)
