@@ -439,13 +439,21 @@ class Workspace:
     def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
                                 progress: Progress | None = None, cancelled: Cancelled | None = None,
                                 **spec_options: Any) -> dict:
-        """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one."""
+        """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one.
+
+        A character vocabulary that took every character of the text (it came out smaller than asked for) is the
+        same for any size at least as big, so it is reused for those too.
+        """
         spec = tk.make_spec(kind, vocab_size, **spec_options).to_dict()
         ds = self.dataset(dataset_ref)
-        same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? AND requested_vocab_size = ? "
-                          "ORDER BY id DESC", [ds["id"], kind, int(vocab_size)])
+        same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? ORDER BY id DESC",
+                          [ds["id"], kind])
         for row in map(self._tokenizer_row, same):
-            if row["spec"] == spec and self._tokenizer_dir(row["id"]).is_dir():
+            asked = int(row.get("requested_vocab_size") or row["vocab_size"])
+            whole = kind == "char" and row["vocab_size"] < asked and int(vocab_size) >= row["vocab_size"]
+            if not (asked == int(vocab_size) or whole) or not self._tokenizer_dir(row["id"]).is_dir():
+                continue
+            if {**row["spec"], "vocab_size": 0} == {**spec, "vocab_size": 0}:
                 return row
         return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled,
                                     **spec_options)

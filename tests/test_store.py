@@ -163,10 +163,17 @@ def test_uint32_for_vocabularies_past_65536(ws, tmp_path):
 def test_find_or_train_tokenizer_reuses_an_identical_one(ws, corpus):
     ds = ws.import_dataset([corpus])
     first = ws.find_or_train_tokenizer(ds["id"], "char", 256)
+    n = first["vocab_size"]
+    assert n < 256                                   # every character of the text fitted
     assert ws.find_or_train_tokenizer(ds["name"], "char", 256)["id"] == first["id"]
-    assert ws.find_or_train_tokenizer(ds["id"], "char", 128)["id"] != first["id"]
+    # Any size that still takes every character gives the same vocabulary: no second training.
+    assert ws.find_or_train_tokenizer(ds["id"], "char", 512)["id"] == first["id"]
+    assert ws.find_or_train_tokenizer(ds["id"], "char", n)["id"] == first["id"]
+    smaller = ws.find_or_train_tokenizer(ds["id"], "char", n - 1)
+    assert smaller["id"] != first["id"] and smaller["vocab_size"] == n - 1
+    assert ws.find_or_train_tokenizer(ds["id"], "char", 512, min_frequency=3)["id"] not in (first["id"], smaller["id"])
     assert ws.find_or_train_tokenizer(ds["id"], "bytebpe", 300)["kind"] == "bytebpe"
-    assert len(ws.tokenizers(ds["id"])) == 3 and len(ws.tokenizers()) == 3
+    assert len(ws.tokenizers(ds["id"])) == 4 and len(ws.tokenizers()) == 4
 
 
 # ------------------------------------------------------------------------------------------------ runs
