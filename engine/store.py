@@ -34,7 +34,7 @@ import sqlite_utils
 from engine import tokenizer as tk
 from engine.data.corpus import read_idx
 from engine.data.importers import ImportOptions, import_text
-from engine.data.sample import write_sample_corpus
+from engine.data.sample import write_sample_scenes
 
 SCHEMA_VERSION = 2
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
@@ -287,9 +287,10 @@ class Workspace:
         if newest:
             return self._dataset_row(newest[0])
         with tempfile.TemporaryDirectory(prefix=".tmp-sample-", dir=self.path / "datasets") as d:
-            corpus = Path(d) / "sample.txt"
-            write_sample_corpus(corpus)
-            return self._import([corpus], "sample", 0.1, None, None, sources=["built-in sample corpus"])
+            corpus = Path(d) / "sample.jsonl"
+            write_sample_scenes(corpus)
+            return self._import([corpus], "sample", 0.1, None, None, sources=["built-in sample corpus"],
+                                options={"fmt": "jsonl", "column": "text"})
 
     def _dataset_row(self, row: dict) -> dict:
         row = dict(row)

@@ -103,6 +103,9 @@ def test_failed_tokenizer_training_leaves_the_workspace_unchanged(ws, corpus):
 def test_ensure_sample_dataset_is_idempotent_and_trainable(ws):
     sample = ws.ensure_sample_dataset()
     assert sample["name"] == "sample" and sample["n_chars"] > 100_000
+    # One document a scene, so a newcomer's document-length histogram has a shape and documents have ends.
+    assert sample["n_docs"] > 300 and sample["format"] == "jsonl"
+    assert ws.dataset_documents(sample["id"], limit=1)[0]["text"].startswith("ACT 1\n\nSCENE 1.")
     assert ws.ensure_sample_dataset()["id"] == sample["id"]
     assert len(ws.datasets()) == 1
     tok = ws.train_tokenizer("sample", "char", 512)

@@ -7,6 +7,7 @@ random choices keep it from memorising the text outright.
 """
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -59,18 +60,33 @@ def _scene(r: random.Random, number: int) -> str:
     return "\n".join(lines)
 
 
-def sample_text(n_chars: int = 300_000, seed: int = 0) -> str:
-    """About n_chars of the play (never more), ending at a line break."""
+def sample_scenes(n_chars: int = 300_000, seed: int = 0) -> list[str]:
+    """The play as documents, one a scene (an act's title goes with its first scene), about n_chars in all."""
     r = random.Random(seed)
-    parts, size, act = [], 0, 0
+    scenes, size, act = [], 0, 0
     while size < n_chars:
         act += 1
-        new = [f"ACT {act}\n\n"] + [_scene(r, n) for n in range(1, r.randint(3, 5) + 1)]
-        parts += new
-        size += sum(map(len, new))
-    text = "".join(parts)[:n_chars]
+        for n in range(1, r.randint(3, 5) + 1):
+            scene = (f"ACT {act}\n\n" if n == 1 else "") + _scene(r, n)
+            scenes.append(scene.rstrip("\n") + "\n")
+            size += len(scenes[-1]) + 1
+            if size >= n_chars:
+                break
+    return scenes
+
+
+def sample_text(n_chars: int = 300_000, seed: int = 0) -> str:
+    """About n_chars of the play (never more), ending at a line break."""
+    text = "\n".join(sample_scenes(n_chars, seed))[:n_chars]
     return text[: text.rfind("\n") + 1] if "\n" in text else text
 
 
 def write_sample_corpus(path: Path, n_chars: int = 300_000, seed: int = 0) -> None:
     Path(path).write_text(sample_text(n_chars, seed), encoding="utf-8", newline="\n")
+
+
+def write_sample_scenes(path: Path, n_chars: int = 300_000, seed: int = 0) -> None:
+    """The play as JSONL, one scene a record, so the sample dataset has documents (and their lengths) to show."""
+    with open(path, "w", encoding="utf-8", newline="\n") as f:
+        for scene in sample_scenes(n_chars, seed):
+            f.write(json.dumps({"text": scene}, ensure_ascii=False) + "\n")
