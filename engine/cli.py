@@ -347,7 +347,8 @@ def cmd_generate(args) -> int:
     out.write("\n")
     out.flush()
     _err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
-         f"(step {result['step']})" + (" (stopped)" if result["stopped"] else ""))
+         f"(step {result['step']})" + (" (stopped)" if result["stopped"] else "")
+         + (" (the model ended the text)" if result.get("ended") else ""))
     return 0
 
 

@@ -310,8 +310,8 @@ class MetricsReply(Reply):
 @message("generate_request")
 class GenerateRequest(Message):
     """Streams one `token` per generated token (parent = this request), then the reply. Greedy and sample stream
-    as they go; beam search streams its best sequence when the search is done (a beam ends at the tokenizer's
-    end-of-text token, if it has one). A token that ends inside a character has text "" and its character
+    as they go; beam search streams its best sequence when the search is done. Every mode ends early at the
+    token that ends documents in the training data (the tokenizer's eos, else sep; never sent). A token that ends inside a character has text "" and its character
     comes with a later token; the texts join to the reply's text."""
     run: int | str = 0
     checkpoint: str | None = None   # a checkpoint name of the run (see checkpoints_request); None = latest
@@ -333,6 +333,7 @@ class GenerateReply(Reply):
     n_tokens: int = 0
     tokens_per_sec: float = 0.0
     stopped: bool = False       # True when cancelled before max_new_tokens
+    ended: bool = False         # True when the model wrote its end-of-text token (the document is finished)
     # [{"id", "text"}] of the prompt the model saw: its last block_size tokens (an empty prompt starts from a
     # newline token); prompt ids + token_ids is the sequence that token_attention_request positions index
     prompt_tokens: list = field(default_factory=list)

@@ -767,9 +767,12 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
                   should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
     """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
     newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
-    tokenizer's end-of-text token, if it has one, and hands its tokens over when the search is done).
+    end-of-text token and hands its tokens over when the search is done).
 
-    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "prompt_tokens"
+    The text ends early ("ended" True) when the model writes the token that ends a document in its training
+    data (the tokenizer's eos or sep token; engine.tokenizer.separator_id); that token is not part of the text.
+
+    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "ended", "prompt_tokens"
     ([{"id", "text"}] of the prompt the model saw: its last block_size tokens, or the newline it starts from
     when empty), "token_ids", "checkpoint", "step"}.
     on_token(id, piece) is called as text becomes complete (a character split over byte tokens arrives with its
@@ -779,13 +782,16 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     record waits for the next token, so it can take the rest of the text should the generation end there).
     """
     from engine.generate import stream_steps
-    from engine.tokenizer import EOT
+    from engine.tokenizer import separator_id
 
     model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
     ids = _start_ids(tok, prompt)
     seen = ids[-model.cfg.block_size:]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
-    eos_id = tok.token_to_id(EOT) if mode == "beam" else None
+    # The token that ends each document in the training data: when the model writes it, the text is finished.
+    run_row = ws.run(run_ref)
+    tok_row = ws.tokenizer(meta.get("tokenizer_id", run_row["tokenizer_id"]))
+    eos_id = separator_id(tok, tok_row.get("spec"))
     steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
                          length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
@@ -801,7 +807,11 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
             on_token(record["id"], record["text"])
 
     t0 = time.perf_counter()
+    ended = False
     for step in steps:
+        if eos_id is not None and step.token == eos_id:
+            ended = True
+            break
         token_ids.append(step.token)
         piece = decoder.push(step.token)
         pieces.append(piece)
@@ -824,6 +834,7 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     dt = time.perf_counter() - t0
     n = len(token_ids)
     return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
-            "stopped": n < max_new_tokens and should_stop is not None and bool(should_stop()),
+            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
+            "ended": ended,
             "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
             "step": meta.get("step")}

@@ -409,6 +409,7 @@ class Engine:
                 checkpoint=msg.checkpoint, on_step=on_step, should_stop=job.cancelled)
             self.send(p.GenerateReply(parent=msg.id, text=out["text"], n_tokens=out["n_tokens"],
                                       tokens_per_sec=out["tokens_per_sec"], stopped=out["stopped"],
+                                      ended=out["ended"],
                                       prompt_tokens=out["prompt_tokens"], token_ids=out["token_ids"]))
         self._enqueue(msg, run, generation=True)
 

@@ -442,3 +442,24 @@ def test_generate_modes_details_and_checkpoints(ws, reference_run):
     assert beam["n_tokens"] == 25 and not beam["stopped"]
     early = generate_text(ws, reference_run, "the", max_new_tokens=25, mode="greedy", checkpoint="step-00000000")
     assert early["checkpoint"] == "step-00000000" and early["step"] == 0 and early["text"] != greedy["text"]
+
+
+def test_generation_ends_where_the_training_documents_end(tmp_path):
+    """Documents end with <|endoftext|> in the token files, so a model that learned them finishes its text there."""
+    import json
+    src = tmp_path / "greetings.jsonl"
+    src.write_text("\n".join(json.dumps({"text": "hello there, old friend"}) for _ in range(400)) + "\n")
+    with Workspace(tmp_path / "ws") as w:
+        ds = w.import_dataset([src], name="greetings")
+        cfg = tiny_config(max_iters=150, lr_decay_iters=150, eval_interval=150, learning_rate=1e-2,
+                          min_lr=1e-3)
+        cfg.data.dataset = ds["id"]
+        cfg.tokenizer.kind, cfg.tokenizer.vocab_size = "bytebpe", 300
+        cfg.model.dropout = 0.0
+        run_id, state, _ = _train(w, cfg)
+        assert state == "finished"
+        for mode in ("greedy", "beam"):
+            out = generate_text(w, run_id, "hello", max_new_tokens=40, mode=mode, device="cpu")
+            assert out["ended"] and not out["stopped"], (mode, out["text"])
+            assert out["text"] == " there, old friend" and "<|endoftext|>" not in out["text"]
+            assert out["n_tokens"] == len(out["token_ids"]) < 40
