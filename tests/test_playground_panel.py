@@ -68,6 +68,16 @@ def test_tokens_stream_in_highlighted_after_a_plain_prompt(qtbot, panel):
     assert doc.characterCount() - 1 == len("To be, or not to")
 
 
+def test_a_text_the_model_ended_itself_says_so(panel):
+    s = panel.session
+    panel.prompt.setPlainText("hello")
+    panel.generate_button.click()
+    req = s._queue[-1]
+    s._on_messages([p.Token(parent=req.id, token_id=5, text=" there"),
+                    p.GenerateReply(parent=req.id, text=" there", n_tokens=1, tokens_per_sec=50.0, ended=True)])
+    assert panel.stats_label.text() == "1 token · 50.0 tok/s · the model ended the text"
+
+
 def test_error_reply_shows_a_readable_line(panel):
     s = panel.session
     panel.run_combo.setCurrentIndex(panel.run_combo.findData(2))

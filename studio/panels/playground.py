@@ -757,7 +757,8 @@ class PlaygroundPanel(QWidget):
             pane.prompt_tokens = list(reply.prompt_tokens or [])
             pane.token_ids = [int(t) for t in (reply.token_ids or [t["id"] for t in pane.tokens])]
             end = " (stopped)" if reply.stopped else (" · the model ended the text" if reply.ended else "")
-            pane.stats_label.setText(f"{reply.n_tokens:,} tokens · {reply.tokens_per_sec:.1f} tok/s{end}")
+            n = reply.n_tokens
+            pane.stats_label.setText(f"{n:,} token{'s' * (n != 1)} · {reply.tokens_per_sec:.1f} tok/s{end}")
             if self._details_for is not None and self._details_for[0] is pane:
                 self._request_token_attention()
         else:
