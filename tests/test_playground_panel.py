@@ -230,7 +230,7 @@ def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, pan
     assert panel.stop_button.isEnabled()                    # B still writes
     s._on_messages([p.GenerateReply(parent=b_req.id, text="x", n_tokens=1, tokens_per_sec=8.0,
                                     prompt_tokens=[{"id": 1, "text": "R"}], token_ids=[3])])
-    assert b.stats_label.text() == "1 tokens · 8.0 tok/s" and panel.generate_button.isEnabled()
+    assert b.stats_label.text() == "1 token · 8.0 tok/s" and panel.generate_button.isEnabled()
     qtbot.mouseClick(b.output.viewport(), Qt.MouseButton.LeftButton, pos=b.token_center(0))
     tar = s._queue[-1]
     assert isinstance(tar, p.TokenAttentionRequest) and tar.checkpoint == "ckpt-000100" and tar.ids == [1]
