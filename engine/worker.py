@@ -550,6 +550,8 @@ def main(argv: list[str] | None = None) -> int:
     conn = Client(args.address, authkey=authkey or None)
     engine = Engine(conn, Path(args.workspace))
     signal.signal(signal.SIGTERM, lambda *_: engine.request_shutdown())
+    if hasattr(signal, "SIGBREAK"):   # Windows: the studio's Ctrl+Break is its polite stop
+        signal.signal(signal.SIGBREAK, lambda *_: engine.request_shutdown())
 
     reader = threading.Thread(target=engine.read_loop, name="reader", daemon=True)
     reader.start()

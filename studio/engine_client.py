@@ -1,9 +1,11 @@
 """Starts and supervises the engine process and turns its batched frames into Qt signals.
 
 The engine is a separate OS process (`python -m engine.worker`) in its own session, so torch never loads in the GUI
-and a crash there cannot take the window with it. It connects back to a private Unix socket with a random authkey.
-The GUI thread reads that connection from its event loop through a QSocketNotifier and emits ONE signal per drain,
-never one per message: measured here, that keeps the event loop free of stalls at 10k messages/s.
+and a crash there cannot take the window with it. It connects back to a private Unix socket (a named pipe on
+Windows) with a random authkey. The GUI thread reads that connection from its event loop through a QSocketNotifier
+and emits ONE signal per drain, never one per message: measured here, that keeps the event loop free of stalls at
+10k messages/s. A QSocketNotifier cannot watch a Windows pipe, so there a reader thread receives and decodes the
+frames and hands each drain to the GUI thread as one queued signal (STUDIO_ENGINE_READER=thread picks it anywhere).
 
 Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere):
 - death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
@@ -35,6 +37,22 @@ KILL_AFTER_S = 4.0      # after shutdown_request, SIGKILL the group
 EOF_EXIT_WAIT_S = 1.5   # after EOF, how long to wait for the exit code before killing
 MAX_FRAMES_PER_DRAIN = 256  # so a flood cannot starve the event loop; the notifier fires again
 LOG_TAIL_LINES = 4
+
+WINDOWS = sys.platform == "win32"
+_FAMILY = "AF_PIPE" if WINDOWS else "AF_UNIX"
+# The engine gets its own process group (POSIX session; a Windows group that Ctrl+Break can reach).
+_NEW_GROUP = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS else {"start_new_session": True}
+SIGKILL = getattr(signal, "SIGKILL", 9)   # Windows has no SIGKILL; _signal_group maps it to TerminateProcess
+READERS = ("notifier", "thread")
+
+
+def default_reader() -> str:
+    """How the GUI reads the engine: "notifier" (event loop) where sockets allow it, "thread" on Windows."""
+    chosen = os.environ.get("STUDIO_ENGINE_READER", "").strip().lower()
+    if chosen in READERS and not (WINDOWS and chosen == "notifier"):
+        return chosen
+    return "thread" if WINDOWS else "notifier"
+
 
 # The engine package lives next to studio/; make it importable by the child even when not installed.
 _PROJECT_ROOT = str(Path(p.__file__).resolve().parents[1])
@@ -72,12 +90,19 @@ class EngineClient(QObject):
     stateChanged = Signal(str, str)        # state, detail
     stopped = Signal()                     # an asked-for stop has finished (process gone)
 
-    # Cross-thread hand-over from the accept thread (queued to the GUI thread automatically).
+    # Cross-thread hand-over from the accept and reader threads (queued to the GUI thread automatically).
     _accepted = Signal(int, object)
     _acceptFailed = Signal(int, str)
+    _framesRead = Signal(object, list)     # the connection, the messages of one drain
+    _readerEnded = Signal(object)          # the connection gave EOF or an error
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, reader: str | None = None):
         super().__init__(parent)
+        self.reader = reader or default_reader()
+        if self.reader not in READERS:
+            raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
+        self._unread = 0                   # drains the reader thread has handed over that the GUI has not seen
+        self._unread_lock = threading.Lock()
         self.state = "idle"
         self.detail = ""
         self.hang_s = HANG_S
@@ -108,6 +133,8 @@ class EngineClient(QObject):
         self._timer.timeout.connect(self._supervise)
         self._accepted.connect(self._on_accepted)
         self._acceptFailed.connect(self._on_accept_failed)
+        self._framesRead.connect(self._on_frames_read)
+        self._readerEnded.connect(self._on_reader_ended)
 
     # ------------------------------------------------------------------------------------------------ public
     @property
@@ -128,10 +155,13 @@ class EngineClient(QObject):
         self.hello = None
         self._eof_at = self._stop_at = None
         self._term_sent = self._kill_sent = False
-        self._sockdir = tempfile.mkdtemp(prefix="studio-")
-        self._address = os.path.join(self._sockdir, "engine.sock")
         self._authkey = os.urandom(32)
-        listener = Listener(self._address, family="AF_UNIX", authkey=self._authkey)
+        if WINDOWS:
+            self._address = rf"\\.\pipe\transformer-studio-{os.getpid()}-{os.urandom(8).hex()}"
+        else:
+            self._sockdir = tempfile.mkdtemp(prefix="studio-")
+            self._address = os.path.join(self._sockdir, "engine.sock")
+        listener = Listener(self._address, family=_FAMILY, authkey=self._authkey)
         self.log_path = self._open_log(Path(self.workspace))
         env = dict(os.environ)
         env["STUDIO_AUTHKEY"] = self._authkey.hex()
@@ -141,7 +171,7 @@ class EngineClient(QObject):
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.worker", "--address", self._address, "--workspace", self.workspace],
                 env=env, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
-                start_new_session=True, close_fds=True)
+                close_fds=True, **_NEW_GROUP)
         except OSError as e:
             listener.close()
             self._set_state("dead", f"the engine could not be started: {e}")
@@ -201,7 +231,7 @@ class EngineClient(QObject):
     def kill_now(self) -> None:
         """Last resort when the app exits: SIGKILL the group without waiting."""
         if self.proc is not None and self.proc.poll() is None:
-            self._signal_group(signal.SIGKILL)
+            self._signal_group(SIGKILL)
             try:
                 self.proc.wait(1.0)
             except subprocess.TimeoutExpired:
@@ -263,7 +293,7 @@ class EngineClient(QObject):
 
         def poke():
             try:
-                Client(address, family="AF_UNIX", authkey=authkey).close()
+                Client(address, family=_FAMILY, authkey=authkey).close()
             except Exception:
                 pass
         threading.Thread(target=poke, name="engine-accept-cancel", daemon=True).start()
@@ -275,8 +305,11 @@ class EngineClient(QObject):
         self._accepting = False
         self._conn = conn
         self._last_frame = time.monotonic()
-        self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
-        self._notifier.activated.connect(self._drain)
+        if self.reader == "thread":
+            threading.Thread(target=self._read_loop, args=(conn,), name="engine-reader", daemon=True).start()
+        else:
+            self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
+            self._notifier.activated.connect(self._drain)
         self._remove_sockdir()
         self.send(p.HelloRequest())
 
@@ -304,6 +337,43 @@ class EngineClient(QObject):
             self._on_eof()
             return
         self._deliver(msgs)
+
+    def _read_loop(self, conn: Connection) -> None:
+        """Reader thread: block for a frame, take whatever else is waiting, decode, hand over as one drain.
+
+        The thread owns the connection's end: it closes it when the engine is gone (EOF), so its number is never
+        reused under a blocked read."""
+        try:
+            while True:
+                frames = [conn.recv_bytes()]
+                while len(frames) < MAX_FRAMES_PER_DRAIN and conn.poll(0):
+                    frames.append(conn.recv_bytes())
+                msgs: list[p.Message] = []
+                for data in frames:
+                    try:
+                        msgs.extend(p.decode_batch(data))
+                    except p.ProtocolError as e:
+                        msgs.append(p.Log(level="error", message=f"bad frame from the engine: {e}"))
+                with self._unread_lock:
+                    self._unread += 1
+                self._framesRead.emit(conn, msgs)
+        except (EOFError, OSError):
+            self._readerEnded.emit(conn)
+        finally:
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def _on_frames_read(self, conn: Connection, msgs: list) -> None:
+        with self._unread_lock:
+            self._unread -= 1
+        if conn is self._conn:
+            self._deliver(msgs)
+
+    def _on_reader_ended(self, conn: Connection) -> None:
+        if conn is self._conn:
+            self._on_eof()
 
     def _deliver(self, msgs: list[p.Message]) -> None:
         if not msgs:
@@ -344,7 +414,7 @@ class EngineClient(QObject):
             if code is not None:
                 self._finish_dead()
             elif now - self._dead_at > TERM_AFTER_S:
-                self._signal_group(signal.SIGKILL)
+                self._signal_group(SIGKILL)
             return
         if self.state == "stopped":
             self._timer.stop()
@@ -360,23 +430,29 @@ class EngineClient(QObject):
             elapsed = now - (self._stop_at or now)
             if elapsed >= self._kill_after and not self._kill_sent:
                 self._kill_sent = True
-                self._signal_group(signal.SIGKILL)
+                self._signal_group(SIGKILL)
             elif elapsed >= TERM_AFTER_S and not self._term_sent:
                 self._term_sent = True
                 self._signal_group(signal.SIGTERM)
             return
         if self._eof_at is not None:
             if now - self._eof_at >= EOF_EXIT_WAIT_S:
-                self._die("the engine closed its connection" + self._tail_text(), signal.SIGKILL)
+                self._die("the engine closed its connection" + self._tail_text(), SIGKILL)
             return
         if self.state in ("starting", "ready", "hung"):
-            if self._conn is not None and self._conn.poll(0):
+            if self._frames_waiting():
                 return      # frames are waiting: the event loop was busy, not the engine
             if self.hello is None:
                 if now - self._started_at > self.startup_grace_s and self.state != "hung":
                     self._hang(f"the engine did not answer within {self.startup_grace_s:.0f} s of starting")
             elif now - self._last_frame > self.hang_s and self.state != "hung":
                 self._hang(f"no heartbeat from the engine for {self.hang_s:.0f} s")
+
+    def _frames_waiting(self) -> bool:
+        if self.reader == "thread":
+            with self._unread_lock:
+                return self._unread > 0
+        return self._conn is not None and self._conn.poll(0)
 
     def _hang(self, reason: str) -> None:
         self._set_state("hung", reason)
@@ -421,7 +497,7 @@ class EngineClient(QObject):
         self.engineDied.emit(reason)
 
     def _finish_dead(self) -> None:
-        self._signal_group(signal.SIGKILL)  # whatever the engine left behind in its group
+        self._signal_group(SIGKILL)  # whatever the engine left behind in its group
         self._close_conn()
         self._timer.stop()
 
@@ -442,7 +518,7 @@ class EngineClient(QObject):
         self._timer.start()
 
     def _finish_stop(self) -> None:
-        self._signal_group(signal.SIGKILL)
+        self._signal_group(SIGKILL)
         self._close_conn()
         self._timer.stop()
         restart = self._restart_after_stop
@@ -456,8 +532,13 @@ class EngineClient(QObject):
         if self.proc is None:
             return
         try:
-            os.killpg(self.proc.pid, sig)   # start_new_session made the engine its group's leader
-        except (ProcessLookupError, PermissionError):
+            if not WINDOWS:
+                os.killpg(self.proc.pid, sig)   # start_new_session made the engine its group's leader
+            elif sig == signal.SIGTERM:
+                os.kill(self.proc.pid, signal.CTRL_BREAK_EVENT)   # the engine's SIGBREAK handler checkpoints
+            elif self.proc.poll() is None:
+                self.proc.kill()
+        except (ProcessLookupError, PermissionError, OSError):
             pass
 
     # ---------------------------------------------------------------------------------------------- plumbing
@@ -470,6 +551,9 @@ class EngineClient(QObject):
             self._notifier.setEnabled(False)
             self._notifier.deleteLater()
             self._notifier = None
+        if self.reader == "thread":
+            self._conn = None   # the reader thread closes it once the engine is gone
+            return
         if self._conn is not None:
             try:
                 self._conn.close()

@@ -18,9 +18,11 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
-@pytest.fixture
-def client(qapp, tmp_path):
-    c = EngineClient()
+@pytest.fixture(params=["notifier", "thread"])
+def client(qapp, tmp_path, request):
+    """Both ways of reading the engine: the event loop's socket notifier (POSIX) and the reader thread that
+    Windows needs (its pipes cannot be watched by a QSocketNotifier), here over the same Unix socket."""
+    c = EngineClient(reader=request.param)
     yield c
     c.kill_now()
 
@@ -92,3 +94,34 @@ def test_restart_gives_a_new_process(qtbot, client, tmp_path):
         client.restart()
     assert client.pid != old and client.state == "ready"
     assert not _group_alive(old)
+
+
+def test_the_reader_is_chosen_by_platform_or_environment(monkeypatch):
+    from studio import engine_client as ec
+    monkeypatch.delenv("STUDIO_ENGINE_READER", raising=False)
+    assert ec.default_reader() == ("thread" if ec.WINDOWS else "notifier")
+    monkeypatch.setenv("STUDIO_ENGINE_READER", "thread")
+    assert ec.default_reader() == "thread"
+    with pytest.raises(ValueError, match="reader must be one of"):
+        EngineClient(reader="carrier-pigeon")
+
+
+def test_the_reader_thread_hands_over_a_flood_in_few_drains(qtbot, qapp, tmp_path):
+    """Many replies at once arrive as a few lists, not one signal each, and in order."""
+    c = EngineClient(reader="thread")
+    try:
+        _start(qtbot, c, tmp_path / "ws")
+        drains, replies = [], []
+
+        def on_msgs(msgs):
+            drains.append(len(msgs))
+            replies.extend(m for m in msgs if isinstance(m, p.WorkspaceReply))
+        c.messagesReceived.connect(on_msgs)
+        reqs = [p.WorkspaceRequest() for _ in range(200)]
+        for r in reqs:
+            assert c.send(r)
+        qtbot.waitUntil(lambda: len(replies) == 200, timeout=20_000)
+        assert [r.parent for r in replies] == [r.id for r in reqs]
+        assert len(drains) < 200
+    finally:
+        c.kill_now()
