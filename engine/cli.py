@@ -405,6 +405,35 @@ def cmd_datasets(args) -> int:
     return 0
 
 
+def cmd_delete(args) -> int:
+    entry = _workspace(args).delete(args.kind, _ref(args.ref))
+    _err(f"moved {entry['kind']} {entry['name']!r} to the trash; `studio-engine restore {entry['id']}` undoes it")
+    print(entry["id"])
+    return 0
+
+
+def cmd_restore(args) -> int:
+    ws = _workspace(args)
+    kind = ws.trash_entry(args.trash_id)["kind"]
+    row = ws.restore(args.trash_id)
+    _err(f"restored {kind} {row['name']!r}")
+    print(row["id"])
+    return 0
+
+
+def cmd_trash(args) -> int:
+    ws = _workspace(args)
+    if args.empty:
+        _err(f"deleted {ws.empty_trash()} item(s) for good")
+        return 0
+    rows = ws.trash()
+    if not rows:
+        _err("the trash is empty")
+    for r in rows:
+        print(f"{r['id']:>4}  {r['kind']:<9}  {r['name']}  (was id {r['item_id']})  deleted {_when(r['deleted'])}")
+    return 0
+
+
 def cmd_tokenizers(args) -> int:
     rows = _workspace(args).tokenizers()
     if not rows:
@@ -534,6 +563,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("checkpoints", parents=[common], help="list a run's checkpoints")
     p.add_argument("--run", required=True, help="run id or name")
     p.set_defaults(func=cmd_checkpoints)
+
+    p = sub.add_parser("delete", parents=[common], help="move a dataset or tokenizer to the trash (undo: restore)")
+    p.add_argument("kind", choices=("dataset", "tokenizer"))
+    p.add_argument("ref", metavar="ID", help="its id or name")
+    p.set_defaults(func=cmd_delete)
+    p = sub.add_parser("restore", parents=[common], help="put a deleted dataset or tokenizer back")
+    p.add_argument("trash_id", type=int, metavar="TRASH_ID", help="as `delete` printed, or from `trash`")
+    p.set_defaults(func=cmd_restore)
+    p = sub.add_parser("trash", parents=[common], help="list what was deleted (kept 30 days)")
+    p.add_argument("--empty", action="store_true", help="delete everything in the trash for good")
+    p.set_defaults(func=cmd_trash)
 
     for name, func, what in (("runs", cmd_runs, "list runs"), ("datasets", cmd_datasets, "list datasets"),
                              ("tokenizers", cmd_tokenizers, "list tokenizers")):

@@ -168,6 +168,29 @@ class DatasetPreviewReply(Reply):
     text: str = ""
 
 
+@message("delete_request")
+class DeleteRequest(Message):
+    """Move a dataset or tokenizer to the workspace's trash; refused while a tokenizer or run still uses it."""
+    item_kind: str = "dataset"      # "dataset" | "tokenizer"
+    ref: int | str = 0
+
+
+@message("delete_reply")
+class DeleteReply(Reply):
+    trash: dict = field(default_factory=dict)    # {"id", "kind", "item_id", "name", "deleted"}: restore_request(id)
+
+
+@message("restore_request")
+class RestoreRequest(Message):
+    trash_id: int = 0
+
+
+@message("restore_reply")
+class RestoreReply(Reply):
+    item_kind: str = ""
+    row: dict = field(default_factory=dict)      # the dataset or tokenizer row, as in the workspace summary
+
+
 @message("tokenizer_train_request")
 class TokenizerTrainRequest(Message):
     dataset: int | str = 0

@@ -36,7 +36,7 @@ from engine.data.corpus import read_idx
 from engine.data.importers import ImportOptions, import_text
 from engine.data.sample import write_sample_scenes
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # 3: the trash table
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {"format": str, "split": str, "seed": int, "n_train_docs": int, "n_val_docs": int,
                "has_labels": int, "cleaning": str, "options": str, "stats": str}
@@ -60,6 +60,17 @@ def _now() -> str:
 def _finite(x: Any) -> Any:
     # JSON has no NaN or infinity; a diverged loss is stored as null.
     return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+_TABLE_OF = {"dataset": "datasets", "tokenizer": "tokenizers"}
+_KIND_OF = {table: kind for kind, table in _TABLE_OF.items()}
+TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a workspace is opened
+
+
+def _listed(what: str, rows: list[dict], most: int = 3) -> str:
+    names = ", ".join(f"{r['name']!r}" for r in rows[:most]) + (f" and {len(rows) - most} more"
+                                                                 if len(rows) > most else "")
+    return f"{len(rows)} {what}{'s' * (len(rows) != 1)} ({names})"
 
 
 def _alive(pid: int) -> bool:
@@ -108,6 +119,8 @@ class Workspace:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._ensure_schema()
             self._remove_debris()
+            if self._rows("SELECT id FROM trash LIMIT 1"):
+                self.empty_trash(older_than_days=TRASH_KEEP_DAYS)
         except sqlite3.DatabaseError as e:
             conn.close()
             raise WorkspaceError(f"{self.path / 'workspace.db'} is not a usable workspace database: {e}") from None
@@ -192,6 +205,9 @@ class Workspace:
              "created": str},
             pk="id", not_null={"run_id", "step", "path", "sha256", "created"},
             foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+        t("trash").create(
+            {"id": int, "kind": str, "item_id": int, "name": str, "row": str, "folder": str, "deleted": str},
+            pk="id", not_null={"kind", "item_id", "name", "row", "deleted"}, if_not_exists=True)
         self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")
         self.db.execute("CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints(run_id, step)")
 
@@ -210,11 +226,17 @@ class Workspace:
     def _rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
         return list(self.db.query(sql, params))
 
+    def _next_id(self, table: str) -> int:
+        # Ids of deleted items stay taken while they are in the trash, so restoring one gives it its id back.
+        live = self.db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
+        trashed = self.db.execute("SELECT max(item_id) FROM trash WHERE kind = ?", [_KIND_OF[table]]).fetchone()[0]
+        return max(live, trashed or 0) + 1
+
     def _publish(self, tmp: Path, folder: Path, table: str, row: dict) -> int:
         """Rename the finished temp folder to folder/<id>, then insert the row, under one write lock."""
         with self._write():
             # The id is chosen before the insert because the folder must be in place before the row appears.
-            row_id = (self.db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0) + 1
+            row_id = self._next_id(table)
             final = folder / str(row_id)
             if final.exists():
                 # No row names this id, so the folder is debris from an interrupted publish.
@@ -618,6 +640,105 @@ class Workspace:
         rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1",
                           [int(run_id)])
         return rows[0] if rows else None
+
+    # ----------------------------------------------------------------------------------------- the trash
+
+    def delete(self, kind: str, ref: int | str) -> dict:
+        """Move a dataset or tokenizer to the workspace's trash (its row and its folder); restore() undoes it.
+
+        Refused, with what stands in the way, while something still uses it: a dataset's tokenizers and runs, a
+        tokenizer's runs. Returns the trash entry {"id", "kind", "item_id", "name", "deleted"}."""
+        table = _TABLE_OF.get(kind)
+        if table is None:
+            raise WorkspaceError(f"only datasets and tokenizers can be deleted, not {kind!r}")
+        item = self.dataset(ref) if kind == "dataset" else self.tokenizer(ref)
+        users = self._users(kind, item["id"])
+        if users:
+            raise WorkspaceError(f"{kind} {item['name']!r} is still used by {users}; delete those first")
+        raw = self._rows(f"SELECT * FROM {table} WHERE id = ?", [item["id"]])[0]
+        folder = self.path / table / str(item["id"])
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
+        dest = self.path / "trash" / f"{kind}-{item['id']}-{stamp}"
+        entry = {"kind": kind, "item_id": item["id"], "name": item["name"], "row": json.dumps(raw),
+                 "folder": str(dest.relative_to(self.path)), "deleted": _now()}
+        with self._write():
+            trash_id = self.db["trash"].insert(entry).last_pk
+            self.db.execute(f"DELETE FROM {table} WHERE id = ?", [item["id"]])
+        # After the commit: a crash between leaves the folder where it was, and restore() looks there too.
+        dest.parent.mkdir(exist_ok=True)
+        if folder.exists():
+            os.replace(folder, dest)
+        if kind == "tokenizer":
+            self._tokenizers.pop(item["id"], None)
+            self._merge_ranks.pop(item["id"], None)
+        return self.trash_entry(trash_id)
+
+    def _users(self, kind: str, item_id: int) -> str:
+        """What uses the item, in words ("" when nothing does)."""
+        parts = []
+        if kind == "dataset":
+            toks = self._rows("SELECT id, name FROM tokenizers WHERE dataset_id = ? ORDER BY id", [item_id])
+            if toks:
+                parts.append(_listed("tokenizer", toks))
+        col = "dataset_id" if kind == "dataset" else "tokenizer_id"
+        runs = self._rows(f"SELECT id, name FROM runs WHERE {col} = ? ORDER BY id", [item_id])
+        if runs:
+            parts.append(_listed("run", runs))
+        return " and ".join(parts)
+
+    def trash(self) -> list[dict]:
+        """What is in the trash, oldest first."""
+        return [self._trash_row(r) for r in self._rows("SELECT * FROM trash ORDER BY id")]
+
+    def trash_entry(self, trash_id: int) -> dict:
+        rows = self._rows("SELECT * FROM trash WHERE id = ?", [int(trash_id)])
+        if not rows:
+            raise WorkspaceError(f"nothing with id {trash_id} in the trash (it may have been restored already)")
+        return self._trash_row(rows[0])
+
+    @staticmethod
+    def _trash_row(row: dict) -> dict:
+        return {k: row[k] for k in ("id", "kind", "item_id", "name", "deleted")}
+
+    def restore(self, trash_id: int) -> dict:
+        """Put a deleted dataset or tokenizer back, with its id; returns its row as dataset()/tokenizer() do."""
+        rows = self._rows("SELECT * FROM trash WHERE id = ?", [int(trash_id)])
+        if not rows:
+            raise WorkspaceError(f"nothing with id {trash_id} in the trash (it may have been restored already)")
+        entry = rows[0]
+        table = _TABLE_OF[entry["kind"]]
+        raw = json.loads(entry["row"])
+        if raw.get("dataset_id") is not None and not self._rows("SELECT id FROM datasets WHERE id = ?",
+                                                                [raw["dataset_id"]]):
+            raise WorkspaceError(f"{entry['kind']} {entry['name']!r} was made from dataset {raw['dataset_id']}, "
+                                 f"which is gone: restore that dataset first")
+        src = self.path / (entry["folder"] or "")
+        final = self.path / table / str(entry["item_id"])
+        if src.exists() and not final.exists():
+            os.replace(src, final)
+        try:
+            with self._write():
+                self.db[table].insert(raw)
+                self.db.execute("DELETE FROM trash WHERE id = ?", [int(trash_id)])
+        except BaseException:
+            if final.exists() and not src.exists():
+                os.replace(final, src)
+            raise
+        return self.dataset(raw["id"]) if entry["kind"] == "dataset" else self.tokenizer(raw["id"])
+
+    def empty_trash(self, older_than_days: float | None = None) -> int:
+        """Delete for good what is in the trash (only what was deleted that long ago, if given); returns how many."""
+        rows = self.trash()
+        if older_than_days is not None:
+            cutoff = datetime.now(timezone.utc).timestamp() - older_than_days * 86400
+            rows = [r for r in rows if datetime.fromisoformat(r["deleted"]).timestamp() < cutoff]
+        for r in rows:
+            entry = self._rows("SELECT folder FROM trash WHERE id = ?", [r["id"]])
+            with self._write():
+                self.db.execute("DELETE FROM trash WHERE id = ?", [r["id"]])
+            if entry and entry[0]["folder"]:
+                shutil.rmtree(self.path / entry[0]["folder"], ignore_errors=True)
+        return len(rows)
 
     # ----------------------------------------------------------------------------------------- for the GUI
 

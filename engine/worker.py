@@ -231,6 +231,18 @@ class Engine:
         self.send(p.DatasetPreviewReply(parent=msg.id, dataset=ws.dataset(msg.dataset),
                                         text=ws.dataset_preview(msg.dataset, msg.n_chars)))
 
+    def _handle_delete_request(self, msg: p.DeleteRequest) -> None:
+        if self.current is not None:
+            # An import or a training may be reading what would move; deleting waits for a quiet engine.
+            self.send(p.error_reply(msg, "the engine is busy; delete once the running job has finished"))
+            return
+        self.send(p.DeleteReply(parent=msg.id, trash=self.ws().delete(msg.item_kind, msg.ref)))
+
+    def _handle_restore_request(self, msg: p.RestoreRequest) -> None:
+        ws = self.ws()
+        kind = ws.trash_entry(msg.trash_id)["kind"]
+        self.send(p.RestoreReply(parent=msg.id, item_kind=kind, row=ws.restore(msg.trash_id)))
+
     def _handle_vocab_request(self, msg: p.VocabRequest) -> None:
         ws = self.ws()
         self.send(p.VocabReply(parent=msg.id, tokenizer=ws.tokenizer(msg.tokenizer),

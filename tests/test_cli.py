@@ -312,3 +312,24 @@ def test_folder_import_patterns_paragraphs_and_tokenizer_spec_flags(tmp_path):
                               "--special", "unk=", workspace=ws))
     assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--special", "bos", workspace=ws),
                           code=2)
+
+
+def test_delete_restore_and_trash(tmp_path):
+    ws = tmp_path / "ws"
+    (tmp_path / "a.txt").write_text(_corpus(50))
+    ds = last_line(cli("import", tmp_path / "a.txt", "--name", "a", workspace=ws).stdout)
+    tok = last_line(cli("tokenizer", "train", "--dataset", ds, "--vocab-size", 60, workspace=ws).stdout)
+    before = snapshot(ws)
+    r = cli("delete", "dataset", "a", workspace=ws)
+    assert_one_error_line(r)
+    assert "still used by 1 tokenizer" in r.stderr and snapshot(ws) == before
+    r = cli("delete", "tokenizer", tok, workspace=ws)
+    assert r.returncode == 0 and "restore" in r.stderr
+    trash_id = last_line(r.stdout)
+    assert f"{trash_id}  tokenizer" in cli("trash", workspace=ws).stdout
+    assert "no tokenizers" in cli("tokenizers", workspace=ws).stderr
+    r = cli("restore", trash_id, workspace=ws)
+    assert r.returncode == 0 and last_line(r.stdout) == tok
+    rows, files = snapshot(ws)
+    assert rows == before[0] and [f for f in files if not f.startswith("trash")] == before[1]
+    assert_one_error_line(cli("restore", trash_id, workspace=ws))

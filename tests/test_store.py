@@ -9,7 +9,7 @@ import pytest
 from conftest import SHAKESPEARE
 from engine.config import preset
 from engine.data.importers import DataError, ImportCancelled
-from engine.store import Workspace, WorkspaceError
+from engine.store import SCHEMA_VERSION, Workspace, WorkspaceError
 from engine.tokenizer import TokenizerCancelled, TokenizerError
 
 TEXT = "".join(f"Line {i}: the quick brown fox — jumps over {i % 7} lazy dogs. ☕\n" for i in range(300))
@@ -341,7 +341,7 @@ def test_a_schema_1_workspace_is_upgraded_and_its_rows_read_as_before(tmp_path, 
         raw.execute("UPDATE datasets SET format = NULL, split = NULL, options = NULL, stats = NULL, cleaning = NULL")
         raw.execute("UPDATE tokenizers SET spec = NULL")
     with Workspace(tmp_path / "ws") as w:
-        assert w.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == "2"
+        assert w.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0] == str(SCHEMA_VERSION)
         old = w.dataset("old")
         assert (old["format"], old["split"], old["stats"]) == ("txt", "tail", {})
         assert w.tokenizer(tok["id"])["spec"]["special_tokens"] == {"eos": "<|endoftext|>"}
@@ -458,3 +458,60 @@ def test_a_killed_import_leaves_no_debris_once_the_workspace_is_reopened(tmp_pat
     with Workspace(ws_path) as ws:
         assert ws.summary()["datasets"] == before
     assert not list((ws_path / "datasets").glob(".tmp-*"))
+
+
+# ------------------------------------------------------------------------------------------------ trash
+
+def _files(path):
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if "trash" not in p.parts
+                  and not p.name.startswith("workspace.db"))
+
+
+def test_delete_moves_to_the_trash_and_restore_puts_everything_back(ws, corpus):
+    ds = ws.import_dataset([corpus], name="fox")
+    tok = ws.train_tokenizer(ds["id"], "bytebpe", 300)
+    before_rows, before_files = ws.summary(), _files(ws.path)
+
+    with pytest.raises(WorkspaceError, match=r"dataset 'fox' is still used by 1 tokenizer \('fox-bytebpe-300'\)"):
+        ws.delete("dataset", ds["id"])
+    gone = ws.delete("tokenizer", tok["id"])
+    assert gone["kind"] == "tokenizer" and gone["name"] == tok["name"] and gone["item_id"] == tok["id"]
+    assert ws.tokenizers() == [] and not (ws.path / "tokenizers" / str(tok["id"])).exists()
+    with pytest.raises(WorkspaceError):
+        ws.load_tokenizer(tok["id"])
+    gone_ds = ws.delete("dataset", "fox")
+    assert ws.datasets() == [] and [t["id"] for t in ws.trash()] == [gone["id"], gone_ds["id"]]
+
+    # A new import does not take the deleted one's id, so restoring gives it back unchanged.
+    other = ws.import_dataset([corpus], name="other")
+    assert other["id"] != ds["id"]
+    with pytest.raises(WorkspaceError, match="restore that dataset first"):
+        ws.restore(gone["id"])
+    assert ws.restore(gone_ds["id"])["name"] == "fox"
+    assert ws.restore(gone["id"])["id"] == tok["id"]
+    assert ws.trash() == []
+    ws.delete("dataset", other["id"])
+    ws.empty_trash()
+    assert ws.summary() == before_rows and _files(ws.path) == before_files
+    assert ws.load_tokenizer(tok["id"]).get_vocab_size() == tok["vocab_size"]
+    with pytest.raises(WorkspaceError, match="nothing with id"):
+        ws.restore(gone["id"])
+
+
+def test_a_tokenizer_a_run_uses_cannot_be_deleted_and_old_trash_is_emptied(ws, corpus):
+    import datetime as dt
+    ds = ws.import_dataset([corpus])
+    tok = ws.train_tokenizer(ds["id"], "char", 100)
+    ws.create_run("baby", {}, ds["id"], tok["id"])
+    with pytest.raises(WorkspaceError, match=r"still used by 1 run \('baby'\)"):
+        ws.delete("tokenizer", tok["id"])
+    with pytest.raises(WorkspaceError, match="only datasets and tokenizers"):
+        ws.delete("run", 1)
+    spare = ws.train_tokenizer(ds["id"], "char", 50)
+    entry = ws.delete("tokenizer", spare["id"])
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)).isoformat(timespec="seconds")
+    with ws._write():
+        ws.db.execute("UPDATE trash SET deleted = ? WHERE id = ?", [old, entry["id"]])
+    with Workspace(ws.path) as again:         # opening a workspace empties what was deleted 30+ days ago
+        assert again.trash() == []
+    assert not list((ws.path / "trash").iterdir())

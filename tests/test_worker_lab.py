@@ -118,3 +118,17 @@ def test_contexts_histogram_compare_and_export(engine, two_tokenizers, tmp_path)
     assert json.loads(out.read_text())["model"]["type"] == "WordPiece"
     reply = engine.request(p.TokenizerExportRequest(tokenizer=wp["id"], path=str(tmp_path / "no" / "x.json")))
     assert not reply.ok and "does not exist" in reply.error
+
+
+def test_delete_and_restore_through_the_engine(engine, two_tokenizers):
+    char, _ = two_tokenizers
+    reply = engine.request(p.DeleteRequest(item_kind="dataset", ref=char["dataset_id"]))
+    assert not reply.ok and "still used by" in reply.error and "tokenizer" in reply.error
+    reply = engine.request(p.DeleteRequest(item_kind="tokenizer", ref=char["id"]))
+    assert reply.ok and reply.trash["name"] == char["name"]
+    ids = [t["id"] for t in engine.request(p.WorkspaceRequest()).workspace["tokenizers"]]
+    assert char["id"] not in ids
+    assert not engine.request(p.VocabRequest(tokenizer=char["id"])).ok
+    back = engine.request(p.RestoreRequest(trash_id=reply.trash["id"]))
+    assert back.ok and back.item_kind == "tokenizer" and back.row["id"] == char["id"]
+    assert len(engine.request(p.VocabRequest(tokenizer=char["id"])).rows) == char["vocab_size"]
