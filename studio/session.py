@@ -269,7 +269,8 @@ class Session(QObject):
                     self._adopt_tokenizer = reply.run.get("tokenizer_id")
                 self._merge_run(reply.run)
                 self.select_run(reply.run)
-            if isinstance(reply, (p.ImportReply, p.TokenizerTrainReply, p.TrainReply)):
+            if isinstance(reply, (p.ImportReply, p.TokenizerTrainReply, p.TrainReply, p.DeleteReply,
+                                  p.RestoreReply)):
                 self.refresh_workspace()
         if entry is not None:
             _call(entry[1], reply)
@@ -301,12 +302,21 @@ class Session(QObject):
                           "tokenizers": summary.get("tokenizers", []), "runs": summary.get("runs", [])}
         # Keep selections pointing at fresh rows; drop ones that are gone; pick sensible defaults so a newcomer
         # who only presses Train gets the sample dataset.
+        old_dataset, old_tokenizer = self.dataset, self.tokenizer
         self.dataset = self._find("datasets", self.dataset)
         self.tokenizer = self._find("tokenizers", self.tokenizer)
         self.run = self._find("runs", self.run)
         self.workspaceChanged.emit(self.workspace)
         if self.dataset is None and self.workspace["datasets"]:
             self.select_dataset(self._default_dataset())
+        elif self.dataset is None and old_dataset is not None:
+            self.dataset = old_dataset          # it was deleted: say so, so panels and the config forget it
+            self.select_dataset(None)
+        if self.tokenizer is None and old_tokenizer is not None:
+            # Deleted (or gone with its dataset): fall back to the newest tokenizer of the dataset in use.
+            own = [t for t in self.workspace["tokenizers"] if t.get("dataset_id") == _id(self.dataset)]
+            self.tokenizer = old_tokenizer
+            self.select_tokenizer(own[-1] if own else None)
         if self._adopt_tokenizer is not None and self._find("tokenizers", self._adopt_tokenizer):
             adopt, self._adopt_tokenizer = self._adopt_tokenizer, None
             if self.tokenizer is None:

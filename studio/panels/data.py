@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QKeySequence, QPalette
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QHeaderView,
                                QLabel, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
@@ -25,6 +25,7 @@ from studio.panels.import_options import ImportOptionsForm
 from studio.panels.import_report import FORMAT_NAMES, cleaning_text, format_text, records_text, split_text
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, human_exact, monospace_font
 from studio.widgets.import_preview import ImportPreviewView
+from studio.widgets.undo_bar import UndoBar
 
 PREVIEW_RECORDS = 50         # records the engine previews
 PREVIEW_DELAY_MS = 300       # the preview is asked for again this long after the last option change
@@ -140,7 +141,21 @@ class DataPanel(QWidget):
         buttons.addWidget(self.import_file_button)
         buttons.addWidget(self.import_folder_button)
         buttons.addStretch(1)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Move the selected dataset to the workspace's trash (Del). Undo puts it back; "
+                                      "a dataset that tokenizers or runs were made from cannot be deleted before "
+                                      "them.")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.delete_button.setEnabled(False)
+        buttons.addWidget(self.delete_button)
         lv.addLayout(buttons)
+        self.undo_bar = UndoBar(self.session, left)
+        self.undo_bar.failed.connect(lambda text: self.error_line.show_message(text, "error"))
+        self.undo_bar.restored.connect(self._on_restored)
+        lv.addWidget(self.undo_bar)
+        delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.dataset_table)
+        delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_key.activated.connect(self.delete_selected)
         split.addWidget(left)
         details = self._build_details()
         details.setMinimumWidth(340)
@@ -421,6 +436,7 @@ class DataPanel(QWidget):
         for w in (self.import_button, self.discard_button, self.options, self.import_file_button,
                   self.import_folder_button):
             w.setEnabled(not busy)
+        self.delete_button.setEnabled(not busy and bool(getattr(self.session, "dataset", None)))
         self.progress_bar.setVisible(busy)
         self.progress_label.setVisible(busy)
         self.cancel_button.setVisible(busy)
@@ -518,6 +534,19 @@ class DataPanel(QWidget):
                     break
         t.blockSignals(False)
 
+    def delete_selected(self) -> str | None:
+        """Move the selected dataset to the trash (the undo bar offers it back)."""
+        ds = getattr(self.session, "dataset", None)
+        if not ds or self.import_request_id is not None:
+            return None
+        self.error_line.clear_message()
+        return self.undo_bar.delete("dataset", ds)
+
+    def _on_restored(self, kind: str, row: dict) -> None:
+        self.error_line.show_message(f"Restored the {kind} “{row.get('name', '')}”.", "info")
+        if kind == "dataset":
+            self.session.select_dataset(row)
+
     def _on_table_selection(self) -> None:
         items = self.dataset_table.selectedItems()
         if not items:
@@ -528,6 +557,7 @@ class DataPanel(QWidget):
             self.session.select_dataset(ds)
 
     def _on_dataset_selected(self, ds) -> None:
+        self.delete_button.setEnabled(bool(ds))
         self._select_row_for(ds)
         self._show_stats(ds)
         if self.stack.currentIndex() == 1 and self.import_request_id is None and self.preview is None:

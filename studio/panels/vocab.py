@@ -10,7 +10,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMenu, QPlainTextEdit,
-                               QTabWidget, QToolButton, QVBoxLayout, QWidget)
+                               QPushButton, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from engine import protocol as p
 from engine.config import human_count
@@ -19,6 +19,7 @@ from studio.panels.tokenizer_options import KIND_LABELS, KINDS, TokenizerOptions
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font
 from studio.widgets.length_histogram import DocLengthsView
 from studio.widgets.token_spans import TokenSpanView
+from studio.widgets.undo_bar import UndoBar
 # VocabTableModel, VocabFilterProxy and SORT_ROLE lived here before: importable from here still
 from studio.widgets.vocab_table import SORT_ROLE, VocabBrowser, VocabFilterProxy, VocabTableModel  # noqa: F401
 
@@ -144,7 +145,17 @@ class VocabPanel(QWidget):
         menu.setToolTipsVisible(True)
         self.export_button.setMenu(menu)
         row.addWidget(self.export_button)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Move this tokenizer to the workspace's trash; Undo puts it back. A tokenizer "
+                                      "that a run was trained with cannot be deleted.")
+        self.delete_button.clicked.connect(self.delete_tokenizer)
+        self.delete_button.setEnabled(False)
+        row.addWidget(self.delete_button)
         uv.addLayout(row)
+        self.undo_bar = UndoBar(self.session, box)
+        self.undo_bar.failed.connect(lambda text: self.error_line.show_message(text, "error"))
+        self.undo_bar.restored.connect(self._on_restored)
+        uv.addWidget(self.undo_bar)
         self.tokenizer_info = QLabel("No tokenizer yet: train one.")
         self.tokenizer_info.setWordWrap(True)
         self.tokenizer_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -303,9 +314,23 @@ class VocabPanel(QWidget):
         self._setting_sample = False
         self.tokenize_sample()
 
+    def delete_tokenizer(self) -> str | None:
+        """Move the tokenizer in use to the trash (the undo bar offers it back)."""
+        t = getattr(self.session, "tokenizer", None)
+        if not t:
+            return None
+        self.error_line.clear_message()
+        return self.undo_bar.delete("tokenizer", t)
+
+    def _on_restored(self, kind: str, row: dict) -> None:
+        self.error_line.show_message(f"Restored the {kind} “{row.get('name', '')}”.", "info")
+        if kind == "tokenizer":
+            self.session.select_tokenizer(row)
+
     def _on_tokenizer_selected(self, t) -> None:
         self._fill_tokenizers()
         self.export_button.setEnabled(bool(t))
+        self.delete_button.setEnabled(bool(t))
         self.lengths.set_tokenizer(t)
         if not t:
             self.browser.clear()

@@ -1,0 +1,69 @@
+"""The line that follows a delete: what went to the trash and an Undo button (Ctrl+Z while it shows).
+
+Deleting asks no question: it is undone as easily, here or with `studio-engine restore`, and the trash keeps
+what was deleted for 30 days.
+"""
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
+
+from engine import protocol as p
+from studio.widgets.form_helpers import guarded
+
+
+class UndoBar(QWidget):
+    restored = Signal(str, object)   # item kind, its row: the undo worked
+    failed = Signal(str)             # a delete or undo the engine refused, in words
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self.trash_id: int | None = None
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel()
+        self.label.setWordWrap(True)
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setShortcut(QKeySequence.StandardKey.Undo)   # only while the bar shows
+        self.undo_button.setToolTip("Put it back as it was (Ctrl+Z). Deleted items stay in the workspace's trash "
+                                    "for 30 days.")
+        self.undo_button.clicked.connect(self.undo)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.undo_button)
+        self.hide()
+
+    def delete(self, kind: str, row: dict) -> str:
+        """Ask the engine to move a dataset or tokenizer to the trash; the bar offers Undo when it has."""
+        name = row.get("name", "")
+
+        def done(reply):
+            if not reply.ok:
+                self.failed.emit(f"Could not delete the {kind} “{name}”: {reply.error}")
+                return
+            self.trash_id = int(reply.trash.get("id"))
+            self.label.setText(f"Moved the {kind} “{name}” to the trash.")
+            self.undo_button.setEnabled(True)
+            self.show()
+        return self.session.request(p.DeleteRequest(item_kind=kind, ref=row.get("id", name)),
+                                    guarded(self, done))
+
+    def undo(self) -> str | None:
+        if self.trash_id is None:
+            return None
+        self.undo_button.setEnabled(False)
+
+        def done(reply):
+            self.undo_button.setEnabled(True)
+            if not reply.ok:
+                self.failed.emit(f"Could not undo: {reply.error}")
+                return
+            self.trash_id = None
+            self.hide()
+            self.restored.emit(reply.item_kind, reply.row)
+        return self.session.request(p.RestoreRequest(trash_id=self.trash_id), guarded(self, done))
+
+    def dismiss(self) -> None:
+        self.trash_id = None
+        self.hide()
