@@ -96,11 +96,11 @@ class DataPanel(QWidget):
             "Bring your text",
             "Import text files, tables (CSV, TSV, JSONL, Parquet) or a folder as a dataset, cleaned the way you "
             "choose. The model will learn to write text like it. You can also drop files here."))
+        self.error_line = MessageLine(self)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_browse())
         self.stack.addWidget(self._build_import())
         root.addWidget(self.stack, 1)
-        self.error_line = MessageLine(self)
         root.addWidget(self.error_line)
 
     def _build_browse(self) -> QWidget:
@@ -149,9 +149,7 @@ class DataPanel(QWidget):
         self.delete_button.setEnabled(False)
         buttons.addWidget(self.delete_button)
         lv.addLayout(buttons)
-        self.undo_bar = UndoBar(self.session, left)
-        self.undo_bar.failed.connect(lambda text: self.error_line.show_message(text, "error"))
-        self.undo_bar.restored.connect(self._on_restored)
+        self.undo_bar = UndoBar(self.session, self.error_line, left)
         lv.addWidget(self.undo_bar)
         delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.dataset_table)
         delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
@@ -539,13 +537,7 @@ class DataPanel(QWidget):
         ds = getattr(self.session, "dataset", None)
         if not ds or self.import_request_id is not None:
             return None
-        self.error_line.clear_message()
         return self.undo_bar.delete("dataset", ds)
-
-    def _on_restored(self, kind: str, row: dict) -> None:
-        self.error_line.show_message(f"Restored the {kind} “{row.get('name', '')}”.", "info")
-        if kind == "dataset":
-            self.session.select_dataset(row)
 
     def _on_table_selection(self) -> None:
         items = self.dataset_table.selectedItems()

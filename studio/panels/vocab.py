@@ -77,9 +77,8 @@ class VocabPanel(QWidget):
         self.train_button.clicked.connect(self.train_tokenizer)
         self.cancel_button.clicked.connect(self.cancel_training)
         top.addWidget(self.form, 3)
-        top.addWidget(self._build_use_box(), 2)
-
         self.error_line = MessageLine(self)
+        top.addWidget(self._build_use_box(), 2)
         root.addWidget(self.error_line)
 
         self.tabs = QTabWidget()
@@ -152,9 +151,7 @@ class VocabPanel(QWidget):
         self.delete_button.setEnabled(False)
         row.addWidget(self.delete_button)
         uv.addLayout(row)
-        self.undo_bar = UndoBar(self.session, box)
-        self.undo_bar.failed.connect(lambda text: self.error_line.show_message(text, "error"))
-        self.undo_bar.restored.connect(self._on_restored)
+        self.undo_bar = UndoBar(self.session, self.error_line, box)
         uv.addWidget(self.undo_bar)
         self.tokenizer_info = QLabel("No tokenizer yet: train one.")
         self.tokenizer_info.setWordWrap(True)
@@ -319,13 +316,7 @@ class VocabPanel(QWidget):
         t = getattr(self.session, "tokenizer", None)
         if not t:
             return None
-        self.error_line.clear_message()
         return self.undo_bar.delete("tokenizer", t)
-
-    def _on_restored(self, kind: str, row: dict) -> None:
-        self.error_line.show_message(f"Restored the {kind} “{row.get('name', '')}”.", "info")
-        if kind == "tokenizer":
-            self.session.select_tokenizer(row)
 
     def _on_tokenizer_selected(self, t) -> None:
         self._fill_tokenizers()

@@ -14,12 +14,15 @@ from studio.widgets.form_helpers import guarded
 
 
 class UndoBar(QWidget):
+    """Deletes and restores through the engine; says what went wrong (or was restored) on the panel's message
+    line, and selects a restored dataset or tokenizer again."""
     restored = Signal(str, object)   # item kind, its row: the undo worked
     failed = Signal(str)             # a delete or undo the engine refused, in words
 
-    def __init__(self, session, parent=None):
+    def __init__(self, session, message_line=None, parent=None):
         super().__init__(parent)
         self.session = session
+        self.message_line = message_line
         self.trash_id: int | None = None
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -38,8 +41,12 @@ class UndoBar(QWidget):
         """Ask the engine to move a dataset or tokenizer to the trash; the bar offers Undo when it has."""
         name = row.get("name", "")
 
+        if self.message_line is not None:
+            self.message_line.clear_message()
+
         def done(reply):
             if not reply.ok:
+                self._tell(f"Could not delete the {kind} “{name}”: {reply.error}", "error")
                 self.failed.emit(f"Could not delete the {kind} “{name}”: {reply.error}")
                 return
             self.trash_id = int(reply.trash.get("id"))
@@ -57,12 +64,21 @@ class UndoBar(QWidget):
         def done(reply):
             self.undo_button.setEnabled(True)
             if not reply.ok:
+                self._tell(f"Could not undo: {reply.error}", "error")
                 self.failed.emit(f"Could not undo: {reply.error}")
                 return
             self.trash_id = None
             self.hide()
+            self._tell(f"Restored the {reply.item_kind} “{reply.row.get('name', '')}”.", "info")
+            select = {"dataset": self.session.select_dataset, "tokenizer": self.session.select_tokenizer}
+            if reply.item_kind in select:
+                select[reply.item_kind](reply.row)
             self.restored.emit(reply.item_kind, reply.row)
         return self.session.request(p.RestoreRequest(trash_id=self.trash_id), guarded(self, done))
+
+    def _tell(self, text: str, level: str) -> None:
+        if self.message_line is not None:
+            self.message_line.show_message(text, level)
 
     def dismiss(self) -> None:
         self.trash_id = None
