@@ -33,11 +33,14 @@ def train(qtbot, panel, kind, vocab_size, **advanced) -> dict:
     panel.vocab_spin.setValue(vocab_size)
     for setter in advanced.values():
         setter(panel.form)
-    with qtbot.waitSignal(panel.vocabLoaded, timeout=60_000):
-        with qtbot.waitSignal(panel.tokenizerTrained, timeout=60_000) as trained:
-            qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
-    assert trained.args[0], panel.error_line.text()
-    return trained.args[0]
+    with qtbot.waitSignal(panel.tokenizerTrained, timeout=60_000) as trained:
+        qtbot.mouseClick(panel.train_button, Qt.MouseButton.LeftButton)
+    tok = trained.args[0]
+    assert tok, panel.error_line.text()
+    # Not vocabLoaded: it may come from the tokenizer selected before, whose vocabulary was still on its way.
+    # The table was emptied when the new tokenizer was selected (before tokenizerTrained), so this is the new one.
+    qtbot.waitUntil(lambda: panel.vocab_model.rowCount() == tok["vocab_size"], timeout=30_000)
+    return tok
 
 
 def show_spans(qtbot, panel, text=None) -> list[dict]:
