@@ -564,11 +564,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", required=True, help="run id or name")
     p.set_defaults(func=cmd_checkpoints)
 
-    p = sub.add_parser("delete", parents=[common], help="move a dataset or tokenizer to the trash (undo: restore)")
-    p.add_argument("kind", choices=("dataset", "tokenizer"))
+    p = sub.add_parser("delete", parents=[common],
+                       help="move a dataset, tokenizer or run to the trash (undo: restore)")
+    p.add_argument("kind", choices=("dataset", "tokenizer", "run"))
     p.add_argument("ref", metavar="ID", help="its id or name")
     p.set_defaults(func=cmd_delete)
-    p = sub.add_parser("restore", parents=[common], help="put a deleted dataset or tokenizer back")
+    p = sub.add_parser("restore", parents=[common], help="put a deleted dataset, tokenizer or run back")
     p.add_argument("trash_id", type=int, metavar="TRASH_ID", help="as `delete` printed, or from `trash`")
     p.set_defaults(func=cmd_restore)
     p = sub.add_parser("trash", parents=[common], help="list what was deleted (kept 30 days)")

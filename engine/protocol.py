@@ -170,8 +170,9 @@ class DatasetPreviewReply(Reply):
 
 @message("delete_request")
 class DeleteRequest(Message):
-    """Move a dataset or tokenizer to the workspace's trash; refused while a tokenizer or run still uses it."""
-    item_kind: str = "dataset"      # "dataset" | "tokenizer"
+    """Move a dataset, tokenizer or run to the workspace's trash; refused while a tokenizer or run still uses it
+    (and for the run that is training)."""
+    item_kind: str = "dataset"      # "dataset" | "tokenizer" | "run"
     ref: int | str = 0
 
 

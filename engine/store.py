@@ -62,7 +62,7 @@ def _finite(x: Any) -> Any:
     return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
-_TABLE_OF = {"dataset": "datasets", "tokenizer": "tokenizers"}
+_TABLE_OF = {"dataset": "datasets", "tokenizer": "tokenizers", "run": "runs"}
 _KIND_OF = {table: kind for kind, table in _TABLE_OF.items()}
 TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a workspace is opened
 
@@ -561,7 +561,7 @@ class Workspace:
                "step": 0, "max_iters": (config.get("train") or {}).get("max_iters"),
                "best_val_loss": None, "device": None, "message": None}
         with self._write():
-            row_id = self.db["runs"].insert(row).last_pk
+            row_id = self.db["runs"].insert({"id": self._next_id("runs"), **row}).last_pk
             self.run_dir(row_id).mkdir(parents=True, exist_ok=True)
         return self.run(row_id)
 
@@ -644,18 +644,24 @@ class Workspace:
     # ----------------------------------------------------------------------------------------- the trash
 
     def delete(self, kind: str, ref: int | str) -> dict:
-        """Move a dataset or tokenizer to the workspace's trash (its row and its folder); restore() undoes it.
+        """Move a dataset, tokenizer or run to the workspace's trash (its rows and its folder); restore() undoes
+        it. A run takes its metrics and checkpoints along.
 
         Refused, with what stands in the way, while something still uses it: a dataset's tokenizers and runs, a
         tokenizer's runs. Returns the trash entry {"id", "kind", "item_id", "name", "deleted"}."""
         table = _TABLE_OF.get(kind)
         if table is None:
-            raise WorkspaceError(f"only datasets and tokenizers can be deleted, not {kind!r}")
-        item = self.dataset(ref) if kind == "dataset" else self.tokenizer(ref)
+            raise WorkspaceError(f"only datasets, tokenizers and runs can be deleted, not {kind!r}")
+        item = {"dataset": self.dataset, "tokenizer": self.tokenizer, "run": self.run}[kind](ref)
         users = self._users(kind, item["id"])
         if users:
             raise WorkspaceError(f"{kind} {item['name']!r} is still used by {users}; delete those first")
         raw = self._rows(f"SELECT * FROM {table} WHERE id = ?", [item["id"]])[0]
+        if kind == "run":   # its curves and checkpoint list go with it, so Undo gives the whole run back
+            raw = {"run": raw, "metrics": self._rows("SELECT * FROM metrics WHERE run_id = ? ORDER BY rowid",
+                                                     [item["id"]]),
+                   "checkpoints": self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY id",
+                                             [item["id"]])}
         folder = self.path / table / str(item["id"])
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         dest = self.path / "trash" / f"{kind}-{item['id']}-{stamp}"
@@ -663,6 +669,9 @@ class Workspace:
                  "folder": str(dest.relative_to(self.path)), "deleted": _now()}
         with self._write():
             trash_id = self.db["trash"].insert(entry).last_pk
+            if kind == "run":
+                self.db.execute("DELETE FROM metrics WHERE run_id = ?", [item["id"]])
+                self.db.execute("DELETE FROM checkpoints WHERE run_id = ?", [item["id"]])
             self.db.execute(f"DELETE FROM {table} WHERE id = ?", [item["id"]])
         # After the commit: a crash between leaves the folder where it was, and restore() looks there too.
         dest.parent.mkdir(exist_ok=True)
@@ -676,6 +685,8 @@ class Workspace:
     def _users(self, kind: str, item_id: int) -> str:
         """What uses the item, in words ("" when nothing does)."""
         parts = []
+        if kind == "run":
+            return ""
         if kind == "dataset":
             toks = self._rows("SELECT id, name FROM tokenizers WHERE dataset_id = ? ORDER BY id", [item_id])
             if toks:
@@ -701,17 +712,19 @@ class Workspace:
         return {k: row[k] for k in ("id", "kind", "item_id", "name", "deleted")}
 
     def restore(self, trash_id: int) -> dict:
-        """Put a deleted dataset or tokenizer back, with its id; returns its row as dataset()/tokenizer() do."""
+        """Put a deleted dataset, tokenizer or run back, with its id; returns its row as dataset(),
+        tokenizer() or run() do."""
         rows = self._rows("SELECT * FROM trash WHERE id = ?", [int(trash_id)])
         if not rows:
             raise WorkspaceError(f"nothing with id {trash_id} in the trash (it may have been restored already)")
         entry = rows[0]
         table = _TABLE_OF[entry["kind"]]
-        raw = json.loads(entry["row"])
-        if raw.get("dataset_id") is not None and not self._rows("SELECT id FROM datasets WHERE id = ?",
-                                                                [raw["dataset_id"]]):
-            raise WorkspaceError(f"{entry['kind']} {entry['name']!r} was made from dataset {raw['dataset_id']}, "
-                                 f"which is gone: restore that dataset first")
+        saved = json.loads(entry["row"])
+        raw = saved["run"] if entry["kind"] == "run" else saved
+        for col, what in (("dataset_id", "datasets"), ("tokenizer_id", "tokenizers")):
+            if raw.get(col) is not None and not self._rows(f"SELECT id FROM {what} WHERE id = ?", [raw[col]]):
+                raise WorkspaceError(f"{entry['kind']} {entry['name']!r} was made with {what[:-1]} {raw[col]}, "
+                                     f"which is gone: restore that {what[:-1]} first")
         src = self.path / (entry["folder"] or "")
         final = self.path / table / str(entry["item_id"])
         if src.exists() and not final.exists():
@@ -719,12 +732,16 @@ class Workspace:
         try:
             with self._write():
                 self.db[table].insert(raw)
+                if entry["kind"] == "run":
+                    for part in ("metrics", "checkpoints"):
+                        if saved[part]:
+                            self.db[part].insert_all(saved[part])
                 self.db.execute("DELETE FROM trash WHERE id = ?", [int(trash_id)])
         except BaseException:
             if final.exists() and not src.exists():
                 os.replace(final, src)
             raise
-        return self.dataset(raw["id"]) if entry["kind"] == "dataset" else self.tokenizer(raw["id"])
+        return {"dataset": self.dataset, "tokenizer": self.tokenizer, "run": self.run}[entry["kind"]](raw["id"])
 
     def empty_trash(self, older_than_days: float | None = None) -> int:
         """Delete for good what is in the trash (only what was deleted that long ago, if given); returns how many."""

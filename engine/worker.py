@@ -232,11 +232,12 @@ class Engine:
                                         text=ws.dataset_preview(msg.dataset, msg.n_chars)))
 
     def _handle_delete_request(self, msg: p.DeleteRequest) -> None:
-        if self.current is not None:
-            # An import or a training may be reading what would move; deleting waits for a quiet engine.
-            self.send(p.error_reply(msg, "the engine is busy; delete once the running job has finished"))
+        ws = self.ws()
+        if msg.item_kind == "run" and self.training_run is not None and ws.run(msg.ref)["id"] == self.training_run:
+            self.send(p.error_reply(msg, "this run is training: stop it before deleting it"))
             return
-        self.send(p.DeleteReply(parent=msg.id, trash=self.ws().delete(msg.item_kind, msg.ref)))
+        # What a running job reads cannot be deleted anyway: its run uses its dataset and tokenizer.
+        self.send(p.DeleteReply(parent=msg.id, trash=ws.delete(msg.item_kind, msg.ref)))
 
     def _handle_restore_request(self, msg: p.RestoreRequest) -> None:
         ws = self.ws()

@@ -302,7 +302,7 @@ class Session(QObject):
                           "tokenizers": summary.get("tokenizers", []), "runs": summary.get("runs", [])}
         # Keep selections pointing at fresh rows; drop ones that are gone; pick sensible defaults so a newcomer
         # who only presses Train gets the sample dataset.
-        old_dataset, old_tokenizer = self.dataset, self.tokenizer
+        old_dataset, old_tokenizer, old_run = self.dataset, self.tokenizer, self.run
         self.dataset = self._find("datasets", self.dataset)
         self.tokenizer = self._find("tokenizers", self.tokenizer)
         self.run = self._find("runs", self.run)
@@ -323,6 +323,9 @@ class Session(QObject):
                 self.select_tokenizer(adopt)
         if self.run is None and self.workspace["runs"]:
             self.select_run(self.workspace["runs"][-1])
+        elif self.run is None and old_run is not None:
+            self.run = old_run                  # deleted, and no run is left: panels forget it
+            self.select_run(None)
 
     def _default_dataset(self) -> dict:
         wanted = self.config.data.dataset

@@ -102,6 +102,18 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
     runs = win.panels["runs"]
     assert runs.table.rowCount() == 1 and runs.table.item(0, 3).text() == "60 / 60"
 
+    # Delete it: every panel lets go of it; Undo brings it back with its whole curve.
+    win.show_page("runs")
+    runs.delete_button.click()
+    qtbot.waitUntil(lambda: runs.table.rowCount() == 0, timeout=10_000)
+    assert session.run is None and runs.undo_bar.isVisible()
+    assert not runs.delete_button.isEnabled() and play.selected_run_id() is None
+    runs.undo_bar.undo_button.click()
+    qtbot.waitUntil(lambda: runs.table.rowCount() == 1 and session.run is not None, timeout=10_000)
+    assert session.run["id"] == run_id and "Restored the run" in runs.error_label.text()
+    qtbot.waitUntil(lambda: _ys(train.train_curve) == pytest.approx(losses), timeout=10_000)
+    win.show_page("playground")
+
     # Quit: the engine goes away cleanly.
     win.close()
     assert session.client.state == "stopped" and session.client.proc.poll() is not None

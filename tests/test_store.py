@@ -505,8 +505,8 @@ def test_a_tokenizer_a_run_uses_cannot_be_deleted_and_old_trash_is_emptied(ws, c
     ws.create_run("baby", {}, ds["id"], tok["id"])
     with pytest.raises(WorkspaceError, match=r"still used by 1 run \('baby'\)"):
         ws.delete("tokenizer", tok["id"])
-    with pytest.raises(WorkspaceError, match="only datasets and tokenizers"):
-        ws.delete("run", 1)
+    with pytest.raises(WorkspaceError, match="only datasets, tokenizers and runs"):
+        ws.delete("model", 1)
     spare = ws.train_tokenizer(ds["id"], "char", 50)
     entry = ws.delete("tokenizer", spare["id"])
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)).isoformat(timespec="seconds")
@@ -515,3 +515,29 @@ def test_a_tokenizer_a_run_uses_cannot_be_deleted_and_old_trash_is_emptied(ws, c
     with Workspace(ws.path) as again:         # opening a workspace empties what was deleted 30+ days ago
         assert again.trash() == []
     assert not list((ws.path / "trash").iterdir())
+
+
+def test_a_deleted_run_comes_back_with_its_curves_and_checkpoints(ws, corpus):
+    ds = ws.import_dataset([corpus])
+    tok = ws.train_tokenizer(ds["id"], "char", 100)
+    run = ws.create_run("short", {"train": {"max_iters": 10}}, ds["id"], tok["id"])
+    ws.add_metrics(run["id"], [{"step": s, "split": "train", "loss": 3.0 - s / 10} for s in range(10)])
+    ck = ws.run_dir(run["id"]) / "latest.safetensors"
+    ck.write_bytes(b"weights")
+    ws.add_checkpoint(run["id"], 10, ck, "abc")
+    before = (ws.summary(), ws.metrics(run["id"]), ws.checkpoints(run["id"]))
+
+    with pytest.raises(WorkspaceError, match=r"tokenizer .* still used by 1 run \('short'\)"):
+        ws.delete("tokenizer", tok["id"])
+    entry = ws.delete("run", "short")
+    assert ws.runs() == [] and ws.metrics(run["id"]) == [] and not ck.exists()
+    assert ws.create_run("next", {}, ds["id"], tok["id"])["id"] != run["id"]   # its id stays reserved
+    ws.delete("run", "next")
+    ws.delete("tokenizer", tok["id"])                                          # nothing uses it now
+    with pytest.raises(WorkspaceError, match="restore that tokenizer first"):
+        ws.restore(entry["id"])
+    ws.restore(ws.trash()[-1]["id"])
+    assert ws.restore(entry["id"])["name"] == "short"
+    assert (ws.summary()["runs"], ws.metrics(run["id"]), ws.checkpoints(run["id"])) == \
+        (before[0]["runs"], before[1], before[2])
+    assert ck.read_bytes() == b"weights"

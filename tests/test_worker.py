@@ -72,6 +72,12 @@ def test_import_train_pause_resume_stop_generate(engine, tmp_path):
     engine.pump(0.5)
     assert not [m for m in engine.inbox if isinstance(m, p.Metrics)], "training went on while paused"
 
+    # The run being trained cannot be deleted (nor its tokenizer, which it uses).
+    reply = engine.request(p.DeleteRequest(item_kind="run", ref=run_id))
+    assert not reply.ok and "stop it before deleting it" in reply.error
+    reply = engine.request(p.DeleteRequest(item_kind="tokenizer", ref=tok.tokenizer["id"]))
+    assert not reply.ok and "still used by 1 run" in reply.error
+
     # The playground works while a run is paused.
     gen = p.GenerateRequest(run=run_id, prompt="the ", max_new_tokens=20, seed=1)
     reply = engine.request(gen)

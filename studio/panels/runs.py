@@ -5,12 +5,14 @@ import datetime as _dt
 import json
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine import protocol as p
 from studio import theme
+from studio.widgets.form_helpers import MessageLine
+from studio.widgets.undo_bar import UndoBar
 
 COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
 
@@ -84,10 +86,17 @@ class RunsPanel(QWidget):
         for b in (self.resume_button, self.curves_button, self.playground_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Move the selected run, with its curves and checkpoints, to the workspace's "
+                                      "trash (Del). Undo puts it back; a run that is training cannot be deleted.")
+        self.delete_button.clicked.connect(self.delete_selected)
+        buttons.addWidget(self.delete_button)
+        delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
+        delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_key.activated.connect(self.delete_selected)
         self.message_label = theme.description_label("")
-        self.error_label = QLabel("")
-        self.error_label.setStyleSheet(theme.error_style())
-        self.error_label.hide()
+        self.error_label = MessageLine(self)
+        self.undo_bar = UndoBar(self.session, self.error_label, self)
 
         self.config_view = QPlainTextEdit()
         self.config_view.setReadOnly(True)
@@ -102,6 +111,7 @@ class RunsPanel(QWidget):
         tl.addWidget(self.table)
         tl.addLayout(buttons)
         tl.addWidget(self.message_label)
+        tl.addWidget(self.undo_bar)
         tl.addWidget(self.error_label)
         bottom = QWidget()
         bl = QVBoxLayout(bottom)
@@ -188,14 +198,20 @@ class RunsPanel(QWidget):
         run = self.session.run
         if run is None:
             return
-        self.error_label.hide()
+        self.error_label.clear_message()
 
         def done(reply):
             if not reply.ok:
-                self.error_label.setText(f"Could not resume run {run['id']}: {reply.error}")
-                self.error_label.show()
+                self.error_label.show_message(f"Could not resume run {run['id']}: {reply.error}", "error")
         self.session.request(p.TrainRequest(resume_run=run["id"]), done)
         self.showCurves.emit(int(run["id"]))
+
+    def delete_selected(self) -> str | None:
+        """Move the selected run to the trash (the undo bar offers it back)."""
+        run = self.session.run
+        if run is None or run.get("id") == self.session.training_run:
+            return None
+        return self.undo_bar.delete("run", run)
 
     def _update_buttons(self) -> None:
         run = self.session.run
@@ -206,4 +222,5 @@ class RunsPanel(QWidget):
             and self.session.engine_state not in ("dead", "hung", "stopped")
         self.resume_button.setEnabled(bool(resumable))
         self.curves_button.setEnabled(has)
+        self.delete_button.setEnabled(has and run.get("id") != self.session.training_run)
         self.playground_button.setEnabled(has and step > 0)

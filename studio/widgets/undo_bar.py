@@ -38,7 +38,7 @@ class UndoBar(QWidget):
         self.hide()
 
     def delete(self, kind: str, row: dict) -> str:
-        """Ask the engine to move a dataset or tokenizer to the trash; the bar offers Undo when it has."""
+        """Ask the engine to move a dataset, tokenizer or run to the trash; the bar offers Undo when it has."""
         name = row.get("name", "")
 
         if self.message_line is not None:
@@ -70,7 +70,8 @@ class UndoBar(QWidget):
             self.trash_id = None
             self.hide()
             self._tell(f"Restored the {reply.item_kind} “{reply.row.get('name', '')}”.", "info")
-            select = {"dataset": self.session.select_dataset, "tokenizer": self.session.select_tokenizer}
+            select = {"dataset": self.session.select_dataset, "tokenizer": self.session.select_tokenizer,
+                      "run": self.session.select_run}
             if reply.item_kind in select:
                 select[reply.item_kind](reply.row)
             self.restored.emit(reply.item_kind, reply.row)
