@@ -167,7 +167,8 @@ def _corpus_sample(ws, dataset_id: int, sample_chars: int) -> tuple[str, str]:
     return split, text
 
 
-def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sample_chars: int = 1_000_000) -> dict:
+def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sample_chars: int = 1_000_000,
+                       cancelled=None) -> dict:
     """Tokenizers side by side on the same corpus sample (the first one's dataset, validation split, up to
     sample_chars characters) and the same sample text (default: the sample's first line).
 
@@ -175,7 +176,7 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
     "id", "kind", "vocab_size", "n_tokens", "bytes_per_token", "tokens_per_word", "unk_rate", "vocab_coverage",
     "lossless", "sample_split"}]}: unk_rate is the fraction of tokens that are the unknown token,
     vocab_coverage the fraction of the vocabulary the sample uses, lossless whether decoding gives the sample
-    back, sample_split the readable tokens of the sample text.
+    back, sample_split the readable tokens of the sample text. cancelled() is asked before each tokenizer.
     """
     if not refs:
         raise TokenizerError("choose at least one tokenizer to compare")
@@ -193,6 +194,8 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
     pieces = tk._pieces(corpus)
     out = []
     for row in rows:
+        if cancelled is not None and cancelled():
+            raise tk.TokenizerCancelled("comparison cancelled")
         tok = ws.load_tokenizer(row["id"])
         encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
         ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings]) if encodings else \

@@ -344,7 +344,7 @@ class Engine:
         def run(job: Job) -> None:
             from engine.tokenizer_lab import compare_tokenizers
             self.send(p.TokenizerCompareReply(parent=msg.id, result=compare_tokenizers(
-                self.ws(), list(msg.tokenizers), text=msg.text)))
+                self.ws(), list(msg.tokenizers), text=msg.text, cancelled=job.cancelled)))
         self._enqueue(msg, run, generation=True)
 
     def _handle_tokenizer_export_request(self, msg: p.TokenizerExportRequest) -> None:

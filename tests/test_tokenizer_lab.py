@@ -143,3 +143,15 @@ def test_compare_samples_a_whole_line_and_sees_a_tokenizer_file_change(tmp_path)
         path.unlink()
         with pytest.raises(Exception, match=f"tokenizer '{b['name']}' .* has lost its file"):
             compare_tokenizers(ws, [a["id"], b["id"]])
+
+
+def test_a_comparison_can_be_cancelled(lab):
+    ws, _, toks = lab
+    asked = []
+
+    def cancelled():
+        asked.append(1)
+        return len(asked) > 1          # the second tokenizer is never encoded
+    with pytest.raises(TokenizerError, match="cancelled"):
+        compare_tokenizers(ws, [toks["char"]["id"], toks["bytebpe"]["id"]], cancelled=cancelled)
+    assert len(asked) == 2
