@@ -352,7 +352,7 @@ def flops_per_token(m: ModelConfig, vocab_size: int) -> int:
 def memory_estimate(m: ModelConfig, vocab_size: int, batch_size: int, bytes_per_act: int = 4) -> dict[str, int]:
     """Rough training memory in bytes: weights, gradients, AdamW moments, and activations kept for backward."""
     n = param_count(m, vocab_size)
-    B, T, E, L, nh = batch_size, m.block_size, m.n_embd, m.n_layer, m.n_head
+    B, T, E, L = batch_size, m.block_size, m.n_embd, m.n_layer
     # Per layer, about 34*B*T*E activation values plus the attention matrices (Korthikanti et al. 2022),
     # halved from their 16-bit byte counts to values; fused attention does not keep the T*T scores.
     act_values = L * (17 * B * T * E) + B * T * vocab_size * 2

@@ -11,12 +11,13 @@ import re
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QKeySequence, QPainter, QPainterPath, QPalette, QPen, QShortcut
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QGridLayout, QGroupBox,
-                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox, QToolButton,
+                               QHBoxLayout, QLabel, QPushButton, QScrollArea, QSizePolicy, QSpinBox,
                                QVBoxLayout, QWidget)
 
 from engine.config import (PRESETS, ConfigError, ModelConfig, RunConfig, flops_per_token,
                            human_bytes, human_count, memory_estimate, param_count, preset)
-from studio.widgets.form_helpers import MessageLine, PanelHeader, SciSpinBox, human_flops, muted_color, set_invalid
+from studio.widgets.form_helpers import (MessageLine, PanelHeader, SciSpinBox, disclosure_button, human_flops,
+                                         muted_color, set_invalid)
 
 ASSUMED_CHAR_VOCAB = 65   # tinyshakespeare's character count: a fair guess before a tokenizer exists
 CUSTOM = "custom"
@@ -317,18 +318,11 @@ class ArchitecturePanel(QWidget):
         train_box = QGroupBox("Training schedule")
         tv = QVBoxLayout(train_box)
         tv.addLayout(self._form(TRAIN_FIELDS))
-        self.advanced_toggle = QToolButton()
-        self.advanced_toggle.setText("Advanced")
-        self.advanced_toggle.setCheckable(True)
-        self.advanced_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_toggle.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced_toggle.setAutoRaise(True)
-        self.advanced_toggle.setToolTip("Show the less common settings: decay length, Adam betas, evaluation, "
-                                        "logging, checkpoints, device and precision.")
         self.advanced = QWidget()
         self.advanced.setLayout(self._form(ADVANCED_FIELDS))
-        self.advanced.setVisible(False)
-        self.advanced_toggle.toggled.connect(self._toggle_advanced)
+        self.advanced_toggle = disclosure_button(
+            "Advanced", "Show the less common settings: decay length, Adam betas, evaluation, logging, "
+                        "checkpoints, device and precision.", self.advanced)
         tv.addWidget(self.advanced_toggle)
         tv.addWidget(self.advanced)
         left.addWidget(train_box)
@@ -425,10 +419,6 @@ class ArchitecturePanel(QWidget):
                 w.addItem(label, value)
             w.currentIndexChanged.connect(self._on_field_changed)
         return w
-
-    def _toggle_advanced(self, on: bool) -> None:
-        self.advanced.setVisible(on)
-        self.advanced_toggle.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
 
     # ----------------------------------------------------------------------------------------- form <-> config
     def write_form(self, cfg: RunConfig) -> None:

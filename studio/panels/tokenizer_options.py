@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from engine.config import human_count
 from studio import theme
+from studio.widgets.form_helpers import disclosure_button
 
 # (key, label, one-line help); the engine's engine.tokenizer.KINDS, in the order a newcomer should meet them.
 KINDS = (
@@ -126,22 +127,15 @@ class TokenizerOptionsForm(QGroupBox):
         form.addRow(self.kind_help)
 
         adv_row = QHBoxLayout()
-        self.advanced_button = QToolButton()
-        self.advanced_button.setText("Advanced options")
-        self.advanced_button.setCheckable(True)
-        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
-        self.advanced_button.setAutoRaise(True)
-        self.advanced_button.setToolTip("Show or hide the finer settings: minimum frequency, text normalization, "
-                                        "how text is cut into words, and the special tokens.")
-        self.advanced_button.toggled.connect(self._on_advanced_toggled)
+        self.advanced = self._build_advanced()
+        self.advanced_button = disclosure_button(
+            "Advanced options", "Show or hide the finer settings: minimum frequency, text normalization, how text "
+                                "is cut into words, and the special tokens.", self.advanced)
         adv_row.addWidget(self.advanced_button)
         self.advanced_summary = QLabel("")
         self.advanced_summary.setToolTip("The advanced options that differ from this kind's defaults.")
         adv_row.addWidget(self.advanced_summary, 1)
         form.addRow(adv_row)
-        self.advanced = self._build_advanced()
-        self.advanced.hide()
         form.addRow(self.advanced)
 
         row = QHBoxLayout()
@@ -279,10 +273,6 @@ class TokenizerOptionsForm(QGroupBox):
         self._update_summary()
 
     # ---------------------------------------------------------------------------------------------- internals
-    def _on_advanced_toggled(self, on: bool) -> None:
-        self.advanced.setVisible(on)
-        self.advanced_button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
-
     def _on_kind_changed(self, *_) -> None:
         kind = self.kind()
         self.kind_help.setText(next(h for k, _, h in KINDS if k == kind))

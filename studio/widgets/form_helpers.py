@@ -11,7 +11,7 @@ import shiboken6
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette, QValidator
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QToolButton, QVBoxLayout, QWidget
 
 from engine.config import human_count
 
@@ -175,3 +175,21 @@ def guarded(widget: QWidget, fn: Callable) -> Callable:
             return fn(*args)
         return None
     return call
+
+
+def disclosure_button(text: str, tooltip: str, section: QWidget) -> QToolButton:
+    """A flat "▸ text" toggle that shows and hides `section` (hidden at first), its arrow following."""
+    button = QToolButton()
+    button.setText(text)
+    button.setCheckable(True)
+    button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+    button.setArrowType(Qt.ArrowType.RightArrow)
+    button.setAutoRaise(True)
+    button.setToolTip(tooltip)
+    section.setVisible(False)
+
+    def toggled(on: bool) -> None:
+        section.setVisible(on)
+        button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+    button.toggled.connect(toggled)
+    return button
