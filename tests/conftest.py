@@ -74,3 +74,11 @@ def module_session(qapp, tmp_path_factory):
 def qsettings(tmp_path):
     from PySide6.QtCore import QSettings
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+def shown(qtbot, widget, size=(1000, 700)):
+    """A panel under test: owned by qtbot (closed after the test), at a realistic size, on screen."""
+    qtbot.addWidget(widget)
+    widget.resize(*size)
+    widget.show()
+    return widget

@@ -5,17 +5,14 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
+from conftest import shown
 from studio.panels.data import DataPanel, eta_text
 
 pytestmark = pytest.mark.timeout(120)
 
 
 def make_panel(qtbot, session):
-    panel = DataPanel(session)
-    qtbot.addWidget(panel)
-    panel.resize(1280, 800)
-    panel.show()
-    return panel
+    return shown(qtbot, DataPanel(session), (1280, 800))
 
 
 def table_texts(panel, column=2):

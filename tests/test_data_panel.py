@@ -1,16 +1,13 @@
 """DataPanel with a real engine: preview before import, import a generated text, refuse a binary file."""
 from PySide6.QtCore import Qt
 
+from conftest import shown
 from studio.panels.data import DataPanel, preview_paths
 from studio.widgets.form_helpers import human_exact
 
 
 def make_panel(qtbot, session):
-    panel = DataPanel(session)
-    qtbot.addWidget(panel)
-    panel.resize(1000, 700)
-    panel.show()
-    return panel
+    return shown(qtbot, DataPanel(session), (1000, 700))
 
 
 def test_preview_then_import_shows_matching_stats(qtbot, module_session, tmp_path):

@@ -5,6 +5,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine import protocol as p
+from conftest import shown
 from studio.panels.tokenizer_compare import COL, ID_ROLE, SORT_ROLE, TokenizerCompareView
 from tests.conftest import wait_until
 
@@ -31,11 +32,7 @@ def trained(module_session):
 
 @pytest.fixture
 def view(qtbot, module_session, trained):
-    v = TokenizerCompareView(module_session)
-    qtbot.addWidget(v)
-    v.resize(1000, 600)
-    v.show()
-    return v
+    return shown(qtbot, TokenizerCompareView(module_session), (1000, 600))
 
 
 def _column(view, key):
