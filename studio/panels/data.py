@@ -311,7 +311,9 @@ class DataPanel(QWidget):
         n = len(pv.files)
         count = f"{n:,}{'+' if pv.more_files else ''} file{'s' if n != 1 else ''}"
         where = pv.paths[0] if len(pv.paths) == 1 else f"{pv.paths[0]} and {len(pv.paths) - 1} more"
-        self.preview_info.setText(f"<b>{_esc(where)}</b><br>{count}, {human_bytes(pv.total_bytes)} in all"
+        size = (f"the first {n:,} hold {human_bytes(pv.total_bytes)}" if pv.more_files else
+                f"{human_bytes(pv.total_bytes)} in all")
+        self.preview_info.setText(f"<b>{_esc(where)}</b><br>{count}, {size}"
                                   + (f" — “File start” shows {_esc(Path(pv.files[0]).name)}" if n > 1 else ""))
         self.preview_text.setPlainText(pv.text)
         self._show_warnings()
