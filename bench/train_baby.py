@@ -57,7 +57,6 @@ def run_ours(corpus: Path, iters: int, ws: Path, seed: int = 1337, extra_sets: l
     evals = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", so)
     step, train_loss, val_loss = evals[-1]
     rss = int(re.findall(r"PEAK_RSS_KIB (\d+)", se)[-1]) * 1024
-    tps = [float(x) for x in re.findall(r"([\d.]+) k? ?tok/s", so)]
     return {"val_loss": float(val_loss), "train_loss": float(train_loss), "wall_s": wall, "peak_rss": rss,
             "iters": int(step), "stdout_tail": so.strip().splitlines()[-3:]}
 

@@ -753,8 +753,8 @@ def _preview_file(src: Source, o: ImportOptions, n: int, out: dict) -> None:
         recs = _chosen(lambda: list(fm.csv_records(iter(batches), path, delimiter, o.column, o.label_column,
                                                    o.max_line_chars)), out)
     if not recs:
-        for line, fields in list(raw.items())[:n]:
-            add(None, None, line, fields)
+        for line, values in list(raw.items())[:n]:
+            add(None, None, line, values)
     for r in recs[:n]:
         if isinstance(r, fm.Bad):
             out["warnings"].append(f"{path} line {r.line}: {r.reason}")

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QFra
 from engine import protocol as p
 from engine.config import human_bytes, human_count, human_duration
 from studio import theme
-from studio.panels.import_files import FilePreview, decode_head, preview_paths  # noqa: F401  (the panel's API)
+from studio.panels.import_files import FilePreview, preview_paths
 from studio.panels.import_options import ImportOptionsForm
 from studio.panels.import_report import FORMAT_NAMES, cleaning_text, format_text, records_text, split_text
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, human_exact, monospace_font

@@ -15,13 +15,13 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 from engine import protocol as p
 from engine.config import human_count
 from studio.panels.tokenizer_compare import TokenizerCompareView
-from studio.panels.tokenizer_options import KIND_LABELS, KINDS, TokenizerOptionsForm, tokenizer_summary  # noqa: F401
+from studio.panels.tokenizer_options import KIND_LABELS, TokenizerOptionsForm, tokenizer_summary
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font
 from studio.widgets.length_histogram import DocLengthsView
 from studio.widgets.token_spans import TokenSpanView
 from studio.widgets.undo_bar import UndoBar
 # VocabTableModel, VocabFilterProxy and SORT_ROLE lived here before: importable from here still
-from studio.widgets.vocab_table import SORT_ROLE, VocabBrowser, VocabFilterProxy, VocabTableModel  # noqa: F401
+from studio.widgets.vocab_table import VocabBrowser
 
 VOCAB_LIMIT = 100_000
 SAMPLE_CHARS = 400
