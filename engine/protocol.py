@@ -192,6 +192,18 @@ class RestoreReply(Reply):
     row: dict = field(default_factory=dict)      # the dataset or tokenizer row, as in the workspace summary
 
 
+@message("trash_request")
+class TrashRequest(Message):
+    """What the trash holds; with empty=True, delete it all for good first (the reply then lists nothing)."""
+    empty: bool = False
+
+
+@message("trash_reply")
+class TrashReply(Reply):
+    rows: list = field(default_factory=list)     # [{"id", "kind", "item_id", "name", "deleted"}], oldest first
+    emptied: int = 0                             # how many were deleted for good
+
+
 @message("tokenizer_train_request")
 class TokenizerTrainRequest(Message):
     dataset: int | str = 0

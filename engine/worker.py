@@ -244,6 +244,11 @@ class Engine:
         kind = ws.trash_entry(msg.trash_id)["kind"]
         self.send(p.RestoreReply(parent=msg.id, item_kind=kind, row=ws.restore(msg.trash_id)))
 
+    def _handle_trash_request(self, msg: p.TrashRequest) -> None:
+        ws = self.ws()
+        emptied = ws.empty_trash() if msg.empty else 0
+        self.send(p.TrashReply(parent=msg.id, rows=ws.trash(), emptied=emptied))
+
     def _handle_vocab_request(self, msg: p.VocabRequest) -> None:
         ws = self.ws()
         self.send(p.VocabReply(parent=msg.id, tokenizer=ws.tokenizer(msg.tokenizer),

@@ -115,6 +115,11 @@ class MainWindow(QMainWindow):
         self.open_action.setToolTip("Open another workspace folder (datasets, vocabularies and runs live there).")
         self.open_action.triggered.connect(self.choose_workspace)
         file_menu.addAction(self.open_action)
+        self.trash_action = QAction("&Trash…", self)
+        self.trash_action.setToolTip("Datasets, tokenizers and runs deleted in the last 30 days: restore them or "
+                                     "delete them for good.")
+        self.trash_action.triggered.connect(self.show_trash)
+        file_menu.addAction(self.trash_action)
         file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
@@ -240,6 +245,13 @@ class MainWindow(QMainWindow):
                                   "the engine?"):
             return
         self.session.restart_engine()
+
+    def show_trash(self):
+        from studio.trash_dialog import TrashDialog
+        dialog = TrashDialog(self.session, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()    # not exec(): the event loop goes on
+        return dialog
 
     def show_about(self) -> None:
         QMessageBox.about(self, "About Transformer Studio",

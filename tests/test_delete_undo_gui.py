@@ -73,3 +73,36 @@ def test_delete_a_tokenizer_then_undo_then_its_dataset(qtbot, session, tmp_path)
     data.undo_bar.undo_button.click()
     qtbot.waitUntil(lambda: any(d["id"] == notes["id"] for d in session.workspace["datasets"]), timeout=10_000)
     assert session.dataset["id"] == notes["id"]
+
+
+def test_the_trash_dialog_restores_and_empties(qtbot, session):
+    from studio.trash_dialog import TrashDialog
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
+    tok = _train(qtbot, session, session.dataset["id"], "char", 100)
+    gone = []
+    session.request(p.DeleteRequest(item_kind="tokenizer", ref=tok["id"]), gone.append)
+    qtbot.waitUntil(lambda: bool(gone), timeout=10_000)
+
+    dialog = TrashDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    assert [dialog.table.item(0, c).text() for c in range(2)] == ["Tokenizer", tok["name"]]
+    assert dialog.restore_button.isEnabled() and dialog.empty_button.isEnabled()
+    dialog.restore_button.click()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 0, timeout=10_000)
+    assert "Restored the tokenizer" in dialog.message.text()
+    qtbot.waitUntil(lambda: any(t["id"] == tok["id"] for t in session.workspace["tokenizers"]), timeout=10_000)
+
+    session.request(p.DeleteRequest(item_kind="tokenizer", ref=tok["id"]), gone.append)
+    qtbot.waitUntil(lambda: len(gone) == 2, timeout=10_000)
+    dialog.refresh()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    asked = []
+    dialog.confirm = lambda text: asked.append(text) or False       # the user says no: nothing happens
+    assert dialog.empty() is None and dialog.table.rowCount() == 1
+    dialog.confirm = lambda text: asked.append(text) or True
+    dialog.empty()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 0, timeout=10_000)
+    assert "for good" in asked[0] and "Deleted 1 item for good" in dialog.message.text()
+    assert not dialog.empty_button.isEnabled() and not dialog.restore_button.isEnabled()

@@ -226,3 +226,10 @@ def test_runs_panel_selects_and_opens_in_playground(window):
     panel.playground_button.click()
     assert window.current_page() == "playground"
     assert window.panels["playground"].selected_run_id() == 1
+
+
+def test_file_menu_opens_the_trash(window):
+    assert window.trash_action in window.menuBar().actions()[0].menu().actions()
+    dialog = window.show_trash()
+    assert dialog.isVisible() and dialog.windowTitle() == "Trash" and not dialog.restore_button.isEnabled()
+    dialog.close()
