@@ -233,3 +233,17 @@ def test_file_menu_opens_the_trash(window):
     dialog = window.show_trash()
     assert dialog.isVisible() and dialog.windowTitle() == "Trash" and not dialog.restore_button.isEnabled()
     dialog.close()
+
+
+def test_times_are_shown_on_the_users_clock(monkeypatch):
+    import time
+
+    from studio.panels.runs import fmt_created
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert fmt_created("2026-11-23T09:00:00+00:00") == "2026-11-23 14:30"   # stored in UTC
+        assert fmt_created("2026-11-23T09:00:00") == "2026-11-23 09:00"         # no zone: as written
+    finally:
+        monkeypatch.undo()
+        time.tzset()

@@ -22,8 +22,12 @@ def fmt_created(value) -> str:
         return ""
     if isinstance(value, (int, float)):
         return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
-    text = str(value).replace("T", " ")
-    return text[:16]
+    try:
+        stamp = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value).replace("T", " ")[:16]
+    # The workspace stores UTC; people read their own clock.
+    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
 
 
 class _Item(QTableWidgetItem):
