@@ -383,10 +383,9 @@ def separator_id(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> int | Non
     return None
 
 
-def _documents(chunk: str, start: int, doc_starts: np.ndarray) -> Iterator[tuple[str, bool]]:
-    """Cut a chunk that starts at byte `start` of its file where documents end: (text, ends a document) pairs.
-    doc_starts: sorted byte offsets where documents begin."""
-    data = chunk.encode("utf-8")
+def _documents(chunk: str, data: bytes, start: int, doc_starts: np.ndarray) -> Iterator[tuple[str, bool]]:
+    """Cut a chunk (`data` its UTF-8 bytes) that starts at byte `start` of its file where documents end:
+    (text, ends a document) pairs. doc_starts: sorted byte offsets where documents begin."""
     lo, hi = np.searchsorted(doc_starts, [start + 1, start + len(data) + 1])
     if lo == hi:
         yield chunk, False
@@ -457,7 +456,8 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
                     write([(chunk, False)])
                 else:
                     parts = []
-                    for text, ends_doc in _documents(chunk, at, starts):
+                    data = chunk.encode("utf-8")
+                    for text, ends_doc in _documents(chunk, data, at, starts):
                         text, held = held + text, ""
                         if ends_doc and text.endswith(separator):
                             text = text[:-len(separator)]
@@ -468,7 +468,7 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
                             text, held = text[:keep], text[keep:]
                         parts.append((text, ends_doc))
                     write(parts)
-                    at += len(chunk.encode("utf-8"))
+                    at += len(data)
                 report(min(1.0, done / total), f"encoding {Path(text_path).name}")
             write([(held, False)])
         os.replace(tmp, out_path)
