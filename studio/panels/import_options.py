@@ -119,7 +119,8 @@ class ImportOptionsForm(QWidget):
         self.doc_unit_combo = _combo(
             (("file", "the whole file"), ("line", "each line"), ("paragraph", "each paragraph")),
             "What one document is in a plain text file. Documents are kept apart in the dataset (a blank line "
-            "between them) and are what duplicate and length filters act on. Each line suits one sentence or "
+            "between them; once tokenized, the tokenizer's end-of-text token) and are what duplicate and length "
+            "filters act on. Each line suits one sentence or "
             "one record per line; each paragraph splits at blank lines.")
         self.doc_unit_combo.currentIndexChanged.connect(self.changed)
         form.addRow("Document is:", self.doc_unit_combo)
