@@ -1,11 +1,17 @@
 """Palette, accent colour and plot colours: Fusion with a light or dark palette that follows the system scheme."""
 from __future__ import annotations
 
+import html
 import os
+import textwrap
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, QSize, Qt
+from PySide6 import QtGui
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
+
+# Tooltips longer than this are broken into lines of about this many characters.
+TOOLTIP_LINE_CHARS = 60
 
 ACCENT = QColor("#2f7fd8")
 # Plot series: distinguishable for common colour-vision deficiencies (Okabe-Ito).
@@ -51,6 +57,7 @@ def apply_theme(app: QApplication) -> None:
     """Fusion plus a palette for the system's colour scheme; re-applied when the system scheme changes."""
     app.setStyle("Fusion")
     _apply_palette(app)
+    install_tooltip_wrapping(app)
     hints = app.styleHints()
     if hasattr(hints, "colorSchemeChanged"):
         hints.colorSchemeChanged.connect(lambda *_: _apply_palette(app))
@@ -67,6 +74,50 @@ def _apply_palette(app: QApplication) -> None:
         pal.setColor(QPalette.ColorRole.Highlight, ACCENT)
         app.setPalette(pal)
     configure_pyqtgraph()
+
+
+def wrap_tooltip(text: str, width: int = TOOLTIP_LINE_CHARS) -> str:
+    """A plain tooltip with a line longer than `width` characters, as rich text broken at about `width`.
+
+    Qt shows plain text on one line (up to the screen's width); rich text it wraps, but with its own guess at a
+    width, so the lines are broken here and kept as they are ("white-space: pre"). Rich text and short plain
+    text come back unchanged."""
+    if not text or QtGui.Qt.mightBeRichText(text):
+        return text
+    lines = text.splitlines()
+    if all(len(line) <= width for line in lines):
+        return text
+    broken = [part for line in lines for part in (textwrap.wrap(line, width, break_on_hyphens=False) or [""])]
+    return '<p style="white-space:pre">' + "<br>".join(html.escape(part, quote=False) for part in broken) + "</p>"
+
+
+class _TooltipWrapper(QObject):
+    """Application-wide: rewraps whatever the tooltip label is about to show, whoever asked for the tooltip
+    (a widget's toolTip, an item's ToolTipRole, a QToolTip.showText call)."""
+
+    def eventFilter(self, obj, event) -> bool:
+        # The type check comes first: this runs for every event of the application.
+        if event.type() in (QEvent.Type.Show, QEvent.Type.Resize) and obj.objectName() == "qtooltip_label" \
+                and isinstance(obj, QLabel):
+            self._rewrap(obj)
+        return False
+
+    @staticmethod
+    def _rewrap(label: QLabel) -> None:
+        text = label.text()
+        wrapped = wrap_tooltip(text)
+        if wrapped == text:
+            return
+        label.setWordWrap(True)
+        label.setText(wrapped)
+        label.setFixedSize(label.sizeHint() + QSize(1, 0))   # the label was sized for the one long line
+
+
+def install_tooltip_wrapping(app: QApplication) -> None:
+    """Wrap long tooltips everywhere in `app` (once per application)."""
+    if getattr(app, "_tooltip_wrapper", None) is None:
+        app._tooltip_wrapper = _TooltipWrapper(app)
+        app.installEventFilter(app._tooltip_wrapper)
 
 
 def configure_pyqtgraph() -> None:
