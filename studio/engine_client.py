@@ -5,7 +5,8 @@ and a crash there cannot take the window with it. It connects back to a private 
 Windows) with a random authkey. The GUI thread reads that connection from its event loop through a QSocketNotifier
 and emits ONE signal per drain, never one per message: measured here, that keeps the event loop free of stalls at
 10k messages/s. A QSocketNotifier cannot watch a Windows pipe, so there a reader thread receives and decodes the
-frames and hands each drain to the GUI thread as one queued signal (STUDIO_ENGINE_READER=thread picks it anywhere).
+frames and posts each drain to the GUI thread through a Mailbox (STUDIO_ENGINE_READER=thread picks it anywhere).
+Neither that thread nor the accept thread ever holds the client or any Qt object (see studio/thread_mailbox.py).
 
 Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere):
 - death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
@@ -29,13 +30,13 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
+from studio.thread_mailbox import MAX_FRAMES_PER_DRAIN, Mailbox, accept_connection, decode_frames, read_frames
 
 STARTUP_GRACE_S = 30.0
 HANG_S = 10.0
 TERM_AFTER_S = 2.0      # after shutdown_request, SIGTERM the group
 KILL_AFTER_S = 4.0      # after shutdown_request, SIGKILL the group
 EOF_EXIT_WAIT_S = 1.5   # after EOF, how long to wait for the exit code before killing
-MAX_FRAMES_PER_DRAIN = 256  # so a flood cannot starve the event loop; the notifier fires again
 LOG_TAIL_LINES = 4
 
 WINDOWS = sys.platform == "win32"
@@ -90,19 +91,14 @@ class EngineClient(QObject):
     stateChanged = Signal(str, str)        # state, detail
     stopped = Signal()                     # an asked-for stop has finished (process gone)
 
-    # Cross-thread hand-over from the accept and reader threads (queued to the GUI thread automatically).
-    _accepted = Signal(int, object)
-    _acceptFailed = Signal(int, str)
-    _framesRead = Signal(object, list)     # the connection, the messages of one drain
-    _readerEnded = Signal(object)          # the connection gave EOF or an error
-
     def __init__(self, parent=None, reader: str | None = None):
         super().__init__(parent)
         self.reader = reader or default_reader()
         if self.reader not in READERS:
             raise ValueError(f"reader must be one of {', '.join(READERS)}, not {self.reader!r}")
-        self._unread = 0                   # drains the reader thread has handed over that the GUI has not seen
-        self._unread_lock = threading.Lock()
+        # The accept and reader threads hand over through this; they never see `self` (see thread_mailbox).
+        self._mailbox = Mailbox(self, self._on_mailbox)
+        self._accept_cancelled = threading.Event()
         self.state = "idle"
         self.detail = ""
         self.hang_s = HANG_S
@@ -131,10 +127,6 @@ class EngineClient(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._supervise)
-        self._accepted.connect(self._on_accepted)
-        self._acceptFailed.connect(self._on_accept_failed)
-        self._framesRead.connect(self._on_frames_read)
-        self._readerEnded.connect(self._on_reader_ended)
 
     # ------------------------------------------------------------------------------------------------ public
     @property
@@ -179,8 +171,9 @@ class EngineClient(QObject):
             return
         self._started_at = self._last_frame = time.monotonic()
         self._accepting = True
-        threading.Thread(target=self._accept, args=(listener, self._gen), name="engine-accept",
-                         daemon=True).start()
+        self._accept_cancelled = threading.Event()
+        threading.Thread(target=accept_connection, name="engine-accept", daemon=True,
+                         args=(listener, self._gen, self._mailbox.post, self._accept_cancelled)).start()
         self._set_state("starting", "")
         self._timer.start()
 
@@ -255,40 +248,12 @@ class EngineClient(QObject):
         self._log_file = open(path, "wb")
         return path
 
-    def _accept(self, listener: Listener, gen: int) -> None:
-        """Accept thread: waits for the engine to connect, then hands the connection to the GUI thread."""
-        try:
-            while True:
-                try:
-                    conn = listener.accept()
-                except (p.ProtocolError, OSError, EOFError) as e:
-                    self._acceptFailed.emit(gen, str(e))
-                    return
-                except Exception:  # AuthenticationError: a stray peer; keep waiting for ours
-                    if not self._accepting:
-                        return
-                    continue
-                self._close_listener(listener)
-                if not self._accepting or gen != self._gen:
-                    conn.close()    # the poke from _cancel_accept, or a stale start
-                    return
-                self._accepted.emit(gen, conn)
-                return
-        finally:
-            self._close_listener(listener)
-
-    @staticmethod
-    def _close_listener(listener: Listener) -> None:
-        try:
-            listener.close()    # also unlinks the socket file
-        except OSError:
-            pass
-
     def _cancel_accept(self) -> None:
         """Unblock the accept thread by connecting to the listener ourselves (Listener has no timeout)."""
         if not self._accepting:
             return
         self._accepting = False
+        self._accept_cancelled.set()
         address, authkey = self._address, self._authkey
 
         def poke():
@@ -306,7 +271,8 @@ class EngineClient(QObject):
         self._conn = conn
         self._last_frame = time.monotonic()
         if self.reader == "thread":
-            threading.Thread(target=self._read_loop, args=(conn,), name="engine-reader", daemon=True).start()
+            threading.Thread(target=read_frames, args=(conn, self._mailbox.post), name="engine-reader",
+                             daemon=True).start()
         else:
             self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
             self._notifier.activated.connect(self._drain)
@@ -327,53 +293,31 @@ class EngineClient(QObject):
             for _ in range(MAX_FRAMES_PER_DRAIN):
                 if not conn.poll(0):
                     break
-                data = conn.recv_bytes()
-                try:
-                    msgs.extend(p.decode_batch(data))
-                except p.ProtocolError as e:
-                    msgs.append(p.Log(level="error", message=f"bad frame from the engine: {e}"))
+                msgs.extend(decode_frames([conn.recv_bytes()]))
         except (EOFError, OSError):
             self._deliver(msgs)
             self._on_eof()
             return
         self._deliver(msgs)
 
-    def _read_loop(self, conn: Connection) -> None:
-        """Reader thread: block for a frame, take whatever else is waiting, decode, hand over as one drain.
-
-        The thread owns the connection's end: it closes it when the engine is gone (EOF), so its number is never
-        reused under a blocked read."""
-        try:
-            while True:
-                frames = [conn.recv_bytes()]
-                while len(frames) < MAX_FRAMES_PER_DRAIN and conn.poll(0):
-                    frames.append(conn.recv_bytes())
-                msgs: list[p.Message] = []
-                for data in frames:
-                    try:
-                        msgs.extend(p.decode_batch(data))
-                    except p.ProtocolError as e:
-                        msgs.append(p.Log(level="error", message=f"bad frame from the engine: {e}"))
-                with self._unread_lock:
-                    self._unread += 1
-                self._framesRead.emit(conn, msgs)
-        except (EOFError, OSError):
-            self._readerEnded.emit(conn)
-        finally:
-            try:
-                conn.close()
-            except OSError:
-                pass
-
-    def _on_frames_read(self, conn: Connection, msgs: list) -> None:
-        with self._unread_lock:
-            self._unread -= 1
-        if conn is self._conn:
+    def _on_mailbox(self, items: list[tuple]) -> None:
+        """What the accept and reader threads posted, in order; frames of the live connection become one drain."""
+        msgs: list[p.Message] = []
+        for item in items:
+            kind = item[0]
+            if kind == "frames":
+                if item[1] is self._conn:
+                    msgs.extend(item[2])
+                continue
             self._deliver(msgs)
-
-    def _on_reader_ended(self, conn: Connection) -> None:
-        if conn is self._conn:
-            self._on_eof()
+            msgs = []
+            if kind == "accepted":
+                self._on_accepted(item[1], item[2])
+            elif kind == "accept_failed":
+                self._on_accept_failed(item[1], item[2])
+            elif kind == "ended" and item[1] is self._conn:
+                self._on_eof()
+        self._deliver(msgs)
 
     def _deliver(self, msgs: list[p.Message]) -> None:
         if not msgs:
@@ -449,10 +393,9 @@ class EngineClient(QObject):
                 self._hang(f"no heartbeat from the engine for {self.hang_s:.0f} s")
 
     def _frames_waiting(self) -> bool:
-        if self.reader == "thread":
-            with self._unread_lock:
-                return self._unread > 0
-        return self._conn is not None and self._conn.poll(0)
+        if self._mailbox.pending():
+            return True
+        return self.reader == "notifier" and self._conn is not None and self._conn.poll(0)
 
     def _hang(self, reason: str) -> None:
         self._set_state("hung", reason)

@@ -1,6 +1,8 @@
 """EngineClient against the real engine process: handshake, batching, death, hang, ordered stop."""
+import gc
 import os
 import signal
+import weakref
 
 import pytest
 
@@ -125,3 +127,28 @@ def test_the_reader_thread_hands_over_a_flood_in_few_drains(qtbot, qapp, tmp_pat
         assert len(drains) < 200
     finally:
         c.kill_now()
+
+
+def test_the_reader_thread_can_be_torn_down_mid_flood(qtbot, qapp, tmp_path):
+    """Dropping a client while its reader thread is delivering a flood frees it at once, on the GUI thread, and
+    nothing the thread posts afterwards reaches the dead object. (The thread used to hold the client, so it was
+    destroyed on the reader thread with events still queued for it: a SIGSEGV in the event loop.)"""
+    c = EngineClient(reader="thread")
+    _start(qtbot, c, tmp_path / "ws")
+    engine = c.proc
+    got = []
+    c.messagesReceived.connect(lambda msgs: got.extend(msgs))
+    for _ in range(300):
+        assert c.send(p.WorkspaceRequest())
+    qtbot.waitUntil(lambda: len(got) > 20, timeout=20_000)    # the flood is arriving
+    alive = weakref.ref(c)
+    del c
+    gc.collect()
+    try:
+        assert alive() is None, "the reader thread kept the client alive"
+        qtbot.wait(1500)       # the engine goes on answering and sending heartbeats into a mailbox nobody reads
+    finally:
+        os.killpg(engine.pid, signal.SIGKILL)
+        engine.wait(5)
+    qtbot.wait(300)            # the reader thread sees EOF and ends, posting to nobody
+    assert engine.poll() is not None
