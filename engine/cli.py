@@ -8,6 +8,7 @@
                            [--temperature T] [--top-k K] [--top-p P] [--seed S] [--beam-width W] [--length-penalty L]
     studio-engine attention --run R [--checkpoint C] --text T --out FILE.npz [--max-tokens N]
     studio-engine runs | datasets | tokenizers | checkpoints --run R
+    studio-engine runs rename RUN NAME
 
 Output is for people and scripts alike: a command that creates something prints its id as the last line of
 stdout; progress goes to stderr; an error is one line `error: ...` on stderr with exit status 2 (usage or
@@ -395,6 +396,15 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def cmd_runs_rename(args) -> int:
+    ws = _workspace(args)
+    old = ws.run(_ref(args.run))
+    row = ws.rename_run(old["id"], args.name)
+    _err(f"renamed run {row['id']} from {old['name']!r} to {row['name']!r}")
+    print(row["id"])
+    return 0
+
+
 def cmd_datasets(args) -> int:
     rows = _workspace(args).datasets()
     if not rows:
@@ -446,10 +456,12 @@ def cmd_tokenizers(args) -> int:
 
 # ------------------------------------------------------------------------------------------------ parser
 
+_WORKSPACE_HELP = "the workspace folder (default: the studio's own, or $STUDIO_WORKSPACE)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
-    common.add_argument("--workspace", metavar="DIR", help="the workspace folder (default: the studio's own, "
-                                                             "or $STUDIO_WORKSPACE)")
+    common.add_argument("--workspace", metavar="DIR", help=_WORKSPACE_HELP)
     ap = _Parser(prog=PROG, description="Train small transformer language models on your own text.")
     # Accepted before the command too (studio-engine --workspace DIR runs); the command's own wins.
     ap.add_argument("--workspace", dest="top_workspace", metavar="DIR", help=argparse.SUPPRESS)
@@ -576,11 +588,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty", action="store_true", help="delete everything in the trash for good")
     p.set_defaults(func=cmd_trash)
 
-    for name, func, what in (("runs", cmd_runs, "list runs"), ("datasets", cmd_datasets, "list datasets"),
+    for name, func, what in (("runs", cmd_runs, "list runs (runs rename RUN NAME: rename one)"),
+                             ("datasets", cmd_datasets, "list datasets"),
                              ("tokenizers", cmd_tokenizers, "list tokenizers")):
         p = sub.add_parser(name, parents=[common], help=what)
         p.set_defaults(func=func)
+        if name == "runs":
+            _add_runs_commands(p)
     return ap
+
+
+def _add_runs_commands(runs: argparse.ArgumentParser) -> None:
+    """`runs` alone lists; `runs rename RUN NAME` renames."""
+    rsub = runs.add_subparsers(dest="runs_command", metavar="rename", parser_class=_Parser)
+    rsub.required = False
+    p = rsub.add_parser("rename", help="give a run a new name")
+    # SUPPRESS: without it, this parser's default would wipe out `runs --workspace DIR rename ...`.
+    p.add_argument("--workspace", metavar="DIR", default=argparse.SUPPRESS, help=_WORKSPACE_HELP)
+    p.add_argument("run", metavar="RUN", help="run id or name")
+    p.add_argument("name", metavar="NAME", help="the new name (quote it if it has spaces)")
+    p.set_defaults(func=cmd_runs_rename)
 
 
 # ------------------------------------------------------------------------------------------------ errors

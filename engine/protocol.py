@@ -24,7 +24,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-PROTOCOL_VERSION = "1.2"
+PROTOCOL_VERSION = "1.3"   # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64           # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -179,6 +179,19 @@ class DeleteRequest(Message):
 @message("delete_reply")
 class DeleteReply(Reply):
     trash: dict = field(default_factory=dict)    # {"id", "kind", "item_id", "name", "deleted"}: restore_request(id)
+
+
+@message("rename_request")
+class RenameRequest(Message):
+    """Give a run a new name (added in protocol 1.3: an older engine answers that it does not handle it)."""
+    item_kind: str = "run"          # only runs can be renamed
+    ref: int | str = 0
+    name: str = ""
+
+
+@message("rename_reply")
+class RenameReply(Reply):
+    row: dict = field(default_factory=dict)      # the renamed run, as in the workspace summary
 
 
 @message("restore_request")

@@ -239,6 +239,13 @@ class Engine:
         # What a running job reads cannot be deleted anyway: its run uses its dataset and tokenizer.
         self.send(p.DeleteReply(parent=msg.id, trash=ws.delete(msg.item_kind, msg.ref)))
 
+    def _handle_rename_request(self, msg: p.RenameRequest) -> None:
+        if msg.item_kind != "run":
+            self.send(p.error_reply(msg, f"only runs can be renamed, not a {msg.item_kind}"))
+            return
+        # A quick write, answered here; the trainer never writes the name, so a training run can be renamed.
+        self.send(p.RenameReply(parent=msg.id, row=self.ws().rename_run(msg.ref, msg.name)))
+
     def _handle_restore_request(self, msg: p.RestoreRequest) -> None:
         ws = self.ws()
         kind = ws.trash_entry(msg.trash_id)["kind"]

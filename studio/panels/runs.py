@@ -1,12 +1,12 @@
-"""Runs: every training run in the workspace, to compare, resume, or open in the playground."""
+"""Runs: every training run in the workspace, to compare, rename, resume, or open in the playground."""
 from __future__ import annotations
 
 import datetime as _dt
 import json
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QPlainTextEdit, QPushButton,
+from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine import protocol as p
@@ -15,6 +15,17 @@ from studio.widgets.form_helpers import MessageLine
 from studio.widgets.undo_bar import UndoBar
 
 COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
+NAME_COLUMN = 1
+CONFIG_COLUMNS = ("Section", "Setting", "Value")
+
+# Config sections in the order of the sidebar, named as the panels are.
+SECTION_NAMES = {"data": "Data", "tokenizer": "Vocabulary", "model": "Model", "objective": "Objective",
+                 "train": "Training"}
+# Settings that no panel form shows under a label of its own (the Model panel's forms name the rest).
+OTHER_LABELS = {("data", "dataset"): "Dataset", ("tokenizer", "tokenizer"): "Tokenizer",
+                ("tokenizer", "kind"): "Tokenizer kind", ("tokenizer", "vocab_size"): "Vocabulary size",
+                ("objective", "name"): "Objective", ("train", "probe_attention"): "Record attention",
+                ("train", "keep_checkpoints"): "Checkpoints kept"}
 
 
 def fmt_created(value) -> str:
@@ -30,13 +41,91 @@ def fmt_created(value) -> str:
     return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
 
 
+# ------------------------------------------------------------------------------------------- config as a table
+
+def _field_specs() -> dict:
+    """(section, key) -> the Model panel's (section, key, label, kind, options, tooltip), so labels match it."""
+    from studio.panels.architecture import ALL_FIELDS
+    return {(f[0], f[1]): f for f in ALL_FIELDS}
+
+
+def setting_label(section: str, key: str, specs: dict | None = None) -> str:
+    """The label the panels show for a setting: the shared list in engine.config, else the Model panel's form."""
+    from engine import config as _config
+    shared = getattr(_config, "FIELD_LABELS", {}).get(f"{section}.{key}")
+    if shared:
+        return shared
+    spec = (specs if specs is not None else _field_specs()).get((section, key))
+    if spec is not None:
+        return spec[2]
+    return OTHER_LABELS.get((section, key)) or key.replace("_", " ").capitalize()
+
+
+def setting_value(section: str, key: str, value, specs: dict | None = None, names: dict | None = None) -> str:
+    """A config value as the panels show it: choices by their label, Yes/No, 12,000, names instead of ids."""
+    spec = (specs if specs is not None else _field_specs()).get((section, key))
+    if value is None:
+        return "—"
+    if names and (section, key) in names and value in names[(section, key)]:
+        return names[(section, key)][value]
+    if spec is not None and spec[3] == "choice":
+        return dict(spec[4]).get(value, str(value))
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_rows(config: dict, names: dict | None = None) -> list[tuple[str, str, str, str]]:
+    """(section label, setting label, value text, "section.key") for every setting, sections in sidebar order."""
+    specs = _field_specs()
+    order = list(SECTION_NAMES) + [s for s in config if s not in SECTION_NAMES]
+    rows = []
+    for section in order:
+        part = config.get(section)
+        if not isinstance(part, dict):
+            continue
+        for key, value in part.items():
+            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
+                         setting_value(section, key, value, specs, names), f"{section}.{key}"))
+    return rows
+
+
+def config_diff(a: dict, b: dict, names: dict | None = None) -> list[tuple[str, str, str, str, str]]:
+    """(section label, setting label, value in a, value in b, "section.key") for the settings that differ."""
+    specs = _field_specs()
+    order = list(SECTION_NAMES) + [s for s in (*a, *b) if s not in SECTION_NAMES]
+    rows, seen = [], set()
+    for section in order:
+        if section in seen:
+            continue
+        seen.add(section)
+        pa, pb = a.get(section) or {}, b.get(section) or {}
+        for key in [*pa, *(k for k in pb if k not in pa)]:
+            va, vb = pa.get(key), pb.get(key)
+            if va == vb:
+                continue
+            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
+                         setting_value(section, key, va, specs, names), setting_value(section, key, vb, specs, names),
+                         f"{section}.{key}"))
+    return rows
+
+
+def run_title(run: dict) -> str:
+    return f"Run {run.get('id')} “{run.get('name') or ''}”"
+
+
 class _Item(QTableWidgetItem):
     """Sorts by the raw value (numbers as numbers), shows the formatted text."""
 
-    def __init__(self, text: str, key=None):
+    def __init__(self, text: str, key=None, editable: bool = False):
         super().__init__(text)
         self.key = key if key is not None else text
-        self.setFlags(Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled)
+        flags = Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemIsEnabled
+        self.setFlags(flags | Qt.ItemFlag.ItemIsEditable if editable else flags)
 
     def __lt__(self, other):
         try:
@@ -55,8 +144,9 @@ class RunsPanel(QWidget):
         self._build()
         session.workspaceChanged.connect(self._fill)
         session.runSelected.connect(self._on_run_selected)
-        session.engineStateChanged.connect(lambda *_: self._update_buttons())
-        session.statusReceived.connect(lambda *_: self._update_buttons())
+        # Bound methods, not lambdas: Qt drops them with the panel, so a later signal finds no dead widget.
+        session.engineStateChanged.connect(self._update_buttons)
+        session.statusReceived.connect(self._update_buttons)
         self._fill()
 
     def _build(self) -> None:
@@ -68,26 +158,33 @@ class RunsPanel(QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        # Double-click opens a run; the name is edited with F2 or Rename only.
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
         self.table.setToolTip("Runs, oldest first. Click one to select it: the Train panel shows its curves and "
-                              "the Playground uses it.")
+                              "the Playground uses it. Double-click opens its curves; F2 renames it.")
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Stretch)
         self.table.itemSelectionChanged.connect(self._on_table_selection)
+        self.table.itemDoubleClicked.connect(self._on_double_click)
+        self.table.itemChanged.connect(self._on_item_changed)
 
         buttons = QHBoxLayout()
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the selected stopped or interrupted run from its last checkpoint.")
         self.resume_button.clicked.connect(self.resume)
         self.curves_button = QPushButton("Show curves")
-        self.curves_button.setToolTip("Open the Train panel with this run's loss curves.")
+        self.curves_button.setToolTip("Open the Train panel with this run's loss curves (or double-click the run).")
         self.curves_button.clicked.connect(lambda: self._emit_selected(self.showCurves))
         self.playground_button = theme.make_primary(QPushButton("Open in Playground"))
         self.playground_button.setToolTip("Generate text with this run's latest checkpoint.")
         self.playground_button.clicked.connect(lambda: self._emit_selected(self.openInPlayground))
-        for b in (self.resume_button, self.curves_button, self.playground_button):
+        self.rename_button = QPushButton("Rename")
+        self.rename_button.setToolTip("Type a new name for the selected run (F2); Enter keeps it, Esc cancels.")
+        self.rename_button.clicked.connect(self.start_rename)
+        for b in (self.resume_button, self.curves_button, self.playground_button, self.rename_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.delete_button = QPushButton("Delete")
@@ -97,17 +194,15 @@ class RunsPanel(QWidget):
         buttons.addWidget(self.delete_button)
         delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
         delete_key.setContext(Qt.ShortcutContext.WidgetShortcut)
+        delete_key.setWhatsThis("Delete the selected run (Undo puts it back)")
         delete_key.activated.connect(self.delete_selected)
+        self.rename_key = QShortcut(QKeySequence(Qt.Key.Key_F2), self)
+        self.rename_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        self.rename_key.setWhatsThis("Rename the selected run")
+        self.rename_key.activated.connect(self.start_rename)
         self.message_label = theme.description_label("")
         self.error_label = MessageLine(self)
         self.undo_bar = UndoBar(self.session, self.error_label, self)
-
-        self.config_view = QPlainTextEdit()
-        self.config_view.setReadOnly(True)
-        self.config_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.config_view.setToolTip("The selected run's full configuration (the same JSON the command line "
-                                    "takes: studio-engine train CONFIG).")
-        self.config_view.setPlaceholderText("Select a run to see its configuration.")
 
         top = QWidget()
         tl = QVBoxLayout(top)
@@ -117,18 +212,47 @@ class RunsPanel(QWidget):
         tl.addWidget(self.message_label)
         tl.addWidget(self.undo_bar)
         tl.addWidget(self.error_label)
-        bottom = QWidget()
-        bl = QVBoxLayout(bottom)
-        bl.setContentsMargins(0, 0, 0, 0)
-        bl.addWidget(QLabel("Configuration"))
-        bl.addWidget(self.config_view)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
-        split.addWidget(bottom)
+        split.addWidget(self._build_config())
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         root.addWidget(split, 1)
         self._update_buttons()
+
+    def _build_config(self) -> QWidget:
+        bottom = QWidget()
+        bl = QVBoxLayout(bottom)
+        bl.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        self.config_title = QLabel("Configuration")
+        row.addWidget(self.config_title, 1)
+        row.addWidget(QLabel("Compare with"))
+        self.compare_combo = QComboBox()
+        self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.compare_combo.setToolTip("Pick another run to see only the settings in which the two differ, side "
+                                      "by side.")
+        self.compare_combo.currentIndexChanged.connect(lambda *_: self._show_config())
+        row.addWidget(self.compare_combo)
+        self.copy_json_button = QPushButton("Copy as JSON")
+        self.copy_json_button.setToolTip("Copy the selected run's configuration as JSON, the file the command line "
+                                         "takes: studio-engine train CONFIG.json")
+        self.copy_json_button.clicked.connect(self.copy_config_json)
+        row.addWidget(self.copy_json_button)
+        bl.addLayout(row)
+        self.config_table = QTableWidget(0, len(CONFIG_COLUMNS))
+        self.config_table.setHorizontalHeaderLabels(CONFIG_COLUMNS)
+        self.config_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.config_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.config_table.verticalHeader().setVisible(False)
+        self.config_table.setAlternatingRowColors(True)
+        self.config_table.setToolTip("The selected run's settings, as the Model and Train panels name them. Point "
+                                     "at a setting to see its name on the command line.")
+        self.config_table.horizontalHeader().setStretchLastSection(True)
+        bl.addWidget(self.config_table, 1)
+        self.config_note = theme.description_label("Select a run to see its configuration.")
+        bl.addWidget(self.config_note)
+        return bottom
 
     # ---------------------------------------------------------------------------------------------------- table
     def _fill(self, *_):
@@ -141,7 +265,7 @@ class RunsPanel(QWidget):
             best = run.get("best_val_loss")
             cells = [
                 _Item(str(run.get("id")), run.get("id")),
-                _Item(str(run.get("name") or "")),
+                _Item(str(run.get("name") or ""), editable=True),
                 _Item(str(run.get("status") or "")),
                 _Item(f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
                 _Item(f"{best:.3f}" if isinstance(best, (int, float)) else "—",
@@ -163,6 +287,9 @@ class RunsPanel(QWidget):
                 return row
         return -1
 
+    def _run_by_id(self, run_id) -> dict | None:
+        return next((r for r in self.session.workspace.get("runs", []) if r.get("id") == run_id), None)
+
     def _on_run_selected(self, run) -> None:
         row = self._row_of(run.get("id")) if run else -1
         self.table.blockSignals(True)
@@ -180,14 +307,130 @@ class RunsPanel(QWidget):
         run_id = self.table.item(rows[0].row(), 0).key
         self.session.select_run(run_id)
 
+    def _on_double_click(self, item: QTableWidgetItem) -> None:
+        """Open the run: select it and show its curves in the Train panel."""
+        run_id = self.table.item(item.row(), 0).key
+        self.session.select_run(run_id)
+        self.showCurves.emit(int(run_id))
+
     def _show_run(self, run) -> None:
-        if not run:
-            self.config_view.setPlainText("")
-            self.message_label.setText("")
-        else:
-            self.config_view.setPlainText(json.dumps(run.get("config") or {}, indent=2))
-            self.message_label.setText(str(run.get("message") or ""))
+        self.message_label.setText(str(run.get("message") or "") if run else "")
+        self._fill_compare_choices()
+        self._show_config()
         self._update_buttons()
+
+    # --------------------------------------------------------------------------------------------- config view
+    def _fill_compare_choices(self) -> None:
+        run = self.session.run
+        keep = self.compare_combo.currentData()
+        self.compare_combo.blockSignals(True)
+        self.compare_combo.clear()
+        self.compare_combo.addItem("Nothing: all settings", None)
+        for other in self.session.workspace.get("runs", []):
+            if run is not None and other.get("id") != run.get("id"):
+                self.compare_combo.addItem(f"Run {other.get('id')} “{other.get('name') or ''}”", other.get("id"))
+        index = self.compare_combo.findData(keep) if keep is not None else 0
+        self.compare_combo.setCurrentIndex(max(index, 0))
+        self.compare_combo.setEnabled(self.compare_combo.count() > 1)
+        self.compare_combo.blockSignals(False)
+
+    def compare_with(self, run_id) -> None:
+        """Show only the settings in which the selected run and run `run_id` differ (None: all settings)."""
+        index = self.compare_combo.findData(run_id) if run_id is not None else 0
+        if index < 0:
+            raise KeyError(f"run {run_id} is not offered for comparison")
+        self.compare_combo.setCurrentIndex(index)
+        self._show_config()
+
+    def _value_names(self) -> dict:
+        """Ids in a config that people know by name: the dataset and tokenizer."""
+        ws = self.session.workspace
+        return {("data", "dataset"): {d.get("id"): d.get("name") for d in ws.get("datasets", [])},
+                ("tokenizer", "tokenizer"): {t.get("id"): t.get("name") for t in ws.get("tokenizers", [])}}
+
+    def _show_config(self) -> None:
+        run = self.session.run
+        other = self._run_by_id(self.compare_combo.currentData())
+        self.copy_json_button.setEnabled(run is not None)
+        if run is None:
+            self._set_config_rows(CONFIG_COLUMNS, [])
+            self.config_title.setText("Configuration")
+            self.config_note.setText("Select a run to see its configuration.")
+        elif other is None:
+            rows = config_rows(run.get("config") or {}, self._value_names())
+            self._set_config_rows(CONFIG_COLUMNS, rows)
+            self.config_title.setText(f"Configuration of {run_title(run)}")
+            self.config_note.setText("")
+        else:
+            rows = config_diff(run.get("config") or {}, other.get("config") or {}, self._value_names())
+            self._set_config_rows(("Section", "Setting", run_title(run), run_title(other)), rows)
+            self.config_title.setText(f"{run_title(run)} compared with {run_title(other)}")
+            self.config_note.setText("The two runs have the same settings." if not rows else
+                                     f"{len(rows)} setting{'s' * (len(rows) != 1)} differ; the rest are the same.")
+
+    def _set_config_rows(self, headers, rows) -> None:
+        table = self.config_table
+        table.setColumnCount(len(headers))
+        table.setHorizontalHeaderLabels(list(headers))
+        table.setRowCount(len(rows))
+        for i, row in enumerate(rows):
+            *cells, key = row
+            for col, text in enumerate(cells):
+                item = _Item(text)
+                item.setToolTip(key)
+                table.setItem(i, col, item)
+        header = table.horizontalHeader()
+        for col in range(len(headers) - 1):
+            header.setSectionResizeMode(col, QHeaderView.ResizeMode.ResizeToContents)
+
+    def config_json(self) -> str:
+        run = self.session.run
+        return json.dumps(run.get("config") or {}, indent=2) if run else ""
+
+    def copy_config_json(self) -> None:
+        if self.session.run is not None:
+            QGuiApplication.clipboard().setText(self.config_json())
+            self.error_label.show_message("Copied the configuration as JSON.", "info")
+
+    # --------------------------------------------------------------------------------------------------- rename
+    def start_rename(self) -> None:
+        """Open the selected run's Name cell for typing."""
+        run = self.session.run
+        row = self._row_of(run.get("id")) if run else -1
+        if row < 0:
+            return
+        item = self.table.item(row, NAME_COLUMN)
+        self.table.setCurrentItem(item)
+        self.table.editItem(item)
+
+    def _on_item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != NAME_COLUMN:
+            return
+        run = self._run_by_id(self.table.item(item.row(), 0).key)
+        if run is not None and item.text() != (run.get("name") or ""):
+            self.rename(run["id"], item.text())
+
+    def rename(self, run_id: int, name: str) -> str:
+        """Ask the engine to rename run `run_id`; the table shows the new name, or the old one and why not."""
+        self.error_label.clear_message()
+        old = (self._run_by_id(run_id) or {}).get("name") or ""
+
+        def done(reply):
+            if reply.ok:
+                self.error_label.show_message(f"Renamed run {run_id} to “{reply.row.get('name', name)}”.", "info")
+                self.session.refresh_workspace()
+            else:
+                self._set_name_cell(run_id, old)
+                self.error_label.show_message(f"Could not rename run {run_id}: {reply.error or 'no reason given'}.",
+                                              "error")
+        return self.session.request(p.RenameRequest(item_kind="run", ref=run_id, name=name), done)
+
+    def _set_name_cell(self, run_id, name: str) -> None:
+        row = self._row_of(run_id)
+        if row >= 0:
+            self.table.blockSignals(True)
+            self.table.item(row, NAME_COLUMN).setText(name)
+            self.table.blockSignals(False)
 
     def selected_run(self) -> dict | None:
         return self.session.run
@@ -217,7 +460,7 @@ class RunsPanel(QWidget):
             return None
         return self.undo_bar.delete("run", run)
 
-    def _update_buttons(self) -> None:
+    def _update_buttons(self, *_) -> None:
         run = self.session.run
         has = run is not None
         step = int(run.get("step") or 0) if has else 0
@@ -226,5 +469,7 @@ class RunsPanel(QWidget):
             and self.session.engine_state not in ("dead", "hung", "stopped")
         self.resume_button.setEnabled(bool(resumable))
         self.curves_button.setEnabled(has)
+        self.rename_button.setEnabled(has)
         self.delete_button.setEnabled(has and run.get("id") != self.session.training_run)
         self.playground_button.setEnabled(has and step > 0)
+
