@@ -174,3 +174,41 @@ def test_comparing_two_runs_shows_only_the_settings_that_differ(qtbot, session):
     assert "2 settings differ" in panel.config_note.text()
     panel.compare_with(None)
     assert panel.config_table.columnCount() == 3 and panel.config_table.rowCount() > 20
+
+
+# ------------------------------------------------------------------------------------------------------- live
+
+def test_steps_status_and_best_loss_follow_a_run_while_it_trains(qtbot, session):
+    panel = shown(qtbot, RunsPanel(session))
+    sample = session.workspace["datasets"][0]
+    cfg = preset("tiny").with_overrides([
+        f"data.dataset={sample['id']}", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
+        "model.block_size=16", "train.batch_size=4", "train.max_iters=300", "train.lr_decay_iters=300",
+        "train.eval_interval=100", "train.eval_iters=2", "train.log_interval=5", "train.device=cpu"])
+    seen = []     # (status, steps, best) as the table shows them after each broadcast
+
+    def look(*_):
+        row = panel.table.rowCount() - 1
+        if row >= 0 and session.training_run is not None:
+            seen.append(tuple(panel.table.item(row, c).text() for c in (2, 3, 4)))
+    # Connected after the panel's own slots, so each look sees what the panel made of that broadcast.
+    session.metricsReceived.connect(look)
+    session.evalReceived.connect(look)
+    ended = []
+    session.statusReceived.connect(
+        lambda st: ended.append(st.state) if st.state in ("finished", "failed") else None)
+    session.request(p.TrainRequest(config=cfg.to_dict(), name="live"))
+    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+    assert ended == ["finished"]
+    mid = [s for s in seen if s[0] == "training" and 0 < int(s[1].split(" / ")[0].replace(",", "")) < 300]
+    assert mid, f"the Steps cell never moved while training: {seen[:5]}"
+    assert all(s[1].endswith(" / 300") for s in mid)
+    assert any(s[2] != "—" for s in mid), "the best validation loss appeared only after the run"
+    steps = [int(s[1].split(" / ")[0].replace(",", "")) for s in mid]
+    assert steps == sorted(steps) and len(set(steps)) > 3
+    # After the run the workspace is read again: the cells then show what the workspace stored.
+    qtbot.waitUntil(lambda: session.workspace["runs"][0]["status"] == "finished", timeout=10_000)
+    assert panel.table.item(0, 3).text() == "300 / 300"
+    assert panel.table.item(0, 2).text() == "finished"
+    assert float(panel.table.item(0, 4).text()) == pytest.approx(session.workspace["runs"][0]["best_val_loss"],
+                                                                 abs=5e-4)

@@ -147,6 +147,11 @@ class RunsPanel(QWidget):
         # Bound methods, not lambdas: Qt drops them with the panel, so a later signal finds no dead widget.
         session.engineStateChanged.connect(self._update_buttons)
         session.statusReceived.connect(self._update_buttons)
+        # A training run's cells follow it live; the workspace rows catch up when the run ends.
+        self._live: dict[int, dict] = {}
+        session.metricsReceived.connect(self._on_metrics)
+        session.statusReceived.connect(self._on_status)
+        session.evalReceived.connect(self._on_eval)
         self._fill()
 
     def _build(self) -> None:
@@ -257,19 +262,18 @@ class RunsPanel(QWidget):
     # ---------------------------------------------------------------------------------------------------- table
     def _fill(self, *_):
         runs = self.session.workspace.get("runs", [])
+        # Only the run in training is ahead of the workspace's rows; the others' live values are settled there.
+        training = self.session.training_run
+        self._live = {k: v for k, v in self._live.items() if k == training}
         self.table.blockSignals(True)
         self.table.setSortingEnabled(False)
         self.table.setRowCount(len(runs))
         for i, run in enumerate(runs):
-            step, max_iters = int(run.get("step") or 0), int(run.get("max_iters") or 0)
-            best = run.get("best_val_loss")
+            run = {**run, **self._live.get(run.get("id"), {})}
             cells = [
                 _Item(str(run.get("id")), run.get("id")),
                 _Item(str(run.get("name") or ""), editable=True),
-                _Item(str(run.get("status") or "")),
-                _Item(f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
-                _Item(f"{best:.3f}" if isinstance(best, (int, float)) else "—",
-                      best if isinstance(best, (int, float)) else float("inf")),
+                _Item(""), _Item(""), _Item(""),
                 _Item(str(run.get("device") or "")),
                 _Item(fmt_created(run.get("created")), str(run.get("created") or "")),
             ]
@@ -277,8 +281,55 @@ class RunsPanel(QWidget):
                 if col in (0, 3, 4):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                 self.table.setItem(i, col, item)
+            self._show_progress(i, run)
         self.table.blockSignals(False)
         self._on_run_selected(self.session.run)
+
+    def _show_progress(self, row: int, run: dict) -> None:
+        """The cells that change while a run trains: status, steps, best validation loss."""
+        step, max_iters = int(run.get("step") or 0), int(run.get("max_iters") or 0)
+        best = run.get("best_val_loss")
+        has_best = isinstance(best, (int, float))
+        for col, text, key in ((2, str(run.get("status") or ""), None),
+                               (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
+                               (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf"))):
+            item = self.table.item(row, col)
+            item.setText(text)
+            item.key = text if key is None else key
+
+    # ----------------------------------------------------------------------------------------------- live
+    def _on_metrics(self, run_id: int, rows: list) -> None:
+        if rows:
+            self._update_live(run_id, step=int(rows[-1].get("step") or 0))
+
+    def _on_status(self, st) -> None:
+        if st.run is None:
+            return
+        fields = {"status": st.state, "step": int(st.step or 0)}
+        if st.max_iters:
+            fields["max_iters"] = int(st.max_iters)
+        self._update_live(st.run, **fields)
+        run = self.session.run
+        if st.message and run is not None and run.get("id") == st.run:
+            self.message_label.setText(st.message)
+
+    def _on_eval(self, ev) -> None:
+        if ev.val_loss is None:
+            return
+        best = self._current(ev.run).get("best_val_loss")
+        if not isinstance(best, (int, float)) or ev.val_loss < best:
+            self._update_live(ev.run, best_val_loss=float(ev.val_loss))
+
+    def _current(self, run_id) -> dict:
+        return {**(self._run_by_id(run_id) or {}), **self._live.get(run_id, {})}
+
+    def _update_live(self, run_id, **fields) -> None:
+        self._live.setdefault(run_id, {}).update(fields)
+        row = self._row_of(run_id)
+        if row >= 0:
+            self.table.blockSignals(True)
+            self._show_progress(row, self._current(run_id))
+            self.table.blockSignals(False)
 
     def _row_of(self, run_id) -> int:
         for row in range(self.table.rowCount()):
