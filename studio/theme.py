@@ -8,7 +8,7 @@ import textwrap
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6 import QtGui
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton, QSizePolicy, QWidget
 
 # Tooltips longer than this are broken into lines of about this many characters.
 TOOLTIP_LINE_CHARS = 60
@@ -139,6 +139,16 @@ def make_primary(button: QPushButton) -> QPushButton:
         "QPushButton:disabled { background: palette(mid); color: palette(window); }"
         % (ACCENT.name(), ACCENT.lighter(115).name()))
     return button
+
+
+def fit_to_contents(combo: QComboBox) -> QComboBox:
+    """A combo at least as wide as its longest item, also after its items change.
+
+    AdjustToContents alone is not enough inside a stretching layout: Qt keeps the combo's minimum size hint from
+    the first items it had, and a layout short of room shrinks the combo down to it ("728 toke")."""
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+    combo.setSizePolicy(QSizePolicy.Policy.Minimum, combo.sizePolicy().verticalPolicy())
+    return combo
 
 
 def title_label(text: str) -> QLabel:
