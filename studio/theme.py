@@ -151,6 +151,17 @@ def fit_to_contents(combo: QComboBox) -> QComboBox:
     return combo
 
 
+def reserve_space(widget: QWidget, lines: int = 0) -> QWidget:
+    """Keep `widget`'s room in the layout while it is hidden (and at least `lines` lines of text high), so that
+    a message appearing does not move the buttons around it under the user's cursor."""
+    policy = widget.sizePolicy()
+    policy.setRetainSizeWhenHidden(True)
+    widget.setSizePolicy(policy)
+    if lines:
+        widget.setMinimumHeight(widget.fontMetrics().lineSpacing() * lines + 2)
+    return widget
+
+
 def title_label(text: str) -> QLabel:
     label = QLabel(text)
     font = QFont(label.font())

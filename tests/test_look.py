@@ -6,6 +6,7 @@ from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
 from conftest import shown
+from engine import protocol as p
 from studio import theme
 from studio.panels.data import DataPanel
 
@@ -48,3 +49,74 @@ def test_short_and_rich_tooltips_are_left_alone():
     assert "a &lt; b" in wrapped
     body = wrapped.removeprefix('<p style="white-space:pre">').removesuffix("</p>")
     assert all(len(html.unescape(line)) <= 60 for line in body.split("<br>"))
+
+
+# ------------------------------------------------------------------------------------ messages move nothing
+def _pos(widget, panel) -> tuple[int, int, int, int]:
+    top_left = widget.mapTo(panel, QPoint(0, 0))
+    return top_left.x(), top_left.y(), widget.width(), widget.height()
+
+
+def _import(qtbot, session, path, name):
+    got = []
+    session.request(p.ImportRequest(paths=[str(path)], name=name), got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=30_000)
+    assert got[0].ok, got[0].error
+    return got[0].dataset
+
+
+def test_buttons_stay_put_when_the_undo_bar_and_messages_appear(qtbot, session, tmp_path):
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
+    src = tmp_path / "notes.txt"
+    src.write_text("a few words of text, said twice.\n" * 50)
+    notes = _import(qtbot, session, src, "notes")
+    session.refresh_workspace()
+    panel = shown(qtbot, DataPanel(session))
+    qtbot.waitUntil(lambda: any(d["id"] == notes["id"] for d in session.workspace["datasets"]), timeout=10_000)
+    session.select_dataset(notes["id"])
+    qtbot.waitUntil(panel.delete_button.isEnabled, timeout=10_000)
+    qtbot.wait(50)
+    buttons = (panel.delete_button, panel.import_file_button, panel.import_folder_button)
+    before = [_pos(b, panel) for b in buttons]
+
+    panel.delete_button.click()                            # the undo bar appears where the cursor is
+    qtbot.waitUntil(panel.undo_bar.isVisible, timeout=10_000)
+    qtbot.wait(50)
+    assert [_pos(b, panel) for b in buttons] == before
+    panel.undo_bar.undo_button.click()                     # "Restored …" on the message line
+    qtbot.waitUntil(lambda: panel.error_line.isVisible(), timeout=10_000)
+    qtbot.wait(50)
+    assert "Restored the dataset" in panel.error_line.text()
+    assert [_pos(b, panel) for b in buttons] == before
+
+    # The import page: a clean file, then a binary one (a warning above the form, an error line below).
+    panel.preview_paths([str(src)])
+    qtbot.wait(50)
+    assert not panel.preview_warning.isVisible()
+    fields = (panel.name_edit, panel.import_button, panel.discard_button)
+    clean = [_pos(w, panel) for w in fields]
+    binary = tmp_path / "notes.bin"
+    binary.write_bytes(b"hello world!\x00\x01\x02 more bytes")
+    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):      # the engine's preview adds its warnings
+        panel.preview_paths([str(binary)])
+    qtbot.wait(50)
+    assert panel.preview_warning.isVisible()
+    assert [_pos(w, panel) for w in fields] == clean
+    with qtbot.waitSignal(panel.importFinished, timeout=30_000):
+        panel.import_button.click()
+    qtbot.wait(50)
+    assert panel.error_line.isVisible()
+    assert [_pos(w, panel) for w in fields] == clean
+
+
+def test_the_binary_file_warning_is_shown_once(qtbot, module_session, tmp_path):
+    panel = shown(qtbot, DataPanel(module_session))
+    binary = tmp_path / "sub" / "photo.dat"
+    binary.parent.mkdir()
+    binary.write_bytes(b"JFIF header\x00\x00\x01 and more bytes")
+    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):   # the quick look, then the engine's preview
+        panel.preview_paths([str(binary)])
+    assert panel.last_preview_reply is not None
+    text = panel.preview_warning.text()
+    assert "photo.dat" in text and "binary" in text
+    assert text.count("NUL byte at offset 11") == 1, text

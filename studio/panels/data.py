@@ -101,7 +101,8 @@ class DataPanel(QWidget):
         self.stack.addWidget(self._build_browse())
         self.stack.addWidget(self._build_import())
         root.addWidget(self.stack, 1)
-        root.addWidget(self.error_line)
+        # Room for two lines kept: a message appearing must not move the buttons above it.
+        root.addWidget(theme.reserve_space(self.error_line, lines=2))
 
     def _build_browse(self) -> QWidget:
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -216,7 +217,7 @@ class DataPanel(QWidget):
         self.preview_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         v.addWidget(self.preview_info)
         self.preview_warning = MessageLine(page)
-        v.addWidget(self.preview_warning)
+        v.addWidget(theme.reserve_space(self.preview_warning, lines=2))
 
         split = QSplitter(Qt.Orientation.Horizontal)
         split.setChildrenCollapsible(False)
@@ -271,7 +272,7 @@ class DataPanel(QWidget):
         v.addLayout(row)
         self.progress_label = QLabel()
         self.progress_label.hide()
-        v.addWidget(self.progress_label)
+        v.addWidget(theme.reserve_space(self.progress_label, lines=1))
         return page
 
     # -------------------------------------------------------------------------------------- choosing files
@@ -334,9 +335,10 @@ class DataPanel(QWidget):
                 parts.append(pv.warning + " — the import will probably be refused.")
         reply = self.last_preview_reply
         if reply is not None and not reply.ok:
-            parts.append(f"Preview: {reply.error}")
+            if not self._already_warned(reply.error):
+                parts.append(f"Preview: {reply.error}")
         elif reply is not None:
-            warnings = [w for w in reply.preview.get("warnings") or [] if not pv or w not in pv.warning]
+            warnings = [w for w in reply.preview.get("warnings") or [] if not self._already_warned(w)]
             parts += warnings[:WARNINGS_SHOWN]
             if len(warnings) > WARNINGS_SHOWN:
                 parts.append(f"… and {len(warnings) - WARNINGS_SHOWN} more warnings")
@@ -344,6 +346,16 @@ class DataPanel(QWidget):
                 and not self.options.fmt_combo.currentData():
             parts.append("A .json file is read as plain text unless you choose JSONL as the format.")
         self.preview_warning.show_message("\n".join(parts), "warning")
+
+    def _already_warned(self, warning: str) -> bool:
+        """The engine's warning says what the quick look already said: the same problem of the same file, only
+        named by its full path where the quick look names the file."""
+        pv = self.preview
+        if pv is None or not pv.warning:
+            return False
+        for path in sorted({*pv.files, *pv.paths}, key=len, reverse=True):   # longest first: a folder's files
+            warning = warning.replace(str(path), Path(path).name)
+        return warning in pv.warning
 
     def _on_options_changed(self) -> None:
         if self.preview is not None and self.import_request_id is None:

@@ -10,6 +10,7 @@ from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QWidget
 
 from engine import protocol as p
+from studio import theme
 from studio.widgets.form_helpers import guarded
 
 
@@ -35,6 +36,8 @@ class UndoBar(QWidget):
         self.undo_button.clicked.connect(self.undo)
         lay.addWidget(self.label, 1)
         lay.addWidget(self.undo_button)
+        # The bar appears right after a click on Delete: the room is kept so that nothing moves under the cursor.
+        theme.reserve_space(self)
         self.hide()
 
     def delete(self, kind: str, row: dict) -> str:
