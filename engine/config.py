@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import json
 import math
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -22,8 +23,89 @@ DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+# The labels the Model, Train, Data and Vocabulary panels show for each config key. Messages name a field by its
+# label, so a user finds it on screen; the key goes on a second, smaller line for people who use the CLI.
+FIELD_LABELS: dict[str, str] = {
+    "data.dataset": "Dataset",
+    "tokenizer.tokenizer": "Tokenizer",
+    "tokenizer.kind": "Tokenizer kind",
+    "tokenizer.vocab_size": "Vocabulary size",
+    "model.arch": "Architecture",
+    "model.n_layer": "Layers",
+    "model.n_head": "Attention heads",
+    "model.n_embd": "Width",
+    "model.block_size": "Context length",
+    "model.dropout": "Dropout",
+    "model.bias": "Bias terms",
+    "model.pos_encoding": "Positions",
+    "model.norm": "Normalisation",
+    "model.mlp": "MLP",
+    "model.tie_embeddings": "Tie embeddings",
+    "objective.name": "Objective",
+    "train.batch_size": "Batch size",
+    "train.max_iters": "Training steps",
+    "train.learning_rate": "Learning rate",
+    "train.min_lr": "Final learning rate",
+    "train.warmup_iters": "Warm-up steps",
+    "train.lr_decay_iters": "Decay steps",
+    "train.weight_decay": "Weight decay",
+    "train.beta1": "Adam β1",
+    "train.beta2": "Adam β2",
+    "train.grad_clip": "Gradient clipping",
+    "train.gradient_accumulation_steps": "Gradient accumulation",
+    "train.eval_interval": "Evaluate every",
+    "train.eval_iters": "Evaluation batches",
+    "train.log_interval": "Log every",
+    "train.checkpoint_interval": "Checkpoint every",
+    "train.seed": "Random seed",
+    "train.device": "Device",
+    "train.dtype": "Precision",
+    "train.probe_attention": "Record attention",
+    "train.keep_checkpoints": "Checkpoints kept",
+}
+
+
+def field_label(key: str) -> str:
+    """The on-screen label of a config key ("model.n_embd" -> "Width"); the key itself when it has none."""
+    return FIELD_LABELS.get(key, key)
+
+
 class ConfigError(ValueError):
-    """A config value a user can fix; the message says which field and why, in plain words."""
+    """A config value a user can fix.
+
+    `message` says what is wrong in the panels' words ("Width (128) must be a multiple of Attention heads (3)");
+    `key` is the config field it is about ("model.n_embd"), `keys` every field involved (for marking them).
+    str() is "key: message", so the CLI line and the engine's one-line error replies still name the key; the
+    studio turns such a line back into plain words with user_message().
+    """
+
+    def __init__(self, message: str, key: str | None = None, *, also: tuple[str, ...] = ()):
+        self.message = message
+        self.key = key
+        self.keys = tuple(k for k in (key, *also) if k)
+        super().__init__(f"{key}: {message}" if key else message)
+
+    def __reduce__(self):
+        return _config_error, (self.message, self.key, tuple(k for k in self.keys if k != self.key))
+
+
+def _config_error(message: str, key: str | None, also: tuple[str, ...]) -> ConfigError:
+    return ConfigError(message, key, also=also)
+
+
+_KEY_PREFIX = re.compile(r"^((?:data|tokenizer|model|objective|train)\.\w+)(?: / (?:\w+\.)?\w+)*: ")
+
+
+def user_message(error: BaseException | str) -> tuple[str, str]:
+    """(plain words to show, config key or "") for a ConfigError, or for its text as an engine reply carries it
+    ("model.n_embd: Width (128) must be ..."). Any other text comes back as it is, with no key."""
+    if isinstance(error, ConfigError):
+        return error.message, error.key or ""
+    text = str(error)
+    m = _KEY_PREFIX.match(text)
+    if m and m.group(1) in FIELD_LABELS:
+        return text[m.end():], m.group(1)
+    return text, ""
 
 
 @dataclass
@@ -33,7 +115,7 @@ class DataConfig:
 
     def validate(self) -> None:
         if self.dataset in (None, ""):
-            raise ConfigError("data.dataset: choose a dataset (import a text first)")
+            raise ConfigError("Choose a dataset on the Data panel (import a text there first)", "data.dataset")
 
 
 @dataclass
@@ -44,13 +126,14 @@ class TokenizerConfig:
     vocab_size: int = 512
 
     def validate(self) -> None:
-        if self.kind not in TOKENIZER_KINDS:
-            raise ConfigError(f"tokenizer.kind must be one of {', '.join(TOKENIZER_KINDS)}, not {self.kind!r}")
+        _choice("tokenizer.kind", self.kind, TOKENIZER_KINDS)
         if self.kind == "bytebpe" and not 257 <= self.vocab_size <= 1_000_000:
             # 256 byte tokens plus the end-of-text token.
-            raise ConfigError("tokenizer.vocab_size for byte-level BPE must be between 257 and 1,000,000")
+            raise ConfigError(f"Vocabulary size for byte-level BPE must be between 257 and 1,000,000, not "
+                              f"{self.vocab_size:,} (256 bytes and the end-of-text token come first)",
+                              "tokenizer.vocab_size")
         if self.vocab_size < 2:
-            raise ConfigError("tokenizer.vocab_size must be at least 2")
+            raise ConfigError(f"Vocabulary size must be at least 2, not {self.vocab_size:,}", "tokenizer.vocab_size")
 
 
 @dataclass
@@ -91,12 +174,15 @@ class ModelConfig:
         _int_range("model.block_size", self.block_size, 2, 1 << 20)
         if self.n_embd % self.n_head:
             raise ConfigError(
-                f"model.n_embd ({self.n_embd}) must be divisible by model.n_head ({self.n_head}): "
-                f"each head gets n_embd / n_head dimensions")
+                f"Width ({self.n_embd}) must be a multiple of Attention heads ({self.n_head}): each head gets an "
+                f"equal share of the width ({_nearest_multiples(self.n_embd, self.n_head)} would do)",
+                "model.n_embd", also=("model.n_head",))
         if self.pos_encoding == "rope" and self.head_dim % 2:
-            raise ConfigError(f"RoPE needs an even head size; n_embd / n_head is {self.head_dim}")
+            raise ConfigError(f"RoPE positions need an even head size, but Width ÷ Attention heads is "
+                              f"{self.n_embd} ÷ {self.n_head} = {self.head_dim}",
+                              "model.pos_encoding", also=("model.n_head", "model.n_embd"))
         if not 0.0 <= float(self.dropout) < 1.0:
-            raise ConfigError("model.dropout must be at least 0 and below 1")
+            raise ConfigError(f"Dropout must be at least 0 and below 1, not {self.dropout:g}", "model.dropout")
 
 
 @dataclass
@@ -145,16 +231,19 @@ class TrainConfig:
         _int_range("train.checkpoint_interval", self.checkpoint_interval, 1, 1 << 40)
         _int_range("train.keep_checkpoints", self.keep_checkpoints, 0, 10_000)
         if not self.learning_rate > 0:
-            raise ConfigError("train.learning_rate must be above 0")
+            raise ConfigError(f"Learning rate must be above 0, not {self.learning_rate:g}", "train.learning_rate")
         if not 0 <= self.min_lr <= self.learning_rate:
-            raise ConfigError("train.min_lr must be between 0 and train.learning_rate")
+            raise ConfigError(f"Final learning rate ({self.min_lr:g}) must be between 0 and the Learning rate "
+                              f"({self.learning_rate:g})", "train.min_lr", also=("train.learning_rate",))
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"train.{name} must be at least 0 and below 1")
+                raise ConfigError(f"{field_label('train.' + name)} must be at least 0 and below 1, not "
+                                  f"{getattr(self, name):g}", f"train.{name}")
         if self.weight_decay < 0:
-            raise ConfigError("train.weight_decay cannot be negative")
+            raise ConfigError(f"Weight decay cannot be negative ({self.weight_decay:g})", "train.weight_decay")
         if self.grad_clip < 0:
-            raise ConfigError("train.grad_clip cannot be negative (0 turns clipping off)")
+            raise ConfigError(f"Gradient clipping cannot be negative ({self.grad_clip:g}); 0 turns clipping off",
+                              "train.grad_clip")
         _choice("train.device", self.device, DEVICES)
         _choice("train.dtype", self.dtype, DTYPES)
 
@@ -245,33 +334,100 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
-        raise ConfigError(f"{path} must be true or false, not {value!r}")
+        raise ConfigError(f"{field_label(path)} must be true or false, not {value!r}", path)
     if isinstance(default, int) and not isinstance(default, bool):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
-            raise ConfigError(f"{path} must be a whole number, not {value!r}")
+            raise ConfigError(f"{field_label(path)} must be a whole number, not {value!r}", path)
         return int(value)
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{path} must be a number, not {value!r}")
+            raise ConfigError(f"{field_label(path)} must be a number, not {value!r}", path)
         return float(value)
     if isinstance(default, str):
         if not isinstance(value, str):
-            raise ConfigError(f"{path} must be text, not {value!r}")
+            raise ConfigError(f"{field_label(path)} must be text, not {value!r}", path)
         return value
     # Fields whose default is None accept an id (int) or a name (str) or null.
     if value is None or isinstance(value, (int, str)) and not isinstance(value, bool):
         return value
-    raise ConfigError(f"{path} must be an id or a name, not {value!r}")
+    raise ConfigError(f"{field_label(path)} must be an id or a name, not {value!r}", path)
 
 
 def _choice(path: str, value: str, options: tuple[str, ...]) -> None:
     if value not in options:
-        raise ConfigError(f"{path} must be one of {', '.join(options)}, not {value!r}")
+        raise ConfigError(f"{field_label(path)} must be one of {', '.join(options)}, not {value!r}", path)
 
 
 def _int_range(path: str, value: int, lo: int, hi: int) -> None:
     if not lo <= value <= hi:
-        raise ConfigError(f"{path} must be between {lo:,} and {hi:,}, not {value:,}")
+        raise ConfigError(range_message(field_label(path), value, lo, hi), path)
+
+
+def range_message(label: str, value: float, lo: float, hi: float) -> str:
+    """'Layers must be at least 1, not 0' - the bound the value broke, in words (the form fields say it too)."""
+    shown = f"{value:,}" if isinstance(value, int) else f"{value:g}"
+    if value < lo:
+        return f"{label} must be at least {lo:,}, not {shown}"
+    if value > hi:
+        return f"{label} must be at most {hi:,}, not {shown}"
+    return f"{label} must be between {lo:,} and {hi:,}, not {shown}"
+
+
+def _nearest_multiples(n: int, k: int) -> str:
+    """'120 or 132': the widths nearest n that k heads share evenly."""
+    below = n // k * k
+    above = below + k
+    return f"{below} or {above}" if below > 0 else f"{above}"
+
+
+# ------------------------------------------------------------------------------------------ unknown text
+
+# More of a corpus than this reading as [UNK] is worth a warning before training: the model learns to write
+# [UNK] and its validation loss looks better than it is (an [UNK] is easy to predict).
+UNKNOWN_WARN_SHARE = 0.01
+_VISIBLE_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
+
+
+def visible_char(c: str) -> str:
+    """A character as it can be read in a message: a space as ␣, a newline as ⏎, a control character as its
+    Unicode picture."""
+    if c in _VISIBLE_CHARS:
+        return _VISIBLE_CHARS[c]
+    return chr(0x2400 + ord(c)) if len(c) == 1 and ord(c) < 32 else c
+
+
+def _and_list(items: list[str], most: int = 6) -> str:
+    """'a', 'a and b', 'a, b and c', 'a, b, c and 4 more'."""
+    if len(items) > most:
+        return f"{', '.join(items[:most])} and {len(items) - most} more"
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def percent(share: float) -> str:
+    """0.123 -> '12 %', 0.015 -> '1.5 %'."""
+    pct = 100 * share
+    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
+
+
+def unknown_share_warning(share: float | None, dataset_name: str, examples: list[str] | None = None) -> str | None:
+    """The warning for a vocabulary that leaves more than UNKNOWN_WARN_SHARE of its dataset's text unknown, in
+    plain words; None when it covers the text (or the share was never measured). The studio and the engine
+    (its Log message, the CLI's line) say the same."""
+    if share is None or share <= UNKNOWN_WARN_SHARE:
+        return None
+    which = f" (for example {_and_list([visible_char(c) for c in examples], 5)})" if examples else ""
+    return (f"{percent(share)} of the text in '{dataset_name}' is not in this vocabulary and reads as "
+            f"[UNK]{which}; train a larger vocabulary")
+
+
+def unknown_prompt_message(chars: list[str]) -> str | None:
+    """'☃ is not in this model's vocabulary; it reads as [UNK]' for the prompt characters a model never saw."""
+    if not chars:
+        return None
+    shown = [visible_char(c) for c in chars]
+    if len(shown) == 1:
+        return f"{shown[0]} is not in this model's vocabulary; it reads as [UNK]"
+    return f"{_and_list(shown)} are not in this model's vocabulary; they read as [UNK]"
 
 
 # --------------------------------------------------------------------------------------------------- presets

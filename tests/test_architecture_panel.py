@@ -59,7 +59,8 @@ def test_divisibility_error_refused_then_fixed(qtbot, tmp_path):
 
     field(panel, "model", "n_head").setValue(3)
     assert panel.error_line.isVisible()
-    assert "divisible" in panel.error_line.text()
+    assert "Width (128) must be a multiple of Attention heads (3)" in panel.error_line.text()
+    assert panel.error_line.detail == "Config: model.n_embd, model.n_head"
     assert ("model", "n_head") in panel.invalid_fields()
     assert session.config.to_dict() == before   # not applied while invalid
     assert changes == []

@@ -23,7 +23,7 @@ def test_baby_preset_matches_nanogpt_shape_and_size():
 
 
 @pytest.mark.parametrize("change, words", [
-    ({"n_head": 3}, "divisible"),
+    ({"n_head": 3}, "must be a multiple of Attention heads"),
     ({"pos_encoding": "rope", "n_embd": 12, "n_head": 4}, "even head size"),
     ({"norm": "batchnorm"}, "model.norm"),
     ({"n_layer": 0}, "model.n_layer"),

@@ -125,14 +125,14 @@ def test_whitespace_only_file(tmp_path):
 
 def test_nul_bytes_look_binary_with_offset(tmp_path):
     src = write(tmp_path / "bin.txt", b"hello world\x00\x01\x02")
-    assert error_of([src], tmp_path) == f"{src} looks binary (NUL byte at offset 11)"
+    assert error_of([src], tmp_path) == f"{src} looks like a program or binary file, not text (NUL byte at offset 11)"
 
 
 def test_nul_character_in_utf16_is_binary_but_zero_bytes_of_normal_text_are_not(tmp_path):
     good = write(tmp_path / "ok16.txt", codecs.BOM_UTF16_LE + "A\u0100B\n".encode("utf-16-le"))
     assert read_document(good) == "A\u0100B\n"
     bad = write(tmp_path / "bad16.txt", codecs.BOM_UTF16_LE + "AB\0C".encode("utf-16-le"))
-    assert error_of([bad], tmp_path) == f"{bad} looks binary (NUL byte at offset 6)"
+    assert error_of([bad], tmp_path) == f"{bad} looks like a program or binary file, not text (NUL byte at offset 6)"
 
 
 def test_bad_utf8_gives_offset_and_line(tmp_path):

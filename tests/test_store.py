@@ -77,7 +77,7 @@ def test_failed_imports_leave_the_workspace_unchanged(ws, corpus, tmp_path):
     bad.mkdir()
     (bad / "a.txt").write_text("fine text\n" * 1000, encoding="utf-8")
     (bad / "b.txt").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
-    with pytest.raises(DataError, match="b.txt looks binary"):
+    with pytest.raises(DataError, match="b.txt looks like a program or binary file, not text"):
         ws.import_dataset([bad])
     assert snapshot(ws) == before
     with pytest.raises(ImportCancelled):

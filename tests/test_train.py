@@ -271,8 +271,9 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(ws, reference_run):
 
 def test_impossible_config_raises_before_anything_is_written(ws):
     before = (len(ws.runs()), len(ws.tokenizers()))
-    with pytest.raises(ConfigError, match="n_head"):
+    with pytest.raises(ConfigError, match=r"multiple of Attention heads \(3\)") as info:
         prepare_run(ws, tiny_config().with_overrides(["model.n_head=3"]))
+    assert "model.n_head" in info.value.keys
     with pytest.raises(ConfigError, match="block_size"):
         prepare_run(ws, tiny_config().with_overrides(["model.block_size=1000000"]))
     if not torch.cuda.is_available():

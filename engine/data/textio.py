@@ -84,7 +84,7 @@ class TextReader:
             final = not data
             pos = _find_unit(data, nul, unit, offset - bom_len)
             if pos >= 0:
-                raise BinaryFileError(f"{path} looks binary (NUL byte at offset {offset + pos})", path, offset + pos)
+                raise BinaryFileError(binary_message(path, offset + pos), path, offset + pos)
             buffered = len(decoder.getstate()[0])
             try:
                 text = decoder.decode(data, final=final)
@@ -113,6 +113,11 @@ class TextReader:
             offset += len(data)
             data = f.read(self.chunk_bytes)
             self.n_bytes += len(data)
+
+
+def binary_message(name: Path | str, offset: int) -> str:
+    """What a NUL character means to a user; the offset is in brackets at the end for whoever wants to look."""
+    return f"{name} looks like a program or binary file, not text (NUL byte at offset {offset})"
 
 
 def line_too_long(path: Path, line: int, limit: int) -> DataError:

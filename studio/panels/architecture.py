@@ -16,7 +16,8 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from engine.config import (PRESETS, ConfigError, ModelConfig, RunConfig, flops_per_token,
                            human_bytes, human_count, memory_estimate, param_count, preset)
-from studio.widgets.form_helpers import (MessageLine, PanelHeader, SciSpinBox, disclosure_button, human_flops,
+from studio.widgets.form_helpers import (BoundedDoubleSpinBox, BoundedSpinBox, MessageLine, PanelHeader, RangeHint,
+                                         SciSpinBox, disclosure_button, error_color, field_with_hint, human_flops,
                                          muted_color, set_invalid)
 
 ASSUMED_CHAR_VOCAB = 65   # tinyshakespeare's character count: a fair guess before a tokenizer exists
@@ -31,8 +32,8 @@ MODEL_FIELDS = (
      "train slower; each adds the same number of parameters."),
     ("model", "n_head", "Attention heads", "int", (1, 256, 1),
      "How many attention heads each layer has, usually 2–16. Each head looks at the text in its own way; the "
-     "width (n_embd) must divide evenly among the heads."),
-    ("model", "n_embd", "Width (n_embd)", "int", (1, 65536, 32),
+     "width must be a multiple of the number of heads, so that each head gets an equal share."),
+    ("model", "n_embd", "Width", "int", (1, 65536, 32),
      "The size of each token's vector, usually 64–768 here. Wider models learn more but the cost grows with the "
      "square of the width; too wide for a small text mostly memorises it."),
     ("model", "block_size", "Context length", "int", (2, 1 << 20, 32),
@@ -140,6 +141,7 @@ class ArchitectureDiagram(QWidget):
         super().__init__(parent)
         self.model = ModelConfig()
         self.vocab_size = ASSUMED_CHAR_VOCAB
+        self.problem = ""     # why the model in the form cannot be built; then no model is drawn
         self.setMinimumSize(250, self._content_height())
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         self.setToolTip("The model drawn from the settings: each token passes through the embedding, then N "
@@ -154,11 +156,20 @@ class ArchitectureDiagram(QWidget):
         return QSize(280, self._content_height())
 
     def set_model(self, m: ModelConfig, vocab_size: int) -> None:
-        self.model, self.vocab_size = m, vocab_size
+        self.model, self.vocab_size, self.problem = m, vocab_size, ""
+        self.update()
+
+    def set_problem(self, message: str) -> None:
+        """Draw no model, only why there is none: a diagram of an impossible model (3 heads × 42 for a width
+        of 128) would show something the trainer never builds."""
+        self.problem = message
         self.update()
 
     def boxes(self) -> list[tuple[str, str]]:
-        """The diagram's boxes as (role, text), top to bottom; also what tests read."""
+        """The diagram's boxes as (role, text), top to bottom (none while the model is impossible); also what
+        tests read."""
+        if self.problem:
+            return []
         m = self.model
         norm = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}.get(m.norm, m.norm)
         pos = {"learned": "+ learned positions", "sinusoidal": "+ sinusoidal positions",
@@ -180,10 +191,16 @@ class ArchitectureDiagram(QWidget):
     def paintEvent(self, _event):
         qp = QPainter(self)
         qp.setRenderHint(QPainter.RenderHint.Antialiasing)
-        pal = self.palette()
-        text = pal.color(QPalette.ColorRole.WindowText)
-        base = pal.color(QPalette.ColorRole.Base)
-        line = pal.color(QPalette.ColorRole.Mid)
+        if self.problem:
+            self._paint_problem(qp)
+            qp.end()
+            return
+        # Copies: the palette and its colours come back as references into the widget, which a palette change
+        # while painting would leave dangling.
+        pal = QPalette(self.palette())
+        text = QColor(pal.color(QPalette.ColorRole.WindowText))
+        base = QColor(pal.color(QPalette.ColorRole.Base))
+        line = QColor(pal.color(QPalette.ColorRole.Mid))
         accents = {"embed": QColor(80, 140, 255), "attn": QColor(255, 150, 40), "mlp": QColor(60, 190, 110),
                    "head": QColor(170, 110, 255), "norm": QColor(150, 150, 150)}
         fm = self.fontMetrics()
@@ -243,6 +260,15 @@ class ArchitectureDiagram(QWidget):
                     f"× {self.model.n_layer} block{'s' if self.model.n_layer != 1 else ''}")
         qp.end()
 
+    def _paint_problem(self, qp: QPainter) -> None:
+        area = QRectF(self.rect()).adjusted(12, 12, -12, -12)
+        pen = QPen(error_color(self), 1.2, Qt.PenStyle.DashLine)
+        qp.setPen(pen)
+        qp.drawRoundedRect(area, 7, 7)
+        qp.setPen(QColor(self.palette().color(QPalette.ColorRole.WindowText)))
+        qp.drawText(area.adjusted(14, 14, -14, -14), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                    f"No model to draw: {self.problem}.\n\nFix the marked field and the diagram comes back.")
+
 
 # ------------------------------------------------------------------------------------------------------ panel
 
@@ -256,6 +282,7 @@ class ArchitecturePanel(QWidget):
         self.session = session
         self.fields: dict[tuple[str, str], QWidget] = {}
         self.labels: dict[tuple[str, str], QLabel] = {}
+        self.hints: dict[tuple[str, str], RangeHint] = {}
         self.undo_stack: list[tuple[RunConfig, str]] = []
         self.error: str = ""
         self._loading = False
@@ -378,9 +405,12 @@ class ArchitecturePanel(QWidget):
     def _form(self, specs) -> QFormLayout:
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
-        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.FieldsStayAtSizeHint)
+        # Only the fields with a range hint beside them (Expanding) take the row's width; the rest keep theirs.
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         for section, name, label, kind, opts, tip in specs:
             w = self._make_field(kind, opts)
+            # The config key is for people who write configs or use the CLI; the label is what the form says.
+            tip = f"{tip}\n\nIn a config file or on the command line: {section}.{name}"
             w.setToolTip(tip)
             w.setObjectName(f"{section}.{name}")
             if name == "seed" and isinstance(w, QSpinBox):
@@ -391,18 +421,22 @@ class ArchitecturePanel(QWidget):
             lab.setToolTip(tip)
             lab.setBuddy(w)
             self.labels[(section, name)] = lab
-            form.addRow(lab, w)
+            if isinstance(w, (BoundedSpinBox, BoundedDoubleSpinBox)):
+                row, self.hints[(section, name)] = field_with_hint(w, label)
+                form.addRow(lab, row)
+            else:
+                form.addRow(lab, w)
         return form
 
     def _make_field(self, kind: str, opts) -> QWidget:
         if kind == "int":
-            w = QSpinBox()
+            w = BoundedSpinBox()
             w.setRange(opts[0], opts[1])
             w.setSingleStep(opts[2])
             w.setGroupSeparatorShown(True)
             w.valueChanged.connect(self._on_field_changed)
         elif kind == "float":
-            w = QDoubleSpinBox()
+            w = BoundedDoubleSpinBox()
             w.setRange(opts[0], opts[1])
             w.setSingleStep(opts[2])
             w.setDecimals(opts[3])
@@ -482,7 +516,7 @@ class ArchitecturePanel(QWidget):
         try:
             cfg.validate(need_data=False)
         except ConfigError as e:
-            self._show_error(str(e), changed or [])
+            self._show_error(e, changed or [])
             return False
         self._clear_error()
         if cfg.to_dict() != self.session.config.to_dict():
@@ -495,10 +529,13 @@ class ArchitecturePanel(QWidget):
         self._sync_preset_combo()
         return True
 
-    def _show_error(self, message: str, changed: list[tuple[str, str]]) -> None:
-        self.error = message
-        self.error_line.show_message(message + " — not applied until fixed.", "error")
-        bad = [k for k in fields_in_message(message) if k in self.fields] or [k for k in changed if k in self.fields]
+    def _show_error(self, error: ConfigError, changed: list[tuple[str, str]]) -> None:
+        self.error = error.message
+        keys = [tuple(k.split(".", 1)) for k in error.keys]
+        self.error_line.show_message(error.message + " — not applied until fixed.", "error",
+                                     detail=f"Config: {', '.join(error.keys)}" if error.keys else "")
+        bad = [k for k in keys or fields_in_message(str(error)) if k in self.fields] \
+            or [k for k in changed if k in self.fields]
         for key, w in self.fields.items():
             set_invalid(w, key in bad, self.labels.get(key))
 
@@ -608,9 +645,22 @@ class ArchitecturePanel(QWidget):
                                                f"byte-level BPE size to be trained.")
 
     def _update_estimates(self, cfg: RunConfig | None = None) -> None:
+        """The estimates and the diagram of the form's model; while the model is impossible, neither is shown
+        (they would describe a model the trainer refuses to build), only why."""
         cfg = cfg or self.form_config()
         m, t = cfg.model, cfg.train
         vocab, source = self.vocab_for_estimates(cfg)
+        try:
+            m.validate()
+            problem = None
+        except ConfigError as e:
+            problem = e
+        if problem is not None:
+            for label in (self.params_label, self.flops_label, self.memory_label):
+                label.setText("—")
+                label.setToolTip("No estimate while the model cannot be built: " + problem.message)
+            self.diagram.set_problem(problem.message)
+            return
         if m.n_head < 1 or m.n_embd < 1:
             return
         n = param_count(m, vocab)

@@ -4,16 +4,18 @@ Colours are picked from the widget's palette so the same code reads well in ligh
 """
 from __future__ import annotations
 
+import html
 import math
 from typing import Callable
 
 import shiboken6
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette, QValidator
-from PySide6.QtWidgets import QDoubleSpinBox, QLabel, QToolButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
+                               QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import human_count
+from engine.config import human_count, range_message
 
 
 def is_dark(widget: QWidget) -> bool:
@@ -62,12 +64,21 @@ class MessageLine(QLabel):
         self.level = ""
         self.hide()
 
-    def show_message(self, text: str, level: str = "error") -> None:
+    def show_message(self, text: str, level: str = "error", detail: str = "") -> None:
+        """`detail`: a second, smaller line for the technical part (a config key, a byte offset) that the
+        plain words leave out."""
         self.level = level if text else ""
+        self.detail = detail if text else ""
         color = {"error": error_color, "warning": warning_color}.get(level)
         # A style sheet colour (not a palette) so that clearing it falls back to the theme's colours.
         self.setStyleSheet(f"color: {color(self).name()};" if color else "")
-        self.setText(text)
+        if self.detail:
+            self.setTextFormat(Qt.TextFormat.RichText)
+            lines = html.escape(text).replace("\n", "<br>")
+            self.setText(f"{lines}<br><small>{html.escape(self.detail)}</small>")
+        else:
+            self.setTextFormat(Qt.TextFormat.PlainText)
+            self.setText(text)
         self.setVisible(bool(text))
 
     def clear_message(self) -> None:
@@ -166,6 +177,129 @@ class SciSpinBox(QDoubleSpinBox):
         new = v * 10 ** (steps / 10)
         digits = 3 - int(math.floor(math.log10(abs(new)))) - 1
         self.setValue(round(new, max(digits, 0) + 0))
+
+
+def _typed_number(box: QAbstractSpinBox, text: str) -> float | None:
+    """The number in a spin box's text as typed (group separators and affixes dropped), or None."""
+    t = text.removeprefix(box.prefix()) if box.prefix() else text
+    t = t.removesuffix(box.suffix()) if box.suffix() else t
+    loc = box.locale()
+    if loc.groupSeparator():
+        t = t.replace(loc.groupSeparator(), "")
+    t = t.replace(loc.decimalPoint(), ".").strip()
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _watch_range(box) -> None:
+    box.typed_out_of_range = None
+    box._typed = ""
+    # validate() runs inside Qt's own handling of the spin box (even while painting), where changing another
+    # widget crashes; the check runs just after instead.
+    box._range_timer = QTimer(box)
+    box._range_timer.setSingleShot(True)
+    box._range_timer.setInterval(0)
+    box._range_timer.timeout.connect(lambda: _check_range(box))
+
+
+def _typed_text(box, text: str) -> None:
+    box._typed = text
+    box._range_timer.start()
+
+
+def _check_range(box) -> None:
+    number = _typed_number(box, box._typed)
+    out = number if number is not None and not box.minimum() <= number <= box.maximum() else None
+    if out != box.typed_out_of_range:
+        box.typed_out_of_range = out
+        box.outOfRange.emit(out)
+
+
+class BoundedSpinBox(QSpinBox):
+    """A QSpinBox that tells when the number typed into it is outside its range.
+
+    Qt itself refuses such a number without a word (it puts the last value back when editing ends, or drops
+    the key press); outOfRange lets a RangeHint beside the field say why."""
+
+    outOfRange = Signal(object)   # the typed number outside the range, or None once the text is back inside
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        _watch_range(self)
+
+    def validate(self, text: str, pos: int):
+        _typed_text(self, text)
+        return super().validate(text, pos)
+
+
+class BoundedDoubleSpinBox(QDoubleSpinBox):
+    """BoundedSpinBox for decimal numbers."""
+
+    outOfRange = Signal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        _watch_range(self)
+
+    def validate(self, text: str, pos: int):
+        _typed_text(self, text)
+        return super().validate(text, pos)
+
+
+class RangeHint(QLabel):
+    """Beside a Bounded spin box: why the number typed is not taken ("Layers must be at least 1, not 0").
+
+    Its place beside the field is always kept (an empty label that takes no width from the form), so the form
+    does not move when the hint appears; it stays after the field put its last value back, saying which value
+    was kept, until the next edit."""
+
+    def __init__(self, box: BoundedSpinBox | BoundedDoubleSpinBox, label: str, parent=None):
+        super().__init__(parent)
+        self.box, self.label = box, label
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setStyleSheet(f"color: {warning_color(self).name()};")
+        box.outOfRange.connect(self._on_out_of_range)
+        box.editingFinished.connect(self._on_editing_finished)
+        box.lineEdit().textEdited.connect(self._on_text_edited)
+
+    def _on_text_edited(self, text: str) -> None:
+        if _typed_number(self.box, text) is None or self.box.minimum() <= _typed_number(self.box, text) \
+                <= self.box.maximum():
+            self._show("")
+
+    def _number_text(self, value: float) -> int | float:
+        return int(value) if isinstance(self.box, QSpinBox) or float(value).is_integer() else value
+
+    def _on_out_of_range(self, number) -> None:
+        # Back in range (None) clears nothing here: Qt putting the old value back looks the same, and the hint
+        # should then stay; typing clears it (_on_text_edited).
+        if number is not None:
+            lo, hi = self.box.minimum(), self.box.maximum()
+            self._show(range_message(self.label, self._number_text(number), self._number_text(lo),
+                                     self._number_text(hi)))
+
+    def _on_editing_finished(self) -> None:
+        if self.text() and not self.text().endswith(")"):
+            self._show(f"{self.text()} (kept {self.box.textFromValue(self.box.value())})")
+
+    def _show(self, text: str) -> None:
+        self.setText(text)
+        self.setToolTip(text)
+
+
+def field_with_hint(box: BoundedSpinBox | BoundedDoubleSpinBox, label: str) -> tuple[QWidget, RangeHint]:
+    """The spin box with its RangeHint to the right, as one form field (give the form ExpandingFieldsGrow)."""
+    row = QWidget()
+    lay = QHBoxLayout(row)
+    lay.setContentsMargins(0, 0, 0, 0)
+    lay.addWidget(box)
+    hint = RangeHint(box, label)
+    lay.addWidget(hint, 1)
+    row.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+    return row, hint
 
 
 def guarded(widget: QWidget, fn: Callable) -> Callable:
