@@ -12,11 +12,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine import protocol as p
 from engine.config import DEFAULT_PRESET, ConfigError, RunConfig, preset
 from studio.engine_client import EngineClient
+from studio.state import selections
 
 APP_NAME = "TransformerStudio"
 # A character vocabulary's size is unknown until it is trained; tinyshakespeare's 65 characters is a fair guess
@@ -28,6 +29,7 @@ ASSUMED_CHAR_VOCAB = 65
 _ENGINE_STATES = {"idle": "ready", "busy": "busy", "starting": "training", "training": "training",
                   "stopping": "training", "paused": "paused"}
 _RUN_ENDED = ("finished", "stopped", "failed")
+SAVE_DELAY_MS = 400    # selections are written this long after the last change (a slider drag writes once)
 
 
 def default_workspace() -> Path:
@@ -56,6 +58,7 @@ class Session(QObject):
     datasetSelected = Signal(object)
     tokenizerSelected = Signal(object)
     runSelected = Signal(object)
+    runUpdated = Signal(object)          # a run's row changed while it trains (step, status): every view of it updates
     statusReceived = Signal(object)
     metricsReceived = Signal(int, list)
     evalReceived = Signal(object)
@@ -86,6 +89,13 @@ class Session(QObject):
         self.client.engineDied.connect(self._on_died)
         self.client.engineHung.connect(self._on_hung)
         self.client.stateChanged.connect(self._on_client_state)
+        self._save_timer = QTimer(self)
+        self._save_timer.setSingleShot(True)
+        self._save_timer.setInterval(SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.save_state)
+        self._load_state()
+        for sig in (self.configChanged, self.datasetSelected, self.tokenizerSelected, self.runSelected):
+            sig.connect(self._schedule_save)
 
     # ------------------------------------------------------------------------------------------------ engine
     def start_engine(self) -> None:
@@ -189,9 +199,12 @@ class Session(QObject):
             if not reply.ok:
                 self.notice.emit("error", f"Could not open workspace {path}: {reply.error}")
                 return
+            self.save_state()
             self.workspace_path = str(reply.workspace.get("path") or path)
             self.client.workspace = self.workspace_path
             self._clear_selection()
+            self._load_state()
+            self.configChanged.emit()
             self._apply_workspace(reply.workspace)
         self.request(p.WorkspaceRequest(path=path), done)
 
@@ -232,10 +245,27 @@ class Session(QObject):
 
     def _flush_metrics(self, metrics: dict[int, list]) -> None:
         for run_id, rows in metrics.items():
-            if self.run is not None and self.run.get("id") == run_id and rows:
-                self.run = dict(self.run, step=int(rows[-1].get("step", self.run.get("step") or 0)))
+            if rows:
+                self._update_run_row(run_id, **_progress_of(rows))
             self.metricsReceived.emit(run_id, rows)
         metrics.clear()
+
+    def _update_run_row(self, run_id: int, **values) -> None:
+        """Keep the workspace's row of a training run (and the selection) live, so every view of it agrees."""
+        rows = self.workspace.setdefault("runs", [])
+        row = next((r for r in rows if r.get("id") == run_id), None)
+        if row is None:
+            return
+        best = values.get("best_val_loss")
+        if best is not None and isinstance(row.get("best_val_loss"), (int, float)):
+            values["best_val_loss"] = min(best, row["best_val_loss"])
+        changed = {k: v for k, v in values.items() if v is not None and row.get(k) != v}
+        if not changed:
+            return
+        row.update(changed)
+        if self.run is not None and self.run.get("id") == run_id:
+            self.run = dict(self.run, **changed)
+        self.runUpdated.emit(row)
 
     def _dispatch(self, msg: p.Message) -> None:
         if isinstance(msg, p.Reply):
@@ -246,6 +276,8 @@ class Session(QObject):
         if isinstance(msg, p.Status):
             self._on_status(msg)
         elif isinstance(msg, p.Eval):
+            if msg.val_loss is not None:
+                self._update_run_row(msg.run, best_val_loss=float(msg.val_loss))
             self.evalReceived.emit(msg)
         elif isinstance(msg, p.Attention):
             self.attentionReceived.emit(msg)
@@ -282,9 +314,12 @@ class Session(QObject):
         state = _ENGINE_STATES.get(st.state)
         if st.state in ("training", "paused", "starting", "stopping") and st.run is not None:
             self.training_run = st.run
-        if st.run is not None and self.run is not None and self.run.get("id") == st.run:
-            self.run = dict(self.run, step=st.step or self.run.get("step", 0),
-                            status=st.state if st.state != "starting" else "running")
+        if st.run is not None:
+            status = "running" if st.state in ("starting", "training") else st.state
+            if st.state == "stopping":
+                status = None      # still the run's own status until the engine says how it ended
+            self._update_run_row(st.run, step=st.step or None, status=status,
+                                 max_iters=st.max_iters or None)
         if st.state in _RUN_ENDED and st.run is not None:
             self.training_run = None
             if st.state == "failed" and st.message:
@@ -303,6 +338,10 @@ class Session(QObject):
         # Keep selections pointing at fresh rows; drop ones that are gone; pick sensible defaults so a newcomer
         # who only presses Train gets the sample dataset.
         old_dataset, old_tokenizer, old_run = self.dataset, self.tokenizer, self.run
+        if self._restore is not None:
+            self._restore_selections(self._restore)
+            self._restore = None
+            return
         self.dataset = self._find("datasets", self.dataset)
         self.tokenizer = self._find("tokenizers", self.tokenizer)
         self.run = self._find("runs", self.run)
@@ -326,6 +365,57 @@ class Session(QObject):
         elif self.run is None and old_run is not None:
             self.run = old_run                  # deleted, and no run is left: panels forget it
             self.select_run(None)
+
+    # ------------------------------------------------------------------------------------------ saved selections
+    def _load_state(self) -> None:
+        """Read what was chosen in this workspace last time; applied once the engine has sent the workspace."""
+        saved = selections.load(self.workspace_path)
+        self.ui_state: dict = dict(saved.get("ui") or {})
+        self._restore: dict | None = saved
+        try:
+            if isinstance(saved.get("config"), dict):
+                self.config = RunConfig.from_dict(saved["config"])
+        except (ConfigError, TypeError, ValueError, KeyError):
+            self.config = preset(DEFAULT_PRESET)    # a file from an incompatible version: start from defaults
+
+    def _restore_selections(self, saved: dict) -> None:
+        """Select the saved dataset, tokenizer and run (each only if it still exists; defaults otherwise)."""
+        self.workspaceChanged.emit(self.workspace)
+        dataset = self._find("datasets", saved.get("dataset"))
+        if dataset is None and self.workspace["datasets"]:
+            dataset = self._default_dataset()
+        self.select_dataset(dataset)
+        tokenizer = self._find("tokenizers", saved.get("tokenizer"))
+        if tokenizer is not None and tokenizer.get("dataset_id") == _id(self.dataset):
+            self.select_tokenizer(tokenizer)
+        elif self.config.tokenizer.tokenizer is not None and self._find("tokenizers",
+                                                                       self.config.tokenizer.tokenizer) is None:
+            self.select_tokenizer(None)     # the saved config named a tokenizer that is gone
+        run = self._find("runs", saved.get("run"))
+        if run is None and self.workspace["runs"]:
+            run = self.workspace["runs"][-1]
+        self.select_run(run)
+
+    def ui(self, key: str, default=None):
+        """A panel's saved setting in this workspace (playground settings, the page shown, ...)."""
+        return self.ui_state.get(key, default)
+
+    def set_ui(self, key: str, value) -> None:
+        if self.ui_state.get(key) != value:
+            self.ui_state[key] = value
+            self._schedule_save()
+
+    def _schedule_save(self, *_) -> None:
+        self._save_timer.start()
+
+    def save_state(self) -> bool:
+        """Write the selections now (the app calls this on quit; changes are written on a short timer too)."""
+        self._save_timer.stop()
+        if self._restore is not None:
+            return False    # the saved state has not been applied yet: do not overwrite it with defaults
+        return selections.save(self.workspace_path, {
+            "dataset": _id(self.dataset), "tokenizer": _id(self.tokenizer), "run": _id(self.run),
+            "config": self.config.to_dict(), "ui": self.ui_state})
 
     def _default_dataset(self) -> dict:
         wanted = self.config.data.dataset
@@ -443,6 +533,14 @@ class Session(QObject):
         if self.tokenizer and self.tokenizer.get("vocab_size"):
             return int(self.tokenizer["vocab_size"])
         return None
+
+
+def _progress_of(rows: list[dict]) -> dict:
+    """The step and best validation loss that a batch of metric rows shows (for the run's row)."""
+    step = max((int(r.get("step") or 0) for r in rows), default=None)
+    vals = [float(r.get("val_loss", r.get("loss"))) for r in rows if r.get("split") == "val"
+            and r.get("val_loss", r.get("loss")) is not None]
+    return {"step": step, "best_val_loss": None} if not vals else {"step": step, "best_val_loss": min(vals)}
 
 
 def _id(row: dict | None):

@@ -78,7 +78,8 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
     losses = _ys(train.train_curve)
     assert losses[-1] < losses[0] - 0.8, f"the loss did not fall: {losses[0]:.3f} -> {losses[-1]:.3f}"
     assert train.cards["step"].value.text() == "60 / 60"
-    assert "Run %d: Finished" % run_id in train.state_label.text()
+    assert train.state_label.text().startswith("Finished") and f"Run {run_id} “" in train.run_caption.text()
+    assert "finished, 60 / 60 steps" in train.run_caption.text()
     qtbot.waitUntil(lambda: session.engine_state == "ready" and train.train_button.isEnabled(), timeout=5000)
 
     # Playground: stream a continuation of a prompt.
@@ -221,7 +222,9 @@ def test_runs_panel_selects_and_opens_in_playground(window):
     assert s.run["id"] == 2 and panel.resume_button.isEnabled()                        # stopped at 20 of 50
     assert panel.table.item(0, 6).text() == "2026-11-23 09:00" and panel.table.item(1, 4).text() == "—"
     panel.table.selectRow(0)
-    assert s.run["id"] == 1 and '"n_layer": 2' in panel.config_view.toPlainText()
+    shown_config = [[panel.config_table.item(r, c).text() for c in range(3)]
+                    for r in range(panel.config_table.rowCount())]
+    assert s.run["id"] == 1 and ["Model", "Layers", "2"] in shown_config
     assert not panel.resume_button.isEnabled()                                         # finished
     panel.playground_button.click()
     assert window.current_page() == "playground"

@@ -51,7 +51,7 @@ def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
     assert panel.progress.value() == 250 and panel.progress.format() == "step 50 / 200 · ETA 2 m 05 s"
     assert not panel.train_button.isEnabled()
     assert panel.pause_button.isEnabled() and panel.stop_button.isEnabled()
-    assert "Run 7: Training" in panel.state_label.text()
+    assert panel.state_label.text() == "Training" and "Run 7" in panel.run_caption.text()
     plot = panel.loss_plot.getPlotItem()
     assert plot.getAxis("bottom").labelText == "step" and plot.getAxis("left").labelText == "loss (nats/token)"
     assert [item.text for _, item in plot.legend.items] == ["train loss", "val loss"]
@@ -92,9 +92,10 @@ def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
     queued = len(s._queue)
     panel.train_button.click()
     assert len(s._queue) == queued
-    assert panel.error_label.isVisible() and "divisible" in panel.error_label.text()
+    assert panel.error_label.isVisible() and "Width (30) must be a multiple of" in panel.error_label.text()
+    assert "model.n_embd" not in panel.error_label.text() and "model.n_embd" in panel.error_label.toolTip()
     boxes = [w for w in panel.findChildren(QMessageBox) if w.isVisible()]
-    assert boxes and "divisible" in boxes[0].text()
+    assert boxes and "Width (30)" in boxes[0].text() and "model.n_embd" in boxes[0].informativeText()
     boxes[0].close()
 
 

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
 
 from engine import protocol as p
 from studio import theme
+from studio.run_names import run_line
 from studio.state.attention import (AttentionError, AttentionHistory, Snapshot, decode_snapshot, mean_over_heads,
                                     rollout, token_window)
 from studio.widgets.form_helpers import MessageLine, guarded
@@ -52,6 +53,7 @@ class AttentionPanel(QWidget):
         self._build()
         session.workspaceChanged.connect(self._fill_runs)
         session.runSelected.connect(self._on_run_selected)
+        session.runUpdated.connect(self._on_run_updated)
         session.attentionReceived.connect(self._on_attention)
         session.engineStateChanged.connect(self._on_engine_state)   # a bound method: disconnected when this panel goes
         self._fill_runs()
@@ -93,6 +95,8 @@ class AttentionPanel(QWidget):
         self.checkpoint_combo = QComboBox()
         self.checkpoint_combo.setToolTip("Which saved checkpoint of the run reads your text (the latest by default).")
         self.checkpoint_combo.addItem("latest checkpoint", None)
+        # Its items change with the run: sized once when first shown, the longer ones would be cut.
+        theme.fit_to_contents(self.checkpoint_combo)
         own.addWidget(self.checkpoint_combo)
         self.look_button = QPushButton("Look")
         self.look_button.setToolTip("Compute the attention of every head for your text (Enter).")
@@ -163,6 +167,8 @@ class AttentionPanel(QWidget):
         self.head_combo = QComboBox()
         self.head_combo.setToolTip("One head, the mean of the layer's heads, or attention rollout up to this layer.")
         self.head_combo.currentIndexChanged.connect(self._on_head_combo)
+        # Filled once a snapshot arrives; sized when first shown (empty), it cut "mean of heads" to "mean of he".
+        theme.fit_to_contents(self.head_combo)
         pick.addWidget(self.head_combo)
         pick.addStretch(1)
         rl.addLayout(pick)
@@ -246,8 +252,7 @@ class AttentionPanel(QWidget):
         self.run_combo.blockSignals(True)
         self.run_combo.clear()
         for run in runs:
-            step = int(run.get("step") or 0)
-            self.run_combo.addItem(f"#{run.get('id')} {run.get('name') or ''} — {step:,} steps", run.get("id"))
+            self.run_combo.addItem(run_line(run), run.get("id"))
         self.run_combo.blockSignals(False)
         want = current
         if want is None and self.session.run is not None:
@@ -260,6 +265,11 @@ class AttentionPanel(QWidget):
             if self.run_combo.itemData(i) != self.history.run:
                 self.open_run(self.run_combo.itemData(i))
         self._update_controls()
+
+    def _on_run_updated(self, run: dict) -> None:
+        i = self.run_combo.findData(run.get("id"))
+        if i >= 0:
+            self.run_combo.setItemText(i, run_line(run))
 
     def _on_run_selected(self, run) -> None:
         if run is None:

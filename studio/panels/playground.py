@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
 
 from engine import protocol as p
 from studio import theme
+from studio.run_names import run_line
 from studio.widgets.form_helpers import guarded
 
 FLUSH_MS = 33   # streamed tokens are painted at most ~30 times a second
@@ -24,10 +25,7 @@ CONFIDENCE_STOPS = [(0.0, QColor("#d55e00")), (0.5, QColor("#f0e442")), (1.0, QC
 
 
 def run_label(run: dict) -> str:
-    step = int(run.get("step") or 0)
-    best = run.get("best_val_loss")
-    best = f", val {best:.3f}" if isinstance(best, (int, float)) else ""
-    return f"#{run.get('id')} {run.get('name') or ''} — {run.get('status', '')}, {step:,} steps{best}"
+    return run_line(run)
 
 
 def confidence_color(prob: float, alpha: int = 110) -> QColor:
@@ -109,6 +107,8 @@ class OutputPane(QFrame):
         self.checkpoint_combo.setToolTip("Which saved checkpoint of the run writes: the latest, or an earlier one "
                                          "to see what the model could do at that point of its training.")
         self.checkpoint_combo.addItem("latest", None)
+        # Its items change with the run: sized once for "latest", "step 2,000, val 1.23" would be cut.
+        theme.fit_to_contents(self.checkpoint_combo)
         head.addWidget(self.checkpoint_combo)
         lay.addLayout(head)
         self.output = TokenText()
@@ -419,8 +419,10 @@ class PlaygroundPanel(QWidget):
         self._attention_cache: dict[tuple, p.TokenAttentionReply] = {}
         self.last_seed: int | None = None
         self._build()
+        self._restore_settings()
         session.workspaceChanged.connect(self._fill_runs)
         session.runSelected.connect(self._on_run_selected)
+        session.runUpdated.connect(self._on_run_updated)
         session.engineStateChanged.connect(self._on_engine_state)   # a bound method: disconnected when this panel goes
         self._fill_runs()
 
@@ -448,6 +450,45 @@ class PlaygroundPanel(QWidget):
     @property
     def _request(self) -> str | None:
         return self.panes[0].request
+
+    # ------------------------------------------------------------------------------------------ saved settings
+    def _setting_widgets(self) -> dict:
+        return {"mode": self.mode_combo, "temperature": self.temperature, "top_k": self.top_k, "top_p": self.top_p,
+                "beam_width": self.beam_width, "length_penalty": self.length_penalty, "max_new": self.max_new,
+                "seed": self.seed, "confidence": self.confidence_box}
+
+    def settings(self) -> dict:
+        """The sampling settings and the prompt, as kept in the workspace."""
+        out = {"prompt": self.prompt.toPlainText()}
+        for key, w in self._setting_widgets().items():
+            out[key] = w.currentData() if isinstance(w, QComboBox) else \
+                w.isChecked() if isinstance(w, QCheckBox) else w.value()
+        return out
+
+    def _restore_settings(self) -> None:
+        saved = self.session.ui("playground") or {}
+        for key, w in self._setting_widgets().items():
+            value = saved.get(key)
+            if value is None:
+                pass
+            elif isinstance(w, QComboBox):
+                i = w.findData(value)
+                if i >= 0:
+                    w.setCurrentIndex(i)
+            elif isinstance(w, QCheckBox):
+                w.setChecked(bool(value))
+            elif isinstance(value, (int, float)):
+                w.setValue(value)
+        if isinstance(saved.get("prompt"), str):
+            self.prompt.setPlainText(saved["prompt"])
+        for w in self._setting_widgets().values():
+            changed = w.currentIndexChanged if isinstance(w, QComboBox) else \
+                w.toggled if isinstance(w, QCheckBox) else w.valueChanged
+            changed.connect(self._save_settings)
+        self.prompt.textChanged.connect(self._save_settings)
+
+    def _save_settings(self, *_) -> None:
+        self.session.set_ui("playground", self.settings())
 
     # --------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
@@ -556,7 +597,7 @@ class PlaygroundPanel(QWidget):
         self.legend.setToolTip("Token colours: the probability the model gave each written token.")
         side.addWidget(self.legend)
         self.generate_button = theme.make_primary(QPushButton("Generate"))
-        self.generate_button.setToolTip("Write a continuation of the prompt (Ctrl+Enter).")
+        self.generate_button.setToolTip("Write a continuation of the prompt (Ctrl+Return).")
         self.generate_button.clicked.connect(self.generate)
         self.stop_button = QPushButton("Stop")
         self.stop_button.setToolTip("Stop writing now (Esc); what was written so far stays.")
@@ -580,15 +621,17 @@ class PlaygroundPanel(QWidget):
         self.error_label.hide()
         root.addWidget(self.error_label)
 
-        for seq in ("Ctrl+Return", "Ctrl+Enter"):
-            sc = QShortcut(QKeySequence(seq), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(self.generate)
         esc = QShortcut(QKeySequence("Esc"), self)
         esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         esc.activated.connect(self.stop)
         self._on_mode()
         self._update_buttons()
+
+    def handle_ctrl_return(self) -> bool:
+        """Ctrl+Return (the window routes it here while this panel is shown): write, as the Generate button."""
+        if self.generate_button.isEnabled():
+            self.generate()
+        return True
 
     def _on_mode(self) -> None:
         mode = self.mode_combo.currentData()
@@ -631,6 +674,13 @@ class PlaygroundPanel(QWidget):
             if n == 0 or pane.isVisibleTo(self):
                 self._load_checkpoints(pane)     # a run may have new checkpoints since
         self._update_buttons()
+
+    def _on_run_updated(self, run: dict) -> None:
+        """A run's steps or status changed while it trains: its line in both combos follows."""
+        for pane in self.panes:
+            i = pane.run_combo.findData(run.get("id"))
+            if i >= 0:
+                pane.run_combo.setItemText(i, run_label(run))
 
     def _default_run_id(self):
         s = self.session

@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFont, QKeySequence, QPalette, QShortcut, QStandardItem, QStandardItemModel
+from PySide6.QtGui import QFont, QPalette, QStandardItem, QStandardItemModel
 from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QTableView,
                                QVBoxLayout, QWidget)
@@ -123,13 +123,9 @@ class TokenizerCompareView(QWidget):
         self.text_edit.setPlaceholderText("Empty: the first line of the corpus. Type a sentence to see how each "
                                           "tokenizer cuts it…")
         self.text_edit.setToolTip("A sentence to cut with every tokenizer, shown below the table. Leave it empty "
-                                  "to use the corpus's first line. Ctrl+Return compares.")
+                                  "to use the corpus's first line. Return (or Ctrl+Return) compares.")
         self.text_edit.setClearButtonEnabled(True)
         self.text_edit.returnPressed.connect(self.compare)
-        for keys in ("Ctrl+Return", "Ctrl+Enter"):
-            shortcut = QShortcut(QKeySequence(keys), self.text_edit)
-            shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
-            shortcut.activated.connect(self.compare)
         row.addWidget(self.text_edit, 1)
         self.compare_button = theme.make_primary(QPushButton("Compare"))
         self.compare_button.clicked.connect(self.compare)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from html import escape
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -9,8 +10,9 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMessag
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import ConfigError, human_count, human_duration, param_count
+from engine.config import ConfigError, RunConfig, human_count, human_duration, param_count, user_message
 from studio import theme
+from studio.run_names import run_status, run_title
 from studio.widgets.loss_plot import LossPlot, small_plot
 
 REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
@@ -31,6 +33,19 @@ def fmt_grad(x) -> str:
 
 def fmt_speed(tokens_per_sec) -> str:
     return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
+
+
+def _id(row: dict | None):
+    return row.get("id") if row else None
+
+
+def _differs(a: RunConfig, b: RunConfig) -> bool:
+    """Whether Train would start something other than run config `a` (the seed and device aside)."""
+    da, db = a.to_dict(), b.to_dict()
+    for d in (da, db):
+        d.get("train", {}).pop("seed", None)
+        d.get("train", {}).pop("device", None)
+    return da != db
 
 
 class RunCurves:
@@ -122,6 +137,7 @@ class TrainingPanel(QWidget):
         self._metrics_request: str | None = None
         self._status: p.Status | None = None
         self._max_iters = 0
+        self._start_when_ready = False    # Train was pressed while the engine was still starting
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
@@ -132,6 +148,7 @@ class TrainingPanel(QWidget):
         session.tokenizerSelected.connect(self._update_summary)
         session.workspaceChanged.connect(self._on_workspace)
         session.runSelected.connect(self._on_run_selected)
+        session.runUpdated.connect(self._on_run_updated)
         session.metricsReceived.connect(self._on_metrics)
         session.evalReceived.connect(self._on_eval)
         session.statusReceived.connect(self._on_status)
@@ -148,22 +165,28 @@ class TrainingPanel(QWidget):
             "Train", "Train the model on your data and watch it learn: the loss is how surprised the model is "
                      "by the next token, so lower is better."))
 
+        self.run_caption = QLabel()
+        self.run_caption.setTextFormat(Qt.TextFormat.RichText)
+        self.run_caption.setToolTip("The run whose curves and numbers are shown below. Pick another in the Runs "
+                                    "panel.")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.summary.setToolTip("What will be trained when you press Train. Change it in the Data, Vocabulary, "
-                                "Model and Objective panels.")
+        self.summary.setToolTip("The shown run's settings, and what Train starts when your settings differ. Change "
+                                "them in the Data, Vocabulary, Model and Objective panels.")
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         fl = QVBoxLayout(frame)
         fl.setContentsMargins(10, 6, 10, 6)
+        fl.addWidget(self.run_caption)
         fl.addWidget(self.summary)
         root.addWidget(frame)
 
         controls = QHBoxLayout()
         self.train_button = theme.make_primary(QPushButton("▶  Train"))
-        self.train_button.setToolTip("Start a new run with the settings above. If no vocabulary is chosen, one is "
-                                     "trained on the dataset first.")
+        self.train_button.setToolTip("Start a new run with your current settings (Ctrl+Return, from any panel). If "
+                                     "no vocabulary is chosen, one is trained on the dataset first. Pressed while "
+                                     "the engine is still starting, the run starts as soon as it is ready.")
         self.train_button.clicked.connect(self.start_training)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Pause the run between two steps (nothing is lost); press again to resume.")
@@ -180,7 +203,7 @@ class TrainingPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setTextVisible(True)
         self.progress.setFormat("")
-        self.progress.setToolTip("Steps done out of the run's max_iters, and the estimated time left.")
+        self.progress.setToolTip("Steps done out of the run's Training steps, and the estimated time left.")
         self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         controls.addWidget(self.progress, 1)
         root.addLayout(controls)
@@ -236,40 +259,86 @@ class TrainingPanel(QWidget):
             sc = QShortcut(QKeySequence(seq), self)
             sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             sc.activated.connect(self.stop_training)
-        self.train_button.setShortcut(QKeySequence("Ctrl+Return"))
 
     # ------------------------------------------------------------------------------------------------ summary
     def _update_summary(self, *_):
+        """The shown run's caption and settings; when your current settings differ, what Train would start."""
         s = self.session
-        cfg = s.config
+        run = self.shown_run()
+        if run is None:
+            self.run_caption.setText("<b>New run</b> · press Train to start it")
+            self.summary.setText(self._config_html(s.config, s.dataset, s.tokenizer))
+            return
+        self.run_caption.setText(f"<b>{escape(run_title(run))}</b> · {escape(run_status(run))}")
+        if not run.get("config"):
+            self.summary.setText(self._config_html(s.config, s.dataset, s.tokenizer))
+            return
+        try:
+            cfg = RunConfig.from_dict(run.get("config") or {})
+        except (ConfigError, TypeError, ValueError, KeyError):
+            self.summary.setText(self._config_html(s.config, s.dataset, s.tokenizer))
+            return
+        dataset = s._find("datasets", cfg.data.dataset)
+        tokenizer = s._find("tokenizers", run.get("tokenizer_id") or cfg.tokenizer.tokenizer)
+        text = self._config_html(cfg, dataset, tokenizer)
+        if _differs(cfg, s.config):
+            text += ("<br><i>Train starts a new run with your current settings:</i> "
+                     + self._config_html(s.config, s.dataset, s.tokenizer, short=True))
+        self.summary.setText(text)
+
+    def _config_html(self, cfg: RunConfig, dataset, tokenizer, short: bool = False) -> str:
         m, t = cfg.model, cfg.train
-        vocab, exact = s.estimated_vocab_size()
-        vocab_note = f" (vocabulary {vocab:,})" if exact else f" (vocabulary of about {vocab:,} assumed)"
+        vocab = int(tokenizer["vocab_size"]) if tokenizer and tokenizer.get("vocab_size") else None
+        if vocab is None:
+            vocab = self.session.estimated_vocab_size()[0] if cfg is self.session.config else 65
         try:
             params = human_count(param_count(m, vocab))
-        except Exception:
+        except (ConfigError, ValueError, ZeroDivisionError):
             params = "?"
-        tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
-        data = s.dataset["name"] if s.dataset else "none chosen (Data panel)"
-        if s.tokenizer:
-            tok = f"{s.tokenizer.get('name', '')} ({s.tokenizer.get('kind', '')}, {s.tokenizer.get('vocab_size')} tokens)"
+        data = escape(dataset["name"]) if dataset else "none chosen (Data panel)"
+        if tokenizer:
+            tok = (f"{escape(tokenizer.get('name', ''))} ({escape(str(tokenizer.get('kind', '')))}, "
+                   f"{int(tokenizer.get('vocab_size') or 0):,} tokens)")
         else:
-            tok = f"a new {cfg.tokenizer.kind} vocabulary, trained first"
-        self.summary.setText(
-            f"<b>Model</b> {m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
-            f"<b>{params} parameters</b>{vocab_note}<br>"
-            f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
-            f"<b>Training</b> {t.max_iters:,} steps × {tokens_step:,} tokens/step "
-            f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
-            f"learning rate {t.learning_rate:g} · eval every {t.eval_interval:,} steps")
+            tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
+        model = (f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
+                 f"<b>{params} parameters</b>")
+        if short:
+            return f"{model} · {data} · {tok} · {t.max_iters:,} steps"
+        tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
+        return (f"<b>Model</b> {model}<br>"
+                f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
+                f"<b>Training</b> {t.max_iters:,} steps × {tokens_step:,} tokens/step "
+                f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
+                f"learning rate {t.learning_rate:g} · eval every {t.eval_interval:,} steps")
+
+    def shown_run(self) -> dict | None:
+        """The workspace row of the run whose curves are shown (None before any run)."""
+        if self.curves.run_id is None:
+            return None
+        return self.session._find("runs", self.curves.run_id) or (
+            self.session.run if _id(self.session.run) == self.curves.run_id else {"id": self.curves.run_id})
 
     # ------------------------------------------------------------------------------------------------ actions
     def start_training(self) -> None:
+        """Train (the button, or Ctrl+Return from any panel). Before the engine is ready, the run starts once it is."""
+        if self._train_request is not None or self._live() or self.session.is_training:
+            return
+        if self.session.hello is None and self.session.client.state == "starting":
+            self._start_when_ready = True
+            self.state_label.setText("Training starts as soon as the engine is ready…")
+            self.progress.setRange(0, 0)
+            self._update_buttons()
+            return
+        self._start_when_ready = False
         cfg = self.session.config
         try:
             cfg.validate()
         except ConfigError as e:
-            self._show_error(str(e), dialog=True)
+            self.progress.setRange(0, 1000)
+            self.state_label.setText("")
+            self._show_error(e, dialog=True)
+            self._update_buttons()
             return
         self._clear_error()
         self._train_request = self.session.request(
@@ -293,7 +362,12 @@ class TrainingPanel(QWidget):
         self.session.control("resume" if paused else "pause")
 
     def stop_training(self) -> None:
-        if self._train_request is not None:
+        if self._start_when_ready:
+            self._start_when_ready = False
+            self.progress.setRange(0, 1000)
+            self.state_label.setText("")
+            self._update_buttons()
+        elif self._train_request is not None:
             self.session.cancel(self._train_request)     # still preparing (e.g. training the vocabulary)
         elif self._live():
             self.session.control("stop")
@@ -312,7 +386,8 @@ class TrainingPanel(QWidget):
         self.progress.setRange(0, 1000)
         if not reply.ok:
             self.state_label.setText("")
-            self._show_error(f"Training could not start: {reply.error}", dialog=True)
+            text, key = user_message(reply.error or "")
+            self._show_error(f"Training could not start: {text}", dialog=True, key=key)
         else:
             run = reply.run or {}
             self._max_iters = int(run.get("max_iters") or 0)
@@ -321,6 +396,13 @@ class TrainingPanel(QWidget):
 
     # ----------------------------------------------------------------------------------------------- incoming
     def _on_engine_state(self, state: str, detail: str) -> None:
+        if self._start_when_ready and state == "ready":
+            self.start_training()
+        elif self._start_when_ready and state in ("dead", "stopped"):
+            self._start_when_ready = False
+            self.progress.setRange(0, 1000)
+            self.state_label.setText("")
+            self._show_error(f"Training could not start: the engine stopped ({detail})", dialog=True)
         if state in ("dead", "stopped", "starting") and (self._live() or self._train_request is not None):
             # The engine went away mid-run: nothing is live any more (its reply callbacks got an error already).
             self._status = None
@@ -342,6 +424,10 @@ class TrainingPanel(QWidget):
         self._max_iters = int(run.get("max_iters") or 0) if run else 0
         self._schedule()
         self._update_buttons()
+        self._update_summary()
+        live = self._status is not None and self._status.run == run_id and self._live()
+        if not live and self._train_request is None and not self._start_when_ready:
+            self.state_label.setText("")    # a line about another run would now be read as this one's
         if run_id is None:
             return
 
@@ -354,6 +440,11 @@ class TrainingPanel(QWidget):
             else:
                 self._show_error(f"Could not load the curves of run {rid}: {reply.error}")
         self._metrics_request = self.session.request(p.MetricsRequest(run=run_id), done)
+
+    def _on_run_updated(self, row: dict) -> None:
+        if row.get("id") == self.curves.run_id:
+            self._update_summary()
+            self._update_buttons()
 
     def _on_metrics(self, run_id: int, rows: list) -> None:
         if self.curves.run_id is None:
@@ -388,7 +479,12 @@ class TrainingPanel(QWidget):
                 text = st.message[:1].upper() + st.message[1:]
             if st.state == "stopped":
                 text += " — checkpoint saved; Resume run continues it"
-            self.state_label.setText(f"Run {st.run}: {text}")
+            shown = st.run == self.curves.run_id or self.curves.run_id is None
+            if shown:
+                self.state_label.setText(text)      # the caption above names the run
+                self._update_summary()
+            elif st.state in _LIVE:
+                self.state_label.setText(f"Run {st.run} is {text.lower()} (another run is shown)")
             if st.state == "failed":
                 self._show_error(f"Run {st.run} failed: {st.message}" if st.message else f"Run {st.run} failed")
         self._schedule()
@@ -439,21 +535,34 @@ class TrainingPanel(QWidget):
         engine_ok = self.session.engine_state in ("ready", "starting", "busy", "training", "paused")
         busy = self._train_request is not None or self._live() or self.session.is_training
         paused = self._status is not None and self._status.state == "paused"
-        self.train_button.setEnabled(engine_ok and not busy and self.session.engine_state != "busy")
+        waiting = self._start_when_ready
+        self.train_button.setEnabled(engine_ok and not busy and not waiting and self.session.engine_state != "busy")
+        self.train_button.setText("Starting…" if waiting else "▶  Train")
         self.pause_button.setEnabled(self._live() and self._status.state in ("training", "paused"))
         self.pause_button.setText("Resume" if paused else "Pause")
-        self.stop_button.setEnabled(busy)
+        self.stop_button.setEnabled(busy or waiting)
         run = self.session.run
         resumable = (run is not None and not busy and run.get("status") != "finished"
                      and int(run.get("step") or 0) > 0
                      and int(run.get("step") or 0) < int(run.get("max_iters") or 0))
         self.resume_button.setEnabled(bool(resumable) and engine_ok)
+        # While a run is live, Pause/Resume is the only resume there is: no second, greyed "Resume run" beside it.
+        self.resume_button.setVisible(not (busy or waiting))
 
-    def _show_error(self, text: str, dialog: bool = False) -> None:
+    def _show_error(self, error, dialog: bool = False, key: str = "") -> None:
+        """Show an error in plain words; a config key (for people who use the CLI) goes to the tooltip and the
+        dialog's small print."""
+        if isinstance(error, ConfigError):
+            text, key = user_message(error)
+        else:
+            text = str(error)
         self.error_label.setText(text)
+        self.error_label.setToolTip(f"Config key: {key}" if key else "")
         self.error_label.show()
         if dialog:
             box = QMessageBox(QMessageBox.Icon.Warning, "Training", text, QMessageBox.StandardButton.Ok, self)
+            if key:
+                box.setInformativeText(f"Config key: {key}")
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
             box.open()      # never exec(): the event loop (and the engine connection) keeps running
 

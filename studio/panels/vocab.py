@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 
 from engine import protocol as p
 from engine.config import human_count
+from studio import theme
 from studio.panels.tokenizer_compare import TokenizerCompareView
 from studio.panels.tokenizer_options import KIND_LABELS, TokenizerOptionsForm, tokenizer_summary
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font
@@ -114,14 +115,14 @@ class VocabPanel(QWidget):
 
     def _build_use_box(self) -> QGroupBox:
         box = QGroupBox("Tokenizer in use")
-        box.setMinimumWidth(340)
+        # No fixed minimum width: it would override the room the tokenizer combo asks for and cut its text.
         uv = QVBoxLayout(box)
         row = QHBoxLayout()
         self.tokenizer_combo = QComboBox()
         self.tokenizer_combo.setToolTip("The tokenizers trained on this dataset. The one chosen here is used for "
                                         "training and shown below.")
-        self.tokenizer_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.tokenizer_combo.setMinimumContentsLength(18)
+        # As wide as its longest entry: "shakespeare-bpe-728 — BPE, 728 tokens" must not lose its end.
+        theme.fit_to_contents(self.tokenizer_combo)
         self.tokenizer_combo.activated.connect(self._on_tokenizer_chosen)
         row.addWidget(self.tokenizer_combo, 1)
         self.export_button = QToolButton()
@@ -350,6 +351,14 @@ class VocabPanel(QWidget):
     def _on_tab_changed(self, index: int) -> None:
         if self.tabs.widget(index) is self.compare_tab:
             self.ensure_compare_view()
+
+    def handle_ctrl_return(self) -> bool:
+        """Ctrl+Return in the Compare tab's text field compares (the window's Ctrl+Return routes it here)."""
+        view = self.compare_view
+        if view is not None and view.text_edit.hasFocus():
+            view.compare()
+            return True
+        return False
 
     # --------------------------------------------------------------------------------------------- compare
     def ensure_compare_view(self) -> TokenizerCompareView:

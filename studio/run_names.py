@@ -1,0 +1,34 @@
+"""How a run is named and described for people, the same way in every panel, combo and status line (Qt-free)."""
+from __future__ import annotations
+
+STATUS_WORDS = {"running": "training", "training": "training", "starting": "starting", "paused": "paused",
+                "stopping": "stopping", "finished": "finished", "stopped": "stopped", "failed": "failed",
+                "interrupted": "interrupted", "created": "not started"}
+
+
+def run_title(run: dict | None) -> str:
+    """'Run 2 “baby on sample”' (or 'Run 2' when it has no name)."""
+    if not run:
+        return "No run"
+    name = (run.get("name") or "").strip()
+    return f"Run {run.get('id')} “{name}”" if name else f"Run {run.get('id')}"
+
+
+def run_status(run: dict | None) -> str:
+    """'training, 350 / 2,000 steps' — what the run is doing and how far it got."""
+    if not run:
+        return ""
+    status = STATUS_WORDS.get(str(run.get("status") or ""), str(run.get("status") or ""))
+    step = int(run.get("step") or 0)
+    total = int(run.get("max_iters") or (run.get("config") or {}).get("train", {}).get("max_iters") or 0)
+    steps = f"{step:,} / {total:,} steps" if total else f"{step:,} steps"
+    return f"{status}, {steps}" if status else steps
+
+
+def run_line(run: dict | None) -> str:
+    """'Run 2 “baby” — training, 350 / 2,000 steps, best val 1.912': a combo item or a status bar."""
+    if not run:
+        return "No run"
+    best = run.get("best_val_loss")
+    best = f", best val {best:.3f}" if isinstance(best, (int, float)) else ""
+    return f"{run_title(run)} — {run_status(run)}{best}"
