@@ -13,6 +13,34 @@ from pathlib import Path
 
 APP_DISPLAY_NAME = "Transformer Studio"
 ORG_NAME = "TransformerStudio"
+DIST_NAME = "transformer-studio"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def app_version() -> str:
+    """The installed distribution's version; from a checkout that was never installed, pyproject.toml's."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(DIST_NAME)
+    except PackageNotFoundError:
+        return pyproject_version(ROOT / "pyproject.toml") or "unknown (not installed)"
+
+
+def pyproject_version(path: Path) -> str | None:
+    """`version = "..."` of the [project] table (a line scan: tomllib is not in Python 3.10)."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    section = ""
+    for line in lines:
+        line = line.strip()
+        if line.startswith("["):
+            section = line
+        elif section == "[project]" and line.startswith("version") and "=" in line:
+            value = line.split("=", 1)[1].split("#", 1)[0].strip().strip("\"'")
+            return f"{value} (not installed)" if value else None
+    return None
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

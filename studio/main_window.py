@@ -9,6 +9,7 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QL
                                QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio import theme
+from studio.run_names import run_status, run_title
 from studio.panels.playground import PlaygroundPanel
 from studio.panels.runs import RunsPanel
 from studio.panels.training import TrainingPanel
@@ -85,6 +86,7 @@ class MainWindow(QMainWindow):
 
         for i in range(len(PAGES)):
             sc = QShortcut(QKeySequence(f"Ctrl+{i + 1}"), self)
+            sc.setWhatsThis(f"Show the {PAGES[i][1]} panel")
             sc.activated.connect(lambda i=i: self.sidebar.setCurrentRow(i))
 
         self._build_menus()
@@ -121,6 +123,17 @@ class MainWindow(QMainWindow):
         self.trash_action.triggered.connect(self.show_trash)
         file_menu.addAction(self.trash_action)
         file_menu.addSeparator()
+        # The same as the panels' buttons, for people who look in the menu first.
+        self.import_action = QAction("&Import…", self)
+        self.import_action.setToolTip("Import text files as a dataset (the Data panel's Import file… button).")
+        self.import_action.triggered.connect(self.import_files)
+        file_menu.addAction(self.import_action)
+        self.export_action = QAction("&Export tokenizer…", self)
+        self.export_action.setToolTip("Save the tokenizer in use as a tokenizer.json file (the Vocabulary "
+                                      "panel's Export button).")
+        self.export_action.triggered.connect(self.export_tokenizer)
+        file_menu.addAction(self.export_action)
+        file_menu.addSeparator()
         quit_action = QAction("&Quit", self)
         quit_action.setShortcut(QKeySequence("Ctrl+Q"))
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -132,12 +145,31 @@ class MainWindow(QMainWindow):
         self.restart_action.setToolTip("Stop the engine process and start a fresh one.")
         self.restart_action.triggered.connect(self.restart_engine)
         engine_menu.addAction(self.restart_action)
+        engine_menu.addSeparator()
+        # One window-wide Ctrl+Return: a panel-level shortcut on the same keys would make Qt call it ambiguous.
+        self.train_action = QAction("Start &training", self)
+        self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.train_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        self.train_action.setToolTip("Start a new run with the current settings, from any panel (in the "
+                                     "Playground and in a Compare text field, Ctrl+Return runs that panel's action).")
+        self.train_action.triggered.connect(self.ctrl_return)
+        engine_menu.addAction(self.train_action)
 
         help_menu = bar.addMenu("&Help")
-        about = QAction("&About Transformer Studio", self)
-        about.setMenuRole(QAction.MenuRole.AboutRole)
-        about.triggered.connect(self.show_about)
-        help_menu.addAction(about)
+        self.shortcuts_action = QAction("&Keyboard shortcuts", self)
+        self.shortcuts_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
+        self.shortcuts_action.setToolTip("Every key the window answers to, and where it works.")
+        self.shortcuts_action.triggered.connect(self.show_shortcuts)
+        help_menu.addAction(self.shortcuts_action)
+        self.readme_action = QAction("Read the &README", self)
+        self.readme_action.setToolTip("Open the README: setting up, a first run, and what each panel does.")
+        self.readme_action.triggered.connect(self.open_readme)
+        help_menu.addAction(self.readme_action)
+        help_menu.addSeparator()
+        self.about_action = QAction("&About Transformer Studio", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        help_menu.addAction(self.about_action)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
@@ -163,6 +195,8 @@ class MainWindow(QMainWindow):
         self._notice_timer.timeout.connect(self.notice_label.clear)
 
     def changeEvent(self, event) -> None:
+        if event.type() == QEvent.Type.WindowStateChange:
+            self.session.set_ui("window", window_shape(self.windowState()))
         if event.type() == QEvent.Type.PaletteChange:     # the system switched light/dark: redraw the glyphs
             for i, page in enumerate(PAGES):
                 self.sidebar.item(i).setIcon(glyph_icon(page[4], self.palette()))
@@ -172,6 +206,16 @@ class MainWindow(QMainWindow):
     def _on_page(self, row: int) -> None:
         if row >= 0:
             self.stack.setCurrentIndex(row)
+            self.session.set_ui("page", PAGES[row][0])
+
+    def ctrl_return(self) -> None:
+        """Ctrl+Return: the current panel's own run-this action where it has one, else start training."""
+        panel = self.stack.currentWidget()
+        handler = getattr(panel, "handle_ctrl_return", None)
+        if handler is not None and handler():
+            return
+        self.show_page("train")
+        self.panels["train"].start_training()
 
     def show_page(self, key: str) -> None:
         keys = [p[0] for p in PAGES]
@@ -217,9 +261,7 @@ class MainWindow(QMainWindow):
         if not run:
             self.run_label.setText("No run selected")
             return
-        step = int(run.get("step") or 0)
-        self.run_label.setText(f"Run #{run.get('id')} {run.get('name') or ''} · {run.get('status', '')} · "
-                               f"{step:,} steps")
+        self.run_label.setText(f"{run_title(run)} · {run_status(run)}")
 
     def _on_notice(self, level: str, text: str) -> None:
         if level == "info":
@@ -253,12 +295,67 @@ class MainWindow(QMainWindow):
         dialog.open()    # not exec(): the event loop goes on
         return dialog
 
-    def show_about(self) -> None:
-        QMessageBox.about(self, "About Transformer Studio",
-                          "<b>Transformer Studio</b><br>Train small transformer language models on your own text, "
-                          "watch them learn, and play with them.<br><br>"
-                          f"Engine: {_escape(self.session.device_name or 'not connected')}<br>"
-                          f"Workspace: {_escape(self.session.workspace_path)}")
+    def about_lines(self) -> list[tuple[str, str]]:
+        """(what, version or place) for the About box: this app, and the torch, Qt and device it runs on."""
+        import platform
+
+        import PySide6
+        from PySide6.QtCore import qVersion
+
+        from studio.app import app_version
+        hello = self.session.hello
+        engine = "not connected yet" if hello is None else (getattr(hello, "torch_version", "") or
+                                                             "an engine too old to say")
+        return [("Version", app_version()), ("torch (in the engine)", engine),
+                ("Device", self.session.device_name or "not connected yet"),
+                ("Qt", qVersion()), ("PySide6", PySide6.__version__), ("Python", platform.python_version()),
+                ("Workspace", self.session.workspace_path)]
+
+    def show_about(self) -> QMessageBox:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Transformer Studio")
+        box.setIconPixmap(self.windowIcon().pixmap(64, 64))
+        rows = "".join(f"<tr><td>{_escape(what)}&nbsp;&nbsp;</td><td>{_escape(value)}</td></tr>"
+                       for what, value in self.about_lines())
+        box.setText("<b>Transformer Studio</b><br>Train small transformer language models on your own text, "
+                    f"watch them learn, and play with them.<br><br><table>{rows}</table>")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()    # not exec(): training goes on while it is open
+        return box
+
+    def show_shortcuts(self):
+        """Help → Keyboard shortcuts (F1): one non-modal page, raised again if it is already open."""
+        from studio.shortcuts_dialog import ShortcutsDialog
+        dialog = getattr(self, "_shortcuts_dialog", None)
+        if dialog is None:
+            dialog = self._shortcuts_dialog = ShortcutsDialog(self)
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
+
+    def open_readme(self) -> str | None:
+        """Open the README in the system's viewer; the path opened, or None (and a notice) if there is none."""
+        from PySide6.QtCore import QUrl
+        from PySide6.QtGui import QDesktopServices
+
+        from studio.icons import readme_path
+        path = readme_path()
+        if path is None:
+            self._on_notice("warning", "The README is not installed with this copy; it is on the project's page.")
+            return None
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(path)))
+        return str(path)
+
+    def import_files(self) -> None:
+        """File → Import…: the Data panel, with its file chooser open."""
+        self.show_page("data")
+        self.panels["data"].choose_files()
+
+    def export_tokenizer(self) -> None:
+        """File → Export tokenizer…: the Vocabulary panel's export of the tokenizer in use."""
+        self.show_page("vocab")
+        self.panels["vocab"].export_json()
 
     def ask(self, title: str, text: str) -> bool:
         """A yes/no question (tests replace this method)."""
@@ -278,9 +375,13 @@ class MainWindow(QMainWindow):
         state = self.settings.value("windowState")
         if isinstance(state, (QByteArray, bytes)):
             self.restoreState(state)
-        page = self.settings.value("page", "data")
+        # The page shown and maximized/full screen are the workspace's (they come back with it); size is the machine's.
+        page = self.session.ui("page") or self.settings.value("page", "data")
         keys = [p[0] for p in PAGES]
         self.sidebar.setCurrentRow(keys.index(page) if page in keys else 0)
+        shape = self.session.ui("window")
+        if shape in _WINDOW_SHAPES:
+            self.setWindowState(_WINDOW_SHAPES[shape])
 
     def save_settings(self) -> None:
         self.settings.setValue("geometry", self.saveGeometry())
@@ -288,6 +389,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("page", self.current_page())
         self.settings.setValue("workspace", self.session.workspace_path)
         self.settings.sync()
+        self.session.save_state()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.session.is_training and not self._close_confirmed:
@@ -305,6 +407,19 @@ class MainWindow(QMainWindow):
         client.wait_stopped(31.0 if training else None)
         client.kill_now()
         event.accept()
+
+
+_WINDOW_SHAPES = {"normal": Qt.WindowState.WindowNoState, "maximized": Qt.WindowState.WindowMaximized,
+                  "fullscreen": Qt.WindowState.WindowFullScreen}
+
+
+def window_shape(state) -> str:
+    """"fullscreen", "maximized" or "normal" for a window's state flags (minimized is not worth keeping)."""
+    if state & Qt.WindowState.WindowFullScreen:
+        return "fullscreen"
+    if state & Qt.WindowState.WindowMaximized:
+        return "maximized"
+    return "normal"
 
 
 def glyph_icon(glyph: str, palette: QPalette, size: int = 40) -> QIcon:
