@@ -120,3 +120,74 @@ def test_the_binary_file_warning_is_shown_once(qtbot, module_session, tmp_path):
     text = panel.preview_warning.text()
     assert "photo.dat" in text and "binary" in text
     assert text.count("NUL byte at offset 11") == 1, text
+
+
+# ------------------------------------------------------------------------------------------------ charts
+def _short_run_config(session) -> None:
+    session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
+    session.update_config("train", batch_size=4, max_iters=20, eval_interval=10, eval_iters=2, log_interval=2,
+                          warmup_iters=2, lr_decay_iters=20, checkpoint_interval=1000)
+
+
+def _ticks_shown(plot) -> bool:
+    axis = plot.getPlotItem().getAxis("left")
+    return axis._tickLevels != [[], []]
+
+
+def test_charts_start_with_a_hint_then_show_curves_with_the_legend_off_the_data(qtbot, module_session):
+    from studio.panels.training import TrainingPanel
+    qtbot.waitUntil(lambda: module_session.dataset is not None, timeout=10_000)
+    panel = shown(qtbot, TrainingPanel(module_session), (1100, 800))
+    plots = (panel.loss_plot, panel.lr_plot, panel.grad_plot)
+    for plot in plots:                                         # nothing yet: a hint, no made-up scale
+        assert plot.empty_label.isVisible() and plot.empty_label.text() == "Press Train to start"
+        assert not _ticks_shown(plot)
+
+    _short_run_config(module_session)
+    ended = []
+    module_session.statusReceived.connect(
+        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
+    panel.train_button.click()
+    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+    assert ended[0].state == "finished", ended[0].message
+    qtbot.waitUntil(lambda: all(plot.has_data() for plot in plots), timeout=10_000)
+    qtbot.wait(100)
+    for plot in plots:
+        assert not plot.empty_label.isVisible() and _ticks_shown(plot)
+
+    # The loss legend lists both curves and lies outside the area the curves are drawn in.
+    item = panel.loss_plot.getPlotItem()
+    assert [label.text for _, label in item.legend.items] == ["train loss", "val loss"]
+    assert item.legend.isVisible()
+    assert not item.legend.sceneBoundingRect().intersects(item.vb.sceneBoundingRect())
+    # One curve, no legend: the title says what it is.
+    for plot, title in ((panel.lr_plot, "Learning rate"), (panel.grad_plot, "Grad norm")):
+        assert not plot.legend.isVisible() and plot.legend.items == []
+        assert plot.getPlotItem().titleLabel.text == title
+
+    panel.loss_plot.clear_data()                               # another run's empty start: the hint is back
+    assert panel.loss_plot.empty_label.isVisible()
+
+
+def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module_session):
+    from PySide6.QtGui import QColor, QPalette
+    from studio.panels.training import TrainingPanel
+    before = qapp.styleSheet()
+    theme.install_progress_bar_style(qapp)
+    try:
+        panel = shown(qtbot, TrainingPanel(module_session), (1100, 800))
+        qtbot.wait(50)
+        bar = panel.progress
+        bar.setRange(0, 1000)
+        bar.setValue(500)
+        bar.setFormat("")
+        image = bar.grab().toImage()
+        y = image.height() // 2
+        filled = QColor(image.pixel(image.width() // 8, y))
+        track = QColor(image.pixel(image.width() * 7 // 8, y))
+        base = qapp.palette().color(QPalette.ColorRole.Base)
+        assert filled.name() == theme.ACCENT.name()
+        assert track.name() not in (base.name(), theme.ACCENT.name())       # not a white box, not filled
+        assert 16 <= bar.height() <= 20
+    finally:
+        qapp.setStyleSheet(before)

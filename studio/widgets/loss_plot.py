@@ -1,26 +1,52 @@
-"""Live line plots of training curves (pyqtgraph), redrawn by their owner from buffered data."""
+"""Live line plots of training curves (pyqtgraph), redrawn by their owner from buffered data.
+
+The legend sits under the plot area, never on the curves; a plot of one curve has no legend and says what it
+shows in its title. A plot without data shows no made-up axes, only a short line saying how to get some."""
 from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from studio import theme
 
+EMPTY_TEXT = "Press Train to start"
+LEGEND_ROW = 4        # PlotItem's grid: title 0, top axis 1, view 2, bottom axis 3; the row under it is free
+
 
 class CurvePlot(pg.PlotWidget):
-    """A plot with named curves; `set_series(name, xs, ys)` replaces a curve's data."""
+    """A plot with named curves; `set_series(name, xs, ys)` replaces a curve's data (so does the curve's own
+    setData: the empty-plot text follows either)."""
 
-    def __init__(self, x_label: str, y_label: str, title: str | None = None, parent=None):
+    def __init__(self, x_label: str, y_label: str | None, title: str | None = None, parent=None,
+                 empty_text: str = EMPTY_TEXT):
         super().__init__(parent=parent)
         item = self.getPlotItem()
         if title:
-            item.setTitle(title)
+            item.setTitle(title, size="10pt")
         item.setLabel("bottom", x_label)
-        item.setLabel("left", y_label)
+        if y_label:
+            item.setLabel("left", y_label)
         item.showGrid(x=True, y=True, alpha=0.15)
         item.setMenuEnabled(False)
-        self.legend = item.addLegend(offset=(-10, 10))
+        self.legend = self._legend_under_the_plot(item)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.empty_label = self._empty_label(empty_text)
+        self._empty: bool | None = None
+        self._update_empty()
+
+    # ------------------------------------------------------------------------------------------- legend
+    def _legend_under_the_plot(self, item: pg.PlotItem) -> pg.LegendItem:
+        # Not addLegend(): that anchors the legend inside the view box, on top of the curves.
+        legend = pg.LegendItem(offset=None, colCount=1, verSpacing=-6)
+        legend.layout.setContentsMargins(0, 0, 0, 0)
+        legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
+        item.layout.addItem(legend, LEGEND_ROW, 1)
+        item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
+        item.legend = legend        # plot(name=...) adds named curves to it
+        legend.setVisible(False)    # until a curve is listed
+        return legend
 
     def add_curve(self, name: str, color: str, *, symbol: str | None = None, width: float = 1.6,
                   legend: bool = True) -> pg.PlotDataItem:
@@ -30,14 +56,56 @@ class CurvePlot(pg.PlotWidget):
             kwargs.update(symbol=symbol, symbolSize=7, symbolBrush=pg.mkBrush(color), symbolPen=pg.mkPen(color))
         curve = self.getPlotItem().plot([], [], **kwargs)
         self.curves[name] = curve
+        if legend:
+            self.legend.setColumnCount(max(1, len(self.legend.items)))   # one row, side by side
+            self.legend.setVisible(True)
+        curve.sigPlotChanged.connect(self._update_empty)
         return curve
 
+    # ------------------------------------------------------------------------------------------ data
     def set_series(self, name: str, xs, ys) -> None:
         self.curves[name].setData(list(xs), list(ys))
 
     def clear_data(self) -> None:
         for curve in self.curves.values():
             curve.setData([], [])
+
+    def has_data(self) -> bool:
+        for curve in self.curves.values():
+            _, ys = curve.getData()
+            if ys is not None and len(ys):
+                return True
+        return False
+
+    # ----------------------------------------------------------------------------------- the empty plot
+    def _empty_label(self, text: str) -> QLabel:
+        label = QLabel(text, self)
+        label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
+        font = label.font()
+        font.setPointSizeF(font.pointSizeF() * 1.15)
+        label.setFont(font)
+        return label
+
+    def set_empty_text(self, text: str) -> None:
+        self.empty_label.setText(text)
+
+    def _update_empty(self, *_) -> None:
+        empty = not self.has_data()
+        if empty == self._empty:
+            return
+        self._empty = empty
+        self.empty_label.setVisible(empty)
+        item = self.getPlotItem()
+        for side in ("left", "bottom"):
+            # No data, no scale: the default 0–1 range would show numbers that mean nothing.
+            item.getAxis(side).setTicks([[], []] if empty else None)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        if "empty_label" in self.__dict__:     # pyqtgraph resizes once inside its own __init__
+            self.empty_label.setGeometry(self.rect())
 
 
 class LossPlot(CurvePlot):
@@ -54,8 +122,10 @@ class LossPlot(CurvePlot):
 
 
 def small_plot(y_label: str, name: str, color: str, parent=None) -> CurvePlot:
-    plot = CurvePlot("step", y_label, parent=parent)
-    plot.add_curve(name, color)
+    """A plot of one curve: its name is the title (no legend), so the left axis needs no label either."""
+    plot = CurvePlot("step", None if y_label == name else y_label, title=name[:1].upper() + name[1:],
+                     parent=parent)
+    plot.add_curve(name, color, legend=False)
     plot.setMinimumHeight(140)
     left = plot.getPlotItem().getAxis("left")
     left.enableAutoSIPrefix(False)   # "learning rate (x0.001)" would be cut off; show 0.002 plainly
