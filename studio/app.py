@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio import theme
+    from studio.icons import app_icon
     from studio.main_window import MainWindow
     from studio.session import Session
 
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     QApplication.setOrganizationName(ORG_NAME)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
+    app.setWindowIcon(app_icon())     # every window and dialog, and the task bar
     theme.apply_theme(app)
 
     settings = QSettings()

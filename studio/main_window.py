@@ -4,28 +4,30 @@ from __future__ import annotations
 import importlib
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer
-from PySide6.QtGui import QAction, QCloseEvent, QFont, QIcon, QKeySequence, QPainter, QPalette, QPixmap, QShortcut
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
                                QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from studio import theme
+from studio.icons import app_icon, panel_icon
 from studio.run_names import run_status, run_title
 from studio.panels.playground import PlaygroundPanel
 from studio.panels.runs import RunsPanel
 from studio.panels.training import TrainingPanel
 
-# (key, sidebar label, module, class, glyph, tooltip)
+# (key, sidebar label, module, class, icon (resources/icons/<icon>.svg), tooltip)
 PAGES = [
-    ("data", "Data", "data", "DataPanel", "▤", "Import the text the model learns from."),
-    ("vocab", "Vocabulary", "vocab", "VocabPanel", "Aa", "Train a tokenizer: how text is cut into tokens."),
-    ("model", "Model", "architecture", "ArchitecturePanel", "◫",
+    ("data", "Data", "data", "DataPanel", "data", "Import the text the model learns from."),
+    ("vocab", "Vocabulary", "vocab", "VocabPanel", "vocab", "Train a tokenizer: how text is cut into tokens."),
+    ("model", "Model", "architecture", "ArchitecturePanel", "model",
      "Design the transformer: layers, heads, width, context."),
-    ("objective", "Objective", "objective", "ObjectivePanel", "◎", "Choose what the model is trained to predict."),
-    ("train", "Train", "training", "TrainingPanel", "▶", "Train the model and watch the loss fall."),
-    ("attention", "Attention", "attention", "AttentionPanel", "◉",
+    ("objective", "Objective", "objective", "ObjectivePanel", "objective",
+     "Choose what the model is trained to predict."),
+    ("train", "Train", "training", "TrainingPanel", "train", "Train the model and watch the loss fall."),
+    ("attention", "Attention", "attention", "AttentionPanel", "attention",
      "Look inside the model: where each head looks, and how that changed during training."),
-    ("playground", "Playground", "playground", "PlaygroundPanel", "✎", "Let a trained model write text."),
-    ("runs", "Runs", "runs", "RunsPanel", "☰", "All runs: compare, resume, reuse."),
+    ("playground", "Playground", "playground", "PlaygroundPanel", "playground", "Let a trained model write text."),
+    ("runs", "Runs", "runs", "RunsPanel", "runs", "All runs: compare, resume, reuse."),
 ]
 _MINE = {"training": TrainingPanel, "playground": PlaygroundPanel, "runs": RunsPanel}
 
@@ -44,6 +46,7 @@ class MainWindow(QMainWindow):
         self._quitting = False
         self._close_confirmed = False
         self.setWindowTitle("Transformer Studio")
+        self.setWindowIcon(app_icon())
         self.resize(1280, 820)
         self.setMinimumSize(QSize(900, 600))
 
@@ -63,7 +66,7 @@ class MainWindow(QMainWindow):
             panel = _panel_class(module, cls_name)(session, self)
             self.panels[key] = panel
             self.stack.addWidget(panel)
-            item = QListWidgetItem(glyph_icon(icon, self.palette()), label)
+            item = QListWidgetItem(panel_icon(icon, self.palette(), ratio=self.devicePixelRatioF()), label)
             item.setToolTip(f"{tip} (Ctrl+{i + 1})")
             self.sidebar.addItem(item)
         self.sidebar.currentRowChanged.connect(self._on_page)
@@ -197,10 +200,13 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.WindowStateChange:
             self.session.set_ui("window", window_shape(self.windowState()))
-        if event.type() == QEvent.Type.PaletteChange:     # the system switched light/dark: redraw the glyphs
-            for i, page in enumerate(PAGES):
-                self.sidebar.item(i).setIcon(glyph_icon(page[4], self.palette()))
+        if event.type() == QEvent.Type.PaletteChange:     # the system switched light/dark: recolour the icons
+            self._paint_sidebar_icons()
         super().changeEvent(event)
+
+    def _paint_sidebar_icons(self) -> None:
+        for i, page in enumerate(PAGES):
+            self.sidebar.item(i).setIcon(panel_icon(page[4], self.palette(), ratio=self.devicePixelRatioF()))
 
     # ------------------------------------------------------------------------------------------------ pages
     def _on_page(self, row: int) -> None:
@@ -420,26 +426,6 @@ def window_shape(state) -> str:
     if state & Qt.WindowState.WindowMaximized:
         return "maximized"
     return "normal"
-
-
-def glyph_icon(glyph: str, palette: QPalette, size: int = 40) -> QIcon:
-    """A sidebar icon drawn from a text glyph in the palette's colours, so it reads in light and dark themes."""
-    icon = QIcon()
-    for mode, role in ((QIcon.Mode.Normal, QPalette.ColorRole.WindowText),
-                       (QIcon.Mode.Selected, QPalette.ColorRole.HighlightedText)):
-        pix = QPixmap(size, size)
-        pix.fill(Qt.GlobalColor.transparent)
-        painter = QPainter(pix)
-        painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-        font = QFont()
-        font.setPixelSize(int(size * (0.62 if len(glyph) > 1 else 0.8)))
-        font.setBold(len(glyph) > 1)
-        painter.setFont(font)
-        painter.setPen(palette.color(role))
-        painter.drawText(pix.rect(), Qt.AlignmentFlag.AlignCenter, glyph)
-        painter.end()
-        icon.addPixmap(pix, mode)
-    return icon
 
 
 def _escape(text: str) -> str:
