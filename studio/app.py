@@ -43,6 +43,71 @@ def pyproject_version(path: Path) -> str | None:
     return None
 
 
+# What Qt's xcb platform plugin (X11) loads, and the Debian/Ubuntu package of each: a bare server or container
+# image often lacks the xcb-util ones, and Qt then aborts with a message that names no package.
+XCB_LIBRARIES = (
+    ("libxcb.so.1", "libxcb1"), ("libX11.so.6", "libx11-6"), ("libX11-xcb.so.1", "libx11-xcb1"),
+    ("libxcb-cursor.so.0", "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"),
+    ("libxcb-image.so.0", "libxcb-image0"), ("libxcb-keysyms.so.1", "libxcb-keysyms1"),
+    ("libxcb-randr.so.0", "libxcb-randr0"), ("libxcb-render.so.0", "libxcb-render0"),
+    ("libxcb-render-util.so.0", "libxcb-render-util0"), ("libxcb-shape.so.0", "libxcb-shape0"),
+    ("libxcb-shm.so.0", "libxcb-shm0"), ("libxcb-sync.so.1", "libxcb-sync1"), ("libxcb-util.so.1", "libxcb-util1"),
+    ("libxcb-xfixes.so.0", "libxcb-xfixes0"), ("libxcb-xkb.so.1", "libxcb-xkb1"),
+    ("libxkbcommon.so.0", "libxkbcommon0"), ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("libGL.so.1", "libgl1"), ("libEGL.so.1", "libegl1"), ("libfontconfig.so.1", "libfontconfig1"),
+    ("libdbus-1.so.3", "libdbus-1-3"),
+)
+SKIP_CHECK_ENV = "STUDIO_SKIP_XCB_CHECK"
+
+
+def can_load(soname: str) -> bool:
+    """Whether the dynamic linker finds and loads `soname` (as Qt's plugin will)."""
+    import ctypes
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return False
+    return True
+
+
+def will_use_xcb(platform: str, env) -> bool:
+    """Whether Qt is about to load its xcb plugin: Linux, and QT_QPA_PLATFORM unset (outside Wayland) or xcb."""
+    if not platform.startswith("linux") or env.get(SKIP_CHECK_ENV):
+        return False
+    chosen = env.get("QT_QPA_PLATFORM", "").strip()
+    if chosen:
+        return chosen.split(";")[0].split(":")[0] == "xcb"
+    return not env.get("WAYLAND_DISPLAY")     # on Wayland Qt takes its wayland plugin
+
+
+def missing_xcb_libraries(loadable=None, libraries=XCB_LIBRARIES) -> list[tuple[str, str]]:
+    """(library file, Debian package) of each library the xcb plugin needs that `loadable` (default: the dynamic
+    linker) says is not there."""
+    loadable = loadable or can_load
+    return [(soname, package) for soname, package in libraries if not loadable(soname)]
+
+
+def xcb_help(missing: list[tuple[str, str]]) -> str | None:
+    """What to tell a user whose system lacks `missing`: the libraries and the one command that installs them."""
+    if not missing:
+        return None
+    files = ", ".join(soname for soname, _ in missing)
+    packages = " ".join(dict.fromkeys(package for _, package in missing))
+    return (f"studio: Qt cannot open a window: its X11 (xcb) platform plugin needs system libraries that are not "
+            f"installed ({files}).\n"
+            f"On Debian or Ubuntu, install them with:\n\n"
+            f"    sudo apt-get install -y {packages}\n\n"
+            f"On other systems, install the packages that provide those files. If they are installed after all, "
+            f"set {SKIP_CHECK_ENV}=1 to start without this check.")
+
+
+def check_display_libraries(platform: str | None = None, env=None, loadable=None) -> str | None:
+    """The help text when Qt's xcb plugin would fail to load for want of system libraries, else None."""
+    if not will_use_xcb(sys.platform if platform is None else platform, os.environ if env is None else env):
+        return None
+    return xcb_help(missing_xcb_libraries(loadable))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="studio", description="Transformer Studio: train small language models.")
     ap.add_argument("--workspace", metavar="DIR",
@@ -80,6 +145,11 @@ def install_sigint_handler(app, window) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    # Before Qt: once QApplication fails to load its platform plugin it aborts the process.
+    problem = check_display_libraries()
+    if problem:
+        print(problem, file=sys.stderr, flush=True)
+        return 1
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
