@@ -191,3 +191,21 @@ def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module
         assert 16 <= bar.height() <= 20
     finally:
         qapp.setStyleSheet(before)
+
+
+# ----------------------------------------------------------------------------------------------- plurals
+def test_one_thing_is_counted_in_the_singular(qtbot, module_session, tmp_path):
+    from engine.config import plural
+    assert [plural(n, "document") for n in (0, 1, 2)] == ["0 documents", "1 document", "2 documents"]
+    assert plural(1500, "token", human=True) == "1.5 k tokens" and plural(1, "entry", "entries") == "1 entry"
+
+    src = tmp_path / "letter.txt"
+    src.write_text("Dear reader, this whole file is one document.\n")
+    panel = shown(qtbot, DataPanel(module_session))
+    panel.preview_paths([str(src)])
+    assert "1 file," in panel.preview_info.text()
+    with qtbot.waitSignal(panel.importFinished, timeout=30_000) as done:
+        panel.import_button.click()
+    assert done.args[0] and done.args[0]["n_docs"] == 1
+    message = panel.error_line.text()
+    assert "“letter”: 1 document, " in message and "documents" not in message

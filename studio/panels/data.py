@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFileDialog, QFormLayout, QFra
                                QSplitter, QStackedWidget, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_bytes, human_count, human_duration
+from engine.config import human_bytes, human_count, human_duration, plural
 from studio import theme
 from studio.panels.import_files import FilePreview, preview_paths
 from studio.panels.import_options import ImportOptionsForm
@@ -310,7 +310,7 @@ class DataPanel(QWidget):
         pv = preview_paths(paths, o.get("fmt"), o.get("include"), o.get("exclude"))
         self.preview = pv
         n = len(pv.files)
-        count = f"{n:,}{'+' if pv.more_files else ''} file{'s' if n != 1 else ''}"
+        count = plural(n, "file").replace(" ", "+ ", 1) if pv.more_files else plural(n, "file")
         where = pv.paths[0] if len(pv.paths) == 1 else f"{pv.paths[0]} and {len(pv.paths) - 1} more"
         size = (f"the first {n:,} hold {human_bytes(pv.total_bytes)}" if pv.more_files else
                 f"{human_bytes(pv.total_bytes)} in all")
@@ -386,8 +386,8 @@ class DataPanel(QWidget):
             self.preview_view.show_reply(pv, reply.cleaned, reply.cleaning)
             n = len(pv.get("records") or [])
             fmt = FORMAT_NAMES.get(pv.get("format") or "", pv.get("format") or "")
-            self.preview_status.setText(f"The first {n:,} record{'s' if n != 1 else ''} as the import would "
-                                        f"read them" + (f" ({fmt})" if fmt else "") + ".")
+            self.preview_status.setText(f"The first {plural(n, 'record')} as the import would read them"
+                                        + (f" ({fmt})" if fmt else "") + ".")
         else:
             self.preview_status.setText("The preview failed; see the warning above.")
         self._show_warnings()
@@ -491,9 +491,9 @@ class DataPanel(QWidget):
         self.import_preview_request_id = None
         warn = (row.get("stats") or {}).get("warnings") or []
         self.error_line.show_message(
-            f"Imported “{row.get('name', '')}”: {human_count(row.get('n_docs', 0))} documents, "
-            f"{human_count(row.get('n_chars', 0))} characters"
-            + (f" ({len(warn)} warning{'s' if len(warn) != 1 else ''}, see the details)." if warn else "."),
+            f"Imported “{row.get('name', '')}”: {plural(row.get('n_docs', 0), 'document', human=True)}, "
+            f"{plural(row.get('n_chars', 0), 'character', human=True)}"
+            + (f" ({plural(len(warn), 'warning')}, see the details)." if warn else "."),
             "warning" if warn else "info")
         self.stack.setCurrentIndex(0)
         if row:

@@ -3,7 +3,7 @@ were read as, what cleaning did, which records were left out (engine/store.py Wo
 "format", "split", "options", "cleaning", "stats")."""
 from __future__ import annotations
 
-from engine.config import human_count
+from engine.config import human_count, plural
 from studio.widgets.import_preview import STEP_NAMES, step_effect
 
 STEP_ORDER = list(STEP_NAMES)   # the order the engine runs the steps in
@@ -48,10 +48,10 @@ def records_text(stats: dict) -> str:
     bad, empty = stats.get("bad_records") or 0, stats.get("empty_records") or 0
     skipped = stats.get("skipped_files") or []
     if bad:
-        parts.append(f"{bad:,} bad record{'s' if bad != 1 else ''} skipped")
+        parts.append(f"{plural(bad, 'bad record')} skipped")
     if empty:
         parts.append(f"{empty:,} empty left out")
     if skipped:
-        parts.append(f"{len(skipped):,} file{'s' if len(skipped) != 1 else ''} skipped")
+        parts.append(f"{plural(len(skipped), 'file')} skipped")
     return ", ".join(parts)
 

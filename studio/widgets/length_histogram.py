@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine import protocol as p
+from engine.config import plural
 from studio import theme
 from studio.widgets.form_helpers import guarded
 
@@ -46,17 +47,16 @@ def stats_text(hist: dict, block_size: int | None) -> str:
     n, sampled = int(hist.get("n_docs", 0)), int(hist.get("sampled", 0))
     if not sampled:
         return "This part of the dataset has no documents."
-    docs = (f"{sampled:,} document{'s' * (sampled != 1)}" if sampled == n else
-            f"{sampled:,} documents sampled of {n:,}")
+    docs = plural(sampled, "document") if sampled == n else f"{plural(sampled, 'document')} sampled of {n:,}"
     text = (f"{docs} · mean {hist.get('mean', 0):,.1f} · median {hist.get('median', 0):,.0f} · "
-            f"95th percentile {hist.get('p95', 0):,.0f} · longest {int(hist.get('max', 0)):,} tokens")
+            f"95th percentile {hist.get('p95', 0):,.0f} · longest {plural(int(hist.get('max', 0)), 'token')}")
     if block_size:
         over, exact = longer_than(hist, int(block_size))
         share = 100.0 * over / sampled
         count = f"{over:,.0f}" if exact else f"about {over:,.0f}"
-        text += (f"<br>{count} of {sampled:,} document{'s' * (sampled != 1)} ({share:.0f} %) "
+        text += (f"<br>{count} of {plural(sampled, 'document')} ({share:.0f} %) "
                  f"{'is' if sampled == 1 else 'are'} longer than the model's context length of "
-                 f"{int(block_size):,} tokens (Model panel)")
+                 f"{plural(int(block_size), 'token')} (Model panel)")
         if over:
             text += f": the model never sees {'it' if over == 1 else 'them'} whole"
     return text

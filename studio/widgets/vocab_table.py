@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHeade
                                QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_count
+from engine.config import human_count, plural
 from studio.widgets.form_helpers import guarded, monospace_font
 from studio.widgets.token_spans import readable_token
 
@@ -355,7 +355,7 @@ class VocabBrowser(QSplitter):
     def _update_count(self) -> None:
         total = self.model.rowCount()
         shown = self.proxy.rowCount()
-        text = f"{shown:,} of {total:,} tokens shown" if shown != total else f"{total:,} tokens"
+        text = f"{shown:,} of {plural(total, 'token')} shown" if shown != total else plural(total, "token")
         if self._vocab_size > total:
             text += f" (the first {total:,} of {self._vocab_size:,})"
         self.count_label.setText(text)
