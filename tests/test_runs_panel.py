@@ -153,7 +153,7 @@ def test_the_config_is_a_readable_table_not_json(qtbot, session):
                 ["Data", "Dataset", "sample"], ["Model", "Tie embeddings", "Yes"]):
         assert row in rows
     assert not any("{" in cell or "_" in cell for row in rows for cell in row[:2])
-    layers = [r for r in range(len(rows)) if rows[r][1] == "Layers"][0]
+    layers = next(r for r in range(len(rows)) if rows[r][1] == "Layers")
     assert panel.config_table.item(layers, 1).toolTip() == "model.n_layer"   # the CLI name, for CLI users
     assert '"n_layer": 2' in panel.config_json()
 
