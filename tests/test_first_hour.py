@@ -246,3 +246,27 @@ def _close_step(text: str, step: int) -> bool:
     import re
     nums = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?= /)", text)]
     return bool(nums) and step - 40 <= nums[0] <= step
+
+
+def test_the_vocabulary_combo_never_shows_a_tokenizer_that_is_not_in_use(qtbot, tmp_path, qsettings):
+    session = start_session(tmp_path / "ws")
+    win = open_window(qtbot, session, qsettings)
+    try:
+        vocab = win.panels["vocab"]
+        vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
+        with qtbot.waitSignal(vocab.tokenizerTrained, timeout=60_000) as trained:
+            vocab.train_button.click()
+        assert trained.args[0]["name"] in vocab.tokenizer_combo.currentText()     # before the list catches up
+        qtbot.waitUntil(lambda: any(t["id"] == trained.args[0]["id"] for t in session.workspace["tokenizers"]),
+                        timeout=10_000)
+        session.select_tokenizer(None)
+        assert vocab.tokenizer_combo.currentText().startswith("(none chosen")
+        assert vocab.tokenizer_info.text().startswith("No tokenizer chosen: pick one above")
+        assert not vocab.export_button.isEnabled()
+        assert "a new char vocabulary" in win.panels["train"].summary.text()
+        vocab.tokenizer_combo.setCurrentIndex(1)
+        vocab.tokenizer_combo.activated.emit(1)
+        assert session.tokenizer and session.tokenizer["id"] == trained.args[0]["id"]
+        assert vocab.tokenizer_combo.findText("(none chosen: pick one)") < 0
+    finally:
+        close_window(win)

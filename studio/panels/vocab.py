@@ -13,11 +13,12 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QPushButton, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_count
+from engine.config import human_count, plural
 from studio import theme
 from studio.panels.tokenizer_compare import TokenizerCompareView
 from studio.panels.tokenizer_options import KIND_LABELS, TokenizerOptionsForm, tokenizer_summary
-from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font
+from studio.coverage import coverage_html
+from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font, warning_color
 from studio.widgets.length_histogram import DocLengthsView
 from studio.widgets.token_spans import TokenSpanView
 from studio.widgets.undo_bar import UndoBar
@@ -256,12 +257,19 @@ class VocabPanel(QWidget):
         combo.blockSignals(True)
         combo.clear()
         rows = self._dataset_tokenizers()
+        chosen = getattr(self.session, "tokenizer", None)
+        if chosen and all(t.get("id") != chosen.get("id") for t in rows):
+            rows.append(chosen)     # just trained: the workspace list has not caught up yet
         for t in rows:
             self._add_tokenizer_item(t)
         if not rows:
             combo.addItem("(none yet)", None)
+        elif chosen is None:
+            # Never show a tokenizer as chosen when none is: Train would make a new vocabulary instead.
+            combo.insertItem(0, "(none chosen: pick one)", None)
+            combo.setCurrentIndex(0)
         combo.setEnabled(bool(rows))
-        self._select_tokenizer_item(getattr(self.session, "tokenizer", None))
+        self._select_tokenizer_item(chosen)
         combo.blockSignals(False)
 
     def _add_tokenizer_item(self, t: dict) -> None:
@@ -326,12 +334,15 @@ class VocabPanel(QWidget):
         self.lengths.set_tokenizer(t)
         if not t:
             self.browser.clear()
-            self.tokenizer_info.setText("No tokenizer yet: train one.")
+            self.tokenizer_info.setText(
+                "No tokenizer chosen: pick one above, or train one. Train makes a new character vocabulary "
+                "otherwise." if self._dataset_tokenizers() else "No tokenizer yet: train one.")
             self.span_view.set_spans(self.sample_edit.toPlainText(), [])
             self.sample_stats.setText("")
             return
         self.browser.clear("loading…")
-        self.tokenizer_info.setText(tokenizer_summary(t))
+        self.tokenizer_info.setText(tokenizer_summary(t) + coverage_html(t, getattr(self.session, "dataset", None),
+                                                                         warning_color(self).name()))
         self._vocab_request_id = self.session.request(
             p.VocabRequest(tokenizer=t.get("id", t.get("name")), limit=VOCAB_LIMIT),
             on_reply=guarded(self, self._on_vocab))
@@ -449,6 +460,7 @@ class VocabPanel(QWidget):
         self.span_view.set_spans(text, reply.spans)
         n = len(reply.spans)
         per = len(text) / n if n else 0.0
-        self.sample_stats.setText(f"{n:,} tokens for {len(text):,} characters · {per:.2f} characters per token "
+        self.sample_stats.setText(f"{plural(n, 'token')} for {plural(len(text), 'character')} · "
+                                  f"{per:.2f} characters per token "
                                   f"(hover a token to see its id)")
         self.spansShown.emit(n)
