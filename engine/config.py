@@ -528,6 +528,14 @@ def human_count(n: float) -> str:
     return f"{n:.0f}"
 
 
+def plural(n: float, word: str, many: str | None = None, *, human: bool = False) -> str:
+    """A count of things for people: "1 document", "2 documents", "1.2 k documents" (human=True).
+
+    `many`: the plural when it is not `word` + "s" ("entries")."""
+    number = human_count(n) if human else f"{n:,}"
+    return f"{number} {word if n == 1 else many or word + 's'}"
+
+
 def human_bytes(n: float) -> str:
     for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
         if abs(n) >= size:

@@ -36,12 +36,15 @@ from engine.data.corpus import read_idx
 from engine.data.importers import ImportOptions, import_text
 from engine.data.sample import write_sample_scenes
 
-SCHEMA_VERSION = 3  # 3: the trash table
+SCHEMA_VERSION = 4  # 3: the trash table; 4: the tokenizers' unknown share
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {"format": str, "split": str, "seed": int, "n_train_docs": int, "n_val_docs": int,
                "has_labels": int, "cleaning": str, "options": str, "stats": str}
 _DATASET_JSON = ("cleaning", "options", "stats")
 _TOKENIZER_V2 = {"spec": str}
+# Schema 4: the share of the dataset's text (train and validation, in characters) that a tokenizer reads as its
+# unknown token, and the most common such characters (a JSON list); NULL for tokenizers trained before.
+_TOKENIZER_V4 = {"unk_share": float, "unk_examples": str}
 Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
 
@@ -60,6 +63,24 @@ def _now() -> str:
 def _finite(x: Any) -> Any:
     # JSON has no NaN or infinity; a diverged loss is stored as null.
     return None if isinstance(x, float) and not math.isfinite(x) else x
+
+
+RUN_NAME_MAX = 80   # fits the Runs table and a terminal line
+
+
+def check_run_name(name: Any) -> str:
+    """`name` trimmed, or a WorkspaceError saying in plain words why it cannot name a run."""
+    text = " ".join(str(name or "").split())
+    if not text:
+        raise WorkspaceError("a run needs a name; type at least one letter")
+    if len(text) > RUN_NAME_MAX:
+        raise WorkspaceError(f"that name is {len(text)} characters long; a run name can have at most "
+                             f"{RUN_NAME_MAX}")
+    if text.isdigit():
+        # The CLI reads a number as a run id, so such a name could never be typed to mean this run.
+        raise WorkspaceError(f"a run name cannot be only digits ({text}), since the command line reads those as "
+                             f"a run id; add a letter")
+    return text
 
 
 _TABLE_OF = {"dataset": "datasets", "tokenizer": "tokenizers", "run": "runs"}
@@ -112,7 +133,7 @@ class Workspace:
         self._merge_ranks: dict[int, dict[int, int]] = {}
         try:
             # Measured here: these three were the only settings with no "database is locked" errors while the
-            # engine writes and the studio reads (DESIGN.md).
+            # engine writes and the studio reads (docs/DESIGN.md).
             self.db.enable_wal()
             self.db.execute("PRAGMA busy_timeout=5000")
             self.db.execute("PRAGMA synchronous=NORMAL")
@@ -167,12 +188,12 @@ class Workspace:
         with self._write():
             self._create_tables()
             # Schema 1 -> 2: new nullable columns; rows from before read as the defaults of the time.
-            for table, cols in (("datasets", _DATASET_V2), ("tokenizers", _TOKENIZER_V2)):
+            for table, cols in (("datasets", _DATASET_V2), ("tokenizers", {**_TOKENIZER_V2, **_TOKENIZER_V4})):
                 have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
                 for name, kind in cols.items():
                     if name not in have:
-                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} "
-                                        f"{'INTEGER' if kind is int else 'TEXT'}")
+                        sql_type = {int: "INTEGER", float: "REAL"}.get(kind, "TEXT")
+                        self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
             self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
                             [str(SCHEMA_VERSION)])
 
@@ -442,11 +463,13 @@ class Workspace:
             tok = tk.train_from_spec(spec, [train_txt], progress=part(0), cancelled=cancelled)
             tk.save_tokenizer(tok, tmp / "tokenizer.json")
             sep = tk.separator_id(tok, spec)
+            tally = tk.UnknownTally(tk.unknown_id(tok, spec))
             n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
-                                                 cancelled=cancelled, sep_id=sep,
+                                                 cancelled=cancelled, sep_id=sep, tally=tally,
                                                  doc_starts=self.document_spans(ds["id"], "train")[1:, 0])
             n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled,
-                                           sep_id=sep, doc_starts=self.document_spans(ds["id"], "val")[1:, 0])
+                                           sep_id=sep, doc_starts=self.document_spans(ds["id"], "val")[1:, 0],
+                                           tally=tally)
             vocab = tok.get_vocab_size()
             counts = sum(tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype),
                                          vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))
@@ -454,7 +477,8 @@ class Workspace:
             row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
                    "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": _now(),
                    "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype,
-                   "spec": json.dumps(spec.to_dict())}
+                   "spec": json.dumps(spec.to_dict()), "unk_share": tally.share,
+                   "unk_examples": json.dumps(tally.common(), ensure_ascii=False)}
             row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
         report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
         return self.tokenizer(row_id)
@@ -483,6 +507,7 @@ class Workspace:
 
     def _tokenizer_row(self, row: dict) -> dict:
         row = dict(row)
+        row["unk_examples"] = json.loads(row["unk_examples"]) if row.get("unk_examples") else []
         if row.get("spec"):
             row["spec"] = json.loads(row["spec"])
         else:  # from before schema 2: the kind's defaults, as trained then
@@ -587,6 +612,13 @@ class Workspace:
         run_id = self.run(run_id)["id"]
         with self._write():
             self.db["runs"].update(run_id, fields)
+
+    def rename_run(self, ref: int | str, name: str) -> dict:
+        """Give run `ref` a new name (trimmed); the run's row, renamed. Names are what people and the CLI use."""
+        name = check_run_name(name)
+        run_id = self.run(ref)["id"]
+        self.update_run(run_id, name=name)
+        return self.run(run_id)
 
     def run_dir(self, run_id: int) -> Path:
         return self.path / "runs" / str(int(run_id))

@@ -37,7 +37,7 @@ import torch
 
 from engine.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint_meta, rng_state, save_checkpoint,
                                set_rng_state)
-from engine.config import ConfigError, RunConfig, TrainConfig, human_count
+from engine.config import ConfigError, RunConfig, TrainConfig, human_count, plural, unknown_share_warning
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.model import GPT
 
@@ -151,7 +151,7 @@ def check_device(cfg: RunConfig) -> None:
     try:
         autocast_dtype(pick_device(cfg.train.device), cfg.train.dtype)
     except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"train.device / train.dtype: {e}") from None
+        raise ConfigError(f"Device / Precision: {e}", "train.device", also=("train.dtype",)) from None
 
 
 def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventFn | None = None,
@@ -170,12 +170,14 @@ def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventF
     # A character is at most one char token or four byte-level tokens, so a text this short is too short
     # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
     if (ds.get("train_chars") or 0) * 4 < need:
-        raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"))
-    if tcfg.tokenizer not in (None, ""):
+        raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
+    chosen = tcfg.tokenizer not in (None, "")
+    if chosen:
         tok = ws.tokenizer(tcfg.tokenizer)
         if tok["dataset_id"] != ds["id"]:
-            raise ConfigError(f"tokenizer {tok['name']!r} was trained on another dataset than "
-                              f"{ds['name']!r}; choose a tokenizer of this dataset or let one be trained")
+            raise ConfigError(f"the vocabulary {tok['name']!r} was trained on another dataset than "
+                              f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
+                              "tokenizer.tokenizer", also=("data.dataset",))
     else:
         def progress(fraction: float, message: str = "") -> None:
             emit("progress", {"fraction": float(fraction), "message": message})
@@ -185,7 +187,8 @@ def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventF
     files = ws.token_files(tok["id"])
     n_train = TokenData(files["train"], files["dtype"]).n_tokens
     if n_train < need:
-        raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"))
+        raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
+    _report_vocabulary(emit, tok, ds, trained_here=not chosen)
     cfg.data.dataset = ds["id"]
     cfg.tokenizer.tokenizer = tok["id"]
     m = cfg.model
@@ -193,9 +196,20 @@ def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventF
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
 
 
+def _report_vocabulary(emit: EventFn, tok: dict, ds: dict, trained_here: bool) -> None:
+    """Warn (a "warning" event: the studio's status bar, the CLI's stderr) when the run's vocabulary reads much
+    of the text as [UNK]: the model would learn to write [UNK], with a validation loss that looks good."""
+    warning = unknown_share_warning(tok.get("unk_share"), ds["name"], tok.get("unk_examples"))
+    if warning:
+        emit("warning", {"message": f"vocabulary {tok['name']!r}: {warning}"})
+    elif trained_here:
+        emit("info", {"message": f"trained the vocabulary {tok['name']!r} ({tok['vocab_size']:,} tokens) "
+                                 f"for this run"})
+
+
 def _too_short(cfg: RunConfig, ds: dict, size: str) -> str:
-    return (f"model.block_size {cfg.model.block_size:,} is too long for dataset {ds['name']!r}: its training text "
-            f"has {size}, fewer than block_size + 1; choose a shorter block_size or import more text")
+    return (f"Context length ({cfg.model.block_size:,}) is too long for dataset {ds['name']!r}: its training text "
+            f"has {size}, fewer than the context length + 1; choose a shorter context length or import more text")
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -406,8 +420,9 @@ class _Training:
                 # .item() waits for the GPU, so it happens only on logging steps.
                 lossf, normf = loss.item(), grad_norm.item()
                 if not math.isfinite(lossf):
-                    raise TrainingError(f"the loss became {lossf} at step {self.step}: lower train.learning_rate "
-                                        f"or train.grad_clip, or use float32")
+                    raise TrainingError(f"the loss became {lossf} at step {self.step}: lower the Learning rate "
+                                        f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
+                                        f"train.grad_clip, train.dtype)")
                 now = time.perf_counter()
                 row = {"step": self.step, "split": "train", "loss": lossf, "lr": lr, "grad_norm": normf,
                        "tokens_per_sec": window_steps * tokens_per_step / max(now - window_start, 1e-9),
@@ -432,7 +447,7 @@ class _Training:
 
         self.checkpoint()  # a no-op unless resumed at max_iters
         self.metrics.flush()
-        self.status("finished", f"finished {self.step:,} steps" + (
+        self.status("finished", f"finished {plural(self.step, 'step')}" + (
             f"; best validation loss {self.best_val_loss:.4f}" if self.best_val_loss is not None else ""))
         return "finished"
 
@@ -774,7 +789,8 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
 
     Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "ended", "prompt_tokens"
     ([{"id", "text"}] of the prompt the model saw: its last block_size tokens, or the newline it starts from
-    when empty), "token_ids", "checkpoint", "step"}.
+    when empty), "token_ids", "checkpoint", "step", "unknown_chars" (the prompt's characters that the
+    vocabulary lacks, read as [UNK], each once)}.
     on_token(id, piece) is called as text becomes complete (a character split over byte tokens arrives with its
     last token). on_step(record) is called once per token, in order: {"id", "text"} with, when `details`,
     "prob", "entropy" (nats, temperature 1) and "top" ([[readable token, prob], ...] most likely first); the
@@ -782,7 +798,7 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     record waits for the next token, so it can take the rest of the text should the generation end there).
     """
     from engine.generate import stream_steps
-    from engine.tokenizer import separator_id
+    from engine.tokenizer import separator_id, unknown_characters, unknown_id
 
     model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
     ids = _start_ids(tok, prompt)
@@ -792,6 +808,7 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     run_row = ws.run(run_ref)
     tok_row = ws.tokenizer(meta.get("tokenizer_id", run_row["tokenizer_id"]))
     eos_id = separator_id(tok, tok_row.get("spec"))
+    unknown = unknown_characters(tok, prompt, unknown_id(tok, tok_row.get("spec")))
     steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
                          length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
@@ -837,4 +854,4 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
             "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
             "ended": ended,
             "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
-            "step": meta.get("step")}
+            "step": meta.get("step"), "unknown_chars": unknown}
