@@ -209,3 +209,33 @@ def test_one_thing_is_counted_in_the_singular(qtbot, module_session, tmp_path):
     assert done.args[0] and done.args[0]["n_docs"] == 1
     message = panel.error_line.text()
     assert "“letter”: 1 document, " in message and "documents" not in message
+
+
+# ----------------------------------------------------------------------------------------------- sorting
+def test_the_dataset_table_is_in_the_order_its_sort_arrow_says(qtbot, session, tmp_path):
+    from PySide6.QtCore import Qt
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
+    for name in ("Notes", "alpha"):
+        src = tmp_path / f"{name}.txt"
+        src.write_text(f"{name}: a few words of text.\n" * 40)
+        _import(qtbot, session, src, name)
+    session.refresh_workspace()
+    panel = shown(qtbot, DataPanel(session))
+    table = panel.dataset_table
+    qtbot.waitUntil(lambda: table.rowCount() == 3, timeout=10_000)
+
+    def names():
+        return [table.item(r, 0).text() for r in range(table.rowCount())]
+
+    header = table.horizontalHeader()
+    assert header.isSortIndicatorShown() and header.sortIndicatorSection() == 0
+    assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
+    assert names() == ["alpha", "Notes", "sample"]             # A to Z, whatever the capitals
+    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
+                     pos=QPoint(header.sectionViewportPosition(0) + 10, header.height() // 2))
+    assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
+    assert names() == ["sample", "Notes", "alpha"]
+    with qtbot.waitSignal(session.workspaceChanged, timeout=10_000):     # refilled: still as the arrow says
+        session.refresh_workspace()
+    qtbot.wait(50)
+    assert names() == ["sample", "Notes", "alpha"]

@@ -44,6 +44,13 @@ def eta_text(fraction: float, elapsed_s: float) -> str:
 # ----------------------------------------------------------------------------------------------------- panel
 
 DATASET_COLUMNS = (("name", "Name"), ("n_docs", "Documents"), ("n_chars", "Characters"), ("n_lines", "Lines"))
+class _NameItem(QTableWidgetItem):
+    """A name that sorts as people read names: "alpha", "Notes", "sample" (not capitals first)."""
+
+    def __lt__(self, other):
+        return (self.text().casefold(), self.text()) < (other.text().casefold(), other.text())
+
+
 class _NumberItem(QTableWidgetItem):
     """Shows a human-formatted number but sorts by the number itself."""
 
@@ -119,6 +126,8 @@ class DataPanel(QWidget):
         self.dataset_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.dataset_table.verticalHeader().hide()
         self.dataset_table.setSortingEnabled(True)
+        # Qt's default indicator is Name, descending: start A to Z, as the arrow will then say.
+        self.dataset_table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.dataset_table.setAlternatingRowColors(True)
         hh = self.dataset_table.horizontalHeader()
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
@@ -520,7 +529,7 @@ class DataPanel(QWidget):
         t.setRowCount(len(datasets))
         for r, ds in enumerate(datasets):
             for c, (key, _) in enumerate(DATASET_COLUMNS):
-                item = QTableWidgetItem(str(ds.get(key, ""))) if key == "name" else _NumberItem(ds.get(key))
+                item = _NameItem(str(ds.get(key, ""))) if key == "name" else _NumberItem(ds.get(key))
                 item.setData(Qt.ItemDataRole.UserRole, ds)
                 if key == "name":
                     item.setToolTip(_sources_text(ds) or str(ds.get("name", "")))
