@@ -42,8 +42,31 @@ def test_collapse_whitespace_squeezes_spaces_trims_lines_and_blank_runs():
     text = "\n\n  lead  and   inner\t\ttabs  \n\n\n\nnext   para\n \n"
     assert clean_text(text, {"collapse_whitespace": True}) == "lead and inner tabs\n\nnext para"
     report = clean_preview([text], {"collapse_whitespace": True})["collapse_whitespace"]
-    # Two blank lines at the start, two of a run of three, and a second blank after " " became blank.
-    assert report["changed_docs"] == 1 and report["removed_lines"] == 5
+    # Two blank lines at the start and two of a run of three. The blank lines at the end are not counted: a
+    # document never ends with a blank line, so dropping them changes nothing.
+    assert report["changed_docs"] == 1 and report["removed_lines"] == 4
+
+
+def test_trailing_blank_lines_are_no_change_in_the_import_or_its_preview(tmp_path):
+    """The import's report and the preview's agree: a file that only ends in blank lines is not changed."""
+    from engine.data.importers import preview_records
+    from engine.store import Workspace
+    path = tmp_path / "letter.txt"
+    path.write_text("Dear reader,\nthe text ends here.\n\n\n\n")
+    cleaning = {"collapse_whitespace": True}
+    preview = clean_preview(preview_records([path])["records"], cleaning)["collapse_whitespace"]
+    ds = Workspace(tmp_path / "ws").import_dataset([path], name="letter", val_fraction=0.0, cleaning=cleaning)
+    imported = ds["stats"]["cleaning"]["collapse_whitespace"]
+    assert (imported["changed_docs"], imported["removed_lines"]) == (preview["changed_docs"],
+                                                                     preview["removed_lines"]) == (0, 0)
+
+    # Where the step does change the text, both say so, with the same counts.
+    path.write_text("Dear   reader,\n\n\n\nthe text ends here.\n\n")
+    preview = clean_preview(preview_records([path])["records"], cleaning)["collapse_whitespace"]
+    ds = Workspace(tmp_path / "ws").import_dataset([path], name="letter 2", val_fraction=0.0, cleaning=cleaning)
+    imported = ds["stats"]["cleaning"]["collapse_whitespace"]
+    assert (imported["changed_docs"], imported["removed_lines"]) == (preview["changed_docs"],
+                                                                     preview["removed_lines"]) == (1, 2)
 
 
 def test_lowercase():

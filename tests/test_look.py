@@ -239,3 +239,22 @@ def test_the_dataset_table_is_in_the_order_its_sort_arrow_says(qtbot, session, t
         session.refresh_workspace()
     qtbot.wait(50)
     assert names() == ["sample", "Notes", "alpha"]
+
+
+# ------------------------------------------------------------------------------------ cleaning, both ways
+def test_the_preview_and_the_dataset_details_say_the_same_of_collapse_whitespace(qtbot, module_session, tmp_path):
+    src = tmp_path / "spaced.txt"
+    src.write_text("Dear   reader,\n\n\n\nthe text ends here.\n\n\n")
+    panel = shown(qtbot, DataPanel(module_session))
+    panel.preview_paths([str(src)])
+    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):
+        panel.options.collapse_check.setChecked(True)
+    tree = panel.preview_view.summary
+    rows = {tree.topLevelItem(i).text(0): tree.topLevelItem(i).text(1) for i in range(tree.topLevelItemCount())}
+    said = rows["Collapse whitespace"]
+    assert said == "removed 2 lines, changed 1 document"
+    with qtbot.waitSignal(panel.importFinished, timeout=30_000) as done:
+        panel.import_button.click()
+    assert done.args[0]
+    qtbot.waitUntil(lambda: "Collapse whitespace" in panel.stats["cleaning"].text(), timeout=10_000)
+    assert f"Collapse whitespace: {said}" in panel.stats["cleaning"].text()

@@ -220,6 +220,7 @@ class Cleaner:
         self._doomed: str | None = None
         self._matched = False
         self._prev_blank = True  # collapse_whitespace drops blank lines at the start of a document
+        self._collapsed_blanks = 0  # blank lines collapse_whitespace dropped since the last line of text
         self._hash = hashlib.blake2b(digest_size=16) if self._seen_docs is not None else None
 
     @property
@@ -320,15 +321,25 @@ class Cleaner:
         for ln in squeezed:
             if not ln:
                 if self._prev_blank:
+                    self._collapsed_blanks += 1
                     continue
                 self._prev_blank = True
             else:
+                if self._collapsed_blanks:
+                    self._count_collapsed_blanks()
                 self._prev_blank = False
             out.append(ln)
-        if out != lines:
+        if squeezed != lines:
             self._changed_pairwise("collapse_whitespace", lines, squeezed)
-            self.stats["collapse_whitespace"]["removed_lines"] += len(lines) - len(out)
         return out
+
+    def _count_collapsed_blanks(self) -> None:
+        # Counted only once text follows them: blank lines at the end of a document never reach the dataset,
+        # with or without this step, so dropping them changes nothing (and a preview, which reads records
+        # without their trailing line breaks, would rightly say so).
+        self._changed.add("collapse_whitespace")
+        self.stats["collapse_whitespace"]["removed_lines"] += self._collapsed_blanks
+        self._collapsed_blanks = 0
 
     def _drop_where(self, step: str, lines: list[str], drop: list[bool]) -> list[str]:
         if not any(drop):

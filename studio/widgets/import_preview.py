@@ -13,6 +13,7 @@ from PySide6.QtGui import QBrush, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
+from engine.config import plural
 from studio.widgets.form_helpers import monospace_font, muted_color
 
 STEP_NAMES = {"normalize": "Unicode normalization", "strip_control": "Strip control characters",
@@ -23,20 +24,16 @@ DROPPED = "dropped by cleaning"
 CELL_CHARS = 300   # a table cell shows one line; the whole record is in the before/after view
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
-
-
 def step_effect(stats: dict) -> str:
     """'removed 1 document, changed 60' - what one cleaning step did, in words."""
     parts = []
     if stats.get("removed_docs"):
-        parts.append(f"removed {_plural(stats['removed_docs'], 'document')}")
+        parts.append(f"removed {plural(stats['removed_docs'], 'document')}")
     if stats.get("removed_lines"):
-        parts.append(f"removed {_plural(stats['removed_lines'], 'line')}")
+        parts.append(f"removed {plural(stats['removed_lines'], 'line')}")
     if stats.get("changed_docs"):
-        parts.append(f"changed {_plural(stats['changed_docs'], 'document')}")
-    return ", ".join(parts) or "nothing to do"
+        parts.append(f"changed {plural(stats['changed_docs'], 'document')}")
+    return ", ".join(parts) or "no change"
 
 
 def one_line(text: str, limit: int = CELL_CHARS) -> str:
@@ -227,7 +224,7 @@ class ImportPreviewView(QWidget):
             self.tabs.setTabText(1, "Cleaning summary")
             return
         removed = sum(1 for i in range(len(self.records)) if self.is_dropped(i))
-        self.summary_label.setText(f"On the {_plural(n, 'record')} previewed: {removed:,} dropped, "
+        self.summary_label.setText(f"On the {plural(n, 'record')} previewed: {removed:,} dropped, "
                                    f"{n - removed:,} kept. The import applies the same steps to every record.")
         for step, stats in self.cleaning.items():
             item = QTreeWidgetItem([STEP_NAMES.get(step, step), step_effect(stats)])
