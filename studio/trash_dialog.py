@@ -5,10 +5,13 @@ The Undo line under a delete covers the moment; this dialog covers the 30 days t
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QMessageBox,
-                               QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout)
+from PySide6.QtGui import QPalette
+from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel,
+                               QMessageBox, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout)
 
 from engine import protocol as p
+from engine.config import plural
 from studio.panels.runs import fmt_created
 from studio.widgets.form_helpers import MessageLine, guarded
 
@@ -35,7 +38,15 @@ class TrashDialog(QDialog):
         self.table.setToolTip("Datasets, tokenizers and runs deleted from this workspace in the last 30 days.")
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda *_: self.restore_selected())
-        v.addWidget(self.table, 1)
+        self.empty_label = QLabel("The trash is empty.")
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.empty_label.setToolTip("What you delete in the Data, Vocabulary and Runs panels comes here first and "
+                                    "stays for 30 days.")
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.table)
+        self.pages.addWidget(self.empty_label)
+        v.addWidget(self.pages, 1)
         self.message = MessageLine(self)
         v.addWidget(self.message)
         row = QHBoxLayout()
@@ -66,8 +77,8 @@ class TrashDialog(QDialog):
             self.message.show_message(f"Could not read the trash: {reply.error}", "error")
             return
         if reply.emptied:
-            self.message.show_message(f"Deleted {reply.emptied:,} item{'s' * (reply.emptied != 1)} for good.",
-                                      "info")
+            self.message.show_message(f"Deleted {plural(reply.emptied, 'item')} for good.", "info")
+            self.session.refresh_workspace()     # an Undo line for one of them has nothing left to undo
         rows = list(reversed(reply.rows))   # the newest first: what was just deleted is on top
         self.table.setRowCount(len(rows))
         for r, entry in enumerate(rows):
@@ -78,6 +89,7 @@ class TrashDialog(QDialog):
                 self.table.setItem(r, c, item)
         self.table.resizeColumnToContents(0)
         self.table.resizeColumnToContents(2)
+        self.pages.setCurrentWidget(self.table if rows else self.empty_label)
         if rows:
             self.table.selectRow(0)
         self._update_buttons()
@@ -106,7 +118,7 @@ class TrashDialog(QDialog):
 
     def empty(self) -> str | None:
         n = self.table.rowCount()
-        if not n or not self.confirm(f"Delete the {n:,} item{'s' * (n != 1)} in the trash for good? "
+        if not n or not self.confirm(f"Delete the {plural(n, 'item')} in the trash for good? "
                                      f"This cannot be undone."):
             return None
         return self.refresh(empty=True)

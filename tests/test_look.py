@@ -258,3 +258,45 @@ def test_the_preview_and_the_dataset_details_say_the_same_of_collapse_whitespace
     assert done.args[0]
     qtbot.waitUntil(lambda: "Collapse whitespace" in panel.stats["cleaning"].text(), timeout=10_000)
     assert f"Collapse whitespace: {said}" in panel.stats["cleaning"].text()
+
+
+# ------------------------------------------------------------------------------------------ undo and trash
+def test_the_undo_bar_goes_when_the_trash_dialog_restores_or_empties(qtbot, session, tmp_path):
+    from studio.trash_dialog import TrashDialog
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
+    for name in ("first", "second"):
+        src = tmp_path / f"{name}.txt"
+        src.write_text(f"{name}: a few words of text.\n" * 40)
+        _import(qtbot, session, src, name)
+    session.refresh_workspace()
+    panel = shown(qtbot, DataPanel(session))
+    qtbot.waitUntil(lambda: panel.dataset_table.rowCount() == 3, timeout=10_000)
+
+    def delete(name):
+        session.select_dataset(next(d for d in session.workspace["datasets"] if d["name"] == name))
+        panel.delete_button.click()
+        qtbot.waitUntil(lambda: panel.undo_bar.isVisible() and name in panel.undo_bar.label.text(), timeout=10_000)
+        qtbot.waitUntil(lambda: all(d["name"] != name for d in session.workspace["datasets"]), timeout=10_000)
+
+    # Deleted here, restored in File → Trash: the Undo line goes (its Undo would fail: nothing to restore).
+    delete("first")
+    dialog = TrashDialog(session)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
+    assert not dialog.empty_label.isVisible()
+    dialog.restore_button.click()
+    qtbot.waitUntil(lambda: any(d["name"] == "first" for d in session.workspace["datasets"]), timeout=10_000)
+    qtbot.waitUntil(lambda: not panel.undo_bar.isVisible(), timeout=10_000)
+    assert panel.undo_bar.trash_id is None
+    qtbot.waitUntil(dialog.empty_label.isVisible, timeout=10_000)     # an empty trash says so
+    assert dialog.empty_label.text() == "The trash is empty." and not dialog.table.isVisible()
+
+    # Deleted here, then the trash emptied for good: the Undo line goes too.
+    delete("second")
+    dialog.refresh()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1 and dialog.table.isVisible(), timeout=10_000)
+    dialog.confirm = lambda text: True
+    dialog.empty()
+    qtbot.waitUntil(lambda: not panel.undo_bar.isVisible(), timeout=10_000)
+    assert dialog.empty_label.isVisible() and "Deleted 1 item for good" in dialog.message.text()

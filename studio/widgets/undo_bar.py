@@ -25,6 +25,8 @@ class UndoBar(QWidget):
         self.session = session
         self.message_line = message_line
         self.trash_id: int | None = None
+        self.item: tuple[str, object] | None = None     # (kind, id) of what Undo would put back
+        self._trash_check: str | None = None
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.label = QLabel()
@@ -39,6 +41,8 @@ class UndoBar(QWidget):
         # The bar appears right after a click on Delete: the room is kept so that nothing moves under the cursor.
         theme.reserve_space(self)
         self.hide()
+        # Restored (or deleted for good) from File → Trash, the item is no longer this bar's to undo.
+        session.workspaceChanged.connect(self._check_still_in_trash)   # a bound method: gone with the bar
 
     def delete(self, kind: str, row: dict) -> str:
         """Ask the engine to move a dataset, tokenizer or run to the trash; the bar offers Undo when it has."""
@@ -53,6 +57,7 @@ class UndoBar(QWidget):
                 self.failed.emit(f"Could not delete the {kind} “{name}”: {reply.error}")
                 return
             self.trash_id = int(reply.trash.get("id"))
+            self.item = (kind, row.get("id"))
             self.label.setText(f"Moved the {kind} “{name}” to the trash.")
             self.undo_button.setEnabled(True)
             self.show()
@@ -86,4 +91,23 @@ class UndoBar(QWidget):
 
     def dismiss(self) -> None:
         self.trash_id = None
+        self.item = None
+        self._trash_check = None
         self.hide()
+
+    # -------------------------------------------------------------------------- undone from somewhere else
+    def _check_still_in_trash(self, summary=None) -> None:
+        if self.trash_id is None:
+            return
+        kind, item_id = self.item or (None, None)
+        listed = (summary or {}).get(f"{kind}s") or []
+        if item_id is not None and any(r.get("id") == item_id for r in listed):
+            self.dismiss()          # back in the workspace: restored from the trash dialog or the command line
+            return
+        self._trash_check = self.session.request(p.TrashRequest(), guarded(self, self._on_trash))
+
+    def _on_trash(self, reply) -> None:
+        if reply.parent != self._trash_check or self.trash_id is None or not reply.ok:
+            return
+        if all(int(entry.get("id", -1)) != self.trash_id for entry in reply.rows):
+            self.dismiss()          # deleted for good: there is nothing left to undo
