@@ -1,6 +1,7 @@
 """How the window looks: wrapped tooltips, reserved message lines, charts, plurals, sorting, the trash."""
 import html
 
+import pytest
 from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
@@ -300,3 +301,31 @@ def test_the_undo_bar_goes_when_the_trash_dialog_restores_or_empties(qtbot, sess
     dialog.empty()
     qtbot.waitUntil(lambda: not panel.undo_bar.isVisible(), timeout=10_000)
     assert dialog.empty_label.isVisible() and "Deleted 1 item for good" in dialog.message.text()
+
+
+# ------------------------------------------------------------------------------------- the final speed
+def test_a_run_ends_on_its_average_speed_not_its_last_few_steps(tmp_path):
+    """The Speed tile shows the last metrics row: that row is the run's average, at the run's last step."""
+    from engine.config import RunConfig
+    from engine.store import Workspace
+    from engine.train import prepare_run, run_training
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("the cat sat on the mat and then the dog ran under the log.\n" * 300)
+    rows = []
+    with Workspace(tmp_path / "ws") as ws:
+        ws.import_dataset([corpus], "cats", 0.1)
+        # 30 steps, a line every 4 (so the last step is not a logging step), one evaluation at the end.
+        cfg = RunConfig.from_dict({
+            "data": {"dataset": "cats"}, "tokenizer": {"kind": "char", "vocab_size": 64},
+            "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16},
+            "train": {"batch_size": 8, "max_iters": 30, "log_interval": 4, "eval_interval": 1000, "eval_iters": 2,
+                      "warmup_iters": 2, "lr_decay_iters": 30, "checkpoint_interval": 1000, "device": "cpu"}})
+        run = prepare_run(ws, cfg)
+        assert run_training(ws, run["id"], on_event=lambda k, p: rows.append(p) if k == "metrics" else None) \
+            == "finished"
+    last = rows[-1]
+    assert last["step"] == 30                                  # the run's own last step has its line
+    tokens = 30 * 8 * 16
+    average = tokens / last["elapsed_s"]                       # elapsed: training only (the evaluation comes after)
+    assert last["tokens_per_sec"] == pytest.approx(average, rel=0.15)
+    assert min(r["tokens_per_sec"] for r in rows) <= last["tokens_per_sec"]
