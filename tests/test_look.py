@@ -329,3 +329,29 @@ def test_a_run_ends_on_its_average_speed_not_its_last_few_steps(tmp_path):
     average = tokens / last["elapsed_s"]                       # elapsed: training only (the evaluation comes after)
     assert last["tokens_per_sec"] == pytest.approx(average, rel=0.15)
     assert min(r["tokens_per_sec"] for r in rows) <= last["tokens_per_sec"]
+
+
+# ------------------------------------------------------------------------------------------- the playground
+def test_the_prompt_placeholder_comes_from_the_runs_own_dataset(qtbot, module_session):
+    from studio.panels.playground import PlaygroundPanel
+    s = module_session
+    qtbot.waitUntil(lambda: s.dataset is not None, timeout=10_000)
+    _short_run_config(s)
+    got = []
+    s.request(p.TrainRequest(config=s.config.to_dict()), got.append)
+    qtbot.waitUntil(lambda: bool(got), timeout=30_000)
+    run_id = got[0].run["id"]
+    qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "finished" for r in s.workspace["runs"]),
+                    timeout=120_000)
+    preview = []
+    s.request(p.DatasetPreviewRequest(dataset=s.dataset["id"], n_chars=400), preview.append)
+    qtbot.waitUntil(lambda: bool(preview), timeout=10_000)
+    first_line = next(ln.strip() for ln in preview[0].text.splitlines() if ln.strip())
+
+    panel = shown(qtbot, PlaygroundPanel(s))
+    s.select_run(run_id)
+    qtbot.waitUntil(lambda: panel.selected_run_id() == run_id, timeout=10_000)
+    qtbot.waitUntil(lambda: ", e.g. " in panel.prompt.placeholderText(), timeout=10_000)
+    example = panel.prompt.placeholderText().split(", e.g. ", 1)[1]
+    assert "ROMEO" not in panel.prompt.placeholderText()
+    assert example and first_line.startswith(example) and len(example.split()) <= 4
