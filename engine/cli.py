@@ -27,7 +27,8 @@ import time
 import traceback
 from pathlib import Path
 
-from engine.config import DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, human_count, human_duration, preset
+from engine.config import (DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, human_count, human_duration, preset,
+                           unknown_prompt_message)
 
 PROG = "studio-engine"
 
@@ -247,6 +248,10 @@ class _TrainPrinter:
             speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
             print(f"step {d['step']}: train loss {d['train_loss']:.4f}, val loss {d['val_loss']:.4f}{speed}",
                   flush=True)
+        elif kind in ("warning", "info"):
+            if self.tty:
+                sys.stderr.write("\r" + " " * 79 + "\r")
+            _err(f"{'warning: ' if kind == 'warning' else ''}{d.get('message', '')}")
         elif kind == "status":
             state = d.get("state")
             if state == self.last_state and state not in ("training",):
@@ -347,6 +352,9 @@ def cmd_generate(args) -> int:
         signal.signal(signal.SIGINT, old)
     out.write("\n")
     out.flush()
+    unknown = unknown_prompt_message(result.get("unknown_chars") or [])
+    if unknown:
+        _err(f"warning: {unknown}")
     _err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
          f"(step {result['step']})" + (" (stopped)" if result["stopped"] else "")
          + (" (the model ended the text)" if result.get("ended") else ""))

@@ -1,6 +1,6 @@
 """Looking inside a GPT: attention weights for probe texts, and a plain-language label for every head.
 
-Training runs the fused attention kernel, which never materialises the weights (DESIGN.md rule 7). Here we run
+Training runs the fused attention kernel, which never materialises the weights (docs/DESIGN.md rule 7). Here we run
 a few short probe texts through the model's explicit-softmax path (GPT.forward(..., return_attn=True)), so
 watching the heads costs a few small forward passes per evaluation and nothing per training step.
 

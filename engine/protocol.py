@@ -183,7 +183,7 @@ class DeleteReply(Reply):
 
 @message("rename_request")
 class RenameRequest(Message):
-    """Give a run a new name (added in protocol 1.3: an older engine answers that it does not handle it)."""
+    """Give a run a new name (added in protocol 1.3; a 1.2 engine ignores it, so the studio checks the version)."""
     item_kind: str = "run"          # only runs can be renamed
     ref: int | str = 0
     name: str = ""
@@ -387,6 +387,9 @@ class GenerateReply(Reply):
     # newline token); prompt ids + token_ids is the sequence that token_attention_request positions index
     prompt_tokens: list = field(default_factory=list)
     token_ids: list = field(default_factory=list)       # generated ids, in order
+    # The prompt's characters the model's vocabulary lacks (each reads as [UNK]), each once, in order; added
+    # in protocol 1.3 (an older engine leaves it empty)
+    unknown_chars: list = field(default_factory=list)
 
 
 @message("checkpoints_request")
@@ -528,6 +531,22 @@ def major(version: str) -> int:
     return int(str(version).split(".", 1)[0])
 
 
+# Requests added after 1.0, with the version that added them: a peer older than that would ignore them, so the
+# sender refuses them at once with a readable error instead (see `too_old_for`).
+REQUESTS_SINCE = {"rename_request": "1.3"}
+
+
+def too_old_for(kind: str, peer_version: str) -> bool:
+    """Whether a peer speaking `peer_version` predates request `kind`."""
+    since = REQUESTS_SINCE.get(kind)
+    if since is None:
+        return False
+    try:
+        return tuple(int(x) for x in peer_version.split(".")[:2]) < tuple(int(x) for x in since.split("."))
+    except ValueError:
+        return False
+
+
 def compatible(version: str) -> bool:
     try:
         return major(version) == major(PROTOCOL_VERSION)
@@ -592,8 +611,25 @@ def reply_to(request: Message, cls: type[Reply], **fields) -> Reply:
     return cls(parent=request.id, **fields)
 
 
+@dataclass(frozen=True, kw_only=True)
+class ForeignReply(Reply):
+    """An error reply to a request of a kind this side does not know (a newer peer's). It goes out under the reply
+    kind the peer expects, so the peer's request ends with a readable error instead of waiting forever."""
+    reply_kind: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["kind"] = d.pop("reply_kind")
+        return d
+
+
 def error_reply(request: Message, error: str) -> Reply:
     """The matching `<action>_reply` with status error, or a log message if the request kind has no reply."""
+    if isinstance(request, Unknown):
+        if request.kind_name.endswith("_request"):
+            return ForeignReply(parent=request.id, status="error", error=error,
+                                reply_kind=request.kind_name[: -len("_request")] + "_reply")
+        return Log(parent=request.id, level="error", message=error)
     reply_kind = request.kind.replace("_request", "_reply")
     cls = _REGISTRY.get(reply_kind)
     if cls is None or not issubclass(cls, Reply):

@@ -400,7 +400,10 @@ class _Training:
             self.keep_weights()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
+        # tokens/s measures training, not evaluation: a window of steps since the last log line, and the sums of
+        # all windows of this session, which give the last line the run's average speed.
         window_start, window_steps = time.perf_counter(), 0
+        trained_s, trained_steps = 0.0, 0
 
         while self.step < tc.max_iters:
             if self.control.paused and not self.control.stop_requested:
@@ -415,8 +418,10 @@ class _Training:
             loss, grad_norm = self.train_step()
             self.step += 1
             window_steps += 1
+            last = self.step == tc.max_iters
+            evaluated = self.step % tc.eval_interval == 0 or last
 
-            if self.step % tc.log_interval == 0 or self.step == 1:
+            if self.step % tc.log_interval == 0 or self.step == 1 or last:
                 # .item() waits for the GPU, so it happens only on logging steps.
                 lossf, normf = loss.item(), grad_norm.item()
                 if not math.isfinite(lossf):
@@ -424,16 +429,19 @@ class _Training:
                                         f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
                                         f"train.grad_clip, train.dtype)")
                 now = time.perf_counter()
+                trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
+                # The last line is what the run did on the whole, not its last few steps (the figure it ends on).
+                steps, seconds = (trained_steps, trained_s) if last else (window_steps, now - window_start)
                 row = {"step": self.step, "split": "train", "loss": lossf, "lr": lr, "grad_norm": normf,
-                       "tokens_per_sec": window_steps * tokens_per_step / max(now - window_start, 1e-9),
+                       "tokens_per_sec": steps * tokens_per_step / max(seconds, 1e-9),
                        "elapsed_s": self.elapsed()}
                 self.metrics.add(row)
                 self.emit("metrics", {**{k: v for k, v in row.items() if k != "split"}, "eta_s": self.eta()})
                 window_start, window_steps = now, 0
 
-            last = self.step == tc.max_iters
-            evaluated = self.step % tc.eval_interval == 0 or last
             if evaluated:
+                now = time.perf_counter()     # the steps since the last log line count, the evaluation does not
+                trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
                 self.evaluate()
                 self.probe()
                 self.keep_weights()  # before `latest`, which thus stays the newest checkpoint of this step
@@ -443,7 +451,8 @@ class _Training:
                 self.metrics.flush()
                 self.ws.update_run(self.run_id, step=self.step)
             if evaluated:
-                window_start = time.perf_counter()  # tokens/s measures training, not evaluation
+                # A new window after the evaluation: its steps were counted above, its time is not training.
+                window_start, window_steps = time.perf_counter(), 0
 
         self.checkpoint()  # a no-op unless resumed at max_iters
         self.metrics.flush()

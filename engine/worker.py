@@ -198,6 +198,9 @@ class Engine:
         if handler is None:
             if not isinstance(msg, p.Unknown):
                 self.send(p.error_reply(msg, f"the engine does not handle {msg.kind}"))
+            elif msg.kind_name.endswith("_request"):    # a newer studio's request: answer it, or it waits for ever
+                self.send(p.error_reply(msg, f"this engine (protocol {p.PROTOCOL_VERSION}) does not handle "
+                                             f"{msg.kind_name}; update the engine"))
             return
         handler(msg)
 
@@ -416,8 +419,8 @@ class Engine:
             elif kind == "attention":
                 self.send(p.Attention(run=run_id or 0, step=int(d["step"]), meta=d["meta"],
                                       buffers=tuple(d["blobs"])))
-            elif kind == "warning":
-                self.send(p.Log(parent=msg.id, level="warning", message=str(d.get("message", ""))))
+            elif kind in ("warning", "info"):
+                self.send(p.Log(parent=msg.id, level=kind, message=str(d.get("message", ""))))
         return on_event
 
     def _handle_generate_request(self, msg: p.GenerateRequest) -> None:
@@ -435,7 +438,8 @@ class Engine:
             self.send(p.GenerateReply(parent=msg.id, text=out["text"], n_tokens=out["n_tokens"],
                                       tokens_per_sec=out["tokens_per_sec"], stopped=out["stopped"],
                                       ended=out["ended"],
-                                      prompt_tokens=out["prompt_tokens"], token_ids=out["token_ids"]))
+                                      prompt_tokens=out["prompt_tokens"], token_ids=out["token_ids"],
+                                      unknown_chars=out["unknown_chars"]))
         self._enqueue(msg, run, generation=True)
 
     def _handle_checkpoints_request(self, msg: p.CheckpointsRequest) -> None:
@@ -458,7 +462,8 @@ class Engine:
         steps = [s for s, _ in stored]
         if not stored:
             raise ins.InspectError(f"run {run['id']} ({run['name']}) has no attention snapshots yet: they are "
-                                   f"taken at step 0 and at every evaluation while train.probe_attention is on")
+                                   f"taken at step 0 and at every evaluation while Record attention is on "
+                                   f"(train.probe_attention)")
         found = stored[-1] if msg.step is None else next((x for x in stored if x[0] == msg.step), None)
         if found is None:
             raise ins.InspectError(f"run {run['id']} has no attention snapshot at step {msg.step}; "

@@ -1,6 +1,8 @@
 """How a run is named and described for people, the same way in every panel, combo and status line (Qt-free)."""
 from __future__ import annotations
 
+from engine.config import plural
+
 STATUS_WORDS = {"running": "training", "training": "training", "starting": "starting", "paused": "paused",
                 "stopping": "stopping", "finished": "finished", "stopped": "stopped", "failed": "failed",
                 "interrupted": "interrupted", "created": "not started"}
@@ -21,14 +23,15 @@ def run_status(run: dict | None) -> str:
     status = STATUS_WORDS.get(str(run.get("status") or ""), str(run.get("status") or ""))
     step = int(run.get("step") or 0)
     total = int(run.get("max_iters") or (run.get("config") or {}).get("train", {}).get("max_iters") or 0)
-    steps = f"{step:,} / {total:,} steps" if total else f"{step:,} steps"
+    steps = f"{step:,} / {plural(total, 'step')}" if total else plural(step, "step")
     return f"{status}, {steps}" if status else steps
 
 
-def run_line(run: dict | None) -> str:
-    """'Run 2 “baby” — training, 350 / 2,000 steps, best val 1.912': a combo item or a status bar."""
+def run_line(run: dict | None, best: bool = True) -> str:
+    """'Run 2 “baby” — training, 350 / 2,000 steps, best val 1.912': a combo item or a status bar (narrow combos
+    leave out the best validation loss and put the whole line in the item's tooltip)."""
     if not run:
         return "No run"
-    best = run.get("best_val_loss")
-    best = f", best val {best:.3f}" if isinstance(best, (int, float)) else ""
-    return f"{run_title(run)} — {run_status(run)}{best}"
+    loss = run.get("best_val_loss")
+    loss = f", best val {loss:.3f}" if best and isinstance(loss, (int, float)) else ""
+    return f"{run_title(run)} — {run_status(run)}{loss}"

@@ -146,7 +146,9 @@ class Session(QObject):
         self._set_engine_state(last or "ready", self.device_name if last in (None, "ready") else "")
         queued, self._queue = self._queue, []
         for msg in queued:
-            if not self.client.send(msg):
+            if p.too_old_for(msg.kind, hello.protocol_version):
+                self._fail(msg.id, f"the engine is too old for this (it speaks protocol {hello.protocol_version})")
+            elif not self.client.send(msg):
                 self._fail(msg.id, "the engine is not running")
 
     def _on_died(self, reason: str) -> None:
@@ -169,6 +171,9 @@ class Session(QObject):
             self._fail(msg.id, f"the engine is stopped ({reason}); restart it from the Engine menu")
         elif self.hello is None:
             self._queue.append(msg)
+        elif p.too_old_for(msg.kind, self.hello.protocol_version):
+            self._fail(msg.id, f"the engine is too old for this (it speaks protocol {self.hello.protocol_version}); "
+                               "restart the studio to get an engine of the same version")
         elif not self.client.send(msg):
             self._fail(msg.id, "the engine is not running")
         return msg.id

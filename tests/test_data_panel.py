@@ -59,7 +59,7 @@ def test_binary_file_refused_with_clear_error(qtbot, module_session, tmp_path):
         qtbot.mouseClick(panel.import_button, Qt.MouseButton.LeftButton)
     assert done.args[0] is None
     assert panel.error_line.isVisible()
-    assert "notes.bin looks binary (NUL byte at offset 12)" in panel.error_line.text()
+    assert "notes.bin looks like a program or binary file, not text (NUL byte at offset 12)" in panel.error_line.text()
     assert panel.error_box is not None and panel.error_box.isVisible()
     assert "NUL byte at offset 12" in panel.error_box.informativeText()
     panel.error_box.close()

@@ -1,4 +1,4 @@
-"""End to end through the real MainWindow and a real engine process (DESIGN.md "Testing"): import a text, train a
+"""End to end through the real MainWindow and a real engine process (docs/DESIGN.md "Testing"): import a text, train a
 char vocabulary and a tiny model, see the loss fall on the plot, generate, quit, reopen and find it all again."""
 import random
 

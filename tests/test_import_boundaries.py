@@ -1,4 +1,4 @@
-"""The two worlds stay apart: the studio never loads torch, the engine never loads Qt (DESIGN.md rule 1)."""
+"""The two worlds stay apart: the studio never loads torch, the engine never loads Qt (docs/DESIGN.md rule 1)."""
 import importlib.util
 import json
 import pkgutil

@@ -64,3 +64,21 @@ def test_binary_frame_with_lying_lengths_is_rejected():
     frame = bytearray(p.encode_batch([p.Status(buffers=(b"abcd",))]))
     with pytest.raises(p.ProtocolError, match="malformed"):
         p.decode_batch(bytes(frame[:-2]))
+
+
+def test_a_request_of_an_unknown_kind_gets_an_error_reply_of_the_kind_its_sender_expects():
+    """A newer studio's request must not wait for ever on an older engine: the engine answers under the reply
+    kind the studio knows, with a readable error."""
+    frame = json.dumps({"v": "1.9", "msgs": [{"kind": "teleport_request", "id": "q1", "where": "moon"}]}).encode()
+    (unknown,) = p.decode_batch(frame)
+    reply = p.error_reply(unknown, "this engine does not handle teleport_request")
+    wire = json.loads(p.encode_batch([reply]))["msgs"][0]
+    assert wire["kind"] == "teleport_reply" and wire["parent"] == "q1" and wire["status"] == "error"
+    assert "reply_kind" not in wire
+    (known,) = p.decode_batch(p.encode_batch([p.error_reply(p.Unknown(kind_name="rename_request", id="q2"), "no")]))
+    assert isinstance(known, p.RenameReply) and known.parent == "q2" and not known.ok and known.error == "no"
+
+
+def test_requests_newer_than_the_peer_are_recognised():
+    assert p.too_old_for("rename_request", "1.2") and not p.too_old_for("rename_request", "1.3")
+    assert not p.too_old_for("rename_request", "1.10") and not p.too_old_for("train_request", "1.0")

@@ -1,5 +1,5 @@
 """Guard: PySide6 6.12.0 aborted CPython 3.11 after a few hundred Signal.emit / QTimer.singleShot calls
-(`Fatal Python error: bool_dealloc`, DESIGN.md). If a bad binding is installed, this test dies loudly."""
+(`Fatal Python error: bool_dealloc`, docs/DESIGN.md). If a bad binding is installed, this test dies loudly."""
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine import protocol as p

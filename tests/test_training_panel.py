@@ -134,3 +134,17 @@ def test_history_and_live_rows_merge_without_duplicates():
 def test_human_formatting():
     assert human_duration(125) == "2 m 05 s" and human_duration(3725) == "1 h 02 m" and human_duration(None) == "—"
     assert fmt_speed(14_200) == "14.2 k tok/s" and fmt_speed(0) == "—"
+
+
+def test_a_vocabulary_that_leaves_text_unknown_is_warned_about_before_training(qtbot, panel):
+    s = panel.session
+    s.select_dataset({"id": 1, "name": "sample"})
+    assert not panel.coverage_label.isVisible()
+    s.select_tokenizer({"id": 4, "name": "tiny-char", "kind": "char", "vocab_size": 10, "dataset_id": 1,
+                        "unk_share": 0.37, "unk_examples": ["e", "t"]})
+    assert panel.coverage_label.isVisible()
+    text = panel.coverage_label.text()
+    assert "37 % of the text in 'sample'" in text and "[UNK]" in text and "larger vocabulary" in text
+    s.select_tokenizer({"id": 5, "name": "full-char", "kind": "char", "vocab_size": 65, "dataset_id": 1,
+                        "unk_share": 0.0, "unk_examples": []})
+    assert not panel.coverage_label.isVisible()

@@ -119,3 +119,13 @@ def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):
     run = ws.runs()[-1]
     assert run["status"] == "stopped"
     assert ws.latest_checkpoint(run["id"]) is not None
+
+
+def test_a_request_kind_the_engine_does_not_know_is_answered_not_ignored(engine):
+    """As a newer studio would send it: the engine's reply ends the request with a readable error."""
+    import json
+    engine.conn.send_bytes(json.dumps({"v": p.PROTOCOL_VERSION, "msgs": [
+        {"kind": "teleport_request", "id": "tp-1", "where": "moon"}]}).encode())
+    reply = engine.wait_for(lambda m: m.parent == "tp-1", timeout=30)
+    assert isinstance(reply, p.Unknown) and reply.kind_name == "teleport_reply"
+    assert reply.data["status"] == "error" and "does not handle teleport_request" in reply.data["error"]

@@ -1,6 +1,9 @@
 """Take the README's screenshots: a real workspace, a real engine, the real window, under Xvfb.
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python tools/screenshots.py --workspace /tmp/shots-ws
+    xvfb-run -a -s "-screen 0 1920x1080x24" .venv/bin/python tools/screenshots.py --workspace /tmp/shots-ws
+
+Each scene is taken at 1280×720 (docs/screenshots/<name>.png, the README's) and at 1920×1080
+(docs/screenshots/1080p/<name>.png), the two sizes every panel is checked at.
 
 The first run prepares the workspace with the CLI (tinyshakespeare imported, four tokenizers, a short baby run),
 which takes a few minutes on 2 cores; later runs reuse it. Each panel is shown, given time to fill, and grabbed to
@@ -72,9 +75,13 @@ def wait(seconds: float, until=None) -> None:
         time.sleep(0.02)
 
 
-def shoot(win, name: str) -> None:
+SIZES = {"": (1280, 720), "1080p": (1920, 1080)}
+
+
+def shoot(win, name: str, folder: str = "") -> None:
     wait(0.5)
-    path = OUT / f"{name}.png"
+    path = (OUT / folder if folder else OUT) / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     win.grab().save(str(path))
     print("wrote", path.relative_to(ROOT))
 
@@ -84,7 +91,7 @@ def main() -> int:
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/shots-ws"))
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--only", nargs="*", help="scene names to take (default: all)")
-    ap.add_argument("--size", default="1400x880")
+    ap.add_argument("--sizes", nargs="*", default=list(SIZES), help="'' (1280x720) and/or 1080p")
     args = ap.parse_args()
     prepare(args.workspace, args.steps)
 
@@ -103,8 +110,7 @@ def main() -> int:
     session = Session(str(args.workspace))
     session.start_engine()
     win = MainWindow(session, settings)
-    w, h = (int(x) for x in args.size.split("x"))
-    win.resize(w, h)
+    win.resize(*SIZES[""])
     win.show()
     try:
         wait(60, lambda: session.ready and session.workspace["runs"])
@@ -113,11 +119,14 @@ def main() -> int:
         toks = [t for t in session.workspace["tokenizers"] if t["dataset_id"] == shakespeare["id"]]
         session.select_tokenizer(next(t for t in toks if t["kind"] == "char"))
         session.select_run(session.workspace["runs"][-1])
-        for name, scene in SCENES.items():
-            if args.only and name not in args.only:
-                continue
-            scene(win, session, args)
-            shoot(win, name)
+        for folder in args.sizes:
+            win.resize(*SIZES[folder])
+            wait(1)
+            for name, scene in SCENES.items():
+                if args.only and name not in args.only:
+                    continue
+                scene(win, session, args)
+                shoot(win, name, folder)
     finally:
         session.client.kill_now()
     return 0
@@ -216,11 +225,44 @@ def scene_train(win, session, args):
 
 def scene_runs(win, session, args):
     win.show_page("runs")
+    panel = win.panels["runs"]
+    row = panel.table.currentRow()
+    panel.table.selectRow(row if row >= 0 else 0)
+
+
+def scene_attention(win, session, args):
+    win.show_page("attention")
+    panel = win.panels["attention"]
+    wait(20, lambda: len(panel.history) > 0)
+    wait(3)
+
+
+def scene_attention_heatmap(win, session, args):
+    win.show_page("attention")
+    panel = win.panels["attention"]
+    wait(3)
+    panel.select(0, 1)
+    wait(3)
+
+
+def scene_playground(win, session, args):
+    win.show_page("playground")
+    panel = win.panels["playground"]
+    panel.prompt.setPlainText("ROMEO:")
+    panel.max_new.setValue(160)
+    panel.seed.setValue(7)
+    panel.generate()
+    wait(60, lambda: panel._request is None)
+    if panel.pane.tokens:
+        panel.show_token_details(panel.pane, min(12, len(panel.pane.tokens) - 1))
+    wait(5)
 
 
 SCENES = {"data": scene_data, "data-import": scene_data_import, "vocab": scene_vocab,
           "vocab-lengths": scene_lengths, "compare": scene_compare,
-          "model": scene_model, "objective": scene_objective, "train": scene_train, "runs": scene_runs}
+          "model": scene_model, "objective": scene_objective, "train": scene_train,
+          "attention": scene_attention, "attention-heatmap": scene_attention_heatmap,
+          "playground-details": scene_playground, "runs": scene_runs}
 
 
 if __name__ == "__main__":

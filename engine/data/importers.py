@@ -6,7 +6,7 @@ column, an optional label column), JSONL (a field, dotted paths allowed) and Par
 Everything streams: memory stays bounded whatever the corpus size, and a failed or cancelled import leaves
 nothing behind. Input is read and checked here, in bounded chunks, before anything reaches `tokenizers`: that
 library rejects a non-UTF-8 file whole without saying where, and takes gigabytes of memory on one huge line
-(see DESIGN.md).
+(see docs/DESIGN.md).
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ __all__ = ["DataError", "ImportCancelled", "DecodeError", "BinaryFileError", "Ba
            "preview_records"]
 
 CHUNK_BYTES = 1 << 20
-# Longer lines are refused: `tokenizers` needs about 75 bytes of memory per character of one line (DESIGN.md).
+# Longer lines are refused: `tokenizers` needs about 75 bytes of memory per character of one line (docs/DESIGN.md).
 MAX_LINE_CHARS = 1 << 23
 DECODE_CHOICES = ("error", "latin-1", "skip")
 BAD_RECORD_CHOICES = ("error", "skip")

@@ -3,7 +3,7 @@
 UTF-8 (with or without a byte-order mark) and UTF-16/32 with a mark are decoded strictly; the first bad byte is
 reported with its file offset and line. Newlines become \\n (\\r\\n and a lone \\r too). A NUL character means
 binary data. Lines are handed on in batches and checked against a length limit, because `tokenizers` takes
-gigabytes of memory on one huge line (DESIGN.md).
+gigabytes of memory on one huge line (docs/DESIGN.md).
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QHBoxLayout, Q
                                QVBoxLayout, QWidget)
 
 from engine import protocol as p
+from engine.config import plural
 from studio import theme
 from studio.run_names import run_line
 from studio.state.attention import (AttentionError, AttentionHistory, Snapshot, decode_snapshot, mean_over_heads,
@@ -632,7 +633,7 @@ class AttentionPanel(QWidget):
         self.start_spin.setRange(0, max(0, T - self.cap_spin.value()))
         self.start_spin.blockSignals(False)
         s, e = self.window(T)
-        dropped = f" (the {probe.n_dropped:,} tokens before them did not fit the model's context)"
+        dropped = f" (the {plural(probe.n_dropped, 'token')} before them did not fit the model's context)"
         self.window_label.setText(f"tokens {s}–{e - 1} of {T}" + (dropped if probe.n_dropped else ""))
         layer = min(self.layer, snap.n_layer - 1)
         tokens = probe.tokens[s:e]

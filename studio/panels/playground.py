@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout
                                QTextEdit, QVBoxLayout, QWidget)
 
 from engine import protocol as p
+from engine.config import unknown_prompt_message
 from studio import theme
 from studio.run_names import run_line
 from studio.widgets.form_helpers import guarded
@@ -25,7 +26,7 @@ CONFIDENCE_STOPS = [(0.0, QColor("#d55e00")), (0.5, QColor("#f0e442")), (1.0, QC
 
 
 def run_label(run: dict) -> str:
-    return run_line(run)
+    return run_line(run, best=False)
 
 
 def confidence_color(prob: float, alpha: int = 110) -> QColor:
@@ -48,6 +49,18 @@ def visible(text: str) -> str:
 
 def _html(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def prompt_placeholder(text: str, max_words: int = 4, max_chars: int = 32) -> str:
+    """'The start of a text, e.g. First Citizen:' from the first words of a dataset's first line of text."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    words = []
+    for word in line.split():
+        if words and (len(words) == max_words or len(" ".join(words + [word])) > max_chars):
+            break
+        words.append(word[:max_chars])
+    example = " ".join(words)
+    return f"The start of a text, e.g. {example}" if example else "The start of a text"
 
 
 # ------------------------------------------------------------------------------------------------ the output
@@ -503,7 +516,7 @@ class PlaygroundPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(QLabel("Prompt"))
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText("The start of a text, e.g. ROMEO:")
+        self.prompt.setPlaceholderText(prompt_placeholder(""))   # the selected run's own text, once known
         self.prompt.setToolTip("The text the model continues. It may be empty: the model then starts from nothing.")
         self.prompt.setMaximumHeight(90)
         self.prompt.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -668,12 +681,14 @@ class PlaygroundPanel(QWidget):
             pane.run_combo.clear()
             for run in runs:
                 pane.run_combo.addItem(run_label(run), run.get("id"))
+                pane.run_combo.setItemData(pane.run_combo.count() - 1, run_line(run), Qt.ItemDataRole.ToolTipRole)
             pane.run_combo.blockSignals(False)
             want = current if current is not None else self._default_run_id()
             self._select_in_combo(pane.run_combo, want)
             if n == 0 or pane.isVisibleTo(self):
                 self._load_checkpoints(pane)     # a run may have new checkpoints since
         self._update_buttons()
+        self._update_prompt_placeholder()        # the combo kept its index, so no signal said the run is new
 
     def _on_run_updated(self, run: dict) -> None:
         """A run's steps or status changed while it trains: its line in both combos follows."""
@@ -681,6 +696,7 @@ class PlaygroundPanel(QWidget):
             i = pane.run_combo.findData(run.get("id"))
             if i >= 0:
                 pane.run_combo.setItemText(i, run_label(run))
+                pane.run_combo.setItemData(i, run_line(run), Qt.ItemDataRole.ToolTipRole)
 
     def _default_run_id(self):
         s = self.session
@@ -709,6 +725,27 @@ class PlaygroundPanel(QWidget):
     def _on_pane_run(self, pane: OutputPane) -> None:
         self._load_checkpoints(pane)
         self._update_buttons()
+        if pane is self.panes[0]:
+            self._update_prompt_placeholder()
+
+    def _update_prompt_placeholder(self) -> None:
+        """An example prompt from the selected run's own dataset: how its text begins."""
+        run_id = self.selected_run_id()
+        run = next((r for r in (self.session.workspace or {}).get("runs", []) if r.get("id") == run_id), None)
+        dataset = (run or {}).get("dataset_id")
+        if dataset == getattr(self, "_placeholder_dataset", None):
+            return                               # asked already (the workspace is re-read often while training)
+        self._placeholder_dataset = dataset
+        if dataset is None or self.session.engine_state in ("dead", "stopped"):
+            self.prompt.setPlaceholderText(prompt_placeholder(""))
+            return
+
+        def done(reply):
+            if not reply.ok:
+                self._placeholder_dataset = None     # ask again next time
+            elif self._placeholder_dataset == dataset:
+                self.prompt.setPlaceholderText(prompt_placeholder(reply.text))
+        self.session.request(p.DatasetPreviewRequest(dataset=dataset, n_chars=400), guarded(self, done))
 
     def _load_checkpoints(self, pane: OutputPane, prefer_first: bool = False) -> None:
         """Fill a pane's checkpoint list (CheckpointsRequest); 'latest' stays first."""
@@ -808,7 +845,10 @@ class PlaygroundPanel(QWidget):
             pane.token_ids = [int(t) for t in (reply.token_ids or [t["id"] for t in pane.tokens])]
             end = " (stopped)" if reply.stopped else (" · the model ended the text" if reply.ended else "")
             n = reply.n_tokens
-            pane.stats_label.setText(f"{n:,} token{'s' * (n != 1)} · {reply.tokens_per_sec:.1f} tok/s{end}")
+            stats = f"{n:,} token{'s' * (n != 1)} · {reply.tokens_per_sec:.1f} tok/s{end}"
+            # Characters the vocabulary lacks read as [UNK]: say so, or the odd continuation looks like a bug.
+            unknown = unknown_prompt_message(list(getattr(reply, "unknown_chars", None) or []))
+            pane.stats_label.setText(f"{stats}\n{unknown}" if unknown else stats)
             if self._details_for is not None and self._details_for[0] is pane:
                 self._request_token_attention()
         else:

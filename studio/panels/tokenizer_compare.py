@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_bytes, human_count
+from engine.config import human_bytes, human_count, plural
 from studio import theme
 from studio.widgets.form_helpers import MessageLine, guarded, muted_color
 from studio.widgets.token_spans import TokenSpanView
@@ -412,7 +412,7 @@ class TokenizerCompareView(QWidget):
         height = self._span_view_height()
         for i, r in enumerate(result.get("rows") or []):
             name = str(r.get("tokenizer", ""))
-            label = QLabel(f"<b>{html.escape(name)}</b> · {len(r.get('sample_split') or []):,} tokens")
+            label = QLabel(f"<b>{html.escape(name)}</b> · {plural(len(r.get('sample_split') or []), 'token')}")
             view = TokenSpanView()
             view.setFixedHeight(height)
             view.set_spans(text, [])
@@ -442,7 +442,7 @@ class TokenizerCompareView(QWidget):
             view.set_spans(text, reply.spans)
             n = len(reply.spans)
             per = len(text) / n if n else 0.0
-            label.setText(f"<b>{html.escape(name)}</b> · {n:,} tokens · {per:.2f} characters per token "
+            label.setText(f"<b>{html.escape(name)}</b> · {plural(n, 'token')} · {per:.2f} characters per token "
                           f"<span style='color:{muted_color(self).name()}'>(hover a token to see its id)</span>")
         if not self._split_requests:
             self.splitsShown.emit(len(self.split_views))

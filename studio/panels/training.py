@@ -10,8 +10,10 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMessag
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import ConfigError, RunConfig, human_count, human_duration, param_count, user_message
+from engine.config import (ConfigError, RunConfig, human_count, human_duration, param_count, plural,
+                           user_message)
 from studio import theme
+from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
 from studio.widgets.loss_plot import LossPlot, small_plot
 
@@ -180,6 +182,14 @@ class TrainingPanel(QWidget):
         fl.setContentsMargins(10, 6, 10, 6)
         fl.addWidget(self.run_caption)
         fl.addWidget(self.summary)
+        self.coverage_label = QLabel()
+        self.coverage_label.setWordWrap(True)
+        self.coverage_label.setStyleSheet(theme.error_style())
+        self.coverage_label.setToolTip("Tokens the vocabulary cannot spell become the unknown token: the model "
+                                       "then learns and writes [UNK] for them. Train a larger vocabulary in the "
+                                       "Vocabulary panel.")
+        self.coverage_label.hide()
+        fl.addWidget(self.coverage_label)
         root.addWidget(frame)
 
         controls = QHBoxLayout()
@@ -262,7 +272,14 @@ class TrainingPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------------ summary
     def _update_summary(self, *_):
-        """The shown run's caption and settings; when your current settings differ, what Train would start."""
+        """The shown run's caption and settings; when your current settings differ, what Train would start; and
+        a warning before training on a vocabulary that leaves much of the text unknown."""
+        self._update_run_summary()
+        warning = coverage_warning(self.session.tokenizer, self.session.dataset)
+        self.coverage_label.setText(f"⚠ {warning}" if warning else "")
+        self.coverage_label.setVisible(bool(warning))
+
+    def _update_run_summary(self) -> None:
         s = self.session
         run = self.shown_run()
         if run is None:
@@ -301,16 +318,18 @@ class TrainingPanel(QWidget):
                    f"{int(tokenizer.get('vocab_size') or 0):,} tokens)")
         else:
             tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
-        model = (f"{m.n_layer} layers × {m.n_head} heads × {m.n_embd} wide, context {m.block_size} · "
+        model = (f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
+                 f"context {m.block_size} · "
                  f"<b>{params} parameters</b>")
         if short:
-            return f"{model} · {data} · {tok} · {t.max_iters:,} steps"
+            return f"{model} · {data} · {tok} · {plural(t.max_iters, 'step')}"
         tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
         return (f"<b>Model</b> {model}<br>"
                 f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
-                f"<b>Training</b> {t.max_iters:,} steps × {tokens_step:,} tokens/step "
+                f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
                 f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
-                f"learning rate {t.learning_rate:g} · eval every {t.eval_interval:,} steps")
+                f"learning rate {t.learning_rate:g} · eval every "
+                f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}")
 
     def shown_run(self) -> dict | None:
         """The workspace row of the run whose curves are shown (None before any run)."""
