@@ -125,6 +125,8 @@ def test_the_binary_file_warning_is_shown_once(qtbot, module_session, tmp_path):
 
 # ------------------------------------------------------------------------------------------------ charts
 def _short_run_config(session) -> None:
+    """A run of seconds on the built-in sample (other tests of the module import and select tiny datasets)."""
+    session.select_dataset(next(d for d in session.workspace["datasets"] if d["name"] == "sample"))
     session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
     session.update_config("train", batch_size=4, max_iters=20, eval_interval=10, eval_iters=2, log_interval=2,
                           warmup_iters=2, lr_decay_iters=20, checkpoint_interval=1000)
@@ -340,6 +342,7 @@ def test_the_prompt_placeholder_comes_from_the_runs_own_dataset(qtbot, module_se
     got = []
     s.request(p.TrainRequest(config=s.config.to_dict()), got.append)
     qtbot.waitUntil(lambda: bool(got), timeout=30_000)
+    assert got[0].ok, got[0].error
     run_id = got[0].run["id"]
     qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "finished" for r in s.workspace["runs"]),
                     timeout=120_000)
