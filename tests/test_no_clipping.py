@@ -172,4 +172,8 @@ def test_no_text_is_clipped_on_any_panel_at_either_size(qtbot, session, qsetting
     _train_a_short_run(qtbot, session)
     for size in ((1280, 720), (1920, 1080)):
         problems += _visit_every_page(qtbot, win, size)
+    dialog = win.show_trash()                                  # File → Trash…, empty at first
+    qtbot.waitUntil(dialog.empty_label.isVisible, timeout=10_000)
+    problems += [f"trash: {p}" for p in clipped_texts(dialog)]
+    dialog.close()
     assert not problems, "\n".join(problems)
