@@ -7,8 +7,9 @@ import textwrap
 
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6 import QtGui
-from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
-from PySide6.QtWidgets import QApplication, QComboBox, QLabel, QPushButton, QSizePolicy, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QPalette
+from PySide6.QtWidgets import (QApplication, QComboBox, QLabel, QMessageBox, QPushButton, QSizePolicy, QSpacerItem,
+                               QWidget)
 
 # Tooltips longer than this are broken into lines of about this many characters.
 TOOLTIP_LINE_CHARS = 60
@@ -92,15 +93,41 @@ def wrap_tooltip(text: str, width: int = TOOLTIP_LINE_CHARS) -> str:
     return '<p style="white-space:pre">' + "<br>".join(html.escape(part, quote=False) for part in broken) + "</p>"
 
 
+# Room the window manager takes from a title bar for its buttons and margins (measured on common themes).
+TITLE_BAR_CHROME_PX = 150
+
+
+def fit_title(box: QMessageBox) -> None:
+    """Widen a message box so the window manager can show its whole title ("Restart engine — Transformer
+    Studio"): Qt sizes a QMessageBox to its text alone, and a short text gave "…rmer Studio"."""
+    title = box.windowTitle()
+    display = QGuiApplication.applicationDisplayName()
+    if display and display not in title:
+        title = f"{title} — {display}" if title else display
+    bold = QFont(box.font())
+    bold.setBold(True)
+    need = QFontMetrics(bold).horizontalAdvance(title) + TITLE_BAR_CHROME_PX
+    layout = box.layout()
+    if layout is None or box.property("_title_fitted") or box.sizeHint().width() >= need:
+        return
+    box.setProperty("_title_fitted", True)
+    layout.addItem(QSpacerItem(need, 0, QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Minimum),
+                   layout.rowCount(), 0, 1, layout.columnCount())
+
+
 class _TooltipWrapper(QObject):
     """Application-wide: rewraps whatever the tooltip label is about to show, whoever asked for the tooltip
-    (a widget's toolTip, an item's ToolTipRole, a QToolTip.showText call)."""
+    (a widget's toolTip, an item's ToolTipRole, a QToolTip.showText call); and widens message boxes to their
+    title, whoever opened them."""
 
     def eventFilter(self, obj, event) -> bool:
         # The type check comes first: this runs for every event of the application.
-        if event.type() in (QEvent.Type.Show, QEvent.Type.Resize) and obj.objectName() == "qtooltip_label" \
+        kind = event.type()
+        if kind in (QEvent.Type.Show, QEvent.Type.Resize) and obj.objectName() == "qtooltip_label" \
                 and isinstance(obj, QLabel):
             self._rewrap(obj)
+        elif kind == QEvent.Type.Show and isinstance(obj, QMessageBox):
+            fit_title(obj)
         return False
 
     @staticmethod

@@ -369,3 +369,21 @@ def test_every_preset_says_how_long_it_takes_on_a_two_core_cpu():
     for name, spec in PRESETS.items():
         assert "2-core CPU" in spec["description"], name
     assert "Seconds" not in PRESETS["tiny"]["description"] and "20 seconds" in PRESETS["tiny"]["description"]
+
+
+def test_a_message_box_is_wide_enough_for_its_whole_title(qtbot, qapp):
+    """A short question in a box titled "Restart engine" came out as "…rmer Studio" in the title bar."""
+    from PySide6.QtGui import QFont, QFontMetrics
+    from PySide6.QtWidgets import QMessageBox
+
+    from studio import theme
+    theme.install_tooltip_wrapping(qapp)
+    qapp.setApplicationDisplayName("Transformer Studio")
+    box = QMessageBox(QMessageBox.Icon.Question, "Restart engine", "Restart?")
+    qtbot.addWidget(box)
+    bold = QFont(box.font())
+    bold.setBold(True)
+    need = QFontMetrics(bold).horizontalAdvance("Restart engine — Transformer Studio") + theme.TITLE_BAR_CHROME_PX
+    box.open()
+    qtbot.waitExposed(box)
+    assert box.width() >= need
