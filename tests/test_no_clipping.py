@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (QAbstractButton, QApplication, QCheckBox, QComboB
 
 from engine import protocol as p
 from studio.main_window import PAGES, MainWindow
+from studio.widgets.elided_combo import ElidedComboBox
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -106,6 +107,14 @@ def _combo_clipped(combo: QComboBox) -> str | None:
     return f"combo item {widest!r}: needs {need} px, has {room}" if need > room + SLACK_PX else None
 
 
+def _elided_combo_clipped(combo: ElidedComboBox) -> str | None:
+    """An eliding combo may shorten its text with "…", but must still show a readable part of it."""
+    text, shown = combo.currentText(), combo.shown_text()
+    if shown != text and (not shown.endswith("…") or len(shown) < min(len(text), 12)):
+        return f"combo {text!r} shows only {shown!r}"
+    return None
+
+
 def clipped_texts(root: QWidget) -> list[str]:
     """Every visible widget under `root` (and root itself) whose text does not fit, described for a failure."""
     found = []
@@ -116,6 +125,8 @@ def clipped_texts(root: QWidget) -> list[str]:
             problem = _label_clipped(w)
         elif isinstance(w, QAbstractButton):
             problem = _button_clipped(w)
+        elif isinstance(w, ElidedComboBox):
+            problem = _elided_combo_clipped(w)
         elif isinstance(w, QComboBox):
             problem = _combo_clipped(w)
         else:
@@ -150,6 +161,16 @@ def _train_a_short_run(qtbot, session) -> None:
     session.select_run(ended[0].run)
 
 
+def _write_and_open_a_token(qtbot, win) -> None:
+    win.show_page("playground")
+    play = win.panels["playground"]
+    play.max_new.setValue(8)
+    play.generate_button.click()
+    qtbot.waitUntil(lambda: play._request is None and len(play.pane.tokens) == 8, timeout=30_000)
+    play.show_token_details(play.pane, 3)
+    qtbot.waitUntil(lambda: play.details.head_combo.count() > 1, timeout=10_000)
+
+
 def _visit_every_page(qtbot, win, size) -> list[str]:
     win.resize(*size)
     qtbot.waitUntil(lambda: win.size().toTuple() == size, timeout=5000)
@@ -170,6 +191,7 @@ def test_no_text_is_clipped_on_any_panel_at_either_size(qtbot, session, qsetting
     # First with nothing trained (combos are first shown empty), then with a run in every run combo.
     problems = _visit_every_page(qtbot, win, (1280, 720))
     _train_a_short_run(qtbot, session)
+    _write_and_open_a_token(qtbot, win)     # the token details and their layer/head combos take room too
     for size in ((1280, 720), (1920, 1080)):
         problems += _visit_every_page(qtbot, win, size)
     dialog = win.show_trash()                                  # File → Trash…, empty at first

@@ -17,6 +17,7 @@ from engine import protocol as p
 from engine.config import unknown_prompt_message
 from studio import theme
 from studio.run_names import run_line
+from studio.widgets.elided_combo import ElidedComboBox
 from studio.widgets.form_helpers import guarded
 
 FLUSH_MS = 33   # streamed tokens are painted at most ~30 times a second
@@ -111,9 +112,7 @@ class OutputPane(QFrame):
         head = QHBoxLayout()
         self.title_label = QLabel(f"<b>{title}</b>")
         head.addWidget(self.title_label)
-        self.run_combo = QComboBox()
-        self.run_combo.setToolTip("The trained run that writes the text.")
-        self.run_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.run_combo = ElidedComboBox("The trained run that writes the text.")
         self.run_combo.setMinimumContentsLength(18)
         head.addWidget(self.run_combo, 1)
         self.checkpoint_combo = QComboBox()
@@ -335,7 +334,9 @@ class TokenDetails(QWidget):
         pick.addWidget(QLabel("Head"))
         self.head_combo = QComboBox()
         self.head_combo.setToolTip("One head, or the mean of all heads of the layer.")
-        self.head_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        # Filled later: sized empty, it cut "mean of heads"; that item is always there, so room for it is reserved.
+        self.head_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.head_combo.setMinimumContentsLength(len("mean of heads") + 1)
         self.head_combo.currentIndexChanged.connect(lambda *_: self.attentionWanted.emit())
         pick.addWidget(self.head_combo)
         pick.addStretch(1)
