@@ -190,7 +190,10 @@ def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventF
         raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
     _report_vocabulary(emit, tok, ds, trained_here=not chosen)
     cfg.data.dataset = ds["id"]
+    # The stored config describes the vocabulary the run really uses (not the size asked of a new one).
     cfg.tokenizer.tokenizer = tok["id"]
+    cfg.tokenizer.kind = tok.get("kind", cfg.tokenizer.kind)
+    cfg.tokenizer.vocab_size = int(tok.get("vocab_size") or cfg.tokenizer.vocab_size)
     m = cfg.model
     name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])

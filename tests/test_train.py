@@ -464,3 +464,19 @@ def test_generation_ends_where_the_training_documents_end(tmp_path):
             assert out["ended"] and not out["stopped"], (mode, out["text"])
             assert out["text"] == " there, old friend" and "<|endoftext|>" not in out["text"]
             assert out["n_tokens"] == len(out["token_ids"]) < 40
+
+
+def test_a_run_stores_the_vocabulary_it_really_uses(tmp_path):
+    """`--set tokenizer.tokenizer=ID` with the default size left 512 in the run's config for a 40-token vocabulary,
+    and the Runs panel showed "Vocabulary size 512"."""
+    from engine.config import preset
+    from engine.store import Workspace
+    from engine.train import prepare_run
+    ws = Workspace(tmp_path / "ws")
+    ws.ensure_sample_dataset()
+    tok = ws.train_tokenizer("sample", "char", 512)
+    cfg = preset("tiny").with_overrides(["data.dataset=sample", f"tokenizer.tokenizer={tok['id']}"])
+    assert cfg.tokenizer.vocab_size != tok["vocab_size"]
+    run = prepare_run(ws, cfg)
+    assert run["config"]["tokenizer"]["vocab_size"] == tok["vocab_size"]
+    assert run["config"]["tokenizer"]["kind"] == "char"
