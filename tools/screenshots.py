@@ -114,11 +114,7 @@ def main() -> int:
     win.show()
     try:
         wait(60, lambda: session.ready and session.workspace["runs"])
-        shakespeare = next(d for d in session.workspace["datasets"] if d["name"] == "shakespeare")
-        session.select_dataset(shakespeare)
-        toks = [t for t in session.workspace["tokenizers"] if t["dataset_id"] == shakespeare["id"]]
-        session.select_tokenizer(next(t for t in toks if t["kind"] == "char"))
-        session.select_run(session.workspace["runs"][-1])
+        choose_shakespeare(session)
         for folder in args.sizes:
             win.resize(*SIZES[folder])
             wait(1)
@@ -133,6 +129,21 @@ def main() -> int:
 
 
 # ------------------------------------------------------------------------------------------------ scenes
+
+def choose_shakespeare(session) -> None:
+    """The selection the scenes show: tinyshakespeare, its character vocabulary and the baby run (and the baby
+    preset's settings, so the Train panel's summary is that run's)."""
+    from engine.config import preset
+    shakespeare = next(d for d in session.workspace["datasets"] if d["name"] == "shakespeare")
+    session.set_config(preset("baby"))
+    session.select_dataset(shakespeare)
+    toks = [t for t in session.workspace["tokenizers"] if t["dataset_id"] == shakespeare["id"]]
+    session.select_tokenizer(next(t for t in toks if t["kind"] == "char"))
+    run = session.workspace["runs"][0]
+    session.update_config("train", max_iters=int(run.get("max_iters") or 600),
+                          lr_decay_iters=int(run.get("max_iters") or 600), eval_interval=100)
+    session.select_run(run)
+
 
 from PySide6.QtCore import Qt  # noqa: E402  (scenes run after main() made the application)
 
@@ -211,6 +222,7 @@ def scene_compare(win, session, args):
 
 
 def scene_model(win, session, args):
+    choose_shakespeare(session)
     win.show_page("model")
 
 

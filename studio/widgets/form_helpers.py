@@ -217,7 +217,19 @@ def _check_range(box) -> None:
         box.outOfRange.emit(out)
 
 
-class BoundedSpinBox(QSpinBox):
+class _RangeWatching:
+    """What both Bounded spin boxes add to Qt's: every text typed is checked against the range."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        _watch_range(self)
+
+    def validate(self, text: str, pos: int):
+        _typed_text(self, text)
+        return super().validate(text, pos)
+
+
+class BoundedSpinBox(_RangeWatching, QSpinBox):
     """A QSpinBox that tells when the number typed into it is outside its range.
 
     Qt itself refuses such a number without a word (it puts the last value back when editing ends, or drops
@@ -225,27 +237,11 @@ class BoundedSpinBox(QSpinBox):
 
     outOfRange = Signal(object)   # the typed number outside the range, or None once the text is back inside
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        _watch_range(self)
 
-    def validate(self, text: str, pos: int):
-        _typed_text(self, text)
-        return super().validate(text, pos)
-
-
-class BoundedDoubleSpinBox(QDoubleSpinBox):
+class BoundedDoubleSpinBox(_RangeWatching, QDoubleSpinBox):
     """BoundedSpinBox for decimal numbers."""
 
     outOfRange = Signal(object)
-
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        _watch_range(self)
-
-    def validate(self, text: str, pos: int):
-        _typed_text(self, text)
-        return super().validate(text, pos)
 
 
 class RangeHint(QLabel):
