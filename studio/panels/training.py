@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMessag
                                QSizePolicy, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import (ConfigError, RunConfig, human_count, human_duration, param_count, plural,
+from engine.config import (ConfigError, RunConfig, field_label, human_count, human_duration, param_count, plural,
                            user_message)
 from studio import theme
 from studio.coverage import coverage_warning
@@ -41,13 +41,26 @@ def _id(row: dict | None):
     return row.get("id") if row else None
 
 
-def _differs(a: RunConfig, b: RunConfig) -> bool:
-    """Whether Train would start something other than run config `a` (the seed and device aside)."""
+def _differences(a: RunConfig, b: RunConfig) -> list[str]:
+    """The settings (as the panels label them) in which Train would start something other than run config `a`;
+    the seed and the device aside."""
     da, db = a.to_dict(), b.to_dict()
-    for d in (da, db):
-        d.get("train", {}).pop("seed", None)
-        d.get("train", {}).pop("device", None)
-    return da != db
+    # With the same tokenizer, its kind and size are its own, whatever an older run stored beside them.
+    same_tokenizer = a.tokenizer.tokenizer is not None and a.tokenizer.tokenizer == b.tokenizer.tokenizer
+    out = []
+    for section, part in db.items():
+        for key, value in (part or {}).items() if isinstance(part, dict) else ():
+            if (section, key) in (("train", "seed"), ("train", "device")) or (
+                    same_tokenizer and (section, key) in (("tokenizer", "kind"), ("tokenizer", "vocab_size"))):
+                continue
+            if (da.get(section) or {}).get(key) != value:
+                out.append(field_label(f"{section}.{key}"))
+    return out
+
+
+def _differs_text(names: list[str]) -> str:
+    shown = ", ".join(names[:4])
+    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
 class RunCurves:
@@ -298,8 +311,10 @@ class TrainingPanel(QWidget):
         dataset = s._find("datasets", cfg.data.dataset)
         tokenizer = s._find("tokenizers", run.get("tokenizer_id") or cfg.tokenizer.tokenizer)
         text = self._config_html(cfg, dataset, tokenizer)
-        if _differs(cfg, s.config):
-            text += ("<br><i>Train starts a new run with your current settings:</i> "
+        changed = _differences(cfg, s.config)
+        if changed:
+            text += (f"<br><i>Train starts a new run with your current settings</i> (they differ in "
+                     f"{escape(_differs_text(changed))}): "
                      + self._config_html(s.config, s.dataset, s.tokenizer, short=True))
         self.summary.setText(text)
 
