@@ -282,7 +282,7 @@ class RunConfig:
             raise ConfigError(f"unknown config section(s): {', '.join(sorted(unknown))}")
         kwargs = {}
         for f in fields(cls):
-            section_cls = type(f.default_factory())
+            section_cls = type(f.default_factory())  # type: ignore[operator]  # every section has one
             kwargs[f.name] = _section_from_dict(f.name, section_cls, d.get(f.name) or {})
         return cls(**kwargs)
 

@@ -21,8 +21,15 @@ import itertools
 import json
 import os
 import struct
+import sys
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+if sys.version_info >= (3, 11):
+    from typing import dataclass_transform
+else:   # 3.10: the decorator only informs type checkers
+    def dataclass_transform(**_kwargs):
+        return lambda fn: fn
 
 PROTOCOL_VERSION = "1.3"   # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64           # messages per frame
@@ -37,6 +44,7 @@ def _new_id() -> str:
     return f"{os.getpid()}-{next(_counter)}"
 
 
+@dataclass_transform(frozen_default=True, kw_only_default=True)
 def message(kind: str):
     """Class decorator: a frozen dataclass message registered under its wire `kind`."""
     def wrap(cls):
@@ -555,7 +563,8 @@ def compatible(version: str) -> bool:
 
 
 def encode_batch(msgs: list[Message]) -> bytes:
-    dicts, blobs = [], []
+    dicts: list[dict[str, Any]] = []
+    blobs: list[Any] = []
     for m in msgs:
         d = m.to_dict()
         if m.buffers:
@@ -569,7 +578,7 @@ def encode_batch(msgs: list[Message]) -> bytes:
 
 
 def decode_message(d: dict[str, Any], buffers: tuple = ()) -> Message:
-    kind = d.get("kind")
+    kind = str(d.get("kind"))
     cls = _REGISTRY.get(kind)
     if cls is None:
         return Unknown(id=str(d.get("id", "")), parent=d.get("parent"), kind_name=str(kind), data=d)
@@ -579,7 +588,7 @@ def decode_message(d: dict[str, Any], buffers: tuple = ()) -> Message:
 
 def decode_batch(data: bytes) -> list[Message]:
     try:
-        blob = b""
+        blob: bytes | memoryview = b""
         if data[:4] == BINARY_MAGIC:
             (n,) = struct.unpack(">I", data[4:8])
             blob = memoryview(data)[8 + n:]
@@ -623,7 +632,7 @@ class ForeignReply(Reply):
         return d
 
 
-def error_reply(request: Message, error: str) -> Reply:
+def error_reply(request: Message, error: str) -> Reply | Log:
     """The matching `<action>_reply` with status error, or a log message if the request kind has no reply."""
     if isinstance(request, Unknown):
         if request.kind_name.endswith("_request"):

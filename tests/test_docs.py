@@ -139,3 +139,15 @@ def test_code_comments_point_at_the_design_in_the_repository():
                 if needle in text:
                     problems.append(f"{path.relative_to(ROOT)} points at {needle}")
     assert not problems, "\n".join(problems)
+
+
+def test_ci_runs_the_test_command_the_readme_gives():
+    """.ci/run must call the README's test command (checks included), so a green CI means what the README says."""
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```bash\n(.*?)\n```", readme, re.S)
+    command = next(b.strip() for b in blocks if "pytest" in b and "pip install" in b)
+    ci = (root / ".ci" / "run").read_text(encoding="utf-8")
+    assert command in ci.splitlines()
+    for check in ("ruff check", "lint-imports", "mypy", "python -m pytest"):
+        assert check in command
