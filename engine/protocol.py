@@ -616,10 +616,6 @@ def decode_batch(data: bytes) -> list[Message]:
         raise ProtocolError(f"malformed frame: {e}") from None
 
 
-def reply_to(request: Message, cls: type[Reply], **fields) -> Reply:
-    return cls(parent=request.id, **fields)
-
-
 @dataclass(frozen=True, kw_only=True)
 class ForeignReply(Reply):
     """An error reply to a request of a kind this side does not know (a newer peer's). It goes out under the reply

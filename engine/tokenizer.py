@@ -136,9 +136,6 @@ class TokenizerSpec:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def is_default(self) -> bool:
-        return self == TokenizerSpec(self.kind, self.vocab_size)
-
 
 def make_spec(kind: str, vocab_size: int, **options: Any) -> TokenizerSpec:
     unknown = set(options) - {"min_frequency", "special_tokens", "normalizer", "pre_tokenizer"}

@@ -102,9 +102,6 @@ class Session(QObject):
         Path(self.workspace_path).mkdir(parents=True, exist_ok=True)
         self.client.start(self.workspace_path)
 
-    def stop_engine(self) -> None:
-        self.client.stop()
-
     def restart_engine(self) -> None:
         self._fail_pending("the engine is restarting")
         self.client.restart(self.workspace_path)

@@ -223,11 +223,6 @@ class Cleaner:
         self._collapsed_blanks = 0  # blank lines collapse_whitespace dropped since the last line of text
         self._hash = hashlib.blake2b(digest_size=16) if self._seen_docs is not None else None
 
-    @property
-    def doomed(self) -> bool:
-        """The document is already rejected (too long, or a dropping regex matched): feed returns nothing more."""
-        return self._doomed is not None
-
     def feed(self, lines: list[str]) -> list[str]:
         if not lines:
             return []

@@ -204,12 +204,6 @@ def _column_index(header: list[str], column: str | int | None, path: Path, what:
     raise DataError(f"{path} has no {what} {column!r} (columns: {_names(header)})")
 
 
-def csv_header(batches: Iterable[list[str]], delimiter: str) -> list[str]:
-    for row in csv.reader(_physical_lines(batches), delimiter=delimiter):
-        return row
-    return []
-
-
 def _physical_lines(batches: Iterable[list[str]]) -> Iterator[str]:
     for batch in batches:
         for text in batch:
