@@ -41,7 +41,7 @@ def make_attention(L: int, H: int, T: int, seed: int) -> np.ndarray:
 
 
 def encode(attn: np.ndarray, step: int) -> tuple[dict, list[bytes]]:
-    """The engine's snapshot format (engine.inspect.encode_snapshot), without importing torch."""
+    """The engine's snapshot format (engine.attention_probes.encode_snapshot), without importing torch."""
     L, H, T, _ = attn.shape
     r, c = np.tril_indices(T)
     blob = np.ascontiguousarray(attn.astype("<f2")[..., r, c]).tobytes()

@@ -371,7 +371,7 @@ def cmd_attention(args) -> int:
         raise FileNotFoundError(2, "no such folder", str(out.parent))
     ws = _workspace(args)
     run = _run_with_checkpoint(ws, args.run)
-    from engine.inspect import attention_for_text, save_npz
+    from engine.attention_probes import attention_for_text, save_npz
     from engine.train import load_model_for_run
     model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
@@ -626,7 +626,7 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     names = {"engine.store": "WorkspaceError", "engine.data.importers": "DataError",
              "engine.data.errors": "DataError", "engine.tokenizer": "TokenizerError",
              "engine.checkpoint": "CheckpointError", "engine.train": "TrainingError",
-             "engine.inspect": "InspectError", "engine.generate": "GenerationError"}
+             "engine.attention_probes": "InspectError", "engine.generate": "GenerationError"}
     return tuple(getattr(sys.modules[m], n) for m, n in names.items()
                  if m in sys.modules and hasattr(sys.modules[m], n))
 

@@ -213,7 +213,7 @@ class TrainConfig:
     seed: int = 1337
     device: str = "auto"
     dtype: str = "auto"
-    # Attention snapshots of the probe texts at step 0 and at every evaluation (engine/inspect.py).
+    # Attention snapshots of the probe texts at step 0 and at every evaluation (engine/attention_probes.py).
     probe_attention: bool = True
     # Weights-only checkpoints kept for comparing steps in the playground, one per evaluation (step 0 too),
     # thinned to at most this many (evenly spaced ones, and the newest); 0 keeps none ("latest" always stays).

@@ -427,7 +427,7 @@ class AttentionRequest(Message):
 class AttentionReply(Reply):
     run: int = 0
     step: int = 0
-    meta: dict = field(default_factory=dict)    # engine.inspect.encode_snapshot meta (probes, tokens, shapes, labels)
+    meta: dict = field(default_factory=dict)    # engine.attention_probes.encode_snapshot meta (probes, tokens, shapes, labels)
     steps: list = field(default_factory=list)   # every stored snapshot step of the run, for the time slider
 
 
@@ -490,7 +490,7 @@ class Attention(Message):
     """A new attention snapshot of a training run (at step 0 and at each evaluation); arrays in `buffers`.
 
     Stored too (run_dir/attention/step-NNNNNNNN.npz), so it may be dropped when the studio lags: ask for it with
-    attention_request. meta (the same in attention_reply; engine.inspect.encode_snapshot):
+    attention_request. meta (the same in attention_reply; engine.attention_probes.encode_snapshot):
         format      1 (the snapshot format)
         step        the training step
         dtype       "<f2": buffers hold little-endian float16

@@ -10,7 +10,7 @@ What a run keeps in run_dir (workspace/runs/<id>/):
                                      playground; at most train.keep_checkpoints (0: none), evenly spaced (every
                                      evaluation, then every 2nd, 4th, ... as the run grows) and the newest
     attention/step-NNNNNNNN.npz      attention snapshots of the probe texts at step 0 and at each evaluation
-                                     (train.probe_attention), see engine/inspect.py
+                                     (train.probe_attention), see engine/attention_probes.py
 A weights-only checkpoint is the model's float32 weights, 4 bytes per parameter (3.2 MiB for the 0.8 M "baby",
 so the default 10 of them take 32 MiB); a snapshot is L * H * T * (T + 1) bytes per probe (139 KiB for the
 baby: two texts of 48 tokens and the 64-token induction probe). Every checkpoint file is registered in the
@@ -379,7 +379,7 @@ class _Training:
         # Rows logged after the checkpoint by the interrupted session would be logged again: drop them; so
         # would its attention snapshots and weights-only checkpoints.
         self.ws.delete_metrics(self.run_id, after_step=self.step)
-        from engine.inspect import delete_snapshots_after
+        from engine.attention_probes import delete_snapshots_after
         delete_snapshots_after(self.run_dir / ATTENTION_DIR, self.step)
         _forget_checkpoints(self.ws, self.run_id, [c for c in list_checkpoints(self.ws, self.run_id)
                                                    if c["step"] > self.step and c["name"] != CHECKPOINT_NAME])
@@ -556,7 +556,7 @@ class _Training:
         """
         if not self.probing:
             return
-        from engine import inspect as ins
+        from engine import attention_probes as ins
         t0 = time.perf_counter()
         try:
             tok = self.tokenizer()

@@ -447,12 +447,12 @@ class Engine:
         self.send(p.CheckpointsReply(parent=msg.id, rows=list_checkpoints(self.ws(), msg.run)))
 
     def _snapshot_steps(self, run_id: int) -> list:
-        from engine.inspect import list_snapshots
+        from engine.attention_probes import list_snapshots
         from engine.train import ATTENTION_DIR
         return list_snapshots(self.ws().run_dir(run_id) / ATTENTION_DIR)
 
     def _handle_attention_request(self, msg: p.AttentionRequest) -> None:
-        from engine import inspect as ins
+        from engine import attention_probes as ins
         if msg.text is not None:
             self._enqueue(msg, self._attention_of_text, generation=True)
             return
@@ -473,7 +473,7 @@ class Engine:
                                    buffers=tuple(blobs)))
 
     def _attention_of_text(self, job: Job) -> None:
-        from engine import inspect as ins
+        from engine import attention_probes as ins
         from engine.train import load_model_for_run
         msg: p.AttentionRequest = job.request
         ws = self.ws()
@@ -488,7 +488,7 @@ class Engine:
 
     def _handle_token_attention_request(self, msg: p.TokenAttentionRequest) -> None:
         def run(job: Job) -> None:
-            from engine import inspect as ins
+            from engine import attention_probes as ins
             from engine.train import load_model_for_run
             model, tok, _ = load_model_for_run(self.ws(), msg.run, "auto", msg.checkpoint)
             row, keys = ins.token_attention(model, list(msg.ids), msg.position)
@@ -536,7 +536,7 @@ def _USER_ERRORS() -> tuple[type[BaseException], ...]:
         from engine.checkpoint import CheckpointError
         from engine.data.importers import DataError
         from engine.generate import GenerationError
-        from engine.inspect import InspectError
+        from engine.attention_probes import InspectError
         from engine.store import WorkspaceError
         from engine.tokenizer import TokenizerError
         errors += [CheckpointError, DataError, WorkspaceError, TokenizerError, InspectError, GenerationError]

@@ -7,7 +7,7 @@ import pytest
 
 from engine import protocol as p
 from engine.config import preset
-from engine.inspect import capture_attention
+from engine.attention_probes import capture_attention
 from engine.store import Workspace
 from engine.train import load_model_for_run
 from tests.engine_harness import EngineProcess

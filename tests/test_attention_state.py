@@ -13,7 +13,7 @@ def causal_attention(L, H, T, seed=0):
 
 
 def encode(attn, tokens=None, step=0, layout="tril", labels=None, kind="text"):
-    """The engine's wire format (engine.inspect.encode_snapshot), written out with numpy for the studio's tests."""
+    """The engine's wire format (engine.attention_probes.encode_snapshot), written out with numpy for the studio's tests."""
     L, H, T, _ = attn.shape
     half = np.asarray(attn).astype("<f2")
     if layout == "tril":
@@ -31,7 +31,7 @@ def encode(attn, tokens=None, step=0, layout="tril", labels=None, kind="text"):
 
 
 def test_reads_what_the_engines_encoder_writes():
-    inspect = pytest.importorskip("engine.inspect")
+    inspect = pytest.importorskip("engine.attention_probes")
     causal = causal_attention(2, 3, 9)
     full = np.random.default_rng(1).random((1, 2, 5, 5)).astype(np.float32)   # not causal: kept whole
     snapshot = [{"kind": "text", "text": "abcdefghi", "tokens": list("abcdefghi"), "ids": list(range(9)),

@@ -1,4 +1,4 @@
-"""engine.inspect: the inspect path against a recomputation, head scores and labels, snapshots, the CLI helper."""
+"""engine.attention_probes: the inspect path against a recomputation, head scores and labels, snapshots, the CLI helper."""
 import json
 import math
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from engine import inspect as ins
+from engine import attention_probes as ins
 from engine.config import ModelConfig
 from engine.model import GPT
 from engine.tokenizer import train_tokenizer

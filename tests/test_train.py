@@ -9,7 +9,7 @@ import torch
 
 import numpy as np
 
-from engine import inspect as ins
+from engine import attention_probes as ins
 from engine.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
 from engine.config import ConfigError, RunConfig, TrainConfig
 from engine.store import Workspace

@@ -1,7 +1,7 @@
 """What the Attention panel shows, without Qt: decoded snapshots, a run's history of them, summaries, windows.
 
-The engine sends attention as float16 bytes described by a JSON meta (engine.inspect.encode_snapshot). The studio
-may not import engine.inspect (it pulls in torch), so the small decoder lives here and reads the meta alone:
+The engine sends attention as float16 bytes described by a JSON meta (engine.attention_probes.encode_snapshot). The studio
+may not import engine.attention_probes (it pulls in torch), so the small decoder lives here and reads the meta alone:
     layout "tril": per head, the T * (T + 1) / 2 lower-triangle values in np.tril_indices(T) order
     layout "full": per head, T * T values, row by row
 Rows are queries, columns keys; each row sums to 1.
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SNAPSHOT_FORMAT = 1
-# The head patterns the engine can name (engine.inspect.HEAD_PATTERNS); their explanations travel in the meta.
+# The head patterns the engine can name (engine.attention_probes.HEAD_PATTERNS); their explanations travel in the meta.
 PATTERNS = ("previous-token", "first-token", "self", "local", "induction", "mixed")
 # Decoded snapshots kept for scrubbing (at least the one on screen); the encoded ones, a quarter of the bytes,
 # are kept for the whole run.
