@@ -271,3 +271,41 @@ def test_the_vocabulary_combo_never_shows_a_tokenizer_that_is_not_in_use(qtbot, 
         assert vocab.tokenizer_combo.findText("(none chosen: pick one)") < 0
     finally:
         close_window(win)
+
+
+def test_train_clicked_before_the_engine_said_hello_starts_the_run(qtbot, tmp_path, qsettings):
+    session = Session(str(tmp_path / "ws"))
+    session.start_engine()
+    tiny_training(session, steps=400)
+    win = open_window(qtbot, session, qsettings)
+    train = win.panels["train"]
+    try:
+        win.show_page("train")
+        assert session.hello is None and train.train_button.isEnabled()
+        train.train_button.click()
+        assert train.train_button.text() == "Starting…" and train.stop_button.isEnabled()
+        qtbot.waitUntil(lambda: session.training_run is not None and session.is_training, timeout=60_000)
+        assert not train.error_label.isVisible() and visible_message_boxes() == []
+        assert train.train_button.text() == "▶  Train" and session.config.data.dataset == session.dataset["id"]
+        qtbot.waitUntil(lambda: len(train.curves.steps) > 0, timeout=60_000)     # it trains
+        session.control("stop")
+        qtbot.waitUntil(lambda: not session.is_training, timeout=30_000)
+    finally:
+        close_window(win)
+
+
+def test_stop_before_the_engine_is_ready_cancels_the_waiting_start(qtbot, tmp_path, qsettings):
+    session = Session(str(tmp_path / "ws"))
+    session.start_engine()
+    win = open_window(qtbot, session, qsettings)
+    train = win.panels["train"]
+    try:
+        train.start_training()
+        assert train.train_button.text() == "Starting…"
+        train.stop_training()
+        assert train.train_button.text() == "▶  Train" and train.state_label.text() == ""
+        qtbot.waitUntil(lambda: session.engine_state == "ready", timeout=60_000)
+        qtbot.wait(500)
+        assert session.training_run is None and not session.is_training
+    finally:
+        close_window(win)
