@@ -189,7 +189,7 @@ class Engine:
                 try:
                     self.dispatch(msg)
                 except Exception as e:  # a bug in one handler must not kill the reader
-                    if not isinstance(e, _USER_ERRORS()):
+                    if not isinstance(e, user_error_types()):
                         traceback.print_exc()
                     self.send(p.error_reply(msg, _readable(e)))
 
@@ -520,7 +520,7 @@ class Engine:
             try:
                 job.run(job)
             except Exception as e:
-                if not isinstance(e, _USER_ERRORS()):
+                if not isinstance(e, user_error_types()):
                     traceback.print_exc()
                 self.send(p.error_reply(job.request, _readable(e)))
             finally:
@@ -529,7 +529,7 @@ class Engine:
                     self.set_state("idle")
 
 
-def _USER_ERRORS() -> tuple[type[BaseException], ...]:
+def user_error_types() -> tuple[type[BaseException], ...]:
     """Errors whose message is meant for the user as it is (no traceback in the log)."""
     errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
     try:  # a broken install must still get its start-up error reported, so these imports may fail
@@ -566,7 +566,7 @@ def _readable(e: BaseException) -> str:
         return f"no such file or folder: {e.filename}"
     if isinstance(e, MemoryError):
         return "out of memory: try a smaller batch size, context or model"
-    return text.splitlines()[0] if not isinstance(e, _USER_ERRORS()) else text
+    return text.splitlines()[0] if not isinstance(e, user_error_types()) else text
 
 
 def main(argv: list[str] | None = None) -> int:

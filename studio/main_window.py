@@ -11,9 +11,6 @@ from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QL
 from studio import theme
 from studio.icons import app_icon, panel_icon
 from studio.run_names import run_status, run_title
-from studio.panels.playground import PlaygroundPanel
-from studio.panels.runs import RunsPanel
-from studio.panels.training import TrainingPanel
 
 # (key, sidebar label, module, class, icon (resources/icons/<icon>.svg), tooltip)
 PAGES = [
@@ -29,12 +26,7 @@ PAGES = [
     ("playground", "Playground", "playground", "PlaygroundPanel", "playground", "Let a trained model write text."),
     ("runs", "Runs", "runs", "RunsPanel", "runs", "All runs: compare, resume, reuse."),
 ]
-_MINE = {"training": TrainingPanel, "playground": PlaygroundPanel, "runs": RunsPanel}
-
-
 def _panel_class(module: str, name: str):
-    if module in _MINE:
-        return _MINE[module]
     return getattr(importlib.import_module(f"studio.panels.{module}"), name)
 
 
