@@ -30,7 +30,8 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
-from studio.thread_mailbox import MAX_FRAMES_PER_DRAIN, Mailbox, accept_connection, decode_frames, read_frames
+from studio.thread_mailbox import (MAX_FRAMES_PER_DRAIN, Mailbox, accept_connection, decode_frames,
+                                   keep_open_while_watched, read_frames)
 
 STARTUP_GRACE_S = 30.0
 HANG_S = 10.0
@@ -276,6 +277,7 @@ class EngineClient(QObject):
         else:
             self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
             self._notifier.activated.connect(self._drain)
+            keep_open_while_watched(self._notifier, conn)
         self._remove_sockdir()
         self.send(p.HelloRequest())
 

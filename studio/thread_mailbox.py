@@ -63,6 +63,9 @@ class Mailbox:
         self._deliver = weakref.WeakMethod(deliver)
         self._notifier = QSocketNotifier(self._read_end.fileno(), QSocketNotifier.Type.Read, parent)
         self._notifier.activated.connect(self._on_wake)
+        keep_open_while_watched(self._notifier, self._read_end, write_end)
+        # Nobody reads the wake-ups once this object is gone: stop the notifier, or unread bytes keep it firing.
+        weakref.finalize(self, _disable_quietly, self._notifier)
 
     def pending(self) -> bool:
         return not self._items.empty()
@@ -87,8 +90,28 @@ class Mailbox:
         if not self._items.empty():
             self.post.wake_again()
         deliver = self._deliver()
-        if items and deliver is not None:
+        if deliver is None:
+            self._notifier.setEnabled(False)     # the client is gone; nobody will take these
+        elif items:
             deliver(items)
+
+
+def _disable_quietly(notifier: QSocketNotifier) -> None:
+    try:
+        notifier.setEnabled(False)
+    except RuntimeError:
+        pass    # its C++ side is gone already, and with it the watching
+
+
+def keep_open_while_watched(notifier: QSocketNotifier, *files) -> None:
+    """Close `files` when `notifier` is destroyed, never before.
+
+    Qt polls a notifier's descriptor for as long as the notifier lives, and the notifier is a C++ child that can
+    outlive the Python objects holding the files (the garbage collector frees those in any order). A descriptor
+    closed under a live notifier made Qt print "QSocketNotifier: Invalid socket" in a loop and stop delivering,
+    which hung the suite under load. The lambda below is the files' owner: the connection keeps it until the
+    notifier's destroyed signal, which fires after Qt has stopped watching."""
+    notifier.destroyed.connect(lambda *_: [close_quietly(f) for f in files])
 
 
 def accept_connection(listener: Listener, gen: int, post: Post, cancelled: threading.Event) -> None:

@@ -152,3 +152,31 @@ def test_the_reader_thread_can_be_torn_down_mid_flood(qtbot, qapp, tmp_path):
         engine.wait(5)
     qtbot.wait(300)            # the reader thread sees EOF and ends, posting to nobody
     assert engine.poll() is not None
+
+
+def test_a_watched_descriptor_is_never_closed_under_its_notifier(qtbot, qapp, qtlog):
+    """The garbage collector may free a mailbox's Python side while its notifier, a C++ child of a live object,
+    still watches the socket. Closing the socket then made Qt print "QSocketNotifier: Invalid socket" in a loop
+    and stop delivering to every client (the suite hung under load). The socket now lives as long as the
+    notifier, and the notifier stops when nobody reads it."""
+    from PySide6.QtCore import QObject, QSocketNotifier
+
+    from studio.thread_mailbox import Mailbox
+
+    class Owner(QObject):
+        def deliver(self, items):
+            pass
+
+    owner = Owner()
+    box = Mailbox(owner, owner.deliver)
+    fd = box._read_end.fileno()
+    box.post(("frames", None, [], 1))          # a wake-up nobody will read
+    del box
+    gc.collect()
+    qtbot.wait(300)
+    assert not [r for r in qtlog.records if "Invalid socket" in r.message]
+    assert os.path.exists(f"/proc/self/fd/{fd}"), "the socket was closed under its notifier"
+    (notifier,) = owner.findChildren(QSocketNotifier)
+    assert not notifier.isEnabled()
+    owner.deleteLater()                         # the notifier goes, and the socket with it
+    qtbot.waitUntil(lambda: not os.path.exists(f"/proc/self/fd/{fd}"), timeout=2000)
