@@ -220,16 +220,5 @@ def description_label(text: str) -> QLabel:
     return label
 
 
-def panel_header(title: str, description: str) -> QWidget:
-    from PySide6.QtWidgets import QVBoxLayout
-    w = QWidget()
-    lay = QVBoxLayout(w)
-    lay.setContentsMargins(0, 0, 0, 4)
-    lay.setSpacing(2)
-    lay.addWidget(title_label(title))
-    lay.addWidget(description_label(description))
-    return w
-
-
 def error_style() -> str:
     return "color: #e5534b;"

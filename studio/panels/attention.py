@@ -16,7 +16,7 @@ from studio import theme
 from studio.run_names import run_line
 from studio.state.attention import (AttentionError, AttentionHistory, Snapshot, decode_snapshot, mean_over_heads,
                                     rollout, token_window)
-from studio.widgets.form_helpers import MessageLine, guarded
+from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.head_grid import HeadGrid, PatternLegend
 from studio.widgets.head_view import HeadView, head_color
 from studio.widgets.heatmap import AttentionHeatmap, write_svg
@@ -62,7 +62,7 @@ class AttentionPanel(QWidget):
     # ------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(theme.panel_header(
+        root.addWidget(PanelHeader(
             "Attention", "See where each head of the model looks while it reads a text, and watch the heads learn "
                          "their jobs as training goes on."))
 

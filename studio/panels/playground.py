@@ -18,7 +18,7 @@ from engine.config import unknown_prompt_message
 from studio import theme
 from studio.run_names import run_line
 from studio.widgets.elided_combo import ElidedComboBox
-from studio.widgets.form_helpers import guarded
+from studio.widgets.form_helpers import PanelHeader, guarded
 
 FLUSH_MS = 33   # streamed tokens are painted at most ~30 times a second
 MODES = [("sample", "Sampling"), ("greedy", "Greedy"), ("beam", "Beam search")]
@@ -507,7 +507,7 @@ class PlaygroundPanel(QWidget):
     # --------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(theme.panel_header(
+        root.addWidget(PanelHeader(
             "Playground", "Give a trained model the start of a text and watch it write the rest, one token at a "
                           "time. Click a written token to see what the model was thinking there."))
         split = QSplitter(Qt.Orientation.Horizontal)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from engine import protocol as p
 from studio import theme
-from studio.widgets.form_helpers import MessageLine
+from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.undo_bar import UndoBar
 
 COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
@@ -156,7 +156,7 @@ class RunsPanel(QWidget):
 
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(theme.panel_header(
+        root.addWidget(PanelHeader(
             "Runs", "Every model trained in this workspace: pick one to see its curves, continue it, or try it "
                     "in the playground."))
         self.table = QTableWidget(0, len(COLUMNS))

@@ -15,6 +15,7 @@ from engine.config import (ConfigError, RunConfig, field_label, human_count, hum
 from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
+from studio.widgets.form_helpers import PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
 
 REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
@@ -176,7 +177,7 @@ class TrainingPanel(QWidget):
     # --------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(theme.panel_header(
+        root.addWidget(PanelHeader(
             "Train", "Train the model on your data and watch it learn: the loss is how surprised the model is "
                      "by the next token, so lower is better."))
 
