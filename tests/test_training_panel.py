@@ -4,7 +4,8 @@ from PySide6.QtWidgets import QMessageBox
 
 from engine import protocol as p
 from engine.config import human_duration
-from studio.panels.training import RunCurves, TrainingPanel, fmt_speed
+from studio.panels.training import TrainingPanel, fmt_speed
+from studio.state.curves import RunCurves
 from studio.session import Session
 
 

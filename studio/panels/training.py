@@ -15,6 +15,7 @@ from engine.config import (ConfigError, RunConfig, field_label, human_count, hum
 from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
+from studio.state.curves import RunCurves
 from studio.widgets.form_helpers import PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
 
@@ -62,62 +63,6 @@ def _differences(a: RunConfig, b: RunConfig) -> list[str]:
 def _differs_text(names: list[str]) -> str:
     shown = ", ".join(names[:4])
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-
-
-class RunCurves:
-    """Buffered curves of one run (no Qt): live rows are appended, a metrics reply fills in the history."""
-
-    def __init__(self, run_id: int | None = None):
-        self.run_id = run_id
-        self.steps: list[int] = []
-        self.loss: list[float] = []
-        self.lr: list[float] = []
-        self.grad_norm: list[float] = []
-        self.val_steps: list[int] = []
-        self.val_loss: list[float] = []
-        self.last: dict = {}
-        self.last_val: float | None = None
-
-    def add_rows(self, rows: list[dict]) -> None:
-        for r in rows:
-            split = r.get("split", "train")
-            if split == "val":
-                self.add_eval(int(r["step"]), r.get("val_loss", r.get("loss")))
-                continue
-            if split != "train" or r.get("loss") is None:
-                continue
-            step = int(r["step"])
-            if self.steps and step <= self.steps[-1]:
-                continue    # already have it (a live row that the history also holds)
-            self.steps.append(step)
-            self.loss.append(float(r["loss"]))
-            self.lr.append(float(r.get("lr") or 0.0))
-            self.grad_norm.append(float(r.get("grad_norm") or 0.0))
-            self.last = dict(r)
-
-    def add_eval(self, step: int, val_loss) -> None:
-        if val_loss is None:
-            return
-        if self.val_steps and step <= self.val_steps[-1]:
-            if step == self.val_steps[-1]:
-                self.val_loss[-1] = float(val_loss)
-            return
-        self.val_steps.append(step)
-        self.val_loss.append(float(val_loss))
-        self.last_val = float(val_loss)
-
-    def merge_history(self, rows: list[dict]) -> None:
-        """History from the store first, then the live rows that came after it."""
-        live = RunCurves(self.run_id)
-        live.__dict__.update({k: list(v) if isinstance(v, list) else v for k, v in self.__dict__.items()})
-        self.__init__(self.run_id)
-        self.add_rows(sorted(rows, key=lambda r: (int(r.get("step", 0)), r.get("split") == "val")))
-        for i, step in enumerate(live.steps):
-            self.add_rows([{"step": step, "loss": live.loss[i], "lr": live.lr[i], "grad_norm": live.grad_norm[i]}])
-        if live.last and live.steps and self.steps and live.steps[-1] == self.steps[-1]:
-            self.last = live.last
-        for step, val in zip(live.val_steps, live.val_loss):
-            self.add_eval(step, val)
 
 
 class StatCard(QFrame):
