@@ -16,7 +16,7 @@ from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
 from studio.state.curves import RunCurves
-from studio.widgets.form_helpers import PanelHeader
+from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
 
 REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
@@ -141,13 +141,10 @@ class TrainingPanel(QWidget):
         fl.setContentsMargins(10, 6, 10, 6)
         fl.addWidget(self.run_caption)
         fl.addWidget(self.summary)
-        self.coverage_label = QLabel()
-        self.coverage_label.setWordWrap(True)
-        self.coverage_label.setStyleSheet(theme.error_style())
+        self.coverage_label = MessageLine()
         self.coverage_label.setToolTip("Tokens the vocabulary cannot spell become the unknown token: the model "
                                        "then learns and writes [UNK] for them. Train a larger vocabulary in the "
                                        "Vocabulary panel.")
-        self.coverage_label.hide()
         fl.addWidget(self.coverage_label)
         root.addWidget(frame)
 
@@ -178,10 +175,7 @@ class TrainingPanel(QWidget):
         root.addLayout(controls)
 
         self.state_label = theme.description_label("")
-        self.error_label = QLabel("")
-        self.error_label.setStyleSheet(theme.error_style())
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = MessageLine()
         root.addWidget(self.state_label)
         root.addWidget(self.error_label)
 
@@ -235,8 +229,7 @@ class TrainingPanel(QWidget):
         a warning before training on a vocabulary that leaves much of the text unknown."""
         self._update_run_summary()
         warning = coverage_warning(self.session.tokenizer, self.session.dataset)
-        self.coverage_label.setText(f"⚠ {warning}" if warning else "")
-        self.coverage_label.setVisible(bool(warning))
+        self.coverage_label.show_message(f"⚠ {warning}" if warning else "", "warning")
 
     def _update_run_summary(self) -> None:
         s = self.session
@@ -536,9 +529,8 @@ class TrainingPanel(QWidget):
             text, key = user_message(error)
         else:
             text = str(error)
-        self.error_label.setText(text)
-        self.error_label.setToolTip(f"Config key: {key}" if key else "")
-        self.error_label.show()
+        # The key, for people who use the command line, on a second, smaller line.
+        self.error_label.show_message(text, "error", detail=f"Config key: {key}" if key else "")
         if dialog:
             box = QMessageBox(QMessageBox.Icon.Warning, "Training", text, QMessageBox.StandardButton.Ok, self)
             if key:
@@ -547,5 +539,4 @@ class TrainingPanel(QWidget):
             box.open()      # never exec(): the event loop (and the engine connection) keeps running
 
     def _clear_error(self) -> None:
-        self.error_label.hide()
-        self.error_label.setText("")
+        self.error_label.clear_message()
