@@ -220,5 +220,3 @@ def description_label(text: str) -> QLabel:
     return label
 
 
-def error_style() -> str:
-    return "color: #e5534b;"

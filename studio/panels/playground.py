@@ -18,7 +18,7 @@ from engine.config import unknown_prompt_message
 from studio import theme
 from studio.run_names import run_line
 from studio.widgets.elided_combo import ElidedComboBox
-from studio.widgets.form_helpers import PanelHeader, guarded
+from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 
 FLUSH_MS = 33   # streamed tokens are painted at most ~30 times a second
 MODES = [("sample", "Sampling"), ("greedy", "Greedy"), ("beam", "Beam search")]
@@ -629,10 +629,7 @@ class PlaygroundPanel(QWidget):
         split.setStretchFactor(2, 3)
         root.addWidget(split, 1)
 
-        self.error_label = QLabel("")
-        self.error_label.setStyleSheet(theme.error_style())
-        self.error_label.setWordWrap(True)
-        self.error_label.hide()
+        self.error_label = MessageLine()
         root.addWidget(self.error_label)
 
         esc = QShortcut(QKeySequence("Esc"), self)
@@ -931,9 +928,7 @@ class PlaygroundPanel(QWidget):
         self.stop_button.setEnabled(running)
 
     def _show_error(self, text: str) -> None:
-        self.error_label.setText(text)
-        self.error_label.show()
+        self.error_label.show_message(text, "error")
 
     def _clear_error(self) -> None:
-        self.error_label.hide()
-        self.error_label.setText("")
+        self.error_label.clear_message()
