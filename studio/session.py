@@ -344,9 +344,9 @@ class Session(QObject):
             self._restore_selections(self._restore)
             self._restore = None
             return
-        self.dataset = self._find("datasets", self.dataset)
-        self.tokenizer = self._find("tokenizers", self.tokenizer)
-        self.run = self._find("runs", self.run)
+        self.dataset = self.find("datasets", self.dataset)
+        self.tokenizer = self.find("tokenizers", self.tokenizer)
+        self.run = self.find("runs", self.run)
         self.workspaceChanged.emit(self.workspace)
         if self.dataset is None and self.workspace["datasets"]:
             self.select_dataset(self._default_dataset())
@@ -358,7 +358,7 @@ class Session(QObject):
             own = [t for t in self.workspace["tokenizers"] if t.get("dataset_id") == _id(self.dataset)]
             self.tokenizer = old_tokenizer
             self.select_tokenizer(own[-1] if own else None)
-        if self._adopt_tokenizer is not None and self._find("tokenizers", self._adopt_tokenizer):
+        if self._adopt_tokenizer is not None and self.find("tokenizers", self._adopt_tokenizer):
             adopt, self._adopt_tokenizer = self._adopt_tokenizer, None
             if self.tokenizer is None:
                 self.select_tokenizer(adopt)
@@ -383,17 +383,17 @@ class Session(QObject):
     def _restore_selections(self, saved: dict) -> None:
         """Select the saved dataset, tokenizer and run (each only if it still exists; defaults otherwise)."""
         self.workspaceChanged.emit(self.workspace)
-        dataset = self._find("datasets", saved.get("dataset"))
+        dataset = self.find("datasets", saved.get("dataset"))
         if dataset is None and self.workspace["datasets"]:
             dataset = self._default_dataset()
         self.select_dataset(dataset)
-        tokenizer = self._find("tokenizers", saved.get("tokenizer"))
+        tokenizer = self.find("tokenizers", saved.get("tokenizer"))
         if tokenizer is not None and tokenizer.get("dataset_id") == _id(self.dataset):
             self.select_tokenizer(tokenizer)
-        elif self.config.tokenizer.tokenizer is not None and self._find("tokenizers",
+        elif self.config.tokenizer.tokenizer is not None and self.find("tokenizers",
                                                                        self.config.tokenizer.tokenizer) is None:
             self.select_tokenizer(None)     # the saved config named a tokenizer that is gone
-        run = self._find("runs", saved.get("run"))
+        run = self.find("runs", saved.get("run"))
         if run is None and self.workspace["runs"]:
             run = self.workspace["runs"][-1]
         self.select_run(run)
@@ -426,7 +426,8 @@ class Session(QObject):
                 return row
         return self.workspace["datasets"][-1]
 
-    def _find(self, kind: str, ref) -> dict | None:
+    def find(self, kind: str, ref) -> dict | None:
+        """The workspace's row of `kind` ("datasets", "tokenizers", "runs") for an id, a name or a row."""
         if ref is None:
             return None
         if isinstance(ref, dict):
@@ -459,7 +460,7 @@ class Session(QObject):
     def _resolve(self, kind: str, row_or_id) -> dict | None:
         if row_or_id is None:
             return None
-        found = self._find(kind, row_or_id)
+        found = self.find(kind, row_or_id)
         if found is None and isinstance(row_or_id, dict):
             return row_or_id    # a row the workspace list does not hold yet (a fresh reply)
         if found is None:

@@ -39,10 +39,6 @@ def fmt_speed(tokens_per_sec) -> str:
     return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
 
 
-def _id(row: dict | None):
-    return row.get("id") if row else None
-
-
 def _differences(a: RunConfig, b: RunConfig) -> list[str]:
     """The settings (as the panels label them) in which Train would start something other than run config `a`;
     the seed and the device aside."""
@@ -247,8 +243,8 @@ class TrainingPanel(QWidget):
         except (ConfigError, TypeError, ValueError, KeyError):
             self.summary.setText(self._config_html(s.config, s.dataset, s.tokenizer))
             return
-        dataset = s._find("datasets", cfg.data.dataset)
-        tokenizer = s._find("tokenizers", run.get("tokenizer_id") or cfg.tokenizer.tokenizer)
+        dataset = s.find("datasets", cfg.data.dataset)
+        tokenizer = s.find("tokenizers", run.get("tokenizer_id") or cfg.tokenizer.tokenizer)
         text = self._config_html(cfg, dataset, tokenizer)
         changed = _differences(cfg, s.config)
         if changed:
@@ -289,8 +285,8 @@ class TrainingPanel(QWidget):
         """The workspace row of the run whose curves are shown (None before any run)."""
         if self.curves.run_id is None:
             return None
-        return self.session._find("runs", self.curves.run_id) or (
-            self.session.run if _id(self.session.run) == self.curves.run_id else {"id": self.curves.run_id})
+        return self.session.find("runs", self.curves.run_id) or (
+            self.session.run if (self.session.run or {}).get("id") == self.curves.run_id else {"id": self.curves.run_id})
 
     # ------------------------------------------------------------------------------------------------ actions
     def start_training(self) -> None:
