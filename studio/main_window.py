@@ -104,67 +104,60 @@ class MainWindow(QMainWindow):
         self._on_run(session.run)
 
     # ------------------------------------------------------------------------------------------------ layout
+    def _action(self, menu, text: str, slot, tip: str = "", keys=()) -> QAction:
+        """A menu entry: its text, what it does, its tooltip and its shortcuts."""
+        action = QAction(text, self)
+        if keys:
+            action.setShortcuts([QKeySequence(k) for k in keys])
+        if tip:
+            action.setToolTip(tip)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        return action
+
     def _build_menus(self) -> None:
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
-        self.open_action = QAction("&Open Workspace…", self)
-        self.open_action.setShortcut(QKeySequence("Ctrl+O"))
-        self.open_action.setToolTip("Open another workspace folder (datasets, vocabularies and runs live there).")
-        self.open_action.triggered.connect(self.choose_workspace)
-        file_menu.addAction(self.open_action)
-        self.trash_action = QAction("&Trash…", self)
-        self.trash_action.setToolTip("Datasets, tokenizers and runs deleted in the last 30 days: restore them or "
-                                     "delete them for good.")
-        self.trash_action.triggered.connect(self.show_trash)
-        file_menu.addAction(self.trash_action)
+        self.open_action = self._action(
+            file_menu, "&Open Workspace…", self.choose_workspace, keys=("Ctrl+O",),
+            tip="Open another workspace folder (datasets, vocabularies and runs live there).")
+        self.trash_action = self._action(
+            file_menu, "&Trash…", self.show_trash,
+            tip="Datasets, tokenizers and runs deleted in the last 30 days: restore them or delete them for good.")
         file_menu.addSeparator()
         # The same as the panels' buttons, for people who look in the menu first.
-        self.import_action = QAction("&Import…", self)
-        self.import_action.setToolTip("Import text files as a dataset (the Data panel's Import file… button).")
-        self.import_action.triggered.connect(self.import_files)
-        file_menu.addAction(self.import_action)
-        self.export_action = QAction("&Export tokenizer…", self)
-        self.export_action.setToolTip("Save the tokenizer in use as a tokenizer.json file (the Vocabulary "
-                                      "panel's Export button).")
-        self.export_action.triggered.connect(self.export_tokenizer)
-        file_menu.addAction(self.export_action)
+        self.import_action = self._action(
+            file_menu, "&Import…", self.import_files,
+            tip="Import text files as a dataset (the Data panel's Import file… button).")
+        self.export_action = self._action(
+            file_menu, "&Export tokenizer…", self.export_tokenizer,
+            tip="Save the tokenizer in use as a tokenizer.json file (the Vocabulary panel's Export button).")
         file_menu.addSeparator()
-        quit_action = QAction("&Quit", self)
-        quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        quit_action = self._action(file_menu, "&Quit", self.close, keys=("Ctrl+Q",))
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        quit_action.triggered.connect(self.close)
-        file_menu.addAction(quit_action)
 
         engine_menu = bar.addMenu("&Engine")
-        self.restart_action = QAction("&Restart engine", self)
-        self.restart_action.setToolTip("Stop the engine process and start a fresh one.")
-        self.restart_action.triggered.connect(self.restart_engine)
-        engine_menu.addAction(self.restart_action)
+        self.restart_action = self._action(engine_menu, "&Restart engine", self.restart_engine,
+                                           tip="Stop the engine process and start a fresh one.")
         engine_menu.addSeparator()
         # One window-wide Ctrl+Return: a panel-level shortcut on the same keys would make Qt call it ambiguous.
-        self.train_action = QAction("Start &training", self)
-        self.train_action.setShortcuts([QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")])
+        self.train_action = self._action(
+            engine_menu, "Start &training", self.ctrl_return, keys=("Ctrl+Return", "Ctrl+Enter"),
+            tip="Start a new run with the current settings, from any panel (in the Playground and in a Compare "
+                "text field, Ctrl+Return runs that panel's action).")
         self.train_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        self.train_action.setToolTip("Start a new run with the current settings, from any panel (in the "
-                                     "Playground and in a Compare text field, Ctrl+Return runs that panel's action).")
-        self.train_action.triggered.connect(self.ctrl_return)
-        engine_menu.addAction(self.train_action)
 
         help_menu = bar.addMenu("&Help")
-        self.shortcuts_action = QAction("&Keyboard shortcuts", self)
-        self.shortcuts_action.setShortcut(QKeySequence(QKeySequence.StandardKey.HelpContents))
-        self.shortcuts_action.setToolTip("Every key the window answers to, and where it works.")
-        self.shortcuts_action.triggered.connect(self.show_shortcuts)
-        help_menu.addAction(self.shortcuts_action)
-        self.readme_action = QAction("Read the &README", self)
-        self.readme_action.setToolTip("Open the README: setting up, a first run, and what each panel does.")
-        self.readme_action.triggered.connect(self.open_readme)
-        help_menu.addAction(self.readme_action)
+        self.shortcuts_action = self._action(
+            help_menu, "&Keyboard shortcuts", self.show_shortcuts,
+            keys=(QKeySequence.StandardKey.HelpContents,),
+            tip="Every key the window answers to, and where it works.")
+        self.readme_action = self._action(
+            help_menu, "Read the &README", self.open_readme,
+            tip="Open the README: setting up, a first run, and what each panel does.")
         help_menu.addSeparator()
-        self.about_action = QAction("&About Transformer Studio", self)
+        self.about_action = self._action(help_menu, "&About Transformer Studio", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        self.about_action.triggered.connect(self.show_about)
-        help_menu.addAction(self.about_action)
 
     def _build_status_bar(self) -> None:
         sb = self.statusBar()
