@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-import engine.tokenizer as T
+import engine.tokenizer.streaming as T
 from engine.tokenizer import (TokenizerCancelled, TokenizerError, display_token, encode_to_memmap, load_tokenizer,
                               save_tokenizer, token_counts, token_spans, train_tokenizer)
 

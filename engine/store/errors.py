@@ -1,0 +1,5 @@
+"""The workspace's own error: apart from the rest so that every part of the store can raise it."""
+
+
+class WorkspaceError(Exception):
+    """A workspace problem a user can act on, in one line."""

@@ -1,0 +1,129 @@
+"""Runs, their metrics and their checkpoint rows (the checkpoint files are engine.checkpoint's)."""
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from engine.store.errors import WorkspaceError
+from engine.store.schema import _METRIC_FIELDS, _RUN_FIELDS, _finite, _now
+
+RUN_NAME_MAX = 80   # fits the Runs table and a terminal line
+
+
+def check_run_name(name: Any) -> str:
+    """`name` trimmed, or a WorkspaceError saying in plain words why it cannot name a run."""
+    text = " ".join(str(name or "").split())
+    if not text:
+        raise WorkspaceError("a run needs a name; type at least one letter")
+    if len(text) > RUN_NAME_MAX:
+        raise WorkspaceError(f"that name is {len(text)} characters long; a run name can have at most "
+                             f"{RUN_NAME_MAX}")
+    if text.isdigit():
+        # The CLI reads a number as a run id, so such a name could never be typed to mean this run.
+        raise WorkspaceError(f"a run name cannot be only digits ({text}), since the command line reads those as "
+                             f"a run id; add a letter")
+    return text
+
+
+class RunMethods:
+    """The runs, metrics and checkpoints tables (a mixin of Workspace)."""
+
+    def create_run(self, name: str, config: dict, dataset_id: int, tokenizer_id: int) -> dict:
+        if hasattr(config, "to_dict"):
+            config = config.to_dict()
+        dataset_id = self.dataset(dataset_id)["id"]
+        tokenizer_id = self.tokenizer(tokenizer_id)["id"]
+        now = _now()
+        row = {"name": name, "created": now, "updated": now, "status": "created",
+               "config": json.dumps(config), "dataset_id": dataset_id, "tokenizer_id": tokenizer_id,
+               "step": 0, "max_iters": (config.get("train") or {}).get("max_iters"),
+               "best_val_loss": None, "device": None, "message": None}
+        with self._write():
+            row_id = self.db["runs"].insert({"id": self._next_id("runs"), **row}).last_pk
+            self.run_dir(row_id).mkdir(parents=True, exist_ok=True)
+        return self.run(row_id)
+
+    def _run_row(self, row: dict) -> dict:
+        row = dict(row)
+        row["config"] = json.loads(row["config"])
+        return row
+
+    def run(self, ref: int | str) -> dict:
+        return self._run_row(self._find("runs", "run", ref))
+
+    def runs(self) -> list[dict]:
+        return [self._run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id")]
+
+    def update_run(self, run_id: int, **fields: Any) -> None:
+        unknown = set(fields) - _RUN_FIELDS
+        if unknown:
+            raise WorkspaceError(f"runs have no field(s) {', '.join(sorted(unknown))}")
+        if "config" in fields and not isinstance(fields["config"], str):
+            fields["config"] = json.dumps(fields["config"])
+        fields = {k: _finite(v) for k, v in fields.items()}
+        fields["updated"] = _now()
+        run_id = self.run(run_id)["id"]
+        with self._write():
+            self.db["runs"].update(run_id, fields)
+
+    def rename_run(self, ref: int | str, name: str) -> dict:
+        """Give run `ref` a new name (trimmed); the run's row, renamed. Names are what people and the CLI use."""
+        name = check_run_name(name)
+        run_id = self.run(ref)["id"]
+        self.update_run(run_id, name=name)
+        return self.run(run_id)
+
+    def run_dir(self, run_id: int) -> Path:
+        return self.path / "runs" / str(int(run_id))
+
+    def add_metrics(self, run_id: int, rows: list[dict]) -> None:
+        values = [(int(run_id), *(_finite(r.get(k)) for k in _METRIC_FIELDS)) for r in rows]
+        if not values:
+            return
+        try:
+            with self._write():
+                self.db.conn.executemany(
+                    f"INSERT INTO metrics (run_id, {', '.join(_METRIC_FIELDS)}) "
+                    f"VALUES (?{', ?' * len(_METRIC_FIELDS)})", values)
+        except sqlite3.IntegrityError:
+            raise WorkspaceError(f"no run {run_id!r} in workspace {self.path} "
+                                 f"(or a metrics row lacks step or split)") from None
+
+    def delete_metrics(self, run_id: int, *, after_step: int) -> None:
+        """Forget metrics past a step, so a run resumed from an earlier checkpoint does not plot twice."""
+        with self._write():
+            self.db.execute("DELETE FROM metrics WHERE run_id = ? AND step > ?", [int(run_id), int(after_step)])
+
+    def delete_checkpoints(self, run_id: int, paths: list[str]) -> None:
+        """Forget checkpoint rows by path (their files are the caller's to delete, JSON first)."""
+        if not paths:
+            return
+        with self._write():
+            self.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
+                                     [(int(run_id), str(p)) for p in paths])
+
+    def metrics(self, run_id: int, split: str | None = None) -> list[dict]:
+        cols = ", ".join(_METRIC_FIELDS)
+        if split is None:
+            return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
+        return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid",
+                          [int(run_id), split])
+
+    def add_checkpoint(self, run_id: int, step: int, path: Path | str, sha256: str,
+                       val_loss: float | None = None) -> dict:
+        run_id = self.run(run_id)["id"]
+        row = {"run_id": run_id, "step": int(step), "path": str(path), "sha256": sha256,
+               "val_loss": _finite(val_loss), "created": _now()}
+        with self._write():
+            row_id = self.db["checkpoints"].insert(row).last_pk
+        return {"id": row_id, **row}
+
+    def checkpoints(self, run_id: int) -> list[dict]:
+        return self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
+
+    def latest_checkpoint(self, run_id: int) -> dict | None:
+        rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1",
+                          [int(run_id)])
+        return rows[0] if rows else None

@@ -1,0 +1,155 @@
+"""Tokenizers: training one on a dataset (with its token files), finding one again, loading it, its vocabulary."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine import tokenizer as tk
+from engine.store.errors import WorkspaceError
+from engine.store.schema import _now
+from engine.tokenizer import Cancelled, Progress
+
+
+class TokenizerMethods:
+    """The tokenizers table and folders (a mixin of Workspace)."""
+
+    def train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, name: str | None = None, *,
+                        progress: Progress | None = None, cancelled: Cancelled | None = None,
+                        **spec_options: Any) -> dict:
+        """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError).
+
+        spec_options are TokenizerSpec fields: min_frequency, special_tokens ({role: token}), normalizer,
+        pre_tokenizer; the row keeps the whole spec ("spec").
+        """
+        spec = tk.make_spec(kind, vocab_size, **spec_options)
+        ds = self.dataset(dataset_ref)
+        train_txt, val_txt = self.dataset_files(ds["id"])
+        report = progress or (lambda fraction, message: None)
+        try:
+            sizes = [train_txt.stat().st_size, val_txt.stat().st_size]
+        except OSError as e:
+            raise WorkspaceError(f"dataset {ds['name']!r} has lost its text files: {e.strerror or e}") from None
+        # Progress: training reads train.txt, then encoding reads train.txt and val.txt, at a similar pace.
+        total = max(1, 2 * sizes[0] + sizes[1])
+        spans = [(0, sizes[0] / total), (sizes[0] / total, 2 * sizes[0] / total), (2 * sizes[0] / total, 1.0)]
+
+        def part(i: int) -> Progress:
+            lo, hi = spans[i]
+            return lambda f, msg: report(lo + (hi - lo) * f, msg)
+
+        with self._temp_dir(self.path / "tokenizers") as tmp:
+            tok = tk.train_from_spec(spec, [train_txt], progress=part(0), cancelled=cancelled)
+            tk.save_tokenizer(tok, tmp / "tokenizer.json")
+            sep = tk.separator_id(tok, spec)
+            tally = tk.UnknownTally(tk.unknown_id(tok, spec))
+            n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
+                                                 cancelled=cancelled, sep_id=sep, tally=tally,
+                                                 doc_starts=self.document_spans(ds["id"], "train")[1:, 0])
+            n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled,
+                                           sep_id=sep, doc_starts=self.document_spans(ds["id"], "val")[1:, 0],
+                                           tally=tally)
+            vocab = tok.get_vocab_size()
+            counts = sum(tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype),
+                                         vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))
+            np.save(tmp / "counts.npy", counts)
+            row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
+                   "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": _now(),
+                   "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype,
+                   "spec": json.dumps(spec.to_dict()), "unk_share": tally.share,
+                   "unk_examples": json.dumps(tally.common(), ensure_ascii=False)}
+            row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
+        report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
+        return self.tokenizer(row_id)
+
+    def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
+                                progress: Progress | None = None, cancelled: Cancelled | None = None,
+                                **spec_options: Any) -> dict:
+        """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one.
+
+        A character vocabulary that took every character of the text (it came out smaller than asked for) is the
+        same for any size at least as big, so it is reused for those too.
+        """
+        spec = tk.make_spec(kind, vocab_size, **spec_options).to_dict()
+        ds = self.dataset(dataset_ref)
+        same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? ORDER BY id DESC",
+                          [ds["id"], kind])
+        for row in map(self._tokenizer_row, same):
+            asked = int(row.get("requested_vocab_size") or row["vocab_size"])
+            whole = kind == "char" and row["vocab_size"] < asked and int(vocab_size) >= row["vocab_size"]
+            if not (asked == int(vocab_size) or whole) or not self._tokenizer_dir(row["id"]).is_dir():
+                continue
+            if {**row["spec"], "vocab_size": 0} == {**spec, "vocab_size": 0}:
+                return row
+        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled,
+                                    **spec_options)
+
+    def _tokenizer_row(self, row: dict) -> dict:
+        row = dict(row)
+        row["unk_examples"] = json.loads(row["unk_examples"]) if row.get("unk_examples") else []
+        if row.get("spec"):
+            row["spec"] = json.loads(row["spec"])
+        else:  # from before schema 2: the kind's defaults, as trained then
+            row["spec"] = tk.make_spec(row["kind"], row.get("requested_vocab_size") or row["vocab_size"]).to_dict()
+        return row
+
+    def tokenizer(self, ref: int | str) -> dict:
+        return self._tokenizer_row(self._find("tokenizers", "tokenizer", ref))
+
+    def tokenizers(self, dataset_ref: int | str | None = None) -> list[dict]:
+        if dataset_ref is None:
+            rows = self._rows("SELECT * FROM tokenizers ORDER BY id")
+        else:
+            rows = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id",
+                              [self.dataset(dataset_ref)["id"]])
+        return [self._tokenizer_row(r) for r in rows]
+
+    def _tokenizer_dir(self, tokenizer_id: int) -> Path:
+        return self.path / "tokenizers" / str(tokenizer_id)
+
+    def tokenizer_path(self, ref: int | str) -> Path:
+        return self._tokenizer_dir(self.tokenizer(ref)["id"]) / "tokenizer.json"
+
+    def load_tokenizer(self, ref: int | str):
+        """The tokenizers.Tokenizer itself, cached per workspace instance while its file is unchanged."""
+        row = self.tokenizer(ref)
+        path = self._tokenizer_dir(row["id"]) / "tokenizer.json"
+        try:
+            stamp = path.stat().st_mtime_ns
+        except OSError:
+            self._tokenizers.pop(row["id"], None)
+            raise WorkspaceError(f"tokenizer {row['name']!r} (id {row['id']}) has lost its file {path.name}; "
+                                 f"train it again") from None
+        cached = self._tokenizers.get(row["id"])
+        if cached is None or cached[0] != stamp:
+            cached = self._tokenizers[row["id"]] = (stamp, tk.load_tokenizer(path))
+        return cached[1]
+
+    def token_files(self, ref: int | str) -> dict:
+        row = self.tokenizer(ref)
+        folder = self._tokenizer_dir(row["id"])
+        return {"train": folder / "train.bin", "val": folder / "val.bin", "counts": folder / "counts.npy",
+                "dtype": row["dtype"], "vocab_size": row["vocab_size"]}
+
+    def vocab_rows(self, ref: int | str, offset: int = 0, limit: int | None = None) -> list[list]:
+        """[[id, readable token, frequency in train+val, merge rank], ...] for ids offset..offset+limit, by id.
+
+        The merge rank is the order in which BPE learned the merge that made the token (0 first); None for
+        tokens that no merge made (characters, bytes, special tokens) and for kinds other than BPE.
+        """
+        row = self.tokenizer(ref)
+        tok = self.load_tokenizer(row["id"])
+        counts = np.load(self._tokenizer_dir(row["id"]) / "counts.npy", mmap_mode="r")
+        ranks = self.merge_ranks(row["id"])
+        start = max(0, int(offset))
+        stop = row["vocab_size"] if limit is None else min(row["vocab_size"], start + max(0, int(limit)))
+        return [[i, tk.display_token(tok, i), int(counts[i]), ranks.get(i)] for i in range(start, stop)]
+
+    def merge_ranks(self, ref: int | str) -> dict[int, int]:
+        """{token id: merge rank} of a BPE tokenizer (cached per workspace instance)."""
+        tid = self.tokenizer(ref)["id"]
+        if tid not in self._merge_ranks:
+            self._merge_ranks[tid] = tk.merge_ranks(self.load_tokenizer(tid))
+        return self._merge_ranks[tid]

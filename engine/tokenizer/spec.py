@@ -1,0 +1,109 @@
+"""What a tokenizer is made of: the kinds, special token roles, normalizers, pre-tokenizers and TokenizerSpec.
+
+Standard library only: it names the choices and checks them; training.py builds the tokenizer they describe.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from engine.tokenizer.errors import TokenizerError
+
+KINDS = ("char", "bpe", "bytebpe", "wordpiece", "unigram")
+UNK = "[UNK]"
+EOT = "<|endoftext|>"
+# Special token roles, in the order their tokens take the first ids.
+ROLES = ("pad", "unk", "bos", "eos", "mask", "cls", "sep")
+DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
+    "char": {"unk": UNK},
+    "bpe": {"unk": UNK, "eos": EOT},
+    "bytebpe": {"eos": EOT},
+    "wordpiece": {"pad": "[PAD]", "unk": UNK, "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
+    "unigram": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
+}
+NORMALIZERS = ("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert")
+PRE_TOKENIZERS = ("none", "bytelevel", "metaspace", "whitespace", "whitespace_split", "bert")
+DEFAULT_PRE_TOKENIZER = {"char": "none", "bpe": "metaspace", "bytebpe": "bytelevel", "wordpiece": "whitespace",
+                         "unigram": "metaspace"}
+METASPACE = "\u2581"  # "▁", SentencePiece's word marker
+
+
+@dataclass
+class TokenizerSpec:
+    """What a tokenizer is made of; the defaults reproduce each kind's standard set-up. JSON-safe.
+
+    special_tokens: {role: token} merged over the kind's defaults (DEFAULT_SPECIALS); a role set to None is
+        removed. Roles: pad, unk, bos, eos, mask, cls, sep. Kinds other than bytebpe need an unk token.
+    min_frequency: a pair (BPE, WordPiece) or a character (char) seen fewer times is not added; Unigram has
+        no such setting and ignores it.
+    normalizer: "none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert".
+    pre_tokenizer: how text is cut into words before the model: "metaspace" (lossless), "whitespace",
+        "whitespace_split", "bert", "none"; fixed for char ("none") and bytebpe ("bytelevel"). None: the default.
+    """
+    kind: str = "char"
+    vocab_size: int = 512
+    min_frequency: int = 0
+    special_tokens: dict | None = None
+    normalizer: str = "none"
+    pre_tokenizer: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise TokenizerError(f"unknown tokenizer kind {self.kind!r}; choose one of {', '.join(KINDS)}")
+        try:
+            self.vocab_size = int(self.vocab_size)
+            self.min_frequency = int(self.min_frequency or 0)
+        except (TypeError, ValueError):
+            raise TokenizerError("vocab_size and min_frequency must be whole numbers") from None
+        if self.min_frequency < 0:
+            raise TokenizerError(f"min_frequency must be 0 or more, not {self.min_frequency}")
+        self.normalizer = (self.normalizer or "none").lower()
+        if self.normalizer not in NORMALIZERS:
+            raise TokenizerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
+        pre = (self.pre_tokenizer or DEFAULT_PRE_TOKENIZER[self.kind]).lower()
+        fixed = {"char": "none", "bytebpe": "bytelevel"}.get(self.kind)
+        if fixed and pre != fixed:
+            raise TokenizerError(f"a {self.kind} tokenizer always uses the {fixed!r} pre-tokenizer, not {pre!r}")
+        if pre not in PRE_TOKENIZERS or (not fixed and pre in ("bytelevel", "none") and self.kind != "char"):
+            allowed = [p for p in PRE_TOKENIZERS if p not in ("bytelevel", "none")]
+            raise TokenizerError(f"pre-tokenizer {pre!r} does not fit a {self.kind} tokenizer; choose one of "
+                                 f"{', '.join(allowed)}")
+        self.pre_tokenizer = pre
+        specials = dict(DEFAULT_SPECIALS[self.kind])
+        for role, token in (self.special_tokens or {}).items():
+            if role not in ROLES:
+                raise TokenizerError(f"unknown special token role {role!r}; choose from {', '.join(ROLES)}")
+            if token is None or token == "":
+                specials.pop(role, None)
+            elif not isinstance(token, str):
+                raise TokenizerError(f"the {role} token must be text, not {token!r}")
+            else:
+                specials[role] = token
+        if self.kind != "bytebpe" and "unk" not in specials:
+            raise TokenizerError(f"a {self.kind} tokenizer needs an unk token for what it has not seen")
+        tokens = [specials[r] for r in ROLES if r in specials]
+        if len(set(tokens)) != len(tokens):
+            raise TokenizerError("two special token roles name the same token")
+        self.special_tokens = {r: specials[r] for r in ROLES if r in specials}
+        if self.vocab_size < 2:
+            raise TokenizerError(f"a vocabulary needs at least 2 tokens, not {self.vocab_size}")
+        if self.kind == "bytebpe" and self.vocab_size < 256 + len(tokens):
+            raise TokenizerError(f"byte-level BPE needs a vocabulary of at least {256 + len(tokens)} tokens "
+                                 f"(256 bytes and {', '.join(tokens)}), not {self.vocab_size}")
+        if self.kind != "bytebpe" and self.vocab_size < len(tokens) + 1:
+            raise TokenizerError(f"a vocabulary of {self.vocab_size} has no room beside the "
+                                 f"{len(tokens)} special tokens")
+
+    def specials(self) -> list[str]:
+        """The special tokens in id order."""
+        return list(self.special_tokens.values())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def make_spec(kind: str, vocab_size: int, **options: Any) -> TokenizerSpec:
+    unknown = set(options) - {"min_frequency", "special_tokens", "normalizer", "pre_tokenizer"}
+    if unknown:
+        raise TokenizerError(f"unknown tokenizer option(s): {', '.join(sorted(unknown))}")
+    return TokenizerSpec(kind, vocab_size, **options)
