@@ -104,7 +104,7 @@ def test_real_engine_error_for_a_missing_run(qtbot, module_session):
     w.run_combo.addItem("#999 gone", 999)
     w.run_combo.setCurrentIndex(w.run_combo.findData(999))
     w.generate()
-    qtbot.waitUntil(lambda: w._request is None, timeout=10_000)
+    qtbot.waitUntil(lambda: not w.writing, timeout=10_000)
     assert w.error_label.text().startswith("Could not generate: ") and "999" in w.error_label.text()
     assert "Traceback" not in w.error_label.text()
 
@@ -262,7 +262,7 @@ def test_real_engine_token_details(qtbot, module_session, tmp_path):
     w.max_new.setValue(6)
     w.seed.setValue(3)
     w.generate_button.click()
-    qtbot.waitUntil(lambda: w._request is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not w.writing, timeout=30_000)
     assert not w.error_label.isVisible(), w.error_label.text()
     pane = w.pane
     assert len(pane.tokens) == 6 and pane.token_ids == [t["id"] for t in pane.tokens]
@@ -273,6 +273,6 @@ def test_real_engine_token_details(qtbot, module_session, tmp_path):
     qtbot.waitUntil(lambda: w.details.strongest_label.text().startswith("Strongest"), timeout=20_000)
     n_keys = len(pane.prompt_tokens) + index
     assert w.details.layer_combo.count() == TRAIN["model"]["n_layer"]
-    reply = w._attention_cache[w._attention_key(pane, index)]
+    reply = w.attention_reply(pane, index)
     weights = w.token_attention(reply)
     assert weights.shape == (2, 2, n_keys) and np.allclose(weights.sum(-1), 1, atol=1e-2)
