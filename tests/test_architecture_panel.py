@@ -2,8 +2,9 @@
 from PySide6.QtCore import Qt
 
 from engine.config import ModelConfig, RunConfig, human_count, param_count, preset
-from studio.panels.architecture import ASSUMED_CHAR_VOCAB, ArchitecturePanel
+from studio.panels.architecture import ArchitecturePanel
 from studio.session import Session
+from studio.state.model_form import ASSUMED_CHAR_VOCAB
 
 
 def make_panel(qtbot, tmp_path):

@@ -14,8 +14,8 @@ from conftest import shown
 from engine import protocol as p
 from engine.config import preset
 from engine.store import Workspace, WorkspaceError
-from studio.panels.architecture import ALL_FIELDS
 from studio.panels.runs import RunsPanel
+from studio.state.model_form import ALL_FIELDS
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.timeout(180)

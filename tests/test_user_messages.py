@@ -11,9 +11,10 @@ from PySide6.QtCore import Qt
 from engine.config import FIELD_LABELS, ConfigError, ModelConfig, RunConfig, TrainConfig, user_message
 from engine.data.errors import BinaryFileError
 from engine.data.textio import TextReader
-from studio.panels.architecture import ALL_FIELDS, ArchitecturePanel
+from studio.panels.architecture import ArchitecturePanel
 from studio.panels.import_files import decode_head, preview_paths
 from studio.session import Session
+from studio.state.model_form import ALL_FIELDS
 from tests.conftest import shown
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -45,7 +45,7 @@ def fmt_created(value) -> str:
 
 def _field_specs() -> dict:
     """(section, key) -> the Model panel's (section, key, label, kind, options, tooltip), so labels match it."""
-    from studio.panels.architecture import ALL_FIELDS
+    from studio.state.model_form import ALL_FIELDS
     return {(f[0], f[1]): f for f in ALL_FIELDS}
 
 

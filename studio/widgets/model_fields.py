@@ -1,0 +1,122 @@
+"""The Model panel's fields as widgets: one control per FieldSpec (studio/state/model_form.py), laid out in
+forms, read and written as {(section, name): value}, and marked when an error is about them."""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+
+from engine.config import RunConfig
+from studio.state.model_form import FieldKey, FieldSpec
+from studio.widgets.form_helpers import (BoundedDoubleSpinBox, BoundedSpinBox, RangeHint, SciSpinBox,
+                                         field_with_hint, set_invalid)
+
+
+def make_field(spec: FieldSpec, on_change: Callable) -> QWidget:
+    """The control for one field; `on_change` is called on every edit."""
+    kind, opts = spec.kind, spec.options
+    if kind == "int":
+        w = BoundedSpinBox()
+        w.setRange(opts[0], opts[1])
+        w.setSingleStep(opts[2])
+        w.setGroupSeparatorShown(True)
+        w.valueChanged.connect(on_change)
+    elif kind == "float":
+        w = BoundedDoubleSpinBox()
+        w.setRange(opts[0], opts[1])
+        w.setSingleStep(opts[2])
+        w.setDecimals(opts[3])
+        w.valueChanged.connect(on_change)
+    elif kind == "sci":
+        w = SciSpinBox(opts[0], opts[1])
+        w.valueChanged.connect(on_change)
+    elif kind == "bool":
+        w = QCheckBox()
+        w.toggled.connect(on_change)
+    else:
+        w = QComboBox()
+        for value, label in opts:
+            w.addItem(label, value)
+        w.currentIndexChanged.connect(on_change)
+    return w
+
+
+def field_value(w: QWidget) -> object:
+    if isinstance(w, QCheckBox):
+        return w.isChecked()
+    if isinstance(w, QComboBox):
+        return w.currentData()
+    if isinstance(w, QDoubleSpinBox):
+        return float(w.value())
+    return int(w.value())
+
+
+def set_field_value(w: QWidget, value) -> None:
+    if isinstance(w, QCheckBox):
+        w.setChecked(bool(value))
+    elif isinstance(w, QComboBox):
+        i = w.findData(value)
+        if i < 0:   # a value this GUI has no label for (a newer config): show it as it is
+            w.addItem(str(value), value)
+            i = w.count() - 1
+        w.setCurrentIndex(i)
+    else:
+        w.setValue(value)
+
+
+class ConfigFields:
+    """Every field's control, label and range hint, by (section, name)."""
+
+    def __init__(self, on_change: Callable):
+        self.on_change = on_change
+        self.fields: dict[FieldKey, QWidget] = {}
+        self.labels: dict[FieldKey, QLabel] = {}
+        self.hints: dict[FieldKey, RangeHint] = {}
+
+    def form(self, specs: Iterable[FieldSpec]) -> QFormLayout:
+        """A form with a row per spec (label, control and, for a bounded number, its range hint)."""
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
+        # Only the fields with a range hint beside them (Expanding) take the row's width; the rest keep theirs.
+        form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
+        for spec in specs:
+            w = make_field(spec, self.on_change)
+            # The config key is for people who write configs or use the CLI; the label is what the form says.
+            tip = f"{spec.tooltip}\n\nIn a config file or on the command line: {spec.section}.{spec.name}"
+            w.setToolTip(tip)
+            w.setObjectName(f"{spec.section}.{spec.name}")
+            if spec.name == "seed" and isinstance(w, QSpinBox):
+                w.setGroupSeparatorShown(False)   # an identifier, not a quantity
+            w.setMinimumWidth(130)
+            self.fields[spec.key] = w
+            lab = QLabel(spec.label + ":")
+            lab.setToolTip(tip)
+            lab.setBuddy(w)
+            self.labels[spec.key] = lab
+            if isinstance(w, (BoundedSpinBox, BoundedDoubleSpinBox)):
+                row, self.hints[spec.key] = field_with_hint(w, spec.label)
+                form.addRow(lab, row)
+            else:
+                form.addRow(lab, w)
+        return form
+
+    def values(self) -> dict[FieldKey, object]:
+        return {key: field_value(w) for key, w in self.fields.items()}
+
+    def config_values(self, cfg: RunConfig) -> dict[FieldKey, object]:
+        """cfg's values of the fields this form has."""
+        return {k: getattr(getattr(cfg, k[0]), k[1]) for k in self.fields}
+
+    def write(self, cfg: RunConfig) -> None:
+        for (section, name), w in self.fields.items():
+            set_field_value(w, getattr(getattr(cfg, section), name))
+
+    def mark(self, bad: Iterable[FieldKey]) -> None:
+        """Mark exactly the fields in `bad` as those an error is about."""
+        bad = set(bad)
+        for key, w in self.fields.items():
+            set_invalid(w, key in bad, self.labels.get(key))
+
+    def invalid(self) -> list[FieldKey]:
+        return [k for k, w in self.fields.items() if w.property("invalid")]
