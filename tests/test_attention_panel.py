@@ -121,7 +121,7 @@ def test_time_slider_fetches_by_step_caches_and_plays(qtbot, panel):
     # Play from the start: it waits for each fetch and stops at the end.
     panel.time_slider.setValue(0)
     panel.render_now()
-    panel._play.setInterval(10)
+    panel.set_play_interval(10)
     panel.play_button.click()
     qtbot.waitUntil(lambda: any(isinstance(m, p.AttentionRequest) and m.step == 100 for m in s._queue), timeout=2000)
     reply_with(panel, causal_attention(2, 2, 16, seed=6), 100, [0, 100, 200])
@@ -164,7 +164,7 @@ def test_long_texts_are_windowed_in_the_heatmap_and_head_view(qtbot, panel):
     hv = panel.head_view
     assert len(hv.tokens) == 64 and hv.offset == 100
     assert len(hv.links) == 3 * 63      # three heads, each query but the window's first looks one back
-    panel._head_boxes[1].setChecked(False)
+    panel.head_boxes[1].setChecked(False)
     panel.render_now()
     assert {h for h, *_ in hv.links} == {0, 2}
     qtbot.mouseMove(hv, hv.token_point("query", 10).toPoint())
@@ -268,7 +268,7 @@ def trained(module_session):
                              st.state in ("finished", "stopped", "failed") else None)
     s.request(p.TrainRequest(config=s.config.to_dict()), replies.append)
     wait_until(lambda: bool(ended) or (replies and not replies[0].ok), 120, "the tiny run to finish")
-    wait_until(lambda: not live._redraw.isActive(), 5, "the panel's redraw")
+    wait_until(lambda: not live.redraw_pending(), 5, "the panel's redraw")
     s.attentionReceived.disconnect(broadcasts.append)
     assert replies[0].ok, replies[0].error
     assert ended[0].state == "finished", ended[0].message
@@ -297,7 +297,7 @@ def test_real_engine_time_slider_shows_different_steps(qtbot, trained):
     s, run_id, broadcasts, _ = trained
     w = AttentionPanel(s)             # opens the selected (just trained) run: fetches its latest snapshot
     qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w.history.run == run_id and w.history.latest is not None and w._fetch is None,
+    qtbot.waitUntil(lambda: w.history.run == run_id and w.history.latest is not None and not w.fetching,
                     timeout=10_000)
     assert w.history.steps == sorted({b.step for b in broadcasts})
     w.render_now()
