@@ -35,7 +35,6 @@ class PlaygroundPanel(QWidget):
         self._details_for: tuple[OutputPane, int] | None = None
         self._attentions = TokenAttentions()
         self._placeholder_dataset = None
-        self.last_seed: int | None = None
         self._build()
         self._restore_settings()
         session.workspaceChanged.connect(self._fill_runs)
@@ -257,7 +256,6 @@ class PlaygroundPanel(QWidget):
                 pane.text.request = self.session.request(
                     msg, guarded(self, lambda r, pane=pane: self._on_pane_reply(pane, r)),
                     guarded(self, lambda m, pane=pane: self._on_pane_event(pane, m)))
-        self.last_seed = seed
         self._update_buttons()
 
     def stop(self) -> None:
