@@ -11,6 +11,7 @@ import numpy as np
 from engine.data.corpus import read_idx
 from engine.data.importers import ImportOptions, import_text
 from engine.data.sample import write_sample_scenes
+from engine.rows import DatasetRow
 from engine.store.errors import WorkspaceError
 from engine.store.schema import _DATASET_JSON, _now
 from engine.tokenizer import Cancelled, Progress
@@ -32,7 +33,8 @@ class DatasetMethods:
     """The datasets table and folders (a mixin of Workspace)."""
 
     def import_dataset(self, paths: list[Path], name: str | None = None, val_fraction: float = 0.1, *,
-                       progress: Progress | None = None, cancelled: Cancelled | None = None, **options: Any) -> dict:
+                       progress: Progress | None = None, cancelled: Cancelled | None = None,
+                       **options: Any) -> DatasetRow:
         """Import files/folders as a new dataset; DataError (or ImportCancelled) leaves nothing behind.
 
         options are engine.data.importers.ImportOptions fields: fmt, column, label_column, include, exclude,
@@ -45,7 +47,7 @@ class DatasetMethods:
             name = paths[0].stem if paths else "dataset"
         return self._import(paths, name.strip(), val_fraction, progress, cancelled, sources=None, options=options)
 
-    def _import(self, paths, name, val_fraction, progress, cancelled, sources, options=None) -> dict:
+    def _import(self, paths, name, val_fraction, progress, cancelled, sources, options=None) -> DatasetRow:
         options = dict(options or {})
         if hasattr(options.get("cleaning"), "to_dict"):
             options["cleaning"] = options["cleaning"].to_dict()
@@ -65,7 +67,7 @@ class DatasetMethods:
             row_id = self._publish(tmp, self.path / "datasets", "datasets", row)
         return self.dataset(row_id)
 
-    def ensure_sample_dataset(self) -> dict:
+    def ensure_sample_dataset(self) -> DatasetRow:
         """Give a new user something to train on: when the workspace has no datasets, create "sample".
 
         Returns the newest dataset named "sample"; a workspace that has datasets but no sample gets none added
@@ -83,7 +85,7 @@ class DatasetMethods:
             return self._import([corpus], "sample", 0.1, None, None, sources=["built-in sample corpus"],
                                 options={"fmt": "jsonl", "column": "text"})
 
-    def _dataset_row(self, row: dict) -> dict:
+    def _dataset_row(self, row: dict) -> DatasetRow:
         row = dict(row)
         row["sources"] = json.loads(row["sources"] or "[]")
         for key in _DATASET_JSON:
@@ -94,10 +96,10 @@ class DatasetMethods:
         row["has_labels"] = bool(row.get("has_labels"))
         return row
 
-    def dataset(self, ref: int | str) -> dict:
+    def dataset(self, ref: int | str) -> DatasetRow:
         return self._dataset_row(self._find("datasets", "dataset", ref))
 
-    def datasets(self) -> list[dict]:
+    def datasets(self) -> list[DatasetRow]:
         return [self._dataset_row(r) for r in self._rows("SELECT * FROM datasets ORDER BY id")]
 
     def dataset_files(self, ref: int | str) -> tuple[Path, Path]:

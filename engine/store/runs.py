@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from engine.rows import CheckpointRow, MetricRow, RunRow
 from engine.store.errors import WorkspaceError
 from engine.store.schema import _METRIC_FIELDS, _RUN_FIELDS, _finite, _now
 
@@ -30,7 +31,7 @@ def check_run_name(name: Any) -> str:
 class RunMethods:
     """The runs, metrics and checkpoints tables (a mixin of Workspace)."""
 
-    def create_run(self, name: str, config: dict, dataset_id: int, tokenizer_id: int) -> dict:
+    def create_run(self, name: str, config: dict, dataset_id: int, tokenizer_id: int) -> RunRow:
         if hasattr(config, "to_dict"):
             config = config.to_dict()
         dataset_id = self.dataset(dataset_id)["id"]
@@ -45,15 +46,15 @@ class RunMethods:
             self.run_dir(row_id).mkdir(parents=True, exist_ok=True)
         return self.run(row_id)
 
-    def _run_row(self, row: dict) -> dict:
+    def _run_row(self, row: dict) -> RunRow:
         row = dict(row)
         row["config"] = json.loads(row["config"])
         return row
 
-    def run(self, ref: int | str) -> dict:
+    def run(self, ref: int | str) -> RunRow:
         return self._run_row(self._find("runs", "run", ref))
 
-    def runs(self) -> list[dict]:
+    def runs(self) -> list[RunRow]:
         return [self._run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id")]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
@@ -68,7 +69,7 @@ class RunMethods:
         with self._write():
             self.db["runs"].update(run_id, fields)
 
-    def rename_run(self, ref: int | str, name: str) -> dict:
+    def rename_run(self, ref: int | str, name: str) -> RunRow:
         """Give run `ref` a new name (trimmed); the run's row, renamed. Names are what people and the CLI use."""
         name = check_run_name(name)
         run_id = self.run(ref)["id"]
@@ -104,7 +105,7 @@ class RunMethods:
             self.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
                                      [(int(run_id), str(p)) for p in paths])
 
-    def metrics(self, run_id: int, split: str | None = None) -> list[dict]:
+    def metrics(self, run_id: int, split: str | None = None) -> list[MetricRow]:
         cols = ", ".join(_METRIC_FIELDS)
         if split is None:
             return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
@@ -112,7 +113,7 @@ class RunMethods:
                           [int(run_id), split])
 
     def add_checkpoint(self, run_id: int, step: int, path: Path | str, sha256: str,
-                       val_loss: float | None = None) -> dict:
+                       val_loss: float | None = None) -> CheckpointRow:
         run_id = self.run(run_id)["id"]
         row = {"run_id": run_id, "step": int(step), "path": str(path), "sha256": sha256,
                "val_loss": _finite(val_loss), "created": _now()}
@@ -120,10 +121,10 @@ class RunMethods:
             row_id = self.db["checkpoints"].insert(row).last_pk
         return {"id": row_id, **row}
 
-    def checkpoints(self, run_id: int) -> list[dict]:
+    def checkpoints(self, run_id: int) -> list[CheckpointRow]:
         return self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
 
-    def latest_checkpoint(self, run_id: int) -> dict | None:
+    def latest_checkpoint(self, run_id: int) -> CheckpointRow | None:
         rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1",
                           [int(run_id)])
         return rows[0] if rows else None

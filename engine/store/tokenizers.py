@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from engine import tokenizer as tk
+from engine.rows import TokenizerRow
 from engine.store.errors import WorkspaceError
 from engine.store.schema import _now
 from engine.tokenizer import Cancelled, Progress
@@ -18,7 +19,7 @@ class TokenizerMethods:
 
     def train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, name: str | None = None, *,
                         progress: Progress | None = None, cancelled: Cancelled | None = None,
-                        **spec_options: Any) -> dict:
+                        **spec_options: Any) -> TokenizerRow:
         """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError).
 
         spec_options are TokenizerSpec fields: min_frequency, special_tokens ({role: token}), normalizer,
@@ -66,7 +67,7 @@ class TokenizerMethods:
 
     def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
                                 progress: Progress | None = None, cancelled: Cancelled | None = None,
-                                **spec_options: Any) -> dict:
+                                **spec_options: Any) -> TokenizerRow:
         """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one.
 
         A character vocabulary that took every character of the text (it came out smaller than asked for) is the
@@ -86,7 +87,7 @@ class TokenizerMethods:
         return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled,
                                     **spec_options)
 
-    def _tokenizer_row(self, row: dict) -> dict:
+    def _tokenizer_row(self, row: dict) -> TokenizerRow:
         row = dict(row)
         row["unk_examples"] = json.loads(row["unk_examples"]) if row.get("unk_examples") else []
         if row.get("spec"):
@@ -95,10 +96,10 @@ class TokenizerMethods:
             row["spec"] = tk.make_spec(row["kind"], row.get("requested_vocab_size") or row["vocab_size"]).to_dict()
         return row
 
-    def tokenizer(self, ref: int | str) -> dict:
+    def tokenizer(self, ref: int | str) -> TokenizerRow:
         return self._tokenizer_row(self._find("tokenizers", "tokenizer", ref))
 
-    def tokenizers(self, dataset_ref: int | str | None = None) -> list[dict]:
+    def tokenizers(self, dataset_ref: int | str | None = None) -> list[TokenizerRow]:
         if dataset_ref is None:
             rows = self._rows("SELECT * FROM tokenizers ORDER BY id")
         else:

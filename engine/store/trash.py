@@ -6,6 +6,7 @@ import os
 import shutil
 from datetime import datetime, timezone
 
+from engine.rows import DatasetRow, RunRow, TokenizerRow, TrashEntry
 from engine.store.errors import WorkspaceError
 from engine.store.schema import _TABLE_OF, _now
 
@@ -21,7 +22,7 @@ def _listed(what: str, rows: list[dict], most: int = 3) -> str:
 class TrashMethods:
     """The trash table and folder (a mixin of Workspace)."""
 
-    def delete(self, kind: str, ref: int | str) -> dict:
+    def delete(self, kind: str, ref: int | str) -> TrashEntry:
         """Move a dataset, tokenizer or run to the workspace's trash (its rows and its folder); restore() undoes
         it. A run takes its metrics and checkpoints along.
 
@@ -75,21 +76,21 @@ class TrashMethods:
             parts.append(_listed("run", runs))
         return " and ".join(parts)
 
-    def trash(self) -> list[dict]:
+    def trash(self) -> list[TrashEntry]:
         """What is in the trash, oldest first."""
         return [self._trash_row(r) for r in self._rows("SELECT * FROM trash ORDER BY id")]
 
-    def trash_entry(self, trash_id: int) -> dict:
+    def trash_entry(self, trash_id: int) -> TrashEntry:
         rows = self._rows("SELECT * FROM trash WHERE id = ?", [int(trash_id)])
         if not rows:
             raise WorkspaceError(f"nothing with id {trash_id} in the trash (it may have been restored already)")
         return self._trash_row(rows[0])
 
     @staticmethod
-    def _trash_row(row: dict) -> dict:
+    def _trash_row(row: dict) -> TrashEntry:
         return {k: row[k] for k in ("id", "kind", "item_id", "name", "deleted")}
 
-    def restore(self, trash_id: int) -> dict:
+    def restore(self, trash_id: int) -> DatasetRow | TokenizerRow | RunRow:
         """Put a deleted dataset, tokenizer or run back, with its id; returns its row as dataset(),
         tokenizer() or run() do."""
         rows = self._rows("SELECT * FROM trash WHERE id = ?", [int(trash_id)])

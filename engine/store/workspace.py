@@ -13,6 +13,7 @@ import numpy as np
 import platformdirs
 import sqlite_utils
 
+from engine.rows import WorkspaceSummary
 from engine.store.datasets import DatasetMethods
 from engine.store.errors import WorkspaceError
 from engine.store.runs import RunMethods
@@ -152,6 +153,6 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
 
     # ----------------------------------------------------------------------------------------- for the GUI
 
-    def summary(self) -> dict:
+    def summary(self) -> WorkspaceSummary:
         return {"path": str(self.path), "datasets": self.datasets(), "tokenizers": self.tokenizers(),
                 "runs": self.runs()}
