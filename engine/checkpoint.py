@@ -12,6 +12,9 @@ same name untouched. The renames themselves only touch directory entries; should
 succeeded, the sha256 check reports the checkpoint as corrupt rather than loading a mixture.
 
 Nothing here unpickles: no pickle, no torch.load. Non-tensor optimizer state travels as JSON.
+
+The last part is a run's registry: which checkpoints a run has in the workspace's checkpoints table (the
+resumable `latest`, and weights-only `step-NNNNNNNN` ones thinned to train.keep_checkpoints), found by name.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,6 +35,8 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 FORMAT = 1
+CHECKPOINT_NAME = "latest"  # the resumable checkpoint of a run; the others are weights only
+_KEPT_NAME = re.compile(r"step-(\d+)")
 
 
 class CheckpointError(Exception):
@@ -289,3 +295,92 @@ def set_rng_state(d: dict) -> None:
         states = [_unb64(s) for s in d["cuda"]]
         if len(states) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(states)
+
+
+# ------------------------------------------------------------------------------------- a run's registry
+
+def kept_checkpoint_name(step: int) -> str:
+    return f"step-{int(step):08d}"
+
+
+def checkpoint_name(path) -> str:
+    """A checkpoint's name: its JSON file's name without ".json" ("latest", "step-00000250")."""
+    name = Path(path).name
+    return name[:-5] if name.endswith(".json") else name
+
+
+def list_checkpoints(ws, run_ref) -> list[dict]:
+    """The run's checkpoints on disk: [{"name", "step", "val_loss", "path", "created"}], oldest first.
+
+    "latest" (the resumable one) is listed once, at the step it holds now; a file that is gone is left out.
+    """
+    run_id = ws.run(run_ref)["id"]
+    newest: dict[str, dict] = {}
+    for row in ws.checkpoints(run_id):  # by step, then id: a later row of one file replaces an earlier one
+        newest[row["path"]] = row
+    rows = [{"name": checkpoint_name(r["path"]), "step": int(r["step"]), "val_loss": r["val_loss"],
+             "path": r["path"], "created": r["created"]} for r in newest.values() if Path(r["path"]).is_file()]
+    return sorted(rows, key=lambda r: (r["step"], r["name"] == CHECKPOINT_NAME))
+
+
+def find_checkpoint(ws, run_ref, name: str | None = None) -> dict:
+    """The checkpoint row called `name` (None: the newest checkpoint) of a run; CheckpointError if none."""
+    run = ws.run(run_ref)
+    if name in (None, ""):
+        ck = ws.latest_checkpoint(run["id"])
+        if ck is None:
+            raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
+        return ck
+    rows = list_checkpoints(ws, run["id"])
+    for row in reversed(rows):
+        if row["name"] == str(name).strip():
+            return row
+    names = ", ".join(r["name"] for r in rows) or "none yet"
+    raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint {name!r}; it has: {names}")
+
+
+def resumable_checkpoint(ws, run_id: int) -> dict | None:
+    """The newest row of the run's "latest" checkpoint (weights-only checkpoints cannot resume a run)."""
+    rows = [r for r in ws.checkpoints(run_id) if checkpoint_name(r["path"]) == CHECKPOINT_NAME]
+    return rows[-1] if rows else None
+
+
+def thin_kept_checkpoints(ws, run_id: int, keep: int, interval: int) -> None:
+    """Remove weights-only checkpoints of the run so that at most `keep` remain, evenly spaced (_thinned)."""
+    kept = [c for c in list_checkpoints(ws, run_id) if _KEPT_NAME.fullmatch(c["name"])]
+    _forget_checkpoints(ws, run_id, _thinned(kept, keep, interval))
+
+
+def forget_checkpoints_after(ws, run_id: int, step: int) -> None:
+    """Remove the run's weights-only checkpoints past `step`: a resumed run makes those steps again."""
+    _forget_checkpoints(ws, run_id, [c for c in list_checkpoints(ws, run_id)
+                                     if c["step"] > step and c["name"] != CHECKPOINT_NAME])
+
+
+def _thinned(kept: list[dict], keep: int, interval: int) -> list[dict]:
+    """Which of `kept` (rows by step, the newest last) to remove so that at most `keep` remain, evenly spaced:
+    the newest, and the steps before it at multiples of a stride, the evaluation interval times 1, 2, 4, ...,
+    the smallest that fits. The stride only grows as the run does, so nothing removed is wanted later."""
+    if not kept:
+        return []
+    if keep <= 1:
+        return kept[:-1]
+    newest = kept[-1]["step"]
+    stride = max(1, int(interval))
+    while -(-newest // stride) + 1 > keep:  # multiples of stride below the newest, and the newest
+        stride *= 2
+    return [r for r in kept[:-1] if r["step"] % stride]
+
+
+def _forget_checkpoints(ws, run_id: int, rows: list[dict]) -> None:
+    """Delete checkpoints' files (the JSON, their commit point, first) and their rows."""
+    for row in rows:
+        json_path = Path(row["path"])
+        try:
+            files = [f["file"] for f in (read_checkpoint_meta(json_path).get("files") or {}).values()]
+        except CheckpointError:
+            files = [f"{checkpoint_name(json_path)}.safetensors"]
+        json_path.unlink(missing_ok=True)
+        for f in files:
+            (json_path.parent / f).unlink(missing_ok=True)
+    ws.delete_checkpoints(run_id, [r["path"] for r in rows])

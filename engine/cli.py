@@ -27,6 +27,7 @@ import time
 import traceback
 from pathlib import Path
 
+from engine import training_events as ev
 from engine.config import (DEFAULT_PRESET, PRESETS, ConfigError, RunConfig, human_count, human_duration, preset,
                            unknown_prompt_message)
 
@@ -232,41 +233,47 @@ class _TrainPrinter:
         self.tty = sys.stderr.isatty()
         self.last_state = None
 
-    def __call__(self, kind: str, d: dict) -> None:
-        if kind == "progress":
-            self.progress(d.get("fraction", -1), d.get("message", ""))
-        elif kind == "metrics":
-            self.tokens_per_sec = d.get("tokens_per_sec")
-            if self.tty:
-                eta = human_duration(d.get("eta_s"))
-                sys.stderr.write(f"\rstep {d['step']}: loss {d['loss']:.4f}, lr {d['lr']:.2e}, "
-                                 f"{human_count(d.get('tokens_per_sec') or 0)} tok/s, ETA {eta}   ")
-                sys.stderr.flush()
-        elif kind == "eval":
-            if self.tty:
-                sys.stderr.write("\r" + " " * 79 + "\r")
-            speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
-            print(f"step {d['step']}: train loss {d['train_loss']:.4f}, val loss {d['val_loss']:.4f}{speed}",
-                  flush=True)
-        elif kind in ("warning", "info"):
-            if self.tty:
-                sys.stderr.write("\r" + " " * 79 + "\r")
-            _err(f"{'warning: ' if kind == 'warning' else ''}{d.get('message', '')}")
-        elif kind == "status":
-            state = d.get("state")
-            if state == self.last_state and state not in ("training",):
-                return
-            self.last_state = state
-            if state == "failed":
-                _err(f"error: training failed: {d.get('message', '')}")
-            elif state in ("training", "paused", "stopped", "finished"):
-                _err(f"{state}: {d.get('message', '')}")
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Progress():
+                self.progress(event.fraction, event.message)
+            case ev.Metrics():
+                self.tokens_per_sec = event.tokens_per_sec
+                if self.tty:
+                    sys.stderr.write(f"\rstep {event.step}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
+                                     f"{human_count(event.tokens_per_sec or 0)} tok/s, "
+                                     f"ETA {human_duration(event.eta_s)}   ")
+                    sys.stderr.flush()
+            case ev.Evaluation():
+                self.clear_line()
+                speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
+                print(f"step {event.step}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f}{speed}",
+                      flush=True)
+            case ev.Notice():
+                self.clear_line()
+                _err(f"{'warning: ' if event.level == 'warning' else ''}{event.message}")
+            case ev.Status():
+                self.status(event.state, event.message)
+
+    def clear_line(self) -> None:
+        """Wipe the step line a terminal shows, so the next line starts clean."""
+        if self.tty:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+
+    def status(self, state: str, message: str) -> None:
+        if state == self.last_state and state not in ("training",):
+            return
+        self.last_state = state
+        if state == "failed":
+            _err(f"error: training failed: {message}")
+        elif state in ("training", "paused", "stopped", "finished"):
+            _err(f"{state}: {message}")
 
 
 def _run_with_checkpoint(ws, ref, resumable: bool = False) -> dict:
     run = ws.run(_ref(ref))
     rows = ws.checkpoints(run["id"])
-    if resumable:  # weights-only checkpoints (step-N) cannot resume a run; engine.train.resumable_checkpoint
+    if resumable:  # weights-only checkpoints (step-N) cannot resume a run; engine.checkpoint.resumable_checkpoint
         rows = [r for r in rows if Path(r["path"]).name == "latest.json"]
     if not rows:
         from engine.checkpoint import CheckpointError
@@ -289,7 +296,8 @@ def cmd_train(args) -> int:
     else:
         ws.dataset(cfg.data.dataset)
 
-    from engine.train import Control, prepare_run, run_training
+    from engine.run_setup import prepare_run
+    from engine.train import Control, run_training
     printer = _TrainPrinter()
     control = Control()
 
@@ -327,7 +335,7 @@ def cmd_generate(args) -> int:
                    beam_width=args.beam_width, length_penalty=args.length_penalty)
     ws = _workspace(args)
     run = _run_with_checkpoint(ws, args.run)
-    from engine.train import generate_text, load_model_for_run
+    from engine.run_generation import generate_text, load_model_for_run
     # Fails before the prompt is echoed; the model stays cached for generate_text.
     load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     stop = []
@@ -372,7 +380,7 @@ def cmd_attention(args) -> int:
     ws = _workspace(args)
     run = _run_with_checkpoint(ws, args.run)
     from engine.attention_probes import attention_for_text, save_npz
-    from engine.train import load_model_for_run
+    from engine.run_generation import load_model_for_run
     model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
     path = save_npz(out, attn, tokens)
@@ -385,7 +393,7 @@ def cmd_attention(args) -> int:
 
 def cmd_checkpoints(args) -> int:
     ws = _workspace(args)
-    from engine.train import list_checkpoints
+    from engine.checkpoint import list_checkpoints
     rows = list_checkpoints(ws, _ref(args.run))
     if not rows:
         _err("no checkpoints yet")

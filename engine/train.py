@@ -1,8 +1,10 @@
 """The training loop: nanoGPT's train.py as plain functions that report events and obey a Control.
 
 Everything a run needs is in the workspace: its RunConfig (the run row), its token memmaps (the tokenizer), its
-checkpoints. Events are plain dicts handed to `on_event(kind, payload)`; the engine worker turns them into
-protocol messages and the CLI into lines of text.
+checkpoints. It reports through `on_event(event)`, one typed event (engine/training_events.py) at a time; the
+engine worker turns them into protocol messages and the CLI into lines of text. The windows it trains on come
+from engine/training_data.py; its checkpoints are written and registered by engine/checkpoint.py. A run is
+made first (its config checked, its vocabulary found or trained, its row created) by engine/run_setup.py.
 
 What a run keeps in run_dir (workspace/runs/<id>/):
     checkpoints/latest.*             the resumable checkpoint: weights, optimizer, RNG states (rewritten)
@@ -23,31 +25,29 @@ the training either.
 """
 from __future__ import annotations
 
-import base64
 import logging
 import math
-import re
 import threading
 import time
 from pathlib import Path
-from typing import Callable
 
-import numpy as np
 import torch
 
-from engine.checkpoint import (CheckpointError, load_checkpoint, read_checkpoint_meta, rng_state, save_checkpoint,
-                               set_rng_state)
-from engine.config import ConfigError, RunConfig, TrainConfig, human_count, plural, unknown_share_warning
+from engine import training_events as ev
+from engine.checkpoint import (CHECKPOINT_NAME, CheckpointError, forget_checkpoints_after, kept_checkpoint_name,
+                               load_checkpoint, resumable_checkpoint, rng_state, save_checkpoint, set_rng_state,
+                               thin_kept_checkpoints)
+from engine.config import RunConfig, TrainConfig, human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
+from engine.errors import user_text
 from engine.model import GPT
+from engine.run_setup import check_device
+from engine.training_data import TokenData, generator_state, get_batch, set_generator_state
 
 # Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
 # silences this logger so a user sees one line, not a traceback.
 log = logging.getLogger(__name__)
-EventFn = Callable[[str, dict], None]
-CHECKPOINT_NAME = "latest"
 ATTENTION_DIR = "attention"
-_KEPT_NAME = re.compile(r"step-(\d+)")
 METRICS_FLUSH_S = 1.0
 # Seeds of the generators that pick evaluation windows, offset from train.seed so evaluation never draws from
 # the training stream, and fixed, so every evaluation scores the same windows and the curve shows learning only.
@@ -105,119 +105,9 @@ def get_lr(it: int, tc: TrainConfig) -> float:
     return tc.min_lr + coeff * (tc.learning_rate - tc.min_lr)
 
 
-# ---------------------------------------------------------------------------------------------------- data
-
-class TokenData:
-    """One split's token ids, read from its .bin file through a memmap."""
-
-    def __init__(self, path, dtype: str):
-        self.path = Path(path)
-        self.dtype = np.dtype(dtype)
-        size = self.path.stat().st_size if self.path.is_file() else 0
-        self.n_tokens = size // self.dtype.itemsize
-
-    def array(self) -> np.ndarray:
-        if self.n_tokens == 0:
-            return np.zeros(0, dtype=self.dtype)  # np.memmap refuses an empty file
-        # A fresh memmap per batch, as nanoGPT does: a long-lived one lets the process's memory grow.
-        return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n_tokens,))
-
-
-def get_batch(data: TokenData, block_size: int, batch_size: int, generator: torch.Generator,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """batch_size random windows of block_size + 1 tokens: inputs x and next-token targets y, each (B, T)."""
-    arr = data.array()
-    ix = torch.randint(len(arr) - block_size, (batch_size,), generator=generator).tolist()
-    x = torch.from_numpy(np.stack([arr[i:i + block_size] for i in ix]).astype(np.int64))  # (B, T)
-    y = torch.from_numpy(np.stack([arr[i + 1:i + 1 + block_size] for i in ix]).astype(np.int64))  # (B, T)
-    if device.type == "cuda":
-        # Pinned memory lets the copy overlap with the GPU's work on the previous batch.
-        return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)
-    return x.to(device), y.to(device)
-
-
-def _generator_state(g: torch.Generator) -> str:
-    return base64.b64encode(g.get_state().numpy().tobytes()).decode("ascii")
-
-
-def _set_generator_state(g: torch.Generator, s: str) -> None:
-    g.set_state(torch.frombuffer(bytearray(base64.b64decode(s)), dtype=torch.uint8))
-
-
-# ------------------------------------------------------------------------------------------------ preparing
-
-def check_device(cfg: RunConfig) -> None:
-    """ConfigError when train.device / train.dtype cannot be had on this machine (cuda without a GPU, ...)."""
-    try:
-        autocast_dtype(pick_device(cfg.train.device), cfg.train.dtype)
-    except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"Device / Precision: {e}", "train.device", also=("train.dtype",)) from None
-
-
-def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: EventFn | None = None,
-                control: Control | None = None) -> dict:
-    """Check the config, find its dataset, find or train its tokenizer, and create the run row (returned).
-
-    Raises ConfigError (before anything is written) for an impossible config, and WorkspaceError /
-    TokenizerError for a missing dataset or tokenizer. The stored config names the dataset and tokenizer by id.
-    """
-    emit = on_event or (lambda kind, payload: None)
-    cfg = cfg.copy().validate()
-    check_device(cfg)
-    ds = ws.dataset(cfg.data.dataset)
-    tcfg = cfg.tokenizer
-    need = cfg.model.block_size + 1
-    # A character is at most one char token or four byte-level tokens, so a text this short is too short
-    # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
-    if (ds.get("train_chars") or 0) * 4 < need:
-        raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
-    chosen = tcfg.tokenizer not in (None, "")
-    if chosen:
-        tok = ws.tokenizer(tcfg.tokenizer)
-        if tok["dataset_id"] != ds["id"]:
-            raise ConfigError(f"the vocabulary {tok['name']!r} was trained on another dataset than "
-                              f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
-                              "tokenizer.tokenizer", also=("data.dataset",))
-    else:
-        def progress(fraction: float, message: str = "") -> None:
-            emit("progress", {"fraction": float(fraction), "message": message})
-        cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
-        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress,
-                                         cancelled=cancelled)
-    files = ws.token_files(tok["id"])
-    n_train = TokenData(files["train"], files["dtype"]).n_tokens
-    if n_train < need:
-        raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
-    _report_vocabulary(emit, tok, ds, trained_here=not chosen)
-    cfg.data.dataset = ds["id"]
-    # The stored config describes the vocabulary the run really uses (not the size asked of a new one).
-    cfg.tokenizer.tokenizer = tok["id"]
-    cfg.tokenizer.kind = tok.get("kind", cfg.tokenizer.kind)
-    cfg.tokenizer.vocab_size = int(tok.get("vocab_size") or cfg.tokenizer.vocab_size)
-    m = cfg.model
-    name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
-    return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
-
-
-def _report_vocabulary(emit: EventFn, tok: dict, ds: dict, trained_here: bool) -> None:
-    """Warn (a "warning" event: the studio's status bar, the CLI's stderr) when the run's vocabulary reads much
-    of the text as [UNK]: the model would learn to write [UNK], with a validation loss that looks good."""
-    warning = unknown_share_warning(tok.get("unk_share"), ds["name"], tok.get("unk_examples"))
-    if warning:
-        emit("warning", {"message": f"vocabulary {tok['name']!r}: {warning}"})
-    elif trained_here:
-        emit("info", {"message": f"trained the vocabulary {tok['name']!r} ({tok['vocab_size']:,} tokens) "
-                                 f"for this run"})
-
-
-def _too_short(cfg: RunConfig, ds: dict, size: str) -> str:
-    return (f"Context length ({cfg.model.block_size:,}) is too long for dataset {ds['name']!r}: its training text "
-            f"has {size}, fewer than the context length + 1; choose a shorter context length or import more text")
-
-
 # ------------------------------------------------------------------------------------------------- training
 
-def run_training(ws, run_id: int, *, on_event: EventFn, control: Control | None = None,
+def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | None = None,
                  resume: bool = False) -> str:
     """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`).
 
@@ -229,7 +119,7 @@ def run_training(ws, run_id: int, *, on_event: EventFn, control: Control | None 
     run = ws.run(run_id)
     if resume and resumable_checkpoint(ws, run["id"]) is None:
         raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint to resume from")
-    training = _Training(ws, run, on_event, control, resume)
+    training = _Training(ws, run, ev.as_handler(on_event), control, resume)
     try:
         training.setup(resume)
         return training.loop()
@@ -238,24 +128,15 @@ def run_training(ws, run_id: int, *, on_event: EventFn, control: Control | None 
         raise
     except Exception as e:
         log.error("training run %s failed", run_id, exc_info=True)
-        training.finish_abruptly("failed", readable_error(e))
+        training.finish_abruptly("failed", _failure_line(e))
         return "failed"
     finally:
         training.release()
 
 
-def readable_error(e: BaseException) -> str:
-    """One line a user can act on, for an exception raised while training."""
-    text = str(e).strip()
-    if isinstance(e, torch.cuda.OutOfMemoryError) or ("out of memory" in text and "CUDA" in text):
-        return "out of GPU memory: reduce batch_size or block_size (or the model size)"
-    if isinstance(e, MemoryError) or "can't allocate memory" in text:
-        return "out of memory: reduce batch_size or block_size (or the model size)"
-    first = text.splitlines()[0] if text else ""
-    if isinstance(e, (ConfigError, TrainingError, CheckpointError)) or type(e).__name__ in (
-            "WorkspaceError", "TokenizerError", "DataError"):
-        return first or type(e).__name__
-    return f"{type(e).__name__}: {first}" if first else type(e).__name__
+def _failure_line(e: BaseException) -> str:
+    """The one line a failed run's status carries (engine/errors.py words it)."""
+    return user_text(e).splitlines()[0]
 
 
 class _MetricsBuffer:
@@ -283,7 +164,7 @@ class _MetricsBuffer:
 class _Training:
     """The state of one training session of a run; `loop` runs it."""
 
-    def __init__(self, ws, run: dict, on_event: EventFn, control: Control, resume: bool):
+    def __init__(self, ws, run: dict, on_event: ev.EventFn, control: Control, resume: bool):
         self.ws = ws
         self.run = run
         self.run_id = run["id"]
@@ -312,8 +193,8 @@ class _Training:
 
     # ---------------------------------------------------------------------------------------------- reporting
     def status(self, state: str, message: str = "") -> None:
-        self.emit("status", {"state": state, "step": self.step, "max_iters": self.tc.max_iters,
-                             "message": message, "device": self.device_desc})
+        self.emit(ev.Status(state=state, step=self.step, max_iters=self.tc.max_iters, message=message,
+                            device=self.device_desc))
         self.ws.update_run(self.run_id, status=state, step=self.step, message=message, device=self.device_desc,
                            best_val_loss=self.best_val_loss)
 
@@ -372,7 +253,7 @@ class _Training:
         self.best_val_loss = meta.get("best_val_loss")
         self.elapsed_before = float(extra.get("elapsed_s", 0.0))
         set_rng_state(extra["rng"])
-        _set_generator_state(self.data_gen, extra["data_rng"])
+        set_generator_state(self.data_gen, extra["data_rng"])
         if self.scaler is not None and extra.get("scaler"):
             self.scaler.load_state_dict(extra["scaler"])
         self.last_ckpt_step = self.step
@@ -381,8 +262,7 @@ class _Training:
         self.ws.delete_metrics(self.run_id, after_step=self.step)
         from engine.attention_probes import delete_snapshots_after
         delete_snapshots_after(self.run_dir / ATTENTION_DIR, self.step)
-        _forget_checkpoints(self.ws, self.run_id, [c for c in list_checkpoints(self.ws, self.run_id)
-                                                   if c["step"] > self.step and c["name"] != CHECKPOINT_NAME])
+        forget_checkpoints_after(self.ws, self.run_id, self.step)
 
     def release(self) -> None:
         on_gpu = getattr(self, "device", None) is not None and self.device.type == "cuda"
@@ -439,7 +319,7 @@ class _Training:
                        "tokens_per_sec": steps * tokens_per_step / max(seconds, 1e-9),
                        "elapsed_s": self.elapsed()}
                 self.metrics.add(row)
-                self.emit("metrics", {**{k: v for k, v in row.items() if k != "split"}, "eta_s": self.eta()})
+                self.emit(ev.Metrics(**{k: v for k, v in row.items() if k != "split"}, eta_s=self.eta()))
                 window_start, window_steps = now, 0
 
             if evaluated:
@@ -514,7 +394,7 @@ class _Training:
         self.metrics.add({"step": self.step, "split": "val", "loss": val_loss, "lr": None, "grad_norm": None,
                           "tokens_per_sec": None, "elapsed_s": elapsed})
         self.ws.update_run(self.run_id, best_val_loss=self.best_val_loss)
-        self.emit("eval", {"step": self.step, "train_loss": train_loss, "val_loss": val_loss, "elapsed_s": elapsed})
+        self.emit(ev.Evaluation(step=self.step, train_loss=train_loss, val_loss=val_loss, elapsed_s=elapsed))
 
     def checkpoint_meta(self) -> dict:
         return {"run_id": self.run_id, "step": self.step, "config": self.cfg.to_dict(),
@@ -527,14 +407,14 @@ class _Training:
     def checkpoint(self) -> None:
         if self.last_ckpt_step == self.step:
             return
-        extra = {"rng": rng_state(), "data_rng": _generator_state(self.data_gen), "elapsed_s": self.elapsed()}
+        extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
         if self.scaler is not None:
             extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
         info = save_checkpoint(self.run_dir / "checkpoints", CHECKPOINT_NAME, self.model, self.optimizer,
                                meta=self.checkpoint_meta(), extra=extra)
         self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         self.last_ckpt_step = self.step
-        self.emit("checkpoint", {"step": self.step, "path": str(info["path"])})
+        self.emit(ev.CheckpointSaved(step=self.step, path=str(info["path"])))
 
     def keep_weights(self) -> None:
         """A weights-only checkpoint of this step, for the playground's comparisons (train.keep_checkpoints)."""
@@ -546,11 +426,10 @@ class _Training:
         # A step done again (resumed from an earlier checkpoint) replaces its file: one row per file.
         self.ws.delete_checkpoints(self.run_id, [info["path"]])
         self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
-        kept = [c for c in list_checkpoints(self.ws, self.run_id) if _KEPT_NAME.fullmatch(c["name"])]
-        _forget_checkpoints(self.ws, self.run_id, _thinned(kept, keep, self.tc.eval_interval))
+        thin_kept_checkpoints(self.ws, self.run_id, keep, self.tc.eval_interval)
 
     def probe(self) -> None:
-        """Attention of the probe texts: stored under run_dir/attention and sent as an "attention" event.
+        """Attention of the probe texts: stored under run_dir/attention and sent as an AttentionSnapshot event.
 
         Watching must never end a training: a failure turns the probes off for this session, with a warning.
         """
@@ -569,10 +448,10 @@ class _Training:
         except Exception as e:
             log.warning("attention probes of run %s failed", self.run_id, exc_info=True)
             self.probing = False
-            self.emit("warning", {"message": f"attention is not recorded for the rest of this session: {e}"})
+            self.emit(ev.Notice("warning", f"attention is not recorded for the rest of this session: {e}"))
             return
-        self.emit("attention", {"step": self.step, "meta": meta, "blobs": blobs, "path": str(path),
-                                "seconds": time.perf_counter() - t0})
+        self.emit(ev.AttentionSnapshot(step=self.step, meta=meta, blobs=blobs, path=str(path),
+                                       seconds=time.perf_counter() - t0))
 
     def tokenizer(self):
         if self._tokenizer is None:
@@ -607,263 +486,3 @@ class _Training:
                 action()
             except Exception:
                 log.error("could not record the end of run %s", self.run_id, exc_info=True)
-
-
-# ----------------------------------------------------------------------------------------------- checkpoints
-
-def kept_checkpoint_name(step: int) -> str:
-    return f"step-{int(step):08d}"
-
-
-def checkpoint_name(path) -> str:
-    """A checkpoint's name: its JSON file's name without ".json" ("latest", "step-00000250")."""
-    name = Path(path).name
-    return name[:-5] if name.endswith(".json") else name
-
-
-def list_checkpoints(ws, run_ref) -> list[dict]:
-    """The run's checkpoints on disk: [{"name", "step", "val_loss", "path", "created"}], oldest first.
-
-    "latest" (the resumable one) is listed once, at the step it holds now; a file that is gone is left out.
-    """
-    run_id = ws.run(run_ref)["id"]
-    newest: dict[str, dict] = {}
-    for row in ws.checkpoints(run_id):  # by step, then id: a later row of one file replaces an earlier one
-        newest[row["path"]] = row
-    rows = [{"name": checkpoint_name(r["path"]), "step": int(r["step"]), "val_loss": r["val_loss"],
-             "path": r["path"], "created": r["created"]} for r in newest.values() if Path(r["path"]).is_file()]
-    return sorted(rows, key=lambda r: (r["step"], r["name"] == CHECKPOINT_NAME))
-
-
-def find_checkpoint(ws, run_ref, name: str | None = None) -> dict:
-    """The checkpoint row called `name` (None: the newest checkpoint) of a run; CheckpointError if none."""
-    run = ws.run(run_ref)
-    if name in (None, ""):
-        ck = ws.latest_checkpoint(run["id"])
-        if ck is None:
-            raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
-        return ck
-    rows = list_checkpoints(ws, run["id"])
-    for row in reversed(rows):
-        if row["name"] == str(name).strip():
-            return row
-    names = ", ".join(r["name"] for r in rows) or "none yet"
-    raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint {name!r}; it has: {names}")
-
-
-def resumable_checkpoint(ws, run_id: int) -> dict | None:
-    """The newest row of the run's "latest" checkpoint (weights-only checkpoints cannot resume a run)."""
-    rows = [r for r in ws.checkpoints(run_id) if checkpoint_name(r["path"]) == CHECKPOINT_NAME]
-    return rows[-1] if rows else None
-
-
-def _thinned(kept: list[dict], keep: int, interval: int) -> list[dict]:
-    """Which of `kept` (rows by step, the newest last) to remove so that at most `keep` remain, evenly spaced:
-    the newest, and the steps before it at multiples of a stride, the evaluation interval times 1, 2, 4, ...,
-    the smallest that fits. The stride only grows as the run does, so nothing removed is wanted later."""
-    if not kept:
-        return []
-    if keep <= 1:
-        return kept[:-1]
-    newest = kept[-1]["step"]
-    stride = max(1, int(interval))
-    while -(-newest // stride) + 1 > keep:  # multiples of stride below the newest, and the newest
-        stride *= 2
-    return [r for r in kept[:-1] if r["step"] % stride]
-
-
-def _forget_checkpoints(ws, run_id: int, rows: list[dict]) -> None:
-    """Delete checkpoints' files (the JSON, their commit point, first) and their rows."""
-    for row in rows:
-        json_path = Path(row["path"])
-        try:
-            files = [f["file"] for f in (read_checkpoint_meta(json_path).get("files") or {}).values()]
-        except CheckpointError:
-            files = [f"{checkpoint_name(json_path)}.safetensors"]
-        json_path.unlink(missing_ok=True)
-        for f in files:
-            (json_path.parent / f).unlink(missing_ok=True)
-    ws.delete_checkpoints(run_id, [r["path"] for r in rows])
-
-
-# ------------------------------------------------------------------------------------------------ generation
-
-_cache_lock = threading.Lock()
-_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, the last few used
-_MODEL_CACHE_SIZE = 3    # the playground compares two checkpoints; the third is the one training just wrote
-
-
-def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
-    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s checkpoint called `checkpoint`
-    (see list_checkpoints; None: the newest)."""
-    from engine.tokenizer import load_tokenizer
-
-    run = ws.run(run_ref)
-    ck = find_checkpoint(ws, run["id"], checkpoint)
-    device = torch.device(pick_device(device) if isinstance(device, str) else device)
-    key = (str(ck["path"]), ck.get("sha256"), str(device))
-    with _cache_lock:
-        if key in _model_cache:
-            _model_cache[key] = _model_cache.pop(key)  # most recently used last
-            return _model_cache[key]
-    meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
-    cfg = RunConfig.from_dict(meta["config"])
-    with _cache_lock:
-        # Building a model draws its initial weights from the global RNG; a training paused in another thread
-        # must continue with the random numbers it would have had.
-        state = torch.get_rng_state()
-        try:
-            model = GPT(cfg.model, int(meta["vocab_size"]))
-        finally:
-            torch.set_rng_state(state)
-    load_checkpoint(ck["path"], model, map_location="cpu")
-    model.to(device).eval()
-    tok = load_tokenizer(ws.tokenizer_path(meta.get("tokenizer_id", run["tokenizer_id"])))
-    meta = {**meta, "checkpoint": checkpoint_name(ck["path"])}
-    with _cache_lock:
-        _model_cache[key] = (model, tok, meta)
-        while len(_model_cache) > _MODEL_CACHE_SIZE:
-            _model_cache.pop(next(iter(_model_cache)))
-    return model, tok, meta
-
-
-def _start_ids(tok, prompt: str) -> list[int]:
-    if prompt:
-        ids = tok.encode(prompt, add_special_tokens=False).ids
-        if ids:
-            return ids
-    ids = tok.encode("\n", add_special_tokens=False).ids
-    if len(ids) == 1 and tok.decode(ids) == "\n":
-        return ids
-    return [0]
-
-
-class _StreamDecoder:
-    """Turns token ids into text pieces that never split a character.
-
-    Byte-level tokens can end in the middle of a UTF-8 character; decoding then gives U+FFFD, so a piece is
-    held back until the character is complete. Decoding restarts after each line to keep the work per token small.
-    """
-
-    def __init__(self, tok):
-        self.tok = tok
-        self.ids: list[int] = []
-        self.done = 0  # characters of decode(self.ids) already handed out
-
-    def push(self, token_id: int) -> str:
-        self.ids.append(token_id)
-        text = self.tok.decode(self.ids, skip_special_tokens=False)
-        if text.endswith("\ufffd"):
-            return ""
-        piece = text[self.done:]
-        self.done = len(text)
-        if text.endswith("\n") or len(self.ids) >= 256:
-            self.ids, self.done = [], 0
-        return piece
-
-    def flush(self) -> str:
-        text = self.tok.decode(self.ids, skip_special_tokens=False) if self.ids else ""
-        piece = text[self.done:]
-        self.ids, self.done = [], 0
-        return piece
-
-
-def _token_texts(tok, ids: list[int]) -> list[str]:
-    """Each token's share of the decoded text (empty for a token that ends inside a character)."""
-    decoder = _StreamDecoder(tok)
-    texts = [decoder.push(i) for i in ids]
-    if texts:
-        texts[-1] += decoder.flush()
-    return texts
-
-
-def _readable_token(tok, token_id: int) -> str:
-    from engine.tokenizer import display_token
-    try:
-        return display_token(tok, token_id)
-    except Exception:  # an id the tokenizer lacks (a model with a larger vocabulary): show the number
-        return f"<{token_id}>"
-
-
-def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = "sample",
-                  temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
-                  seed: int | None = None, beam_width: int = 4, length_penalty: float = 1.0,
-                  details: bool = False, checkpoint: str | None = None,
-                  on_token: Callable[[int, str], None] | None = None,
-                  on_step: Callable[[dict], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
-    """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
-    newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
-    end-of-text token and hands its tokens over when the search is done).
-
-    The text ends early ("ended" True) when the model writes the token that ends a document in its training
-    data (the tokenizer's eos or sep token; engine.tokenizer.separator_id); that token is not part of the text.
-
-    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "ended", "prompt_tokens"
-    ([{"id", "text"}] of the prompt the model saw: its last block_size tokens, or the newline it starts from
-    when empty), "token_ids", "checkpoint", "step", "unknown_chars" (the prompt's characters that the
-    vocabulary lacks, read as [UNK], each once)}.
-    on_token(id, piece) is called as text becomes complete (a character split over byte tokens arrives with its
-    last token). on_step(record) is called once per token, in order: {"id", "text"} with, when `details`,
-    "prob", "entropy" (nats, temperature 1) and "top" ([[readable token, prob], ...] most likely first); the
-    texts of all records join to the returned text, a token ending inside a character having text "" (such a
-    record waits for the next token, so it can take the rest of the text should the generation end there).
-    """
-    from engine.generate import stream_steps
-    from engine.tokenizer import separator_id, unknown_characters, unknown_id
-
-    model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
-    ids = _start_ids(tok, prompt)
-    seen = ids[-model.cfg.block_size:]
-    prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
-    # The token that ends each document in the training data: when the model writes it, the text is finished.
-    run_row = ws.run(run_ref)
-    tok_row = ws.tokenizer(meta.get("tokenizer_id", run_row["tokenizer_id"]))
-    eos_id = separator_id(tok, tok_row.get("spec"))
-    unknown = unknown_characters(tok, prompt, unknown_id(tok, tok_row.get("spec")))
-    steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
-                         top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
-                         length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
-    decoder = _StreamDecoder(tok)
-    pieces: list[str] = []
-    token_ids: list[int] = []
-    held: dict | None = None  # the record of a token whose text is not complete yet
-
-    def emit(record: dict) -> None:
-        if on_step is not None:
-            on_step(record)
-        if on_token is not None and record["text"]:
-            on_token(record["id"], record["text"])
-
-    t0 = time.perf_counter()
-    ended = False
-    for step in steps:
-        if eos_id is not None and step.token == eos_id:
-            ended = True
-            break
-        token_ids.append(step.token)
-        piece = decoder.push(step.token)
-        pieces.append(piece)
-        record = {"id": step.token, "text": piece}
-        if step.prob is not None:
-            record.update(prob=step.prob, entropy=step.entropy,
-                          top=[[_readable_token(tok, i), p] for i, p in step.top])
-        if held is not None:
-            emit(held)
-            held = None
-        if piece:
-            emit(record)
-        else:
-            held = record
-    tail = decoder.flush()
-    pieces.append(tail)
-    if held is not None:
-        held["text"] += tail
-        emit(held)
-    dt = time.perf_counter() - t0
-    n = len(token_ids)
-    return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
-            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
-            "ended": ended,
-            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
-            "step": meta.get("step"), "unknown_chars": unknown}

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine import protocol as p
+from engine import training_events as ev
 from engine.config import ConfigError, RunConfig
 
 ENGINE_VERSION = "0.1.0"
@@ -37,6 +38,8 @@ HEARTBEAT_S = 1.0
 MAX_PENDING = 5000
 # Attention snapshots are on disk too: the studio can ask for a dropped one again (attention_request).
 _DROPPABLE = (p.Metrics, p.Token, p.Progress, p.Heartbeat, p.Log, p.Status, p.Attention)
+# The engine's own state while a run is in each training state (the heartbeat's `state`).
+_ENGINE_STATE = {"starting": "training", "training": "training", "paused": "paused", "stopping": "training"}
 
 
 class Outbox:
@@ -375,7 +378,9 @@ class Engine:
         self._enqueue(msg, self._train)
 
     def _train(self, job: Job) -> None:
-        from engine.train import Control, prepare_run, resumable_checkpoint, run_training
+        from engine.checkpoint import resumable_checkpoint
+        from engine.run_setup import prepare_run
+        from engine.train import Control, run_training
         msg: p.TrainRequest = job.request
         ws = self.ws()
         control = Control()
@@ -399,28 +404,29 @@ class Engine:
             self.control = None
             self.training_run = None
 
-    def _train_event(self, msg: p.Message, run_id: int | None) -> Callable[[str, dict], None]:
-        def on_event(kind: str, d: dict) -> None:
-            if kind == "status":
-                self.outbox.state = {"starting": "training", "training": "training", "paused": "paused",
-                                     "stopping": "training"}.get(d.get("state", ""), "busy")
-                self.send(p.Status(state=d.get("state", ""), run=run_id, step=int(d.get("step", 0)),
-                                   max_iters=int(d.get("max_iters", 0)), message=str(d.get("message", ""))))
-            elif kind == "metrics":
-                self.send(p.Metrics(run=run_id or 0, rows=[d]))
-            elif kind == "eval":
-                self.send(p.Eval(run=run_id or 0, step=int(d["step"]), train_loss=float(d["train_loss"]),
-                                 val_loss=d.get("val_loss"), elapsed_s=float(d.get("elapsed_s", 0.0))))
-            elif kind == "progress":
-                self.send(p.Progress(parent=msg.id, fraction=float(d.get("fraction", -1)),
-                                     message=str(d.get("message", ""))))
-            elif kind == "checkpoint":
-                self.send(p.Log(parent=msg.id, level="info", message=f"checkpoint at step {d.get('step')}"))
-            elif kind == "attention":
-                self.send(p.Attention(run=run_id or 0, step=int(d["step"]), meta=d["meta"],
-                                      buffers=tuple(d["blobs"])))
-            elif kind in ("warning", "info"):
-                self.send(p.Log(parent=msg.id, level=kind, message=str(d.get("message", ""))))
+    def _train_event(self, msg: p.Message, run_id: int | None) -> ev.EventFn:
+        """The training's events as protocol messages: broadcasts of the run, or of the request while preparing."""
+        run = run_id or 0
+
+        def on_event(event: ev.Event) -> None:
+            match event:
+                case ev.Status():
+                    self.outbox.state = _ENGINE_STATE.get(event.state, "busy")
+                    self.send(p.Status(state=event.state, run=run_id, step=int(event.step),
+                                       max_iters=int(event.max_iters), message=str(event.message)))
+                case ev.Metrics():
+                    self.send(p.Metrics(run=run, rows=[event.payload()]))
+                case ev.Evaluation():
+                    self.send(p.Eval(run=run, step=int(event.step), train_loss=float(event.train_loss),
+                                     val_loss=event.val_loss, elapsed_s=float(event.elapsed_s)))
+                case ev.Progress():
+                    self.send(p.Progress(parent=msg.id, fraction=float(event.fraction), message=str(event.message)))
+                case ev.CheckpointSaved():
+                    self.send(p.Log(parent=msg.id, level="info", message=f"checkpoint at step {event.step}"))
+                case ev.AttentionSnapshot():
+                    self.send(p.Attention(run=run, step=int(event.step), meta=event.meta, buffers=tuple(event.blobs)))
+                case ev.Notice():
+                    self.send(p.Log(parent=msg.id, level=event.level, message=str(event.message)))
         return on_event
 
     def _handle_generate_request(self, msg: p.GenerateRequest) -> None:
@@ -429,7 +435,7 @@ class Engine:
                               entropy=r.get("entropy"), top=r.get("top") or []))
 
         def run(job: Job) -> None:
-            from engine.train import generate_text
+            from engine.run_generation import generate_text
             out = generate_text(
                 self.ws(), msg.run, msg.prompt, max_new_tokens=msg.max_new_tokens, mode=msg.mode,
                 temperature=msg.temperature, top_k=msg.top_k, top_p=msg.top_p, seed=msg.seed,
@@ -443,7 +449,7 @@ class Engine:
         self._enqueue(msg, run, generation=True)
 
     def _handle_checkpoints_request(self, msg: p.CheckpointsRequest) -> None:
-        from engine.train import list_checkpoints
+        from engine.checkpoint import list_checkpoints
         self.send(p.CheckpointsReply(parent=msg.id, rows=list_checkpoints(self.ws(), msg.run)))
 
     def _snapshot_steps(self, run_id: int) -> list:
@@ -474,7 +480,7 @@ class Engine:
 
     def _attention_of_text(self, job: Job) -> None:
         from engine import attention_probes as ins
-        from engine.train import load_model_for_run
+        from engine.run_generation import load_model_for_run
         msg: p.AttentionRequest = job.request
         ws = self.ws()
         run = ws.run(msg.run)
@@ -489,7 +495,7 @@ class Engine:
     def _handle_token_attention_request(self, msg: p.TokenAttentionRequest) -> None:
         def run(job: Job) -> None:
             from engine import attention_probes as ins
-            from engine.train import load_model_for_run
+            from engine.run_generation import load_model_for_run
             model, tok, _ = load_model_for_run(self.ws(), msg.run, "auto", msg.checkpoint)
             row, keys = ins.token_attention(model, list(msg.ids), msg.position)
             self.send(p.TokenAttentionReply(parent=msg.id, tokens=ins.token_strings(tok, keys),

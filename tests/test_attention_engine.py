@@ -9,7 +9,7 @@ from engine import protocol as p
 from engine.config import preset
 from engine.attention_probes import capture_attention
 from engine.store import Workspace
-from engine.train import load_model_for_run
+from engine.run_generation import load_model_for_run
 from tests.engine_harness import EngineProcess
 
 STEPS = [0, 20, 40]

@@ -310,7 +310,8 @@ def test_a_run_ends_on_its_average_speed_not_its_last_few_steps(tmp_path):
     """The Speed tile shows the last metrics row: that row is the run's average, at the run's last step."""
     from engine.config import RunConfig
     from engine.store import Workspace
-    from engine.train import prepare_run, run_training
+    from engine.run_setup import prepare_run
+    from engine.train import run_training
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat and then the dog ran under the log.\n" * 300)
     rows = []

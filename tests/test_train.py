@@ -10,12 +10,13 @@ import torch
 import numpy as np
 
 from engine import attention_probes as ins
-from engine.checkpoint import CheckpointError, read_checkpoint_meta, save_checkpoint
+from engine.checkpoint import CheckpointError, _thinned, list_checkpoints, read_checkpoint_meta, save_checkpoint
 from engine.config import ConfigError, RunConfig, TrainConfig
 from engine.store import Workspace
 from engine.tokenizer import train_tokenizer
-from engine.train import (ATTENTION_DIR, Control, _StreamDecoder, _thinned, generate_text, get_lr, list_checkpoints,
-                          load_model_for_run, prepare_run, run_training)
+from engine.run_generation import _StreamDecoder, generate_text, load_model_for_run
+from engine.run_setup import prepare_run
+from engine.train import ATTENTION_DIR, Control, get_lr, run_training
 
 WORDS = "the a cat dog sat ran on under mat log and then slept ate fish bread".split()
 
@@ -471,7 +472,7 @@ def test_a_run_stores_the_vocabulary_it_really_uses(tmp_path):
     and the Runs panel showed "Vocabulary size 512"."""
     from engine.config import preset
     from engine.store import Workspace
-    from engine.train import prepare_run
+    from engine.run_setup import prepare_run
     ws = Workspace(tmp_path / "ws")
     ws.ensure_sample_dataset()
     tok = ws.train_tokenizer("sample", "char", 512)

@@ -12,7 +12,9 @@ import pytest
 from engine import protocol as p
 from engine.config import preset, unknown_share_warning
 from engine.store import Workspace
-from engine.train import generate_text, prepare_run, run_training
+from engine.run_generation import generate_text
+from engine.run_setup import prepare_run
+from engine.train import run_training
 from studio.coverage import coverage_note, coverage_warning
 
 ROOT = Path(__file__).resolve().parents[1]

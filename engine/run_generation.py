@@ -1,0 +1,200 @@
+"""Text from a run: the model of one of its checkpoints, a prompt made tokens, and tokens made text again.
+
+`load_model_for_run` builds the model a checkpoint describes and keeps the last few in a cache (the playground
+compares two checkpoints and generates while a run trains; the attention requests use it too).
+`generate_text` runs the algorithms of engine/generate.py on it and hands the text out as it becomes complete:
+a byte-level token can end inside a character, so `_StreamDecoder` holds such a piece back until the character
+is whole.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable
+
+import torch
+
+from engine.checkpoint import checkpoint_name, find_checkpoint, load_checkpoint, read_checkpoint_meta
+from engine.config import RunConfig
+from engine.device import pick_device
+from engine.generate import stream_steps
+from engine.model import GPT
+
+_cache_lock = threading.Lock()
+_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, the last few used
+_MODEL_CACHE_SIZE = 3    # the playground compares two checkpoints; the third is the one training just wrote
+
+
+def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
+    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s checkpoint called `checkpoint`
+    (see list_checkpoints; None: the newest)."""
+    from engine.tokenizer import load_tokenizer
+
+    run = ws.run(run_ref)
+    ck = find_checkpoint(ws, run["id"], checkpoint)
+    device = torch.device(pick_device(device) if isinstance(device, str) else device)
+    key = (str(ck["path"]), ck.get("sha256"), str(device))
+    with _cache_lock:
+        if key in _model_cache:
+            _model_cache[key] = _model_cache.pop(key)  # most recently used last
+            return _model_cache[key]
+    meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
+    cfg = RunConfig.from_dict(meta["config"])
+    with _cache_lock:
+        # Building a model draws its initial weights from the global RNG; a training paused in another thread
+        # must continue with the random numbers it would have had.
+        state = torch.get_rng_state()
+        try:
+            model = GPT(cfg.model, int(meta["vocab_size"]))
+        finally:
+            torch.set_rng_state(state)
+    load_checkpoint(ck["path"], model, map_location="cpu")
+    model.to(device).eval()
+    tok = load_tokenizer(ws.tokenizer_path(meta.get("tokenizer_id", run["tokenizer_id"])))
+    meta = {**meta, "checkpoint": checkpoint_name(ck["path"])}
+    with _cache_lock:
+        _model_cache[key] = (model, tok, meta)
+        while len(_model_cache) > _MODEL_CACHE_SIZE:
+            _model_cache.pop(next(iter(_model_cache)))
+    return model, tok, meta
+
+
+def _start_ids(tok, prompt: str) -> list[int]:
+    if prompt:
+        ids = tok.encode(prompt, add_special_tokens=False).ids
+        if ids:
+            return ids
+    ids = tok.encode("\n", add_special_tokens=False).ids
+    if len(ids) == 1 and tok.decode(ids) == "\n":
+        return ids
+    return [0]
+
+
+class _StreamDecoder:
+    """Turns token ids into text pieces that never split a character.
+
+    Byte-level tokens can end in the middle of a UTF-8 character; decoding then gives U+FFFD, so a piece is
+    held back until the character is complete. Decoding restarts after each line to keep the work per token small.
+    """
+
+    def __init__(self, tok):
+        self.tok = tok
+        self.ids: list[int] = []
+        self.done = 0  # characters of decode(self.ids) already handed out
+
+    def push(self, token_id: int) -> str:
+        self.ids.append(token_id)
+        text = self.tok.decode(self.ids, skip_special_tokens=False)
+        if text.endswith("\ufffd"):
+            return ""
+        piece = text[self.done:]
+        self.done = len(text)
+        if text.endswith("\n") or len(self.ids) >= 256:
+            self.ids, self.done = [], 0
+        return piece
+
+    def flush(self) -> str:
+        text = self.tok.decode(self.ids, skip_special_tokens=False) if self.ids else ""
+        piece = text[self.done:]
+        self.ids, self.done = [], 0
+        return piece
+
+
+def _token_texts(tok, ids: list[int]) -> list[str]:
+    """Each token's share of the decoded text (empty for a token that ends inside a character)."""
+    decoder = _StreamDecoder(tok)
+    texts = [decoder.push(i) for i in ids]
+    if texts:
+        texts[-1] += decoder.flush()
+    return texts
+
+
+def _readable_token(tok, token_id: int) -> str:
+    from engine.tokenizer import display_token
+    try:
+        return display_token(tok, token_id)
+    except Exception:  # an id the tokenizer lacks (a model with a larger vocabulary): show the number
+        return f"<{token_id}>"
+
+
+def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = "sample",
+                  temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
+                  seed: int | None = None, beam_width: int = 4, length_penalty: float = 1.0,
+                  details: bool = False, checkpoint: str | None = None,
+                  on_token: Callable[[int, str], None] | None = None,
+                  on_step: Callable[[dict], None] | None = None,
+                  should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
+    """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
+    newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
+    end-of-text token and hands its tokens over when the search is done).
+
+    The text ends early ("ended" True) when the model writes the token that ends a document in its training
+    data (the tokenizer's eos or sep token; engine.tokenizer.separator_id); that token is not part of the text.
+
+    Returns {"text" (the continuation only), "n_tokens", "tokens_per_sec", "stopped", "ended", "prompt_tokens"
+    ([{"id", "text"}] of the prompt the model saw: its last block_size tokens, or the newline it starts from
+    when empty), "token_ids", "checkpoint", "step", "unknown_chars" (the prompt's characters that the
+    vocabulary lacks, read as [UNK], each once)}.
+    on_token(id, piece) is called as text becomes complete (a character split over byte tokens arrives with its
+    last token). on_step(record) is called once per token, in order: {"id", "text"} with, when `details`,
+    "prob", "entropy" (nats, temperature 1) and "top" ([[readable token, prob], ...] most likely first); the
+    texts of all records join to the returned text, a token ending inside a character having text "" (such a
+    record waits for the next token, so it can take the rest of the text should the generation end there).
+    """
+    from engine.tokenizer import separator_id, unknown_characters, unknown_id
+
+    model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
+    ids = _start_ids(tok, prompt)
+    seen = ids[-model.cfg.block_size:]
+    prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
+    # The token that ends each document in the training data: when the model writes it, the text is finished.
+    run_row = ws.run(run_ref)
+    tok_row = ws.tokenizer(meta.get("tokenizer_id", run_row["tokenizer_id"]))
+    eos_id = separator_id(tok, tok_row.get("spec"))
+    unknown = unknown_characters(tok, prompt, unknown_id(tok, tok_row.get("spec")))
+    steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
+                         top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
+                         length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
+    decoder = _StreamDecoder(tok)
+    pieces: list[str] = []
+    token_ids: list[int] = []
+    held: dict | None = None  # the record of a token whose text is not complete yet
+
+    def emit(record: dict) -> None:
+        if on_step is not None:
+            on_step(record)
+        if on_token is not None and record["text"]:
+            on_token(record["id"], record["text"])
+
+    t0 = time.perf_counter()
+    ended = False
+    for step in steps:
+        if eos_id is not None and step.token == eos_id:
+            ended = True
+            break
+        token_ids.append(step.token)
+        piece = decoder.push(step.token)
+        pieces.append(piece)
+        record = {"id": step.token, "text": piece}
+        if step.prob is not None:
+            record.update(prob=step.prob, entropy=step.entropy,
+                          top=[[_readable_token(tok, i), p] for i, p in step.top])
+        if held is not None:
+            emit(held)
+            held = None
+        if piece:
+            emit(record)
+        else:
+            held = record
+    tail = decoder.flush()
+    pieces.append(tail)
+    if held is not None:
+        held["text"] += tail
+        emit(held)
+    dt = time.perf_counter() - t0
+    n = len(token_ids)
+    return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
+            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
+            "ended": ended,
+            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
+            "step": meta.get("step"), "unknown_chars": unknown}

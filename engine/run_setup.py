@@ -1,0 +1,82 @@
+"""Before a run trains: its config checked against this machine and its data, its vocabulary found or trained,
+its row created (prepare_run). engine/train.py then trains it.
+
+Everything here that can go wrong is the user's to fix, so it fails early, before anything is written, with a
+ConfigError naming the field (or a WorkspaceError / TokenizerError for a dataset or vocabulary that is not there).
+"""
+from __future__ import annotations
+
+from engine import training_events as ev
+from engine.config import ConfigError, RunConfig, unknown_share_warning
+from engine.device import autocast_dtype, pick_device
+from engine.training_data import TokenData
+
+
+def check_device(cfg: RunConfig) -> None:
+    """ConfigError when train.device / train.dtype cannot be had on this machine (cuda without a GPU, ...)."""
+    try:
+        autocast_dtype(pick_device(cfg.train.device), cfg.train.dtype)
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"Device / Precision: {e}", "train.device", also=("train.dtype",)) from None
+
+
+def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: ev.EventFn | None = None,
+                control=None) -> dict:
+    """Check the config, find its dataset, find or train its tokenizer, and create the run row (returned).
+
+    Raises ConfigError (before anything is written) for an impossible config, and WorkspaceError /
+    TokenizerError for a missing dataset or tokenizer. The stored config names the dataset and tokenizer by id.
+    A stop asked of `control` (an engine.train.Control) cancels a vocabulary being trained for the run.
+    """
+    emit = ev.as_handler(on_event)
+    cfg = cfg.copy().validate()
+    check_device(cfg)
+    ds = ws.dataset(cfg.data.dataset)
+    tcfg = cfg.tokenizer
+    need = cfg.model.block_size + 1
+    # A character is at most one char token or four byte-level tokens, so a text this short is too short
+    # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
+    if (ds.get("train_chars") or 0) * 4 < need:
+        raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
+    chosen = tcfg.tokenizer not in (None, "")
+    if chosen:
+        tok = ws.tokenizer(tcfg.tokenizer)
+        if tok["dataset_id"] != ds["id"]:
+            raise ConfigError(f"the vocabulary {tok['name']!r} was trained on another dataset than "
+                              f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
+                              "tokenizer.tokenizer", also=("data.dataset",))
+    else:
+        def progress(fraction: float, message: str = "") -> None:
+            emit(ev.Progress(fraction=float(fraction), message=message))
+        cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
+        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress,
+                                         cancelled=cancelled)
+    files = ws.token_files(tok["id"])
+    n_train = TokenData(files["train"], files["dtype"]).n_tokens
+    if n_train < need:
+        raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
+    _report_vocabulary(emit, tok, ds, trained_here=not chosen)
+    cfg.data.dataset = ds["id"]
+    # The stored config describes the vocabulary the run really uses (not the size asked of a new one).
+    cfg.tokenizer.tokenizer = tok["id"]
+    cfg.tokenizer.kind = tok.get("kind", cfg.tokenizer.kind)
+    cfg.tokenizer.vocab_size = int(tok.get("vocab_size") or cfg.tokenizer.vocab_size)
+    m = cfg.model
+    name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
+    return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def _report_vocabulary(emit: ev.EventFn, tok: dict, ds: dict, trained_here: bool) -> None:
+    """Warn (a warning Notice: the studio's status bar, the CLI's stderr) when the run's vocabulary reads much
+    of the text as [UNK]: the model would learn to write [UNK], with a validation loss that looks good."""
+    warning = unknown_share_warning(tok.get("unk_share"), ds["name"], tok.get("unk_examples"))
+    if warning:
+        emit(ev.Notice("warning", f"vocabulary {tok['name']!r}: {warning}"))
+    elif trained_here:
+        emit(ev.Notice("info", f"trained the vocabulary {tok['name']!r} ({tok['vocab_size']:,} tokens) "
+                               f"for this run"))
+
+
+def _too_short(cfg: RunConfig, ds: dict, size: str) -> str:
+    return (f"Context length ({cfg.model.block_size:,}) is too long for dataset {ds['name']!r}: its training text "
+            f"has {size}, fewer than the context length + 1; choose a shorter context length or import more text")
