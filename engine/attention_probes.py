@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from engine.errors import UserError
 from engine.tokenizer import display_token
 
 SNAPSHOT_FORMAT = 1
@@ -56,7 +57,7 @@ HEAD_PATTERNS = {
 _LABEL_ORDER = ("induction", "previous-token", "first-token", "self", "local")
 
 
-class InspectError(ValueError):
+class InspectError(UserError, ValueError):
     """Attention cannot be shown for this input; the message says why in one line."""
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
     """Input a user can fix; the one-line message names the file and, where it applies, the offset and line."""
 
 

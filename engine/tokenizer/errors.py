@@ -1,7 +1,8 @@
 """The tokenizer's errors, apart so that every part of the package can raise them."""
+from engine.errors import UserError
 
 
-class TokenizerError(Exception):
+class TokenizerError(UserError):
     """A tokenizer problem a user can act on, in one line."""
 
 
