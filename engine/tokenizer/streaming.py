@@ -131,50 +131,16 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
         with open(tmp, "wb") as f:
             starts = np.asarray(doc_starts if doc_starts is not None and sep_id is not None else [], np.int64)
             at, held = 0, ""
-
-            def write(parts: list[tuple[str, bool]]) -> None:
-                # One encode_batch per chunk, not per document: a corpus of a million tweets stays parallel.
-                nonlocal n_tokens
-                pieces, owner = [], []
-                for i, (text, _) in enumerate(parts):
-                    for piece in _pieces(text):
-                        pieces.append(piece)
-                        owner.append(i)
-                encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
-                ids, k = [], 0
-                for i, (_, ends_doc) in enumerate(parts):
-                    while k < len(owner) and owner[k] == i:
-                        ids.append(np.asarray(encodings[k].ids, dtype=dtype))
-                        if tally is not None:
-                            tally.add(tok, pieces[k], encodings[k], ids[-1])
-                        k += 1
-                    if ends_doc:
-                        ids.append(np.asarray([sep_id], dtype=dtype))
-                if ids:
-                    arr = np.concatenate(ids)
-                    f.write(arr.tobytes())
-                    n_tokens += len(arr)
-
             for chunk in _file_chunks([text_path], on_bytes):
                 if not len(starts):
-                    write([(chunk, False)])
+                    parts = [(chunk, False)]
                 else:
-                    parts = []
                     data = chunk.encode("utf-8")
-                    for text, ends_doc in _documents(chunk, data, at, starts):
-                        text, held = held + text, ""
-                        if ends_doc and text.endswith(separator):
-                            text = text[:-len(separator)]
-                        elif not ends_doc:
-                            # A chunk may end between the separator's two line breaks: hold the trailing ones
-                            # back, so the next part sees the whole separator.
-                            keep = len(text.rstrip("\n"))
-                            text, held = text[:keep], text[keep:]
-                        parts.append((text, ends_doc))
-                    write(parts)
+                    parts, held = _document_parts(chunk, data, at, starts, held, separator)
                     at += len(data)
+                n_tokens += _write_parts(f, tok, parts, dtype, sep_id, tally)
                 report(min(1.0, done / total), f"encoding {Path(text_path).name}")
-            write([(held, False)])
+            n_tokens += _write_parts(f, tok, [(held, False)], dtype, sep_id, tally)
         os.replace(tmp, out_path)
     except OSError as e:
         raise TokenizerError(f"cannot write {out_path}: {e.strerror or e}") from None
@@ -182,6 +148,50 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
         tmp.unlink(missing_ok=True)
     report(1.0, f"encoded {Path(text_path).name}: {n_tokens:,} tokens")
     return n_tokens, dtype
+
+
+def _document_parts(chunk: str, data: bytes, at: int, starts: np.ndarray, held: str,
+                    separator: str) -> tuple[list[tuple[str, bool]], str]:
+    """A chunk cut where documents end, each (text, ends a document) without its separator, and the line breaks
+    held back for the next chunk (`held` comes from the chunk before)."""
+    parts = []
+    for text, ends_doc in _documents(chunk, data, at, starts):
+        text, held = held + text, ""
+        if ends_doc and text.endswith(separator):
+            text = text[:-len(separator)]
+        elif not ends_doc:
+            # A chunk may end between the separator's two line breaks: hold the trailing ones back, so the next
+            # part sees the whole separator.
+            keep = len(text.rstrip("\n"))
+            text, held = text[:keep], text[keep:]
+        parts.append((text, ends_doc))
+    return parts, held
+
+
+def _write_parts(f, tok: Tokenizer, parts: list[tuple[str, bool]], dtype: str, sep_id: int | None,
+                 tally: UnknownTally | None) -> int:
+    """Encode the parts and write their ids to `f`, sep_id after each that ends a document; returns how many."""
+    # One encode_batch per chunk, not per document: a corpus of a million tweets stays parallel.
+    pieces, owner = [], []
+    for i, (text, _) in enumerate(parts):
+        for piece in _pieces(text):
+            pieces.append(piece)
+            owner.append(i)
+    encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
+    ids, k = [], 0
+    for i, (_, ends_doc) in enumerate(parts):
+        while k < len(owner) and owner[k] == i:
+            ids.append(np.asarray(encodings[k].ids, dtype=dtype))
+            if tally is not None:
+                tally.add(tok, pieces[k], encodings[k], ids[-1])
+            k += 1
+        if ends_doc:
+            ids.append(np.asarray([sep_id], dtype=dtype))
+    if not ids:
+        return 0
+    arr = np.concatenate(ids)
+    f.write(arr.tobytes())
+    return len(arr)
 
 
 def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
