@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine.resources import read_json, read_text, resource_path
+
 POS_ENCODINGS = ("learned", "sinusoidal", "rope")
 NORMS = ("layernorm", "rmsnorm")
 MLPS = ("gelu", "swiglu")
@@ -432,44 +434,19 @@ def unknown_prompt_message(chars: list[str]) -> str | None:
 
 # --------------------------------------------------------------------------------------------------- presets
 
-PRESETS: dict[str, dict[str, Any]] = {
-    # nanoGPT's shakespeare_char config scaled for a CPU ("baby GPT"): writes recognisable text in minutes.
-    "baby": {
-        "description": "nanoGPT's CPU 'baby GPT': 4 layers, 4 heads, 128 wide, context 64. About 2 minutes on a quiet "
-                       "2-core CPU (2,000 steps), up to 10 on a busy one.",
-        "tokenizer": {"kind": "char"},
-        "model": {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0, "bias": False},
-        "train": {"batch_size": 12, "max_iters": 2000, "learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100,
-                  "lr_decay_iters": 2000, "beta2": 0.99, "weight_decay": 0.1, "grad_clip": 1.0,
-                  "eval_interval": 250, "eval_iters": 20},
-    },
-    "tiny": {
-        "description": "A very small model for a quick look: 2 layers, 2 heads, 64 wide. About 20 seconds on a "
-                       "2-core CPU, up to 2 minutes on a busy one.",
-        "tokenizer": {"kind": "char"},
-        "model": {"n_layer": 2, "n_head": 2, "n_embd": 64, "block_size": 64},
-        "train": {"batch_size": 16, "max_iters": 300, "learning_rate": 2e-3, "min_lr": 2e-4, "warmup_iters": 20,
-                  "lr_decay_iters": 300, "eval_interval": 50, "eval_iters": 10},
-    },
-    # nanoGPT's full shakespeare_char config: wants a GPU.
-    "shakespeare-char": {
-        "description": "nanoGPT's shakespeare_char: 6 layers, 6 heads, 384 wide, context 256. Wants a GPU: on a "
-                       "2-core CPU its 5,000 steps take many hours.",
-        "tokenizer": {"kind": "char"},
-        "model": {"n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256, "dropout": 0.2, "bias": False},
-        "train": {"batch_size": 64, "max_iters": 5000, "learning_rate": 1e-3, "min_lr": 1e-4, "warmup_iters": 100,
-                  "lr_decay_iters": 5000, "beta2": 0.99, "eval_interval": 250, "eval_iters": 200},
-    },
-    "small-bpe": {
-        "description": "A small modern model: byte-level BPE, RoPE, RMSNorm, SwiGLU. 6 layers, 256 wide. About "
-                       "30–60 minutes on a 2-core CPU, minutes on a GPU.",
-        "tokenizer": {"kind": "bytebpe", "vocab_size": 2048},
-        "model": {"n_layer": 6, "n_head": 8, "n_embd": 256, "block_size": 128, "pos_encoding": "rope",
-                  "norm": "rmsnorm", "mlp": "swiglu"},
-        "train": {"batch_size": 16, "max_iters": 3000, "learning_rate": 6e-4, "min_lr": 6e-5, "warmup_iters": 200,
-                  "lr_decay_iters": 3000, "beta2": 0.95, "eval_interval": 250, "eval_iters": 20},
-    },
-}
+def _load_presets() -> dict[str, dict[str, Any]]:
+    """resources/presets/<name>.json: a description and the sections a preset sets (the rest keep their defaults).
+
+    They come in the order resources/presets/order.txt names them (the CLI and the Model panel list them so);
+    a preset file it does not name comes after those, by name."""
+    folder = resource_path("presets")
+    order = [line.strip() for line in read_text("presets", "order.txt").splitlines() if line.strip()]
+    names = sorted(path.stem for path in folder.glob("*.json"))
+    ranked = [name for name in order if name in names] + [name for name in names if name not in order]
+    return {name: read_json("presets", f"{name}.json") for name in ranked}
+
+
+PRESETS: dict[str, dict[str, Any]] = _load_presets()
 DEFAULT_PRESET = "baby"
 
 

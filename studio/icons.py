@@ -1,8 +1,8 @@
-"""The app's icons and bundled files: where resources/ is, and the panel icons drawn in the palette's colours.
+"""The app's icons, drawn in the palette's colours, and the README the Help menu opens.
 
-resources/ sits at the top of the project. A checkout and an editable install read it there; an installed wheel
-carries it as data files under <prefix>/share/transformer-studio/ (pyproject.toml, [tool.setuptools.data-files]),
-README.md with it.
+The icons are SVG files in resources/icons/, found through engine.resources (the checkout's resources/, or the
+package an installed wheel carries them in). The README stays at the top of the project; a wheel installs it as a
+data file under <prefix>/share/transformer-studio/ (pyproject.toml, [tool.setuptools.data-files]).
 
 The panel icons are single-colour line drawings (any stroke colour); they are painted onto a pixmap and recoloured
 with a composition mode, so they follow a light or dark palette, also when the system switches.
@@ -14,6 +14,8 @@ import sys
 import sysconfig
 from pathlib import Path
 
+from engine import resources
+
 DATA_DIR = "transformer-studio"
 PANEL_ICONS = ("data", "vocab", "model", "objective", "train", "attention", "playground", "runs")
 APP_ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
@@ -22,7 +24,7 @@ _CHECKOUT = Path(__file__).resolve().parents[1]
 
 
 def _data_roots() -> list[Path]:
-    """The share/transformer-studio folders an installed wheel may have put its data files in."""
+    """The share/transformer-studio folders an installed wheel may have put its README in."""
     bases = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None) or ""]
     roots = []
     for base in bases:
@@ -39,14 +41,12 @@ def _checkout() -> Path | None:
 
 
 def resource_path(*parts: str) -> Path | None:
-    """resources/<parts> of the checkout, else of the installed data files; None when neither has it."""
-    checkout = _checkout()
-    candidates = ([checkout / "resources"] if checkout else []) + _data_roots()
-    for root in candidates:
-        path = root.joinpath(*parts)
-        if path.exists():
-            return path
-    return None
+    """resources/<parts>, or None when this copy lacks it (a missing icon is drawn as none, not a crash)."""
+    try:
+        path = resources.resource_path(*parts)
+    except resources.ResourcesMissing:
+        return None
+    return path if path.exists() else None
 
 
 def readme_path() -> Path | None:

@@ -1,4 +1,8 @@
-"""Palette, accent colour and plot colours: Fusion with a light or dark palette that follows the system scheme."""
+"""Palette, accent colour and plot colours: Fusion with a light or dark palette that follows the system scheme.
+
+The colours and sizes are data, in resources/theme.json (read through engine.resources, which finds it in a
+checkout and in an installed wheel); this module turns them into Qt palettes, style sheets and helpers.
+"""
 from __future__ import annotations
 
 import html
@@ -11,18 +15,25 @@ from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QPalette
 from PySide6.QtWidgets import (QApplication, QComboBox, QLabel, QMessageBox, QPushButton, QSizePolicy, QSpacerItem,
                                QWidget)
 
-# Tooltips longer than this are broken into lines of about this many characters.
-TOOLTIP_LINE_CHARS = 60
+from engine.resources import read_json
 
-ACCENT = QColor("#2f7fd8")
+THEME = read_json("theme.json")
+SIZES = THEME["sizes"]
+
+# Tooltips longer than this are broken into lines of about this many characters.
+TOOLTIP_LINE_CHARS: int = SIZES["tooltip_line_chars"]
+# Room the window manager takes from a title bar for its buttons and margins (measured on common themes).
+TITLE_BAR_CHROME_PX: int = SIZES["title_bar_chrome_px"]
+
+# The selection colour in both schemes, the primary button and the progress bars.
+ACCENT = QColor(THEME["accent"])
 # Plot series: distinguishable for common colour-vision deficiencies (Okabe-Ito).
-TRAIN_COLOR = "#0072b2"
-VAL_COLOR = "#e69f00"
-LR_COLOR = "#009e73"
-GRAD_COLOR = "#cc79a7"
-STATE_COLORS = {"ready": "#2ea043", "busy": "#d29922", "training": "#2f7fd8", "paused": "#d29922",
-                "starting": "#d29922", "stopping": "#d29922", "hung": "#e5534b", "dead": "#e5534b",
-                "stopped": "#8b949e"}
+TRAIN_COLOR: str = THEME["plot"]["train"]
+VAL_COLOR: str = THEME["plot"]["val"]
+LR_COLOR: str = THEME["plot"]["lr"]
+GRAD_COLOR: str = THEME["plot"]["grad"]
+# The engine's state in the status bar.
+STATE_COLORS: dict[str, str] = dict(THEME["engine_states"])
 
 
 def is_dark() -> bool:
@@ -32,26 +43,16 @@ def is_dark() -> bool:
     return app.palette().color(QPalette.ColorRole.Window).lightness() < 128
 
 
-def _dark_palette() -> QPalette:
-    pal = QPalette()
-    c = QColor
-    roles = {
-        QPalette.ColorRole.Window: c(0x2b, 0x2d, 0x31), QPalette.ColorRole.WindowText: c(0xe6, 0xe6, 0xe6),
-        QPalette.ColorRole.Base: c(0x1e, 0x1f, 0x22), QPalette.ColorRole.AlternateBase: c(0x26, 0x28, 0x2c),
-        QPalette.ColorRole.ToolTipBase: c(0x3c, 0x3f, 0x44), QPalette.ColorRole.ToolTipText: c(0xf0, 0xf0, 0xf0),
-        QPalette.ColorRole.Text: c(0xe6, 0xe6, 0xe6), QPalette.ColorRole.Button: c(0x3a, 0x3d, 0x42),
-        QPalette.ColorRole.ButtonText: c(0xe6, 0xe6, 0xe6), QPalette.ColorRole.BrightText: c(0xff, 0x55, 0x55),
-        QPalette.ColorRole.Highlight: ACCENT, QPalette.ColorRole.HighlightedText: c(0xff, 0xff, 0xff),
-        QPalette.ColorRole.Link: c(0x6c, 0xb6, 0xff), QPalette.ColorRole.PlaceholderText: c(0x8b, 0x8f, 0x96),
-        QPalette.ColorRole.Mid: c(0x45, 0x48, 0x4e), QPalette.ColorRole.Dark: c(0x19, 0x1a, 0x1d),
-        QPalette.ColorRole.Light: c(0x50, 0x54, 0x5a), QPalette.ColorRole.Midlight: c(0x44, 0x47, 0x4c),
-        QPalette.ColorRole.Shadow: c(0x10, 0x10, 0x10),
-    }
-    for role, color in roles.items():
-        pal.setColor(role, color)
-    for role in (QPalette.ColorRole.Text, QPalette.ColorRole.ButtonText, QPalette.ColorRole.WindowText):
-        pal.setColor(QPalette.ColorGroup.Disabled, role, c(0x7a, 0x7d, 0x83))
-    return pal
+def scheme_palette(scheme: str, base: QPalette) -> QPalette:
+    """`base` with the colours resources/theme.json gives the scheme ("light" or "dark"): its roles, the accent
+    as the selection colour, then its colours for disabled widgets."""
+    spec = THEME[scheme]
+    for name, color in spec["roles"].items():
+        base.setColor(getattr(QPalette.ColorRole, name), QColor(color))
+    base.setColor(QPalette.ColorRole.Highlight, ACCENT)
+    for name, color in spec["disabled"].items():
+        base.setColor(QPalette.ColorGroup.Disabled, getattr(QPalette.ColorRole, name), QColor(color))
+    return base
 
 
 def apply_theme(app: QApplication) -> None:
@@ -69,12 +70,11 @@ def _apply_palette(app: QApplication) -> None:
     forced = os.environ.get("STUDIO_THEME", "").lower()     # "dark" | "light": for screenshots and odd desktops
     scheme = app.styleHints().colorScheme() if hasattr(app.styleHints(), "colorScheme") else None
     dark = forced == "dark" or (forced != "light" and scheme == Qt.ColorScheme.Dark)
+    # The dark scheme is drawn from scratch; the light one starts from Fusion's own palette.
     if dark:
-        app.setPalette(_dark_palette())
+        app.setPalette(scheme_palette("dark", QPalette()))
     else:
-        pal = app.style().standardPalette()
-        pal.setColor(QPalette.ColorRole.Highlight, ACCENT)
-        app.setPalette(pal)
+        app.setPalette(scheme_palette("light", app.style().standardPalette()))
     configure_pyqtgraph()
 
 
@@ -91,10 +91,6 @@ def wrap_tooltip(text: str, width: int = TOOLTIP_LINE_CHARS) -> str:
         return text
     broken = [part for line in lines for part in (textwrap.wrap(line, width, break_on_hyphens=False) or [""])]
     return '<p style="white-space:pre">' + "<br>".join(html.escape(part, quote=False) for part in broken) + "</p>"
-
-
-# Room the window manager takes from a title bar for its buttons and margins (measured on common themes).
-TITLE_BAR_CHROME_PX = 150
 
 
 def fit_title(box: QMessageBox) -> None:
@@ -150,9 +146,10 @@ def install_tooltip_wrapping(app: QApplication) -> None:
 
 def progress_bar_style() -> str:
     """A filled track in the accent colour, no sunken frame: Fusion's white, framed box read as a text field."""
-    return ("QProgressBar { border: none; border-radius: 4px; background: palette(midlight);"
-            " color: palette(window-text); text-align: center; min-height: 18px; max-height: 18px; }"
-            "QProgressBar::chunk { background: %s; border-radius: 4px; }" % ACCENT.name())
+    radius, height = SIZES["corner_radius_px"], SIZES["progress_bar_height_px"]
+    return (f"QProgressBar {{ border: none; border-radius: {radius}px; background: palette(midlight);"
+            f" color: palette(window-text); text-align: center; min-height: {height}px; max-height: {height}px; }}"
+            f"QProgressBar::chunk {{ background: {ACCENT.name()}; border-radius: {radius}px; }}")
 
 
 def install_progress_bar_style(app: QApplication) -> None:
@@ -174,12 +171,13 @@ def make_primary(button: QPushButton) -> QPushButton:
     """The highlighted button a newcomer should press next."""
     button.setProperty("primary", True)
     button.setDefault(True)
+    (pad_v, pad_h), radius = SIZES["primary_button_padding_px"], SIZES["corner_radius_px"]
+    hover = ACCENT.lighter(SIZES["primary_button_hover_lighter"]).name()
     button.setStyleSheet(
-        "QPushButton { background: %s; color: white; border: none; border-radius: 4px; padding: 6px 18px;"
-        " font-weight: 600; }"
-        "QPushButton:hover { background: %s; }"
-        "QPushButton:disabled { background: palette(mid); color: palette(window); }"
-        % (ACCENT.name(), ACCENT.lighter(115).name()))
+        f"QPushButton {{ background: {ACCENT.name()}; color: white; border: none; border-radius: {radius}px;"
+        f" padding: {pad_v}px {pad_h}px; font-weight: {SIZES['primary_button_weight']}; }}"
+        f"QPushButton:hover {{ background: {hover}; }}"
+        "QPushButton:disabled { background: palette(mid); color: palette(window); }")
     return button
 
 
@@ -207,7 +205,7 @@ def reserve_space(widget: QWidget, lines: int = 0) -> QWidget:
 def title_label(text: str) -> QLabel:
     label = QLabel(text)
     font = QFont(label.font())
-    font.setPointSizeF(font.pointSizeF() * 1.5)
+    font.setPointSizeF(font.pointSizeF() * SIZES["title_font_scale"])
     font.setBold(True)
     label.setFont(font)
     return label

@@ -4,47 +4,54 @@ It is a little play: scenes in a few places, characters who speak in a "NAME:" f
 greetings, questions, answers and stage directions. The repeated patterns give a small model something it can
 visibly learn within a few hundred steps (names in capitals, colons, line breaks, simple sentences), while the
 random choices keep it from memorising the text outright.
+
+The words and the lines people say are data, in resources/sample/ (words.json, lines.json); the shape of an act
+and a scene is made here. A seed gives the same corpus byte for byte (tests/test_resources.py pins the default one).
 """
 from __future__ import annotations
 
+import functools
 import json
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
-PEOPLE = ["ANNA", "BEN", "CLARA", "DAVID", "ELSA", "FELIX", "GRETA", "HUGO", "IRIS", "JONAS"]
-PLACES = ["the harbour", "the old mill", "the market", "the garden", "the bakery", "the lighthouse",
-          "the library", "the station", "the bridge", "the orchard"]
-THINGS = ["a red boat", "the silver key", "a basket of apples", "the old map", "a letter", "the blue lamp",
-          "a loaf of bread", "the brass bell", "a little dog", "the green umbrella"]
-TIMES = ["at dawn", "in the morning", "at noon", "in the evening", "at night", "before the rain"]
-FEELINGS = ["happy", "tired", "worried", "curious", "cold", "hungry", "glad", "surprised"]
-WEATHER = ["The wind is cold.", "The sun is warm.", "It begins to rain.", "The sea is calm.",
-           "A bell rings far away.", "Birds sing in the trees."]
+from engine.resources import read_json
+
+
+@dataclass(frozen=True)
+class Play:
+    """What the play is made of (resources/sample/): the word lists and the lines people say."""
+    people: list[str]
+    places: list[str]
+    things: list[str]
+    times: list[str]
+    feelings: list[str]
+    weather: list[str]
+    # Templates with {name}, {thing} ({Thing} capitalised), {place}, {feeling} and {time}.
+    lines: list[str]
+
+
+@functools.lru_cache(maxsize=None)
+def play() -> Play:
+    return Play(**read_json("sample", "words.json"), lines=read_json("sample", "lines.json"))
 
 
 def _line(r: random.Random, other: str, topic: str) -> str:
+    p = play()
     # Most lines keep to the scene's topic, so a scene reads as one small story.
-    thing = topic if r.random() < 0.7 else r.choice(THINGS)
-    place, feeling, name = r.choice(PLACES), r.choice(FEELINGS), other.capitalize()
-    return r.choice([
-        f"Good morning, {name}. Have you seen {thing}?",
-        f"I have not seen {thing}, {name}. I was at {place} all day.",
-        f"I left {thing} at {place}. Will you come with me?",
-        f"Yes, I will come with you to {place}.",
-        f"No, {name}. I must stay here and wait.",
-        f"Why are you so {feeling}, {name}?",
-        f"I am {feeling}, because {thing} is gone.",
-        f"Look! {thing.capitalize()} is here, under the table.",
-        f"Thank you, {name}. You are a good friend.",
-        f"Let us go to {place} {r.choice(TIMES)}.",
-        f"Who is there? Is that you, {name}?",
-        f"It is only me. I brought you {thing}.",
-    ])
+    thing = topic if r.random() < 0.7 else r.choice(p.things)
+    place, feeling, name = r.choice(p.places), r.choice(p.feelings), other.capitalize()
+    # The time is drawn before the line, whether the line uses it or not: the corpus of a seed stays the same.
+    time = r.choice(p.times)
+    return r.choice(p.lines).format(name=name, thing=thing, Thing=thing.capitalize(), place=place,
+                                    feeling=feeling, time=time)
 
 
 def _scene(r: random.Random, number: int) -> str:
-    place, time, topic = r.choice(PLACES), r.choice(TIMES), r.choice(THINGS)
-    cast = r.sample(PEOPLE, r.randint(2, 3))
+    p = play()
+    place, time, topic = r.choice(p.places), r.choice(p.times), r.choice(p.things)
+    cast = r.sample(p.people, r.randint(2, 3))
     names = [name.capitalize() for name in cast]
     lines = [f"SCENE {number}. {place.capitalize()}, {time}.", "",
              f"[Enter {', '.join(names[:-1])} and {names[-1]}.]", ""]
@@ -53,7 +60,7 @@ def _scene(r: random.Random, number: int) -> str:
         other = r.choice([c for c in cast if c != speaker])
         lines += [f"{speaker}:", _line(r, other, topic)]
         if r.random() < 0.2:
-            lines.append(f"[{r.choice(WEATHER)}]")
+            lines.append(f"[{r.choice(p.weather)}]")
         lines.append("")
         speaker = other
     lines += ["[Exeunt.]", "", ""]
