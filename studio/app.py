@@ -113,6 +113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--workspace", metavar="DIR",
                     help="workspace folder (datasets, vocabularies, runs); default: the last one opened, or "
                          "$STUDIO_WORKSPACE, or the per-user data folder")
+    ap.add_argument("--check", action="store_true",
+                    help="build the window, check that its theme, icons and presets loaded, say where they came "
+                         "from, and quit (the engine is not started)")
     return ap.parse_args(argv)
 
 
@@ -143,6 +146,32 @@ def install_sigint_handler(app, window) -> None:
     app._sigint_timer = timer
 
 
+def check_window(app, window) -> int:
+    """`studio --check`: show the window once, then 0 and a line naming the resources folder when the theme,
+    every icon and the presets loaded, else 1 and what is missing (on stderr). An installed copy is checked so,
+    without a display (QT_QPA_PLATFORM=offscreen) and without starting the engine (tests/test_wheel.py)."""
+    from PySide6.QtGui import QPalette
+
+    from engine.config import PRESETS
+    from engine.resources import resources_dir
+    from studio import theme
+    window.show()
+    app.processEvents()
+    sidebar = window.sidebar
+    icons = sum(not sidebar.item(i).icon().isNull() for i in range(sidebar.count()))
+    missing = [what for what, ok in (
+        ("the app icon", not window.windowIcon().isNull()),
+        (f"{sidebar.count() - icons} panel icons", icons == sidebar.count()),
+        ("the theme", app.palette().color(QPalette.ColorRole.Highlight) == theme.ACCENT),
+        ("the presets", bool(PRESETS))) if not ok]
+    if missing:
+        print(f"studio: the window opened without {', '.join(missing)}", file=sys.stderr, flush=True)
+        return 1
+    print(f"studio: the window opens with its theme, the app icon, {icons} panel icons and {len(PRESETS)} presets "
+          f"from {resources_dir()}", flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     # Before Qt: once QApplication fails to load its platform plugin it aborts the process.
@@ -168,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = QSettings()
     workspace = choose_workspace(args.workspace, settings.value("workspace"))
     session = Session(str(workspace))
+    if args.check:
+        return check_window(app, MainWindow(session, settings))
     session.start_engine()
     window = MainWindow(session, settings)
     window.show()
