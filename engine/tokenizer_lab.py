@@ -111,7 +111,7 @@ def _count_tokens(tok, texts: list[str]) -> list[int]:
             out.append(None)
             continue
         # A long document is counted piece by piece (line-aligned), as the token files were made.
-        out.append(sum(len(e.ids) for e in tok.encode_batch(tk._pieces(text), add_special_tokens=False)))
+        out.append(sum(len(e.ids) for e in tok.encode_batch(tk.split_pieces(text), add_special_tokens=False)))
     short = [i for i, v in enumerate(out) if v is None]
     for i, e in zip(short, tok.encode_batch([texts[i] for i in short], add_special_tokens=False)):
         out[i] = len(e.ids)
@@ -191,7 +191,7 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
         text = next((ln for ln in whole if ln.strip()), "")[:200]
     n_bytes = len(corpus.encode("utf-8"))
     n_words = len(corpus.split())
-    pieces = tk._pieces(corpus)
+    pieces = tk.split_pieces(corpus)
     out = []
     for row in rows:
         if cancelled is not None and cancelled():

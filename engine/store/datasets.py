@@ -13,7 +13,7 @@ from engine.data.importers import ImportOptions, import_text
 from engine.data.sample import write_sample_scenes
 from engine.rows import DatasetRow
 from engine.store.errors import WorkspaceError
-from engine.store.schema import _DATASET_JSON, _now
+from engine.store.schema import DATASET_JSON_COLUMNS, utc_now
 from engine.tokenizer import Cancelled, Progress
 
 
@@ -55,7 +55,7 @@ class DatasetMethods:
             stats = import_text(paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled,
                                 **options)
             opts = ImportOptions.from_kwargs(**options).to_dict()
-            row = {"name": name, "created": _now(), "sources": json.dumps(sources or stats.files),
+            row = {"name": name, "created": utc_now(), "sources": json.dumps(sources or stats.files),
                    "val_fraction": float(val_fraction), "n_docs": stats.n_docs, "n_chars": stats.n_chars,
                    "n_lines": stats.n_lines, "n_bytes": stats.n_bytes, "train_chars": stats.train_chars,
                    "val_chars": stats.val_chars, "format": stats.format, "split": opts["split"],
@@ -88,7 +88,7 @@ class DatasetMethods:
     def _dataset_row(self, row: dict) -> DatasetRow:
         row = dict(row)
         row["sources"] = json.loads(row["sources"] or "[]")
-        for key in _DATASET_JSON:
+        for key in DATASET_JSON_COLUMNS:
             row[key] = json.loads(row[key]) if row.get(key) else {}
         # Datasets from before schema 2 were plain text files cut by characters.
         row["format"] = row.get("format") or "txt"

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.rows import CheckpointRow, MetricRow, RunRow
 from engine.store.errors import WorkspaceError
-from engine.store.schema import _METRIC_FIELDS, _RUN_FIELDS, _finite, _now
+from engine.store.schema import METRIC_FIELDS, RUN_FIELDS, finite_or_none, utc_now
 
 RUN_NAME_MAX = 80   # fits the Runs table and a terminal line
 
@@ -36,7 +36,7 @@ class RunMethods:
             config = config.to_dict()
         dataset_id = self.dataset(dataset_id)["id"]
         tokenizer_id = self.tokenizer(tokenizer_id)["id"]
-        now = _now()
+        now = utc_now()
         row = {"name": name, "created": now, "updated": now, "status": "created",
                "config": json.dumps(config), "dataset_id": dataset_id, "tokenizer_id": tokenizer_id,
                "step": 0, "max_iters": (config.get("train") or {}).get("max_iters"),
@@ -58,13 +58,13 @@ class RunMethods:
         return [self._run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id")]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
-        unknown = set(fields) - _RUN_FIELDS
+        unknown = set(fields) - RUN_FIELDS
         if unknown:
             raise WorkspaceError(f"runs have no field(s) {', '.join(sorted(unknown))}")
         if "config" in fields and not isinstance(fields["config"], str):
             fields["config"] = json.dumps(fields["config"])
-        fields = {k: _finite(v) for k, v in fields.items()}
-        fields["updated"] = _now()
+        fields = {k: finite_or_none(v) for k, v in fields.items()}
+        fields["updated"] = utc_now()
         run_id = self.run(run_id)["id"]
         with self._write():
             self.db["runs"].update(run_id, fields)
@@ -80,14 +80,14 @@ class RunMethods:
         return self.path / "runs" / str(int(run_id))
 
     def add_metrics(self, run_id: int, rows: list[dict]) -> None:
-        values = [(int(run_id), *(_finite(r.get(k)) for k in _METRIC_FIELDS)) for r in rows]
+        values = [(int(run_id), *(finite_or_none(r.get(k)) for k in METRIC_FIELDS)) for r in rows]
         if not values:
             return
         try:
             with self._write():
                 self.db.conn.executemany(
-                    f"INSERT INTO metrics (run_id, {', '.join(_METRIC_FIELDS)}) "
-                    f"VALUES (?{', ?' * len(_METRIC_FIELDS)})", values)
+                    f"INSERT INTO metrics (run_id, {', '.join(METRIC_FIELDS)}) "
+                    f"VALUES (?{', ?' * len(METRIC_FIELDS)})", values)
         except sqlite3.IntegrityError:
             raise WorkspaceError(f"no run {run_id!r} in workspace {self.path} "
                                  f"(or a metrics row lacks step or split)") from None
@@ -106,7 +106,7 @@ class RunMethods:
                                      [(int(run_id), str(p)) for p in paths])
 
     def metrics(self, run_id: int, split: str | None = None) -> list[MetricRow]:
-        cols = ", ".join(_METRIC_FIELDS)
+        cols = ", ".join(METRIC_FIELDS)
         if split is None:
             return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
         return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid",
@@ -116,7 +116,7 @@ class RunMethods:
                        val_loss: float | None = None) -> CheckpointRow:
         run_id = self.run(run_id)["id"]
         row = {"run_id": run_id, "step": int(step), "path": str(path), "sha256": sha256,
-               "val_loss": _finite(val_loss), "created": _now()}
+               "val_loss": finite_or_none(val_loss), "created": utc_now()}
         with self._write():
             row_id = self.db["checkpoints"].insert(row).last_pk
         return {"id": row_id, **row}

@@ -11,24 +11,24 @@ SCHEMA_VERSION = 4  # 3: the trash table; 4: the tokenizers' unknown share
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {"format": str, "split": str, "seed": int, "n_train_docs": int, "n_val_docs": int,
                "has_labels": int, "cleaning": str, "options": str, "stats": str}
-_DATASET_JSON = ("cleaning", "options", "stats")
+DATASET_JSON_COLUMNS = ("cleaning", "options", "stats")
 _TOKENIZER_V2 = {"spec": str}
 # Schema 4: the share of the dataset's text (train and validation, in characters) that a tokenizer reads as its
 # unknown token, and the most common such characters (a JSON list); NULL for tokenizers trained before.
 _TOKENIZER_V4 = {"unk_share": float, "unk_examples": str}
 
-_RUN_FIELDS = {"name", "status", "step", "max_iters", "best_val_loss", "device", "message", "config"}
-_METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")
+RUN_FIELDS = {"name", "status", "step", "max_iters", "best_val_loss", "device", "message", "config"}
+METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")
 
-_TABLE_OF = {"dataset": "datasets", "tokenizer": "tokenizers", "run": "runs"}
-_KIND_OF = {table: kind for kind, table in _TABLE_OF.items()}
+TABLE_OF_KIND = {"dataset": "datasets", "tokenizer": "tokenizers", "run": "runs"}
+KIND_OF_TABLE = {table: kind for kind, table in TABLE_OF_KIND.items()}
 
 
-def _now() -> str:
+def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _finite(x: Any) -> Any:
+def finite_or_none(x: Any) -> Any:
     # JSON has no NaN or infinity; a diverged loss is stored as null.
     return None if isinstance(x, float) and not math.isfinite(x) else x
 

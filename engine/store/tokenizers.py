@@ -10,7 +10,7 @@ import numpy as np
 from engine import tokenizer as tk
 from engine.rows import TokenizerRow
 from engine.store.errors import WorkspaceError
-from engine.store.schema import _now
+from engine.store.schema import utc_now
 from engine.tokenizer import Cancelled, Progress
 
 
@@ -57,7 +57,7 @@ class TokenizerMethods:
                                          vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))
             np.save(tmp / "counts.npy", counts)
             row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
-                   "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": _now(),
+                   "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": utc_now(),
                    "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype,
                    "spec": json.dumps(spec.to_dict()), "unk_share": tally.share,
                    "unk_examples": json.dumps(tally.common(), ensure_ascii=False)}

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 from engine.rows import DatasetRow, RunRow, TokenizerRow, TrashEntry
 from engine.store.errors import WorkspaceError
-from engine.store.schema import _TABLE_OF, _now
+from engine.store.schema import TABLE_OF_KIND, utc_now
 
 TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a workspace is opened
 
@@ -28,7 +28,7 @@ class TrashMethods:
 
         Refused, with what stands in the way, while something still uses it: a dataset's tokenizers and runs, a
         tokenizer's runs. Returns the trash entry {"id", "kind", "item_id", "name", "deleted"}."""
-        table = _TABLE_OF.get(kind)
+        table = TABLE_OF_KIND.get(kind)
         if table is None:
             raise WorkspaceError(f"only datasets, tokenizers and runs can be deleted, not {kind!r}")
         item = {"dataset": self.dataset, "tokenizer": self.tokenizer, "run": self.run}[kind](ref)
@@ -45,7 +45,7 @@ class TrashMethods:
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         dest = self.path / "trash" / f"{kind}-{item['id']}-{stamp}"
         entry = {"kind": kind, "item_id": item["id"], "name": item["name"], "row": json.dumps(raw),
-                 "folder": str(dest.relative_to(self.path)), "deleted": _now()}
+                 "folder": str(dest.relative_to(self.path)), "deleted": utc_now()}
         with self._write():
             trash_id = self.db["trash"].insert(entry).last_pk
             if kind == "run":
@@ -97,7 +97,7 @@ class TrashMethods:
         if not rows:
             raise WorkspaceError(f"nothing with id {trash_id} in the trash (it may have been restored already)")
         entry = rows[0]
-        table = _TABLE_OF[entry["kind"]]
+        table = TABLE_OF_KIND[entry["kind"]]
         saved = json.loads(entry["row"])
         raw = saved["run"] if entry["kind"] == "run" else saved
         for col, what in (("dataset_id", "datasets"), ("tokenizer_id", "tokenizers")):

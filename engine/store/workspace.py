@@ -17,7 +17,7 @@ from engine.rows import WorkspaceSummary
 from engine.store.datasets import DatasetMethods
 from engine.store.errors import WorkspaceError
 from engine.store.runs import RunMethods
-from engine.store.schema import _KIND_OF, SchemaMethods
+from engine.store.schema import KIND_OF_TABLE, SchemaMethods
 from engine.store.tokenizers import TokenizerMethods
 from engine.store.trash import TRASH_KEEP_DAYS, TrashMethods
 
@@ -108,7 +108,7 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
     def _next_id(self, table: str) -> int:
         # Ids of deleted items stay taken while they are in the trash, so restoring one gives it its id back.
         live = self.db.execute(f"SELECT max(id) FROM {table}").fetchone()[0] or 0
-        trashed = self.db.execute("SELECT max(item_id) FROM trash WHERE kind = ?", [_KIND_OF[table]]).fetchone()[0]
+        trashed = self.db.execute("SELECT max(item_id) FROM trash WHERE kind = ?", [KIND_OF_TABLE[table]]).fetchone()[0]
         return max(live, trashed or 0) + 1
 
     def _publish(self, tmp: Path, folder: Path, table: str, row: dict) -> int:

@@ -25,7 +25,7 @@ Progress = Callable[[float, str], None]
 Cancelled = Callable[[], bool]
 
 
-def _file_chunks(paths: list[Path], on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
+def read_chunks(paths: list[Path], on_bytes: Callable[[int], None] | None = None) -> Iterator[str]:
     """UTF-8 text of the files in chunks of about CHUNK_BYTES that end at a line break where one is near.
 
     Cutting at line breaks keeps chunked tokenization the same as whole-text tokenization (except inside
@@ -61,7 +61,7 @@ def _file_chunks(paths: list[Path], on_bytes: Callable[[int], None] | None = Non
             raise TokenizerError(f"cannot read {path}: {e.strerror or e}") from None
 
 
-def _pieces(chunk: str) -> list[str]:
+def split_pieces(chunk: str) -> list[str]:
     """Split a chunk into line-aligned pieces of about PIECE_CHARS for encode_batch."""
     out, start, n = [], 0, len(chunk)
     while start < n:
@@ -72,7 +72,7 @@ def _pieces(chunk: str) -> list[str]:
     return out
 
 
-def _file_sizes(paths: list[Path]) -> int:
+def total_size(paths: list[Path]) -> int:
     try:
         return sum(Path(p).stat().st_size for p in paths)
     except OSError as e:
@@ -117,7 +117,7 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
     dtype = token_dtype(tok.get_vocab_size())
     out_path = Path(out_path)
     tmp = out_path.with_name(out_path.name + ".tmp")
-    total = max(1, _file_sizes([text_path]))
+    total = max(1, total_size([text_path]))
     done = 0
     n_tokens = 0
 
@@ -131,7 +131,7 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
         with open(tmp, "wb") as f:
             starts = np.asarray(doc_starts if doc_starts is not None and sep_id is not None else [], np.int64)
             at, held = 0, ""
-            for chunk in _file_chunks([text_path], on_bytes):
+            for chunk in read_chunks([text_path], on_bytes):
                 if not len(starts):
                     parts = [(chunk, False)]
                 else:
@@ -174,7 +174,7 @@ def _write_parts(f, tok: Tokenizer, parts: list[tuple[str, bool]], dtype: str, s
     # One encode_batch per chunk, not per document: a corpus of a million tweets stays parallel.
     pieces, owner = [], []
     for i, (text, _) in enumerate(parts):
-        for piece in _pieces(text):
+        for piece in split_pieces(text):
             pieces.append(piece)
             owner.append(i)
     encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []

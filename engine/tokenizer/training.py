@@ -8,7 +8,7 @@ from typing import Iterator
 
 from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
 
-from engine.tokenizer.streaming import Cancelled, Progress, _file_chunks, _file_sizes
+from engine.tokenizer.streaming import Cancelled, Progress, read_chunks, total_size
 from engine.tokenizer.errors import TokenizerCancelled, TokenizerError
 from engine.tokenizer.spec import METASPACE, TokenizerSpec
 
@@ -26,13 +26,13 @@ def train_from_spec(spec: TokenizerSpec, files: list[Path], *, progress: Progres
     kind = spec.kind
     report = progress or (lambda fraction, message: None)
     is_cancelled = cancelled or (lambda: False)
-    total = max(1, _file_sizes(files))
+    total = max(1, total_size(files))
     n_chars = 0
     done = 0
 
     def chunks() -> Iterator[str]:
         nonlocal n_chars
-        for chunk in _file_chunks(files, on_bytes):
+        for chunk in read_chunks(files, on_bytes):
             n_chars += len(chunk)
             yield chunk
 
