@@ -10,8 +10,8 @@
 Long work (import, tokenizer training) happens in a temporary folder inside the workspace; only when it succeeded
 is the folder renamed to its id and the row inserted, so a failure or a cancel leaves the workspace as it was.
 
-Rows are plain JSON-safe dicts. Each thread must use its own Workspace (a sqlite3 connection belongs to the thread
-that opened it); opening one is cheap.
+Rows are plain JSON-safe dicts, shaped as engine/rows.py names them. Each thread must use its own Workspace (a
+sqlite3 connection belongs to the thread that opened it); opening one is cheap.
 
 The package splits Workspace by what it keeps: workspace.py (opening, transactions, publishing a finished
 folder), schema.py (the tables and their upgrades), datasets.py, tokenizers.py, runs.py (runs, metrics,
