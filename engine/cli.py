@@ -136,7 +136,7 @@ def _import_options(args) -> dict:
 
 
 def cmd_tokenizer_compare(args) -> int:
-    from engine.tokenizer_lab import compare_tokenizers
+    from engine.tokenizer.analysis import compare_tokenizers
     ws = _workspace(args)
     result = compare_tokenizers(ws, [_ref(r) for r in args.tokenizers], text=args.text)
     print(f"{'tokenizer':<32} {'bytes/token':>11} {'tokens/word':>11} {'unk rate':>9} {'coverage':>9}")
@@ -149,7 +149,7 @@ def cmd_tokenizer_compare(args) -> int:
 
 
 def cmd_tokenizer_export(args) -> int:
-    from engine.tokenizer_lab import export_tokenizer
+    from engine.tokenizer.export import export_tokenizer
     out = export_tokenizer(_workspace(args), _ref(args.tokenizer), Path(args.out).expanduser())
     print(out)
     return 0

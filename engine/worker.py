@@ -341,7 +341,7 @@ class Engine:
     def _handle_token_contexts_request(self, msg: p.TokenContextsRequest) -> None:
         def run(job: Job) -> None:
             from engine.tokenizer import display_token
-            from engine.tokenizer_lab import token_contexts
+            from engine.tokenizer.analysis import token_contexts
             ws = self.ws()
             row = ws.tokenizer(msg.tokenizer)
             contexts = token_contexts(ws, row["id"], msg.token_id, n=msg.n, width=msg.width)
@@ -353,21 +353,21 @@ class Engine:
 
     def _handle_doc_lengths_request(self, msg: p.DocLengthsRequest) -> None:
         def run(job: Job) -> None:
-            from engine.tokenizer_lab import doc_length_histogram
+            from engine.tokenizer.analysis import doc_length_histogram
             self.send(p.DocLengthsReply(parent=msg.id, histogram=doc_length_histogram(
                 self.ws(), msg.tokenizer, split=msg.split, bins=msg.bins)))
         self._enqueue(msg, run, generation=True)
 
     def _handle_tokenizer_compare_request(self, msg: p.TokenizerCompareRequest) -> None:
         def run(job: Job) -> None:
-            from engine.tokenizer_lab import compare_tokenizers
+            from engine.tokenizer.analysis import compare_tokenizers
             self.send(p.TokenizerCompareReply(parent=msg.id, result=compare_tokenizers(
                 self.ws(), list(msg.tokenizers), text=msg.text, cancelled=job.cancelled)))
         self._enqueue(msg, run, generation=True)
 
     def _handle_tokenizer_export_request(self, msg: p.TokenizerExportRequest) -> None:
         def run(job: Job) -> None:
-            from engine.tokenizer_lab import export_tokenizer
+            from engine.tokenizer.export import export_tokenizer
             if not str(msg.path).strip():
                 raise ConfigError("choose where to export the tokenizer")
             out = export_tokenizer(self.ws(), msg.tokenizer, Path(msg.path).expanduser())

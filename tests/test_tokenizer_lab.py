@@ -6,7 +6,8 @@ import pytest
 
 from engine.store import Workspace
 from engine.tokenizer import TokenizerError
-from engine.tokenizer_lab import compare_tokenizers, doc_length_histogram, export_tokenizer, token_contexts
+from engine.tokenizer.analysis import compare_tokenizers, doc_length_histogram, token_contexts
+from engine.tokenizer.export import export_tokenizer
 
 DOCS = [f"Document {i}: the cat sat on the mat. " + "More words follow here. " * (i % 5) for i in range(60)]
 

@@ -1,21 +1,19 @@
-"""Looking into trained tokenizers: where a token occurs in the corpus, how long documents are in tokens, how
-several tokenizers compare on the same text, and exporting one for use elsewhere.
+"""How trained tokenizers read their corpus: where a token occurs, how long documents are in tokens, and how
+several tokenizers compare on the same text.
 
 Every function takes a Workspace (engine.store) and tokenizer ids or names; memory stays bounded: token files are
 read as memmaps in blocks, and corpora through samples.
 """
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine import tokenizer as tk
-from engine.tokenizer import TokenizerError
+from engine.tokenizer import streaming
+from engine.tokenizer.display import display_token
+from engine.tokenizer.errors import TokenizerCancelled, TokenizerError
 
 BLOCK_TOKENS = 1 << 22
 # Below this many occurrences every position is collected and a spread-out choice made; above, one is looked for
@@ -107,11 +105,11 @@ def _read_span(f, a: int, b: int) -> str:
 def _count_tokens(tok, texts: list[str]) -> list[int]:
     out = []
     for text in texts:
-        if len(text) <= tk.PIECE_CHARS * 64:
+        if len(text) <= streaming.PIECE_CHARS * 64:
             out.append(None)
             continue
         # A long document is counted piece by piece (line-aligned), as the token files were made.
-        out.append(sum(len(e.ids) for e in tok.encode_batch(tk.split_pieces(text), add_special_tokens=False)))
+        out.append(sum(len(e.ids) for e in tok.encode_batch(streaming.split_pieces(text), add_special_tokens=False)))
     short = [i for i, v in enumerate(out) if v is None]
     for i, e in zip(short, tok.encode_batch([texts[i] for i in short], add_special_tokens=False)):
         out[i] = len(e.ids)
@@ -191,11 +189,11 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
         text = next((ln for ln in whole if ln.strip()), "")[:200]
     n_bytes = len(corpus.encode("utf-8"))
     n_words = len(corpus.split())
-    pieces = tk.split_pieces(corpus)
+    pieces = streaming.split_pieces(corpus)
     out = []
     for row in rows:
         if cancelled is not None and cancelled():
-            raise tk.TokenizerCancelled("comparison cancelled")
+            raise TokenizerCancelled("comparison cancelled")
         tok = ws.load_tokenizer(row["id"])
         encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
         ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings]) if encodings else \
@@ -212,54 +210,7 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
             "unk_rate": float(np.count_nonzero(ids == unk_id)) / n if n and unk_id is not None else 0.0,
             "vocab_coverage": len(np.unique(ids)) / tok.get_vocab_size() if n else 0.0,
             "lossless": decoded == corpus,
-            "sample_split": [tk.display_token(tok, i) for i in tok.encode(text, add_special_tokens=False).ids],
+            "sample_split": [display_token(tok, i) for i in tok.encode(text, add_special_tokens=False).ids],
         })
     return {"corpus": {"dataset": ds["name"], "split": split, "n_chars": len(corpus), "n_bytes": n_bytes,
                        "n_words": n_words}, "text": text, "rows": out}
-
-
-def export_tokenizer(ws, ref: int | str, out_path: Path | str) -> Path:
-    """Write the tokenizer for use elsewhere; returns what was written.
-
-    out_path ending in .json: that one file, the tokenizer.json as trained (tokenizers.Tokenizer.from_file
-    and transformers.PreTrainedTokenizerFast(tokenizer_file=...) load it). Otherwise a folder that
-    transformers.AutoTokenizer.from_pretrained loads with the special token roles: tokenizer.json,
-    tokenizer_config.json and special_tokens_map.json.
-    """
-    row = ws.tokenizer(ref)
-    src = ws.tokenizer_path(row["id"])
-    out = Path(out_path).expanduser()
-    try:
-        if out.suffix.lower() == ".json":
-            if not out.parent.is_dir():
-                raise TokenizerError(f"cannot export to {out}: the folder {out.parent} does not exist")
-            _copy_atomic(src, out)
-            return out
-        out.mkdir(parents=True, exist_ok=True)
-        _copy_atomic(src, out / "tokenizer.json")
-        roles = {f"{role}_token": token for role, token in (row.get("spec") or {}).get("special_tokens", {}).items()}
-        config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-                  "model_max_length": 1_000_000_000, **roles}
-        _write_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2, ensure_ascii=False))
-        _write_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2, ensure_ascii=False))
-        return out
-    except OSError as e:
-        raise TokenizerError(f"cannot export the tokenizer to {out}: {e.strerror or e}") from None
-
-
-def _copy_atomic(src: Path, dst: Path) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_atomic(dst: Path, text: str) -> None:
-    tmp = dst.with_name(dst.name + ".tmp")
-    try:
-        tmp.write_text(text + "\n", encoding="utf-8")
-        os.replace(tmp, dst)
-    finally:
-        tmp.unlink(missing_ok=True)
