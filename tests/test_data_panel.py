@@ -2,7 +2,8 @@
 from PySide6.QtCore import Qt
 
 from conftest import shown
-from studio.panels.data import DataPanel, preview_paths
+from studio.panels.data import DataPanel
+from studio.state.import_files import preview_paths
 from studio.widgets.form_helpers import human_exact
 
 

@@ -12,8 +12,8 @@ from engine.config import FIELD_LABELS, ConfigError, ModelConfig, RunConfig, Tra
 from engine.data.errors import BinaryFileError
 from engine.data.textio import TextReader
 from studio.panels.architecture import ArchitecturePanel
-from studio.panels.import_files import decode_head, preview_paths
 from studio.session import Session
+from studio.state.import_files import decode_head, preview_paths
 from studio.state.model_form import ALL_FIELDS
 from tests.conftest import shown
 
@@ -182,5 +182,5 @@ def test_the_quick_look_says_the_same_about_a_binary_file(tmp_path):
 
 def test_the_studio_and_the_engine_word_a_binary_file_alike():
     from engine.data.textio import binary_message as engine_words
-    from studio.panels.import_files import binary_message as studio_words
+    from studio.state.import_files import binary_message as studio_words
     assert studio_words("a.dat", 5) == engine_words("a.dat", 5)

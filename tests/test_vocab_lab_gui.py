@@ -6,9 +6,11 @@ from PySide6.QtGui import QFont, QKeySequence, QTextCursor
 from PySide6.QtWidgets import QFileDialog, QLabel
 
 from engine import protocol as p
-from studio.panels.tokenizer_options import DEFAULT_SPECIALS, ROLES, TokenizerOptionsForm
+from engine.choices import DEFAULT_SPECIALS
+from engine.choices import SPECIAL_ROLES as ROLES
 from studio.panels.vocab import VocabPanel
 from studio.widgets.length_histogram import longer_than, stats_text
+from studio.widgets.tokenizer_options import TokenizerOptionsForm
 from studio.widgets.vocab_table import SORT_ROLE
 
 pytestmark = pytest.mark.timeout(120)
@@ -290,7 +292,7 @@ def test_export_writes_files_that_tokenizers_loads(qtbot, module_session, tmp_pa
     assert panel.compare_view is None
     panel.tabs.setCurrentIndex(panel.tabs.indexOf(panel.compare_tab))
     try:
-        from studio.panels.tokenizer_compare import TokenizerCompareView
+        from studio.widgets.tokenizer_compare import TokenizerCompareView
     except ImportError:
         assert "not available" in panel.compare_tab.findChild(QLabel).text()
     else:

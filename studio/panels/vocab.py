@@ -15,8 +15,9 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
 from engine import protocol as p
 from engine.config import human_count, plural
 from studio import theme
-from studio.panels.tokenizer_compare import TokenizerCompareView
-from studio.panels.tokenizer_options import KIND_LABELS, TokenizerOptionsForm, tokenizer_summary
+from studio.state.tokenizer_choices import KIND_LABELS, tokenizer_summary
+from studio.widgets.tokenizer_compare import TokenizerCompareView
+from studio.widgets.tokenizer_options import TokenizerOptionsForm
 from studio.coverage import coverage_html
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monospace_font, warning_color
 from studio.widgets.length_histogram import DocLengthsView

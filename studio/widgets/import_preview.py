@@ -14,26 +14,11 @@ from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTex
                                QTableWidgetItem, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
 from engine.config import plural
+from studio.state.import_report import STEP_NAMES, step_effect
 from studio.widgets.form_helpers import monospace_font, muted_color
 
-STEP_NAMES = {"normalize": "Unicode normalization", "strip_control": "Strip control characters",
-              "collapse_whitespace": "Collapse whitespace", "lowercase": "Lowercase", "regex": "Regex filter",
-              "dedupe_lines": "Drop duplicate lines", "length": "Document length",
-              "dedupe_docs": "Drop duplicate documents"}
 DROPPED = "dropped by cleaning"
 CELL_CHARS = 300   # a table cell shows one line; the whole record is in the before/after view
-
-
-def step_effect(stats: dict) -> str:
-    """'removed 1 document, changed 60' - what one cleaning step did, in words."""
-    parts = []
-    if stats.get("removed_docs"):
-        parts.append(f"removed {plural(stats['removed_docs'], 'document')}")
-    if stats.get("removed_lines"):
-        parts.append(f"removed {plural(stats['removed_lines'], 'line')}")
-    if stats.get("changed_docs"):
-        parts.append(f"changed {plural(stats['changed_docs'], 'document')}")
-    return ", ".join(parts) or "no change"
 
 
 def one_line(text: str, limit: int = CELL_CHARS) -> str:

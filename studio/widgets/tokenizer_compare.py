@@ -17,11 +17,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
 from engine import protocol as p
 from engine.config import human_bytes, human_count, plural
 from studio import theme
+from studio.state.tokenizer_choices import KIND_LABELS
 from studio.widgets.form_helpers import MessageLine, guarded, muted_color
 from studio.widgets.token_spans import TokenSpanView
 
-KIND_NAMES = {"char": "Character", "bpe": "BPE", "bytebpe": "Byte-level BPE", "wordpiece": "WordPiece",
-              "unigram": "Unigram"}
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 ID_ROLE = Qt.ItemDataRole.UserRole + 2
 SPAN_VIEW_LINES = 3
@@ -60,7 +59,7 @@ def _percent(v: float, digits: int) -> str:
 
 def _display(key: str, value) -> str:
     if key == "kind":
-        return KIND_NAMES.get(value, str(value))
+        return KIND_LABELS.get(value, str(value))
     if key == "vocab_size":
         return f"{int(value):,}"
     if key == "n_tokens":
@@ -100,8 +99,23 @@ class TokenizerCompareView(QWidget):
         root = QVBoxLayout(self)
         top = QHBoxLayout()
         root.addLayout(top)
+        top.addLayout(self._build_list(), 0)
+        top.addLayout(self._build_controls(), 1)
+        root.addWidget(self._build_table())
+        self.corpus_line = QLabel("")
+        self.corpus_line.setWordWrap(True)
+        self.corpus_line.setToolTip("The text every tokenizer was measured on.")
+        self.corpus_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        root.addWidget(self.corpus_line)
+        root.addWidget(QLabel("<b>The same text, split by each</b>"))
+        root.addWidget(self._build_splits(), 1)
+        self._fit_table()
+        self.split_views: list[TokenSpanView] = []
+        self.split_labels: list[QLabel] = []
+        self._set_busy(False)
+
+    def _build_list(self) -> QVBoxLayout:
         left = QVBoxLayout()
-        top.addLayout(left, 0)
         left.addWidget(QLabel("<b>Tokenizers to compare</b>"))
         self.list = QListWidget()
         self.list.setToolTip("Tick the tokenizers to compare (at least two). The ones trained on the selected "
@@ -113,9 +127,10 @@ class TokenizerCompareView(QWidget):
         self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.list.itemChanged.connect(self._on_item_changed)
         left.addWidget(self.list)
+        return left
 
+    def _build_controls(self) -> QVBoxLayout:
         right = QVBoxLayout()
-        top.addLayout(right, 1)
         right.addSpacing(self.fontMetrics().lineSpacing())
         row = QHBoxLayout()
         row.addWidget(QLabel("Sample text:"))
@@ -152,7 +167,9 @@ class TokenizerCompareView(QWidget):
         self.message = MessageLine(self)
         right.addWidget(self.message)
         right.addStretch(1)
+        return right
 
+    def _build_table(self) -> QTableView:
         self.model = QStandardItemModel(0, len(COLUMNS), self)
         self.model.setSortRole(SORT_ROLE)
         for i, (_, title, tip, _best) in enumerate(COLUMNS):
@@ -172,14 +189,9 @@ class TokenizerCompareView(QWidget):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        root.addWidget(self.table)
-        self.corpus_line = QLabel("")
-        self.corpus_line.setWordWrap(True)
-        self.corpus_line.setToolTip("The text every tokenizer was measured on.")
-        self.corpus_line.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        root.addWidget(self.corpus_line)
+        return self.table
 
-        root.addWidget(QLabel("<b>The same text, split by each</b>"))
+    def _build_splits(self) -> QScrollArea:
         self.scroll = QScrollArea()
         self.scroll.setWidgetResizable(True)
         self.splits = QWidget()
@@ -192,11 +204,7 @@ class TokenizerCompareView(QWidget):
         self.splits_layout.addWidget(self.empty_hint)
         self.splits_layout.addStretch(1)
         self.scroll.setWidget(self.splits)
-        root.addWidget(self.scroll, 1)
-        self._fit_table()
-        self.split_views: list[TokenSpanView] = []
-        self.split_labels: list[QLabel] = []
-        self._set_busy(False)
+        return self.scroll
 
     # ------------------------------------------------------------------------------------------ tokenizer list
     def _tokenizers(self) -> list[dict]:
@@ -218,7 +226,7 @@ class TokenizerCompareView(QWidget):
         for t in self._tokenizers():
             tid = t.get("id")
             on_dataset = t.get("dataset_id") == ds.get("id")
-            text = (f"{t.get('name', tid)}\n{KIND_NAMES.get(t.get('kind'), t.get('kind', ''))} · "
+            text = (f"{t.get('name', tid)}\n{KIND_LABELS.get(t.get('kind'), t.get('kind', ''))} · "
                     f"{int(t.get('vocab_size') or 0):,} tokens")
             if not on_dataset:
                 text += f" · on {self._dataset_name(t.get('dataset_id'))}"

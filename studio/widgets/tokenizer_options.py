@@ -1,9 +1,9 @@
 """The "Train a tokenizer" form of the Vocabulary panel: kind, vocabulary size and the advanced options
 (min frequency, normalizer, pre-tokenizer, special tokens), turned into a tokenizer_train_request's options.
 
-The studio may not import engine.tokenizer, so the few facts it needs about each kind (default special tokens,
-pre-tokenizers) are copied here as plain data; the engine checks every combination again and its errors are
-shown as they come.
+The facts it needs about each kind (default special tokens, pre-tokenizers) are engine/choices.py's, their words
+studio/state/tokenizer_choices.py's; the engine checks every combination again and its errors are shown as they
+come.
 """
 from __future__ import annotations
 
@@ -11,69 +11,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from engine.config import human_count
+from engine.choices import DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, FIXED_PRE_TOKENIZER, SPECIAL_ROLES
 from studio import theme
+from studio.state.tokenizer_choices import KINDS, NORMALIZER_CHOICES, PRE_TOKENIZER_CHOICES, ROLE_TIPS
 from studio.widgets.form_helpers import disclosure_button
 
-# (key, label, one-line help); the engine's engine.tokenizer.KINDS, in the order a newcomer should meet them.
-KINDS = (
-    ("char", "Character",
-     "One token per character (letter, digit, space, punctuation). Small vocabulary, long sequences; "
-     "simple and a good start, as in nanoGPT's Shakespeare example."),
-    ("bpe", "BPE",
-     "Byte-pair encoding on characters: the commonest pair of pieces is merged again and again, so frequent "
-     "words and parts of words become single tokens. ▁ marks where a word starts; unseen characters become [UNK]."),
-    ("bytebpe", "Byte-level BPE",
-     "Frequent pieces of words become single tokens (as in GPT-2). Shorter sequences, bigger vocabulary; "
-     "any text can be written, even characters never seen in training."),
-    ("wordpiece", "WordPiece",
-     "BERT's tokenizer: words are cut into known pieces, ## marks a piece that continues a word. Spaces are "
-     "not kept exactly, so decoding does not give the text back character for character."),
-    ("unigram", "Unigram",
-     "SentencePiece's Unigram (as in T5 and ALBERT): keeps the set of pieces that best explains the text and "
-     "cuts each word the most likely way. ▁ marks where a word starts."),
-)
-KIND_LABELS = {k: label for k, label, _ in KINDS}
-
-# Copied from engine.tokenizer (DEFAULT_SPECIALS, ROLES, DEFAULT_PRE_TOKENIZER): keep in step with it.
-ROLES = ("pad", "unk", "bos", "eos", "mask", "cls", "sep")
-DEFAULT_SPECIALS = {
-    "char": {"unk": "[UNK]"},
-    "bpe": {"unk": "[UNK]", "eos": "<|endoftext|>"},
-    "bytebpe": {"eos": "<|endoftext|>"},
-    "wordpiece": {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
-    "unigram": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
-}
-DEFAULT_PRE_TOKENIZER = {"char": "none", "bpe": "metaspace", "bytebpe": "bytelevel", "wordpiece": "whitespace",
-                         "unigram": "metaspace"}
-FIXED_PRE_TOKENIZER = {"char": "none", "bytebpe": "bytelevel"}
-ROLE_TIPS = {
-    "pad": "Fills up short sequences so a batch has one length.",
-    "unk": "Stands for anything the vocabulary cannot write. Every kind except byte-level BPE needs one.",
-    "bos": "Marks the beginning of a text.",
-    "eos": "Marks the end of a text (GPT-2's <|endoftext|>); generation can stop there.",
-    "mask": "Hides a token in masked-language-model training (BERT).",
-    "cls": "BERT's token at the start of a text, whose vector sums the text up for classification.",
-    "sep": "Separates two texts given together (BERT).",
-}
-NORMALIZERS = (
-    ("none", "None", "Keep the text exactly as it is."),
-    ("nfc", "NFC", "Unicode NFC: write accented letters one way (é as one character), nothing else changes."),
-    ("nfkc", "NFKC", "Unicode NFKC: also fold look-alikes (ﬁ → fi, full-width letters, superscripts)."),
-    ("lowercase", "Lowercase", "Lower-case everything: 'The' and 'the' become the same token; capitals are lost."),
-    ("nfkc_lowercase", "NFKC + lowercase", "NFKC, then lower-case."),
-    ("bert", "BERT", "BERT's clean-up: removes control characters, spaces out Chinese characters, lower-cases "
-                     "and strips accents."),
-)
-PRE_TOKENIZERS = (
-    ("metaspace", "Metaspace (▁)", "Spaces become ▁ at the start of words; lossless, as in SentencePiece."),
-    ("whitespace", "Whitespace", "Cut at spaces and between letters and punctuation; spaces are dropped."),
-    ("whitespace_split", "Whitespace split", "Cut at spaces only; punctuation stays on its word; spaces are "
-                                             "dropped."),
-    ("bert", "BERT", "BERT's word splitter: at spaces and around every punctuation mark."),
-    ("none", "None (characters)", "A character tokenizer needs no words."),
-    ("bytelevel", "Byte-level (GPT-2)", "GPT-2's splitter on the text's bytes; fixed for byte-level BPE."),
-)
 VOCAB_TIPS = {
     "char": "An upper bound: the vocabulary is every distinct character of the text, up to this many (the rarest "
             "beyond it become [UNK]). English needs about 100; leave it high unless the text has thousands of "
@@ -171,7 +113,7 @@ class TokenizerOptionsForm(QGroupBox):
                                       "one-off names out of the vocabulary. Unigram has no such setting.")
         self.min_freq_spin.valueChanged.connect(self._update_summary)
         self.normalizer_combo = QComboBox()
-        for key, label, tip in NORMALIZERS:
+        for key, label, tip in NORMALIZER_CHOICES:
             self.normalizer_combo.addItem(label, key)
             self.normalizer_combo.setItemData(self.normalizer_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.normalizer_combo.setToolTip("How the text is tidied before it is cut: Unicode normal forms, lower "
@@ -201,7 +143,7 @@ class TokenizerOptionsForm(QGroupBox):
         grid = QGridLayout()
         grid.setHorizontalSpacing(6)
         self.special_edits: dict[str, QLineEdit] = {}
-        for i, role in enumerate(ROLES):
+        for i, role in enumerate(SPECIAL_ROLES):
             edit = QLineEdit()
             edit.setMinimumWidth(80)
             edit.setToolTip(f"The {role} token. {ROLE_TIPS[role]} Empty: no {role} token.")
@@ -249,7 +191,7 @@ class TokenizerOptionsForm(QGroupBox):
             out["pre_tokenizer"] = pre
         defaults = DEFAULT_SPECIALS[kind]
         filled = self.special_tokens()
-        changed = {r: filled.get(r) for r in ROLES if filled.get(r) != defaults.get(r)}
+        changed = {r: filled.get(r) for r in SPECIAL_ROLES if filled.get(r) != defaults.get(r)}
         if changed:
             out["special_tokens"] = changed   # None removes a default role
         return out
@@ -289,7 +231,7 @@ class TokenizerOptionsForm(QGroupBox):
         combo.blockSignals(True)
         combo.clear()
         fixed = FIXED_PRE_TOKENIZER.get(kind)
-        for key, label, tip in PRE_TOKENIZERS:
+        for key, label, tip in PRE_TOKENIZER_CHOICES:
             if (fixed and key == fixed) or (not fixed and key not in ("none", "bytelevel")):
                 combo.addItem(label, key)
                 combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
@@ -322,29 +264,3 @@ class TokenizerOptionsForm(QGroupBox):
                  "special_tokens": "special tokens"}
         changed = [names[k] for k in self.options()]
         self.advanced_summary.setText(f"changed: {', '.join(changed)}" if changed else "(this kind's defaults)")
-
-
-def tokenizer_summary(t: dict) -> str:
-    """A few lines about a tokenizer row: kind, size, how it was set up when not the kind's defaults, tokens."""
-    kind = KIND_LABELS.get(t.get("kind"), t.get("kind", ""))
-    lines = [f"<b>{_esc(kind)}</b>, {int(t.get('vocab_size', 0)):,} tokens"]
-    spec = t.get("spec") if isinstance(t.get("spec"), dict) else {}
-    setup = []
-    if spec.get("normalizer") not in (None, "none"):
-        setup.append(f"normalizer {spec['normalizer']}")
-    if spec.get("pre_tokenizer") and spec["pre_tokenizer"] != DEFAULT_PRE_TOKENIZER.get(t.get("kind")):
-        setup.append(f"words: {spec['pre_tokenizer'].replace('_', ' ')}")
-    if spec.get("min_frequency"):
-        setup.append(f"min frequency {int(spec['min_frequency']):,}")
-    if setup:
-        lines.append(" · ".join(setup))
-    specials = spec.get("special_tokens") or {}
-    if specials:
-        lines.append("Special tokens: " + ", ".join(f"{_esc(v)} ({r})" for r, v in specials.items()))
-    lines.append(f"Training text: {human_count(t.get('train_tokens') or 0)} tokens · validation: "
-                 f"{human_count(t.get('val_tokens') or 0)} tokens")
-    return "<br>".join(lines)
-
-
-def _esc(text: str) -> str:
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -3,7 +3,8 @@ cleaning, split and name.
 
 `ImportOptionsForm.options()` gives only what the user changed from the engine's defaults, as the `options`
 dict of an import_request / import_preview_request (engine.data.importers.ImportOptions fields), so an import
-with nothing touched is the plain import it always was.
+with nothing touched is the plain import it always was. The values each control offers are engine/choices.py's
+(the first of each is the engine's default); only their words are here.
 """
 from __future__ import annotations
 
@@ -14,23 +15,25 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
 
+from engine.choices import (BAD_RECORD_CHOICES, DECODE_CHOICES, DEFAULT_GLOBS, DOC_UNITS, IMPORT_FORMATS,
+                            NORMAL_FORMS, REGEX_ACTIONS, TABULAR_FORMATS)
+from studio.state.import_files import guess_format
 from studio.widgets.form_helpers import MessageLine, set_invalid
 
-# The engine's rules (engine/data/formats.py), repeated here because the studio does not import engine.data.
-EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-DEFAULT_GLOBS = {"txt": ["*.txt"], "csv": ["*.csv"], "tsv": ["*.tsv", "*.tab"], "jsonl": ["*.jsonl", "*.ndjson"],
-                 "parquet": ["*.parquet", "*.pq"]}
-TABULAR = ("csv", "tsv", "jsonl", "parquet")
-FORMAT_CHOICES = ((None, "Auto (by extension)"), ("txt", "Plain text"), ("csv", "CSV"), ("tsv", "TSV"),
-                  ("jsonl", "JSONL"), ("parquet", "Parquet"))
+# The engine's choices (engine/choices.py) in the form's words.
+FORMAT_LABELS = {"txt": "Plain text", "csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "parquet": "Parquet"}
+DOC_UNIT_LABELS = {"file": "the whole file", "line": "each line", "paragraph": "each paragraph"}
+DECODE_LABELS = {"error": "stop with an error", "latin-1": "decode it as Latin-1", "skip": "skip the file"}
+BAD_RECORD_LABELS = {"error": "stop with an error", "skip": "skip and count them"}
+REGEX_ACTION_LABELS = {"drop_lines": "drop matching lines", "drop_docs": "drop matching documents",
+                       "keep_docs": "keep only matching documents"}
+FORMAT_CHOICES = ((None, "Auto (by extension)"), *((f, FORMAT_LABELS.get(f, f)) for f in IMPORT_FORMATS))
 MAX_CHARS_LIMIT = 100_000_000
 
 
-def guess_format(path: str | Path) -> str:
-    """The format the engine reads a file as when the user leaves Format on Auto (unknown: plain text)."""
-    p = Path(path)
-    return "txt" if p.is_dir() else EXTENSIONS.get(p.suffix.lower(), "txt")
+def labelled(values: tuple[str, ...], labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """(value, label) pairs for a combo, in the engine's order."""
+    return tuple((v, labels.get(v, v)) for v in values)
 
 
 def split_patterns(text: str) -> list[str]:
@@ -117,7 +120,7 @@ class ImportOptionsForm(QWidget):
         form.addRow("Delimiter:", self.delimiter_edit)
 
         self.doc_unit_combo = _combo(
-            (("file", "the whole file"), ("line", "each line"), ("paragraph", "each paragraph")),
+            labelled(DOC_UNITS, DOC_UNIT_LABELS),
             "What one document is in a plain text file. Documents are kept apart in the dataset (a blank line "
             "between them; once tokenized, the tokenizer's end-of-text token) and are what duplicate and length "
             "filters act on. Each line suits one sentence or "
@@ -142,14 +145,14 @@ class ImportOptionsForm(QWidget):
     def _build_problems(self) -> QWidget:
         box, form = self._form("When the input has problems")
         self.decode_combo = _combo(
-            (("error", "stop with an error"), ("latin-1", "decode it as Latin-1"), ("skip", "skip the file")),
+            labelled(DECODE_CHOICES, DECODE_LABELS),
             "What to do with a file that is not UTF-8 text (UTF-16/32 with a byte-order mark are fine). "
             "Latin-1 never fails but turns other encodings into wrong characters; skipping leaves the file out. "
             "Either way the file is named in the warnings.")
         self.decode_combo.currentIndexChanged.connect(self.changed)
         form.addRow("If a file is not UTF-8:", self.decode_combo)
         self.bad_record_combo = _combo(
-            (("error", "stop with an error"), ("skip", "skip and count them")),
+            labelled(BAD_RECORD_CHOICES, BAD_RECORD_LABELS),
             "What to do with records that cannot be read: a malformed JSONL line, a CSV row with the wrong "
             "number of fields, a value that is not text. Stopping names their line numbers; skipping imports "
             "the rest and shows how many were left out.")
@@ -162,7 +165,7 @@ class ImportOptionsForm(QWidget):
         box.setToolTip("Optional steps run on every document on its way in, in the order listed. The preview "
                        "shows what each does before you import.")
         self.normalize_combo = _combo(
-            ((None, "none"), ("NFC", "NFC"), ("NFKC", "NFKC")),
+            ((None, "none"), *((f, f) for f in NORMAL_FORMS)),
             "Unicode normalization. NFC joins letters and accents written as two characters into one, so the "
             "same word is always spelled the same way. NFKC also folds look-alikes (ﬁ → fi, full-width letters, "
             "superscripts) - good for web text, lossy for maths.")
@@ -197,6 +200,11 @@ class ImportOptionsForm(QWidget):
             "Remove a document identical (after the steps above) to one kept before. Duplicates make the model "
             "memorise and make the validation loss look better than it is.")
 
+        form.addRow("Document length:", self._build_lengths())
+        self._build_regex(form, box)
+        return box
+
+    def _build_lengths(self) -> QWidget:
         lengths = QWidget()
         h = QHBoxLayout(lengths)
         h.setContentsMargins(0, 0, 0, 0)
@@ -220,8 +228,9 @@ class ImportOptionsForm(QWidget):
         h.addWidget(self.max_chars_spin)
         h.addStretch(1)
         lengths.setToolTip("Keep only documents whose length in characters is in this range; 0 means no limit.")
-        form.addRow("Document length:", lengths)
+        return lengths
 
+    def _build_regex(self, form: QFormLayout, box: QGroupBox) -> None:
         self.regex_edit = QLineEdit()
         self.regex_edit.setPlaceholderText("a Python regular expression, e.g. ^Chapter \\d+")
         self.regex_edit.setToolTip("A regular expression (Python syntax) searched in each line. What happens "
@@ -230,8 +239,7 @@ class ImportOptionsForm(QWidget):
         self.regex_label = QLabel("Regex filter:")
         form.addRow(self.regex_label, self.regex_edit)
         self.regex_action_combo = _combo(
-            (("drop_lines", "drop matching lines"), ("drop_docs", "drop matching documents"),
-             ("keep_docs", "keep only matching documents")),
+            labelled(REGEX_ACTIONS, REGEX_ACTION_LABELS),
             "What the regex filter does: remove the lines that match (page numbers, headers), remove whole "
             "documents with a matching line (spam, a language you do not want), or keep only documents with a "
             "matching line.")
@@ -239,7 +247,6 @@ class ImportOptionsForm(QWidget):
         form.addRow("", self.regex_action_combo)
         self.regex_error = MessageLine(box)
         form.addRow(self.regex_error)
-        return box
 
     def _build_dataset(self) -> QWidget:
         box, form = self._form("The dataset")
@@ -315,7 +322,7 @@ class ImportOptionsForm(QWidget):
 
     def _update_visibility(self) -> None:
         fmt = self.effective_format()
-        tabular = fmt in TABULAR or fmt == "mixed"
+        tabular = fmt in TABULAR_FORMATS or fmt == "mixed"
         form = self.source_form
         form.setRowVisible(self.column_combo, tabular)
         form.setRowVisible(self.label_combo, tabular)
@@ -393,7 +400,7 @@ class ImportOptionsForm(QWidget):
                 c[key] = True
         if self.regex_edit.text():
             c["regex"] = self.regex_edit.text()
-            if self.regex_action_combo.currentData() != "drop_lines":
+            if self.regex_action_combo.currentData() != REGEX_ACTIONS[0]:
                 c["regex_action"] = self.regex_action_combo.currentData()
         if self.min_chars_spin.value():
             c["min_chars"] = self.min_chars_spin.value()
@@ -411,7 +418,7 @@ class ImportOptionsForm(QWidget):
         if fmt:
             o["fmt"] = fmt
         eff = self.effective_format()
-        if eff in TABULAR or eff == "mixed":
+        if eff in TABULAR_FORMATS or eff == "mixed":
             column = self.column_combo.currentText().strip()
             if column:
                 o["column"] = column
@@ -419,16 +426,16 @@ class ImportOptionsForm(QWidget):
                 o["label_column"] = self.label_combo.currentData()
         if eff in ("csv", "tsv") and self.delimiter_edit.text():
             o["delimiter"] = self.delimiter_edit.text()
-        if eff in (None, "txt", "mixed") and self.doc_unit_combo.currentData() != "file":
+        if eff in (None, "txt", "mixed") and self.doc_unit_combo.currentData() != DOC_UNITS[0]:
             o["doc_unit"] = self.doc_unit_combo.currentData()
         if self.has_folder:
             if split_patterns(self.include_edit.text()):
                 o["include"] = split_patterns(self.include_edit.text())
             if split_patterns(self.exclude_edit.text()):
                 o["exclude"] = split_patterns(self.exclude_edit.text())
-        if self.decode_combo.currentData() != "error":
+        if self.decode_combo.currentData() != DECODE_CHOICES[0]:
             o["on_decode_error"] = self.decode_combo.currentData()
-        if self.bad_record_combo.currentData() != "error":
+        if self.bad_record_combo.currentData() != BAD_RECORD_CHOICES[0]:
             o["on_bad_record"] = self.bad_record_combo.currentData()
         cleaning = self.cleaning()
         if for_preview and "regex" in cleaning and self.regex_error_text():

@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.panels.import_options import DEFAULT_GLOBS, guess_format
+from engine.choices import DEFAULT_GLOBS, format_of_extension
 
 BINARY_WORDS = "looks like a program or binary file, not text"
 
@@ -21,6 +21,7 @@ def binary_message(name: str, offset: int) -> str:
     readers), so the quick look and the engine's refusal say the same."""
     return f"{name} {BINARY_WORDS} (NUL byte at offset {offset})"
 
+
 PREVIEW_BYTES = 4096
 # The quick look runs on the GUI thread, so its folder walk stops here (about 12 ms for 1,000 files, 120 ms for
 # 10,000 measured here on a warm disk); the engine still imports them all.
@@ -28,6 +29,12 @@ MAX_PREVIEW_FILES = 1_000
 HEADS_CHECKED = 20           # files whose first bytes are checked for binary / bad encoding before importing
 _BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", 4), (codecs.BOM_UTF32_BE, "utf-32-be", 4),
          (codecs.BOM_UTF8, "utf-8", 1), (codecs.BOM_UTF16_LE, "utf-16-le", 2), (codecs.BOM_UTF16_BE, "utf-16-be", 2))
+
+
+def guess_format(path: str | Path) -> str:
+    """The format the engine reads a file as when the user leaves Format on Auto (a folder, or unknown: plain
+    text)."""
+    return "txt" if Path(path).is_dir() else format_of_extension(path)
 
 
 # ------------------------------------------------------------------------------------------ file preview (no Qt)

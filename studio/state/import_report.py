@@ -1,17 +1,34 @@
 """A dataset row's import, in words for the details page: how the validation text was chosen, what the files
 were read as, what cleaning did, which records were left out (engine/store.py Workspace._dataset_row fields
-"format", "split", "options", "cleaning", "stats")."""
+"format", "split", "options", "cleaning", "stats"). What one cleaning step did is worded here for both the
+details page and the import preview's summary, so the two say it alike."""
 from __future__ import annotations
 
+from engine.choices import CLEANING_STEPS
 from engine.config import human_count, plural
-from studio.widgets.import_preview import STEP_NAMES, step_effect
 
-STEP_ORDER = list(STEP_NAMES)   # the order the engine runs the steps in
+STEP_ORDER = list(CLEANING_STEPS)   # the order the engine runs the steps in
+STEP_NAMES = {"normalize": "Unicode normalization", "strip_control": "Strip control characters",
+              "collapse_whitespace": "Collapse whitespace", "lowercase": "Lowercase", "regex": "Regex filter",
+              "dedupe_lines": "Drop duplicate lines", "length": "Document length",
+              "dedupe_docs": "Drop duplicate documents"}
 
 FORMAT_NAMES = {"txt": "plain text", "csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "parquet": "Parquet",
                 "mixed": "mixed formats"}
-DOC_UNITS = {"file": "one document per file", "line": "one document per line",
+DOC_UNIT_WORDS = {"file": "one document per file", "line": "one document per line",
              "paragraph": "one document per paragraph"}
+
+
+def step_effect(stats: dict) -> str:
+    """'removed 1 document, changed 60' - what one cleaning step did, in words."""
+    parts = []
+    if stats.get("removed_docs"):
+        parts.append(f"removed {plural(stats['removed_docs'], 'document')}")
+    if stats.get("removed_lines"):
+        parts.append(f"removed {plural(stats['removed_lines'], 'line')}")
+    if stats.get("changed_docs"):
+        parts.append(f"changed {plural(stats['changed_docs'], 'document')}")
+    return ", ".join(parts) or "no change"
 
 
 def split_text(ds: dict) -> str:
@@ -27,7 +44,7 @@ def split_text(ds: dict) -> str:
 def format_text(ds: dict) -> str:
     fmt = ds.get("format") or "txt"
     unit = (ds.get("options") or {}).get("doc_unit") or "file"
-    return FORMAT_NAMES.get(fmt, fmt) + (f", {DOC_UNITS.get(unit, unit)}" if fmt == "txt" else "")
+    return FORMAT_NAMES.get(fmt, fmt) + (f", {DOC_UNIT_WORDS.get(unit, unit)}" if fmt == "txt" else "")
 
 
 def cleaning_text(ds: dict) -> str:
