@@ -57,3 +57,10 @@ def test_engine_never_imports_qt():
     assert "engine.worker" in present
     loaded = _fresh_modules(present)
     assert not {m for m in loaded if m.split(".")[0] in ("PySide6", "shiboken6", "pyqtgraph")}
+
+
+def test_mypy_checks_every_shared_module():
+    """`mypy` (in .ci/run) checks the files pyproject.toml lists; they are the contract's shared modules."""
+    tomllib = pytest.importorskip("tomllib")
+    files = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    assert sorted(f.removesuffix(".py").replace("/", ".") for f in files) == sorted(_shared_modules())
