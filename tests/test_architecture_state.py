@@ -7,8 +7,8 @@ from pathlib import Path
 from engine import config as C
 from engine.config import ConfigError, ModelConfig, RunConfig, param_count, preset
 from studio.state.model_form import (ALL_FIELDS, ASSUMED_CHAR_VOCAB, CUSTOM, PresetUndo, changed_fields,
-                                     config_with, decay_follows_steps, diagram_boxes, estimate, marked_fields,
-                                     matching_preset, preset_description, vocab_for_estimates)
+                                     config_with, decay_follows_steps, diagram_boxes, error_keys, estimate,
+                                     marked_fields, matching_preset, preset_description, vocab_for_estimates)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,10 +74,14 @@ def test_marked_fields_come_from_the_errors_keys_never_its_text():
     assert marked_fields(other, [("train", "seed")], known) == [("train", "seed")]
 
 
-def test_marked_fields_prefer_the_engines_structured_fields():
-    error = ConfigError("RoPE positions need an even head size", "model.pos_encoding")
-    error.fields = ("model.pos_encoding", "model.n_head", "model.n_embd")   # as engine errors carry them
-    assert marked_fields(error, [], {f.key for f in ALL_FIELDS}) == \
+def test_a_rope_error_marks_every_field_it_is_about():
+    cfg = RunConfig.from_dict({"model": {"pos_encoding": "rope", "n_head": 2, "n_embd": 66}})
+    try:
+        cfg.validate(need_data=False)
+    except ConfigError as e:
+        error = e
+    assert error_keys(error) == ("model.pos_encoding", "model.n_head", "model.n_embd")
+    assert marked_fields(error, [("model", "n_embd")], {f.key for f in ALL_FIELDS}) == \
         [("model", "pos_encoding"), ("model", "n_head"), ("model", "n_embd")]
 
 

@@ -209,9 +209,9 @@ def config_with(base: RunConfig, values: dict[FieldKey, object]) -> RunConfig:
 
 
 def error_keys(error: ConfigError) -> tuple[str, ...]:
-    """Every config key an error is about ("model.n_embd", ...), from the error's structured fields (`fields`
-    where the engine's errors carry them, else ConfigError's `keys`), never from its text."""
-    return tuple(getattr(error, "fields", None) or error.keys)
+    """Every config key an error is about ("model.n_embd", ...): its structured `fields` (engine.errors.UserError),
+    never words found in its text."""
+    return tuple(error.fields)
 
 
 def marked_fields(error: ConfigError, changed: list[FieldKey], known) -> list[FieldKey]:
