@@ -1,34 +1,41 @@
-"""The app's one shared state, given to every panel: workspace, selections, the RunConfig, and the engine.
+"""The app's link to the engine, given to every panel: requests, replies, broadcasts and the engine's state, as
+Qt signals; and the workspace the panels read.
 
 Panels never talk to the engine directly: they call `session.request(msg, on_reply, on_event)` and listen to the
 signals below. Broadcasts without a request are routed to statusReceived / metricsReceived / evalReceived /
 attentionReceived, warning and error logs become `notice`, heartbeats only feed the hang detector in EngineClient.
+
+What the studio knows about the workspace (its lists, the selections, the RunConfig being edited, saved settings)
+is a Qt-free WorkspaceState (studio/state/workspace.py); the Session forwards its reads and choices and turns its
+events into the signals. The requests waiting for replies are studio/state/requests.py's.
+
+Tests play the engine through the same doors the EngineClient uses: `deliver(msgs)`, `deliver_hello(hello)` and
+`deliver_death(reason)`; `queued` shows the requests held back until the engine is ready.
 """
 from __future__ import annotations
 
 import os
-import sys
-from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine import protocol as p
-from engine.config import DEFAULT_PRESET, ConfigError, RunConfig, preset
+from engine.config import RunConfig
 from studio.engine_client import EngineClient
-from studio.state import selections
+from studio.state.requests import PendingRequests, call_safely
+from studio.state.workspace import WorkspaceState
 
 APP_NAME = "TransformerStudio"
-# A character vocabulary's size is unknown until it is trained; tinyshakespeare's 65 characters is a fair guess
-# for estimates (the same guess as the Model panel's).
-ASSUMED_CHAR_VOCAB = 65
 
 # Engine Status.state -> the studio's engine state. Run outcomes (finished, stopped, failed) are followed by
 # "idle" from the engine itself, so they do not change the engine state here.
 _ENGINE_STATES = {"idle": "ready", "busy": "busy", "starting": "training", "training": "training",
                   "stopping": "training", "paused": "paused"}
 _RUN_ENDED = ("finished", "stopped", "failed")
+_TRAINING = ("training", "paused", "starting", "stopping")
+# Replies after which the workspace's lists are read again.
+_CHANGES_WORKSPACE = (p.ImportReply, p.TokenizerTrainReply, p.TrainReply, p.DeleteReply, p.RestoreReply)
 SAVE_DELAY_MS = 400    # selections are written this long after the last change (a slider drag writes once)
 
 
@@ -39,16 +46,6 @@ def default_workspace() -> Path:
         return Path(env).expanduser()
     import platformdirs
     return platformdirs.user_data_path(APP_NAME) / "workspace"
-
-
-def _call(fn: Callable | None, *args) -> None:
-    """Run a panel's callback; a bug there is reported like any slot exception but never breaks dispatch."""
-    if fn is None:
-        return
-    try:
-        fn(*args)
-    except Exception:
-        sys.excepthook(*sys.exc_info())
 
 
 class Session(QObject):
@@ -67,33 +64,26 @@ class Session(QObject):
 
     def __init__(self, workspace_path: str | None = None, parent=None):
         super().__init__(parent)
-        self.workspace_path = str(Path(workspace_path).expanduser() if workspace_path else default_workspace())
-        self.workspace: dict = {"path": self.workspace_path, "datasets": [], "tokenizers": [], "runs": []}
-        self.config: RunConfig = preset(DEFAULT_PRESET)
+        path = str(Path(workspace_path).expanduser() if workspace_path else default_workspace())
+        self.workspace_state = WorkspaceState(path, self._on_workspace_event)
         self.engine_state = "stopped"
         self.engine_detail = "not started"
         self.device_name = ""
         self.device = ""
         self.hello: p.HelloReply | None = None
-        self.dataset: dict | None = None
-        self.tokenizer: dict | None = None
-        self.run: dict | None = None
         self.last_status: p.Status | None = None
         self.training_run: int | None = None   # the run the engine is training now, if any
-        self._adopt_tokenizer: int | None = None
-        self._pending: dict[str, tuple[p.Message, Callable | None, Callable | None]] = {}
-        self._queue: list[p.Message] = []
+        self.requests = PendingRequests()
         self.client = EngineClient(self)
-        self.client.messagesReceived.connect(self._on_messages)
-        self.client.engineReady.connect(self._on_ready)
-        self.client.engineDied.connect(self._on_died)
+        self.client.messagesReceived.connect(self.deliver)
+        self.client.engineReady.connect(self.deliver_hello)
+        self.client.engineDied.connect(self.deliver_death)
         self.client.engineHung.connect(self._on_hung)
         self.client.stateChanged.connect(self._on_client_state)
         self._save_timer = QTimer(self)
         self._save_timer.setSingleShot(True)
         self._save_timer.setInterval(SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.save_state)
-        self._load_state()
         for sig in (self.configChanged, self.datasetSelected, self.tokenizerSelected, self.runSelected):
             sig.connect(self._schedule_save)
 
@@ -103,7 +93,7 @@ class Session(QObject):
         self.client.start(self.workspace_path)
 
     def restart_engine(self) -> None:
-        self._fail_pending("the engine is restarting")
+        self.requests.fail_all("the engine is restarting")
         self.client.restart(self.workspace_path)
 
     @property
@@ -133,27 +123,29 @@ class Session(QObject):
             self._set_engine_state(state, detail)
         # dead and hung arrive through their own signals, with the reason
 
-    def _on_ready(self, hello: p.HelloReply) -> None:
+    def deliver_hello(self, hello: p.HelloReply) -> None:
+        """The engine answered the handshake: take its workspace, then send what was queued."""
         self.hello = hello
         self.device_name = hello.device_name or hello.device
         self.device = hello.device
         if hello.workspace:
-            self._apply_workspace(hello.workspace)
+            self.apply_workspace(hello.workspace)
         last = _ENGINE_STATES.get(self.last_status.state) if self.last_status else None
         self._set_engine_state(last or "ready", self.device_name if last in (None, "ready") else "")
-        queued, self._queue = self._queue, []
-        for msg in queued:
+        for msg in self.requests.take_queued():
             if p.too_old_for(msg.kind, hello.protocol_version):
-                self._fail(msg.id, f"the engine is too old for this (it speaks protocol {hello.protocol_version})")
+                self.requests.fail(msg.id,
+                                   f"the engine is too old for this (it speaks protocol {hello.protocol_version})")
             elif not self.client.send(msg):
-                self._fail(msg.id, "the engine is not running")
+                self.requests.fail(msg.id, "the engine is not running")
 
-    def _on_died(self, reason: str) -> None:
+    def deliver_death(self, reason: str) -> None:
+        """The engine is gone (`reason` in words): say so, and answer every pending request with an error."""
         self.hello = None
         self.training_run = None
         self._set_engine_state("dead", reason)
         self.notice.emit("error", f"Engine stopped: {reason}")
-        self._fail_pending(f"the engine stopped: {reason}")
+        self.requests.fail_all(f"the engine stopped: {reason}")
 
     def _on_hung(self, reason: str) -> None:
         self._set_engine_state("hung", reason)
@@ -161,25 +153,32 @@ class Session(QObject):
 
     # ---------------------------------------------------------------------------------------------- requests
     def request(self, msg: p.Message, on_reply: Callable | None = None, on_event: Callable | None = None) -> str:
-        """Send `msg` (queued until the engine is ready); on_reply gets its reply once, on_event its broadcasts."""
-        self._pending[msg.id] = (msg, on_reply, on_event)
+        """Send `msg` (queued until the engine is ready); on_reply gets its reply once, on_event its broadcasts.
+
+        The reply may come before this returns (the engine is stopped, or died just now): a caller that keeps the
+        request's id keeps `msg.id` before calling."""
+        self.requests.add(msg, on_reply, on_event)
         if self.client.state in ("dead", "stopped"):
             reason = self.engine_detail or "it is not running"
-            self._fail(msg.id, f"the engine is stopped ({reason}); restart it from the Engine menu")
+            self.requests.fail(msg.id, f"the engine is stopped ({reason}); restart it from the Engine menu")
         elif self.hello is None:
-            self._queue.append(msg)
+            self.requests.hold(msg)
         elif p.too_old_for(msg.kind, self.hello.protocol_version):
-            self._fail(msg.id, f"the engine is too old for this (it speaks protocol {self.hello.protocol_version}); "
-                               "restart the studio to get an engine of the same version")
+            self.requests.fail(msg.id, f"the engine is too old for this (it speaks protocol "
+                                       f"{self.hello.protocol_version}); restart the studio to get an engine of "
+                                       "the same version")
         elif not self.client.send(msg):
-            self._fail(msg.id, "the engine is not running")
+            self.requests.fail(msg.id, "the engine is not running")
         return msg.id
 
+    @property
+    def queued(self) -> tuple[p.Message, ...]:
+        """The requests held back until the engine is ready, oldest first."""
+        return self.requests.queued
+
     def cancel(self, request_id: str) -> None:
-        queued = [m for m in self._queue if m.id == request_id]
-        if queued:
-            self._queue.remove(queued[0])
-            self._fail(request_id, "cancelled")
+        if self.requests.unqueue(request_id):
+            self.requests.fail(request_id, "cancelled")
             return
         self.request(p.ControlRequest(action="cancel", target=request_id))
 
@@ -188,7 +187,7 @@ class Session(QObject):
         def done(reply):
             if not reply.ok:
                 self.notice.emit("error", f"Could not {action} training: {reply.error}")
-            _call(on_reply, reply)
+            call_safely(on_reply, reply)
         return self.request(p.ControlRequest(action=action), done)
 
     def refresh_workspace(self) -> None:
@@ -202,42 +201,27 @@ class Session(QObject):
                 self.notice.emit("error", f"Could not open workspace {path}: {reply.error}")
                 return
             self.save_state()
-            self.workspace_path = str(reply.workspace.get("path") or path)
-            self.client.workspace = self.workspace_path
-            self._clear_selection()
-            self._load_state()
-            self.configChanged.emit()
-            self._apply_workspace(reply.workspace)
+            opened = str(reply.workspace.get("path") or path)
+            self.client.workspace = opened
+            self.workspace_state.reopen(opened)
+            self.apply_workspace(reply.workspace)
         self.request(p.WorkspaceRequest(path=path), done)
 
     def _on_workspace_reply(self, reply) -> None:
         if reply.ok:
-            self._apply_workspace(reply.workspace)
+            self.apply_workspace(reply.workspace)
         else:
             self.notice.emit("error", f"Could not read the workspace: {reply.error}")
 
-    def _fail(self, request_id: str, error: str) -> None:
-        entry = self._pending.pop(request_id, None)
-        if entry is None:
-            return
-        msg, on_reply, _ = entry
-        reply = p.error_reply(msg, error)
-        if isinstance(reply, p.Reply):
-            _call(on_reply, reply)
-
-    def _fail_pending(self, error: str) -> None:
-        self._queue.clear()
-        for request_id in list(self._pending):
-            self._fail(request_id, error)
-
     # ------------------------------------------------------------------------------------------------ routing
-    def _on_messages(self, msgs: list) -> None:
+    def deliver(self, msgs: list) -> None:
+        """What one drain of the engine's connection brought, in order (the EngineClient's messagesReceived)."""
         metrics: dict[int, list] = {}
         for msg in msgs:
             if isinstance(msg, p.Metrics):
                 # One signal per run per batch: the training panel buffers them and redraws on its timer.
                 metrics.setdefault(msg.run, []).extend(msg.rows)
-                self._route_event(msg)
+                self.requests.event(msg)
                 continue
             if metrics:
                 self._flush_metrics(metrics)
@@ -247,27 +231,9 @@ class Session(QObject):
 
     def _flush_metrics(self, metrics: dict[int, list]) -> None:
         for run_id, rows in metrics.items():
-            if rows:
-                self._update_run_row(run_id, **_progress_of(rows))
+            self.workspace_state.metrics_arrived(run_id, rows)
             self.metricsReceived.emit(run_id, rows)
         metrics.clear()
-
-    def _update_run_row(self, run_id: int, **values) -> None:
-        """Keep the workspace's row of a training run (and the selection) live, so every view of it agrees."""
-        rows = self.workspace.setdefault("runs", [])
-        row = next((r for r in rows if r.get("id") == run_id), None)
-        if row is None:
-            return
-        best = values.get("best_val_loss")
-        if best is not None and isinstance(row.get("best_val_loss"), (int, float)):
-            values["best_val_loss"] = min(best, row["best_val_loss"])
-        changed = {k: v for k, v in values.items() if v is not None and row.get(k) != v}
-        if not changed:
-            return
-        row.update(changed)
-        if self.run is not None and self.run.get("id") == run_id:
-            self.run = dict(self.run, **changed)
-        self.runUpdated.emit(row)
 
     def _dispatch(self, msg: p.Message) -> None:
         if isinstance(msg, p.Reply):
@@ -279,49 +245,34 @@ class Session(QObject):
             self._on_status(msg)
         elif isinstance(msg, p.Eval):
             if msg.val_loss is not None:
-                self._update_run_row(msg.run, best_val_loss=float(msg.val_loss))
+                self.workspace_state.update_run(msg.run, best_val_loss=float(msg.val_loss))
             self.evalReceived.emit(msg)
         elif isinstance(msg, p.Attention):
             self.attentionReceived.emit(msg)
         elif isinstance(msg, p.Log):
             if msg.level in ("warning", "error"):
                 self.notice.emit(msg.level, msg.message)
-        self._route_event(msg)
-
-    def _route_event(self, msg: p.Message) -> None:
-        entry = self._pending.get(msg.parent) if msg.parent else None
-        if entry is not None:
-            _call(entry[2], msg)
+        self.requests.event(msg)
 
     def _on_reply(self, reply: p.Reply) -> None:
-        entry = self._pending.pop(reply.parent, None) if reply.parent else None
+        entry = self.requests.pop(reply.parent)
         if reply.ok:
             if isinstance(reply, p.TrainReply) and reply.run:
                 self.training_run = reply.run.get("id")
-                if self.tokenizer is None:
-                    # The engine trained a vocabulary for this run: use it from now on (the next run reuses it).
-                    self._adopt_tokenizer = reply.run.get("tokenizer_id")
-                self._merge_run(reply.run)
-                self.select_run(reply.run)
-            if isinstance(reply, (p.ImportReply, p.TokenizerTrainReply, p.TrainReply, p.DeleteReply,
-                                  p.RestoreReply)):
+                self.workspace_state.run_started(reply.run)
+            if isinstance(reply, _CHANGES_WORKSPACE):
                 self.refresh_workspace()
         if entry is not None:
-            _call(entry[1], reply)
+            call_safely(entry.on_reply, reply)
         elif not reply.ok:
             self.notice.emit("error", reply.error or f"{reply.kind} failed")
 
     def _on_status(self, st: p.Status) -> None:
         self.last_status = st
         state = _ENGINE_STATES.get(st.state)
-        if st.state in ("training", "paused", "starting", "stopping") and st.run is not None:
+        if st.state in _TRAINING and st.run is not None:
             self.training_run = st.run
-        if st.run is not None:
-            status = "running" if st.state in ("starting", "training") else st.state
-            if st.state == "stopping":
-                status = None      # still the run's own status until the engine says how it ended
-            self._update_run_row(st.run, step=st.step or None, status=status,
-                                 max_iters=st.max_iters or None)
+        self.workspace_state.status_arrived(st.run, st.state, st.step, st.max_iters)
         if st.state in _RUN_ENDED and st.run is not None:
             self.training_run = None
             if st.state == "failed" and st.message:
@@ -334,78 +285,81 @@ class Session(QObject):
         self.statusReceived.emit(st)
 
     # ------------------------------------------------------------------------------------------------ workspace
-    def _apply_workspace(self, summary: dict) -> None:
-        self.workspace = {"path": summary.get("path", self.workspace_path), "datasets": summary.get("datasets", []),
-                          "tokenizers": summary.get("tokenizers", []), "runs": summary.get("runs", [])}
-        # Keep selections pointing at fresh rows; drop ones that are gone; pick sensible defaults so a newcomer
-        # who only presses Train gets the sample dataset.
-        old_dataset, old_tokenizer, old_run = self.dataset, self.tokenizer, self.run
-        if self._restore is not None:
-            self._restore_selections(self._restore)
-            self._restore = None
-            return
-        self.dataset = self.find("datasets", self.dataset)
-        self.tokenizer = self.find("tokenizers", self.tokenizer)
-        self.run = self.find("runs", self.run)
-        self.workspaceChanged.emit(self.workspace)
-        if self.dataset is None and self.workspace["datasets"]:
-            self.select_dataset(self._default_dataset())
-        elif self.dataset is None and old_dataset is not None:
-            self.dataset = old_dataset          # it was deleted: say so, so panels and the config forget it
-            self.select_dataset(None)
-        if self.tokenizer is None and old_tokenizer is not None:
-            # Deleted (or gone with its dataset): fall back to the newest tokenizer of the dataset in use.
-            own = [t for t in self.workspace["tokenizers"] if t.get("dataset_id") == _id(self.dataset)]
-            self.tokenizer = old_tokenizer
-            self.select_tokenizer(own[-1] if own else None)
-        if self._adopt_tokenizer is not None and self.find("tokenizers", self._adopt_tokenizer):
-            adopt, self._adopt_tokenizer = self._adopt_tokenizer, None
-            if self.tokenizer is None:
-                self.select_tokenizer(adopt)
-        if self.run is None and self.workspace["runs"]:
-            self.select_run(self.workspace["runs"][-1])
-        elif self.run is None and old_run is not None:
-            self.run = old_run                  # deleted, and no run is left: panels forget it
-            self.select_run(None)
+    def _on_workspace_event(self, event: str, value) -> None:
+        """WorkspaceState's events, as the signals panels listen to (a changed setting is saved soon)."""
+        if event == "ui":
+            self._schedule_save()
+        elif event == "config":
+            self.configChanged.emit()
+        else:
+            {"workspace": self.workspaceChanged, "dataset": self.datasetSelected, "tokenizer": self.tokenizerSelected,
+             "run": self.runSelected, "run_updated": self.runUpdated}[event].emit(value)
+
+    def apply_workspace(self, summary: dict) -> None:
+        """Show the engine's workspace summary {"path", "datasets", "tokenizers", "runs"}; selections follow it."""
+        self.workspace_state.apply_summary(summary)
+
+    @property
+    def workspace_path(self) -> str:
+        return self.workspace_state.path
+
+    @property
+    def workspace(self) -> dict:
+        """The engine's latest workspace summary (kept live while a run trains)."""
+        return self.workspace_state.summary
+
+    @property
+    def config(self) -> RunConfig:
+        """The RunConfig being edited (the Model, Objective and Train panels' forms)."""
+        return self.workspace_state.config
+
+    @property
+    def dataset(self) -> dict | None:
+        return self.workspace_state.dataset
+
+    @property
+    def tokenizer(self) -> dict | None:
+        return self.workspace_state.tokenizer
+
+    @property
+    def run(self) -> dict | None:
+        return self.workspace_state.run
+
+    @property
+    def vocab_size(self) -> int | None:
+        """The selected tokenizer's vocabulary size, when one is selected."""
+        return self.workspace_state.vocab_size
+
+    def find(self, kind: str, ref) -> dict | None:
+        """The workspace's row of `kind` ("datasets", "tokenizers", "runs") for an id, a name or a row."""
+        return self.workspace_state.find(kind, ref)
+
+    def select_dataset(self, row_or_id) -> None:
+        self.workspace_state.select_dataset(row_or_id)
+
+    def select_tokenizer(self, row_or_id) -> None:
+        self.workspace_state.select_tokenizer(row_or_id)
+
+    def select_run(self, row_or_id) -> None:
+        self.workspace_state.select_run(row_or_id)
+
+    def set_config(self, cfg: RunConfig) -> None:
+        self.workspace_state.set_config(cfg)
+
+    def update_config(self, section: str, **values) -> None:
+        self.workspace_state.update_config(section, **values)
+
+    def estimated_vocab_size(self) -> tuple[int, bool]:
+        """(vocabulary size for estimates, exact?): the tokenizer's when chosen, else a fair guess."""
+        return self.workspace_state.estimated_vocab_size()
 
     # ------------------------------------------------------------------------------------------ saved selections
-    def _load_state(self) -> None:
-        """Read what was chosen in this workspace last time; applied once the engine has sent the workspace."""
-        saved = selections.load(self.workspace_path)
-        self.ui_state: dict = dict(saved.get("ui") or {})
-        self._restore: dict | None = saved
-        try:
-            if isinstance(saved.get("config"), dict):
-                self.config = RunConfig.from_dict(saved["config"])
-        except (ConfigError, TypeError, ValueError, KeyError):
-            self.config = preset(DEFAULT_PRESET)    # a file from an incompatible version: start from defaults
-
-    def _restore_selections(self, saved: dict) -> None:
-        """Select the saved dataset, tokenizer and run (each only if it still exists; defaults otherwise)."""
-        self.workspaceChanged.emit(self.workspace)
-        dataset = self.find("datasets", saved.get("dataset"))
-        if dataset is None and self.workspace["datasets"]:
-            dataset = self._default_dataset()
-        self.select_dataset(dataset)
-        tokenizer = self.find("tokenizers", saved.get("tokenizer"))
-        if tokenizer is not None and tokenizer.get("dataset_id") == _id(self.dataset):
-            self.select_tokenizer(tokenizer)
-        elif self.config.tokenizer.tokenizer is not None and self.find("tokenizers",
-                                                                       self.config.tokenizer.tokenizer) is None:
-            self.select_tokenizer(None)     # the saved config named a tokenizer that is gone
-        run = self.find("runs", saved.get("run"))
-        if run is None and self.workspace["runs"]:
-            run = self.workspace["runs"][-1]
-        self.select_run(run)
-
     def ui(self, key: str, default=None):
         """A panel's saved setting in this workspace (playground settings, the page shown, ...)."""
-        return self.ui_state.get(key, default)
+        return self.workspace_state.ui(key, default)
 
     def set_ui(self, key: str, value) -> None:
-        if self.ui_state.get(key) != value:
-            self.ui_state[key] = value
-            self._schedule_save()
+        self.workspace_state.set_ui(key, value)
 
     def _schedule_save(self, *_) -> None:
         self._save_timer.start()
@@ -413,138 +367,4 @@ class Session(QObject):
     def save_state(self) -> bool:
         """Write the selections now (the app calls this on quit; changes are written on a short timer too)."""
         self._save_timer.stop()
-        if self._restore is not None:
-            return False    # the saved state has not been applied yet: do not overwrite it with defaults
-        return selections.save(self.workspace_path, {
-            "dataset": _id(self.dataset), "tokenizer": _id(self.tokenizer), "run": _id(self.run),
-            "config": self.config.to_dict(), "ui": self.ui_state})
-
-    def _default_dataset(self) -> dict:
-        wanted = self.config.data.dataset
-        for row in self.workspace["datasets"]:
-            if wanted is not None and wanted in (row.get("id"), row.get("name")):
-                return row
-        return self.workspace["datasets"][-1]
-
-    def find(self, kind: str, ref) -> dict | None:
-        """The workspace's row of `kind` ("datasets", "tokenizers", "runs") for an id, a name or a row."""
-        if ref is None:
-            return None
-        if isinstance(ref, dict):
-            ref = ref.get("id")
-        rows = self.workspace.get(kind, [])
-        for row in rows:
-            if row.get("id") == ref:
-                return row
-        if isinstance(ref, str):
-            matches = [row for row in rows if row.get("name") == ref]
-            if matches:
-                return matches[-1]
-        return None
-
-    def _merge_run(self, run: dict) -> None:
-        runs = self.workspace.setdefault("runs", [])
-        for i, row in enumerate(runs):
-            if row.get("id") == run.get("id"):
-                runs[i] = run
-                return
-        runs.append(run)
-
-    def _clear_selection(self) -> None:
-        for attr, sig in (("dataset", self.datasetSelected), ("tokenizer", self.tokenizerSelected),
-                          ("run", self.runSelected)):
-            if getattr(self, attr) is not None:
-                setattr(self, attr, None)
-                sig.emit(None)
-
-    def _resolve(self, kind: str, row_or_id) -> dict | None:
-        if row_or_id is None:
-            return None
-        found = self.find(kind, row_or_id)
-        if found is None and isinstance(row_or_id, dict):
-            return row_or_id    # a row the workspace list does not hold yet (a fresh reply)
-        if found is None:
-            raise KeyError(f"no {kind[:-1]} {row_or_id!r} in this workspace")
-        return found
-
-    def select_dataset(self, row_or_id) -> None:
-        row = self._resolve("datasets", row_or_id)
-        changed = _id(row) != _id(self.dataset)
-        self.dataset = row
-        if self.config.data.dataset != _id(row):
-            self.config.data.dataset = _id(row)
-            self.configChanged.emit()
-        if changed:
-            self.datasetSelected.emit(row)
-            # A tokenizer is trained on one dataset; follow the dataset to its newest tokenizer (or none).
-            if self.tokenizer is not None and self.tokenizer.get("dataset_id") != _id(row):
-                own = [t for t in self.workspace.get("tokenizers", []) if t.get("dataset_id") == _id(row)]
-                self.select_tokenizer(own[-1] if own else None)
-
-    def select_tokenizer(self, row_or_id) -> None:
-        row = self._resolve("tokenizers", row_or_id)
-        changed = _id(row) != _id(self.tokenizer)
-        self.tokenizer = row
-        tc = self.config.tokenizer
-        new = (_id(row), row.get("kind", tc.kind), int(row.get("vocab_size", tc.vocab_size))) if row else \
-            (None, tc.kind, tc.vocab_size)
-        if (tc.tokenizer, tc.kind, tc.vocab_size) != new:
-            tc.tokenizer, tc.kind, tc.vocab_size = new
-            self.configChanged.emit()
-        if changed:
-            self.tokenizerSelected.emit(row)
-
-    def select_run(self, row_or_id) -> None:
-        row = self._resolve("runs", row_or_id)
-        changed = _id(row) != _id(self.run)
-        self.run = row
-        if changed:
-            self.runSelected.emit(row)
-
-    # ------------------------------------------------------------------------------------------------ config
-    def set_config(self, cfg: RunConfig) -> None:
-        self.config = cfg
-        self.configChanged.emit()
-
-    def update_config(self, section: str, **values) -> None:
-        if section not in RunConfig.SECTIONS:
-            raise ConfigError(f"unknown config section {section!r}")
-        part = getattr(self.config, section)
-        names = {f.name for f in fields(part)}
-        unknown = set(values) - names
-        if unknown:
-            raise ConfigError(f"unknown field(s) in {section}: {', '.join(sorted(unknown))}")
-        changed = False
-        for key, value in values.items():
-            if getattr(part, key) != value:
-                setattr(part, key, value)
-                changed = True
-        if changed:
-            self.configChanged.emit()
-
-    def estimated_vocab_size(self) -> tuple[int, bool]:
-        """(vocabulary size for estimates, exact?): the tokenizer's when chosen, else a fair guess."""
-        if self.vocab_size is not None:
-            return self.vocab_size, True
-        if self.config.tokenizer.kind == "char":
-            return ASSUMED_CHAR_VOCAB, False
-        return int(self.config.tokenizer.vocab_size), False
-
-    @property
-    def vocab_size(self) -> int | None:
-        """The selected tokenizer's vocabulary size, when one is selected."""
-        if self.tokenizer and self.tokenizer.get("vocab_size"):
-            return int(self.tokenizer["vocab_size"])
-        return None
-
-
-def _progress_of(rows: list[dict]) -> dict:
-    """The step and best validation loss that a batch of metric rows shows (for the run's row)."""
-    step = max((int(r.get("step") or 0) for r in rows), default=None)
-    vals = [float(r.get("val_loss", r.get("loss"))) for r in rows if r.get("split") == "val"
-            and r.get("val_loss", r.get("loss")) is not None]
-    return {"step": step, "best_val_loss": None} if not vals else {"step": step, "best_val_loss": min(vals)}
-
-
-def _id(row: dict | None):
-    return row.get("id") if row else None
+        return self.workspace_state.save()

@@ -30,8 +30,8 @@ def previous_token_attention(L, H, T):
 @pytest.fixture
 def panel(qtbot, tmp_path):
     session = Session(str(tmp_path / "ws"))      # no engine: the test plays the engine's messages
-    session._on_messages([p.Status(state="idle")])
-    session._apply_workspace({"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": [RUN]})
+    session.deliver([p.Status(state="idle")])
+    session.apply_workspace({"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": [RUN]})
     w = AttentionPanel(session)
     qtbot.addWidget(w)
     w.resize(1300, 850)
@@ -42,16 +42,16 @@ def panel(qtbot, tmp_path):
 def reply_with(panel, attn, step, steps, **kw):
     """Answer the panel's newest attention request with `attn` at `step`."""
     s = panel.session
-    req = [m for m in s._queue if isinstance(m, p.AttentionRequest)][-1]
+    req = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
     meta, blobs = encode(attn, step=step, **kw)
-    s._on_messages([p.AttentionReply(parent=req.id, run=RUN["id"], step=step, meta=meta, steps=steps,
-                                     buffers=tuple(blobs))])
+    s.deliver([p.AttentionReply(parent=req.id, run=RUN["id"], step=step, meta=meta, steps=steps,
+                                buffers=tuple(blobs))])
     panel.render_now()
     return req
 
 
 def test_opens_the_latest_snapshot_with_labels_and_legend(panel):
-    req = [m for m in panel.session._queue if isinstance(m, p.AttentionRequest)][-1]
+    req = [m for m in panel.session.queued if isinstance(m, p.AttentionRequest)][-1]
     assert (req.run, req.step, req.text) == (3, None, None)          # the latest stored snapshot of the run
     attn = causal_attention(3, 4, 20)
     reply_with(panel, attn, 300, [0, 100, 200, 300], labels=labels_for(3, 4))
@@ -108,22 +108,22 @@ def test_time_slider_fetches_by_step_caches_and_plays(qtbot, panel):
     reply_with(panel, late, 200, [0, 100, 200])
     late_pixels = panel.grid.cell_pixels(0, 0).copy()
     panel.time_slider.setValue(0)
-    req = [m for m in s._queue if isinstance(m, p.AttentionRequest)][-1]
+    req = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
     assert req.step == 0 and panel.step_label.text().endswith("fetching…")
     reply_with(panel, early, 0, [0, 100, 200])
     assert panel.step_label.text() == "step 0 (1 of 3)"
     assert not np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)    # the picture changed with time
-    n_requests = len(s._queue)
+    n_requests = len(s.queued)
     panel.time_slider.setValue(2)                              # back to a step already here: no new request
     panel.render_now()
-    assert len(s._queue) == n_requests and np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)
+    assert len(s.queued) == n_requests and np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)
 
     # Play from the start: it waits for each fetch and stops at the end.
     panel.time_slider.setValue(0)
     panel.render_now()
     panel.set_play_interval(10)
     panel.play_button.click()
-    qtbot.waitUntil(lambda: any(isinstance(m, p.AttentionRequest) and m.step == 100 for m in s._queue), timeout=2000)
+    qtbot.waitUntil(lambda: any(isinstance(m, p.AttentionRequest) and m.step == 100 for m in s.queued), timeout=2000)
     reply_with(panel, causal_attention(2, 2, 16, seed=6), 100, [0, 100, 200])
     qtbot.waitUntil(lambda: not panel.play_button.isChecked(), timeout=2000)
     assert panel.step == 200 and panel.play_button.text() == "▶ Play"
@@ -133,13 +133,13 @@ def test_live_snapshots_follow_the_end_but_not_a_user_looking_back(panel):
     s = panel.session
     reply_with(panel, causal_attention(1, 2, 8), 100, [0, 100])
     meta, blobs = encode(causal_attention(1, 2, 8, seed=2), step=150)
-    s._on_messages([p.Attention(run=3, step=150, meta=meta, buffers=tuple(blobs))])
+    s.deliver([p.Attention(run=3, step=150, meta=meta, buffers=tuple(blobs))])
     assert panel.step == 150 and panel.time_slider.value() == 2
-    s._on_messages([p.Attention(run=99, step=175, meta=meta, buffers=tuple(blobs))])     # another run: ignored
+    s.deliver([p.Attention(run=99, step=175, meta=meta, buffers=tuple(blobs))])     # another run: ignored
     assert panel.history.steps == [0, 100, 150]
     panel.time_slider.setValue(1)
     meta, blobs = encode(causal_attention(1, 2, 8, seed=3), step=200)
-    s._on_messages([p.Attention(run=3, step=200, meta=meta, buffers=tuple(blobs))])
+    s.deliver([p.Attention(run=3, step=200, meta=meta, buffers=tuple(blobs))])
     assert panel.step == 100 and panel.history.steps == [0, 100, 150, 200] and panel.time_slider.maximum() == 3
 
 
@@ -177,18 +177,18 @@ def test_own_text_is_sent_to_the_engine_and_shown(panel):
     reply_with(panel, causal_attention(2, 2, 10), 100, [0, 100])
     panel.text_edit.setText("the cat sat")
     panel.look_button.click()
-    req = [m for m in s._queue if isinstance(m, p.AttentionRequest)][-1]
+    req = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
     assert (req.text, req.checkpoint, req.max_tokens) == ("the cat sat", None, 256)
     attn = causal_attention(2, 2, 11, seed=9)
     meta, blobs = encode(attn, tokens=list("the cat sat"))
-    s._on_messages([p.AttentionReply(parent=req.id, run=3, step=100, meta=meta, buffers=tuple(blobs))])
+    s.deliver([p.AttentionReply(parent=req.id, run=3, step=100, meta=meta, buffers=tuple(blobs))])
     panel.render_now()
     assert panel.probe_combo.currentText() == "Your text: the cat sat"
     assert panel.heatmap.q_tokens == list("the cat sat") and not panel.time_slider.isEnabled()
     assert "your text" in panel.heatmap.plot.titleLabel.text
     panel.look_button.click()
-    req2 = [m for m in s._queue if isinstance(m, p.AttentionRequest)][-1]
-    s._on_messages([p.AttentionReply(parent=req2.id, status="error", error="run 3 has no checkpoint yet")])
+    req2 = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
+    s.deliver([p.AttentionReply(parent=req2.id, status="error", error="run 3 has no checkpoint yet")])
     assert panel.message.text() == "Could not look at your text: run 3 has no checkpoint yet"
 
 
@@ -227,14 +227,14 @@ def test_exports_png_svg_and_npz_without_pickle(panel, tmp_path):
 
 def test_no_snapshots_yet_is_explained(panel):
     s = panel.session
-    req = [m for m in s._queue if isinstance(m, p.AttentionRequest)][-1]
-    s._on_messages([p.AttentionReply(parent=req.id, status="error", error="run 3 has no attention snapshots yet")])
+    req = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
+    s.deliver([p.AttentionReply(parent=req.id, status="error", error="run 3 has no attention snapshots yet")])
     panel.render_now()
     assert panel.message.text() == "No attention to show yet: run 3 has no attention snapshots yet"
     assert panel.grid.image is None and not panel.play_button.isEnabled()
     # Training starts: the first snapshot arrives live, the note goes and the views fill.
     meta, blobs = encode(causal_attention(1, 2, 6), step=0)
-    s._on_messages([p.Attention(run=3, step=0, meta=meta, buffers=tuple(blobs))])
+    s.deliver([p.Attention(run=3, step=0, meta=meta, buffers=tuple(blobs))])
     panel.render_now()
     assert not panel.message.isVisible() and panel.grid.n_head == 2
     hm = panel.heatmap

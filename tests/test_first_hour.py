@@ -87,7 +87,7 @@ def test_first_run_ctrl_return_at_once_trains_and_the_playground_writes(qtbot, t
         play.prompt.setPlainText("the ")
         play.max_new.setValue(30)
         play.generate_button.click()
-        qtbot.waitUntil(lambda: play._request is None, timeout=30_000)
+        qtbot.waitUntil(lambda: not play.writing, timeout=30_000)
         assert not play.error_label.isVisible(), play.error_label.text()
         assert len(play.generated) > 0 and play.output.toPlainText().startswith("the ")
         assert visible_message_boxes() == []

@@ -93,7 +93,7 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
     original = play._on_event
     play._on_event = lambda m: (streamed.append(m) if isinstance(m, p.Token) else None, original(m))
     play.generate_button.click()
-    qtbot.waitUntil(lambda: play._request is None, timeout=30_000)
+    qtbot.waitUntil(lambda: not play.writing, timeout=30_000)
     assert not play.error_label.isVisible(), play.error_label.text()
     assert len(streamed) == 40 and play.generated == "".join(m.text for m in streamed)
     assert play.output.toPlainText() == "the cat " + play.generated
@@ -149,13 +149,13 @@ def window(qtbot, tmp_path, qsettings):
 
 def test_status_bar_follows_the_engine(window):
     s = window.session
-    s._on_ready(p.HelloReply(device="cpu", device_name="CPU (2 threads)",
-                             workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+    s.deliver_hello(p.HelloReply(device="cpu", device_name="CPU (2 threads)",
+                                 workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
     assert window.engine_status_text() == "Engine ready · CPU (2 threads)"
     assert "Workspace: /w" in window.workspace_label.text() and not window.restart_button.isVisible()
-    s._on_messages([p.Status(state="training", run=4)])
+    s.deliver([p.Status(state="training", run=4)])
     assert window.engine_status_text() == "Training · CPU (2 threads)"
-    s._on_died("the engine was killed by SIGKILL")
+    s.deliver_death("the engine was killed by SIGKILL")
     assert window.engine_status_text() == "Engine stopped: the engine was killed by SIGKILL"
     assert window.restart_button.isVisible()
     assert "killed by SIGKILL" in window.notice_label.text()      # the notice line, in the status bar too
@@ -175,14 +175,14 @@ def test_sidebar_order_and_shortcuts(qtbot, window):
 
 
 def _hello(session) -> None:
-    session._on_ready(p.HelloReply(device="cpu", device_name="CPU",
-                                   workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+    session.deliver_hello(p.HelloReply(device="cpu", device_name="CPU",
+                                       workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
 
 
 def test_closing_while_training_asks_first(window):
     s = window.session
     _hello(s)
-    s._on_messages([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
+    s.deliver([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
     asked = []
     window.ask = lambda title, text: asked.append(text) or False
     window.close()
@@ -215,8 +215,8 @@ def test_runs_panel_selects_and_opens_in_playground(window):
             {"id": 2, "name": "b", "status": "stopped", "step": 20, "max_iters": 50, "best_val_loss": None,
              "config": {}, "created": "2026-11-23T10:00:00+00:00", "device": "CPU"}]
     _hello(s)
-    s._on_messages([p.Status(state="idle")])
-    s._apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
+    s.deliver([p.Status(state="idle")])
+    s.apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
     panel = window.panels["runs"]
     assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "2"       # newest last
     assert s.run["id"] == 2 and panel.resume_button.isEnabled()                        # stopped at 20 of 50

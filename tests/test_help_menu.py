@@ -73,7 +73,7 @@ def test_an_engine_too_old_to_send_its_torch_version_still_connects(offline_win)
     # An older engine's hello has no torch_version: the field is optional, the About box says so.
     hello = p.decode_message({"kind": "hello_reply", "parent": "1", "device": "cpu", "device_name": "CPU",
                               "workspace": {"path": "/w", "datasets": [], "tokenizers": [], "runs": []}})
-    offline_win.session._on_ready(hello)
+    offline_win.session.deliver_hello(hello)
     assert dict(offline_win.about_lines())["torch (in the engine)"] == "an engine too old to say"
     assert "Engine ready" in offline_win.engine_status_text()
 

@@ -166,7 +166,7 @@ def _write_and_open_a_token(qtbot, win) -> None:
     play = win.panels["playground"]
     play.max_new.setValue(8)
     play.generate_button.click()
-    qtbot.waitUntil(lambda: play._request is None and len(play.pane.tokens) == 8, timeout=30_000)
+    qtbot.waitUntil(lambda: not play.writing and len(play.pane.tokens) == 8, timeout=30_000)
     play.show_token_details(play.pane, 3)
     qtbot.waitUntil(lambda: play.details.head_combo.count() > 1, timeout=10_000)
 

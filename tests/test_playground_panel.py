@@ -13,8 +13,8 @@ RUNS = [{"id": 1, "name": "first", "status": "finished", "step": 300, "max_iters
 @pytest.fixture
 def panel(qtbot, tmp_path):
     session = Session(str(tmp_path / "ws"))      # no engine: the test plays the engine's messages
-    session._on_messages([p.Status(state="idle")])
-    session._apply_workspace({"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": RUNS})
+    session.deliver([p.Status(state="idle")])
+    session.apply_workspace({"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": RUNS})
     w = PlaygroundPanel(session)
     qtbot.addWidget(w)
     w.show()
@@ -32,14 +32,14 @@ def test_defaults_to_a_trained_run_and_sends_the_parameters(panel):
     panel.max_new.setValue(12)
     assert panel.seed.text() == "random"
     panel.generate_button.click()
-    msg = s._queue[-1]
+    msg = s.queued[-1]
     assert isinstance(msg, p.GenerateRequest)
     assert (msg.run, msg.prompt, msg.temperature, msg.top_k, msg.top_p, msg.max_new_tokens, msg.seed) == \
         (1, "ROMEO:", 0.5, None, 0.9, 12, None)
     assert not panel.generate_button.isEnabled() and panel.stop_button.isEnabled()
 
     panel.stop_button.click()
-    assert msg not in s._queue               # cancelled before the engine saw it
+    assert msg not in s.queued               # cancelled before the engine saw it
 
 
 def test_tokens_stream_in_highlighted_after_a_plain_prompt(qtbot, panel):
@@ -47,12 +47,12 @@ def test_tokens_stream_in_highlighted_after_a_plain_prompt(qtbot, panel):
     panel.prompt.setPlainText("To be")
     panel.seed.setValue(42)
     panel.generate_button.click()
-    req = s._queue[-1]
+    req = s.queued[-1]
     assert req.seed == 42
-    s._on_messages([p.Token(parent=req.id, token_id=i, text=t) for i, t in enumerate([",", " or", " not"])])
+    s.deliver([p.Token(parent=req.id, token_id=i, text=t) for i, t in enumerate([",", " or", " not"])])
     qtbot.waitUntil(lambda: panel.output.toPlainText() == "To be, or not", timeout=2000)
-    s._on_messages([p.Token(parent=req.id, token_id=9, text=" to"),
-                    p.GenerateReply(parent=req.id, text=", or not to", n_tokens=4, tokens_per_sec=123.4)])
+    s.deliver([p.Token(parent=req.id, token_id=9, text=" to"),
+               p.GenerateReply(parent=req.id, text=", or not to", n_tokens=4, tokens_per_sec=123.4)])
     assert panel.output.toPlainText() == "To be, or not to" and panel.generated == ", or not to"
     assert panel.stats_label.text() == "4 tokens · 123.4 tok/s"
     assert panel.generate_button.isEnabled() and not panel.stop_button.isEnabled()
@@ -72,9 +72,9 @@ def test_a_text_the_model_ended_itself_says_so(panel):
     s = panel.session
     panel.prompt.setPlainText("hello")
     panel.generate_button.click()
-    req = s._queue[-1]
-    s._on_messages([p.Token(parent=req.id, token_id=5, text=" there"),
-                    p.GenerateReply(parent=req.id, text=" there", n_tokens=1, tokens_per_sec=50.0, ended=True)])
+    req = s.queued[-1]
+    s.deliver([p.Token(parent=req.id, token_id=5, text=" there"),
+               p.GenerateReply(parent=req.id, text=" there", n_tokens=1, tokens_per_sec=50.0, ended=True)])
     assert panel.stats_label.text() == "1 token · 50.0 tok/s · the model ended the text"
 
 
@@ -82,8 +82,8 @@ def test_error_reply_shows_a_readable_line(panel):
     s = panel.session
     panel.run_combo.setCurrentIndex(panel.run_combo.findData(2))
     panel.generate_button.click()
-    req = s._queue[-1]
-    s._on_messages([p.GenerateReply(parent=req.id, status="error", error="run 2 has no checkpoint yet: train it first")])
+    req = s.queued[-1]
+    s.deliver([p.GenerateReply(parent=req.id, status="error", error="run 2 has no checkpoint yet: train it first")])
     assert panel.error_label.isVisible()
     assert panel.error_label.text() == "Could not generate: run 2 has no checkpoint yet: train it first"
     assert panel.generate_button.isEnabled()
@@ -123,13 +123,13 @@ def play_generation(panel, prompt_tokens=({"id": 7, "text": "A"}, {"id": 8, "tex
     s = panel.session
     panel.prompt.setPlainText("A:")
     panel.generate_button.click()
-    req = s._queue[-1]
+    req = s.queued[-1]
     assert isinstance(req, p.GenerateRequest) and req.details
-    s._on_messages([p.Token(parent=req.id, token_id=20 + i, text=t, prob=pr, entropy=h, top=top)
-                    for i, (t, pr, h, top) in enumerate(TOKENS)])
-    s._on_messages([p.GenerateReply(parent=req.id, text="".join(t[0] for t in TOKENS), n_tokens=3,
-                                    tokens_per_sec=50.0, prompt_tokens=list(prompt_tokens),
-                                    token_ids=[20, 21, 22])])
+    s.deliver([p.Token(parent=req.id, token_id=20 + i, text=t, prob=pr, entropy=h, top=top)
+               for i, (t, pr, h, top) in enumerate(TOKENS)])
+    s.deliver([p.GenerateReply(parent=req.id, text="".join(t[0] for t in TOKENS), n_tokens=3,
+                               tokens_per_sec=50.0, prompt_tokens=list(prompt_tokens),
+                               token_ids=[20, 21, 22])])
     return req
 
 
@@ -146,13 +146,13 @@ def test_clicking_a_generated_token_shows_its_alternatives_and_attention(qtbot, 
     assert "2.90 nats" in d.entropy_label.text() and "18.2 equally likely" in d.entropy_label.text()
     assert d.bars.rows == [("␣dog", 0.4), ("␣man", 0.3), ("␣cat", 0.05)] and d.bars.chosen == "␣cat"
     # Where it looked when it chose "cat": the row of the position before it, over the prompt and " the".
-    req = s._queue[-1]
+    req = s.queued[-1]
     assert isinstance(req, p.TokenAttentionRequest)
     assert (req.run, req.checkpoint, req.ids, req.position) == (1, None, [7, 8, 20], 2)
     weights = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]],
                         [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]], dtype=np.float32)           # [layer, head, key]
-    s._on_messages([p.TokenAttentionReply(parent=req.id, tokens=["A", ":", "␣the"], shape=[2, 2, 3],
-                                          buffers=(weights.astype("<f2").tobytes(),))])
+    s.deliver([p.TokenAttentionReply(parent=req.id, tokens=["A", ":", "␣the"], shape=[2, 2, 3],
+                                     buffers=(weights.astype("<f2").tobytes(),))])
     assert d.layer_combo.count() == 2 and d.layer() == 1 and d.head() == -1           # last layer, mean of heads
     assert d.strongest_label.text().startswith("Strongest: ‘␣the’ (#2) 0.62")
     d.layer_combo.setCurrentIndex(0)
@@ -161,11 +161,11 @@ def test_clicking_a_generated_token_shows_its_alternatives_and_attention(qtbot, 
     assert "background-color" in d.attention_text.toHtml()
 
     # A second click on a token already asked about is answered from the cache; the first token has a row too.
-    n = len(s._queue)
+    n = len(s.queued)
     qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(0))
-    assert s._queue[-1].ids == [7, 8] and s._queue[-1].position == 1 and len(s._queue) == n + 1
+    assert s.queued[-1].ids == [7, 8] and s.queued[-1].position == 1 and len(s.queued) == n + 1
     qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=pane.token_center(1))
-    assert len(s._queue) == n + 1 and d.strongest_label.text().startswith("Strongest: ‘A’ (#0) 0.60")
+    assert len(s.queued) == n + 1 and d.strongest_label.text().startswith("Strongest: ‘A’ (#0) 0.60")
     qtbot.mouseClick(panel.output.viewport(), Qt.MouseButton.LeftButton, pos=QPoint(3, 3))     # the prompt
     assert pane.selected == 1
     panel.generate_button.click()                     # a new text: the old token's details go
@@ -195,14 +195,14 @@ def test_generation_modes_send_their_own_settings(panel):
     panel.beam_width.setValue(6)
     panel.length_penalty.setValue(0.7)
     panel.generate_button.click()
-    msg = s._queue[-1]
+    msg = s.queued[-1]
     assert (msg.mode, msg.beam_width, msg.length_penalty) == ("beam", 6, 0.7)
     panel.stop_button.click()
     panel.mode_combo.setCurrentIndex(panel.mode_combo.findData("greedy"))
     assert not panel.temperature.isVisibleTo(panel) and not panel.beam_width.isVisibleTo(panel)
     assert panel.max_new.isVisibleTo(panel)
     panel.generate_button.click()
-    assert s._queue[-1].mode == "greedy"
+    assert s.queued[-1].mode == "greedy"
 
 
 def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, panel):
@@ -210,29 +210,29 @@ def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, pan
     panel.compare_box.setChecked(True)
     b = panel.panes[1]
     assert b.isVisibleTo(panel) and b.run_id() == 1
-    req = [m for m in s._queue if isinstance(m, p.CheckpointsRequest)][-1]
+    req = [m for m in s.queued if isinstance(m, p.CheckpointsRequest)][-1]
     rows = [{"name": "ckpt-000100", "step": 100, "val_loss": 2.51}, {"name": "ckpt-000300", "step": 300,
                                                                       "val_loss": 1.91}]
-    s._on_messages([p.CheckpointsReply(parent=req.id, rows=rows)])
+    s.deliver([p.CheckpointsReply(parent=req.id, rows=rows)])
     assert b.checkpoint() == "ckpt-000100"                  # early against late, unless the user picks
     assert b.checkpoint_combo.itemText(1) == "step 100, val 2.51"
     panel.prompt.setPlainText("ROMEO:")
     panel.generate_button.click()
-    a_req, b_req = [m for m in s._queue if isinstance(m, p.GenerateRequest)][-2:]
+    a_req, b_req = [m for m in s.queued if isinstance(m, p.GenerateRequest)][-2:]
     assert (a_req.checkpoint, b_req.checkpoint) == (None, "ckpt-000100")
     assert a_req.prompt == b_req.prompt == "ROMEO:" and a_req.seed == b_req.seed is not None
-    s._on_messages([p.Token(parent=b_req.id, token_id=3, text="x", prob=0.5, entropy=1.0, top=[["x", 0.5]]),
-                    p.Token(parent=a_req.id, token_id=4, text="y", prob=0.9, entropy=0.2, top=[["y", 0.9]])])
+    s.deliver([p.Token(parent=b_req.id, token_id=3, text="x", prob=0.5, entropy=1.0, top=[["x", 0.5]]),
+               p.Token(parent=a_req.id, token_id=4, text="y", prob=0.9, entropy=0.2, top=[["y", 0.9]])])
     qtbot.waitUntil(lambda: b.output.toPlainText() == "ROMEO:x" and panel.output.toPlainText() == "ROMEO:y",
                     timeout=2000)
     assert not panel.generate_button.isEnabled()
-    s._on_messages([p.GenerateReply(parent=a_req.id, text="y", n_tokens=1, tokens_per_sec=9.0)])
+    s.deliver([p.GenerateReply(parent=a_req.id, text="y", n_tokens=1, tokens_per_sec=9.0)])
     assert panel.stop_button.isEnabled()                    # B still writes
-    s._on_messages([p.GenerateReply(parent=b_req.id, text="x", n_tokens=1, tokens_per_sec=8.0,
-                                    prompt_tokens=[{"id": 1, "text": "R"}], token_ids=[3])])
+    s.deliver([p.GenerateReply(parent=b_req.id, text="x", n_tokens=1, tokens_per_sec=8.0,
+                               prompt_tokens=[{"id": 1, "text": "R"}], token_ids=[3])])
     assert b.stats_label.text() == "1 token · 8.0 tok/s" and panel.generate_button.isEnabled()
     qtbot.mouseClick(b.output.viewport(), Qt.MouseButton.LeftButton, pos=b.token_center(0))
-    tar = s._queue[-1]
+    tar = s.queued[-1]
     assert isinstance(tar, p.TokenAttentionRequest) and tar.checkpoint == "ckpt-000100" and tar.ids == [1]
 
 

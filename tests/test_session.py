@@ -116,8 +116,8 @@ def test_a_request_an_older_engine_does_not_know_fails_at_once(qapp, tmp_path):
     """A 1.2 engine would silently ignore a rename: the studio says so instead of waiting for ever."""
     from studio.session import Session
     s = Session(str(tmp_path / "ws"))
-    s._on_ready(p.HelloReply(protocol_version="1.2", device="cpu", device_name="CPU",
-                             workspace={"path": str(tmp_path / "ws"), "datasets": [], "tokenizers": [], "runs": []}))
+    s.deliver_hello(p.HelloReply(protocol_version="1.2", device="cpu", device_name="CPU",
+                                 workspace={"path": str(tmp_path / "ws"), "datasets": [], "tokenizers": [], "runs": []}))
     replies = []
     s.request(p.RenameRequest(ref=1, name="new"), replies.append)
     assert len(replies) == 1 and not replies[0].ok and "too old" in replies[0].error

@@ -43,6 +43,6 @@ def test_session_routes_thousands_of_broadcasts(qtbot, tmp_path):
         msgs = [p.Metrics(run=1, rows=[{"step": batch * 20 + k, "loss": 1.0}]) for k in range(20)]
         msgs += [p.Eval(run=1, step=batch, val_loss=2.0), p.Status(state="training", run=1, step=batch),
                  p.Heartbeat(state="training")]
-        s._on_messages(msgs)
+        s.deliver(msgs)
     assert len(rows) == 4000 and [r["step"] for r in rows] == list(range(4000))
     assert len(evals) == len(states) == 200 and s.engine_state == "training"

@@ -22,7 +22,7 @@ def _data(curve):
 @pytest.fixture
 def panel(qtbot, tmp_path):
     session = Session(str(tmp_path / "ws"))     # no engine: the test plays the engine's messages
-    session._on_messages([p.Status(state="idle")])
+    session.deliver([p.Status(state="idle")])
     w = TrainingPanel(session)
     qtbot.addWidget(w)
     w.resize(1100, 800)
@@ -32,13 +32,13 @@ def panel(qtbot, tmp_path):
 
 def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
     s = panel.session
-    s._on_messages([p.Status(state="training", run=7, step=0, max_iters=200)])
+    s.deliver([p.Status(state="training", run=7, step=0, max_iters=200)])
     for chunk in (range(10, 30, 10), range(30, 60, 10)):       # two batches, like two drains
-        s._on_messages([p.Metrics(run=7, rows=_rows(chunk))])
+        s.deliver([p.Metrics(run=7, rows=_rows(chunk))])
     # Nothing is drawn per message: the plot waits for the ~30 Hz redraw timer.
     assert _data(panel.train_curve) == ([], [])
-    s._on_messages([p.Eval(run=7, step=50, train_loss=2.1, val_loss=2.5),
-                    p.Status(state="training", run=7, step=50, max_iters=200)])
+    s.deliver([p.Eval(run=7, step=50, train_loss=2.1, val_loss=2.5),
+               p.Status(state="training", run=7, step=50, max_iters=200)])
     qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 5, timeout=2000)
 
     xs, ys = _data(panel.train_curve)
@@ -57,9 +57,9 @@ def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
     assert plot.getAxis("bottom").labelText == "step" and plot.getAxis("left").labelText == "loss (nats/token)"
     assert [item.text for _, item in plot.legend.items] == ["train loss", "val loss"]
 
-    s._on_messages([p.Status(state="paused", run=7, step=50, max_iters=200)])
+    s.deliver([p.Status(state="paused", run=7, step=50, max_iters=200)])
     assert panel.pause_button.text() == "Resume" and s.engine_state == "paused"
-    s._on_messages([p.Status(state="finished", run=7, step=200, max_iters=200), p.Status(state="idle")])
+    s.deliver([p.Status(state="finished", run=7, step=200, max_iters=200), p.Status(state="idle")])
     qtbot.waitUntil(lambda: panel.cards["eta"].value.text() == "—", timeout=2000)
     assert panel.train_button.isEnabled() and not panel.stop_button.isEnabled()
     assert panel.cards["step"].value.text() == "200 / 200" and panel.progress.value() == 1000
@@ -73,26 +73,26 @@ def test_train_button_sends_the_config_and_follows_the_reply(qtbot, panel):
     assert "2 layers × 2 heads × 32 wide, context 32" in panel.summary.text()
     assert "256 tokens/step" in panel.summary.text()
     panel.train_button.click()
-    sent = s._queue[-1]
+    sent = s.queued[-1]
     assert isinstance(sent, p.TrainRequest) and sent.config == s.config.to_dict() and sent.resume_run is None
     assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
     assert panel.progress.maximum() == 0          # busy until the run has started
 
     run = {"id": 3, "name": "r3", "status": "created", "step": 0, "max_iters": 60, "config": sent.config}
-    s._on_messages([p.TrainReply(parent=sent.id, run=run)])
+    s.deliver([p.TrainReply(parent=sent.id, run=run)])
     assert s.run["id"] == 3 and s.training_run == 3
     assert "Run 3 started" in panel.state_label.text()
     # Selecting the new run asked the engine for its stored curves.
-    assert any(isinstance(m, p.MetricsRequest) and m.run == 3 for m in s._queue)
+    assert any(isinstance(m, p.MetricsRequest) and m.run == 3 for m in s.queued)
 
 
 def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
     s = panel.session
     s.config.data.dataset = 1
     s.update_config("model", n_embd=30, n_head=4)
-    queued = len(s._queue)
+    queued = len(s.queued)
     panel.train_button.click()
-    assert len(s._queue) == queued
+    assert len(s.queued) == queued
     assert panel.error_label.isVisible() and "Width (30) must be a multiple of" in panel.error_label.text()
     text = panel.error_label.text()     # the plain words first, the key on a second, smaller line
     assert text.index("Width (30)") < text.index("<small>Config key: model.n_embd</small>")
@@ -103,23 +103,23 @@ def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
 
 def test_selecting_an_old_run_loads_its_curves(qtbot, panel):
     s = panel.session
-    s._apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [
+    s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [
         {"id": 1, "name": "old", "status": "stopped", "step": 30, "max_iters": 100, "config": {}},
         {"id": 2, "name": "other", "status": "finished", "step": 10, "max_iters": 10, "config": {}}]})
     s.select_run(1)
-    req = next(m for m in reversed(s._queue) if isinstance(m, p.MetricsRequest))
+    req = next(m for m in reversed(s.queued) if isinstance(m, p.MetricsRequest))
     assert req.run == 1
     history = [{"step": st, "split": "train", "loss": 3.0 - st / 100, "lr": 1e-3, "grad_norm": 0.5,
                 "tokens_per_sec": 1000.0, "elapsed_s": 5.0} for st in (10, 20, 30)]
     history.append({"step": 30, "split": "val", "loss": 2.9, "lr": None, "grad_norm": None})
-    s._on_messages([p.MetricsReply(parent=req.id, run=s.run, rows=history)])
+    s.deliver([p.MetricsReply(parent=req.id, run=s.run, rows=history)])
     qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 3, timeout=2000)
     assert _data(panel.train_curve)[0] == [10, 20, 30]
     assert _data(panel.val_curve) == ([30.0], [2.9])
     assert panel.cards["step"].value.text() == "30 / 100" and panel.cards["eta"].value.text() == "—"
     assert panel.resume_button.isEnabled()          # stopped before max_iters: can be continued
     panel.resume_button.click()
-    sent = s._queue[-1]
+    sent = s.queued[-1]
     assert isinstance(sent, p.TrainRequest) and sent.resume_run == 1
 
     s.select_run(2)     # another run: the old curves go, its own are requested

@@ -192,6 +192,6 @@ def test_the_window_warns_before_and_the_playground_names_unknown_characters(qtb
     play.prompt.setPlainText("☃ ")
     play.max_new.setValue(2)
     play.generate_button.click()
-    qtbot.waitUntil(lambda: play._request is None, timeout=60_000)
+    qtbot.waitUntil(lambda: not play.writing, timeout=60_000)
     assert not play.error_label.isVisible(), play.error_label.text()
     assert play.stats_label.text().splitlines()[-1] == "☃ is not in this model's vocabulary; it reads as [UNK]"

@@ -264,7 +264,7 @@ def scene_playground(win, session, args):
     panel.max_new.setValue(160)
     panel.seed.setValue(7)
     panel.generate()
-    wait(60, lambda: panel._request is None)
+    wait(60, lambda: not panel.writing)
     if panel.pane.tokens:
         panel.show_token_details(panel.pane, min(12, len(panel.pane.tokens) - 1))
     wait(5)
