@@ -6,6 +6,7 @@ at launch so it is warm when the user presses Train.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import signal
 import sys
@@ -163,7 +164,8 @@ def check_window(app, window) -> int:
         ("the app icon", not window.windowIcon().isNull()),
         (f"{sidebar.count() - icons} panel icons", icons == sidebar.count()),
         ("the theme", app.palette().color(QPalette.ColorRole.Highlight) == theme.ACCENT),
-        ("the presets", bool(PRESETS))) if not ok]
+        ("the presets", bool(PRESETS)),
+        ("garbage collection on the GUI thread", not gc.isenabled())) if not ok]
     if missing:
         print(f"studio: the window opened without {', '.join(missing)}", file=sys.stderr, flush=True)
         return 1
@@ -183,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from studio import theme
+    from studio.gui_thread_gc import collect_on_gui_thread
     from studio.icons import app_icon
     from studio.main_window import MainWindow
     from studio.session import Session
@@ -190,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     QApplication.setApplicationName(APP_DISPLAY_NAME)
     QApplication.setOrganizationName(ORG_NAME)
     app = QApplication.instance() or QApplication(sys.argv[:1])
+    collect_on_gui_thread(app)      # Qt objects in cycles are freed on this thread, never on the engine reader's
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
     app.setWindowIcon(app_icon())     # every window and dialog, and the task bar
     theme.apply_theme(app)

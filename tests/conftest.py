@@ -25,6 +25,29 @@ os.environ.setdefault("XDG_CONFIG_HOME", str(ROOT / ".pytest_cache" / "xdg-confi
 ENGINE_START_TIMEOUT_S = 60
 
 
+@pytest.fixture(scope="session")
+def qapp(qapp):
+    """pytest-qt's application, with the app's rule that Python's cycle collector runs on the GUI thread only
+    (studio/gui_thread_gc.py): tests drop windows and sessions in cycles, and the engine reader thread must never
+    be the one that frees them."""
+    from studio.gui_thread_gc import collect_on_gui_thread
+    collect_on_gui_thread(qapp)
+    return qapp
+
+
+@pytest.fixture(autouse=True)
+def _collect_cycles_between_tests():
+    """Tests that never run an event loop still have their cycles collected (on this, the GUI thread)."""
+    yield
+    widgets = sys.modules.get("PySide6.QtWidgets")
+    app = widgets.QApplication.instance() if widgets else None
+    if app is not None:
+        from studio.gui_thread_gc import GuiThreadCollector
+        collector = app.findChild(GuiThreadCollector, "gui-thread-gc")
+        if collector is not None:
+            collector.collect_due()
+
+
 def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
     """Process Qt events until predicate() is true (for fixtures, where qtbot is not available)."""
     from PySide6.QtCore import QCoreApplication, QEventLoop
