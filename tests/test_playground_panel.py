@@ -276,3 +276,47 @@ def test_real_engine_token_details(qtbot, module_session, tmp_path):
     reply = w.attention_reply(pane, index)
     weights = w.token_attention(reply)
     assert weights.shape == (2, 2, n_keys) and np.allclose(weights.sum(-1), 1, atol=1e-2)
+
+
+def test_generate_as_the_engine_dies_ends_the_writing_and_works_after_a_restart(qtbot, tmp_path):
+    """The engine dies just before Generate is pressed, and the studio has not noticed yet: the request fails while
+    it is being sent. The panel must not stay "writing" (Generate off, Stop on): it says why, and once the engine
+    is restarted it writes again."""
+    import os
+    import signal
+
+    from conftest import start_session, stop_session
+    from test_attention_panel import TRAIN
+    s = start_session(tmp_path / "ws")
+    try:
+        s.update_config("tokenizer", kind="char")
+        for section, values in TRAIN.items():
+            s.update_config(section, **values)
+        s.update_config("train", max_iters=4, eval_interval=4, checkpoint_interval=4)
+        ended = []
+        s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
+                                 st.state in ("finished", "stopped", "failed") else None)
+        s.request(p.TrainRequest(config=s.config.to_dict()))
+        qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+        assert ended[0].state == "finished", ended[0].message
+        w = PlaygroundPanel(s)
+        qtbot.addWidget(w)
+        w.show()
+        w.max_new.setValue(4)
+        qtbot.waitUntil(lambda: w.generate_button.isEnabled() and s.run is not None, timeout=10_000)
+
+        os.killpg(os.getpgid(s.client.pid), signal.SIGKILL)
+        s.client.proc.wait(10)            # gone, and no event has told the studio yet
+        assert s.engine_state == "ready" and w.generate_button.isEnabled()
+        w.generate_button.click()
+        assert s.engine_state == "dead"
+        assert not w.writing and not w.stop_button.isEnabled()
+        assert w.error_label.text().startswith("Could not generate: the engine stopped: the engine was killed")
+
+        s.restart_engine()
+        qtbot.waitUntil(lambda: s.ready and w.generate_button.isEnabled(), timeout=60_000)
+        w.generate_button.click()
+        qtbot.waitUntil(lambda: not w.writing, timeout=30_000)
+        assert len(w.pane.tokens) == 4 and not w.error_label.isVisible(), w.error_label.text()
+    finally:
+        stop_session(s)

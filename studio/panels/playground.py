@@ -248,14 +248,15 @@ class PlaygroundPanel(QWidget):
                 mode=mode, temperature=self.temperature.value(), top_k=self.top_k.value() or None,
                 top_p=self.top_p.value() or None, seed=seed, beam_width=self.beam_width.value(),
                 length_penalty=self.length_penalty.value(), details=True)
+            # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
+            # answer must find the request it ends, or the pane would stay "writing".
+            pane.text.request = msg.id
             # guarded: a reply may come after this panel is gone.
             if pane is self.panes[0]:
-                pane.text.request = self.session.request(msg, guarded(self, self._on_reply),
-                                                         guarded(self, self._on_event))
+                self.session.request(msg, guarded(self, self._on_reply), guarded(self, self._on_event))
             else:
-                pane.text.request = self.session.request(
-                    msg, guarded(self, lambda r, pane=pane: self._on_pane_reply(pane, r)),
-                    guarded(self, lambda m, pane=pane: self._on_pane_event(pane, m)))
+                self.session.request(msg, guarded(self, lambda r, pane=pane: self._on_pane_reply(pane, r)),
+                                     guarded(self, lambda m, pane=pane: self._on_pane_event(pane, m)))
         self._update_buttons()
 
     def stop(self) -> None:
