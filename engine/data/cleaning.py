@@ -28,11 +28,9 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any, Iterable
 
 from engine.data.errors import DataError
+from engine.choices import CLEANING_STEPS as STEPS
+from engine.choices import NORMAL_FORMS, REGEX_ACTIONS
 
-STEPS = ("normalize", "strip_control", "collapse_whitespace", "lowercase", "regex", "dedupe_lines", "length",
-         "dedupe_docs")
-NORMAL_FORMS = ("NFC", "NFKC")
-REGEX_ACTIONS = ("drop_lines", "drop_docs", "keep_docs")
 EXAMPLE_CHARS = 200
 
 # Control characters (C0 and C1, DEL) except tab; newlines never reach a step (they separate lines).

@@ -14,13 +14,9 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from engine.data.errors import DataError
+from engine.choices import DEFAULT_GLOBS, EXTENSIONS  # noqa: F401 (DEFAULT_GLOBS: read from here too)
+from engine.choices import IMPORT_FORMATS as FORMATS
 
-FORMATS = ("txt", "csv", "tsv", "jsonl", "parquet")
-EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-# What a folder is searched for when no include patterns are given.
-DEFAULT_GLOBS = {"txt": ["*.txt"], "csv": ["*.csv"], "tsv": ["*.tsv", "*.tab"], "jsonl": ["*.jsonl", "*.ndjson"],
-                 "parquet": ["*.parquet", "*.pq"]}
 # The column or field taken when none is chosen, if the file has it.
 DEFAULT_COLUMN = "text"
 

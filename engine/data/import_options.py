@@ -7,13 +7,10 @@ from typing import Any
 from engine.data import formats as fm
 from engine.data.cleaning import CleaningConfig
 from engine.data.errors import DataError
+from engine.choices import BAD_RECORD_CHOICES, DECODE_CHOICES, DOC_UNITS, SPLITS
 
 # Longer lines are refused: `tokenizers` needs about 75 bytes of memory per character of one line (docs/DESIGN.md).
 MAX_LINE_CHARS = 1 << 23
-DECODE_CHOICES = ("error", "latin-1", "skip")
-BAD_RECORD_CHOICES = ("error", "skip")
-SPLITS = ("tail", "documents")
-DOC_UNITS = ("file", "line", "paragraph")
 
 
 @dataclass

@@ -7,24 +7,13 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+# The choices are defined once in engine/choices.py (the studio's forms offer the same); re-exported here.
+from engine.choices import (DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, EOT, FIXED_PRE_TOKENIZER,  # noqa: F401
+                            NORMALIZERS, PRE_TOKENIZERS, UNK)
+from engine.choices import SPECIAL_ROLES as ROLES
+from engine.choices import TOKENIZER_KINDS as KINDS
 from engine.tokenizer.errors import TokenizerError
 
-KINDS = ("char", "bpe", "bytebpe", "wordpiece", "unigram")
-UNK = "[UNK]"
-EOT = "<|endoftext|>"
-# Special token roles, in the order their tokens take the first ids.
-ROLES = ("pad", "unk", "bos", "eos", "mask", "cls", "sep")
-DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
-    "char": {"unk": UNK},
-    "bpe": {"unk": UNK, "eos": EOT},
-    "bytebpe": {"eos": EOT},
-    "wordpiece": {"pad": "[PAD]", "unk": UNK, "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
-    "unigram": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
-}
-NORMALIZERS = ("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert")
-PRE_TOKENIZERS = ("none", "bytelevel", "metaspace", "whitespace", "whitespace_split", "bert")
-DEFAULT_PRE_TOKENIZER = {"char": "none", "bpe": "metaspace", "bytebpe": "bytelevel", "wordpiece": "whitespace",
-                         "unigram": "metaspace"}
 METASPACE = "\u2581"  # "▁", SentencePiece's word marker
 
 
@@ -61,7 +50,7 @@ class TokenizerSpec:
         if self.normalizer not in NORMALIZERS:
             raise TokenizerError(f"unknown normalizer {self.normalizer!r}; choose one of {', '.join(NORMALIZERS)}")
         pre = (self.pre_tokenizer or DEFAULT_PRE_TOKENIZER[self.kind]).lower()
-        fixed = {"char": "none", "bytebpe": "bytelevel"}.get(self.kind)
+        fixed = FIXED_PRE_TOKENIZER.get(self.kind)
         if fixed and pre != fixed:
             raise TokenizerError(f"a {self.kind} tokenizer always uses the {fixed!r} pre-tokenizer, not {pre!r}")
         if pre not in PRE_TOKENIZERS or (not fixed and pre in ("bytelevel", "none") and self.kind != "char"):
