@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from engine.errors import UserError
 from engine.resources import read_json, read_text, resource_path
 
 POS_ENCODINGS = ("learned", "sinusoidal", "rope")
@@ -72,20 +73,25 @@ def field_label(key: str) -> str:
     return FIELD_LABELS.get(key, key)
 
 
-class ConfigError(ValueError):
-    """A config value a user can fix.
+class ConfigError(UserError, ValueError):
+    """A config value a user can fix (an engine.errors.UserError).
 
     `message` says what is wrong in the panels' words ("Width (128) must be a multiple of Attention heads (3)");
-    `key` is the config field it is about ("model.n_embd"), `keys` every field involved (for marking them).
-    str() is "key: message", so the CLI line and the engine's one-line error replies still name the key; the
-    studio turns such a line back into plain words with user_message().
+    `field` is the config field it is about ("model.n_embd"), `fields` every field involved (for marking them);
+    `key` and `keys` are their older names. str() is "key: message", so the CLI line and the engine's error
+    replies still name the key; the studio turns such a line back into plain words with user_message().
     """
 
-    def __init__(self, message: str, key: str | None = None, *, also: tuple[str, ...] = ()):
-        self.message = message
-        self.key = key
-        self.keys = tuple(k for k in (key, *also) if k)
-        super().__init__(f"{key}: {message}" if key else message)
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message}" if self.field else self.message
+
+    @property
+    def key(self) -> str | None:
+        return self.field
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return self.fields
 
     def __reduce__(self):
         return _config_error, (self.message, self.key, tuple(k for k in self.keys if k != self.key))
