@@ -34,12 +34,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from engine.errors import UserError
+
 FORMAT = 1
 CHECKPOINT_NAME = "latest"  # the resumable checkpoint of a run; the others are weights only
 _KEPT_NAME = re.compile(r"step-(\d+)")
 
 
-class CheckpointError(Exception):
+class CheckpointError(UserError):
     """A checkpoint cannot be written or read; the message says which file and why, in one line."""
 
 

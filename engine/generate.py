@@ -27,6 +27,7 @@ from typing import Callable, Iterator
 import torch
 from torch.nn import functional as F
 
+from engine.errors import UserError
 from engine.model import GPT
 
 MODES = ("greedy", "sample", "beam")
@@ -34,7 +35,7 @@ MAX_BEAM_WIDTH = 64
 TOP_N = 5  # alternatives shown per token
 
 
-class GenerationError(ValueError):
+class GenerationError(UserError, ValueError):
     """Generation settings a user can fix; the message says which and why, in one line."""
 
 

@@ -73,6 +73,10 @@ class Message:
 class Reply(Message):
     status: str = "ok"          # "ok" | "error"
     error: str | None = None    # one readable line when status == "error"
+    # The config field an error is about ("model.n_head") and every field involved, so the studio can mark them
+    # without reading `error`; None and [] when the error names no field.
+    field: str | None = None
+    fields: list = dataclasses.field(default_factory=list)  # dataclasses.field: `field` here is the line above
 
     @property
     def ok(self) -> bool:
@@ -628,15 +632,18 @@ class ForeignReply(Reply):
         return d
 
 
-def error_reply(request: Message, error: str) -> Reply | Log:
-    """The matching `<action>_reply` with status error, or a log message if the request kind has no reply."""
+def error_reply(request: Message, error: str, *, field: str | None = None, fields=()) -> Reply | Log:
+    """The matching `<action>_reply` with status error, or a log message if the request kind has no reply.
+
+    `field` and `fields` name the config fields the error is about (engine.errors.UserError)."""
+    named = list(dict.fromkeys([*([field] if field else []), *fields]))
     if isinstance(request, Unknown):
         if request.kind_name.endswith("_request"):
-            return ForeignReply(parent=request.id, status="error", error=error,
+            return ForeignReply(parent=request.id, status="error", error=error, field=field, fields=named,
                                 reply_kind=request.kind_name[: -len("_request")] + "_reply")
         return Log(parent=request.id, level="error", message=error)
     reply_kind = request.kind.replace("_request", "_reply")
     cls = _REGISTRY.get(reply_kind)
     if cls is None or not issubclass(cls, Reply):
         return Log(parent=request.id, level="error", message=error)
-    return cls(parent=request.id, status="error", error=error)
+    return cls(parent=request.id, status="error", error=error, field=field, fields=named)

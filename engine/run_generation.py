@@ -155,10 +155,6 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
                          top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
                          length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
-    decoder = _StreamDecoder(tok)
-    pieces: list[str] = []
-    token_ids: list[int] = []
-    held: dict | None = None  # the record of a token whose text is not complete yet
 
     def emit(record: dict) -> None:
         if on_step is not None:
@@ -167,6 +163,23 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
             on_token(record["id"], record["text"])
 
     t0 = time.perf_counter()
+    text, token_ids, ended = _stream_text(tok, steps, eos_id, emit)
+    dt = time.perf_counter() - t0
+    n = len(token_ids)
+    return {"text": text, "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
+            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
+            "ended": ended,
+            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
+            "step": meta.get("step"), "unknown_chars": unknown}
+
+
+def _stream_text(tok, steps, eos_id: int | None, emit: Callable[[dict], None]) -> tuple[str, list[int], bool]:
+    """Hand each generated Step to emit() as a record {"id", "text"} (+ details) once its text is complete;
+    returns (the text, the token ids, whether the model ended it with eos_id)."""
+    decoder = _StreamDecoder(tok)
+    pieces: list[str] = []
+    token_ids: list[int] = []
+    held: dict | None = None  # the record of a token whose text is not complete yet
     ended = False
     for step in steps:
         if eos_id is not None and step.token == eos_id:
@@ -191,10 +204,4 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     if held is not None:
         held["text"] += tail
         emit(held)
-    dt = time.perf_counter() - t0
-    n = len(token_ids)
-    return {"text": "".join(pieces), "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
-            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
-            "ended": ended,
-            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
-            "step": meta.get("step"), "unknown_chars": unknown}
+    return "".join(pieces), token_ids, ended

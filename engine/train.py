@@ -39,7 +39,7 @@ from engine.checkpoint import (CHECKPOINT_NAME, CheckpointError, forget_checkpoi
                                thin_kept_checkpoints)
 from engine.config import RunConfig, TrainConfig, human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
-from engine.errors import user_text
+from engine.errors import UserError, is_user_error, user_text
 from engine.model import GPT
 from engine.run_setup import check_device
 from engine.training_data import TokenData, generator_state, get_batch, set_generator_state
@@ -54,7 +54,7 @@ METRICS_FLUSH_S = 1.0
 _EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
 
 
-class TrainingError(Exception):
+class TrainingError(UserError):
     """Training cannot go on for a reason a user can act on; the message says what to change."""
 
 
@@ -112,7 +112,7 @@ def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | No
     """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`).
 
     Returns the final state: "finished", "stopped" or "failed". A failure never raises: it is reported as a
-    "failed" status with a one-line message (the traceback goes to stderr). An unknown run, or resume without a
+    "failed" status with a one-line message (a bug's traceback goes to the log, stderr). An unknown run, or resume without a
     checkpoint, raises WorkspaceError / CheckpointError before anything changes.
     """
     control = control or Control()
@@ -127,8 +127,10 @@ def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | No
         training.finish_abruptly("stopped", "interrupted")
         raise
     except Exception as e:
-        log.error("training run %s failed", run_id, exc_info=True)
-        training.finish_abruptly("failed", _failure_line(e))
+        line = _failure_line(e)
+        # A user's error is one line in the log; a bug's traceback is what a developer needs.
+        log.error("training run %s failed: %s", run_id, line, exc_info=not is_user_error(e))
+        training.finish_abruptly("failed", line)
         return "failed"
     finally:
         training.release()

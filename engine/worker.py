@@ -9,13 +9,12 @@ Threads, each with one job, so that Stop never waits and the studio never blocks
 - main: runs long jobs one at a time (import, tokenizer training, training);
 - generator: runs the playground's requests that compute with a model (generation, attention of a text,
   a token's attention row), one at a time, so the playground works while a run trains or is paused;
-- sender (Outbox): sends batched frames (≤ MAX_BATCH messages, at least every FLUSH_INTERVAL_S) and a heartbeat.
+- sender (engine/outbox.py): sends batched frames (≤ MAX_BATCH messages, at least every FLUSH_INTERVAL_S) and a heartbeat.
 When the studio goes away (EOF), a running training is stopped (which writes a checkpoint) and the process exits.
 """
 from __future__ import annotations
 
 import argparse
-import collections
 import os
 import queue
 import signal
@@ -30,79 +29,12 @@ from typing import Callable
 from engine import protocol as p
 from engine import training_events as ev
 from engine.config import ConfigError, RunConfig
+from engine.errors import field_of, is_user_error, user_text
+from engine.outbox import Outbox
 
 ENGINE_VERSION = "0.1.0"
-HEARTBEAT_S = 1.0
-# Broadcasts beyond this many waiting messages are dropped (oldest first) rather than buffered without bound
-# when the studio stops reading; replies are never dropped.
-MAX_PENDING = 5000
-# Attention snapshots are on disk too: the studio can ask for a dropped one again (attention_request).
-_DROPPABLE = (p.Metrics, p.Token, p.Progress, p.Heartbeat, p.Log, p.Status, p.Attention)
 # The engine's own state while a run is in each training state (the heartbeat's `state`).
 _ENGINE_STATE = {"starting": "training", "training": "training", "paused": "paused", "stopping": "training"}
-
-
-class Outbox:
-    """Batches outgoing messages on a sender thread; never blocks the caller."""
-
-    def __init__(self, conn: Connection, on_dead: Callable[[], None]):
-        self._conn = conn
-        self._on_dead = on_dead
-        self._pending: collections.deque[p.Message] = collections.deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self.dead = False
-        self.state = "starting"
-        self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
-        self._thread.start()
-
-    def send(self, msg: p.Message) -> None:
-        with self._cond:
-            if self.dead:
-                return
-            self._pending.append(msg)
-            if len(self._pending) > MAX_PENDING:
-                self._drop_one()
-            if len(self._pending) >= p.MAX_BATCH:
-                self._cond.notify()
-
-    def _drop_one(self) -> None:
-        for i, m in enumerate(self._pending):
-            if isinstance(m, _DROPPABLE):
-                del self._pending[i]
-                self.dropped += 1
-                return
-
-    def close(self, timeout: float = 2.0) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout)
-
-    def _run(self) -> None:
-        last_beat = 0.0
-        while True:
-            with self._cond:
-                if not self._pending and not self._closed:
-                    self._cond.wait(p.FLUSH_INTERVAL_S)
-                batch = [self._pending.popleft() for _ in range(min(p.MAX_BATCH, len(self._pending)))]
-                closing = self._closed and not self._pending
-            now = time.monotonic()
-            if now - last_beat >= HEARTBEAT_S:
-                batch.append(p.Heartbeat(state=self.state, time=time.time()))
-                last_beat = now
-            if batch:
-                try:
-                    self._conn.send_bytes(p.encode_batch(batch))
-                except (OSError, EOFError, ValueError):
-                    with self._cond:
-                        self.dead = True
-                        self._pending.clear()
-                    self._on_dead()
-                    return
-            if closing:
-                return
 
 
 class Job:
@@ -192,9 +124,7 @@ class Engine:
                 try:
                     self.dispatch(msg)
                 except Exception as e:  # a bug in one handler must not kill the reader
-                    if not isinstance(e, user_error_types()):
-                        traceback.print_exc()
-                    self.send(p.error_reply(msg, _readable(e)))
+                    self._fail(msg, e)
 
     def dispatch(self, msg: p.Message) -> None:
         handler = getattr(self, f"_handle_{msg.kind}", None)
@@ -514,6 +444,14 @@ class Engine:
         return progress
 
     # ------------------------------------------------------------------------------------------- job loops
+    def _fail(self, request: p.Message, e: Exception) -> None:
+        """Answer `request` with `e`: a user's error as it is, with the field it names; a bug's traceback goes to
+        the log (engine.log) and its first line to the studio."""
+        if not is_user_error(e):
+            traceback.print_exc()
+        field, fields = field_of(e)
+        self.send(p.error_reply(request, user_text(e), field=field, fields=fields))
+
     def job_loop(self, jobs: queue.Queue, slot: str, busy_state: str | None) -> None:
         while not self.shutdown.is_set():
             try:
@@ -526,29 +464,11 @@ class Engine:
             try:
                 job.run(job)
             except Exception as e:
-                if not isinstance(e, user_error_types()):
-                    traceback.print_exc()
-                self.send(p.error_reply(job.request, _readable(e)))
+                self._fail(job.request, e)
             finally:
                 setattr(self, slot, None)
                 if busy_state:
                     self.set_state("idle")
-
-
-def user_error_types() -> tuple[type[BaseException], ...]:
-    """Errors whose message is meant for the user as it is (no traceback in the log)."""
-    errors: list[type[BaseException]] = [ConfigError, FileNotFoundError]
-    try:  # a broken install must still get its start-up error reported, so these imports may fail
-        from engine.checkpoint import CheckpointError
-        from engine.data.importers import DataError
-        from engine.generate import GenerationError
-        from engine.attention_probes import InspectError
-        from engine.store import WorkspaceError
-        from engine.tokenizer import TokenizerError
-        errors += [CheckpointError, DataError, WorkspaceError, TokenizerError, InspectError, GenerationError]
-    except ImportError:
-        pass
-    return tuple(errors)
 
 
 def _options(options) -> dict:
@@ -564,15 +484,6 @@ def _steps_text(steps: list[int]) -> str:
     if len(steps) > 8:
         return f"{', '.join(map(str, steps[:3]))}, ..., {', '.join(map(str, steps[-3:]))}"
     return ", ".join(map(str, steps))
-
-
-def _readable(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    if isinstance(e, FileNotFoundError) and e.filename:
-        return f"no such file or folder: {e.filename}"
-    if isinstance(e, MemoryError):
-        return "out of memory: try a smaller batch size, context or model"
-    return text.splitlines()[0] if not isinstance(e, user_error_types()) else text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -595,7 +506,7 @@ def main(argv: list[str] | None = None) -> int:
         engine.load_torch()
     except Exception as e:
         traceback.print_exc()
-        engine.send(p.Log(level="error", message=f"the engine could not start: {_readable(e)}"))
+        engine.send(p.Log(level="error", message=f"the engine could not start: {user_text(e)}"))
         engine.outbox.close()
         return 1
     gen = threading.Thread(target=engine.job_loop, args=(engine.gen_jobs, "current_gen", None),

@@ -1,0 +1,219 @@
+"""`studio-engine`'s commands that load torch: train (with its lines of progress), generate, attention and
+checkpoints. Mistakes are found before torch is imported where they can be (seconds), config mistakes before
+the workspace is opened.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+
+from engine import training_events as ev
+from engine.cli_commands import PROG, Progress, UsageError, err, loss_text, open_workspace, row_ref, when
+from engine.config import ConfigError, RunConfig, human_count, human_duration, preset, unknown_prompt_message
+
+
+def _load_config(args) -> RunConfig:
+    if args.config and args.preset:
+        raise UsageError("give a CONFIG file or --preset, not both")
+    if args.preset:
+        cfg = preset(args.preset)
+    elif args.config == "-":
+        cfg = RunConfig.from_json(sys.stdin.read())
+    elif args.config:
+        path = Path(args.config).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise FileNotFoundError(2, "no such config file", str(path)) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path} is not a text (JSON) file") from None
+        cfg = RunConfig.from_json(text)
+    else:
+        raise UsageError("give a CONFIG.json file (or - for stdin), --preset NAME, or --resume RUN")
+    cfg = cfg.with_overrides(args.set or [])
+    try:
+        cfg.validate()
+    except ConfigError as e:
+        if str(e).startswith("data.dataset"):
+            raise ConfigError(f"{e}; pass --set data.dataset=ID (see {PROG} datasets)") from None
+        raise
+    return cfg
+
+
+class _TrainPrinter:
+    """Training events as lines: one per evaluation on stdout, the rest on stderr."""
+
+    def __init__(self):
+        self.tokens_per_sec = None
+        self.progress = Progress()
+        self.tty = sys.stderr.isatty()
+        self.last_state = None
+
+    def __call__(self, event: ev.Event) -> None:
+        match event:
+            case ev.Progress():
+                self.progress(event.fraction, event.message)
+            case ev.Metrics():
+                self.tokens_per_sec = event.tokens_per_sec
+                if self.tty:
+                    sys.stderr.write(f"\rstep {event.step}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
+                                     f"{human_count(event.tokens_per_sec or 0)} tok/s, "
+                                     f"ETA {human_duration(event.eta_s)}   ")
+                    sys.stderr.flush()
+            case ev.Evaluation():
+                self.clear_line()
+                speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
+                print(f"step {event.step}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f}{speed}",
+                      flush=True)
+            case ev.Notice():
+                self.clear_line()
+                err(f"{'warning: ' if event.level == 'warning' else ''}{event.message}")
+            case ev.Status():
+                self.status(event.state, event.message)
+
+    def clear_line(self) -> None:
+        """Wipe the step line a terminal shows, so the next line starts clean."""
+        if self.tty:
+            sys.stderr.write("\r" + " " * 79 + "\r")
+
+    def status(self, state: str, message: str) -> None:
+        if state == self.last_state and state not in ("training",):
+            return
+        self.last_state = state
+        if state == "failed":
+            err(f"error: training failed: {message}")
+        elif state in ("training", "paused", "stopped", "finished"):
+            err(f"{state}: {message}")
+
+
+def _run_with_checkpoint(ws, run_ref: str, resumable: bool = False) -> dict:
+    run = ws.run(row_ref(run_ref))
+    rows = ws.checkpoints(run["id"])
+    if resumable:  # weights-only checkpoints (step-N) cannot resume a run; engine.checkpoint.resumable_checkpoint
+        rows = [r for r in rows if Path(r["path"]).name == "latest.json"]
+    if not rows:
+        from engine.checkpoint import CheckpointError
+        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint "
+                              f"{'to resume from' if resumable else 'yet'}")
+    return run
+
+
+def cmd_train(args) -> int:
+    # Mistakes are found before torch is imported (seconds), and config mistakes before the workspace is opened.
+    if args.resume is not None:
+        if args.config or args.preset or args.set:
+            raise UsageError("--resume continues a run with its own config: leave out CONFIG, --preset and --set")
+        cfg = None
+    else:
+        cfg = _load_config(args)
+    ws = open_workspace(args)
+    if cfg is None:
+        resumed = _run_with_checkpoint(ws, args.resume, resumable=True)
+    else:
+        ws.dataset(cfg.data.dataset)
+
+    from engine.run_setup import prepare_run
+    from engine.train import Control, run_training
+    printer = _TrainPrinter()
+    control = Control()
+
+    interrupts = []
+
+    def on_signal(signum, frame):
+        interrupts.append(signum)
+        if len(interrupts) > 1 and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        control.request_stop()
+        err("\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)")
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        if cfg is None:
+            run = resumed
+        else:
+            # A Ctrl-C during preparation cancels the tokenizer training; after it, the run stops at step 0.
+            run = prepare_run(ws, cfg, args.name, on_event=printer, control=control)
+        err(f"run {run['id']} ({run['name']}): {'resuming' if cfg is None else 'training'} to step "
+             f"{run['max_iters']:,}")
+        state = run_training(ws, run["id"], on_event=printer, control=control, resume=cfg is None)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    print(run["id"], flush=True)
+    return 1 if state == "failed" else 0
+
+
+def cmd_generate(args) -> int:
+    if args.max_new_tokens < 0:
+        raise UsageError("--max-new-tokens cannot be negative")
+    from engine.generate import check_settings
+    check_settings(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
+                   beam_width=args.beam_width, length_penalty=args.length_penalty)
+    ws = open_workspace(args)
+    run = _run_with_checkpoint(ws, args.run)
+    from engine.run_generation import generate_text, load_model_for_run
+    # Fails before the prompt is echoed; the model stays cached for generate_text.
+    load_model_for_run(ws, run["id"], args.device, args.checkpoint)
+    stop = []
+    old = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
+    out = sys.stdout
+
+    def on_token(token_id: int, piece: str) -> None:
+        out.write(piece)
+        out.flush()
+
+    try:
+        out.write(args.prompt)
+        if args.mode == "beam":
+            out.flush()
+            err(f"searching with {args.beam_width} beams; the text comes when the search is done")
+        result = generate_text(ws, run["id"], args.prompt, max_new_tokens=args.max_new_tokens, mode=args.mode,
+                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
+                               beam_width=args.beam_width, length_penalty=args.length_penalty,
+                               checkpoint=args.checkpoint, on_token=on_token, should_stop=lambda: bool(stop),
+                               device=args.device)
+    finally:
+        signal.signal(signal.SIGINT, old)
+    out.write("\n")
+    out.flush()
+    unknown = unknown_prompt_message(result.get("unknown_chars") or [])
+    if unknown:
+        err(f"warning: {unknown}")
+    err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
+         f"(step {result['step']})" + (" (stopped)" if result["stopped"] else "")
+         + (" (the model ended the text)" if result.get("ended") else ""))
+    return 0
+
+
+def cmd_attention(args) -> int:
+    if args.max_tokens < 1:
+        raise UsageError("--max-tokens must be at least 1")
+    out = Path(args.out).expanduser()
+    if out.suffix != ".npz":
+        raise UsageError("--out must name an .npz file")
+    if not out.parent.is_dir():
+        raise FileNotFoundError(2, "no such folder", str(out.parent))
+    ws = open_workspace(args)
+    run = _run_with_checkpoint(ws, args.run)
+    from engine.attention_probes import attention_for_text, save_npz
+    from engine.run_generation import load_model_for_run
+    model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
+    attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
+    path = save_npz(out, attn, tokens)
+    L, H, T, _ = attn.shape
+    err(f"attention of {T} tokens, {L} layer(s) x {H} head(s), checkpoint {meta['checkpoint']} "
+         f"(step {meta.get('step')}); arrays: attn [layer, head, query, key], tokens")
+    print(path)
+    return 0
+
+
+def cmd_checkpoints(args) -> int:
+    ws = open_workspace(args)
+    from engine.checkpoint import list_checkpoints
+    rows = list_checkpoints(ws, row_ref(args.run))
+    if not rows:
+        err("no checkpoints yet")
+    for r in rows:
+        print(f"{r['name']:<16}  step {r['step']:>8,}  val {loss_text(r['val_loss'])}  {when(r['created'])}")
+    return 0
