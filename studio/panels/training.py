@@ -1,88 +1,32 @@
-"""Train: start, pause, stop and resume runs, and watch their curves live."""
+"""Train: start, pause, stop and resume runs, and watch their curves live.
+
+The panel composes the run summary, the controls, the cards of big numbers (studio/widgets/train_cards.py) and
+the plots (studio/widgets/loss_plot.py); the curves are studio/state/curves.py's RunCurves and what the panel says
+about a run is studio/state/train_summary.py's, both tested without a window."""
 from __future__ import annotations
 
-import math
 from html import escape
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFrame, QGridLayout, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSizePolicy,
+                               QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import (ConfigError, RunConfig, field_label, human_count, human_duration, param_count, plural,
-                           user_message)
+from engine.config import ConfigError, RunConfig, human_duration, user_message
 from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
 from studio.state.curves import RunCurves
+from studio.state.model_form import ASSUMED_CHAR_VOCAB
+from studio.state.train_summary import (config_differences, config_html, differs_text, fmt_grad, fmt_loss, fmt_lr,
+                                        fmt_speed, status_text)
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
+from studio.widgets.train_cards import stat_cards
 
 REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
-
-
-def fmt_loss(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
-
-
-def fmt_lr(x) -> str:
-    return "—" if x is None else f"{x:.2e}"
-
-
-def fmt_grad(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
-
-
-def fmt_speed(tokens_per_sec) -> str:
-    return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
-
-
-def _differences(a: RunConfig, b: RunConfig) -> list[str]:
-    """The settings (as the panels label them) in which Train would start something other than run config `a`;
-    the seed and the device aside."""
-    da, db = a.to_dict(), b.to_dict()
-    # With the same tokenizer, its kind and size are its own, whatever an older run stored beside them.
-    same_tokenizer = a.tokenizer.tokenizer is not None and a.tokenizer.tokenizer == b.tokenizer.tokenizer
-    out = []
-    for section, part in db.items():
-        for key, value in (part or {}).items() if isinstance(part, dict) else ():
-            if (section, key) in (("train", "seed"), ("train", "device")) or (
-                    same_tokenizer and (section, key) in (("tokenizer", "kind"), ("tokenizer", "vocab_size"))):
-                continue
-            if (da.get(section) or {}).get(key) != value:
-                out.append(field_label(f"{section}.{key}"))
-    return out
-
-
-def _differs_text(names: list[str]) -> str:
-    shown = ", ".join(names[:4])
-    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
-
-
-class StatCard(QFrame):
-    """A big number with a small caption."""
-
-    def __init__(self, caption: str, tooltip: str, parent=None):
-        super().__init__(parent)
-        self.setFrameShape(QFrame.Shape.StyledPanel)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(10, 6, 10, 6)
-        lay.setSpacing(0)
-        self.caption = theme.description_label(caption)
-        self.value = QLabel("—")
-        font = self.value.font()
-        font.setPointSizeF(font.pointSizeF() * 1.35)
-        font.setBold(True)
-        self.value.setFont(font)
-        self.value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        lay.addWidget(self.caption)
-        lay.addWidget(self.value)
-        self.setToolTip(tooltip)
-
-    def set(self, text: str) -> None:
-        self.value.setText(text)
 
 
 class TrainingPanel(QWidget):
@@ -121,7 +65,22 @@ class TrainingPanel(QWidget):
         root.addWidget(PanelHeader(
             "Train", "Train the model on your data and watch it learn: the loss is how surprised the model is "
                      "by the next token, so lower is better."))
+        root.addWidget(self._build_summary())
+        root.addLayout(self._build_controls())
+        self.state_label = theme.description_label("")
+        self.error_label = MessageLine()
+        root.addWidget(self.state_label)
+        root.addWidget(self.error_label)
+        grid, self.cards = stat_cards()
+        root.addLayout(grid)
+        self._build_plots(root)
+        for seq in ("Esc", "Ctrl+."):
+            sc = QShortcut(QKeySequence(seq), self)
+            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            sc.activated.connect(self.stop_training)
 
+    def _build_summary(self) -> QFrame:
+        """The shown run's caption and settings, and a warning about a vocabulary that leaves text unknown."""
         self.run_caption = QLabel()
         self.run_caption.setTextFormat(Qt.TextFormat.RichText)
         self.run_caption.setToolTip("The run whose curves and numbers are shown below. Pick another in the Runs "
@@ -142,8 +101,10 @@ class TrainingPanel(QWidget):
                                        "then learns and writes [UNK] for them. Train a larger vocabulary in the "
                                        "Vocabulary panel.")
         fl.addWidget(self.coverage_label)
-        root.addWidget(frame)
+        return frame
 
+    def _build_controls(self) -> QHBoxLayout:
+        """Train, Pause, Stop and Resume run, and the progress bar."""
         controls = QHBoxLayout()
         self.train_button = theme.make_primary(QPushButton("▶  Train"))
         self.train_button.setToolTip("Start a new run with your current settings (Ctrl+Return, from any panel). If "
@@ -168,41 +129,16 @@ class TrainingPanel(QWidget):
         self.progress.setToolTip("Steps done out of the run's Training steps, and the estimated time left.")
         self.progress.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         controls.addWidget(self.progress, 1)
-        root.addLayout(controls)
+        return controls
 
-        self.state_label = theme.description_label("")
-        self.error_label = MessageLine()
-        root.addWidget(self.state_label)
-        root.addWidget(self.error_label)
-
-        grid = QGridLayout()
-        grid.setSpacing(6)
-        specs = [
-            ("step", "Step", "Training steps done (one step = one optimizer update on one batch)."),
-            ("train_loss", "Train loss", "Loss on the latest training batch, in nats per token. Lower is better."),
-            ("val_loss", "Val loss", "Loss on held-out text at the latest evaluation: how well the model "
-                                     "generalises. Lower is better."),
-            ("lr", "Learning rate", "Current step size of the optimizer (warm-up, then cosine decay)."),
-            ("grad_norm", "Grad norm", "Size of the gradient before clipping; spikes mean unstable training."),
-            ("speed", "Speed", "Training throughput in tokens per second."),
-            ("elapsed", "Elapsed", "Training time so far."),
-            ("eta", "ETA", "Estimated time until the run reaches max_iters."),
-        ]
-        self.cards: dict[str, StatCard] = {}
-        for i, (key, caption, tip) in enumerate(specs):
-            card = StatCard(caption, tip)
-            self.cards[key] = card
-            grid.addWidget(card, 0, i)
-        root.addLayout(grid)
-
+    def _build_plots(self, root: QVBoxLayout) -> None:
+        """The loss plot, and under it the learning rate and the gradient norm."""
         self.loss_plot = LossPlot()
         self.train_curve = self.loss_plot.train_curve
         self.val_curve = self.loss_plot.val_curve
-        for curve in (self.train_curve,):
-            curve.setClipToView(True)
-            curve.setDownsampling(auto=True, method="mean")
+        self.train_curve.setClipToView(True)
+        self.train_curve.setDownsampling(auto=True, method="mean")
         root.addWidget(self.loss_plot, 3)
-
         small = QHBoxLayout()
         self.lr_plot = small_plot("learning rate", "learning rate", theme.LR_COLOR)
         self.lr_plot.setToolTip("The learning rate schedule: a short warm-up, then a slow decay.")
@@ -213,11 +149,6 @@ class TrainingPanel(QWidget):
         small.addWidget(self.lr_plot)
         small.addWidget(self.grad_plot)
         root.addLayout(small, 1)
-
-        for seq in ("Esc", "Ctrl+."):
-            sc = QShortcut(QKeySequence(seq), self)
-            sc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-            sc.activated.connect(self.stop_training)
 
     # ------------------------------------------------------------------------------------------------ summary
     def _update_summary(self, *_):
@@ -246,40 +177,17 @@ class TrainingPanel(QWidget):
         dataset = s.find("datasets", cfg.data.dataset)
         tokenizer = s.find("tokenizers", run.get("tokenizer_id") or cfg.tokenizer.tokenizer)
         text = self._config_html(cfg, dataset, tokenizer)
-        changed = _differences(cfg, s.config)
+        changed = config_differences(cfg, s.config)
         if changed:
             text += (f"<br><i>Train starts a new run with your current settings</i> (they differ in "
-                     f"{escape(_differs_text(changed))}): "
+                     f"{escape(differs_text(changed))}): "
                      + self._config_html(s.config, s.dataset, s.tokenizer, short=True))
         self.summary.setText(text)
 
     def _config_html(self, cfg: RunConfig, dataset, tokenizer, short: bool = False) -> str:
-        m, t = cfg.model, cfg.train
-        vocab = int(tokenizer["vocab_size"]) if tokenizer and tokenizer.get("vocab_size") else None
-        if vocab is None:
-            vocab = self.session.estimated_vocab_size()[0] if cfg is self.session.config else 65
-        try:
-            params = human_count(param_count(m, vocab))
-        except (ConfigError, ValueError, ZeroDivisionError):
-            params = "?"
-        data = escape(dataset["name"]) if dataset else "none chosen (Data panel)"
-        if tokenizer:
-            tok = (f"{escape(tokenizer.get('name', ''))} ({escape(str(tokenizer.get('kind', '')))}, "
-                   f"{int(tokenizer.get('vocab_size') or 0):,} tokens)")
-        else:
-            tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
-        model = (f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
-                 f"context {m.block_size} · "
-                 f"<b>{params} parameters</b>")
-        if short:
-            return f"{model} · {data} · {tok} · {plural(t.max_iters, 'step')}"
-        tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
-        return (f"<b>Model</b> {model}<br>"
-                f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
-                f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
-                f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
-                f"learning rate {t.learning_rate:g} · eval every "
-                f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}")
+        # Before a tokenizer exists, the form's own estimate; an older run's config gets the fair guess.
+        fallback = self.session.estimated_vocab_size()[0] if cfg is self.session.config else ASSUMED_CHAR_VOCAB
+        return config_html(cfg, dataset, tokenizer, fallback, short)
 
     def shown_run(self) -> dict | None:
         """The workspace row of the run whose curves are shown (None before any run)."""
@@ -441,13 +349,7 @@ class TrainingPanel(QWidget):
         elif self._status is not None and self._status.state in _LIVE:
             self._status = None      # the engine went idle: whatever ran has ended
         if st.run is not None:
-            text = {"starting": "Starting…", "training": "Training", "paused": "Paused",
-                    "stopping": "Stopping and saving a checkpoint…", "finished": "Finished",
-                    "stopped": "Stopped", "failed": "Failed"}.get(st.state, st.state)
-            if st.message and st.state in ("failed", "stopped", "finished"):
-                text = st.message[:1].upper() + st.message[1:]
-            if st.state == "stopped":
-                text += " — checkpoint saved; Resume run continues it"
+            text = status_text(st.state, st.message)
             shown = st.run == self.curves.run_id or self.curves.run_id is None
             if shown:
                 self.state_label.setText(text)      # the caption above names the run

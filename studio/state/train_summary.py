@@ -1,0 +1,93 @@
+"""What the Train panel says, without Qt: the numbers on its cards, the summary of a run's settings (and how your
+current settings differ from them), and the line that says how a run stands.
+
+The panel (studio/panels/training.py) shows these; they are plain functions of a RunConfig and rows.
+"""
+from __future__ import annotations
+
+import math
+from html import escape
+
+from engine.config import ConfigError, RunConfig, field_label, human_count, param_count, plural
+
+# The words for a run's Status.state on the panel's state line.
+STATE_WORDS = {"starting": "Starting…", "training": "Training", "paused": "Paused",
+               "stopping": "Stopping and saving a checkpoint…", "finished": "Finished", "stopped": "Stopped",
+               "failed": "Failed"}
+
+
+def fmt_loss(x) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
+
+
+def fmt_lr(x) -> str:
+    return "—" if x is None else f"{x:.2e}"
+
+
+def fmt_grad(x) -> str:
+    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
+
+
+def fmt_speed(tokens_per_sec) -> str:
+    return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
+
+
+def status_text(state: str, message: str = "") -> str:
+    """How a run stands, in words: the engine's own sentence for an ended run, when it gave one."""
+    text = STATE_WORDS.get(state, state)
+    if message and state in ("failed", "stopped", "finished"):
+        text = message[:1].upper() + message[1:]
+    if state == "stopped":
+        text += " — checkpoint saved; Resume run continues it"
+    return text
+
+
+def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
+    """The settings (as the panels label them) in which Train would start something other than run config `a`;
+    the seed and the device aside."""
+    da, db = a.to_dict(), b.to_dict()
+    # With the same tokenizer, its kind and size are its own, whatever an older run stored beside them.
+    same_tokenizer = a.tokenizer.tokenizer is not None and a.tokenizer.tokenizer == b.tokenizer.tokenizer
+    out = []
+    for section, part in db.items():
+        for key, value in (part or {}).items() if isinstance(part, dict) else ():
+            if (section, key) in (("train", "seed"), ("train", "device")) or (
+                    same_tokenizer and (section, key) in (("tokenizer", "kind"), ("tokenizer", "vocab_size"))):
+                continue
+            if (da.get(section) or {}).get(key) != value:
+                out.append(field_label(f"{section}.{key}"))
+    return out
+
+
+def differs_text(names: list[str]) -> str:
+    shown = ", ".join(names[:4])
+    return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def config_html(cfg: RunConfig, dataset: dict | None, tokenizer: dict | None, fallback_vocab: int,
+                short: bool = False) -> str:
+    """A run's settings in a few lines of rich text; `fallback_vocab` sizes the model when no tokenizer says."""
+    m, t = cfg.model, cfg.train
+    vocab = int(tokenizer["vocab_size"]) if tokenizer and tokenizer.get("vocab_size") else fallback_vocab
+    try:
+        params = human_count(param_count(m, vocab))
+    except (ConfigError, ValueError, ZeroDivisionError):
+        params = "?"
+    data = escape(dataset["name"]) if dataset else "none chosen (Data panel)"
+    if tokenizer:
+        tok = (f"{escape(tokenizer.get('name', ''))} ({escape(str(tokenizer.get('kind', '')))}, "
+               f"{int(tokenizer.get('vocab_size') or 0):,} tokens)")
+    else:
+        tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
+    model = (f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
+             f"context {m.block_size} · "
+             f"<b>{params} parameters</b>")
+    if short:
+        return f"{model} · {data} · {tok} · {plural(t.max_iters, 'step')}"
+    tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
+    return (f"<b>Model</b> {model}<br>"
+            f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
+            f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
+            f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
+            f"learning rate {t.learning_rate:g} · eval every "
+            f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}")
