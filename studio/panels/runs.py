@@ -1,7 +1,9 @@
-"""Runs: every training run in the workspace, to compare, rename, resume, or open in the playground."""
+"""Runs: every training run in the workspace, to compare, rename, resume, or open in the playground.
+
+What the tables say (dates, a run's settings and how two runs differ, the cells that follow a training run) is
+studio/state/runs.py's, tested without a window."""
 from __future__ import annotations
 
-import datetime as _dt
 import json
 
 from PySide6.QtCore import Qt, Signal
@@ -11,111 +13,13 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
 
 from engine import protocol as p
 from studio import theme
+from studio.state.runs import config_diff, config_rows, fmt_created, progress_cells, run_heading, value_names
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.undo_bar import UndoBar
 
 COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
 NAME_COLUMN = 1
 CONFIG_COLUMNS = ("Section", "Setting", "Value")
-
-# Config sections in the order of the sidebar, named as the panels are.
-SECTION_NAMES = {"data": "Data", "tokenizer": "Vocabulary", "model": "Model", "objective": "Objective",
-                 "train": "Training"}
-# Settings that no panel form shows under a label of its own (the Model panel's forms name the rest).
-OTHER_LABELS = {("data", "dataset"): "Dataset", ("tokenizer", "tokenizer"): "Tokenizer",
-                ("tokenizer", "kind"): "Tokenizer kind", ("tokenizer", "vocab_size"): "Vocabulary size",
-                ("objective", "name"): "Objective", ("train", "probe_attention"): "Record attention",
-                ("train", "keep_checkpoints"): "Checkpoints kept"}
-
-
-def fmt_created(value) -> str:
-    if value in (None, ""):
-        return ""
-    if isinstance(value, (int, float)):
-        return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
-    try:
-        stamp = _dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value).replace("T", " ")[:16]
-    # The workspace stores UTC; people read their own clock.
-    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
-
-
-# ------------------------------------------------------------------------------------------- config as a table
-
-def _field_specs() -> dict:
-    """(section, key) -> the Model panel's (section, key, label, kind, options, tooltip), so labels match it."""
-    from studio.state.model_form import ALL_FIELDS
-    return {(f[0], f[1]): f for f in ALL_FIELDS}
-
-
-def setting_label(section: str, key: str, specs: dict | None = None) -> str:
-    """The label the panels show for a setting: the shared list in engine.config, else the Model panel's form."""
-    from engine import config as _config
-    shared = getattr(_config, "FIELD_LABELS", {}).get(f"{section}.{key}")
-    if shared:
-        return shared
-    spec = (specs if specs is not None else _field_specs()).get((section, key))
-    if spec is not None:
-        return spec[2]
-    return OTHER_LABELS.get((section, key)) or key.replace("_", " ").capitalize()
-
-
-def setting_value(section: str, key: str, value, specs: dict | None = None, names: dict | None = None) -> str:
-    """A config value as the panels show it: choices by their label, Yes/No, 12,000, names instead of ids."""
-    spec = (specs if specs is not None else _field_specs()).get((section, key))
-    if value is None:
-        return "—"
-    if names and (section, key) in names and value in names[(section, key)]:
-        return names[(section, key)][value]
-    if spec is not None and spec[3] == "choice":
-        return dict(spec[4]).get(value, str(value))
-    if isinstance(value, bool):
-        return "Yes" if value else "No"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
-
-
-def config_rows(config: dict, names: dict | None = None) -> list[tuple[str, str, str, str]]:
-    """(section label, setting label, value text, "section.key") for every setting, sections in sidebar order."""
-    specs = _field_specs()
-    order = list(SECTION_NAMES) + [s for s in config if s not in SECTION_NAMES]
-    rows = []
-    for section in order:
-        part = config.get(section)
-        if not isinstance(part, dict):
-            continue
-        for key, value in part.items():
-            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
-                         setting_value(section, key, value, specs, names), f"{section}.{key}"))
-    return rows
-
-
-def config_diff(a: dict, b: dict, names: dict | None = None) -> list[tuple[str, str, str, str, str]]:
-    """(section label, setting label, value in a, value in b, "section.key") for the settings that differ."""
-    specs = _field_specs()
-    order = list(SECTION_NAMES) + [s for s in (*a, *b) if s not in SECTION_NAMES]
-    rows, seen = [], set()
-    for section in order:
-        if section in seen:
-            continue
-        seen.add(section)
-        pa, pb = a.get(section) or {}, b.get(section) or {}
-        for key in [*pa, *(k for k in pb if k not in pa)]:
-            va, vb = pa.get(key), pb.get(key)
-            if va == vb:
-                continue
-            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
-                         setting_value(section, key, va, specs, names), setting_value(section, key, vb, specs, names),
-                         f"{section}.{key}"))
-    return rows
-
-
-def run_title(run: dict) -> str:
-    return f"Run {run.get('id')} “{run.get('name') or ''}”"
 
 
 class _Item(QTableWidgetItem):
@@ -159,6 +63,29 @@ class RunsPanel(QWidget):
         root.addWidget(PanelHeader(
             "Runs", "Every model trained in this workspace: pick one to see its curves, continue it, or try it "
                     "in the playground."))
+        self._build_table()
+        buttons = self._build_buttons()
+        self.message_label = theme.description_label("")
+        self.error_label = MessageLine(self)
+        self.undo_bar = UndoBar(self.session, self.error_label, self)
+
+        top = QWidget()
+        tl = QVBoxLayout(top)
+        tl.setContentsMargins(0, 0, 0, 0)
+        tl.addWidget(self.table)
+        tl.addLayout(buttons)
+        tl.addWidget(self.message_label)
+        tl.addWidget(self.undo_bar)
+        tl.addWidget(self.error_label)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(top)
+        split.addWidget(self._build_config())
+        split.setStretchFactor(0, 1)
+        split.setStretchFactor(1, 1)
+        root.addWidget(split, 1)
+        self._update_buttons()
+
+    def _build_table(self) -> None:
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -176,6 +103,8 @@ class RunsPanel(QWidget):
         self.table.itemDoubleClicked.connect(self._on_double_click)
         self.table.itemChanged.connect(self._on_item_changed)
 
+    def _build_buttons(self) -> QHBoxLayout:
+        """The buttons under the table, with their keys: Del deletes, F2 renames."""
         buttons = QHBoxLayout()
         self.resume_button = QPushButton("Resume")
         self.resume_button.setToolTip("Continue the selected stopped or interrupted run from its last checkpoint.")
@@ -205,25 +134,7 @@ class RunsPanel(QWidget):
         self.rename_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.rename_key.setWhatsThis("Rename the selected run")
         self.rename_key.activated.connect(self.start_rename)
-        self.message_label = theme.description_label("")
-        self.error_label = MessageLine(self)
-        self.undo_bar = UndoBar(self.session, self.error_label, self)
-
-        top = QWidget()
-        tl = QVBoxLayout(top)
-        tl.setContentsMargins(0, 0, 0, 0)
-        tl.addWidget(self.table)
-        tl.addLayout(buttons)
-        tl.addWidget(self.message_label)
-        tl.addWidget(self.undo_bar)
-        tl.addWidget(self.error_label)
-        split = QSplitter(Qt.Orientation.Vertical)
-        split.addWidget(top)
-        split.addWidget(self._build_config())
-        split.setStretchFactor(0, 1)
-        split.setStretchFactor(1, 1)
-        root.addWidget(split, 1)
-        self._update_buttons()
+        return buttons
 
     def _build_config(self) -> QWidget:
         bottom = QWidget()
@@ -287,12 +198,7 @@ class RunsPanel(QWidget):
 
     def _show_progress(self, row: int, run: dict) -> None:
         """The cells that change while a run trains: status, steps, best validation loss."""
-        step, max_iters = int(run.get("step") or 0), int(run.get("max_iters") or 0)
-        best = run.get("best_val_loss")
-        has_best = isinstance(best, (int, float))
-        for col, text, key in ((2, str(run.get("status") or ""), None),
-                               (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
-                               (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf"))):
+        for col, text, key in progress_cells(run):
             item = self.table.item(row, col)
             item.setText(text)
             item.key = text if key is None else key
@@ -379,7 +285,7 @@ class RunsPanel(QWidget):
         self.compare_combo.addItem("Nothing: all settings", None)
         for other in self.session.workspace.get("runs", []):
             if run is not None and other.get("id") != run.get("id"):
-                self.compare_combo.addItem(f"Run {other.get('id')} “{other.get('name') or ''}”", other.get("id"))
+                self.compare_combo.addItem(run_heading(other), other.get("id"))
         index = self.compare_combo.findData(keep) if keep is not None else 0
         self.compare_combo.setCurrentIndex(max(index, 0))
         self.compare_combo.setEnabled(self.compare_combo.count() > 1)
@@ -393,12 +299,6 @@ class RunsPanel(QWidget):
         self.compare_combo.setCurrentIndex(index)
         self._show_config()
 
-    def _value_names(self) -> dict:
-        """Ids in a config that people know by name: the dataset and tokenizer."""
-        ws = self.session.workspace
-        return {("data", "dataset"): {d.get("id"): d.get("name") for d in ws.get("datasets", [])},
-                ("tokenizer", "tokenizer"): {t.get("id"): t.get("name") for t in ws.get("tokenizers", [])}}
-
     def _show_config(self) -> None:
         run = self.session.run
         other = self._run_by_id(self.compare_combo.currentData())
@@ -408,14 +308,14 @@ class RunsPanel(QWidget):
             self.config_title.setText("Configuration")
             self.config_note.setText("Select a run to see its configuration.")
         elif other is None:
-            rows = config_rows(run.get("config") or {}, self._value_names())
+            rows = config_rows(run.get("config") or {}, value_names(self.session.workspace))
             self._set_config_rows(CONFIG_COLUMNS, rows)
-            self.config_title.setText(f"Configuration of {run_title(run)}")
+            self.config_title.setText(f"Configuration of {run_heading(run)}")
             self.config_note.setText("")
         else:
-            rows = config_diff(run.get("config") or {}, other.get("config") or {}, self._value_names())
-            self._set_config_rows(("Section", "Setting", run_title(run), run_title(other)), rows)
-            self.config_title.setText(f"{run_title(run)} compared with {run_title(other)}")
+            rows = config_diff(run.get("config") or {}, other.get("config") or {}, value_names(self.session.workspace))
+            self._set_config_rows(("Section", "Setting", run_heading(run), run_heading(other)), rows)
+            self.config_title.setText(f"{run_heading(run)} compared with {run_heading(other)}")
             self.config_note.setText("The two runs have the same settings." if not rows else
                                      f"{len(rows)} setting{'s' * (len(rows) != 1)} differ; the rest are the same.")
 

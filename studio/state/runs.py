@@ -1,0 +1,126 @@
+"""What the Runs panel shows, without Qt: when a run was made, its configuration as rows of labelled settings (or
+only the settings in which two runs differ), and the cells that follow a run while it trains.
+
+The panel (studio/panels/runs.py) puts these in its tables; labels are the ones the other panels use (the shared
+list in engine.config, else the Model panel's form in studio/state/model_form.py).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+
+from engine import config as _config
+from studio.state.model_form import ALL_FIELDS
+
+# Config sections in the order of the sidebar, named as the panels are.
+SECTION_NAMES = {"data": "Data", "tokenizer": "Vocabulary", "model": "Model", "objective": "Objective",
+                 "train": "Training"}
+# Settings that no panel form shows under a label of its own (the Model panel's forms name the rest).
+OTHER_LABELS = {("data", "dataset"): "Dataset", ("tokenizer", "tokenizer"): "Tokenizer",
+                ("tokenizer", "kind"): "Tokenizer kind", ("tokenizer", "vocab_size"): "Vocabulary size",
+                ("objective", "name"): "Objective", ("train", "probe_attention"): "Record attention",
+                ("train", "keep_checkpoints"): "Checkpoints kept"}
+
+
+def fmt_created(value) -> str:
+    if value in (None, ""):
+        return ""
+    if isinstance(value, (int, float)):
+        return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
+    try:
+        stamp = _dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return str(value).replace("T", " ")[:16]
+    # The workspace stores UTC; people read their own clock.
+    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
+
+
+# ------------------------------------------------------------------------------------------- config as a table
+
+def _field_specs() -> dict:
+    """(section, key) -> the Model panel's (section, key, label, kind, options, tooltip), so labels match it."""
+    return {(f[0], f[1]): f for f in ALL_FIELDS}
+
+
+def setting_label(section: str, key: str, specs: dict | None = None) -> str:
+    """The label the panels show for a setting: the shared list in engine.config, else the Model panel's form."""
+    shared = getattr(_config, "FIELD_LABELS", {}).get(f"{section}.{key}")
+    if shared:
+        return shared
+    spec = (specs if specs is not None else _field_specs()).get((section, key))
+    if spec is not None:
+        return spec[2]
+    return OTHER_LABELS.get((section, key)) or key.replace("_", " ").capitalize()
+
+
+def setting_value(section: str, key: str, value, specs: dict | None = None, names: dict | None = None) -> str:
+    """A config value as the panels show it: choices by their label, Yes/No, 12,000, names instead of ids."""
+    spec = (specs if specs is not None else _field_specs()).get((section, key))
+    if value is None:
+        return "—"
+    if names and (section, key) in names and value in names[(section, key)]:
+        return names[(section, key)][value]
+    if spec is not None and spec[3] == "choice":
+        return dict(spec[4]).get(value, str(value))
+    if isinstance(value, bool):
+        return "Yes" if value else "No"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def config_rows(config: dict, names: dict | None = None) -> list[tuple[str, str, str, str]]:
+    """(section label, setting label, value text, "section.key") for every setting, sections in sidebar order."""
+    specs = _field_specs()
+    order = list(SECTION_NAMES) + [s for s in config if s not in SECTION_NAMES]
+    rows = []
+    for section in order:
+        part = config.get(section)
+        if not isinstance(part, dict):
+            continue
+        for key, value in part.items():
+            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
+                         setting_value(section, key, value, specs, names), f"{section}.{key}"))
+    return rows
+
+
+def config_diff(a: dict, b: dict, names: dict | None = None) -> list[tuple[str, str, str, str, str]]:
+    """(section label, setting label, value in a, value in b, "section.key") for the settings that differ."""
+    specs = _field_specs()
+    order = list(SECTION_NAMES) + [s for s in (*a, *b) if s not in SECTION_NAMES]
+    rows, seen = [], set()
+    for section in order:
+        if section in seen:
+            continue
+        seen.add(section)
+        pa, pb = a.get(section) or {}, b.get(section) or {}
+        for key in [*pa, *(k for k in pb if k not in pa)]:
+            va, vb = pa.get(key), pb.get(key)
+            if va == vb:
+                continue
+            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
+                         setting_value(section, key, va, specs, names), setting_value(section, key, vb, specs, names),
+                         f"{section}.{key}"))
+    return rows
+
+
+def run_heading(run: dict) -> str:
+    """'Run 2 “name”': the config view's headings and the runs offered for comparison."""
+    return f"Run {run.get('id')} “{run.get('name') or ''}”"
+
+
+def value_names(workspace: dict) -> dict:
+    """Ids in a config that people know by name: the dataset and tokenizer."""
+    return {("data", "dataset"): {d.get("id"): d.get("name") for d in workspace.get("datasets", [])},
+            ("tokenizer", "tokenizer"): {t.get("id"): t.get("name") for t in workspace.get("tokenizers", [])}}
+
+
+def progress_cells(run: dict) -> list[tuple[int, str, object]]:
+    """(column, text, sort key) of the cells that change while a run trains: status, steps, best validation loss."""
+    step, max_iters = int(run.get("step") or 0), int(run.get("max_iters") or 0)
+    best = run.get("best_val_loss")
+    has_best = isinstance(best, (int, float))
+    return [(2, str(run.get("status") or ""), None),
+            (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
+            (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf"))]
