@@ -59,7 +59,8 @@ KEEP_SPENT: list[float] = []
 def train_once(ws, dataset_id: int, tokenizer_id: int, iters: int, eval_interval: int, eval_iters: int,
                train_overrides: dict) -> dict:
     from engine.config import preset
-    from engine.train import prepare_run, run_training
+    from engine.run_setup import prepare_run
+    from engine.train import run_training
 
     sets = [f"data.dataset={dataset_id}", f"tokenizer.tokenizer={tokenizer_id}", f"train.max_iters={iters}",
             f"train.lr_decay_iters={iters}", f"train.eval_interval={eval_interval}",

@@ -13,6 +13,9 @@ A frame on the connection is one UTF-8 JSON object `{"v": PROTOCOL_VERSION, "msg
 with buffers goes as a binary frame: BINARY_MAGIC, the JSON header's length (4 bytes, big-endian), the JSON
 header (each message lists its buffers' lengths), then the buffers back to back. Never pickle: a stray peer must
 not be able to run code in either process.
+
+Long file: it is the catalogue of every message kind, read side by side with docs/PROTOCOL.md; one file keeps
+the whole wire in one place, as Jupyter's messaging document does.
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ else:   # 3.10: the decorator only informs type checkers
     def dataclass_transform(**_kwargs):
         return lambda fn: fn
 
-PROTOCOL_VERSION = "1.3"   # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.4"   # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64           # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -293,7 +296,7 @@ class DocLengthsRequest(Message):
 
 @message("doc_lengths_reply")
 class DocLengthsReply(Reply):
-    # engine.tokenizer_lab.doc_length_histogram: {"split", "n_docs", "sampled", "counts", "edges", "min", "max",
+    # engine.tokenizer.analysis.doc_length_histogram: {"split", "n_docs", "sampled", "counts", "edges", "min", "max",
     # "mean", "median", "p95"}
     histogram: dict = field(default_factory=dict)
 
@@ -306,7 +309,7 @@ class TokenizerCompareRequest(Message):
 
 @message("tokenizer_compare_reply")
 class TokenizerCompareReply(Reply):
-    # engine.tokenizer_lab.compare_tokenizers: {"corpus", "text", "rows": [{"tokenizer", "id", "kind",
+    # engine.tokenizer.analysis.compare_tokenizers: {"corpus", "text", "rows": [{"tokenizer", "id", "kind",
     # "vocab_size", "n_tokens", "bytes_per_token", "tokens_per_word", "unk_rate", "vocab_coverage", "lossless",
     # "sample_split"}]}
     result: dict = field(default_factory=dict)

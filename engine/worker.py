@@ -7,8 +7,9 @@ Threads, each with one job, so that Stop never waits and the studio never blocks
   attention snapshots...), queues long jobs; control requests only set flags that the training loop reads
   between steps;
 - main: runs long jobs one at a time (import, tokenizer training, training);
-- generator: runs the playground's requests that compute with a model (generation, attention of a text,
-  a token's attention row), one at a time, so the playground works while a run trains or is paused;
+- reads: the side lane for long requests that read but write nothing (generation, attention of a text, a
+  token's attention row, import previews, tokenizer comparisons…), one at a time, so the playground and the
+  data views work while a run trains or is paused;
 - sender (engine/outbox.py): sends batched frames (≤ MAX_BATCH messages, at least every FLUSH_INTERVAL_S) and a heartbeat.
 When the studio goes away (EOF), a running training is stopped (which writes a checkpoint) and the process exits.
 """
@@ -53,9 +54,9 @@ class Engine:
         self.workspace_path = Path(workspace)
         self.outbox = Outbox(conn, on_dead=self._studio_gone)
         self.jobs: queue.Queue[Job] = queue.Queue()
-        self.gen_jobs: queue.Queue[Job] = queue.Queue()
+        self.read_jobs: queue.Queue[Job] = queue.Queue()
         self.current: Job | None = None
-        self.current_gen: Job | None = None
+        self.current_read: Job | None = None
         self.control = None        # engine.train.Control of the running training
         self.training_run: int | None = None
         self.shutdown = threading.Event()
@@ -90,7 +91,7 @@ class Engine:
         self.shutdown.set()
         if self.control is not None:
             self.control.request_stop()
-        for job in (self.current, self.current_gen):
+        for job in (self.current, self.current_read):
             if job is not None:
                 job.cancel.set()
 
@@ -210,7 +211,7 @@ class Engine:
     def _handle_control_request(self, msg: p.ControlRequest) -> None:
         action = msg.action
         if action == "cancel":
-            for job in (self.current, self.current_gen, *list(self.jobs.queue), *list(self.gen_jobs.queue)):
+            for job in (self.current, self.current_read, *list(self.jobs.queue), *list(self.read_jobs.queue)):
                 if job is not None and job.request.id == msg.target:
                     job.cancel.set()
                     if self.control is not None and job is self.current:
@@ -227,15 +228,15 @@ class Engine:
         self.send(p.ControlReply(parent=msg.id, action=action))
 
     # ---------------------------------------------------------------------------------------------- long jobs
-    def _enqueue(self, msg: p.Message, run: Callable[[Job], None], generation: bool = False) -> None:
+    def _enqueue(self, msg: p.Message, run: Callable[[Job], None], read_only: bool = False) -> None:
         if self.shutdown.is_set():
             self.send(p.error_reply(msg, "the engine is shutting down"))
             return
-        if not generation and (self.current is not None or not self.jobs.empty()):
+        if not read_only and (self.current is not None or not self.jobs.empty()):
             busy = f"training run {self.training_run}" if self.training_run else "another job"
             self.send(p.error_reply(msg, f"the engine is busy with {busy}; wait for it or stop it first"))
             return
-        (self.gen_jobs if generation else self.jobs).put(Job(msg, run))
+        (self.read_jobs if read_only else self.jobs).put(Job(msg, run))
 
     def _handle_import_request(self, msg: p.ImportRequest) -> None:
         def run(job: Job) -> None:
@@ -253,8 +254,8 @@ class Engine:
             self.send(p.TokenizerTrainReply(parent=msg.id, tokenizer=tok))
         self._enqueue(msg, run)
 
-    # Looking at data and tokenizers reads files but writes nothing, so it runs beside training (in the side
-    # lane that generation uses) and never waits for a long import to finish.
+    # Looking at data and tokenizers reads files but writes nothing, so it runs beside training (in the
+    # read-only side lane) and never waits for a long import to finish.
     def _handle_import_preview_request(self, msg: p.ImportPreviewRequest) -> None:
         def run(job: Job) -> None:
             from engine.data.cleaning import clean_preview, clean_records
@@ -266,7 +267,7 @@ class Engine:
             self.send(p.ImportPreviewReply(parent=msg.id, preview=preview,
                                            cleaned=clean_records(records, cleaning),
                                            cleaning=clean_preview(records, cleaning)))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_token_contexts_request(self, msg: p.TokenContextsRequest) -> None:
         def run(job: Job) -> None:
@@ -279,21 +280,21 @@ class Engine:
             self.send(p.TokenContextsReply(parent=msg.id, contexts=contexts,
                                            token=display_token(ws.load_tokenizer(row["id"]), msg.token_id),
                                            frequency=int(freq[0][2]) if freq else 0))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_doc_lengths_request(self, msg: p.DocLengthsRequest) -> None:
         def run(job: Job) -> None:
             from engine.tokenizer.analysis import doc_length_histogram
             self.send(p.DocLengthsReply(parent=msg.id, histogram=doc_length_histogram(
                 self.ws(), msg.tokenizer, split=msg.split, bins=msg.bins)))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_tokenizer_compare_request(self, msg: p.TokenizerCompareRequest) -> None:
         def run(job: Job) -> None:
             from engine.tokenizer.analysis import compare_tokenizers
             self.send(p.TokenizerCompareReply(parent=msg.id, result=compare_tokenizers(
                 self.ws(), list(msg.tokenizers), text=msg.text, cancelled=job.cancelled)))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_tokenizer_export_request(self, msg: p.TokenizerExportRequest) -> None:
         def run(job: Job) -> None:
@@ -302,7 +303,7 @@ class Engine:
                 raise ConfigError("choose where to export the tokenizer")
             out = export_tokenizer(self.ws(), msg.tokenizer, Path(msg.path).expanduser())
             self.send(p.TokenizerExportReply(parent=msg.id, path=str(out)))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_train_request(self, msg: p.TrainRequest) -> None:
         self._enqueue(msg, self._train)
@@ -376,7 +377,7 @@ class Engine:
                                       ended=out["ended"],
                                       prompt_tokens=out["prompt_tokens"], token_ids=out["token_ids"],
                                       unknown_chars=out["unknown_chars"]))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_checkpoints_request(self, msg: p.CheckpointsRequest) -> None:
         from engine.checkpoint import list_checkpoints
@@ -390,7 +391,7 @@ class Engine:
     def _handle_attention_request(self, msg: p.AttentionRequest) -> None:
         from engine import attention_probes as ins
         if msg.text is not None:
-            self._enqueue(msg, self._attention_of_text, generation=True)
+            self._enqueue(msg, self._attention_of_text, read_only=True)
             return
         # A stored snapshot is a file read: answered here, at once.
         run = self.ws().run(msg.run)
@@ -431,7 +432,7 @@ class Engine:
             self.send(p.TokenAttentionReply(parent=msg.id, tokens=ins.token_strings(tok, keys),
                                             shape=list(row.shape),
                                             buffers=(row.astype("<f2").tobytes(),)))
-        self._enqueue(msg, run, generation=True)
+        self._enqueue(msg, run, read_only=True)
 
     def _progress(self, msg: p.Message) -> Callable[[float, str], None]:
         last = [0.0]
@@ -509,11 +510,11 @@ def main(argv: list[str] | None = None) -> int:
         engine.send(p.Log(level="error", message=f"the engine could not start: {user_text(e)}"))
         engine.outbox.close()
         return 1
-    gen = threading.Thread(target=engine.job_loop, args=(engine.gen_jobs, "current_gen", None),
-                           name="generator", daemon=True)
-    gen.start()
+    reads = threading.Thread(target=engine.job_loop, args=(engine.read_jobs, "current_read", None),
+                           name="reads", daemon=True)
+    reads.start()
     engine.job_loop(engine.jobs, "current", "busy")
-    gen.join(timeout=5)
+    reads.join(timeout=5)
     engine.set_state("stopped")
     engine.outbox.close()
     try:
