@@ -221,7 +221,7 @@ class MainWindow(QMainWindow):
 
     # ---------------------------------------------------------------------------------------------- status bar
     def _on_engine_state(self, state: str, detail: str) -> None:
-        color = theme.STATE_COLORS.get(state, "#8b949e")
+        color = theme.STATE_COLORS.get(state, theme.STATE_COLORS["stopped"])
         device = self.session.device_name or detail
         text = {
             "ready": f"Engine ready · {device}",

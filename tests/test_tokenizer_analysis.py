@@ -1,4 +1,5 @@
-"""The tokenizer lab on a real workspace: contexts of a token, document lengths, comparisons, export."""
+"""Tokenizer analysis on a real workspace (engine/tokenizer/analysis.py and export.py): contexts of a token,
+document lengths, comparisons, export."""
 import json
 
 import numpy as np
