@@ -26,7 +26,7 @@ import os
 import struct
 import sys
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
@@ -38,6 +38,18 @@ PROTOCOL_VERSION = "1.4"   # the minor number grows with new kinds and fields (b
 MAX_BATCH = 64           # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
+
+# The words the wire uses for states and actions. The engine process is idle or busy (and stopped as it exits);
+# a run in progress is starting, training, paused or stopping; a run that ended finished, was stopped, or failed.
+# One Status message carries either kind of state (its `run` says which run when it is a run's).
+EngineState = Literal["idle", "busy", "stopped"]
+RunState = Literal["starting", "training", "paused", "stopping"]
+RunOutcome = Literal["finished", "stopped", "failed"]
+ENGINE_STATES: tuple[EngineState, ...] = ("idle", "busy", "stopped")
+RUN_STATES: tuple[RunState, ...] = ("starting", "training", "paused", "stopping")
+RUN_OUTCOMES: tuple[RunOutcome, ...] = ("finished", "stopped", "failed")
+ControlAction = Literal["stop", "pause", "resume", "cancel"]
+ReplyStatus = Literal["ok", "error"]
 
 _REGISTRY: dict[str, type["Message"]] = {}
 _counter = itertools.count(1)
@@ -74,7 +86,7 @@ class Message:
 
 @dataclass(frozen=True, kw_only=True)
 class Reply(Message):
-    status: str = "ok"          # "ok" | "error"
+    status: ReplyStatus = "ok"
     error: str | None = None    # one readable line when status == "error"
     # The config field an error is about ("model.n_head") and every field involved, so the studio can mark them
     # without reading `error`; None and [] when the error names no field.
@@ -349,7 +361,7 @@ class ControlRequest(Message):
 
     action: "stop" | "pause" | "resume" (the running training), or "cancel" (the job started by request `target`:
     an import, tokenizer training or generation)."""
-    action: str = "stop"
+    action: ControlAction = "stop"
     target: str | None = None
 
 
@@ -457,8 +469,8 @@ class TokenAttentionReply(Reply):
 
 @message("status")
 class Status(Message):
-    """Engine or run state. state: idle | busy | training | paused | stopping | finished | stopped | failed."""
-    state: str = "idle"
+    """The engine's state (EngineState, `run` None) or a run's (RunState, then RunOutcome once it ended)."""
+    state: EngineState | RunState | RunOutcome = "idle"
     run: int | None = None
     step: int = 0
     max_iters: int = 0

@@ -12,6 +12,8 @@ import inspect
 from dataclasses import dataclass, fields
 from typing import Any, Callable, ClassVar, Literal, Union
 
+from engine.protocol import RunOutcome, RunState
+
 
 class TrainingEvent:
     """The base of every event: `kind` names it, `payload()` gives its fields as a dict."""
@@ -26,7 +28,7 @@ class TrainingEvent:
 class Status(TrainingEvent):
     """The run's state changed: starting, training, paused, stopping, then finished, stopped or failed."""
     kind: ClassVar[str] = "status"
-    state: str
+    state: RunState | RunOutcome
     step: int
     max_iters: int
     message: str = ""

@@ -82,3 +82,14 @@ def test_a_request_of_an_unknown_kind_gets_an_error_reply_of_the_kind_its_sender
 def test_requests_newer_than_the_peer_are_recognised():
     assert p.too_old_for("rename_request", "1.2") and not p.too_old_for("rename_request", "1.3")
     assert not p.too_old_for("rename_request", "1.10") and not p.too_old_for("train_request", "1.0")
+
+
+def test_the_state_words_are_listed_once_as_types_and_as_values():
+    """The Literal types (for mypy and readers) and the tuples (for code that loops) name the same words; a run's
+    states never reuse an engine state's word except "stopped", which both can be (the engine exiting, a run
+    stopped by the user) and which `Status.run` tells apart."""
+    import typing
+    assert typing.get_args(p.EngineState) == p.ENGINE_STATES
+    assert typing.get_args(p.RunState) == p.RUN_STATES
+    assert typing.get_args(p.RunOutcome) == p.RUN_OUTCOMES
+    assert set(p.ENGINE_STATES) & (set(p.RUN_STATES) | set(p.RUN_OUTCOMES)) == {"stopped"}
