@@ -7,6 +7,7 @@ and emits ONE signal per drain, never one per message: measured here, that keeps
 10k messages/s. A QSocketNotifier cannot watch a Windows pipe, so there a reader thread receives and decodes the
 frames and posts each drain to the GUI thread through a Mailbox (STUDIO_ENGINE_READER=thread picks it anywhere).
 Neither that thread nor the accept thread ever holds the client or any Qt object (see studio/thread_mailbox.py).
+Spawning, the socket, signals and the words for an exit are Qt-free, in studio/engine_process.py.
 
 Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere):
 - death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
@@ -17,19 +18,17 @@ Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anyw
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import threading
 import time
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
+from studio.engine_process import SIGKILL, WINDOWS, EngineProcess, hello_problem, log_tail, send
 from studio.thread_mailbox import (MAX_FRAMES_PER_DRAIN, Mailbox, accept_connection, decode_frames,
                                    keep_open_while_watched, read_frames)
 
@@ -38,13 +37,6 @@ HANG_S = 10.0
 TERM_AFTER_S = 2.0      # after shutdown_request, SIGTERM the group
 KILL_AFTER_S = 4.0      # after shutdown_request, SIGKILL the group
 EOF_EXIT_WAIT_S = 1.5   # after EOF, how long to wait for the exit code before killing
-LOG_TAIL_LINES = 4
-
-WINDOWS = sys.platform == "win32"
-_FAMILY = "AF_PIPE" if WINDOWS else "AF_UNIX"
-# The engine gets its own process group (POSIX session; a Windows group that Ctrl+Break can reach).
-_NEW_GROUP = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS else {"start_new_session": True}
-SIGKILL = getattr(signal, "SIGKILL", 9)   # Windows has no SIGKILL; _signal_group maps it to TerminateProcess
 READERS = ("notifier", "thread")
 
 
@@ -56,30 +48,7 @@ def default_reader() -> str:
     return "thread" if WINDOWS else "notifier"
 
 
-# The engine package lives next to studio/; make it importable by the child even when not installed.
-_PROJECT_ROOT = str(Path(p.__file__).resolve().parents[1])
-
-
-def _signal_name(num: int) -> str:
-    try:
-        return signal.Signals(num).name
-    except ValueError:
-        return f"signal {num}"
-
-
-def log_tail(path: str | Path | None, n: int = LOG_TAIL_LINES) -> list[str]:
-    """The last `n` non-empty lines of a log file (reads only its end)."""
-    if not path:
-        return []
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 8192))
-            data = f.read().decode("utf-8", errors="replace")
-    except OSError:
-        return []
-    return [line.rstrip() for line in data.splitlines() if line.strip()][-n:]
+__all__ = ["EngineClient", "default_reader", "log_tail"]
 
 
 class EngineClient(QObject):
@@ -106,14 +75,10 @@ class EngineClient(QObject):
         self.startup_grace_s = STARTUP_GRACE_S
         self.hello: p.HelloReply | None = None
         self.workspace: str | None = None
-        self.log_path: Path | None = None
-        self.proc: subprocess.Popen | None = None
+        self.engine: EngineProcess | None = None      # the process and its socket (Qt-free)
         self._conn: Connection | None = None
         self._notifier: QSocketNotifier | None = None
         self._gen = 0
-        self._address: str | None = None
-        self._authkey: bytes | None = None
-        self._sockdir: str | None = None
         self._accepting = False
         self._started_at = 0.0
         self._last_frame = 0.0
@@ -124,7 +89,6 @@ class EngineClient(QObject):
         self._term_sent = False
         self._kill_sent = False
         self._restart_after_stop = False
-        self._log_file = None
         self._timer = QTimer(self)
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._supervise)
@@ -133,6 +97,14 @@ class EngineClient(QObject):
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self.engine.proc if self.engine is not None else None
+
+    @property
+    def log_path(self) -> Path | None:
+        return self.engine.log_path if self.engine is not None else None
 
     @property
     def running(self) -> bool:
@@ -148,25 +120,10 @@ class EngineClient(QObject):
         self.hello = None
         self._eof_at = self._stop_at = None
         self._term_sent = self._kill_sent = False
-        self._authkey = os.urandom(32)
-        if WINDOWS:
-            self._address = rf"\\.\pipe\transformer-studio-{os.getpid()}-{os.urandom(8).hex()}"
-        else:
-            self._sockdir = tempfile.mkdtemp(prefix="studio-")
-            self._address = os.path.join(self._sockdir, "engine.sock")
-        listener = Listener(self._address, family=_FAMILY, authkey=self._authkey)
-        self.log_path = self._open_log(Path(self.workspace))
-        env = dict(os.environ)
-        env["STUDIO_AUTHKEY"] = self._authkey.hex()
-        env["PYTHONUNBUFFERED"] = "1"
-        env["PYTHONPATH"] = os.pathsep.join(x for x in (_PROJECT_ROOT, env.get("PYTHONPATH", "")) if x)
+        self.engine = engine = EngineProcess(self.workspace)
         try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "engine.worker", "--address", self._address, "--workspace", self.workspace],
-                env=env, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file,
-                close_fds=True, **_NEW_GROUP)
+            engine.spawn()
         except OSError as e:
-            listener.close()
             self._set_state("dead", f"the engine could not be started: {e}")
             self.engineDied.emit(self.detail)
             return
@@ -174,7 +131,7 @@ class EngineClient(QObject):
         self._accepting = True
         self._accept_cancelled = threading.Event()
         threading.Thread(target=accept_connection, name="engine-accept", daemon=True,
-                         args=(listener, self._gen, self._mailbox.post, self._accept_cancelled)).start()
+                         args=(engine.listener, self._gen, self._mailbox.post, self._accept_cancelled)).start()
         self._set_state("starting", "")
         self._timer.start()
 
@@ -183,7 +140,7 @@ class EngineClient(QObject):
         if self._conn is None or self._eof_at is not None:
             return False
         try:
-            self._conn.send_bytes(p.encode_batch([msg]))
+            send(self._conn, msg)
             return True
         except (OSError, ValueError):
             self._on_eof()
@@ -233,36 +190,14 @@ class EngineClient(QObject):
         self._cleanup()
 
     # --------------------------------------------------------------------------------------------- start-up
-    def _open_log(self, workspace: Path) -> Path:
-        """Engine stderr goes to <workspace>/logs/engine.log (the previous one kept as engine.log.1)."""
-        try:
-            logs = workspace / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            logs = Path(self._sockdir)
-        path = logs / "engine.log"
-        if path.exists():
-            try:
-                os.replace(path, logs / "engine.log.1")
-            except OSError:
-                pass
-        self._log_file = open(path, "wb")
-        return path
-
     def _cancel_accept(self) -> None:
         """Unblock the accept thread by connecting to the listener ourselves (Listener has no timeout)."""
         if not self._accepting:
             return
         self._accepting = False
         self._accept_cancelled.set()
-        address, authkey = self._address, self._authkey
-
-        def poke():
-            try:
-                Client(address, family=_FAMILY, authkey=authkey).close()
-            except Exception:
-                pass
-        threading.Thread(target=poke, name="engine-accept-cancel", daemon=True).start()
+        if self.engine is not None:
+            threading.Thread(target=self.engine.poke, name="engine-accept-cancel", daemon=True).start()
 
     def _on_accepted(self, gen: int, conn: Connection) -> None:
         if gen != self._gen or self.state not in ("starting", "hung"):
@@ -278,7 +213,7 @@ class EngineClient(QObject):
             self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
             self._notifier.activated.connect(self._drain)
             keep_open_while_watched(self._notifier, conn)
-        self._remove_sockdir()
+        self.engine.remove_sockdir()
         self.send(p.HelloRequest())
 
     def _on_accept_failed(self, gen: int, error: str) -> None:
@@ -337,12 +272,9 @@ class EngineClient(QObject):
             self.messagesReceived.emit(out)
 
     def _on_hello(self, reply: p.HelloReply) -> None:
-        if not reply.ok:
-            self._die(reply.error or "the engine refused the handshake", signal.SIGTERM)
-            return
-        if not p.compatible(reply.protocol_version):
-            self._die(f"the engine speaks protocol {reply.protocol_version}, the studio {p.PROTOCOL_VERSION}",
-                      signal.SIGTERM)
+        problem = hello_problem(reply)
+        if problem:
+            self._die(problem, signal.SIGTERM)
             return
         self.hello = reply
         self._set_state("ready", reply.device_name or reply.device)
@@ -411,23 +343,10 @@ class EngineClient(QObject):
         self._supervise()
 
     def _exit_reason(self, code: int) -> str:
-        if code < 0:
-            text = f"the engine was killed by {_signal_name(-code)}"
-        else:
-            text = f"the engine exited with code {code}"
-        return text + self._tail_text()
+        return self.engine.exit_reason(code) if self.engine is not None else f"the engine exited with code {code}"
 
     def _tail_text(self) -> str:
-        if self._log_file is not None:
-            try:
-                self._log_file.flush()
-            except (OSError, ValueError):
-                pass
-        tail = log_tail(self.log_path, 40)
-        if any(line.startswith("Traceback") for line in tail):
-            tail = tail[-1:]    # a Python traceback: its last line names the error
-        tail = [line.strip() for line in tail if line.strip(" ^~")][-LOG_TAIL_LINES:]
-        return f"; last output: {' | '.join(tail)}" if tail else ""
+        return self.engine.tail_text() if self.engine is not None else ""
 
     def _die(self, reason: str, sig: int | None = None) -> None:
         """Report the engine dead; `sig` makes sure a half-alive process really goes (the timer escalates)."""
@@ -474,17 +393,8 @@ class EngineClient(QObject):
             self.start(self.workspace)
 
     def _signal_group(self, sig: int) -> None:
-        if self.proc is None:
-            return
-        try:
-            if not WINDOWS:
-                os.killpg(self.proc.pid, sig)   # start_new_session made the engine its group's leader
-            elif sig == signal.SIGTERM:
-                os.kill(self.proc.pid, signal.CTRL_BREAK_EVENT)   # the engine's SIGBREAK handler checkpoints
-            elif self.proc.poll() is None:
-                self.proc.kill()
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+        if self.engine is not None:
+            self.engine.signal_group(sig)
 
     # ---------------------------------------------------------------------------------------------- plumbing
     def _set_state(self, state: str, detail: str) -> None:
@@ -506,11 +416,6 @@ class EngineClient(QObject):
                 pass
             self._conn = None
 
-    def _remove_sockdir(self) -> None:
-        if self._sockdir:
-            shutil.rmtree(self._sockdir, ignore_errors=True)
-            self._sockdir = None
-
     def _cleanup(self) -> None:
         self._cancel_accept()
         self._close_conn()
@@ -519,10 +424,5 @@ class EngineClient(QObject):
                 self.proc.wait(0)
             except subprocess.TimeoutExpired:
                 pass
-        if self._log_file is not None:
-            try:
-                self._log_file.close()
-            except OSError:
-                pass
-            self._log_file = None
-        self._remove_sockdir()
+        if self.engine is not None:
+            self.engine.close()

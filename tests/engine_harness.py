@@ -1,35 +1,30 @@
-"""A small synchronous client for the real engine process, for tests without Qt."""
+"""A small synchronous client for the real engine process, for tests without Qt.
+
+It starts the engine exactly as the window does (studio/engine_process.py: the same socket, authkey, process
+group and log) and then reads synchronously instead of from an event loop."""
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
-import sys
-import tempfile
 import time
-from multiprocessing.connection import Listener
 from pathlib import Path
 
 from engine import protocol as p
+from studio.engine_process import EngineProcess as _Spawner
+from studio.engine_process import send
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 class EngineProcess:
     def __init__(self, workspace: Path):
-        self._dir = tempfile.mkdtemp(prefix="studio-test-")
-        key = secrets.token_bytes(32)
-        self.listener = Listener(os.path.join(self._dir, "engine.sock"), family="AF_UNIX", authkey=key)
-        env = dict(os.environ, STUDIO_AUTHKEY=key.hex(), PYTHONPATH=str(ROOT))
-        self.stderr = open(os.path.join(self._dir, "engine.log"), "w+b")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "engine.worker", "--address", self.listener.address, "--workspace", str(workspace)],
-            env=env, stderr=self.stderr, start_new_session=True, cwd=ROOT)
-        self.conn = self.listener.accept()
+        self._spawner = _Spawner(workspace)
+        self.proc = self._spawner.spawn()
+        self.conn = self._spawner.accept()
         self.inbox: list[p.Message] = []
 
     def send(self, msg: p.Message) -> p.Message:
-        self.conn.send_bytes(p.encode_batch([msg]))
+        send(self.conn, msg)
         return msg
 
     def pump(self, timeout: float = 0.1) -> None:
@@ -57,9 +52,8 @@ class EngineProcess:
         return [m for m in self.inbox if isinstance(m, kind) and m.parent == parent]
 
     def log(self) -> str:
-        self.stderr.flush()
-        self.stderr.seek(0)
-        return self.stderr.read().decode("utf-8", "replace")
+        self._spawner.flush_log()
+        return self._spawner.log_path.read_bytes().decode("utf-8", "replace")
 
     def close(self) -> None:
         if self.proc.poll() is None:
@@ -73,5 +67,4 @@ class EngineProcess:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait()
         self.conn.close()
-        self.listener.close()
-        self.stderr.close()
+        self._spawner.close()

@@ -25,23 +25,28 @@ class _Cyclic(QObject):
         self._freed_on.append(threading.current_thread().name)
 
 
-def _allocate_on_a_worker_thread() -> None:
-    def churn():
-        junk = [[] for _ in range(50_000)]     # far past gen-0's threshold: the interpreter would collect here
-        del junk
-    t = threading.Thread(target=churn, name="engine-reader")
+def _allocate_on_a_worker_thread() -> list:
+    """What the engine reader does with a flood: make many objects that live on (decoded messages for the GUI).
+    That passes gen-0's threshold there, where the interpreter would run the collector."""
+    kept: list = []
+
+    def decode_a_flood():
+        kept.extend([] for _ in range(20_000))
+    t = threading.Thread(target=decode_a_flood, name="engine-reader")
     t.start()
     t.join()
+    return kept
 
 
 def test_a_cycle_holding_a_qt_object_is_freed_on_the_gui_thread_not_the_allocating_one(qapp, qtbot):
     freed_on: list[str] = []
     _Cyclic(freed_on)
     alive = weakref.ref(next(o for o in gc.get_objects() if isinstance(o, _Cyclic) and o._freed_on is freed_on))
-    _allocate_on_a_worker_thread()
+    delivered = _allocate_on_a_worker_thread()
     assert freed_on == [], "the worker thread's allocations ran the collector and freed a Qt object there"
     qtbot.waitUntil(lambda: alive() is None, timeout=5000)      # the GUI thread's tick collects it
     assert freed_on == ["MainThread"]
+    assert len(delivered) == 20_000
 
 
 def test_the_collector_is_installed_once_and_collects_what_is_due(qapp):

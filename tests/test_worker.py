@@ -113,7 +113,7 @@ def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):
     finally:
         if eng.proc.poll() is None:
             os.killpg(eng.proc.pid, signal.SIGKILL)
-        eng.listener.close()
+        eng.close()
     from engine.store import Workspace
     ws = Workspace(tmp_path / "ws2")
     run = ws.runs()[-1]
