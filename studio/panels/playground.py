@@ -69,10 +69,6 @@ class PlaygroundPanel(QWidget):
         """True while a model writes (a Generate has not been answered yet)."""
         return any(pane.request is not None for pane in self.panes)
 
-    @property
-    def _request(self) -> str | None:
-        return self.panes[0].request
-
     # ------------------------------------------------------------------------------------------ saved settings
     def settings(self) -> dict:
         """The sampling settings and the prompt, as kept in the workspace."""
