@@ -10,7 +10,8 @@ from pathlib import Path
 
 from engine import training_events as ev
 from engine.cli_commands import PROG, Progress, UsageError, err, loss_text, open_workspace, row_ref, when
-from engine.config import ConfigError, RunConfig, human_count, human_duration, preset, unknown_prompt_message
+from engine.config import ConfigError, RunConfig, preset, unknown_prompt_message
+from engine.format import human_count, human_duration
 
 
 def _load_config(args) -> RunConfig:

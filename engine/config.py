@@ -14,6 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.errors import UserError
+# TEMPORARY (issue 9, engine/format.py): until studio/panels/training.py and vocab.py import these from there.
+from engine.format import human_count, human_duration, plural  # noqa: F401
 from engine.resources import read_json, read_text, resource_path
 
 POS_ENCODINGS = ("learned", "sinusoidal", "rope")
@@ -503,41 +505,3 @@ def memory_estimate(m: ModelConfig, vocab_size: int, batch_size: int, bytes_per_
     weights = n * 4
     return {"weights": weights, "gradients": n * 4, "optimizer": n * 8, "activations": act,
             "total": weights + n * 12 + act}
-
-
-# ---------------------------------------------------------------------------------------- human formatting
-
-def human_count(n: float) -> str:
-    """1234567 -> '1.2 M'."""
-    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f}"
-
-
-def plural(n: float, word: str, many: str | None = None, *, human: bool = False) -> str:
-    """A count of things for people: "1 document", "2 documents", "1.2 k documents" (human=True).
-
-    `many`: the plural when it is not `word` + "s" ("entries")."""
-    number = human_count(n) if human else f"{n:,}"
-    return f"{number} {word if n == 1 else many or word + 's'}"
-
-
-def human_bytes(n: float) -> str:
-    for unit, size in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
-def human_duration(seconds: float | None) -> str:
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "—"
-    s = int(round(seconds))
-    h, rem = divmod(s, 3600)
-    m, s = divmod(rem, 60)
-    if h:
-        return f"{h} h {m:02d} m"
-    if m:
-        return f"{m} m {s:02d} s"
-    return f"{s} s"

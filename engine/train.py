@@ -37,7 +37,8 @@ from engine import training_events as ev
 from engine.checkpoint import (CHECKPOINT_NAME, CheckpointError, forget_checkpoints_after, kept_checkpoint_name,
                                load_checkpoint, resumable_checkpoint, rng_state, save_checkpoint, set_rng_state,
                                thin_kept_checkpoints)
-from engine.config import RunConfig, TrainConfig, human_count, plural
+from engine.config import RunConfig, TrainConfig
+from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
 from engine.model import GPT

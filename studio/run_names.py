@@ -1,7 +1,7 @@
 """How a run is named and described for people, the same way in every panel, combo and status line (Qt-free)."""
 from __future__ import annotations
 
-from engine.config import plural
+from engine.format import plural
 
 STATUS_WORDS = {"running": "training", "training": "training", "starting": "starting", "paused": "paused",
                 "stopping": "stopping", "finished": "finished", "stopped": "stopped", "failed": "failed",

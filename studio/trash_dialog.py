@@ -11,8 +11,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHB
                                QVBoxLayout)
 
 from engine import protocol as p
-from engine.config import plural
-from studio.panels.runs import fmt_created
+from engine.format import fmt_created, plural
 from studio.widgets.form_helpers import MessageLine, guarded
 
 COLUMNS = ("What", "Name", "Deleted")

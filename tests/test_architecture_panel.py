@@ -1,7 +1,8 @@
 """ArchitecturePanel: presets fill the form, impossible values are refused (config untouched), undo works."""
 from PySide6.QtCore import Qt
 
-from engine.config import ModelConfig, RunConfig, human_count, param_count, preset
+from engine.config import ModelConfig, RunConfig, param_count, preset
+from engine.format import human_count
 from studio.panels.architecture import ArchitecturePanel
 from studio.session import Session
 from studio.state.model_form import ASSUMED_CHAR_VOCAB

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from engine.config import (PRESETS, ConfigError, ModelConfig, RunConfig, human_bytes, human_count, human_duration,
-                           memory_estimate, param_count, preset)
+from engine.config import PRESETS, ConfigError, ModelConfig, RunConfig, memory_estimate, param_count, preset
+from engine.format import human_bytes, human_count, human_duration
 
 
 def test_presets_are_valid_and_round_trip_through_json():

@@ -6,8 +6,8 @@ import pytest
 from PySide6.QtCore import Qt
 
 from conftest import shown
+from engine.format import eta_text
 from studio.panels.data import DataPanel
-from studio.state.data_import import eta_text
 
 pytestmark = pytest.mark.timeout(120)
 

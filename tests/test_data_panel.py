@@ -2,9 +2,9 @@
 from PySide6.QtCore import Qt
 
 from conftest import shown
+from engine.format import human_exact
 from studio.panels.data import DataPanel
 from studio.state.import_files import preview_paths
-from studio.widgets.form_helpers import human_exact
 
 
 def make_panel(qtbot, session):

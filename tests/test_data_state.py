@@ -6,9 +6,9 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+from engine.format import eta_text
 from studio.state.data_details import COUNT_ROWS, DETAIL_ROWS, detail_texts, import_warnings_text, sources_text
-from studio.state.data_import import (ImportState, eta_text, imported_message, preview_status, progress_line,
-                                      quick_look_info)
+from studio.state.data_import import ImportState, imported_message, preview_status, progress_line, quick_look_info
 from studio.state.import_files import guess_format
 from studio.state.import_report import STEP_NAMES, STEP_ORDER, cleaning_text, step_effect
 from studio.state.tokenizer_choices import KIND_LABELS, KINDS, tokenizer_summary

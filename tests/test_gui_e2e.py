@@ -241,7 +241,7 @@ def test_file_menu_opens_the_trash(window):
 def test_times_are_shown_on_the_users_clock(monkeypatch):
     import time
 
-    from studio.state.runs import fmt_created
+    from engine.format import fmt_created
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     time.tzset()
     try:

@@ -198,7 +198,7 @@ def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module
 
 # ----------------------------------------------------------------------------------------------- plurals
 def test_one_thing_is_counted_in_the_singular(qtbot, module_session, tmp_path):
-    from engine.config import plural
+    from engine.format import plural
     assert [plural(n, "document") for n in (0, 1, 2)] == ["0 documents", "1 document", "2 documents"]
     assert plural(1500, "token", human=True) == "1.5 k tokens" and plural(1, "entry", "entries") == "1 entry"
 

@@ -1,8 +1,9 @@
 """What the Runs and Train panels say, without a window: settings by their panel labels, how two runs differ, the
 cells of a training run, and the Train panel's lines."""
 from engine.config import RunConfig, preset
-from studio.state.runs import config_diff, config_rows, fmt_created, progress_cells, run_heading, value_names
-from studio.state.train_summary import config_differences, config_html, differs_text, fmt_loss, status_text
+from engine.format import fmt_created, fmt_loss
+from studio.state.runs import config_diff, config_rows, progress_cells, run_heading, value_names
+from studio.state.train_summary import config_differences, config_html, differs_text, status_text
 
 
 def two_configs():

@@ -3,10 +3,9 @@ import pytest
 from PySide6.QtWidgets import QMessageBox
 
 from engine import protocol as p
-from engine.config import human_duration
+from engine.format import fmt_speed, human_duration
 from studio.panels.training import TrainingPanel
 from studio.state.curves import RunCurves
-from studio.state.train_summary import fmt_speed
 from studio.session import Session
 
 

@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from engine.config import human_bytes, human_duration
 from engine.data import formats as fm
 from engine.data.cleaning import Cleaner, CleaningConfig
 from engine.data.corpus import CorpusWriter, read_idx, split_documents, split_tail
@@ -31,6 +30,7 @@ from engine.data.import_options import ImportOptions, ImportStats
 from engine.data.preview import PREVIEW_CHARS, preview_records
 from engine.data.sources import Source, _collect, collect_files
 from engine.data.textio import LATIN1, TextReader, line_batches
+from engine.format import human_bytes, human_duration
 
 __all__ = ["DataError", "ImportCancelled", "DecodeError", "BinaryFileError", "BadRecordError", "FileChangedError",
            "ImportStats", "ImportOptions", "CleaningConfig", "collect_files", "read_document", "import_text",

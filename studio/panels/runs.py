@@ -12,8 +12,9 @@ from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeade
                                QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
 
 from engine import protocol as p
+from engine.format import fmt_created
 from studio import theme
-from studio.state.runs import config_diff, config_rows, fmt_created, progress_cells, run_heading, value_names
+from studio.state.runs import config_diff, config_rows, progress_cells, run_heading, value_names
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.undo_bar import UndoBar
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.config import plural
+from engine.format import plural
 from studio.state.attention import AttentionHistory, Probe, Snapshot, mean_over_heads, rollout, token_window
 
 SUMMARIES = ("mean", "rollout")     # the columns after a layer's heads

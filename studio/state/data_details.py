@@ -2,13 +2,13 @@
 (documents, characters, split, format, cleaning, records, size, sources) and its import warnings."""
 from __future__ import annotations
 
-from engine.config import human_bytes, human_count
+from engine.format import human_bytes, human_count, human_exact
 from studio.state.import_report import cleaning_text, format_text, records_text, split_text
 
 WARNINGS_SHOWN = 3
 # (row key, header) of the datasets table
 DATASET_COLUMNS = (("name", "Name"), ("n_docs", "Documents"), ("n_chars", "Characters"), ("n_lines", "Lines"))
-# Lines that show a count as it is in the row
+# Lines that show a count from the row, short and exact ('18.2 k (18,190)')
 COUNT_ROWS = ("n_docs", "n_chars", "n_lines")
 # (key, label, tooltip) of each line of the details page, top to bottom
 DETAIL_ROWS = (
@@ -46,11 +46,11 @@ def labels_text(ds: dict) -> str:
 
 
 def detail_texts(ds: dict) -> dict[str, str]:
-    """The text of each DETAIL_ROWS line for a dataset row, but the COUNT_ROWS (the widget writes those with
-    form_helpers.human_exact, short and exact)."""
+    """The text of each DETAIL_ROWS line for a dataset row."""
     frac = ds.get("val_fraction")
     pct = f" ({100 * float(frac):.0f} % held out)" if frac is not None else ""
     return {
+        **{key: human_exact(ds.get(key)) for key in COUNT_ROWS},
         "split": f"{human_count(ds.get('train_chars') or 0)} / {human_count(ds.get('val_chars') or 0)} "
                  f"characters{pct}",
         "split_kind": split_text(ds),

@@ -9,20 +9,13 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
-from engine.config import human_bytes, human_duration, plural
+from engine.format import eta_text, human_bytes, plural
 from studio.state.import_files import FilePreview, preview_paths
 from studio.state.import_report import FORMAT_NAMES
 
 PREVIEW_RECORDS = 50         # records the engine previews
 PREVIEW_DELAY_MS = 300       # the preview is asked for again this long after the last option change
 WARNINGS_SHOWN = 3
-
-
-def eta_text(fraction: float, elapsed_s: float) -> str:
-    """'about 1 m 20 s left' from how far a job is and how long it has run; '' while too early to tell."""
-    if fraction <= 0.02 or fraction >= 1 or elapsed_s < 2:
-        return ""
-    return f"about {human_duration(elapsed_s * (1 - fraction) / fraction)} left"
 
 
 def progress_line(message: str, fraction: float, elapsed_s: float) -> str:

@@ -5,7 +5,7 @@ details page and the import preview's summary, so the two say it alike."""
 from __future__ import annotations
 
 from engine.choices import CLEANING_STEPS
-from engine.config import human_count, plural
+from engine.format import human_count, plural
 
 STEP_ORDER = list(CLEANING_STEPS)   # the order the engine runs the steps in
 STEP_NAMES = {"normalize": "Unicode normalization", "strip_control": "Strip control characters",

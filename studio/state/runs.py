@@ -6,8 +6,6 @@ list in engine.config, else the Model panel's form in studio/state/model_form.py
 """
 from __future__ import annotations
 
-import datetime as _dt
-
 from engine import config as _config
 from studio.state.model_form import ALL_FIELDS
 
@@ -19,19 +17,6 @@ OTHER_LABELS = {("data", "dataset"): "Dataset", ("tokenizer", "tokenizer"): "Tok
                 ("tokenizer", "kind"): "Tokenizer kind", ("tokenizer", "vocab_size"): "Vocabulary size",
                 ("objective", "name"): "Objective", ("train", "probe_attention"): "Record attention",
                 ("train", "keep_checkpoints"): "Checkpoints kept"}
-
-
-def fmt_created(value) -> str:
-    if value in (None, ""):
-        return ""
-    if isinstance(value, (int, float)):
-        return _dt.datetime.fromtimestamp(value).strftime("%Y-%m-%d %H:%M")
-    try:
-        stamp = _dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value).replace("T", " ")[:16]
-    # The workspace stores UTC; people read their own clock.
-    return (stamp.astimezone() if stamp.tzinfo else stamp).strftime("%Y-%m-%d %H:%M")
 
 
 # ------------------------------------------------------------------------------------------- config as a table

@@ -7,7 +7,7 @@ the words are here, in the engine's order (which is also the order a newcomer sh
 from __future__ import annotations
 
 from engine.choices import DEFAULT_PRE_TOKENIZER, NORMALIZERS, PRE_TOKENIZERS, TOKENIZER_KINDS
-from engine.config import human_count
+from engine.format import human_count
 
 KIND_WORDS = {
     "char": ("Character",

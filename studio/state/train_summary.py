@@ -5,31 +5,17 @@ The panel (studio/panels/training.py) shows these; they are plain functions of a
 """
 from __future__ import annotations
 
-import math
 from html import escape
 
-from engine.config import ConfigError, RunConfig, field_label, human_count, param_count, plural
+from engine.config import ConfigError, RunConfig, field_label, param_count
+from engine.format import human_count, plural
+# TEMPORARY (issue 9): until studio/panels/training.py imports these from engine.format.
+from engine.format import fmt_grad, fmt_loss, fmt_lr, fmt_speed  # noqa: F401
 
 # The words for a run's Status.state on the panel's state line.
 STATE_WORDS = {"starting": "Starting…", "training": "Training", "paused": "Paused",
                "stopping": "Stopping and saving a checkpoint…", "finished": "Finished", "stopped": "Stopped",
                "failed": "Failed"}
-
-
-def fmt_loss(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.3f}"
-
-
-def fmt_lr(x) -> str:
-    return "—" if x is None else f"{x:.2e}"
-
-
-def fmt_grad(x) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.2f}"
-
-
-def fmt_speed(tokens_per_sec) -> str:
-    return "—" if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
 
 
 def status_text(state: str, message: str = "") -> str:

@@ -7,8 +7,8 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from studio.state.data_details import COUNT_ROWS, DETAIL_ROWS, detail_texts, import_warnings_text
-from studio.widgets.form_helpers import MessageLine, human_exact, monospace_font
+from studio.state.data_details import DETAIL_ROWS, detail_texts, import_warnings_text
+from studio.widgets.form_helpers import MessageLine, monospace_font
 
 
 class DatasetDetails(QWidget):
@@ -51,8 +51,6 @@ class DatasetDetails(QWidget):
             self.details_warnings.clear_message()
             return
         self.details_title.setText(f"<b>{html.escape(str(ds.get('name', '')), quote=False)}</b>")
-        for key in COUNT_ROWS:
-            self.stats[key].setText(human_exact(ds.get(key)))
         for key, text in detail_texts(ds).items():
             self.stats[key].setText(text)
         self.stats["n_bytes"].setToolTip(f"{int(ds.get('n_bytes') or 0):,} bytes")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
-from engine.config import human_count
+from engine.format import human_count
 from studio.state.data_details import DATASET_COLUMNS, sources_text
 
 

@@ -1,4 +1,5 @@
-"""Small pieces the panels share: a panel header, an error line, number formatting, a scientific spin box.
+"""Small pieces the panels share: a panel header, an error line, a scientific spin box (numbers in words are
+engine/format.py's).
 
 Colours are picked from the widget's palette so the same code reads well in light and dark themes.
 """
@@ -15,7 +16,7 @@ from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette, QValidator
 from PySide6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
                                QToolButton, QVBoxLayout, QWidget)
 
-from engine.config import human_count, range_message
+from engine.config import range_message
 
 
 def is_dark(widget: QWidget) -> bool:
@@ -107,23 +108,6 @@ def set_invalid(widget: QWidget, invalid: bool, label: QLabel | None = None) -> 
         widget.setPalette(QPalette())   # an empty palette (no roles set) means: inherit the theme's again
     if label is not None:
         label.setStyleSheet(f"color: {error_color(label).name()}; font-weight: bold;" if invalid else "")
-
-
-def human_exact(n: int | None) -> str:
-    """'12.3 k (12,345)' - short for reading, exact for checking; just '123' when both are the same."""
-    if n is None:
-        return "—"
-    short = human_count(n)
-    exact = f"{int(n):,}"
-    return short if short.replace(",", "") == exact.replace(",", "") else f"{short} ({exact})"
-
-
-def human_flops(n: float) -> str:
-    """5.2e6 -> '5.2 MFLOP'."""
-    for unit, size in (("T", 1e12), ("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(n) >= size:
-            return f"{n / size:.1f} {unit}FLOP"
-    return f"{n:.0f} FLOP"
 
 
 class SciSpinBox(QDoubleSpinBox):

@@ -13,7 +13,7 @@ from PySide6.QtGui import QBrush, QFont
 from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTableWidget,
                                QTableWidgetItem, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
 
-from engine.config import plural
+from engine.format import plural
 from studio.state.import_report import STEP_NAMES, step_effect
 from studio.widgets.form_helpers import monospace_font, muted_color
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from engine import protocol as p
-from engine.config import plural
+from engine.format import plural
 from studio import theme
 from studio.widgets.form_helpers import guarded
 

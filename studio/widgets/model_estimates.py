@@ -6,9 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFormLayout, QGroupBox, QLabel
 
-from engine.config import human_bytes, human_count
+from engine.format import human_bytes, human_count, human_flops
 from studio.state.model_form import Estimates
-from studio.widgets.form_helpers import human_flops
 
 ROWS = (
     ("params_label", "Parameters:", "Trainable numbers in the model. nanoGPT's baby model has about 0.8 M; GPT-2 "

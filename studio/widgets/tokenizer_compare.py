@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLab
                                QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_bytes, human_count, plural
+from engine.format import human_bytes, human_count, plural
 from studio import theme
 from studio.state.tokenizer_choices import KIND_LABELS
 from studio.widgets.form_helpers import MessageLine, guarded, muted_color

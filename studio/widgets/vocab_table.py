@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHeade
                                QTableView, QTextBrowser, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_count, plural
+from engine.format import human_count, plural
 from studio.widgets.form_helpers import guarded, monospace_font
 from studio.widgets.token_spans import readable_token
 
