@@ -316,14 +316,34 @@ def probe_model(model, tokenizer, texts: list[str], *, max_tokens: int = 128, in
 
 def default_probe_texts(tokenizer, token_ids, *, n: int = 2, n_tokens: int = 48) -> list[str]:
     """n texts of about n_tokens tokens from evenly spaced, fixed places of a token array (a validation split),
-    so every evaluation of a run looks at the same texts."""
+    so every evaluation of a run looks at the same texts.
+
+    A fixed window starts and ends mid-word ("? GREMIO: … BAP"): a person shown it reads a cut-off sentence, and
+    the combo that lists the texts looks clipped. So each window is a little wider and keeps whole lines when it
+    holds two line breaks, else whole words (see _whole_lines)."""
     token_ids = np.asarray(token_ids)
     if token_ids.size == 0 or n < 1:
         return []
-    n_tokens = min(n_tokens, token_ids.size)
-    starts = np.linspace(0, token_ids.size - n_tokens, n).astype(np.int64)
-    texts = [tokenizer.decode([int(t) for t in token_ids[s:s + n_tokens]]) for s in dict.fromkeys(starts)]
+    wide = min(n_tokens + n_tokens // 2, token_ids.size)
+    starts = np.linspace(0, token_ids.size - wide, n).astype(np.int64)
+    texts = [_whole_lines(tokenizer.decode([int(t) for t in token_ids[s:s + wide]]), n_tokens, wide)
+             for s in dict.fromkeys(starts)]
     return [t for t in texts if t]
+
+
+def _whole_lines(text: str, n_tokens: int, wide: int) -> str:
+    """`text` cut to whole lines (between its first and last line break) when that keeps at least half of the
+    wanted length, else to whole words; a text with neither comes back as it is."""
+    want = max(1, len(text) * n_tokens // max(wide, 1))     # characters in about n_tokens tokens
+    first, last = text.find("\n"), text.rfind("\n")
+    if 0 <= first < last:
+        lines = text[first + 1:last].strip("\n")
+        if len(lines) >= want // 2:
+            return lines
+    first, last = text.find(" "), text.rfind(" ")
+    if 0 <= first < last and last - first - 1 >= want // 2:
+        return text[first + 1:last]
+    return text
 
 
 # ------------------------------------------------------------------------------------------- wire & storage

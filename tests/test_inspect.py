@@ -455,11 +455,25 @@ def test_snapshots_are_stored_by_step_and_replayed_as_sent(char_tok, tmp_path):
         ins.load_snapshot(folder / "step-00000001.npz")
 
 
-def test_default_probe_texts_are_fixed_windows_of_the_split(char_tok):
+def test_default_probe_texts_are_fixed_windows_of_the_split_in_whole_lines(char_tok):
+    """The same places every time, cut to whole lines: never a sentence that starts or ends mid-word."""
     ids = np.asarray(char_tok.encode(TEXT).ids, dtype=np.uint16)
-    texts = ins.default_probe_texts(char_tok, ids, n=2, n_tokens=30)
-    assert texts == [TEXT[:30], TEXT[-30:]]
+    texts = ins.default_probe_texts(char_tok, ids, n=2, n_tokens=60)
+    assert texts == ins.default_probe_texts(char_tok, ids, n=2, n_tokens=60)
+    lines = set(TEXT.splitlines())
+    for text in texts:
+        assert text in TEXT and 30 <= len(text) <= 90
+        assert all(line in lines for line in text.split("\n")), text     # whole lines only
+    assert texts[0].startswith("But soft, what light through yonder window breaks?\nJULIET:")
     assert ins.default_probe_texts(char_tok, ids[:0]) == []
+
+
+def test_a_probe_text_without_line_breaks_keeps_whole_words(char_tok):
+    words = "but soft what light through yonder window breaks " * 6
+    ids = np.asarray(char_tok.encode(words).ids, dtype=np.uint16)
+    (text, *_) = ins.default_probe_texts(char_tok, ids, n=1, n_tokens=30)
+    assert text in words and not text.startswith(" ") and not text.endswith(" ")
+    assert set(text.split(" ")) <= set(words.split())
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
