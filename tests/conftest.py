@@ -105,3 +105,13 @@ def shown(qtbot, widget, size=(1000, 700)):
     widget.resize(*size)
     widget.show()
     return widget
+
+
+def kill_engine_unnoticed(session) -> None:
+    """SIGKILL the real engine's process group and wait until it has exited, before any Qt event runs: the
+    Session has not noticed yet, so the next request fails while it is being sent (its reply comes before
+    `request` returns)."""
+    import signal
+    os.killpg(os.getpgid(session.client.pid), signal.SIGKILL)
+    session.client.proc.wait(10)
+    assert session.engine_state != "dead"

@@ -103,3 +103,30 @@ def test_dropping_a_file_starts_the_preview(qtbot, tmp_path):
     assert panel.stack.currentIndex() == 1
     assert panel.preview_text.toPlainText() == "dropped text\nsecond line\n"
     assert panel.name_edit.text() == "dropped"
+
+
+def test_import_as_the_engine_dies_is_not_left_importing_and_works_after_a_restart(qtbot, tmp_path):
+    """The engine dies just before Import is pressed, unnoticed: the request fails while it is being sent. The
+    panel says why and is not left importing (Import would be refused for ever); after a restart it imports."""
+    from conftest import kill_engine_unnoticed, start_session, stop_session
+    path = tmp_path / "notes.txt"
+    path.write_text("a few lines of text to import\n" * 50, encoding="utf-8")
+    s = start_session(tmp_path / "ws")
+    try:
+        panel = make_panel(qtbot, s)
+        with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):
+            panel.preview_paths([str(path)])
+        kill_engine_unnoticed(s)
+        panel.import_button.click()
+        assert s.engine_state == "dead" and panel.import_request_id is None
+        assert panel.import_button.isEnabled() and panel.import_file_button.isEnabled()
+        assert panel.error_line.text().startswith("Import failed: the engine stopped: the engine was killed")
+        panel.error_box.close()
+
+        s.restart_engine()
+        qtbot.waitUntil(lambda: s.ready, timeout=60_000)
+        with qtbot.waitSignal(panel.importFinished, timeout=30_000) as done:
+            panel.import_button.click()
+        assert done.args[0] and done.args[0]["name"] == "notes"
+    finally:
+        stop_session(s)

@@ -150,3 +150,43 @@ def test_a_vocabulary_that_leaves_text_unknown_is_warned_about_before_training(q
     s.select_tokenizer({"id": 5, "name": "full-char", "kind": "char", "vocab_size": 65, "dataset_id": 1,
                         "unk_share": 0.0, "unk_examples": []})
     assert not panel.coverage_label.isVisible()
+
+
+def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_restart(qtbot, tmp_path):
+    """The engine dies just before Train (later: Resume) is pressed, unnoticed: the request fails while it is being
+    sent. The panel says why and is not left "Preparing the run…" / "Resuming…" with Stop on and the bar busy;
+    after a restart the same button works."""
+    from conftest import kill_engine_unnoticed, start_session, stop_session
+    from test_attention_panel import TRAIN
+    s = start_session(tmp_path / "ws")
+    ended = []
+    s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
+                             st.state in ("finished", "stopped", "failed") else None)
+    try:
+        s.update_config("tokenizer", kind="char")
+        for section, values in TRAIN.items():
+            s.update_config(section, **values)
+        s.update_config("train", max_iters=5000)      # never finishes on its own: the test stops it
+        w = TrainingPanel(s)
+        qtbot.addWidget(w)
+        w.show()
+        for button in (w.train_button, w.resume_button):
+            qtbot.waitUntil(button.isEnabled, timeout=60_000)
+            kill_engine_unnoticed(s)
+            button.click()
+            assert s.engine_state == "dead" and w.state_label.text() == ""
+            assert not w.stop_button.isEnabled() and w.progress.maximum() == 1000
+            assert w.error_label.text().startswith("Training could not start: the engine stopped: the engine was "
+                                                   "killed")
+            for box in w.findChildren(QMessageBox):
+                box.close()
+
+            s.restart_engine()
+            qtbot.waitUntil(lambda: s.ready and button.isEnabled(), timeout=60_000)
+            button.click()
+            qtbot.waitUntil(lambda: s.is_training and int(s.run.get("step") or 0) > 0, timeout=60_000)
+            w.stop_button.click()                       # a stopped run, resumable from its checkpoint
+            qtbot.waitUntil(lambda: bool(ended), timeout=30_000)
+            assert ended.pop().state == "stopped" and not w.error_label.isVisible()
+    finally:
+        stop_session(s)

@@ -59,3 +59,29 @@ def test_train_char_tokenizer_table_search_and_spans(qtbot, module_session):
         panel.sample_edit.setPlainText("Hello there")
     assert shown_spans.args[0] == len("Hello there")
     assert panel.sample_stats.text().startswith("11 tokens for 11 characters")
+
+
+def test_train_as_the_engine_dies_is_not_left_busy_and_works_after_a_restart(qtbot, tmp_path):
+    """The engine dies just before Train is pressed, unnoticed: the request fails while it is being sent. The
+    panel says why and is not left training (Train would be refused for ever); after a restart it trains."""
+    from conftest import kill_engine_unnoticed, start_session, stop_session
+    s = start_session(tmp_path / "ws")
+    try:
+        panel = VocabPanel(s)
+        qtbot.addWidget(panel)
+        panel.show()
+        panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("char"))
+        kill_engine_unnoticed(s)
+        panel.train_button.click()
+        assert s.engine_state == "dead" and panel.train_request_id is None
+        assert panel.train_button.isEnabled() and not panel.cancel_button.isVisible()
+        assert panel.error_line.text().startswith("Tokenizer training failed: the engine stopped: the engine was "
+                                                  "killed")
+
+        s.restart_engine()
+        qtbot.waitUntil(lambda: s.ready, timeout=60_000)
+        with qtbot.waitSignal(panel.tokenizerTrained, timeout=60_000) as trained:
+            panel.train_button.click()
+        assert trained.args[0] and trained.args[0]["kind"] == "char"
+    finally:
+        stop_session(s)

@@ -259,9 +259,12 @@ class DataPanel(QWidget):
         self.import_page.start_progress()
         self._set_importing(True)
         self.state.import_started = time.monotonic()
-        self.state.import_request_id = self.session.request(msg, on_reply=guarded(self, self._on_import_reply),
-                                                            on_event=guarded(self, self._on_import_event))
-        return self.state.import_request_id
+        # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
+        # answer must find the request it ends, or the panel would stay "importing".
+        self.state.import_request_id = msg.id
+        self.session.request(msg, on_reply=guarded(self, self._on_import_reply),
+                             on_event=guarded(self, self._on_import_event))
+        return msg.id
 
     def cancel_import(self) -> None:
         if self.import_request_id is not None:

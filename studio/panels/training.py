@@ -218,20 +218,23 @@ class TrainingPanel(QWidget):
             self._update_buttons()
             return
         self._clear_error()
-        self._train_request = self.session.request(
-            p.TrainRequest(config=cfg.to_dict()), self._on_train_reply, self._on_train_event)
         self.state_label.setText("Preparing the run…")
         self.progress.setRange(0, 0)    # busy until the run starts (the vocabulary may be trained first)
-        self._update_buttons()
+        self._send_train(p.TrainRequest(config=cfg.to_dict()))
 
     def resume_selected(self) -> None:
         run = self.session.run
         if run is None:
             return
         self._clear_error()
-        self._train_request = self.session.request(
-            p.TrainRequest(resume_run=run["id"]), self._on_train_reply, self._on_train_event)
         self.state_label.setText(f"Resuming run {run['id']}…")
+        self._send_train(p.TrainRequest(resume_run=run["id"]))
+
+    def _send_train(self, msg: p.TrainRequest) -> None:
+        # The id is kept and the panel shows "busy" before sending: the Session may answer at once (the engine has
+        # just stopped or died), and that answer must find the request it ends and have the last word.
+        self._train_request = msg.id
+        self.session.request(msg, self._on_train_reply, self._on_train_event)
         self._update_buttons()
 
     def toggle_pause(self) -> None:

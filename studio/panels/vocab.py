@@ -205,9 +205,12 @@ class VocabPanel(QWidget):
                                       vocab_size=self.form.vocab_size(), options=self.form.options())
         self.error_line.clear_message()
         self.form.set_busy(True)
-        self.train_request_id = self.session.request(msg, on_reply=guarded(self, self._on_train_reply),
-                                                     on_event=guarded(self, self._on_train_event))
-        return self.train_request_id
+        # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
+        # answer must find the request it ends, or Train would stay refused.
+        self.train_request_id = msg.id
+        self.session.request(msg, on_reply=guarded(self, self._on_train_reply),
+                             on_event=guarded(self, self._on_train_event))
+        return msg.id
 
     def cancel_training(self) -> None:
         if self.train_request_id is not None:
