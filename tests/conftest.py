@@ -107,6 +107,66 @@ def shown(qtbot, widget, size=(1000, 700)):
     return widget
 
 
+# ------------------------------------------------------------------------------ the whole studio (Qt window)
+from contextlib import contextmanager  # noqa: E402
+
+
+def main_window(qtbot, session, qsettings, size=None, active=False, show=True):
+    """The real MainWindow on `session`, owned by qtbot. size: resized first; active: also waited for until it
+    is the active window (its shortcuts only fire then); show=False leaves it unshown."""
+    from PySide6.QtWidgets import QApplication
+
+    from studio.main_window import MainWindow
+    win = MainWindow(session, qsettings)
+    qtbot.addWidget(win)
+    if size:
+        win.resize(*size)
+    if show:
+        win.show()
+    if active:
+        qtbot.waitExposed(win)
+        win.activateWindow()
+        qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=3000)
+    return win
+
+
+@contextmanager
+def window_on(qtbot, session, qsettings, **how):
+    """main_window(...) on a session the test made; leaving closes the window (which stops the engine as quitting
+    does) and kills what is left of the engine, whatever the test did or failed at."""
+    win = main_window(qtbot, session, qsettings, **how)
+    try:
+        yield win
+    finally:
+        win.close()
+        session.client.kill_now()
+
+
+@contextmanager
+def open_studio(qtbot, qsettings, workspace, **how):
+    """The studio as a user starts it: a real engine on `workspace` (ready), then the window; yields (window,
+    session) and closes both on leaving, as window_on does."""
+    session = start_session(workspace)
+    with window_on(qtbot, session, qsettings, **how) as win:
+        yield win, session
+
+
+@pytest.fixture
+def offline_window(qtbot, tmp_path, qsettings):
+    """The main window on a session with no engine: the test plays the engine's messages."""
+    from studio.session import Session
+    return main_window(qtbot, Session(str(tmp_path / "ws")), qsettings)
+
+
+def ended_runs(session) -> list:
+    """The status of every run that ends from now on (finished, stopped or failed), in the order they come."""
+    from engine.protocol import RUN_OUTCOMES
+    ended: list = []
+    session.statusReceived.connect(
+        lambda st: ended.append(st) if st.run is not None and st.state in RUN_OUTCOMES else None)
+    return ended
+
+
 def kill_engine_unnoticed(session) -> None:
     """SIGKILL the real engine's process group and wait until it has exited, before any Qt event runs: the
     Session has not noticed yet, so the next request fails while it is being sent (its reply comes before

@@ -7,13 +7,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from conftest import start_session
+from conftest import ended_runs, open_studio, window_on
 from engine import protocol as p
-from studio.main_window import MainWindow
 from studio.session import Session
 
 pytestmark = pytest.mark.timeout(240)
 
+AT_WORK = dict(size=(1280, 720), active=True)     # the window as a user has it: a laptop's size, active
 TINY_MODEL = dict(n_layer=2, n_head=2, n_embd=32, block_size=32)
 
 
@@ -24,31 +24,8 @@ def tiny_training(session, steps: int = 40, **extra) -> None:
                                                learning_rate=3e-3, min_lr=3e-4, checkpoint_interval=1000), **extra))
 
 
-def open_window(qtbot, session, qsettings) -> MainWindow:
-    win = MainWindow(session, qsettings)
-    qtbot.addWidget(win)
-    win.resize(1280, 720)
-    win.show()
-    qtbot.waitExposed(win)
-    win.activateWindow()
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is win, timeout=3000)    # shortcuts need it
-    return win
-
-
 def visible_message_boxes() -> list[str]:
     return [w.text() for w in QApplication.topLevelWidgets() if isinstance(w, QMessageBox) and w.isVisible()]
-
-
-def ended_runs(session) -> list:
-    ended: list = []
-    session.statusReceived.connect(
-        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
-    return ended
-
-
-def close_window(win) -> None:
-    win.close()
-    win.session.client.kill_now()
 
 
 # --------------------------------------------------------------------------------------------- first run
@@ -64,16 +41,15 @@ def test_first_run_ctrl_return_at_once_trains_and_the_playground_writes(qtbot, t
     session = Session(str(workspace))
     session.start_engine()
     tiny_training(session, steps=40)
-    win = open_window(qtbot, session, qsettings)
-    train = win.panels["train"]
-    ended = ended_runs(session)
-    assert session.hello is None, "the engine answered before the test pressed anything"
-    win.show_page("model")
-    qtbot.keyClick(win.panels["model"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-    assert win.current_page() == "train"
-    assert train.train_button.text() == "Starting…" and not train.train_button.isEnabled()
-    assert "as soon as the engine is ready" in train.state_label.text()
-    try:
+    with window_on(qtbot, session, qsettings, **AT_WORK) as win:
+        train = win.panels["train"]
+        ended = ended_runs(session)
+        assert session.hello is None, "the engine answered before the test pressed anything"
+        win.show_page("model")
+        qtbot.keyClick(win.panels["model"], Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+        assert win.current_page() == "train"
+        assert train.train_button.text() == "Starting…" and not train.train_button.isEnabled()
+        assert "as soon as the engine is ready" in train.state_label.text()
         qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
         assert ended[0].state == "finished", ended[0].message
         assert not train.error_label.isVisible(), train.error_label.text()
@@ -91,14 +67,10 @@ def test_first_run_ctrl_return_at_once_trains_and_the_playground_writes(qtbot, t
         assert not play.error_label.isVisible(), play.error_label.text()
         assert len(play.generated) > 0 and play.output.toPlainText().startswith("the ")
         assert visible_message_boxes() == []
-    finally:
-        close_window(win)
 
 
 def test_ctrl_return_in_the_playground_writes_instead(qtbot, tmp_path, qsettings):
-    session = start_session(tmp_path / "ws")
-    win = open_window(qtbot, session, qsettings)
-    try:
+    with open_studio(qtbot, qsettings, tmp_path / "ws", **AT_WORK) as (win, session):
         win.show_page("playground")
         play = win.panels["playground"]
         play.prompt.setFocus()
@@ -108,42 +80,36 @@ def test_ctrl_return_in_the_playground_writes_instead(qtbot, tmp_path, qsettings
         assert win.current_page() == "playground"
         assert not any(isinstance(m, p.TrainRequest) for m in sent)
         assert "Ctrl+Return" in win.panels["train"].train_button.toolTip()
-    finally:
-        close_window(win)
 
 
 # ------------------------------------------------------------------------------------ kept per workspace
 def test_every_choice_comes_back_after_a_restart(qtbot, tmp_path, qsettings):
     ws = tmp_path / "ws"
-    session = start_session(ws)
-    win = open_window(qtbot, session, qsettings)
-    vocab = win.panels["vocab"]
-    win.show_page("vocab")
-    vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("bpe"))
-    with qtbot.waitSignal(vocab.tokenizerTrained, timeout=60_000) as trained:
-        vocab.train_button.click()
-    bpe = trained.args[0]
-    assert session.tokenizer["id"] == bpe["id"] and bpe["kind"] == "bpe"
-    tiny_training(session, steps=10)
-    session.update_config("model", n_layer=3, dropout=0.1)
-    ended = ended_runs(session)
-    win.panels["train"].start_training()
-    qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
-    run_id = ended[0].run
-    play = win.panels["playground"]
-    play.temperature.setValue(1.3)
-    play.top_k.setValue(7)
-    play.mode_combo.setCurrentIndex(play.mode_combo.findData("greedy"))
-    play.prompt.setPlainText("once upon")
-    win.show_page("vocab")
-    win.showMaximized()
-    qtbot.waitUntil(lambda: session.ui("window") == "maximized", timeout=3000)
-    saved_config = session.config.to_dict()
-    close_window(win)
+    with open_studio(qtbot, qsettings, ws, **AT_WORK) as (win, session):
+        vocab = win.panels["vocab"]
+        win.show_page("vocab")
+        vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("bpe"))
+        with qtbot.waitSignal(vocab.tokenizerTrained, timeout=60_000) as trained:
+            vocab.train_button.click()
+        bpe = trained.args[0]
+        assert session.tokenizer["id"] == bpe["id"] and bpe["kind"] == "bpe"
+        tiny_training(session, steps=10)
+        session.update_config("model", n_layer=3, dropout=0.1)
+        ended = ended_runs(session)
+        win.panels["train"].start_training()
+        qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
+        run_id = ended[0].run
+        play = win.panels["playground"]
+        play.temperature.setValue(1.3)
+        play.top_k.setValue(7)
+        play.mode_combo.setCurrentIndex(play.mode_combo.findData("greedy"))
+        play.prompt.setPlainText("once upon")
+        win.show_page("vocab")
+        win.showMaximized()
+        qtbot.waitUntil(lambda: session.ui("window") == "maximized", timeout=3000)
+        saved_config = session.config.to_dict()
 
-    session2 = start_session(ws)
-    win2 = open_window(qtbot, session2, qsettings)
-    try:
+    with open_studio(qtbot, qsettings, ws, **AT_WORK) as (win2, session2):
         assert session2.tokenizer and session2.tokenizer["id"] == bpe["id"]
         assert session2.config.to_dict() == saved_config
         assert session2.run and session2.run["id"] == run_id
@@ -158,30 +124,22 @@ def test_every_choice_comes_back_after_a_restart(qtbot, tmp_path, qsettings):
         play2 = win2.panels["playground"]
         assert play2.temperature.value() == pytest.approx(1.3) and play2.top_k.value() == 7
         assert play2.mode_combo.currentData() == "greedy" and play2.prompt.toPlainText() == "once upon"
-    finally:
-        close_window(win2)
 
 
 def test_a_broken_state_file_is_ignored_and_nothing_else_changes(qtbot, tmp_path, qsettings):
     ws = tmp_path / "ws"
     ws.mkdir()
     (ws / "studio-state.json").write_bytes(b"\x00\xff not json")
-    session = start_session(ws)
-    win = open_window(qtbot, session, qsettings)
-    try:
+    with open_studio(qtbot, qsettings, ws, **AT_WORK) as (win, session):
         assert session.dataset and session.dataset["name"] == "sample"     # the defaults
         assert session.save_state()
         assert b"not json" not in (ws / "studio-state.json").read_bytes()
-    finally:
-        close_window(win)
 
 
 # --------------------------------------------------------------------------------- one run shown at a time
 def test_the_train_panel_shows_one_run_and_its_own_settings(qtbot, tmp_path, qsettings):
-    session = start_session(tmp_path / "ws")
-    win = open_window(qtbot, session, qsettings)
-    train = win.panels["train"]
-    try:
+    with open_studio(qtbot, qsettings, tmp_path / "ws", **AT_WORK) as (win, session):
+        train = win.panels["train"]
         ended = ended_runs(session)
         tiny_training(session, steps=10)
         train.start_training()
@@ -206,15 +164,11 @@ def test_the_train_panel_shows_one_run_and_its_own_settings(qtbot, tmp_path, qse
         assert "3 layers" in summary
         qtbot.waitUntil(lambda: len(train.curves.steps) > 0, timeout=5000)
         assert train.curves.run_id == first
-    finally:
-        close_window(win)
 
 
 # ------------------------------------------------------------------------------------------ live status
 def test_every_view_of_a_training_run_updates_live(qtbot, tmp_path, qsettings):
-    session = start_session(tmp_path / "ws")
-    win = open_window(qtbot, session, qsettings)
-    try:
+    with open_studio(qtbot, qsettings, tmp_path / "ws", **AT_WORK) as (win, session):
         tiny_training(session, steps=400, eval_interval=100, log_interval=5)
         steps_seen = []
         session.metricsReceived.connect(lambda run, rows: steps_seen.extend(int(r["step"]) for r in rows))
@@ -233,8 +187,6 @@ def test_every_view_of_a_training_run_updates_live(qtbot, tmp_path, qsettings):
         assert "training" in win.run_label.text()
         session.control("stop")
         qtbot.waitUntil(lambda: not session.is_training, timeout=30_000)
-    finally:
-        close_window(win)
 
 
 def _numbers_before(sep: str, text: str) -> list[str]:
@@ -250,9 +202,7 @@ def _close_step(text: str, step: int) -> bool:
 
 
 def test_the_vocabulary_combo_never_shows_a_tokenizer_that_is_not_in_use(qtbot, tmp_path, qsettings):
-    session = start_session(tmp_path / "ws")
-    win = open_window(qtbot, session, qsettings)
-    try:
+    with open_studio(qtbot, qsettings, tmp_path / "ws", **AT_WORK) as (win, session):
         vocab = win.panels["vocab"]
         vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
         with qtbot.waitSignal(vocab.tokenizerTrained, timeout=60_000) as trained:
@@ -269,17 +219,14 @@ def test_the_vocabulary_combo_never_shows_a_tokenizer_that_is_not_in_use(qtbot, 
         vocab.tokenizer_combo.activated.emit(1)
         assert session.tokenizer and session.tokenizer["id"] == trained.args[0]["id"]
         assert vocab.tokenizer_combo.findText("(none chosen: pick one)") < 0
-    finally:
-        close_window(win)
 
 
 def test_train_clicked_before_the_engine_said_hello_starts_the_run(qtbot, tmp_path, qsettings):
     session = Session(str(tmp_path / "ws"))
     session.start_engine()
     tiny_training(session, steps=400)
-    win = open_window(qtbot, session, qsettings)
-    train = win.panels["train"]
-    try:
+    with window_on(qtbot, session, qsettings, **AT_WORK) as win:
+        train = win.panels["train"]
         win.show_page("train")
         assert session.hello is None and train.train_button.isEnabled()
         train.train_button.click()
@@ -290,16 +237,13 @@ def test_train_clicked_before_the_engine_said_hello_starts_the_run(qtbot, tmp_pa
         qtbot.waitUntil(lambda: len(train.curves.steps) > 0, timeout=60_000)     # it trains
         session.control("stop")
         qtbot.waitUntil(lambda: not session.is_training, timeout=30_000)
-    finally:
-        close_window(win)
 
 
 def test_stop_before_the_engine_is_ready_cancels_the_waiting_start(qtbot, tmp_path, qsettings):
     session = Session(str(tmp_path / "ws"))
     session.start_engine()
-    win = open_window(qtbot, session, qsettings)
-    train = win.panels["train"]
-    try:
+    with window_on(qtbot, session, qsettings, **AT_WORK) as win:
+        train = win.panels["train"]
         train.start_training()
         assert train.train_button.text() == "Starting…"
         train.stop_training()
@@ -307,5 +251,3 @@ def test_stop_before_the_engine_is_ready_cancels_the_waiting_start(qtbot, tmp_pa
         qtbot.waitUntil(lambda: session.engine_state == "ready", timeout=60_000)
         qtbot.wait(500)
         assert session.training_run is None and not session.is_training
-    finally:
-        close_window(win)

@@ -5,9 +5,8 @@ import random
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import start_session
+from conftest import ended_runs, open_studio
 from engine import protocol as p
-from studio.main_window import MainWindow
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -34,144 +33,121 @@ def _ys(curve):
 def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
     ws, corpus = tmp_path / "workspace", tmp_path / "patterns.txt"
     write_corpus(corpus)
-    session = start_session(ws)
-    win = MainWindow(session, qsettings)
-    qtbot.addWidget(win)
-    win.show()
+    with open_studio(qtbot, qsettings, ws) as (win, session):
+        # Data: preview the file, press Import.
+        win.show_page("data")
+        data = win.panels["data"]
+        data.preview_paths([str(corpus)])
+        with qtbot.waitSignal(data.importFinished, timeout=30_000) as imported:
+            data.import_button.click()
+        dataset = imported.args[0]
+        assert dataset and dataset["name"] == "patterns" and session.dataset["id"] == dataset["id"]
 
-    # Data: preview the file, press Import.
-    win.show_page("data")
-    data = win.panels["data"]
-    data.preview_paths([str(corpus)])
-    with qtbot.waitSignal(data.importFinished, timeout=30_000) as imported:
-        data.import_button.click()
-    dataset = imported.args[0]
-    assert dataset and dataset["name"] == "patterns" and session.dataset["id"] == dataset["id"]
+        # Vocabulary: a character-level tokenizer.
+        win.show_page("vocab")
+        vocab = win.panels["vocab"]
+        vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
+        with qtbot.waitSignal(vocab.tokenizerTrained, timeout=30_000) as trained:
+            vocab.train_button.click()
+        tokenizer = trained.args[0]
+        assert tokenizer and session.config.tokenizer.tokenizer == tokenizer["id"]
 
-    # Vocabulary: a character-level tokenizer.
-    win.show_page("vocab")
-    vocab = win.panels["vocab"]
-    vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
-    with qtbot.waitSignal(vocab.tokenizerTrained, timeout=30_000) as trained:
-        vocab.train_button.click()
-    tokenizer = trained.args[0]
-    assert tokenizer and session.config.tokenizer.tokenizer == tokenizer["id"]
+        # Model and training settings: tiny, so the test stays fast on two cores.
+        session.update_config("model", n_layer=2, n_head=2, n_embd=32, block_size=32)
+        session.update_config("train", batch_size=8, max_iters=60, eval_interval=20, eval_iters=4, log_interval=2,
+                              warmup_iters=5, lr_decay_iters=60, learning_rate=3e-3, min_lr=3e-4,
+                              checkpoint_interval=1000)
 
-    # Model and training settings: tiny, so the test stays fast on two cores.
-    session.update_config("model", n_layer=2, n_head=2, n_embd=32, block_size=32)
-    session.update_config("train", batch_size=8, max_iters=60, eval_interval=20, eval_iters=4, log_interval=2,
-                          warmup_iters=5, lr_decay_iters=60, learning_rate=3e-3, min_lr=3e-4,
-                          checkpoint_interval=1000)
+        win.show_page("train")
+        train = win.panels["train"]
+        assert "2 layers × 2 heads × 32 wide" in train.summary.text()
+        ended = ended_runs(session)
+        train.train_button.click()
+        qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
+        assert ended[0].state == "finished", ended[0].message
+        run_id = ended[0].run
+        assert session.run["id"] == run_id
+        qtbot.waitUntil(lambda: len(_ys(train.train_curve)) >= 25 and len(_ys(train.val_curve)) >= 3, timeout=5000)
+        losses = _ys(train.train_curve)
+        assert losses[-1] < losses[0] - 0.8, f"the loss did not fall: {losses[0]:.3f} -> {losses[-1]:.3f}"
+        assert train.cards["step"].value.text() == "60 / 60"
+        assert train.state_label.text().startswith("Finished") and f"Run {run_id} “" in train.run_caption.text()
+        assert "finished, 60 / 60 steps" in train.run_caption.text()
+        qtbot.waitUntil(lambda: session.engine_state == "ready" and train.train_button.isEnabled(), timeout=5000)
 
-    win.show_page("train")
-    train = win.panels["train"]
-    assert "2 layers × 2 heads × 32 wide" in train.summary.text()
-    ended = []
-    session.statusReceived.connect(
-        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
-    train.train_button.click()
-    qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
-    assert ended[0].state == "finished", ended[0].message
-    run_id = ended[0].run
-    assert session.run["id"] == run_id
-    qtbot.waitUntil(lambda: len(_ys(train.train_curve)) >= 25 and len(_ys(train.val_curve)) >= 3, timeout=5000)
-    losses = _ys(train.train_curve)
-    assert losses[-1] < losses[0] - 0.8, f"the loss did not fall: {losses[0]:.3f} -> {losses[-1]:.3f}"
-    assert train.cards["step"].value.text() == "60 / 60"
-    assert train.state_label.text().startswith("Finished") and f"Run {run_id} “" in train.run_caption.text()
-    assert "finished, 60 / 60 steps" in train.run_caption.text()
-    qtbot.waitUntil(lambda: session.engine_state == "ready" and train.train_button.isEnabled(), timeout=5000)
+        # Playground: stream a continuation of a prompt.
+        win.show_page("playground")
+        play = win.panels["playground"]
+        assert play.selected_run_id() == run_id
+        play.prompt.setPlainText("the cat ")
+        play.max_new.setValue(40)
+        play.seed.setValue(1)
+        streamed = []
+        original = play._on_event
+        play._on_event = lambda m: (streamed.append(m) if isinstance(m, p.Token) else None, original(m))
+        play.generate_button.click()
+        qtbot.waitUntil(lambda: not play.writing, timeout=30_000)
+        assert not play.error_label.isVisible(), play.error_label.text()
+        assert len(streamed) == 40 and play.generated == "".join(m.text for m in streamed)
+        assert play.output.toPlainText() == "the cat " + play.generated
+        assert "tok/s" in play.stats_label.text()
 
-    # Playground: stream a continuation of a prompt.
-    win.show_page("playground")
-    play = win.panels["playground"]
-    assert play.selected_run_id() == run_id
-    play.prompt.setPlainText("the cat ")
-    play.max_new.setValue(40)
-    play.seed.setValue(1)
-    streamed = []
-    original = play._on_event
-    play._on_event = lambda m: (streamed.append(m) if isinstance(m, p.Token) else None, original(m))
-    play.generate_button.click()
-    qtbot.waitUntil(lambda: not play.writing, timeout=30_000)
-    assert not play.error_label.isVisible(), play.error_label.text()
-    assert len(streamed) == 40 and play.generated == "".join(m.text for m in streamed)
-    assert play.output.toPlainText() == "the cat " + play.generated
-    assert "tok/s" in play.stats_label.text()
+        # Runs: the finished run is listed with its steps.
+        runs = win.panels["runs"]
+        assert runs.table.rowCount() == 1 and runs.table.item(0, 3).text() == "60 / 60"
 
-    # Runs: the finished run is listed with its steps.
-    runs = win.panels["runs"]
-    assert runs.table.rowCount() == 1 and runs.table.item(0, 3).text() == "60 / 60"
+        # Delete it: every panel lets go of it; Undo brings it back with its whole curve.
+        win.show_page("runs")
+        runs.delete_button.click()
+        qtbot.waitUntil(lambda: runs.table.rowCount() == 0, timeout=10_000)
+        assert session.run is None and runs.undo_bar.isVisible()
+        assert not runs.delete_button.isEnabled() and play.selected_run_id() is None
+        runs.undo_bar.undo_button.click()
+        qtbot.waitUntil(lambda: runs.table.rowCount() == 1 and session.run is not None, timeout=10_000)
+        assert session.run["id"] == run_id and "Restored the run" in runs.error_label.text()
+        qtbot.waitUntil(lambda: _ys(train.train_curve) == pytest.approx(losses), timeout=10_000)
+        win.show_page("playground")
 
-    # Delete it: every panel lets go of it; Undo brings it back with its whole curve.
-    win.show_page("runs")
-    runs.delete_button.click()
-    qtbot.waitUntil(lambda: runs.table.rowCount() == 0, timeout=10_000)
-    assert session.run is None and runs.undo_bar.isVisible()
-    assert not runs.delete_button.isEnabled() and play.selected_run_id() is None
-    runs.undo_bar.undo_button.click()
-    qtbot.waitUntil(lambda: runs.table.rowCount() == 1 and session.run is not None, timeout=10_000)
-    assert session.run["id"] == run_id and "Restored the run" in runs.error_label.text()
-    qtbot.waitUntil(lambda: _ys(train.train_curve) == pytest.approx(losses), timeout=10_000)
-    win.show_page("playground")
-
-    # Quit: the engine goes away cleanly.
-    win.close()
+    # Quit (leaving the block closes the window): the engine goes away cleanly.
     assert session.client.state == "stopped" and session.client.proc.poll() is not None
 
     # Reopen the same workspace: the run and its whole loss curve are still there.
-    session2 = start_session(ws)
-    try:
-        win2 = MainWindow(session2, qsettings)
-        qtbot.addWidget(win2)
+    with open_studio(qtbot, qsettings, ws, show=False) as (win2, session2):
         assert win2.current_page() == "playground"          # the last panel is remembered
         assert session2.run is not None and session2.run["id"] == run_id and session2.run["status"] == "finished"
         train2 = win2.panels["train"]
         qtbot.waitUntil(lambda: len(_ys(train2.train_curve)) == len(losses), timeout=5000)
         assert _ys(train2.train_curve) == pytest.approx(losses)
         assert len(_ys(train2.val_curve)) >= 3
-        win2.close()
-    finally:
-        session2.client.kill_now()
 
 
 # ---------------------------------------------------------------------------- the window without an engine
 
-@pytest.fixture
-def window(qtbot, tmp_path, qsettings):
-    from studio.session import Session
-    session = Session(str(tmp_path / "ws"))     # the test plays the engine's messages
-    win = MainWindow(session, qsettings)
-    qtbot.addWidget(win)
-    win.show()
-    return win
-
-
-def test_status_bar_follows_the_engine(window):
-    s = window.session
+def test_status_bar_follows_the_engine(offline_window):
+    s = offline_window.session
     s.deliver_hello(p.HelloReply(device="cpu", device_name="CPU (2 threads)",
                                  workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
-    assert window.engine_status_text() == "Engine ready · CPU (2 threads)"
-    assert "Workspace: /w" in window.workspace_label.text() and not window.restart_button.isVisible()
+    assert offline_window.engine_status_text() == "Engine ready · CPU (2 threads)"
+    assert "Workspace: /w" in offline_window.workspace_label.text() and not offline_window.restart_button.isVisible()
     s.deliver([p.Status(state="training", run=4)])
-    assert window.engine_status_text() == "Training · CPU (2 threads)"
+    assert offline_window.engine_status_text() == "Training · CPU (2 threads)"
     s.deliver_death("the engine was killed by SIGKILL")
-    assert window.engine_status_text() == "Engine stopped: the engine was killed by SIGKILL"
-    assert window.restart_button.isVisible()
-    assert "killed by SIGKILL" in window.notice_label.text()      # the notice line, in the status bar too
+    assert offline_window.engine_status_text() == "Engine stopped: the engine was killed by SIGKILL"
+    assert offline_window.restart_button.isVisible()
+    assert "killed by SIGKILL" in offline_window.notice_label.text()      # the notice line, in the status bar too
 
 
-def test_sidebar_order_and_shortcuts(qtbot, window):
-    labels = [window.sidebar.item(i).text() for i in range(window.sidebar.count())]
+def test_sidebar_order_and_shortcuts(qtbot, offline_window):
+    labels = [offline_window.sidebar.item(i).text() for i in range(offline_window.sidebar.count())]
     assert labels == ["Data", "Vocabulary", "Model", "Objective", "Train", "Attention", "Playground", "Runs"]
-    window.activateWindow()
-    window.setFocus()
-    qtbot.keyClick(window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
-    assert window.current_page() == "train"
-    qtbot.keyClick(window, "6", modifier=Qt.KeyboardModifier.ControlModifier)
-    assert window.current_page() == "attention"
-    qtbot.keyClick(window, "8", modifier=Qt.KeyboardModifier.ControlModifier)
-    assert window.current_page() == "runs"
+    offline_window.activateWindow()
+    offline_window.setFocus()
+    qtbot.keyClick(offline_window, "5", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert offline_window.current_page() == "train"
+    qtbot.keyClick(offline_window, "6", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert offline_window.current_page() == "attention"
+    qtbot.keyClick(offline_window, "8", modifier=Qt.KeyboardModifier.ControlModifier)
+    assert offline_window.current_page() == "runs"
 
 
 def _hello(session) -> None:
@@ -179,20 +155,20 @@ def _hello(session) -> None:
                                        workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
 
 
-def test_closing_while_training_asks_first(window):
-    s = window.session
+def test_closing_while_training_asks_first(offline_window):
+    s = offline_window.session
     _hello(s)
     s.deliver([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
     asked = []
-    window.ask = lambda title, text: asked.append(text) or False
-    window.close()
-    assert window.isVisible() and asked and asked[0].startswith("Stop training and quit?")
-    window.ask = lambda title, text: True
-    window.close()
-    assert not window.isVisible()
+    offline_window.ask = lambda title, text: asked.append(text) or False
+    offline_window.close()
+    assert offline_window.isVisible() and asked and asked[0].startswith("Stop training and quit?")
+    offline_window.ask = lambda title, text: True
+    offline_window.close()
+    assert not offline_window.isVisible()
 
 
-def test_ctrl_c_closes_the_window(qtbot, window):
+def test_ctrl_c_closes_the_window(qtbot, offline_window):
     import os
     import signal
 
@@ -201,15 +177,15 @@ def test_ctrl_c_closes_the_window(qtbot, window):
     from studio.app import install_sigint_handler
     previous = signal.getsignal(signal.SIGINT)
     try:
-        install_sigint_handler(QApplication.instance(), window)
+        install_sigint_handler(QApplication.instance(), offline_window)
         os.kill(os.getpid(), signal.SIGINT)
-        qtbot.waitUntil(lambda: not window.isVisible(), timeout=3000)
+        qtbot.waitUntil(lambda: not offline_window.isVisible(), timeout=3000)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def test_runs_panel_selects_and_opens_in_playground(window):
-    s = window.session
+def test_runs_panel_selects_and_opens_in_playground(offline_window):
+    s = offline_window.session
     runs = [{"id": 1, "name": "a", "status": "finished", "step": 50, "max_iters": 50, "best_val_loss": 2.0,
              "config": {"model": {"n_layer": 2}}, "created": "2026-11-23T09:00:00+00:00", "device": "CPU"},
             {"id": 2, "name": "b", "status": "stopped", "step": 20, "max_iters": 50, "best_val_loss": None,
@@ -217,7 +193,7 @@ def test_runs_panel_selects_and_opens_in_playground(window):
     _hello(s)
     s.deliver([p.Status(state="idle")])
     s.apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
-    panel = window.panels["runs"]
+    panel = offline_window.panels["runs"]
     assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "2"       # newest last
     assert s.run["id"] == 2 and panel.resume_button.isEnabled()                        # stopped at 20 of 50
     assert panel.table.item(0, 6).text() == "2026-11-23 09:00" and panel.table.item(1, 4).text() == "—"
@@ -227,13 +203,13 @@ def test_runs_panel_selects_and_opens_in_playground(window):
     assert s.run["id"] == 1 and ["Model", "Layers", "2"] in shown_config
     assert not panel.resume_button.isEnabled()                                         # finished
     panel.playground_button.click()
-    assert window.current_page() == "playground"
-    assert window.panels["playground"].selected_run_id() == 1
+    assert offline_window.current_page() == "playground"
+    assert offline_window.panels["playground"].selected_run_id() == 1
 
 
-def test_file_menu_opens_the_trash(window):
-    assert window.trash_action in window.menuBar().actions()[0].menu().actions()
-    dialog = window.show_trash()
+def test_file_menu_opens_the_trash(offline_window):
+    assert offline_window.trash_action in offline_window.menuBar().actions()[0].menu().actions()
+    dialog = offline_window.show_trash()
     assert dialog.isVisible() and dialog.windowTitle() == "Trash" and not dialog.restore_button.isEnabled()
     dialog.close()
 

@@ -7,8 +7,8 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog
 
+from conftest import main_window
 from engine import protocol as p
-from studio.main_window import MainWindow
 from studio.shortcuts_dialog import undescribed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -18,20 +18,7 @@ pytestmark = pytest.mark.timeout(120)
 @pytest.fixture
 def win(qtbot, session, qsettings):
     """The main window on a real engine."""
-    w = MainWindow(session, qsettings)
-    qtbot.addWidget(w)
-    w.show()
-    return w
-
-
-@pytest.fixture
-def offline_win(qtbot, tmp_path, qsettings):
-    """The main window before any engine has answered (the test plays the engine's hello where needed)."""
-    from studio.session import Session
-    w = MainWindow(Session(str(tmp_path / "ws")), qsettings)
-    qtbot.addWidget(w)
-    w.show()
-    return w
+    return main_window(qtbot, session, qsettings)
 
 
 def menu_actions(window, title: str) -> list[str]:
@@ -69,19 +56,19 @@ def test_the_version_falls_back_to_pyproject_when_not_installed(monkeypatch, tmp
     assert app.app_version() == "unknown (not installed)"
 
 
-def test_an_engine_too_old_to_send_its_torch_version_still_connects(offline_win):
+def test_an_engine_too_old_to_send_its_torch_version_still_connects(offline_window):
     # An older engine's hello has no torch_version: the field is optional, the About box says so.
     hello = p.decode_message({"kind": "hello_reply", "parent": "1", "device": "cpu", "device_name": "CPU",
                               "workspace": {"path": "/w", "datasets": [], "tokenizers": [], "runs": []}})
-    offline_win.session.deliver_hello(hello)
-    assert dict(offline_win.about_lines())["torch (in the engine)"] == "an engine too old to say"
-    assert "Engine ready" in offline_win.engine_status_text()
+    offline_window.session.deliver_hello(hello)
+    assert dict(offline_window.about_lines())["torch (in the engine)"] == "an engine too old to say"
+    assert "Engine ready" in offline_window.engine_status_text()
 
 
 # -------------------------------------------------------------------------------------------------- shortcuts
 
-def test_f1_opens_a_non_modal_page_listing_every_shortcut_of_the_window(qtbot, offline_win):
-    window = offline_win
+def test_f1_opens_a_non_modal_page_listing_every_shortcut_of_the_window(qtbot, offline_window):
+    window = offline_window
     window.activateWindow()
     qtbot.keyClick(window, Qt.Key.Key_F1)
     dialog = window._shortcuts_dialog
@@ -100,8 +87,8 @@ def test_f1_opens_a_non_modal_page_listing_every_shortcut_of_the_window(qtbot, o
     assert window.current_page() == "model"
 
 
-def test_the_page_follows_the_real_shortcuts_so_it_cannot_go_stale(offline_win):
-    window = offline_win
+def test_the_page_follows_the_real_shortcuts_so_it_cannot_go_stale(offline_window):
+    window = offline_window
     extra = QShortcut(QKeySequence("Ctrl+Shift+K"), window.panels["runs"])
     extra.setWhatsThis("Keep the selected run")
     dialog = window.show_shortcuts()
@@ -128,13 +115,13 @@ class _UrlCatcher(QObject):
         self.urls.append(url)
 
 
-def test_read_the_readme_opens_the_projects_readme(offline_win):
-    assert "Read the README" in menu_actions(offline_win, "Help")
+def test_read_the_readme_opens_the_projects_readme(offline_window):
+    assert "Read the README" in menu_actions(offline_window, "Help")
     catcher = _UrlCatcher()
     # Qt's own hook for file URLs: the system viewer is not started in a test.
     QDesktopServices.setUrlHandler("file", catcher, "open")
     try:
-        offline_win.readme_action.trigger()
+        offline_window.readme_action.trigger()
     finally:
         QDesktopServices.unsetUrlHandler("file")
     assert len(catcher.urls) == 1
@@ -144,18 +131,18 @@ def test_read_the_readme_opens_the_projects_readme(offline_win):
 
 # ---------------------------------------------------------------------------------------------- import, export
 
-def test_file_import_goes_to_the_data_panel_and_opens_its_chooser(qtbot, offline_win, tmp_path, monkeypatch):
+def test_file_import_goes_to_the_data_panel_and_opens_its_chooser(qtbot, offline_window, tmp_path, monkeypatch):
     text = tmp_path / "poems.txt"
     text.write_text("roses are red\nviolets are blue\n" * 50, encoding="utf-8")
     asked = []
     # The OS file chooser cannot be clicked in a test: it answers with the file a user would pick.
     monkeypatch.setattr(QFileDialog, "getOpenFileNames",
                         staticmethod(lambda *a, **k: asked.append(a) or ([str(text)], "")))
-    offline_win.show_page("runs")
-    assert menu_actions(offline_win, "File")[2:4] == ["Import…", "Export tokenizer…"]
-    offline_win.import_action.trigger()
-    data = offline_win.panels["data"]
-    assert asked and offline_win.current_page() == "data"
+    offline_window.show_page("runs")
+    assert menu_actions(offline_window, "File")[2:4] == ["Import…", "Export tokenizer…"]
+    offline_window.import_action.trigger()
+    data = offline_window.panels["data"]
+    assert asked and offline_window.current_page() == "data"
     assert data.stack.currentIndex() == 1 and data.name_edit.text() == "poems"
 
 

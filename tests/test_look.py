@@ -6,7 +6,7 @@ from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
-from conftest import shown
+from conftest import ended_runs, shown
 from engine import protocol as p
 from studio import theme
 from studio.panels.data import DataPanel
@@ -147,9 +147,7 @@ def test_charts_start_with_a_hint_then_show_curves_with_the_legend_off_the_data(
         assert not _ticks_shown(plot)
 
     _short_run_config(module_session)
-    ended = []
-    module_session.statusReceived.connect(
-        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
+    ended = ended_runs(module_session)
     panel.train_button.click()
     qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
     assert ended[0].state == "finished", ended[0].message

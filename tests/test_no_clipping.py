@@ -9,8 +9,9 @@ from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (QAbstractButton, QApplication, QCheckBox, QComboBox, QLabel, QPushButton,
                                QRadioButton, QStyle, QStyleOptionButton, QStyleOptionComboBox, QWidget)
 
+from conftest import ended_runs, main_window
 from engine import protocol as p
-from studio.main_window import PAGES, MainWindow
+from studio.main_window import PAGES
 from studio.widgets.elided_combo import ElidedComboBox
 
 pytestmark = pytest.mark.timeout(240)
@@ -149,9 +150,7 @@ def _train_a_short_run(qtbot, session) -> None:
     session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
     session.update_config("train", batch_size=4, max_iters=20, eval_interval=10, eval_iters=2, log_interval=2,
                           warmup_iters=2, lr_decay_iters=20, checkpoint_interval=1000)
-    ended = []
-    session.statusReceived.connect(
-        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None)
+    ended = ended_runs(session)
     started = []
     session.request(p.TrainRequest(config=session.config.to_dict()), started.append)
     qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
@@ -185,9 +184,7 @@ def _visit_every_page(qtbot, win, size) -> list[str]:
 
 def test_no_text_is_clipped_on_any_panel_at_either_size(qtbot, session, qsettings):
     qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
-    win = MainWindow(session, qsettings)
-    qtbot.addWidget(win)
-    win.show()
+    win = main_window(qtbot, session, qsettings)
     # First with nothing trained (combos are first shown empty), then with a run in every run combo.
     problems = _visit_every_page(qtbot, win, (1280, 720))
     _train_a_short_run(qtbot, session)
