@@ -236,21 +236,26 @@ def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, pan
     assert isinstance(tar, p.TokenAttentionRequest) and tar.checkpoint == "ckpt-000100" and tar.ids == [1]
 
 
+def _train_a_tiny_run(qtbot, session, **train) -> None:
+    """A finished run of test_attention_panel's tiny model on a character vocabulary, with `train`'s settings."""
+    from conftest import ended_runs
+    from test_attention_panel import TRAIN
+    session.update_config("tokenizer", kind="char")
+    for section, values in TRAIN.items():
+        session.update_config(section, **values)
+    session.update_config("train", **train)
+    ended = ended_runs(session)
+    session.request(p.TrainRequest(config=session.config.to_dict()))
+    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
+    assert ended[0].state == "finished", ended[0].message
+
+
 def test_real_engine_token_details(qtbot, module_session, tmp_path):
     """Generate with details from a run the real engine trains here, click a token, see its attention."""
     from test_attention_panel import TRAIN
     s = module_session
     qtbot.waitUntil(lambda: bool(s.workspace.get("datasets")), timeout=20_000)
-    s.update_config("tokenizer", kind="char")
-    for section, values in TRAIN.items():
-        s.update_config(section, **values)
-    s.update_config("train", max_iters=20, eval_interval=20)
-    ended = []
-    s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
-                             st.state in ("finished", "stopped", "failed") else None)
-    s.request(p.TrainRequest(config=s.config.to_dict()))
-    qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
-    assert ended[0].state == "finished", ended[0].message
+    _train_a_tiny_run(qtbot, s, max_iters=20, eval_interval=20)
     qtbot.waitUntil(lambda: any(r.get("status") == "finished" for r in s.workspace.get("runs", [])),
                     timeout=10_000)
     w = PlaygroundPanel(s)
@@ -286,19 +291,9 @@ def test_generate_as_the_engine_dies_ends_the_writing_and_works_after_a_restart(
     import signal
 
     from conftest import start_session, stop_session
-    from test_attention_panel import TRAIN
     s = start_session(tmp_path / "ws")
     try:
-        s.update_config("tokenizer", kind="char")
-        for section, values in TRAIN.items():
-            s.update_config(section, **values)
-        s.update_config("train", max_iters=4, eval_interval=4, checkpoint_interval=4)
-        ended = []
-        s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
-                                 st.state in ("finished", "stopped", "failed") else None)
-        s.request(p.TrainRequest(config=s.config.to_dict()))
-        qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
-        assert ended[0].state == "finished", ended[0].message
+        _train_a_tiny_run(qtbot, s, max_iters=4, eval_interval=4, checkpoint_interval=4)
         w = PlaygroundPanel(s)
         qtbot.addWidget(w)
         w.show()
