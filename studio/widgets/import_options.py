@@ -79,6 +79,13 @@ class ImportOptionsForm(QWidget):
         form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.ExpandingFieldsGrow)
         return box, form
 
+    def _choice_row(self, form: QFormLayout, label: str, choices, tip: str) -> QComboBox:
+        """A combo of (value, label) choices in a row of `form`; choosing one is an edit (`changed`)."""
+        combo = _combo(choices, tip)
+        combo.currentIndexChanged.connect(self.changed)
+        form.addRow(label, combo)
+        return combo
+
     def _build_source(self) -> QWidget:
         box, form = self._form("What to read")
         self.source_form = form
@@ -119,14 +126,12 @@ class ImportOptionsForm(QWidget):
         self.delimiter_edit.textChanged.connect(self.changed)
         form.addRow("Delimiter:", self.delimiter_edit)
 
-        self.doc_unit_combo = _combo(
-            labelled(DOC_UNITS, DOC_UNIT_LABELS),
+        self.doc_unit_combo = self._choice_row(
+            form, "Document is:", labelled(DOC_UNITS, DOC_UNIT_LABELS),
             "What one document is in a plain text file. Documents are kept apart in the dataset (a blank line "
             "between them; once tokenized, the tokenizer's end-of-text token) and are what duplicate and length "
             "filters act on. Each line suits one sentence or "
             "one record per line; each paragraph splits at blank lines.")
-        self.doc_unit_combo.currentIndexChanged.connect(self.changed)
-        form.addRow("Document is:", self.doc_unit_combo)
 
         self.include_edit = QLineEdit()
         self.include_edit.setToolTip(
@@ -144,33 +149,27 @@ class ImportOptionsForm(QWidget):
 
     def _build_problems(self) -> QWidget:
         box, form = self._form("When the input has problems")
-        self.decode_combo = _combo(
-            labelled(DECODE_CHOICES, DECODE_LABELS),
+        self.decode_combo = self._choice_row(
+            form, "If a file is not UTF-8:", labelled(DECODE_CHOICES, DECODE_LABELS),
             "What to do with a file that is not UTF-8 text (UTF-16/32 with a byte-order mark are fine). "
             "Latin-1 never fails but turns other encodings into wrong characters; skipping leaves the file out. "
             "Either way the file is named in the warnings.")
-        self.decode_combo.currentIndexChanged.connect(self.changed)
-        form.addRow("If a file is not UTF-8:", self.decode_combo)
-        self.bad_record_combo = _combo(
-            labelled(BAD_RECORD_CHOICES, BAD_RECORD_LABELS),
+        self.bad_record_combo = self._choice_row(
+            form, "Bad records:", labelled(BAD_RECORD_CHOICES, BAD_RECORD_LABELS),
             "What to do with records that cannot be read: a malformed JSONL line, a CSV row with the wrong "
             "number of fields, a value that is not text. Stopping names their line numbers; skipping imports "
             "the rest and shows how many were left out.")
-        self.bad_record_combo.currentIndexChanged.connect(self.changed)
-        form.addRow("Bad records:", self.bad_record_combo)
         return box
 
     def _build_cleaning(self) -> QWidget:
         box, form = self._form("Cleaning")
         box.setToolTip("Optional steps run on every document on its way in, in the order listed. The preview "
                        "shows what each does before you import.")
-        self.normalize_combo = _combo(
-            ((None, "none"), *((f, f) for f in NORMAL_FORMS)),
+        self.normalize_combo = self._choice_row(
+            form, "Unicode normalization:", ((None, "none"), *((f, f) for f in NORMAL_FORMS)),
             "Unicode normalization. NFC joins letters and accents written as two characters into one, so the "
             "same word is always spelled the same way. NFKC also folds look-alikes (ﬁ → fi, full-width letters, "
             "superscripts) - good for web text, lossy for maths.")
-        self.normalize_combo.currentIndexChanged.connect(self.changed)
-        form.addRow("Unicode normalization:", self.normalize_combo)
 
         def check(text: str, tip: str) -> QCheckBox:
             c = QCheckBox(text)
@@ -238,13 +237,11 @@ class ImportOptionsForm(QWidget):
         self.regex_edit.textChanged.connect(self._on_regex)
         self.regex_label = QLabel("Regex filter:")
         form.addRow(self.regex_label, self.regex_edit)
-        self.regex_action_combo = _combo(
-            labelled(REGEX_ACTIONS, REGEX_ACTION_LABELS),
+        self.regex_action_combo = self._choice_row(
+            form, "", labelled(REGEX_ACTIONS, REGEX_ACTION_LABELS),
             "What the regex filter does: remove the lines that match (page numbers, headers), remove whole "
             "documents with a matching line (spam, a language you do not want), or keep only documents with a "
             "matching line.")
-        self.regex_action_combo.currentIndexChanged.connect(self.changed)
-        form.addRow("", self.regex_action_combo)
         self.regex_error = MessageLine(box)
         form.addRow(self.regex_error)
 
