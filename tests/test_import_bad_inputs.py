@@ -51,7 +51,8 @@ def whitespace(t):
 
 
 def binary(t):
-    return [write(t / "in" / "bin.txt", b"header\x00\x01\x02")], {}, "{p} looks like a program or binary file, not text (NUL byte at offset 6)"
+    return ([write(t / "in" / "bin.txt", b"header\x00\x01\x02")], {},
+            "{p} looks like a program or binary file, not text (NUL byte at offset 6)")
 
 
 def undecodable(t):
