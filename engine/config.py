@@ -14,8 +14,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.errors import UserError
-# TEMPORARY (issue 9, engine/format.py): until studio/panels/training.py and vocab.py import these from there.
-from engine.format import human_count, human_duration, plural  # noqa: F401
 from engine.resources import read_json, read_text, resource_path
 
 POS_ENCODINGS = ("learned", "sinusoidal", "rope")

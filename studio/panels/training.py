@@ -13,14 +13,14 @@ from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMessageBox, QProgre
                                QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import ConfigError, RunConfig, human_duration, user_message
+from engine.config import ConfigError, RunConfig, user_message
+from engine.format import fmt_grad, fmt_loss, fmt_lr, fmt_speed, human_duration
 from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
 from studio.state.curves import RunCurves
 from studio.state.model_form import ASSUMED_CHAR_VOCAB
-from studio.state.train_summary import (config_differences, config_html, differs_text, fmt_grad, fmt_loss, fmt_lr,
-                                        fmt_speed, status_text)
+from studio.state.train_summary import config_differences, config_html, differs_text, status_text
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
 from studio.widgets.train_cards import stat_cards

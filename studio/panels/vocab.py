@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, Q
                                QPushButton, QTabWidget, QToolButton, QVBoxLayout, QWidget)
 
 from engine import protocol as p
-from engine.config import human_count, plural
+from engine.format import human_count, plural
 from studio import theme
 from studio.state.tokenizer_choices import KIND_LABELS, tokenizer_summary
 from studio.widgets.tokenizer_compare import TokenizerCompareView

@@ -9,8 +9,6 @@ from html import escape
 
 from engine.config import ConfigError, RunConfig, field_label, param_count
 from engine.format import human_count, plural
-# TEMPORARY (issue 9): until studio/panels/training.py imports these from engine.format.
-from engine.format import fmt_grad, fmt_loss, fmt_lr, fmt_speed  # noqa: F401
 
 # The words for a run's Status.state on the panel's state line.
 STATE_WORDS = {"starting": "Starting…", "training": "Training", "paused": "Paused",
