@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from engine.rows import DatasetRow, RunRow, TokenizerRow, TrashEntry
 from engine.store.errors import WorkspaceError
 from engine.store.schema import TABLE_OF_KIND, utc_now
+from engine.format import plural
 
 TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a workspace is opened
 
@@ -16,7 +17,7 @@ TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a worksp
 def _listed(what: str, rows: list[dict], most: int = 3) -> str:
     names = ", ".join(f"{r['name']!r}" for r in rows[:most]) + (f" and {len(rows) - most} more"
                                                                  if len(rows) > most else "")
-    return f"{len(rows)} {what}{'s' * (len(rows) != 1)} ({names})"
+    return f"{plural(len(rows), what)} ({names})"
 
 
 class TrashMethods:

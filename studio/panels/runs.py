@@ -17,6 +17,7 @@ from studio import theme
 from studio.state.runs import config_diff, config_rows, progress_cells, run_heading, value_names
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.undo_bar import UndoBar
+from engine.format import plural
 
 COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
 NAME_COLUMN = 1
@@ -318,7 +319,7 @@ class RunsPanel(QWidget):
             self._set_config_rows(("Section", "Setting", run_heading(run), run_heading(other)), rows)
             self.config_title.setText(f"{run_heading(run)} compared with {run_heading(other)}")
             self.config_note.setText("The two runs have the same settings." if not rows else
-                                     f"{len(rows)} setting{'s' * (len(rows) != 1)} differ; the rest are the same.")
+                                     f"{plural(len(rows), 'setting')} differ; the rest are the same.")
 
     def _set_config_rows(self, headers, rows) -> None:
         table = self.config_table

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.config import unknown_prompt_message
 from studio.run_names import run_line
+from engine.format import plural
 
 MODES = [("sample", "Sampling"), ("greedy", "Greedy"), ("beam", "Beam search")]
 # The settings each mode reads; "max_new" is read by every mode.
@@ -81,7 +82,7 @@ def stats_text(reply) -> str:
     """'4 tokens · 123.4 tok/s' (and how the text ended, and the characters the vocabulary lacks)."""
     end = " (stopped)" if reply.stopped else (" · the model ended the text" if reply.ended else "")
     n = reply.n_tokens
-    stats = f"{n:,} token{'s' * (n != 1)} · {reply.tokens_per_sec:.1f} tok/s{end}"
+    stats = f"{plural(n, 'token')} · {reply.tokens_per_sec:.1f} tok/s{end}"
     # Characters the vocabulary lacks read as [UNK]: say so, or the odd continuation looks like a bug.
     unknown = unknown_prompt_message(list(getattr(reply, "unknown_chars", None) or []))
     return f"{stats}\n{unknown}" if unknown else stats
