@@ -121,6 +121,10 @@ class Session(QObject):
                 self.hello = None
                 self.last_status = None
             self._set_engine_state(state, detail)
+            if state == "stopped":
+                # The engine is gone and its connection closed: what it had not answered never will be, so say so
+                # (as a death does), or the panels that asked would stay busy.
+                self.requests.fail_all("the engine was stopped before it answered")
         # dead and hung arrive through their own signals, with the reason
 
     def deliver_hello(self, hello: p.HelloReply) -> None:

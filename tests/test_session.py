@@ -122,3 +122,27 @@ def test_a_request_an_older_engine_does_not_know_fails_at_once(qapp, tmp_path):
     s.request(p.RenameRequest(ref=1, name="new"), replies.append)
     assert len(replies) == 1 and not replies[0].ok and "too old" in replies[0].error
     assert isinstance(replies[0], p.RenameReply)
+
+
+def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
+    """Stopping the engine (quitting, or the stop half of a restart) must not leave a panel waiting for ever: a
+    request the engine had not answered, and one still queued for an engine that is starting, get an error reply."""
+    from conftest import start_session
+    s = start_session(tmp_path / "ws")
+    try:
+        os.kill(s.client.pid, signal.SIGSTOP)             # frozen: it will never answer what is sent now
+        sent, queued = [], []
+        s.request(p.WorkspaceRequest(), sent.append)
+        s.client.stop()
+        qtbot.waitUntil(lambda: s.engine_state == "stopped", timeout=15_000)
+        assert len(sent) == 1 and isinstance(sent[0], p.WorkspaceReply)
+        assert not sent[0].ok and sent[0].error == "the engine was stopped before it answered"
+
+        s.start_engine()
+        s.request(p.WorkspaceRequest(), queued.append)     # held until the hello, which never comes
+        s.client.stop()
+        qtbot.waitUntil(lambda: s.engine_state == "stopped", timeout=15_000)
+        assert len(queued) == 1 and queued[0].error == "the engine was stopped before it answered"
+        assert s.queued == ()
+    finally:
+        s.client.kill_now()
