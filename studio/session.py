@@ -159,21 +159,32 @@ class Session(QObject):
     def request(self, msg: p.Message, on_reply: Callable | None = None, on_event: Callable | None = None) -> str:
         """Send `msg` (queued until the engine is ready); on_reply gets its reply once, on_event its broadcasts.
 
-        The reply may come before this returns (the engine is stopped, or died just now): a caller that keeps the
-        request's id keeps `msg.id` before calling."""
-        self.requests.add(msg, on_reply, on_event)
+        The reply never comes before this returns: a request that fails at once (the engine is stopped, or died
+        just now) is answered from the event loop, so a caller may keep the returned id and match replies to it."""
         if self.client.state in ("dead", "stopped"):
             reason = self.engine_detail or "it is not running"
-            self.requests.fail(msg.id, f"the engine is stopped ({reason}); restart it from the Engine menu")
+            self._fail_soon(msg, on_reply, on_event,
+                            f"the engine is stopped ({reason}); restart it from the Engine menu")
         elif self.hello is None:
+            self.requests.add(msg, on_reply, on_event)
             self.requests.hold(msg)
         elif p.too_old_for(msg.kind, self.hello.protocol_version):
-            self.requests.fail(msg.id, f"the engine is too old for this (it speaks protocol "
-                                       f"{self.hello.protocol_version}); restart the studio to get an engine of "
-                                       "the same version")
-        elif not self.client.send(msg):
-            self.requests.fail(msg.id, "the engine is not running")
+            self._fail_soon(msg, on_reply, on_event,
+                            f"the engine is too old for this (it speaks protocol {self.hello.protocol_version}); "
+                            "restart the studio to get an engine of the same version")
+        elif self.client.send(msg):    # a failed send reports the death at once; this request is not pending yet
+            self.requests.add(msg, on_reply, on_event)
+        else:   # the send found the engine gone (and reported its death): say what the other requests were told
+            died = self.client.state == "dead" and self.engine_detail
+            error = f"the engine stopped: {died}" if died else "the engine is not running"
+            self._fail_soon(msg, on_reply, on_event, error)
         return msg.id
+
+    def _fail_soon(self, msg: p.Message, on_reply, on_event, error: str) -> None:
+        # Answered once the caller has returned: panels keep the id request() returns and ignore other replies.
+        self.requests.add(msg, on_reply, on_event)
+        QTimer.singleShot(0, self, lambda: self.requests.fail(msg.id, error))
+
 
     @property
     def queued(self) -> tuple[p.Message, ...]:

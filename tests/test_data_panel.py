@@ -118,7 +118,8 @@ def test_import_as_the_engine_dies_is_not_left_importing_and_works_after_a_resta
             panel.preview_paths([str(path)])
         kill_engine_unnoticed(s)
         panel.import_button.click()
-        assert s.engine_state == "dead" and panel.import_request_id is None
+        qtbot.waitUntil(lambda: panel.import_request_id is None, timeout=5000)     # answered from the event loop
+        assert s.engine_state == "dead"
         assert panel.import_button.isEnabled() and panel.import_file_button.isEnabled()
         assert panel.error_line.text().startswith("Import failed: the engine stopped: the engine was killed")
         panel.error_box.close()

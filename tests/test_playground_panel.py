@@ -304,8 +304,8 @@ def test_generate_as_the_engine_dies_ends_the_writing_and_works_after_a_restart(
         s.client.proc.wait(10)            # gone, and no event has told the studio yet
         assert s.engine_state == "ready" and w.generate_button.isEnabled()
         w.generate_button.click()
-        assert s.engine_state == "dead"
-        assert not w.writing and not w.stop_button.isEnabled()
+        qtbot.waitUntil(lambda: not w.writing, timeout=5000)       # answered from the event loop
+        assert s.engine_state == "dead" and not w.stop_button.isEnabled()
         assert w.error_label.text().startswith("Could not generate: the engine stopped: the engine was killed")
 
         s.restart_engine()

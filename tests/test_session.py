@@ -50,7 +50,8 @@ def test_queued_before_ready_then_sent_and_defaults_selected(qtbot, tmp_path):
         # After death, requests fail at once with a readable line instead of hanging.
         late = []
         s.request(p.WorkspaceRequest(), late.append)
-        assert late and "restart it" in late[0].error
+        qtbot.waitUntil(lambda: bool(late), timeout=2000)
+        assert "restart it" in late[0].error
     finally:
         s.client.kill_now()
 
@@ -112,7 +113,7 @@ def test_config_updates_emit_and_validate(qtbot, tmp_path):
     assert s.config is cfg
 
 
-def test_a_request_an_older_engine_does_not_know_fails_at_once(qapp, tmp_path):
+def test_a_request_an_older_engine_does_not_know_fails_at_once(qtbot, tmp_path):
     """A 1.2 engine would silently ignore a rename: the studio says so instead of waiting for ever."""
     from studio.session import Session
     s = Session(str(tmp_path / "ws"))
@@ -120,6 +121,7 @@ def test_a_request_an_older_engine_does_not_know_fails_at_once(qapp, tmp_path):
                                  workspace={"path": str(tmp_path / "ws"), "datasets": [], "tokenizers": [], "runs": []}))
     replies = []
     s.request(p.RenameRequest(ref=1, name="new"), replies.append)
+    qtbot.waitUntil(lambda: bool(replies), timeout=2000)
     assert len(replies) == 1 and not replies[0].ok and "too old" in replies[0].error
     assert isinstance(replies[0], p.RenameReply)
 
@@ -146,3 +148,15 @@ def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
         assert s.queued == ()
     finally:
         s.client.kill_now()
+
+
+def test_a_request_that_fails_at_once_is_answered_after_request_returns(qtbot, session):
+    """Panels keep the id request() returns and drop replies to other ids, so an answer that came before the id
+    was kept was lost and left the panel 'loading…' for ever (the vocabulary list, an export, a preview)."""
+    from conftest import kill_engine_unnoticed
+    kill_engine_unnoticed(session)
+    replies = []
+    request_id = session.request(p.VocabRequest(tokenizer=1), replies.append)
+    assert replies == [], "answered before request() returned: the caller could not know its id yet"
+    qtbot.waitUntil(lambda: bool(replies), timeout=5000)
+    assert replies[0].parent == request_id and not replies[0].ok and "engine" in replies[0].error

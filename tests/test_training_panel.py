@@ -172,7 +172,8 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
             qtbot.waitUntil(button.isEnabled, timeout=60_000)
             kill_engine_unnoticed(s)
             button.click()
-            assert s.engine_state == "dead" and w.state_label.text() == ""
+            qtbot.waitUntil(lambda: w.state_label.text() == "", timeout=5000)     # answered from the event loop
+            assert s.engine_state == "dead"
             assert not w.stop_button.isEnabled() and w.progress.maximum() == 1000
             assert w.error_label.text().startswith("Training could not start: the engine stopped: the engine was "
                                                    "killed")

@@ -73,7 +73,8 @@ def test_train_as_the_engine_dies_is_not_left_busy_and_works_after_a_restart(qtb
         panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("char"))
         kill_engine_unnoticed(s)
         panel.train_button.click()
-        assert s.engine_state == "dead" and panel.train_request_id is None
+        qtbot.waitUntil(lambda: panel.train_request_id is None, timeout=5000)     # answered from the event loop
+        assert s.engine_state == "dead"
         assert panel.train_button.isEnabled() and not panel.cancel_button.isVisible()
         assert panel.error_line.text().startswith("Tokenizer training failed: the engine stopped: the engine was "
                                                   "killed")
