@@ -10,6 +10,7 @@ so nothing is served from a cache. Peers, each drawing the same L x H grid from 
     (Agg canvas). Artists are created once, outside the timing, so both peers are timed updating, like ours.
 Prints the medians and ratios; --markdown prints a table row for docs/BENCHMARKS.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,13 +47,29 @@ def encode(attn: np.ndarray, step: int) -> tuple[dict, list[bytes]]:
     r, c = np.tril_indices(T)
     blob = np.ascontiguousarray(attn.astype("<f2")[..., r, c]).tobytes()
     names = ["previous-token", "first-token", "self", "local", "induction", "mixed"]
-    labels = [[{"label": names[(la + h) % 6], "score": 0.5, "explanation": "", "scores": {}} for h in range(H)]
-              for la in range(L)]
-    meta = {"format": 1, "step": step, "dtype": "<f2",
-            "probes": [{"kind": "text", "text": "x" * T, "tokens": [f"t{i}" for i in range(T)],
-                        "ids": list(range(T)), "n_dropped": 0, "chars_cut": 0, "shape": [L, H, T, T],
-                        "layout": "tril", "nbytes": len(blob)}],
-            "heads": {"scores": {}, "labels": labels}}
+    labels = [
+        [{"label": names[(la + h) % 6], "score": 0.5, "explanation": "", "scores": {}} for h in range(H)]
+        for la in range(L)
+    ]
+    meta = {
+        "format": 1,
+        "step": step,
+        "dtype": "<f2",
+        "probes": [
+            {
+                "kind": "text",
+                "text": "x" * T,
+                "tokens": [f"t{i}" for i in range(T)],
+                "ids": list(range(T)),
+                "n_dropped": 0,
+                "chars_cut": 0,
+                "shape": [L, H, T, T],
+                "layout": "tril",
+                "nbytes": len(blob),
+            }
+        ],
+        "heads": {"scores": {}, "labels": labels},
+    }
     return meta, [blob]
 
 
@@ -69,12 +86,13 @@ def bench_studio(app, snapshots, T: int, repeats: int) -> list[float]:
     from engine import protocol as p
     from studio.panels.attention import AttentionPanel
     from studio.session import Session
-    session = Session(str(Path("/tmp") / "gui-render-bench-ws"))       # no engine: the bench plays its messages
+
+    session = Session(str(Path("/tmp") / "gui-render-bench-ws"))  # no engine: the bench plays its messages
     session._on_messages([p.Status(state="idle")])
     session._apply_workspace({"path": "/tmp", "datasets": [], "tokenizers": [], "runs": []})
     panel = AttentionPanel(session)
     panel.resize(1600, 1000)
-    panel.cap_spin.setValue(min(T, 256))     # the large heatmap shows every token
+    panel.cap_spin.setValue(min(T, 256))  # the large heatmap shows every token
     panel.show()
     panel.history.run = 1
     app.processEvents()
@@ -82,11 +100,12 @@ def bench_studio(app, snapshots, T: int, repeats: int) -> list[float]:
     def show(i):
         meta, blobs = snapshots[i % len(snapshots)]
         session._on_messages([p.Attention(run=1, step=1000 + i, meta=meta, buffers=tuple(blobs))])
-        panel.render_now()                   # decode + summaries + thumbnails + heatmap
+        panel.render_now()  # decode + summaries + thumbnails + heatmap
         panel.grid.repaint()
         panel.heatmap.viewport().repaint()
+
     for i in range(WARMUP):
-        show(-1 - i)                         # warm-up: see WARMUP
+        show(-1 - i)  # warm-up: see WARMUP
     result = timed(show, repeats)
     assert panel.grid.n_layer == snapshots[0][0]["probes"][0]["shape"][0]
     panel.close()
@@ -95,11 +114,13 @@ def bench_studio(app, snapshots, T: int, repeats: int) -> list[float]:
 
 def decode_plain(meta, blobs) -> np.ndarray:
     from studio.state.attention import decode_probes
+
     return decode_probes(meta, blobs)[0].attn
 
 
 def bench_naive_pyqtgraph(app, snapshots, repeats: int) -> list[float]:
     import pyqtgraph as pg
+
     L, H = snapshots[0][0]["probes"][0]["shape"][:2]
     win = pg.GraphicsLayoutWidget()
     win.resize(1600, 1000)
@@ -124,6 +145,7 @@ def bench_naive_pyqtgraph(app, snapshots, repeats: int) -> list[float]:
             for h in range(H):
                 images[la * H + h].setImage(attn[la, h], levels=(0.0, 1.0), autoLevels=False)
         win.viewport().repaint()
+
     for i in range(WARMUP):
         show(i)
     result = timed(show, repeats)
@@ -134,6 +156,7 @@ def bench_naive_pyqtgraph(app, snapshots, repeats: int) -> list[float]:
 def bench_matplotlib(snapshots, repeats: int) -> list[float] | None:
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -154,6 +177,7 @@ def bench_matplotlib(snapshots, repeats: int) -> list[float] | None:
             for h in range(H):
                 artists[la * H + h].set_data(attn[la, h])
         fig.canvas.draw()
+
     for i in range(2):
         show(i)
     result = timed(show, repeats)
@@ -171,8 +195,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     from PySide6.QtWidgets import QApplication
+
     app = QApplication.instance() or QApplication([])
     from studio import theme
+
     theme.apply_theme(app)
 
     L, H, T = args.layers, args.heads, args.tokens
@@ -182,16 +208,16 @@ def main(argv=None) -> int:
     mpl = bench_matplotlib(snapshots, max(3, args.repeats // 3))
 
     med = statistics.median
-    rows = [("Transformer Studio (HeadGrid mosaic + heatmap)", ours),
-            ("pyqtgraph, one ImageItem per head", naive)]
+    rows = [("Transformer Studio (HeadGrid mosaic + heatmap)", ours), ("pyqtgraph, one ImageItem per head", naive)]
     if mpl is not None:
         rows.append(("matplotlib imshow grid (Agg)", mpl))
-    print(f"{L} layers x {H} heads x {T} tokens, {platform.python_version()}, "
-          f"{os.cpu_count()} cores, offscreen; median of {args.repeats} (matplotlib: {max(3, args.repeats // 3)})")
+    print(
+        f"{L} layers x {H} heads x {T} tokens, {platform.python_version()}, "
+        f"{os.cpu_count()} cores, offscreen; median of {args.repeats} (matplotlib: {max(3, args.repeats // 3)})"
+    )
     for name, times in rows:
         ratio = med(times) / med(ours)
-        print(f"  {name:50s} {med(times):8.1f} ms   (min {min(times):.1f}, max {max(times):.1f})   "
-              f"{ratio:5.1f} x ours")
+        print(f"  {name:50s} {med(times):8.1f} ms   (min {min(times):.1f}, max {max(times):.1f})   {ratio:5.1f} x ours")
     if mpl is None:
         print("  matplotlib not installed: pip install matplotlib into .venv to compare with it")
     if args.markdown:

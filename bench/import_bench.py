@@ -14,6 +14,7 @@ same text in the same run; and the peak memory of importing a large corpus.
 4. Imports a `--rss-size-mb` corpus in a child process and reports its peak RSS (goal: well under 1 GiB for
    1 GiB), with and without line de-duplication.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,6 +40,7 @@ def generate(path: Path, size_mb: float, seed: int = 0) -> int:
     """Write about size_mb MiB of text; returns its size in bytes."""
     import itertools
     from operator import itemgetter
+
     rng = np.random.default_rng(seed)
     letters = np.array(list("etaoinshrdlucmfwypvbgkjqxz"))
     lengths = rng.integers(1, 11, size=8000)
@@ -77,16 +79,29 @@ def peak_rss_mib() -> float:
 
 def child_import(corpus: str, ws_path: str, options: str) -> None:
     from engine.store import Workspace
+
     t0 = time.perf_counter()
     with Workspace(Path(ws_path)) as ws:
         ds = ws.import_dataset([Path(corpus)], "big", **json.loads(options))
-    print(json.dumps({"seconds": time.perf_counter() - t0, "peak_rss_mib": peak_rss_mib(), "n_docs": ds["n_docs"],
-                      "n_bytes": ds["n_bytes"]}))
+    print(
+        json.dumps(
+            {
+                "seconds": time.perf_counter() - t0,
+                "peak_rss_mib": peak_rss_mib(),
+                "n_docs": ds["n_docs"],
+                "n_bytes": ds["n_bytes"],
+            }
+        )
+    )
 
 
 def rss_run(corpus: Path, ws: Path, options: dict) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child-import", str(corpus), str(ws), json.dumps(options)],
-                         capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-import", str(corpus), str(ws), json.dumps(options)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     if out.returncode:
         raise SystemExit(f"child import failed:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -108,8 +123,10 @@ def main() -> None:
     from engine import tokenizer as tk
     from engine.store import Workspace
 
-    results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-                     "python": platform.python_version()}
+    results: dict = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+    }
     with tempfile.TemporaryDirectory(dir=args.tmp, prefix="import-bench-") as d:
         d = Path(d)
         corpus = d / "corpus.txt"
@@ -130,8 +147,9 @@ def main() -> None:
         t0 = time.perf_counter()
         tok = tk.train_tokenizer("bytebpe", args.vocab, [sample])
         results["train_16mib_s"] = time.perf_counter() - t0
-        print(f"trained byte-level BPE ({tok.get_vocab_size()}) on 16 MiB in {results['train_16mib_s']:.1f} s",
-              flush=True)
+        print(
+            f"trained byte-level BPE ({tok.get_vocab_size()}) on 16 MiB in {results['train_16mib_s']:.1f} s", flush=True
+        )
 
         # Ours and raw take turns on the same 8 MiB pieces of the dataset, so a machine busy with other work
         # slows both alike.
@@ -142,25 +160,36 @@ def main() -> None:
         n_ours = n_raw = 0
         for i, piece in enumerate(pieces):
             lines = piece.read_text(encoding="utf-8").splitlines(keepends=True)
-            for side in (("ours", "raw") if i % 2 == 0 else ("raw", "ours")):
+            for side in ("ours", "raw") if i % 2 == 0 else ("raw", "ours"):
                 t0 = time.perf_counter()
                 if side == "ours":
                     n_ours += tk.encode_to_memmap(tok, piece, d / "piece.bin")[0]
                     t_ours += time.perf_counter() - t0
                 else:
                     for j in range(0, len(lines), 65536):
-                        n_raw += sum(len(e.ids) for e in tok.encode_batch(lines[j:j + 65536],
-                                                                          add_special_tokens=False))
+                        n_raw += sum(
+                            len(e.ids) for e in tok.encode_batch(lines[j : j + 65536], add_special_tokens=False)
+                        )
                     t_raw += time.perf_counter() - t0
             print(f"  piece {i + 1}/{len(pieces)}: ours {t_ours:.1f} s, raw {t_raw:.1f} s so far", flush=True)
-        print(f"ours (encode_to_memmap): {t_ours:.1f} s, {n_bytes / MiB / t_ours:.2f} MiB/s, {n_ours:,} tokens",
-              flush=True)
+        print(
+            f"ours (encode_to_memmap): {t_ours:.1f} s, {n_bytes / MiB / t_ours:.2f} MiB/s, {n_ours:,} tokens",
+            flush=True,
+        )
         print(f"raw encode_batch: {t_raw:.1f} s, {n_bytes / MiB / t_raw:.2f} MiB/s, {n_raw:,} tokens", flush=True)
-        results["encode"] = {"mib": n_bytes / MiB, "ours_s": t_ours, "raw_s": t_raw, "ours_tokens": n_ours,
-                             "raw_tokens": n_raw, "ratio": t_raw / t_ours,
-                             "end_to_end_ratio": t_raw / (t_ours + t_import)}
-        print(f"ratio ours/raw throughput: {t_raw / t_ours:.3f} (import + encode: "
-              f"{t_raw / (t_ours + t_import):.3f})", flush=True)
+        results["encode"] = {
+            "mib": n_bytes / MiB,
+            "ours_s": t_ours,
+            "raw_s": t_raw,
+            "ours_tokens": n_ours,
+            "raw_tokens": n_raw,
+            "ratio": t_raw / t_ours,
+            "end_to_end_ratio": t_raw / (t_ours + t_import),
+        }
+        print(
+            f"ratio ours/raw throughput: {t_raw / t_ours:.3f} (import + encode: {t_raw / (t_ours + t_import):.3f})",
+            flush=True,
+        )
         shutil_rm(d / "pieces")
         ws.close()
         for p in d.glob("*.bin"):
@@ -173,14 +202,19 @@ def main() -> None:
         big_size = generate(big, args.rss_size_mb, seed=1)
         print(f"generated {big_size / MiB:.0f} MiB in {time.perf_counter() - t0:.1f} s", flush=True)
         results["rss"] = {"mib": big_size / MiB}
-        for label, options in (("default", {}), ("dedupe_lines+collapse", {
-                "cleaning": {"dedupe_lines": True, "collapse_whitespace": True}}),
-                ("paragraph docs, split=documents", {"doc_unit": "paragraph", "split": "documents"})):
+        for label, options in (
+            ("default", {}),
+            ("dedupe_lines+collapse", {"cleaning": {"dedupe_lines": True, "collapse_whitespace": True}}),
+            ("paragraph docs, split=documents", {"doc_unit": "paragraph", "split": "documents"}),
+        ):
             r = rss_run(big, d / f"ws-{len(results['rss'])}", options)
             results["rss"][label] = r
-            print(f"import {big_size / MiB:.0f} MiB ({label}): {r['seconds']:.1f} s, "
-                  f"{big_size / MiB / r['seconds']:.1f} MiB/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
-                  f"{r['n_docs']:,} documents", flush=True)
+            print(
+                f"import {big_size / MiB:.0f} MiB ({label}): {r['seconds']:.1f} s, "
+                f"{big_size / MiB / r['seconds']:.1f} MiB/s, peak RSS {r['peak_rss_mib']:.0f} MiB, "
+                f"{r['n_docs']:,} documents",
+                flush=True,
+            )
             shutil_rm(d / f"ws-{len(results['rss']) - 1}")
 
     print(json.dumps(results, indent=2))
@@ -213,15 +247,20 @@ def split_file(paths: list[Path], folder: Path, size: int) -> list[Path]:
 
 def shutil_rm(path: Path) -> None:
     import shutil
+
     shutil.rmtree(path, ignore_errors=True)
 
 
 def append_markdown(path: Path, r: dict) -> None:
     e, imp = r["encode"], r["import"]
     lines = [
-        "", f"## Import and byte-level BPE encoding ({time.strftime('%Y-%m-%d')}, `bench/import_bench.py`)", "",
-        f"Machine: {r['machine']}, Python {r['python']}.", "",
-        "| what | result |", "|---|---|",
+        "",
+        f"## Import and byte-level BPE encoding ({time.strftime('%Y-%m-%d')}, `bench/import_bench.py`)",
+        "",
+        f"Machine: {r['machine']}, Python {r['python']}.",
+        "",
+        "| what | result |",
+        "|---|---|",
         f"| import {imp['mib']:.0f} MiB of text (Workspace.import_dataset) | {imp['seconds']:.1f} s, "
         f"{imp['mib_per_s']:.1f} MiB/s |",
         f"| byte-level BPE encode, ours (encode_to_memmap, from the files) | {e['ours_s']:.1f} s, "
@@ -232,8 +271,10 @@ def append_markdown(path: Path, r: dict) -> None:
     ]
     for label, v in r["rss"].items():
         if isinstance(v, dict):
-            lines.append(f"| import {r['rss']['mib']:.0f} MiB, {label}: peak RSS | {v['peak_rss_mib']:.0f} MiB "
-                         f"({v['seconds']:.1f} s, {r['rss']['mib'] / v['seconds']:.1f} MiB/s) |")
+            lines.append(
+                f"| import {r['rss']['mib']:.0f} MiB, {label}: peak RSS | {v['peak_rss_mib']:.0f} MiB "
+                f"({v['seconds']:.1f} s, {r['rss']['mib'] / v['seconds']:.1f} MiB/s) |"
+            )
     with open(path, "a", encoding="utf-8") as f:
         f.write("\n".join(lines) + "\n")
 

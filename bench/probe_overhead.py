@@ -18,6 +18,7 @@ minimum over the repeats) and its overhead in percent against "off", the same fo
 wall time. The in-loop figure is the direct cost, steady whatever else the machine does; the wall-clock
 comparison also catches indirect costs but moves by a few percent between identical runs on a shared machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,22 +51,31 @@ def _timed(cls, name: str, spent: list[float]) -> None:
             return original(self, *a, **kw)
         finally:
             spent.append(time.perf_counter() - t0)
+
     setattr(cls, name, wrapper)
 
 
 KEEP_SPENT: list[float] = []
 
 
-def train_once(ws, dataset_id: int, tokenizer_id: int, iters: int, eval_interval: int, eval_iters: int,
-               train_overrides: dict) -> dict:
+def train_once(
+    ws, dataset_id: int, tokenizer_id: int, iters: int, eval_interval: int, eval_iters: int, train_overrides: dict
+) -> dict:
     from engine.config import preset
     from engine.run_setup import prepare_run
     from engine.train import run_training
 
-    sets = [f"data.dataset={dataset_id}", f"tokenizer.tokenizer={tokenizer_id}", f"train.max_iters={iters}",
-            f"train.lr_decay_iters={iters}", f"train.eval_interval={eval_interval}",
-            f"train.eval_iters={eval_iters}", "train.log_interval=50", f"train.checkpoint_interval={iters}",
-            "train.device=cpu"]
+    sets = [
+        f"data.dataset={dataset_id}",
+        f"tokenizer.tokenizer={tokenizer_id}",
+        f"train.max_iters={iters}",
+        f"train.lr_decay_iters={iters}",
+        f"train.eval_interval={eval_interval}",
+        f"train.eval_iters={eval_iters}",
+        "train.log_interval=50",
+        f"train.checkpoint_interval={iters}",
+        "train.device=cpu",
+    ]
     sets += [f"train.{k}={json.dumps(v)}" for k, v in train_overrides.items()]
     cfg = preset("baby").with_overrides(sets)
     run = prepare_run(ws, cfg)
@@ -85,14 +95,22 @@ def train_once(ws, dataset_id: int, tokenizer_id: int, iters: int, eval_interval
     if state != "finished":
         raise SystemExit(f"training ended {state}: {ws.run(run['id'])['message']}")
     run_dir = Path(ws.run_dir(run["id"]))
-    disk = {sub: sum(p.stat().st_size for p in (run_dir / sub).glob("*")) if (run_dir / sub).is_dir() else 0
-            for sub in ("attention", "checkpoints")}
-    return {"wall_s": wall, "cpu_s": cpu, "probe_s": sum(s for _, s, _ in probes), "keep_s": keep_s,
-            "n_probes": len(probes),
-            "first_probe_s": probes[0][1] if probes else None,
-            "snapshot_bytes": probes[-1][2] if probes else 0, "disk_bytes": disk,
-            "median_tokens_per_sec_logged": statistics.median(rates) if rates else None,
-            "val_loss": ws.run(run["id"])["best_val_loss"]}
+    disk = {
+        sub: sum(p.stat().st_size for p in (run_dir / sub).glob("*")) if (run_dir / sub).is_dir() else 0
+        for sub in ("attention", "checkpoints")
+    }
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "probe_s": sum(s for _, s, _ in probes),
+        "keep_s": keep_s,
+        "n_probes": len(probes),
+        "first_probe_s": probes[0][1] if probes else None,
+        "snapshot_bytes": probes[-1][2] if probes else 0,
+        "disk_bytes": disk,
+        "median_tokens_per_sec_logged": statistics.median(rates) if rates else None,
+        "val_loss": ws.run(run["id"])["best_val_loss"],
+    }
 
 
 def main() -> None:
@@ -108,11 +126,13 @@ def main() -> None:
     if not args.corpus.exists():
         raise SystemExit(f"corpus not found: {args.corpus}")
     import torch
+
     if args.threads:
         torch.set_num_threads(args.threads)
 
     from engine.store import Workspace
     from engine.train import _Training
+
     _timed(_Training, "keep_weights", KEEP_SPENT)
 
     results: dict[str, list[dict]] = {name: [] for name in VARIANTS}
@@ -122,15 +142,17 @@ def main() -> None:
         tok = ws.train_tokenizer(ds["id"], "char", 256)
         names = list(VARIANTS)
         for rep in range(args.repeats):
-            order = names[rep % len(names):] + names[:rep % len(names)]
+            order = names[rep % len(names) :] + names[: rep % len(names)]
             for name in order:
-                r = train_once(ws, ds["id"], tok["id"], args.iters, args.eval_interval, args.eval_iters,
-                               VARIANTS[name])
+                r = train_once(ws, ds["id"], tok["id"], args.iters, args.eval_interval, args.eval_iters, VARIANTS[name])
                 results[name].append(r)
-                print(f"repeat {rep + 1}, {name:<12} {r['wall_s']:7.2f} s wall, {r['cpu_s']:7.2f} s CPU, "
-                      f"probes {r['probe_s']:.3f} s "
-                      f"({r['n_probes']}), kept weights {r['keep_s']:.3f} s, val {r['val_loss']:.4f}",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"repeat {rep + 1}, {name:<12} {r['wall_s']:7.2f} s wall, {r['cpu_s']:7.2f} s CPU, "
+                    f"probes {r['probe_s']:.3f} s "
+                    f"({r['n_probes']}), kept weights {r['keep_s']:.3f} s, val {r['val_loss']:.4f}",
+                    file=sys.stderr,
+                    flush=True,
+                )
         ws.close()
 
     tokens = args.iters * 12 * 64
@@ -142,23 +164,34 @@ def main() -> None:
         walls = [r["wall_s"] for r in runs]
         med, low = statistics.median(walls), min(walls)
         summary[name] = {
-            "wall_s": walls, "wall_median_s": med, "wall_min_s": low,
+            "wall_s": walls,
+            "wall_median_s": med,
+            "wall_min_s": low,
             "tokens_per_sec_median": tokens / med,
-            "overhead_pct_median": 100 * (med / base_med - 1), "overhead_pct_min": 100 * (low / base_min - 1),
+            "overhead_pct_median": 100 * (med / base_med - 1),
+            "overhead_pct_min": 100 * (low / base_min - 1),
             "cpu_s": [r["cpu_s"] for r in runs],
             "cpu_overhead_pct_median": 100 * (statistics.median(r["cpu_s"] for r in runs) / base_cpu - 1),
             "probe_s_per_run": statistics.median(r["probe_s"] for r in runs),
             "keep_s_per_run": statistics.median(r["keep_s"] for r in runs),
             "in_loop_pct_of_off_wall": 100 * statistics.median(r["probe_s"] + r["keep_s"] for r in runs) / base_med,
-            "n_probes": runs[0]["n_probes"], "first_probe_s": runs[0]["first_probe_s"],
-            "snapshot_bytes": runs[0]["snapshot_bytes"], "disk_bytes": runs[0]["disk_bytes"],
+            "n_probes": runs[0]["n_probes"],
+            "first_probe_s": runs[0]["first_probe_s"],
+            "snapshot_bytes": runs[0]["snapshot_bytes"],
+            "disk_bytes": runs[0]["disk_bytes"],
             "val_loss": [r["val_loss"] for r in runs],
         }
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__},"
-                   f" {torch.get_num_threads()} threads",
-        "config": {"preset": "baby", "iters": args.iters, "eval_interval": args.eval_interval,
-                   "eval_iters": args.eval_iters, "repeats": args.repeats, "tokens_per_run": tokens},
+        f" {torch.get_num_threads()} threads",
+        "config": {
+            "preset": "baby",
+            "iters": args.iters,
+            "eval_interval": args.eval_interval,
+            "eval_iters": args.eval_iters,
+            "repeats": args.repeats,
+            "tokens_per_run": tokens,
+        },
         "variants": summary,
     }
     text = json.dumps(result, indent=2)

@@ -9,6 +9,7 @@ three ways, taking turns so a busy machine slows all alike:
 - **plain**: `encode_to_memmap` without them (the blank line stays, as before documents got the token);
 - **raw**: `Tokenizer.encode_batch` on the same text in memory, 64k lines a call (the peer of import_bench.py).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,22 +53,31 @@ def main() -> int:
         eot = tok.token_to_id(tk.EOT)
         lines = train_txt.read_text(encoding="utf-8").splitlines(keepends=True)
         n_bytes = train_txt.stat().st_size
-        print(f"{size / MiB:.0f} MiB generated; train.txt {n_bytes / MiB:.1f} MiB, {len(starts) + 1:,} documents",
-              flush=True)
+        print(
+            f"{size / MiB:.0f} MiB generated; train.txt {n_bytes / MiB:.1f} MiB, {len(starts) + 1:,} documents",
+            flush=True,
+        )
 
         times: dict[str, list[float]] = {"docs": [], "plain": [], "raw": []}
         tokens: dict[str, int] = {}
         order = ["docs", "plain", "raw"]
         for r in range(args.repeats):
-            for side in order[r % 3:] + order[:r % 3]:
+            for side in order[r % 3 :] + order[: r % 3]:
                 t0 = time.perf_counter()
                 if side == "raw":
-                    n = sum(len(e.ids) for j in range(0, len(lines), 65536)
-                            for e in tok.encode_batch(lines[j:j + 65536], add_special_tokens=False))
+                    n = sum(
+                        len(e.ids)
+                        for j in range(0, len(lines), 65536)
+                        for e in tok.encode_batch(lines[j : j + 65536], add_special_tokens=False)
+                    )
                 else:
-                    n = tk.encode_to_memmap(tok, train_txt, d / f"{side}.bin",
-                                            doc_starts=starts if side == "docs" else None,
-                                            sep_id=eot if side == "docs" else None)[0]
+                    n = tk.encode_to_memmap(
+                        tok,
+                        train_txt,
+                        d / f"{side}.bin",
+                        doc_starts=starts if side == "docs" else None,
+                        sep_id=eot if side == "docs" else None,
+                    )[0]
                 times[side].append(time.perf_counter() - t0)
                 tokens[side] = n
             print(f"repeat {r + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
@@ -77,14 +87,21 @@ def main() -> int:
     med = {k: float(np.median(v)) for k, v in times.items()}
     print()
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
-    print(f"| encode {n_bytes / MiB:.1f} MiB, {len(starts) + 1:,} documents, median of {args.repeats} "
-          f"| time | MiB/s | tokens |")
+    print(
+        f"| encode {n_bytes / MiB:.1f} MiB, {len(starts) + 1:,} documents, median of {args.repeats} "
+        f"| time | MiB/s | tokens |"
+    )
     print("|---|---|---|---|")
-    for k, label in (("docs", "ours, documents ended by `<|endoftext|>`"), ("plain", "ours, no document tokens"),
-                     ("raw", "raw `encode_batch`")):
+    for k, label in (
+        ("docs", "ours, documents ended by `<|endoftext|>`"),
+        ("plain", "ours, no document tokens"),
+        ("raw", "raw `encode_batch`"),
+    ):
         print(f"| {label} | {med[k]:.1f} s | {n_bytes / MiB / med[k]:.2f} | {tokens[k]:,} |")
-    print(f"docs / raw throughput: {med['raw'] / med['docs']:.2f}; docs / plain: {med['plain'] / med['docs']:.2f}; "
-          f"{n_eot:,} end-of-text tokens")
+    print(
+        f"docs / raw throughput: {med['raw'] / med['docs']:.2f}; docs / plain: {med['plain'] / med['docs']:.2f}; "
+        f"{n_eot:,} end-of-text tokens"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ context 64, batch 12, AdamW lr 1e-3 -> 1e-4 cosine, warm-up 100, beta2 0.99, wei
 grad clip 1.0, dropout 0, eval on 200 batches at the end. Each side runs in its own process so its peak RSS
 is its own. Needs `pip install transformers` for the peer (a bench-only dependency).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,9 +46,17 @@ def run_ours(corpus: Path, iters: int, ws: Path, seed: int = 1337, extra_sets: l
     ds = so.strip().splitlines()[-1]
     so, _ = cli("tokenizer", "train", "--dataset", ds, "--kind", "char", "--vocab-size", "256")
     tok = so.strip().splitlines()[-1]
-    sets = [f"data.dataset={ds}", f"tokenizer.tokenizer={tok}", f"train.max_iters={iters}",
-            f"train.lr_decay_iters={iters}", f"train.eval_interval={iters}", "train.eval_iters=200",
-            "train.log_interval=100", f"train.seed={seed}", *(extra_sets or [])]
+    sets = [
+        f"data.dataset={ds}",
+        f"tokenizer.tokenizer={tok}",
+        f"train.max_iters={iters}",
+        f"train.lr_decay_iters={iters}",
+        f"train.eval_interval={iters}",
+        "train.eval_iters=200",
+        "train.log_interval=100",
+        f"train.seed={seed}",
+        *(extra_sets or []),
+    ]
     args = ["train", "--preset", "baby"]
     for s in sets:
         args += ["--set", s]
@@ -57,11 +66,17 @@ def run_ours(corpus: Path, iters: int, ws: Path, seed: int = 1337, extra_sets: l
     evals = re.findall(r"step (\d+): train loss ([\d.]+), val loss ([\d.]+)", so)
     step, train_loss, val_loss = evals[-1]
     rss = int(re.findall(r"PEAK_RSS_KIB (\d+)", se)[-1]) * 1024
-    return {"val_loss": float(val_loss), "train_loss": float(train_loss), "wall_s": wall, "peak_rss": rss,
-            "iters": int(step), "stdout_tail": so.strip().splitlines()[-3:]}
+    return {
+        "val_loss": float(val_loss),
+        "train_loss": float(train_loss),
+        "wall_s": wall,
+        "peak_rss": rss,
+        "iters": int(step),
+        "stdout_tail": so.strip().splitlines()[-3:],
+    }
 
 
-PEER = r'''
+PEER = r"""
 import json, math, sys, time
 import numpy as np, torch
 from transformers import GPT2Config, GPT2LMHeadModel
@@ -108,7 +123,7 @@ with torch.no_grad():
         losses[split] = sum(ls) / len(ls)
 print(json.dumps({"val_loss": losses["val"], "train_loss": losses["train"], "train_s": train_s,
                   "ms_per_iter": 1000 * train_s / iters, "tokens_per_sec": iters * B * T / train_s}))
-'''
+"""
 
 
 def run_peer(corpus: Path, iters: int, seed: int = 1337) -> dict:
@@ -117,9 +132,21 @@ def run_peer(corpus: Path, iters: int, seed: int = 1337) -> dict:
         script = f.name
     try:
         t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", RSS_WRAPPER.replace("runpy.run_module(mod, run_name='__main__')",
-                                                                       "runpy.run_path(mod, run_name='__main__')"),
-                              script, str(corpus), str(iters), str(seed)], capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                RSS_WRAPPER.replace(
+                    "runpy.run_module(mod, run_name='__main__')", "runpy.run_path(mod, run_name='__main__')"
+                ),
+                script,
+                str(corpus),
+                str(iters),
+                str(seed),
+            ],
+            capture_output=True,
+            text=True,
+        )
         wall = time.perf_counter() - t0
     finally:
         os.unlink(script)
@@ -136,28 +163,42 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=2000)
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     ap.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[1337],
-                    help="train each side once per seed (the data order and the initial weights)")
-    ap.add_argument("--ours-set", action="append", metavar="SECTION.KEY=VALUE", default=[],
-                    help="change our side's config (e.g. model.bias=true: the peer's GPT-2 has biases)")
+    ap.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[1337],
+        help="train each side once per seed (the data order and the initial weights)",
+    )
+    ap.add_argument(
+        "--ours-set",
+        action="append",
+        metavar="SECTION.KEY=VALUE",
+        default=[],
+        help="change our side's config (e.g. model.bias=true: the peer's GPT-2 has biases)",
+    )
     ap.add_argument("--skip-peer", action="store_true", help="train our side only")
     args = ap.parse_args()
     if not args.corpus.exists():
         raise SystemExit(f"corpus not found: {args.corpus}")
     import torch
+
     runs = []
     for seed in args.seeds:
         # Ours and the peer take turns seed by seed, so a machine that gets busier slows both alike.
         with tempfile.TemporaryDirectory() as ws:
             ours = run_ours(args.corpus, args.iters, Path(ws), seed, args.ours_set)
         if args.skip_peer:
-            print(f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s)", file=sys.stderr,
-                  flush=True)
+            print(f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s)", file=sys.stderr, flush=True)
             runs.append({"seed": seed, "ours": ours})
             continue
         peer = run_peer(args.corpus, args.iters, seed)
-        print(f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s), "
-              f"peer val {peer['val_loss']:.4f} ({peer['wall_s']:.0f} s)", file=sys.stderr, flush=True)
+        print(
+            f"seed {seed}: ours val {ours['val_loss']:.4f} ({ours['wall_s']:.0f} s), "
+            f"peer val {peer['val_loss']:.4f} ({peer['wall_s']:.0f} s)",
+            file=sys.stderr,
+            flush=True,
+        )
         runs.append({"seed": seed, "ours": ours, "peer": peer})
     if args.skip_peer:
         print(json.dumps(runs, indent=2))
@@ -177,9 +218,14 @@ def main() -> None:
         "seeds": args.seeds,
         "ours": ours | {"tokens_per_sec_wall": tokens / ours["wall_s"]},
         "peer_transformers_gpt2": peer,
-        "over_seeds": {"ours_val_loss": stats("ours", "val_loss"), "peer_val_loss": stats("peer", "val_loss"),
-                       "ours_wall_s": stats("ours", "wall_s"), "peer_wall_s": stats("peer", "wall_s"),
-                       "ours_peak_rss": stats("ours", "peak_rss"), "peer_peak_rss": stats("peer", "peak_rss")},
+        "over_seeds": {
+            "ours_val_loss": stats("ours", "val_loss"),
+            "peer_val_loss": stats("peer", "val_loss"),
+            "ours_wall_s": stats("ours", "wall_s"),
+            "peer_wall_s": stats("peer", "wall_s"),
+            "ours_peak_rss": stats("ours", "peak_rss"),
+            "peer_peak_rss": stats("peer", "peak_rss"),
+        },
         "ratios": {
             "wall_time_ours_over_peer": sum(r["ours"]["wall_s"] for r in runs) / sum(r["peer"]["wall_s"] for r in runs),
             "peak_rss_ours_over_peer": ours["peak_rss"] / peer["peak_rss"],

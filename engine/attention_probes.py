@@ -20,6 +20,7 @@ says everything a reader needs, so a process without torch (the studio) decodes 
     attn = np.zeros((L, H, T, T), np.float16); attn[..., r, c] = flat   where r, c = np.tril_indices(T)
     attn = np.frombuffer(blob, "<f2").reshape(L, H, T, T)           # layout "full"
 """
+
 from __future__ import annotations
 
 import json
@@ -45,12 +46,12 @@ _CUT_TEXT_ABOVE = 20_000
 HEAD_PATTERNS = {
     "previous-token": "Looks at the token just before the current one, so later layers know what came right before.",
     "first-token": "Rests its attention on the very first token, a resting place (a 'sink') for a head that "
-                   "has nothing useful to look at here.",
+    "has nothing useful to look at here.",
     "self": "Looks at the current token itself.",
     "local": "Spreads its attention over the few tokens shortly before the current one (2 to 4 back), "
-             "picking up nearby context.",
+    "picking up nearby context.",
     "induction": "Finds where the current token appeared earlier and looks at the token that followed it there, "
-                 "which lets the model continue a pattern it has seen before.",
+    "which lets the model continue a pattern it has seen before.",
     "mixed": "No single pattern stands out: where it looks depends on what the text says.",
 }
 # Ties go to the first: the rarer, more telling pattern wins.
@@ -62,6 +63,7 @@ class InspectError(UserError, ValueError):
 
 
 # ----------------------------------------------------------------------------------------------- capturing
+
 
 def _unwrap(model):
     # torch.compile and DDP wrap the GPT; the inspect path lives on the GPT itself.
@@ -113,9 +115,11 @@ def token_attention(model, ids: list[int], position: int) -> tuple[np.ndarray, l
     if any(isinstance(t, bool) or not isinstance(t, (int, np.integer)) for t in ids):
         raise InspectError("token ids must be whole numbers")
     if not 0 <= position < len(ids):
-        raise InspectError(f"position {position} is outside the sequence of {len(ids)} tokens"
-                           + (f" (0 to {len(ids) - 1})" if ids else ""))
-    keys = [int(t) for t in ids[max(0, position + 1 - model.cfg.block_size):position + 1]]
+        raise InspectError(
+            f"position {position} is outside the sequence of {len(ids)} tokens"
+            + (f" (0 to {len(ids) - 1})" if ids else "")
+        )
+    keys = [int(t) for t in ids[max(0, position + 1 - model.cfg.block_size) : position + 1]]
     attn = capture_attention(model, keys, max_tokens=len(keys))  # (L, H, K, K)
     return attn[:, :, -1, :], keys
 
@@ -146,8 +150,15 @@ def _probe(model, tokenizer, kind: str, text: str, ids: list[int], max_tokens: i
     kept = [int(t) for t in ids[-T:]]
     if (len(kept) < len(ids) or chars_cut) and tokenizer is not None:
         text = tokenizer.decode(kept)  # the text shown, not the (possibly huge) text given
-    return {"kind": kind, "text": text, "tokens": [_display(tokenizer, t) for t in kept], "ids": kept,
-            "n_dropped": len(ids) - T, "chars_cut": chars_cut, "attn": attn.astype(np.float16)}
+    return {
+        "kind": kind,
+        "text": text,
+        "tokens": [_display(tokenizer, t) for t in kept],
+        "ids": kept,
+        "n_dropped": len(ids) - T,
+        "chars_cut": chars_cut,
+        "attn": attn.astype(np.float16),
+    }
 
 
 def attention_snapshot(model, tokenizer, texts: list[str], *, max_tokens: int = 128) -> list[dict]:
@@ -193,8 +204,7 @@ def _special_ids(tokenizer) -> set[int]:
     return special
 
 
-def induction_snapshot(model, tokenizer=None, *, length: int = 32, seed: int = 0,
-                       max_tokens: int = 128) -> dict | None:
+def induction_snapshot(model, tokenizer=None, *, length: int = 32, seed: int = 0, max_tokens: int = 128) -> dict | None:
     """The induction probe as a snapshot entry ({"kind": "induction", ...}), or None when the model's context
     (or max_tokens) is too short for a repeat of at least 3 tokens."""
     model = _unwrap(model)
@@ -208,6 +218,7 @@ def induction_snapshot(model, tokenizer=None, *, length: int = 32, seed: int = 0
 
 
 # ----------------------------------------------------------------------------------------------- head scores
+
 
 def _mean_rows(values: np.ndarray) -> np.ndarray:
     """Mean over the last axis; 0 where there is nothing to average."""
@@ -230,8 +241,9 @@ def score_heads(attn: np.ndarray, ids: list[int] | None = None) -> dict[str, np.
     """
     attn = np.asarray(attn, dtype=np.float32)
     if attn.ndim != 4 or attn.shape[-1] != attn.shape[-2]:
-        raise InspectError(f"attention must be [layer, head, query, key] with as many keys as queries, "
-                           f"not shape {attn.shape}")
+        raise InspectError(
+            f"attention must be [layer, head, query, key] with as many keys as queries, not shape {attn.shape}"
+        )
     T = attn.shape[-1]
     q = np.arange(T)
     back = q[:, None] - q[None, :]  # (T, T): how far key j lies before query i
@@ -273,8 +285,14 @@ def label_heads(scores: dict[str, np.ndarray], threshold: float = 0.4) -> list[l
             name = names[best[layer, head]]
             score = float(stacked[best[layer, head], layer, head])
             label = name if score >= threshold else "mixed"
-            row.append({"label": label, "score": round(score, 4), "explanation": HEAD_PATTERNS[label],
-                        "scores": {n: round(float(stacked[k, layer, head]), 4) for k, n in enumerate(names)}})
+            row.append(
+                {
+                    "label": label,
+                    "score": round(score, 4),
+                    "explanation": HEAD_PATTERNS[label],
+                    "scores": {n: round(float(stacked[k, layer, head]), 4) for k, n in enumerate(names)},
+                }
+            )
         labels.append(row)
     return labels
 
@@ -300,8 +318,9 @@ def head_report(snapshot: list[dict], threshold: float = 0.4) -> dict:
     return {"scores": scores, "labels": label_heads(scores, threshold)}
 
 
-def probe_model(model, tokenizer, texts: list[str], *, max_tokens: int = 128, induction_length: int = 32,
-                seed: int = 0) -> tuple[list[dict], dict]:
+def probe_model(
+    model, tokenizer, texts: list[str], *, max_tokens: int = 128, induction_length: int = 32, seed: int = 0
+) -> tuple[list[dict], dict]:
     """Everything an evaluation shows about attention: (snapshot, head_report(snapshot)).
 
     The snapshot holds one probe per text and then, when the context allows, the induction probe.
@@ -326,40 +345,45 @@ def default_probe_texts(tokenizer, token_ids, *, n: int = 2, n_tokens: int = 48)
         return []
     wide = min(n_tokens + n_tokens // 2, token_ids.size)
     starts = np.linspace(0, token_ids.size - wide, n).astype(np.int64)
-    texts = [_whole_lines(tokenizer.decode([int(t) for t in token_ids[s:s + wide]]), n_tokens, wide)
-             for s in dict.fromkeys(starts)]
+    texts = [
+        _whole_lines(tokenizer.decode([int(t) for t in token_ids[s : s + wide]]), n_tokens, wide)
+        for s in dict.fromkeys(starts)
+    ]
     return [t for t in texts if t]
 
 
 def _whole_lines(text: str, n_tokens: int, wide: int) -> str:
     """`text` cut to whole lines (between its first and last line break) when that keeps at least half of the
     wanted length, else to whole words; a text with neither comes back as it is."""
-    want = max(1, len(text) * n_tokens // max(wide, 1))     # characters in about n_tokens tokens
+    want = max(1, len(text) * n_tokens // max(wide, 1))  # characters in about n_tokens tokens
     first, last = text.find("\n"), text.rfind("\n")
     if 0 <= first < last:
-        lines = text[first + 1:last].strip("\n")
+        lines = text[first + 1 : last].strip("\n")
         if len(lines) >= want // 2:
             return lines
     first, last = text.find(" "), text.rfind(" ")
     if 0 <= first < last and last - first - 1 >= want // 2:
-        return text[first + 1:last]
+        return text[first + 1 : last]
     return text
 
 
 # ------------------------------------------------------------------------------------------- wire & storage
+
 
 def _is_causal(attn: np.ndarray) -> bool:
     return not np.triu(attn, k=1).any()
 
 
 def _heads_json(heads: dict) -> dict:
-    return {"scores": {name: np.round(np.asarray(v, dtype=np.float64), 4).tolist()
-                       for name, v in heads["scores"].items()},
-            "labels": heads["labels"]}
+    return {
+        "scores": {name: np.round(np.asarray(v, dtype=np.float64), 4).tolist() for name, v in heads["scores"].items()},
+        "labels": heads["labels"],
+    }
 
 
-def encode_snapshot(snapshot: list[dict], heads: dict | None = None, *, step: int | None = None
-                    ) -> tuple[dict, list[bytes]]:
+def encode_snapshot(
+    snapshot: list[dict], heads: dict | None = None, *, step: int | None = None
+) -> tuple[dict, list[bytes]]:
     """(meta, blobs): little-endian float16 bytes, one blob per probe, and a JSON-safe meta describing them.
 
     meta = {"format", "step", "dtype": "<f2", "probes": [{"kind", "text", "tokens", "ids", "n_dropped",
@@ -379,11 +403,19 @@ def encode_snapshot(snapshot: list[dict], heads: dict | None = None, *, step: in
             half = half[..., r, c]  # (L, H, T * (T + 1) / 2)
         blob = np.ascontiguousarray(half).tobytes()
         blobs.append(blob)
-        probes.append({"kind": probe.get("kind", "text"), "text": probe.get("text", ""),
-                       "tokens": list(probe["tokens"]), "ids": [int(t) for t in probe["ids"]],
-                       "n_dropped": int(probe.get("n_dropped", 0)), "chars_cut": int(probe.get("chars_cut", 0)),
-                       "shape": list(attn.shape),
-                       "layout": layout, "nbytes": len(blob)})
+        probes.append(
+            {
+                "kind": probe.get("kind", "text"),
+                "text": probe.get("text", ""),
+                "tokens": list(probe["tokens"]),
+                "ids": [int(t) for t in probe["ids"]],
+                "n_dropped": int(probe.get("n_dropped", 0)),
+                "chars_cut": int(probe.get("chars_cut", 0)),
+                "shape": list(attn.shape),
+                "layout": layout,
+                "nbytes": len(blob),
+            }
+        )
     meta: dict[str, Any] = {"format": SNAPSHOT_FORMAT, "step": step, "dtype": "<f2", "probes": probes}
     if heads is not None:
         meta["heads"] = _heads_json(heads)
@@ -491,13 +523,14 @@ def delete_snapshots_after(directory, step: int) -> int:
 
 # --------------------------------------------------------------------------------------------------- the CLI
 
+
 def attention_for_text(model, tokenizer, text: str, *, max_tokens: int = 256) -> tuple[np.ndarray, list[str]]:
     """(float32 [layer, head, query, key], display tokens) for the last max_tokens tokens of `text`."""
     ids, _ = _encode_text(tokenizer, text, max_tokens)
     if not ids:
         raise InspectError("the text is empty (or gives no tokens): type something to look at")
     attn = capture_attention(model, ids, max_tokens=max_tokens)
-    return attn, [_display(tokenizer, t) for t in ids[-attn.shape[-1]:]]
+    return attn, [_display(tokenizer, t) for t in ids[-attn.shape[-1] :]]
 
 
 def save_npz(path, attn: np.ndarray, tokens: list[str], *, ids: list[int] | None = None) -> Path:

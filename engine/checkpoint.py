@@ -16,6 +16,7 @@ Nothing here unpickles: no pickle, no torch.load. Non-tensor optimizer state tra
 The last part is a run's registry: which checkpoints a run has in the workspace's checkpoints table (the
 resumable `latest`, and weights-only `step-NNNNNNNN` ones thinned to train.keep_checkpoints), found by name.
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,8 +48,10 @@ class CheckpointError(UserError):
 
 # ----------------------------------------------------------------------------------------------- saving
 
-def save_checkpoint(directory: Path, name: str, model, optimizer=None, meta: dict | None = None,
-                    extra: dict | None = None) -> dict:
+
+def save_checkpoint(
+    directory: Path, name: str, model, optimizer=None, meta: dict | None = None, extra: dict | None = None
+) -> dict:
     """Write NAME.safetensors (+ NAME.optim.safetensors) and then NAME.json into `directory`.
 
     Returns {"path": the JSON's path, "sha256": the weights file's sha256, "bytes": all files' bytes}.
@@ -167,6 +170,7 @@ def _decode(obj, tensors: dict[str, torch.Tensor]):
 
 # ---------------------------------------------------------------------------------------------- loading
 
+
 def read_checkpoint_meta(json_path) -> dict:
     """The checkpoint's JSON (meta, extra, files) without reading the tensor files."""
     json_path = Path(json_path)
@@ -181,8 +185,9 @@ def read_checkpoint_meta(json_path) -> dict:
     if not isinstance(doc, dict) or "files" not in doc or "model" not in doc.get("files", {}):
         raise CheckpointError(f"{json_path} is not a checkpoint (no list of files)")
     if doc.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {json_path} has format {doc.get('format')!r}; "
-                              f"this version reads format {FORMAT}")
+        raise CheckpointError(
+            f"checkpoint {json_path} has format {doc.get('format')!r}; this version reads format {FORMAT}"
+        )
     return doc
 
 
@@ -240,12 +245,16 @@ def load_checkpoint(json_path: Path, model=None, optimizer=None, map_location="c
     return doc
 
 
-def _check_fits(json_path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
-                aliases: dict[str, str]) -> None:
+def _check_fits(
+    json_path: Path, expected: dict[str, torch.Tensor], state: dict[str, torch.Tensor], aliases: dict[str, str]
+) -> None:
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k} is {tuple(state[k].shape)} in the file but {tuple(t.shape)} in the model"
-             for k, t in expected.items() if k in state and state[k].shape != t.shape]
+    wrong = [
+        f"{k} is {tuple(state[k].shape)} in the file but {tuple(t.shape)} in the model"
+        for k, t in expected.items()
+        if k in state and state[k].shape != t.shape
+    ]
     problems = []
     if missing:
         problems.append(f"missing {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}")
@@ -263,6 +272,7 @@ def _check_fits(json_path: Path, expected: dict[str, torch.Tensor], state: dict[
 
 
 # ------------------------------------------------------------------------------------------ RNG states
+
 
 def _b64(t: torch.Tensor) -> str:
     return base64.b64encode(t.numpy().tobytes()).decode("ascii")
@@ -301,6 +311,7 @@ def set_rng_state(d: dict) -> None:
 
 # ------------------------------------------------------------------------------------- a run's registry
 
+
 def kept_checkpoint_name(step: int) -> str:
     return f"step-{int(step):08d}"
 
@@ -320,8 +331,17 @@ def list_checkpoints(ws, run_ref) -> list[dict]:
     newest: dict[str, dict] = {}
     for row in ws.checkpoints(run_id):  # by step, then id: a later row of one file replaces an earlier one
         newest[row["path"]] = row
-    rows = [{"name": checkpoint_name(r["path"]), "step": int(r["step"]), "val_loss": r["val_loss"],
-             "path": r["path"], "created": r["created"]} for r in newest.values() if Path(r["path"]).is_file()]
+    rows = [
+        {
+            "name": checkpoint_name(r["path"]),
+            "step": int(r["step"]),
+            "val_loss": r["val_loss"],
+            "path": r["path"],
+            "created": r["created"],
+        }
+        for r in newest.values()
+        if Path(r["path"]).is_file()
+    ]
     return sorted(rows, key=lambda r: (r["step"], r["name"] == CHECKPOINT_NAME))
 
 
@@ -355,8 +375,9 @@ def thin_kept_checkpoints(ws, run_id: int, keep: int, interval: int) -> None:
 
 def forget_checkpoints_after(ws, run_id: int, step: int) -> None:
     """Remove the run's weights-only checkpoints past `step`: a resumed run makes those steps again."""
-    _forget_checkpoints(ws, run_id, [c for c in list_checkpoints(ws, run_id)
-                                     if c["step"] > step and c["name"] != CHECKPOINT_NAME])
+    _forget_checkpoints(
+        ws, run_id, [c for c in list_checkpoints(ws, run_id) if c["step"] > step and c["name"] != CHECKPOINT_NAME]
+    )
 
 
 def _thinned(kept: list[dict], keep: int, interval: int) -> list[dict]:

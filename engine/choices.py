@@ -6,6 +6,7 @@ The studio may not import engine.data or engine.tokenizer (they load numpy, pyar
 live here, in the standard-library layer beside engine/protocol.py and engine/config.py. Only the values are
 here: the words a form shows for each value are the studio's.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,11 +16,25 @@ from pathlib import Path
 IMPORT_FORMATS = ("txt", "csv", "tsv", "jsonl", "parquet")
 # Formats whose records have columns (or fields) to choose the text from.
 TABULAR_FORMATS = ("csv", "tsv", "jsonl", "parquet")
-EXTENSIONS = {".txt": "txt", ".text": "txt", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl",
-              ".ndjson": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
+EXTENSIONS = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 # What a folder is searched for when no include patterns are given.
-DEFAULT_GLOBS = {"txt": ["*.txt"], "csv": ["*.csv"], "tsv": ["*.tsv", "*.tab"], "jsonl": ["*.jsonl", "*.ndjson"],
-                 "parquet": ["*.parquet", "*.pq"]}
+DEFAULT_GLOBS = {
+    "txt": ["*.txt"],
+    "csv": ["*.csv"],
+    "tsv": ["*.tsv", "*.tab"],
+    "jsonl": ["*.jsonl", "*.ndjson"],
+    "parquet": ["*.parquet", "*.pq"],
+}
 # ImportOptions choices (engine/data/importers.py); the first of each is the default.
 DOC_UNITS = ("file", "line", "paragraph")
 DECODE_CHOICES = ("error", "latin-1", "skip")
@@ -27,8 +42,16 @@ BAD_RECORD_CHOICES = ("error", "skip")
 SPLITS = ("tail", "documents")
 
 # Cleaning steps (engine/data/cleaning.py), in the order they run.
-CLEANING_STEPS = ("normalize", "strip_control", "collapse_whitespace", "lowercase", "regex", "dedupe_lines",
-                  "length", "dedupe_docs")
+CLEANING_STEPS = (
+    "normalize",
+    "strip_control",
+    "collapse_whitespace",
+    "lowercase",
+    "regex",
+    "dedupe_lines",
+    "length",
+    "dedupe_docs",
+)
 NORMAL_FORMS = ("NFC", "NFKC")
 REGEX_ACTIONS = ("drop_lines", "drop_docs", "keep_docs")
 
@@ -54,7 +77,12 @@ DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
 }
 NORMALIZERS = ("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert")
 PRE_TOKENIZERS = ("none", "bytelevel", "metaspace", "whitespace", "whitespace_split", "bert")
-DEFAULT_PRE_TOKENIZER = {"char": "none", "bpe": "metaspace", "bytebpe": "bytelevel", "wordpiece": "whitespace",
-                         "unigram": "metaspace"}
+DEFAULT_PRE_TOKENIZER = {
+    "char": "none",
+    "bpe": "metaspace",
+    "bytebpe": "bytelevel",
+    "wordpiece": "whitespace",
+    "unigram": "metaspace",
+}
 # Kinds whose pre-tokenizer cannot be changed; the others may use any but these two.
 FIXED_PRE_TOKENIZER = {"char": "none", "bytebpe": "bytelevel"}

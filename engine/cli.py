@@ -16,6 +16,7 @@ config) or 1 (anything else), never a traceback (set STUDIO_ENGINE_DEBUG=1 to se
 
 torch is imported only by the commands that train or generate, so the others answer at once.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -24,10 +25,25 @@ import os
 import sys
 import traceback
 
-from engine.cli_commands import (CLEAN_STEPS, PROG, UsageError, cmd_config_presets, cmd_config_show, cmd_datasets,
-                                 cmd_delete, cmd_import, cmd_restore, cmd_runs, cmd_runs_rename,
-                                 cmd_tokenizer_compare, cmd_tokenizer_export, cmd_tokenizer_train, cmd_tokenizers,
-                                 cmd_trash, err)
+from engine.cli_commands import (
+    CLEAN_STEPS,
+    PROG,
+    UsageError,
+    cmd_config_presets,
+    cmd_config_show,
+    cmd_datasets,
+    cmd_delete,
+    cmd_import,
+    cmd_restore,
+    cmd_runs,
+    cmd_runs_rename,
+    cmd_tokenizer_compare,
+    cmd_tokenizer_export,
+    cmd_tokenizer_train,
+    cmd_tokenizers,
+    cmd_trash,
+    err,
+)
 from engine.cli_training import cmd_attention, cmd_checkpoints, cmd_generate, cmd_train
 from engine.config import DEFAULT_PRESET, ConfigError
 from engine.errors import user_text
@@ -65,31 +81,52 @@ def _add_import_command(sub, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("import", parents=[common], help="import text files or folders as a dataset")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--name")
-    p.add_argument("--val-fraction", type=float, default=0.1,
-                   help="the fraction of the text kept for validation (default 0.1)")
-    p.add_argument("--format", choices=("txt", "csv", "tsv", "jsonl", "parquet"),
-                   help="the input format (default: from the file extension)")
+    p.add_argument(
+        "--val-fraction", type=float, default=0.1, help="the fraction of the text kept for validation (default 0.1)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("txt", "csv", "tsv", "jsonl", "parquet"),
+        help="the input format (default: from the file extension)",
+    )
     p.add_argument("--column", help="the text column (CSV/TSV/Parquet) or field (JSONL; dotted paths allowed)")
     p.add_argument("--label-column", help="a label column to keep for later fine-tuning")
-    p.add_argument("--split", choices=("tail", "documents"),
-                   help="validation = the last part of the text (tail, as nanoGPT) or random documents")
+    p.add_argument(
+        "--split",
+        choices=("tail", "documents"),
+        help="validation = the last part of the text (tail, as nanoGPT) or random documents",
+    )
     p.add_argument("--seed", type=int, help="the seed of the document split")
-    p.add_argument("--on-decode-error", choices=("error", "latin-1", "skip"),
-                   help="a file that is not UTF-8/UTF-16: stop, decode it as Latin-1, or skip it")
+    p.add_argument(
+        "--on-decode-error",
+        choices=("error", "latin-1", "skip"),
+        help="a file that is not UTF-8/UTF-16: stop, decode it as Latin-1, or skip it",
+    )
     p.add_argument("--on-bad-record", choices=("error", "skip"), help="malformed JSONL/CSV records: stop or skip")
-    p.add_argument("--clean", action="append", metavar="STEPS",
-                   help="cleaning steps, comma-separated: " + ", ".join(CLEAN_STEPS))
+    p.add_argument(
+        "--clean", action="append", metavar="STEPS", help="cleaning steps, comma-separated: " + ", ".join(CLEAN_STEPS)
+    )
     p.add_argument("--min-chars", type=int, help="drop documents shorter than this")
     p.add_argument("--max-chars", type=int, help="drop documents longer than this")
     p.add_argument("--regex", help="a regex filter (drops matching lines; see --regex-action)")
-    p.add_argument("--regex-action", choices=("drop_lines", "drop_docs", "keep_docs"),
-                   help="what --regex does: drop matching lines (default), drop matching documents, or keep only "
-                        "matching documents")
-    p.add_argument("--include", action="append", metavar="GLOB",
-                   help="in folders, import only files matching this pattern (repeatable; default *.txt)")
+    p.add_argument(
+        "--regex-action",
+        choices=("drop_lines", "drop_docs", "keep_docs"),
+        help="what --regex does: drop matching lines (default), drop matching documents, or keep only "
+        "matching documents",
+    )
+    p.add_argument(
+        "--include",
+        action="append",
+        metavar="GLOB",
+        help="in folders, import only files matching this pattern (repeatable; default *.txt)",
+    )
     p.add_argument("--exclude", action="append", metavar="GLOB", help="in folders, leave out matching files")
-    p.add_argument("--doc-unit", choices=("file", "line", "paragraph"),
-                   help="one document per text file (default), per non-blank line, or per paragraph")
+    p.add_argument(
+        "--doc-unit",
+        choices=("file", "line", "paragraph"),
+        help="one document per text file (default), per non-blank line, or per paragraph",
+    )
     p.add_argument("--delimiter", help="the CSV delimiter (default: comma, tab for .tsv)")
     p.set_defaults(func=cmd_import)
 
@@ -105,14 +142,23 @@ def _add_tokenizer_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--vocab-size", type=int, default=512)
     p.add_argument("--name")
     p.add_argument("--min-frequency", type=int, help="leave out pairs (or characters) seen fewer times")
-    p.add_argument("--normalizer", choices=("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert"),
-                   help="how text is normalized before it is cut (default none)")
-    p.add_argument("--pre-tokenizer", choices=("metaspace", "whitespace", "whitespace_split", "bert"),
-                   help="how text is cut into words first (bpe, wordpiece, unigram; default metaspace for bpe "
-                        "and unigram, whitespace for wordpiece)")
-    p.add_argument("--special", action="append", metavar="ROLE=TOKEN",
-                   help="a special token (roles: pad, unk, bos, eos, mask, cls, sep); ROLE= removes a default; "
-                        "repeatable")
+    p.add_argument(
+        "--normalizer",
+        choices=("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert"),
+        help="how text is normalized before it is cut (default none)",
+    )
+    p.add_argument(
+        "--pre-tokenizer",
+        choices=("metaspace", "whitespace", "whitespace_split", "bert"),
+        help="how text is cut into words first (bpe, wordpiece, unigram; default metaspace for bpe "
+        "and unigram, whitespace for wordpiece)",
+    )
+    p.add_argument(
+        "--special",
+        action="append",
+        metavar="ROLE=TOKEN",
+        help="a special token (roles: pad, unk, bos, eos, mask, cls, sep); ROLE= removes a default; repeatable",
+    )
     p.set_defaults(func=cmd_tokenizer_train)
 
     p = tsub.add_parser("compare", parents=[common], help="compare tokenizers on the same corpus and text")
@@ -153,20 +199,29 @@ def _add_training_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a checkpoint name (see the checkpoints command; default: the newest)")
     p.add_argument("--prompt", default="")
     p.add_argument("--max-new-tokens", type=int, default=200)
-    p.add_argument("--mode", choices=("sample", "greedy", "beam"), default="sample",
-                   help="sample (temperature, top-k, top-p), greedy (always the likeliest token) or beam search")
+    p.add_argument(
+        "--mode",
+        choices=("sample", "greedy", "beam"),
+        default="sample",
+        help="sample (temperature, top-k, top-p), greedy (always the likeliest token) or beam search",
+    )
     p.add_argument("--temperature", type=float, default=0.8)
     p.add_argument("--top-k", type=int, default=None)
     p.add_argument("--top-p", type=float, default=None)
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--beam-width", type=int, default=4, help="sequences beam search keeps (1 is greedy)")
-    p.add_argument("--length-penalty", type=float, default=1.0,
-                   help="beam search: above 0 favours longer endings, 0 compares raw log-probabilities")
+    p.add_argument(
+        "--length-penalty",
+        type=float,
+        default=1.0,
+        help="beam search: above 0 favours longer endings, 0 compares raw log-probabilities",
+    )
     p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("attention", parents=[common],
-                       help="save the attention weights of a text as FILE.npz (arrays attn and tokens)")
+    p = sub.add_parser(
+        "attention", parents=[common], help="save the attention weights of a text as FILE.npz (arrays attn and tokens)"
+    )
     p.add_argument("--run", required=True, help="run id or name")
     p.add_argument("--checkpoint", help="a checkpoint name (default: the newest)")
     p.add_argument("--text", required=True, help="the text to look at (its last --max-tokens tokens)")
@@ -182,8 +237,7 @@ def _add_training_commands(sub, common: argparse.ArgumentParser) -> None:
 
 def _add_workspace_commands(sub, common: argparse.ArgumentParser) -> None:
     """`delete`, `restore`, `trash` and the lists: `runs`, `datasets`, `tokenizers`."""
-    p = sub.add_parser("delete", parents=[common],
-                       help="move a dataset, tokenizer or run to the trash (undo: restore)")
+    p = sub.add_parser("delete", parents=[common], help="move a dataset, tokenizer or run to the trash (undo: restore)")
     p.add_argument("kind", choices=("dataset", "tokenizer", "run"))
     p.add_argument("ref", metavar="ID", help="its id or name")
     p.set_defaults(func=cmd_delete)
@@ -194,9 +248,11 @@ def _add_workspace_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--empty", action="store_true", help="delete everything in the trash for good")
     p.set_defaults(func=cmd_trash)
 
-    for name, func, what in (("runs", cmd_runs, "list runs (runs rename RUN NAME: rename one)"),
-                             ("datasets", cmd_datasets, "list datasets"),
-                             ("tokenizers", cmd_tokenizers, "list tokenizers")):
+    for name, func, what in (
+        ("runs", cmd_runs, "list runs (runs rename RUN NAME: rename one)"),
+        ("datasets", cmd_datasets, "list datasets"),
+        ("tokenizers", cmd_tokenizers, "list tokenizers"),
+    ):
         p = sub.add_parser(name, parents=[common], help=what)
         p.set_defaults(func=func)
         if name == "runs":
@@ -216,6 +272,7 @@ def _add_runs_commands(runs: argparse.ArgumentParser) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ errors
+
 
 def _message(e: BaseException) -> str:
     """The error as the one line after `error: ` (engine/errors.py words it)."""

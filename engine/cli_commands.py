@@ -2,6 +2,7 @@
 (runs, datasets, tokenizers, the trash), with the helpers every command uses. engine/cli.py parses the command
 line and calls them; the commands that train or generate are in engine/cli_training.py.
 """
+
 from __future__ import annotations
 
 import sys
@@ -20,6 +21,7 @@ class UsageError(UserError):
 
 # ------------------------------------------------------------------------------------------------ helpers
 
+
 def row_ref(text: str) -> int | str:
     """A command-line reference to a row: digits are an id, anything else a name."""
     text = text.strip()
@@ -28,6 +30,7 @@ def row_ref(text: str) -> int | str:
 
 def open_workspace(args):
     from engine.store import Workspace
+
     path = args.workspace or getattr(args, "top_workspace", None) or Workspace.default_path()
     return Workspace(Path(path))
 
@@ -62,6 +65,7 @@ def loss_text(x) -> str:
 
 # ------------------------------------------------------------------------------------------------ commands
 
+
 def cmd_import(args) -> int:
     paths = [Path(p).expanduser() for p in args.paths]
     for p in paths:
@@ -69,25 +73,44 @@ def cmd_import(args) -> int:
             raise FileNotFoundError(2, "no such file or folder", str(p))
     ws = open_workspace(args)
     ds = ws.import_dataset(paths, args.name, args.val_fraction, progress=Progress(), **_import_options(args))
-    print(f"dataset {ds['name']!r}: {ds['n_docs']:,} document(s), {ds['n_chars']:,} characters, "
-          f"{ds['n_lines']:,} lines")
+    print(
+        f"dataset {ds['name']!r}: {ds['n_docs']:,} document(s), {ds['n_chars']:,} characters, {ds['n_lines']:,} lines"
+    )
     print(f"train {ds['train_chars']:,} characters, validation {ds['val_chars']:,} characters")
     print(ds["id"])
     return 0
 
 
-CLEAN_STEPS = {"nfc": ("normalize", "NFC"), "nfkc": ("normalize", "NFKC"), "strip-control": ("strip_control", True),
-                "collapse-whitespace": ("collapse_whitespace", True), "lowercase": ("lowercase", True),
-                "dedupe-lines": ("dedupe_lines", True), "dedupe-docs": ("dedupe_docs", True)}
+CLEAN_STEPS = {
+    "nfc": ("normalize", "NFC"),
+    "nfkc": ("normalize", "NFKC"),
+    "strip-control": ("strip_control", True),
+    "collapse-whitespace": ("collapse_whitespace", True),
+    "lowercase": ("lowercase", True),
+    "dedupe-lines": ("dedupe_lines", True),
+    "dedupe-docs": ("dedupe_docs", True),
+}
 
 
 def _import_options(args) -> dict:
     """The import flags as Workspace.import_dataset keyword options (only those the user gave)."""
-    opts = {k: v for k, v in {"fmt": args.format, "column": args.column, "label_column": args.label_column,
-                              "split": args.split, "seed": args.seed, "on_decode_error": args.on_decode_error,
-                              "on_bad_record": args.on_bad_record, "include": args.include,
-                              "exclude": args.exclude, "doc_unit": args.doc_unit,
-                              "delimiter": args.delimiter}.items() if v is not None}
+    opts = {
+        k: v
+        for k, v in {
+            "fmt": args.format,
+            "column": args.column,
+            "label_column": args.label_column,
+            "split": args.split,
+            "seed": args.seed,
+            "on_decode_error": args.on_decode_error,
+            "on_bad_record": args.on_bad_record,
+            "include": args.include,
+            "exclude": args.exclude,
+            "doc_unit": args.doc_unit,
+            "delimiter": args.delimiter,
+        }.items()
+        if v is not None
+    }
     cleaning: dict = {}
     for step in args.clean or []:
         for name in step.split(","):
@@ -112,12 +135,15 @@ def _import_options(args) -> dict:
 
 def cmd_tokenizer_compare(args) -> int:
     from engine.tokenizer.analysis import compare_tokenizers
+
     ws = open_workspace(args)
     result = compare_tokenizers(ws, [row_ref(r) for r in args.tokenizers], text=args.text)
     print(f"{'tokenizer':<32} {'bytes/token':>11} {'tokens/word':>11} {'unk rate':>9} {'coverage':>9}")
     for row in result["rows"]:
-        print(f"{str(row['tokenizer'])[:32]:<32} {row['bytes_per_token']:>11.2f} {row['tokens_per_word']:>11.2f} "
-              f"{row['unk_rate']:>9.2%} {row['vocab_coverage']:>9.1%}")
+        print(
+            f"{str(row['tokenizer'])[:32]:<32} {row['bytes_per_token']:>11.2f} {row['tokens_per_word']:>11.2f} "
+            f"{row['unk_rate']:>9.2%} {row['vocab_coverage']:>9.1%}"
+        )
         split = row.get("sample_split") or []
         print("    " + " | ".join(str(t) for t in split[:40]))
     return 0
@@ -125,6 +151,7 @@ def cmd_tokenizer_compare(args) -> int:
 
 def cmd_tokenizer_export(args) -> int:
     from engine.tokenizer.export import export_tokenizer
+
     out = export_tokenizer(open_workspace(args), row_ref(args.tokenizer), Path(args.out).expanduser())
     print(out)
     return 0
@@ -132,8 +159,15 @@ def cmd_tokenizer_export(args) -> int:
 
 def _spec_options(args) -> dict:
     """The tokenizer flags as Workspace.train_tokenizer spec options (only those the user gave)."""
-    opts = {k: v for k, v in {"min_frequency": args.min_frequency, "normalizer": args.normalizer,
-                              "pre_tokenizer": args.pre_tokenizer}.items() if v is not None}
+    opts = {
+        k: v
+        for k, v in {
+            "min_frequency": args.min_frequency,
+            "normalizer": args.normalizer,
+            "pre_tokenizer": args.pre_tokenizer,
+        }.items()
+        if v is not None
+    }
     specials = {}
     for item in args.special or []:
         role, sep, token = item.partition("=")
@@ -149,8 +183,9 @@ def cmd_tokenizer_train(args) -> int:
     if args.vocab_size < 2:
         raise UsageError("--vocab-size must be at least 2")
     ws = open_workspace(args)
-    tok = ws.train_tokenizer(row_ref(args.dataset), args.kind, args.vocab_size, args.name, progress=Progress(),
-                             **_spec_options(args))
+    tok = ws.train_tokenizer(
+        row_ref(args.dataset), args.kind, args.vocab_size, args.name, progress=Progress(), **_spec_options(args)
+    )
     print(f"tokenizer {tok['name']!r}: {tok['kind']}, {tok['vocab_size']:,} tokens")
     print(f"train {tok['train_tokens']:,} tokens, validation {tok['val_tokens']:,} tokens")
     print(tok["id"])
@@ -176,8 +211,10 @@ def cmd_runs(args) -> int:
     if not rows:
         err("no runs yet")
     for r in rows:
-        print(f"{r['id']:>4}  {r['name']}  {r['status']}  step {r['step'] or 0}/{r['max_iters'] or 0}  "
-              f"best val {loss_text(r['best_val_loss'])}  {when(r['created'])}")
+        print(
+            f"{r['id']:>4}  {r['name']}  {r['status']}  step {r['step'] or 0}/{r['max_iters'] or 0}  "
+            f"best val {loss_text(r['best_val_loss'])}  {when(r['created'])}"
+        )
     return 0
 
 
@@ -195,8 +232,10 @@ def cmd_datasets(args) -> int:
     if not rows:
         err("no datasets yet")
     for d in rows:
-        print(f"{d['id']:>4}  {d['name']}  {d['n_chars']:,} characters (train {d['train_chars']:,}, "
-              f"val {d['val_chars']:,})  {when(d['created'])}")
+        print(
+            f"{d['id']:>4}  {d['name']}  {d['n_chars']:,} characters (train {d['train_chars']:,}, "
+            f"val {d['val_chars']:,})  {when(d['created'])}"
+        )
     return 0
 
 
@@ -234,6 +273,8 @@ def cmd_tokenizers(args) -> int:
     if not rows:
         err("no tokenizers yet")
     for t in rows:
-        print(f"{t['id']:>4}  {t['name']}  {t['kind']}  {t['vocab_size']:,} tokens  dataset {t['dataset_id']}  "
-              f"train {t['train_tokens']:,} / val {t['val_tokens']:,} tokens  {when(t['created'])}")
+        print(
+            f"{t['id']:>4}  {t['name']}  {t['kind']}  {t['vocab_size']:,} tokens  dataset {t['dataset_id']}  "
+            f"train {t['train_tokens']:,} / val {t['val_tokens']:,} tokens  {when(t['created'])}"
+        )
     return 0

@@ -2,6 +2,7 @@
 checkpoints. Mistakes are found before torch is imported where they can be (seconds), config mistakes before
 the workspace is opened.
 """
+
 from __future__ import annotations
 
 import signal
@@ -58,15 +59,19 @@ class _TrainPrinter:
             case ev.Metrics():
                 self.tokens_per_sec = event.tokens_per_sec
                 if self.tty:
-                    sys.stderr.write(f"\rstep {event.step}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
-                                     f"{human_count(event.tokens_per_sec or 0)} tok/s, "
-                                     f"ETA {human_duration(event.eta_s)}   ")
+                    sys.stderr.write(
+                        f"\rstep {event.step}: loss {event.loss:.4f}, lr {event.lr:.2e}, "
+                        f"{human_count(event.tokens_per_sec or 0)} tok/s, "
+                        f"ETA {human_duration(event.eta_s)}   "
+                    )
                     sys.stderr.flush()
             case ev.Evaluation():
                 self.clear_line()
                 speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
-                print(f"step {event.step}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f}{speed}",
-                      flush=True)
+                print(
+                    f"step {event.step}: train loss {event.train_loss:.4f}, val loss {event.val_loss:.4f}{speed}",
+                    flush=True,
+                )
             case ev.Notice():
                 self.clear_line()
                 err(f"{'warning: ' if event.level == 'warning' else ''}{event.message}")
@@ -95,8 +100,10 @@ def _run_with_checkpoint(ws, run_ref: str, resumable: bool = False) -> dict:
         rows = [r for r in rows if Path(r["path"]).name == "latest.json"]
     if not rows:
         from engine.checkpoint import CheckpointError
-        raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint "
-                              f"{'to resume from' if resumable else 'yet'}")
+
+        raise CheckpointError(
+            f"run {run['id']} ({run['name']}) has no checkpoint {'to resume from' if resumable else 'yet'}"
+        )
     return run
 
 
@@ -116,6 +123,7 @@ def cmd_train(args) -> int:
 
     from engine.run_setup import prepare_run
     from engine.train import Control, run_training
+
     printer = _TrainPrinter()
     control = Control()
 
@@ -135,8 +143,9 @@ def cmd_train(args) -> int:
         else:
             # A Ctrl-C during preparation cancels the tokenizer training; after it, the run stops at step 0.
             run = prepare_run(ws, cfg, args.name, on_event=printer, control=control)
-        err(f"run {run['id']} ({run['name']}): {'resuming' if cfg is None else 'training'} to step "
-             f"{run['max_iters']:,}")
+        err(
+            f"run {run['id']} ({run['name']}): {'resuming' if cfg is None else 'training'} to step {run['max_iters']:,}"
+        )
         state = run_training(ws, run["id"], on_event=printer, control=control, resume=cfg is None)
     finally:
         for s, h in old.items():
@@ -149,11 +158,19 @@ def cmd_generate(args) -> int:
     if args.max_new_tokens < 0:
         raise UsageError("--max-new-tokens cannot be negative")
     from engine.generate import check_settings
-    check_settings(mode=args.mode, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                   beam_width=args.beam_width, length_penalty=args.length_penalty)
+
+    check_settings(
+        mode=args.mode,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        beam_width=args.beam_width,
+        length_penalty=args.length_penalty,
+    )
     ws = open_workspace(args)
     run = _run_with_checkpoint(ws, args.run)
     from engine.run_generation import generate_text, load_model_for_run
+
     # Fails before the prompt is echoed; the model stays cached for generate_text.
     load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     stop = []
@@ -169,11 +186,23 @@ def cmd_generate(args) -> int:
         if args.mode == "beam":
             out.flush()
             err(f"searching with {args.beam_width} beams; the text comes when the search is done")
-        result = generate_text(ws, run["id"], args.prompt, max_new_tokens=args.max_new_tokens, mode=args.mode,
-                               temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, seed=args.seed,
-                               beam_width=args.beam_width, length_penalty=args.length_penalty,
-                               checkpoint=args.checkpoint, on_token=on_token, should_stop=lambda: bool(stop),
-                               device=args.device)
+        result = generate_text(
+            ws,
+            run["id"],
+            args.prompt,
+            max_new_tokens=args.max_new_tokens,
+            mode=args.mode,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=args.seed,
+            beam_width=args.beam_width,
+            length_penalty=args.length_penalty,
+            checkpoint=args.checkpoint,
+            on_token=on_token,
+            should_stop=lambda: bool(stop),
+            device=args.device,
+        )
     finally:
         signal.signal(signal.SIGINT, old)
     out.write("\n")
@@ -181,9 +210,12 @@ def cmd_generate(args) -> int:
     unknown = unknown_prompt_message(result.get("unknown_chars") or [])
     if unknown:
         err(f"warning: {unknown}")
-    err(f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
-         f"(step {result['step']})" + (" (stopped)" if result["stopped"] else "")
-         + (" (the model ended the text)" if result.get("ended") else ""))
+    err(
+        f"{result['n_tokens']} tokens, {result['tokens_per_sec']:.0f} tokens/s, checkpoint {result['checkpoint']} "
+        f"(step {result['step']})"
+        + (" (stopped)" if result["stopped"] else "")
+        + (" (the model ended the text)" if result.get("ended") else "")
+    )
     return 0
 
 
@@ -199,12 +231,15 @@ def cmd_attention(args) -> int:
     run = _run_with_checkpoint(ws, args.run)
     from engine.attention_probes import attention_for_text, save_npz
     from engine.run_generation import load_model_for_run
+
     model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
     path = save_npz(out, attn, tokens)
     L, H, T, _ = attn.shape
-    err(f"attention of {T} tokens, {L} layer(s) x {H} head(s), checkpoint {meta['checkpoint']} "
-         f"(step {meta.get('step')}); arrays: attn [layer, head, query, key], tokens")
+    err(
+        f"attention of {T} tokens, {L} layer(s) x {H} head(s), checkpoint {meta['checkpoint']} "
+        f"(step {meta.get('step')}); arrays: attn [layer, head, query, key], tokens"
+    )
     print(path)
     return 0
 
@@ -212,6 +247,7 @@ def cmd_attention(args) -> int:
 def cmd_checkpoints(args) -> int:
     ws = open_workspace(args)
     from engine.checkpoint import list_checkpoints
+
     rows = list_checkpoints(ws, row_ref(args.run))
     if not rows:
         err("no checkpoints yet")

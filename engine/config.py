@@ -3,6 +3,7 @@
 Standard library only, so the studio can validate a config and show estimates without importing torch.
 Names follow nanoGPT where it has one (n_layer, n_head, n_embd, block_size, ...); variants are strings.
 """
+
 from __future__ import annotations
 
 import copy
@@ -112,7 +113,7 @@ def user_message(error: BaseException | str) -> tuple[str, str]:
     text = str(error)
     m = _KEY_PREFIX.match(text)
     if m and m.group(1) in FIELD_LABELS:
-        return text[m.end():], m.group(1)
+        return text[m.end() :], m.group(1)
     return text, ""
 
 
@@ -137,9 +138,11 @@ class TokenizerConfig:
         _choice("tokenizer.kind", self.kind, TOKENIZER_KINDS)
         if self.kind == "bytebpe" and not 257 <= self.vocab_size <= 1_000_000:
             # 256 byte tokens plus the end-of-text token.
-            raise ConfigError(f"Vocabulary size for byte-level BPE must be between 257 and 1,000,000, not "
-                              f"{self.vocab_size:,} (256 bytes and the end-of-text token come first)",
-                              "tokenizer.vocab_size")
+            raise ConfigError(
+                f"Vocabulary size for byte-level BPE must be between 257 and 1,000,000, not "
+                f"{self.vocab_size:,} (256 bytes and the end-of-text token come first)",
+                "tokenizer.vocab_size",
+            )
         if self.vocab_size < 2:
             raise ConfigError(f"Vocabulary size must be at least 2, not {self.vocab_size:,}", "tokenizer.vocab_size")
 
@@ -184,11 +187,16 @@ class ModelConfig:
             raise ConfigError(
                 f"Width ({self.n_embd}) must be a multiple of Attention heads ({self.n_head}): each head gets an "
                 f"equal share of the width ({_nearest_multiples(self.n_embd, self.n_head)} would do)",
-                "model.n_embd", also=("model.n_head",))
+                "model.n_embd",
+                also=("model.n_head",),
+            )
         if self.pos_encoding == "rope" and self.head_dim % 2:
-            raise ConfigError(f"RoPE positions need an even head size, but Width ÷ Attention heads is "
-                              f"{self.n_embd} ÷ {self.n_head} = {self.head_dim}",
-                              "model.pos_encoding", also=("model.n_head", "model.n_embd"))
+            raise ConfigError(
+                f"RoPE positions need an even head size, but Width ÷ Attention heads is "
+                f"{self.n_embd} ÷ {self.n_head} = {self.head_dim}",
+                "model.pos_encoding",
+                also=("model.n_head", "model.n_embd"),
+            )
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ConfigError(f"Dropout must be at least 0 and below 1, not {self.dropout:g}", "model.dropout")
 
@@ -241,17 +249,24 @@ class TrainConfig:
         if not self.learning_rate > 0:
             raise ConfigError(f"Learning rate must be above 0, not {self.learning_rate:g}", "train.learning_rate")
         if not 0 <= self.min_lr <= self.learning_rate:
-            raise ConfigError(f"Final learning rate ({self.min_lr:g}) must be between 0 and the Learning rate "
-                              f"({self.learning_rate:g})", "train.min_lr", also=("train.learning_rate",))
+            raise ConfigError(
+                f"Final learning rate ({self.min_lr:g}) must be between 0 and the Learning rate "
+                f"({self.learning_rate:g})",
+                "train.min_lr",
+                also=("train.learning_rate",),
+            )
         for name in ("beta1", "beta2"):
             if not 0 <= getattr(self, name) < 1:
-                raise ConfigError(f"{field_label('train.' + name)} must be at least 0 and below 1, not "
-                                  f"{getattr(self, name):g}", f"train.{name}")
+                raise ConfigError(
+                    f"{field_label('train.' + name)} must be at least 0 and below 1, not {getattr(self, name):g}",
+                    f"train.{name}",
+                )
         if self.weight_decay < 0:
             raise ConfigError(f"Weight decay cannot be negative ({self.weight_decay:g})", "train.weight_decay")
         if self.grad_clip < 0:
-            raise ConfigError(f"Gradient clipping cannot be negative ({self.grad_clip:g}); 0 turns clipping off",
-                              "train.grad_clip")
+            raise ConfigError(
+                f"Gradient clipping cannot be negative ({self.grad_clip:g}); 0 turns clipping off", "train.grad_clip"
+            )
         _choice("train.device", self.device, DEVICES)
         _choice("train.dtype", self.dtype, DTYPES)
 
@@ -424,8 +439,10 @@ def unknown_share_warning(share: float | None, dataset_name: str, examples: list
     if share is None or share <= UNKNOWN_WARN_SHARE:
         return None
     which = f" (for example {_and_list([visible_char(c) for c in examples], 5)})" if examples else ""
-    return (f"{percent(share)} of the text in '{dataset_name}' is not in this vocabulary and reads as "
-            f"[UNK]{which}; train a larger vocabulary")
+    return (
+        f"{percent(share)} of the text in '{dataset_name}' is not in this vocabulary and reads as "
+        f"[UNK]{which}; train a larger vocabulary"
+    )
 
 
 def unknown_prompt_message(chars: list[str]) -> str | None:
@@ -439,6 +456,7 @@ def unknown_prompt_message(chars: list[str]) -> str | None:
 
 
 # --------------------------------------------------------------------------------------------------- presets
+
 
 def _load_presets() -> dict[str, dict[str, Any]]:
     """resources/presets/<name>.json: a description and the sections a preset sets (the rest keep their defaults).
@@ -464,6 +482,7 @@ def preset(name: str) -> RunConfig:
 
 
 # ------------------------------------------------------------------------------------------------- estimates
+
 
 def param_count(m: ModelConfig, vocab_size: int) -> int:
     """Exact number of trainable parameters of engine.model.GPT (a test keeps the two in step)."""
@@ -501,5 +520,10 @@ def memory_estimate(m: ModelConfig, vocab_size: int, batch_size: int, bytes_per_
     act_values = L * (17 * B * T * E) + B * T * vocab_size * 2
     act = act_values * bytes_per_act
     weights = n * 4
-    return {"weights": weights, "gradients": n * 4, "optimizer": n * 8, "activations": act,
-            "total": weights + n * 12 + act}
+    return {
+        "weights": weights,
+        "gradients": n * 4,
+        "optimizer": n * 8,
+        "activations": act,
+        "total": weights + n * 12 + act,
+    }

@@ -1,4 +1,5 @@
 """Where to compute and in which precision: the choices behind TrainConfig.device and TrainConfig.dtype."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,15 +10,18 @@ _DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 def pick_device(pref: str = "auto") -> torch.device:
-    """"auto": the GPU when PyTorch sees one, else the CPU. Asking for "cuda" without a GPU is an error."""
+    """ "auto": the GPU when PyTorch sees one, else the CPU. Asking for "cuda" without a GPU is an error."""
     if pref == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if pref == "cpu":
         return torch.device("cpu")
     if pref == "cuda" or pref.startswith("cuda:"):
         if not torch.cuda.is_available():
-            why = ("this PyTorch build has no CUDA support" if torch.version.cuda is None
-                   else "PyTorch finds no usable NVIDIA GPU or driver")
+            why = (
+                "this PyTorch build has no CUDA support"
+                if torch.version.cuda is None
+                else "PyTorch finds no usable NVIDIA GPU or driver"
+            )
             raise RuntimeError(f"the GPU (cuda) was chosen but {why}; choose 'auto' or 'cpu'")
         device = torch.device(pref)
         if device.index is not None and device.index >= torch.cuda.device_count():

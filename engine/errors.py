@@ -10,6 +10,7 @@ The worker's error replies, the CLI's `error: ...` line and a failed training's 
 `is_user_error` and `user_text` here. Standard library only: engine.config (which the studio imports) derives
 ConfigError from UserError.
 """
+
 from __future__ import annotations
 
 import errno

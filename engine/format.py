@@ -4,6 +4,7 @@ Standard library only (both sides import it; pyproject.toml's shared-modules con
 so every panel and every CLI line writes "1.2 M", "3.0 MiB" or "1 m 05 s" the same way. "—" stands for a value
 that is not known (yet); the functions never raise on one.
 """
+
 from __future__ import annotations
 
 import datetime as _dt

@@ -18,6 +18,7 @@ Token details (`details=True`): for each chosen token its probability and the en
 next-token distribution at temperature 1 (what the model believes, before any sampling filter), and the
 `top_n` most likely alternatives with their probabilities, most likely first.
 """
+
 from __future__ import annotations
 
 import math
@@ -42,14 +43,16 @@ class GenerationError(UserError, ValueError):
 @dataclass(frozen=True)
 class Step:
     """One generated token; prob, entropy and top are filled only when details were asked for."""
+
     token: int
     prob: float | None = None
     entropy: float | None = None
     top: tuple = ()  # ((token id, probability), ...), most likely first
 
 
-def _check_args(model: GPT, prompt_ids: list[int], max_new_tokens: int, temperature: float,
-                top_k: int | None, top_p: float | None) -> None:
+def _check_args(
+    model: GPT, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None
+) -> None:
     if len(prompt_ids) == 0:
         raise GenerationError("the prompt is empty: give at least one token to start from")
     bad = [t for t in prompt_ids if not 0 <= int(t) < model.vocab_size]
@@ -58,9 +61,16 @@ def _check_args(model: GPT, prompt_ids: list[int], max_new_tokens: int, temperat
     check_settings(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens)
 
 
-def check_settings(*, mode: str = "sample", temperature: float = 1.0, top_k: int | None = None,
-                   top_p: float | None = None, beam_width: int = 4, length_penalty: float = 1.0,
-                   max_new_tokens: int = 0) -> None:
+def check_settings(
+    *,
+    mode: str = "sample",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    beam_width: int = 4,
+    length_penalty: float = 1.0,
+    max_new_tokens: int = 0,
+) -> None:
     """GenerationError for settings no generation can use, before any model is loaded."""
     if mode not in MODES:
         raise GenerationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
@@ -83,8 +93,9 @@ def _check_beam(beam_width: int, length_penalty: float) -> None:
         raise GenerationError("length_penalty must be a finite number (1 is neutral per token, 0 none)")
 
 
-def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None,
-          generator: torch.Generator) -> int:
+def _pick(
+    logits: torch.Tensor, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator
+) -> int:
     """Choose the next token from the last position's logits (V,)."""
     logits = logits.float()
     if temperature == 0:
@@ -103,8 +114,9 @@ def _pick(logits: torch.Tensor, temperature: float, top_k: int | None, top_p: fl
     return int(torch.multinomial(probs, num_samples=1, generator=generator))
 
 
-def token_details(logits: torch.Tensor, chosen: torch.Tensor, top_n: int = TOP_N
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def token_details(
+    logits: torch.Tensor, chosen: torch.Tensor, top_n: int = TOP_N
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """For logits (B, V) and chosen ids (B,): the chosen tokens' probabilities (B,), the entropies in nats (B,),
     and the top_n most likely ids and their probabilities (B, top_n) each, most likely first; temperature 1."""
     logp = F.log_softmax(logits.float(), dim=-1)  # (B, V)
@@ -119,13 +131,24 @@ def _steps(tokens: list[int], details: tuple | None) -> list[Step]:
     if details is None:
         return [Step(int(t)) for t in tokens]
     probs, entropies, top_i, top_p = (x.tolist() for x in details)
-    return [Step(int(t), float(p), float(h), tuple(zip(ids, ps)))
-            for t, p, h, ids, ps in zip(tokens, probs, entropies, top_i, top_p)]
+    return [
+        Step(int(t), float(p), float(h), tuple(zip(ids, ps)))
+        for t, p, h, ids, ps in zip(tokens, probs, entropies, top_i, top_p)
+    ]
 
 
-def sample_stream(model: GPT, prompt_ids: list[int], *, max_new_tokens: int, temperature: float = 1.0,
-                  top_k: int | None = None, top_p: float | None = None, seed: int | None = None,
-                  should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[int]:
+def sample_stream(
+    model: GPT,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
+) -> Iterator[int]:
     """Yield new token ids one at a time.
 
     temperature 0 is greedy. top_k keeps the k most likely tokens; top_p keeps the smallest set of most likely
@@ -136,15 +159,32 @@ def sample_stream(model: GPT, prompt_ids: list[int], *, max_new_tokens: int, tem
     the call, not at the first token.
     """
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
-    return (token for token, _ in _stream(model, [int(t) for t in prompt_ids], max_new_tokens, temperature,
-                                          top_k, top_p, seed, should_stop, use_cache))
+    return (
+        token
+        for token, _ in _stream(
+            model, [int(t) for t in prompt_ids], max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache
+        )
+    )
 
 
-def stream_steps(model: GPT, prompt_ids: list[int], *, max_new_tokens: int, mode: str = "sample",
-                 temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-                 seed: int | None = None, beam_width: int = 4, length_penalty: float = 1.0,
-                 eos_id: int | None = None, details: bool = False, top_n: int = TOP_N,
-                 should_stop: Callable[[], bool] | None = None, use_cache: bool = True) -> Iterator[Step]:
+def stream_steps(
+    model: GPT,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int,
+    mode: str = "sample",
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    beam_width: int = 4,
+    length_penalty: float = 1.0,
+    eos_id: int | None = None,
+    details: bool = False,
+    top_n: int = TOP_N,
+    should_stop: Callable[[], bool] | None = None,
+    use_cache: bool = True,
+) -> Iterator[Step]:
     """Yield a Step per new token: mode "sample" (temperature, top_k, top_p, seed, as sample_stream),
     "greedy" (the most likely token each time) or "beam" (see the module docstring: its tokens come at the end,
     and eos_id ends a beam). With details, each Step carries prob, entropy and the top_n alternatives.
@@ -157,40 +197,71 @@ def stream_steps(model: GPT, prompt_ids: list[int], *, max_new_tokens: int, mode
         raise GenerationError("top_n must be at least 1")
     prompt = [int(t) for t in prompt_ids]
     if mode == "beam":
-        return _beam_steps(model, prompt, max_new_tokens, beam_width, length_penalty, eos_id, details, top_n,
-                           should_stop)
+        return _beam_steps(
+            model, prompt, max_new_tokens, beam_width, length_penalty, eos_id, details, top_n, should_stop
+        )
     if mode == "greedy":
         temperature = 0.0
-    return _sample_steps(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache,
-                         details, top_n)
+    return _sample_steps(
+        model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
+    )
 
 
-def _sample_steps(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache,
-                  details, top_n) -> Iterator[Step]:
-    for token, logits in _stream(model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop,
-                                 use_cache):
+def _sample_steps(
+    model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
+) -> Iterator[Step]:
+    for token, logits in _stream(
+        model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache
+    ):
         if details:
-            yield _steps([token], token_details(logits[None], torch.tensor([token], device=logits.device),
-                                                top_n))[0]
+            yield _steps([token], token_details(logits[None], torch.tensor([token], device=logits.device), top_n))[0]
         else:
             yield Step(token)
 
 
-def beam_search(model: GPT, prompt_ids: list[int], *, max_new_tokens: int, beam_width: int = 4,
-                length_penalty: float = 1.0, eos_id: int | None = None, details: bool = False,
-                top_n: int = TOP_N, should_stop: Callable[[], bool] | None = None) -> list[Step]:
+def beam_search(
+    model: GPT,
+    prompt_ids: list[int],
+    *,
+    max_new_tokens: int,
+    beam_width: int = 4,
+    length_penalty: float = 1.0,
+    eos_id: int | None = None,
+    details: bool = False,
+    top_n: int = TOP_N,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[Step]:
     """The best sequence beam search finds (see the module docstring), as Steps; stopping early (should_stop)
     gives the best sequence found so far."""
     _check_args(model, prompt_ids, max_new_tokens, 1.0, None, None)
     _check_beam(beam_width, length_penalty)
-    return list(_beam_steps(model, [int(t) for t in prompt_ids], max_new_tokens, beam_width, length_penalty,
-                            eos_id, details, top_n, should_stop))
+    return list(
+        _beam_steps(
+            model,
+            [int(t) for t in prompt_ids],
+            max_new_tokens,
+            beam_width,
+            length_penalty,
+            eos_id,
+            details,
+            top_n,
+            should_stop,
+        )
+    )
 
 
 @torch.no_grad()
-def _stream(model: GPT, tokens: list[int], max_new_tokens: int, temperature: float, top_k: int | None,
-            top_p: float | None, seed: int | None, should_stop: Callable[[], bool] | None,
-            use_cache: bool) -> Iterator[tuple[int, torch.Tensor]]:
+def _stream(
+    model: GPT,
+    tokens: list[int],
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    seed: int | None,
+    should_stop: Callable[[], bool] | None,
+    use_cache: bool,
+) -> Iterator[tuple[int, torch.Tensor]]:
     """Yields (token, the logits (V,) it was chosen from)."""
     device = model.lm_head.weight.device
     block_size = model.cfg.block_size
@@ -220,7 +291,7 @@ def _stream(model: GPT, tokens: list[int], max_new_tokens: int, temperature: flo
                 logits = forward(tokens[-1:], cache)
             else:
                 cache.reset()
-                logits = forward(tokens[-max(1, block_size // 2):], cache)
+                logits = forward(tokens[-max(1, block_size // 2) :], cache)
             token = _pick(logits, temperature, top_k, top_p, generator)
             tokens.append(token)
             yield token, logits
@@ -246,7 +317,7 @@ class _Beams:
             self.details = [tuple(x[rows] for x in d) for d in self.details] + [details]
 
     def new_tokens(self, row: int) -> list[int]:
-        return self.tokens[row, self.n_prompt:].tolist()
+        return self.tokens[row, self.n_prompt :].tolist()
 
     def row_details(self, row: int):
         if self.details is None:
@@ -261,11 +332,18 @@ def _normalized(score: float, length: int, length_penalty: float) -> float:
 
 
 @torch.no_grad()
-def _beam_steps(model: GPT, prompt: list[int], max_new_tokens: int, width: int, length_penalty: float,
-                eos_id: int | None, details: bool, top_n: int,
-                should_stop: Callable[[], bool] | None) -> Iterator[Step]:
+def _beam_steps(
+    model: GPT,
+    prompt: list[int],
+    max_new_tokens: int,
+    width: int,
+    length_penalty: float,
+    eos_id: int | None,
+    details: bool,
+    top_n: int,
+    should_stop: Callable[[], bool] | None,
+) -> Iterator[Step]:
     device = model.lm_head.weight.device
-    block_size = model.cfg.block_size
     beams = _Beams(prompt, width, details)
     finished: list[tuple[float, list[int], tuple | None]] = []  # (normalized score, tokens, details), best first
     cache = model.new_kv_cache(width, device)
@@ -275,46 +353,13 @@ def _beam_steps(model: GPT, prompt: list[int], max_new_tokens: int, width: int, 
         for n in range(max_new_tokens):
             if should_stop is not None and should_stop():
                 break
-            if n == 0:
-                ctx = beams.tokens[:, -block_size:]
-            elif cache.length < block_size:
-                ctx = beams.tokens[:, -1:]
-            else:
-                cache.reset()
-                ctx = beams.tokens[:, -max(1, block_size // 2):]
+            ctx = _beam_context(beams.tokens, cache, n, model.cfg.block_size)
             logits, _ = model(ctx.to(device), kv_cache=cache)  # (W, T, V)
             logits = logits[:, -1].float().cpu()  # (W, V)
-            logp = F.log_softmax(logits, dim=-1)
-            vocab = logp.size(-1)
-            candidates = (beams.scores[:, None] + logp).view(-1)  # (W * V,)
-            # Each beam offers at most one end-of-text candidate, so 2W candidates hold W that go on.
-            top_scores, top_flat = candidates.topk(min(candidates.numel(), 2 * width))
-            rows, toks, scores = [], [], []
-            for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_flat.tolist())):
-                if score == float("-inf") or len(rows) == width:
-                    break
-                row, tok = divmod(flat, vocab)
-                if eos_id is not None and tok == eos_id:
-                    if rank < width:  # an ending counts only when it would have been kept as a beam
-                        d = None
-                        if details:
-                            d = tuple(torch.cat([a, b]) for a, b in zip(
-                                beams.row_details(row),
-                                token_details(logits[row:row + 1], torch.tensor([tok]), top_n)))
-                        finished.append((_normalized(score, n + 1, length_penalty),
-                                         beams.new_tokens(row) + [tok], d))
-                    continue
-                rows.append(row)
-                toks.append(tok)
-                scores.append(score)
-            finished.sort(key=lambda f: -f[0])
-            del finished[width:]
+            ending = _Ending(finished, n + 1, length_penalty, top_n if details else None)
+            rows, toks, scores = _next_tokens(beams, logits, width, eos_id, ending)
             if not rows:
                 break
-            while len(rows) < width:  # a tiny vocabulary: fill with copies that can never win
-                rows.append(rows[0])
-                toks.append(toks[0])
-                scores.append(float("-inf"))
             rows_t, toks_t = torch.tensor(rows), torch.tensor(toks)
             step_details = token_details(logits[rows_t], toks_t, top_n) if details else None
             beams.grow(rows_t, toks_t, torch.tensor(scores), step_details)
@@ -324,19 +369,88 @@ def _beam_steps(model: GPT, prompt: list[int], max_new_tokens: int, width: int, 
             best_live = _normalized(max(scores), n + 1, length_penalty)
             if len(finished) == width and best_live < finished[-1][0]:
                 break  # no live beam beats the endings already found
-        length = beams.tokens.size(1) - beams.n_prompt
-        live = [(_normalized(s, length, length_penalty), r) for r, s in enumerate(beams.scores.tolist())
-                if s != float("-inf")]
-        best_live = max(live, key=lambda x: x[0]) if live and length else None
-        if finished and (best_live is None or finished[0][0] >= best_live[0]):
-            tokens, d = finished[0][1], finished[0][2]
-        elif best_live is not None:
-            tokens, d = beams.new_tokens(best_live[1]), beams.row_details(best_live[1])
-        else:
-            tokens, d = [], None
+        tokens, d = _best_sequence(beams, finished, length_penalty)
     finally:
         model.train(was_training)
     yield from _steps(tokens, d)
+
+
+def _beam_context(tokens: torch.Tensor, cache, n: int, block_size: int) -> torch.Tensor:
+    """The positions step `n` feeds the model: the whole (last block of the) prompt first, then the newest
+    token, or, once the cache is full, the last half block again on an emptied cache (re-priming)."""
+    if n == 0:
+        return tokens[:, -block_size:]
+    if cache.length < block_size:
+        return tokens[:, -1:]
+    cache.reset()
+    return tokens[:, -max(1, block_size // 2) :]
+
+
+@dataclass
+class _Ending:
+    """Where the beams that end at one step go: `finished` (kept sorted, best first), scored by length
+    `length`; `top_n` is None without details."""
+
+    finished: list
+    length: int
+    length_penalty: float
+    top_n: int | None
+
+    def add(self, beams: _Beams, row: int, tok: int, score: float, logits: torch.Tensor) -> None:
+        d = None
+        if self.top_n is not None:
+            d = tuple(
+                torch.cat([a, b])
+                for a, b in zip(
+                    beams.row_details(row), token_details(logits[row : row + 1], torch.tensor([tok]), self.top_n)
+                )
+            )
+        self.finished.append((_normalized(score, self.length, self.length_penalty), beams.new_tokens(row) + [tok], d))
+
+
+def _next_tokens(
+    beams: _Beams, logits: torch.Tensor, width: int, eos_id: int | None, ending: _Ending
+) -> tuple[list[int], list[int], list[float]]:
+    """The (parent rows, tokens, scores) of the `width` best continuations of the beams' logits (W, V); the
+    endings among them go to `ending`. Empty when no beam can go on."""
+    logp = F.log_softmax(logits, dim=-1)
+    vocab = logp.size(-1)
+    candidates = (beams.scores[:, None] + logp).view(-1)  # (W * V,)
+    # Each beam offers at most one end-of-text candidate, so 2W candidates hold W that go on.
+    top_scores, top_flat = candidates.topk(min(candidates.numel(), 2 * width))
+    rows, toks, scores = [], [], []
+    for rank, (score, flat) in enumerate(zip(top_scores.tolist(), top_flat.tolist())):
+        if score == float("-inf") or len(rows) == width:
+            break
+        row, tok = divmod(flat, vocab)
+        if eos_id is not None and tok == eos_id:
+            if rank < width:  # an ending counts only when it would have been kept as a beam
+                ending.add(beams, row, tok, score, logits)
+            continue
+        rows.append(row)
+        toks.append(tok)
+        scores.append(score)
+    ending.finished.sort(key=lambda f: -f[0])
+    del ending.finished[width:]
+    while rows and len(rows) < width:  # a tiny vocabulary: fill with copies that can never win
+        rows.append(rows[0])
+        toks.append(toks[0])
+        scores.append(float("-inf"))
+    return rows, toks, scores
+
+
+def _best_sequence(beams: _Beams, finished: list, length_penalty: float) -> tuple[list[int], tuple | None]:
+    """The new tokens (and details) of the best sequence: the best ending, or a live beam that beats it."""
+    length = beams.tokens.size(1) - beams.n_prompt
+    live = [
+        (_normalized(s, length, length_penalty), r) for r, s in enumerate(beams.scores.tolist()) if s != float("-inf")
+    ]
+    best_live = max(live, key=lambda x: x[0]) if live and length else None
+    if finished and (best_live is None or finished[0][0] >= best_live[0]):
+        return finished[0][1], finished[0][2]
+    if best_live is not None:
+        return beams.new_tokens(best_live[1]), beams.row_details(best_live[1])
+    return [], None
 
 
 def generate(model: GPT, prompt_ids: list[int], **kw) -> list[int]:

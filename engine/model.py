@@ -8,6 +8,7 @@ Two attention paths compute the same thing:
 - the fast path (training, generation) calls F.scaled_dot_product_attention, which never materialises weights;
 - the inspect path (return_attn=True) computes softmax(QK^T / sqrt(d)) explicitly so the weights can be shown.
 """
+
 from __future__ import annotations
 
 import math
@@ -26,8 +27,9 @@ class KVCache:
     and then advances `length`; positions of the new tokens continue from the old `length`.
     """
 
-    def __init__(self, n_layer: int, batch_size: int, n_head: int, head_dim: int, max_len: int,
-                 device, dtype: torch.dtype):
+    def __init__(
+        self, n_layer: int, batch_size: int, n_head: int, head_dim: int, max_len: int, device, dtype: torch.dtype
+    ):
         shape = (batch_size, n_head, max_len, head_dim)
         self.k = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
         self.v = [torch.zeros(shape, device=device, dtype=dtype) for _ in range(n_layer)]
@@ -52,6 +54,7 @@ class KVCache:
 
 
 # ----------------------------------------------------------------------------------------------- positions
+
 
 def sinusoidal_table(block_size: int, n_embd: int) -> torch.Tensor:
     """The fixed sin/cos position table of 'Attention Is All You Need', shape (block_size, n_embd)."""
@@ -81,6 +84,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 # ------------------------------------------------------------------------------------------------ the parts
+
 
 class LayerNorm(nn.Module):
     """LayerNorm whose bias is optional (PyTorch's has no bias=False before 2.1; kept explicit for clarity)."""
@@ -114,7 +118,6 @@ def make_norm(cfg: ModelConfig) -> nn.Module:
 
 
 class CausalSelfAttention(nn.Module):
-
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_head = cfg.n_head
@@ -157,8 +160,8 @@ class CausalSelfAttention(nn.Module):
             y = self.attn_dropout(att) @ v  # (B, nh, T, hd)
         else:
             y = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0,
-                is_causal=past == 0 and T > 1)  # (B, nh, T, hd)
+                q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0, is_causal=past == 0 and T > 1
+            )  # (B, nh, T, hd)
 
         y = y.transpose(1, 2).contiguous().view(B, T, C)  # (B, T, C): heads side by side again
         return self.resid_dropout(self.c_proj(y)), att
@@ -211,8 +214,8 @@ class Block(nn.Module):
 
 # ------------------------------------------------------------------------------------------------ the whole
 
-class GPT(nn.Module):
 
+class GPT(nn.Module):
     def __init__(self, cfg: ModelConfig, vocab_size: int):
         super().__init__()
         cfg.validate()
@@ -220,12 +223,14 @@ class GPT(nn.Module):
             raise ConfigError(f"the vocabulary must hold at least one token, not {vocab_size}")
         self.cfg = cfg
         self.vocab_size = vocab_size
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(vocab_size, cfg.n_embd),
-            drop=nn.Dropout(cfg.dropout),
-            h=nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)]),
-            ln_f=make_norm(cfg),
-        ))
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(vocab_size, cfg.n_embd),
+                drop=nn.Dropout(cfg.dropout),
+                h=nn.ModuleList([Block(cfg) for _ in range(cfg.n_layer)]),
+                ln_f=make_norm(cfg),
+            )
+        )
         if cfg.pos_encoding == "learned":
             self.transformer.wpe = nn.Embedding(cfg.block_size, cfg.n_embd)
         # Fixed tables are rebuilt from the config, so they stay out of the state dict (persistent=False).
@@ -260,8 +265,9 @@ class GPT(nn.Module):
 
     def new_kv_cache(self, batch_size: int, device, dtype=None) -> KVCache:
         dtype = dtype or self.lm_head.weight.dtype
-        return KVCache(self.cfg.n_layer, batch_size, self.cfg.n_head, self.cfg.head_dim, self.cfg.block_size,
-                       device, dtype)
+        return KVCache(
+            self.cfg.n_layer, batch_size, self.cfg.n_head, self.cfg.head_dim, self.cfg.block_size, device, dtype
+        )
 
     def forward(self, idx, targets=None, *, kv_cache: KVCache | None = None, return_attn: bool = False):
         """idx LongTensor (B,T). Returns (logits, loss). logits is (B,T,V) always (all positions).
@@ -274,8 +280,9 @@ class GPT(nn.Module):
         B, T = idx.size()
         past = kv_cache.length if kv_cache is not None else 0
         if past + T > self.cfg.block_size:
-            raise ValueError(f"sequence of {past + T} tokens is longer than the model's context "
-                             f"(block_size {self.cfg.block_size})")
+            raise ValueError(
+                f"sequence of {past + T} tokens is longer than the model's context (block_size {self.cfg.block_size})"
+            )
         if kv_cache is not None and kv_cache.batch_size != B:
             raise ValueError(f"the KV cache holds {kv_cache.batch_size} sequences but {B} were given")
         pos = torch.arange(past, past + T, device=idx.device)  # (T,)
@@ -299,8 +306,9 @@ class GPT(nn.Module):
 
         loss = None
         if targets is not None:
-            loss = F.cross_entropy(logits.view(-1, logits.size(-1)).float(), targets.reshape(-1),
-                                   ignore_index=-1)  # over (B*T, V)
+            loss = F.cross_entropy(
+                logits.view(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1
+            )  # over (B*T, V)
         if return_attn:
             return logits, loss, attn
         return logits, loss

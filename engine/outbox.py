@@ -5,6 +5,7 @@ studio reads a few frames a second however fast training talks; a heartbeat ever
 engine is alive. Sending never blocks the caller: a studio that stops reading costs memory up to MAX_PENDING
 messages, then the oldest broadcasts go.
 """
+
 from __future__ import annotations
 
 import collections

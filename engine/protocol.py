@@ -17,6 +17,7 @@ not be able to run code in either process.
 Long file: it is the catalogue of every message kind, read side by side with docs/PROTOCOL.md; one file keeps
 the whole wire in one place, as Jupyter's messaging document does.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -30,12 +31,14 @@ from typing import Any, ClassVar, Literal
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
-else:   # 3.10: the decorator only informs type checkers
+else:  # 3.10: the decorator only informs type checkers
+
     def dataclass_transform(**_kwargs):
         return lambda fn: fn
 
-PROTOCOL_VERSION = "1.4"   # the minor number grows with new kinds and fields (both sides ignore unknown ones)
-MAX_BATCH = 64           # messages per frame
+
+PROTOCOL_VERSION = "1.4"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
 
@@ -62,11 +65,13 @@ def _new_id() -> str:
 @dataclass_transform(frozen_default=True, kw_only_default=True)
 def message(kind: str):
     """Class decorator: a frozen dataclass message registered under its wire `kind`."""
+
     def wrap(cls):
         cls = dataclass(frozen=True, kw_only=True)(cls)
         cls.kind = kind
         _REGISTRY[kind] = cls
         return cls
+
     return wrap
 
 
@@ -87,7 +92,7 @@ class Message:
 @dataclass(frozen=True, kw_only=True)
 class Reply(Message):
     status: ReplyStatus = "ok"
-    error: str | None = None    # one readable line when status == "error"
+    error: str | None = None  # one readable line when status == "error"
     # The config field an error is about ("model.n_head") and every field involved, so the studio can mark them
     # without reading `error`; None and [] when the error names no field.
     field: str | None = None
@@ -101,11 +106,13 @@ class Reply(Message):
 @dataclass(frozen=True, kw_only=True)
 class Unknown(Message):
     """A message of a kind this side does not know (a newer peer); kept so it can be logged, otherwise ignored."""
+
     kind_name: str = ""
     data: dict = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------------------------------------ handshake
+
 
 @message("hello_request")
 class HelloRequest(Message):
@@ -117,10 +124,10 @@ class HelloReply(Reply):
     protocol_version: str = PROTOCOL_VERSION
     engine_version: str = ""
     pid: int = 0
-    device: str = "cpu"         # "cpu" | "cuda"
-    device_name: str = ""       # "CPU (2 threads)" or the GPU's name
+    device: str = "cpu"  # "cpu" | "cuda"
+    device_name: str = ""  # "CPU (2 threads)" or the GPU's name
     torch_version: str = ""
-    workspace: dict = field(default_factory=dict)   # Workspace.summary()
+    workspace: dict = field(default_factory=dict)  # Workspace.summary()
 
 
 @message("shutdown_request")
@@ -135,24 +142,28 @@ class ShutdownReply(Reply):
 
 # ------------------------------------------------------------------------------------------------ workspace
 
+
 @message("workspace_request")
 class WorkspaceRequest(Message):
     """Open (path given) or re-read (path None) the workspace; the reply has its summary."""
+
     path: str | None = None
 
 
 @message("workspace_reply")
 class WorkspaceReply(Reply):
-    workspace: dict = field(default_factory=dict)   # {"path", "datasets", "tokenizers", "runs"}
+    workspace: dict = field(default_factory=dict)  # {"path", "datasets", "tokenizers", "runs"}
 
 
 # ---------------------------------------------------------------------------------------- data & tokenizer
+
 
 @message("import_request")
 class ImportRequest(Message):
     """Import files/folders as a new dataset. options: engine.data.importers.ImportOptions fields (fmt, column,
     label_column, include, exclude, doc_unit, delimiter, on_decode_error, on_bad_record, cleaning (a
     CleaningConfig dict), split, seed); {} imports plain text with no cleaning."""
+
     paths: list = field(default_factory=list)
     name: str | None = None
     val_fraction: float = 0.1
@@ -168,6 +179,7 @@ class ImportReply(Reply):
 class ImportPreviewRequest(Message):
     """The first `n` records an import with these options would read, and what the cleaning would do to them,
     before anything is imported. Problems with the input come back as warnings in `preview`, not as an error."""
+
     paths: list = field(default_factory=list)
     options: dict = field(default_factory=dict)
     n: int = 20
@@ -178,7 +190,7 @@ class ImportPreviewReply(Reply):
     # engine.data.importers.preview_records: {"format", "columns", "column_types", "records": [{"text", "label",
     # "source", "line", "fields"}], "warnings", "files"}
     preview: dict = field(default_factory=dict)
-    cleaned: list = field(default_factory=list)   # each record's text after cleaning; None where it is dropped
+    cleaned: list = field(default_factory=list)  # each record's text after cleaning; None where it is dropped
     cleaning: dict = field(default_factory=dict)  # per step: {"removed_docs", "changed_docs", "removed_lines",
     #                                               "examples": [[before, after], ...]}, in the order steps run
 
@@ -199,26 +211,28 @@ class DatasetPreviewReply(Reply):
 class DeleteRequest(Message):
     """Move a dataset, tokenizer or run to the workspace's trash; refused while a tokenizer or run still uses it
     (and for the run that is training)."""
-    item_kind: str = "dataset"      # "dataset" | "tokenizer" | "run"
+
+    item_kind: str = "dataset"  # "dataset" | "tokenizer" | "run"
     ref: int | str = 0
 
 
 @message("delete_reply")
 class DeleteReply(Reply):
-    trash: dict = field(default_factory=dict)    # {"id", "kind", "item_id", "name", "deleted"}: restore_request(id)
+    trash: dict = field(default_factory=dict)  # {"id", "kind", "item_id", "name", "deleted"}: restore_request(id)
 
 
 @message("rename_request")
 class RenameRequest(Message):
     """Give a run a new name (added in protocol 1.3; a 1.2 engine ignores it, so the studio checks the version)."""
-    item_kind: str = "run"          # only runs can be renamed
+
+    item_kind: str = "run"  # only runs can be renamed
     ref: int | str = 0
     name: str = ""
 
 
 @message("rename_reply")
 class RenameReply(Reply):
-    row: dict = field(default_factory=dict)      # the renamed run, as in the workspace summary
+    row: dict = field(default_factory=dict)  # the renamed run, as in the workspace summary
 
 
 @message("restore_request")
@@ -229,19 +243,20 @@ class RestoreRequest(Message):
 @message("restore_reply")
 class RestoreReply(Reply):
     item_kind: str = ""
-    row: dict = field(default_factory=dict)      # the dataset or tokenizer row, as in the workspace summary
+    row: dict = field(default_factory=dict)  # the dataset or tokenizer row, as in the workspace summary
 
 
 @message("trash_request")
 class TrashRequest(Message):
     """What the trash holds; with empty=True, delete it all for good first (the reply then lists nothing)."""
+
     empty: bool = False
 
 
 @message("trash_reply")
 class TrashReply(Reply):
-    rows: list = field(default_factory=list)     # [{"id", "kind", "item_id", "name", "deleted"}], oldest first
-    emptied: int = 0                             # how many were deleted for good
+    rows: list = field(default_factory=list)  # [{"id", "kind", "item_id", "name", "deleted"}], oldest first
+    emptied: int = 0  # how many were deleted for good
 
 
 @message("tokenizer_train_request")
@@ -270,7 +285,7 @@ class VocabRequest(Message):
 @message("vocab_reply")
 class VocabReply(Reply):
     tokenizer: dict = field(default_factory=dict)
-    rows: list = field(default_factory=list)   # [[id, token, frequency, merge rank or None], ...]
+    rows: list = field(default_factory=list)  # [[id, token, frequency, merge rank or None], ...]
 
 
 @message("tokenize_request")
@@ -294,9 +309,9 @@ class TokenContextsRequest(Message):
 
 @message("token_contexts_reply")
 class TokenContextsReply(Reply):
-    token: str = ""              # the token, readable
-    frequency: int = 0           # occurrences in the tokenizer's dataset (train + validation)
-    contexts: list = field(default_factory=list)   # lines: `width` chars before, the token in ⟦ ⟧, `width` after
+    token: str = ""  # the token, readable
+    frequency: int = 0  # occurrences in the tokenizer's dataset (train + validation)
+    contexts: list = field(default_factory=list)  # lines: `width` chars before, the token in ⟦ ⟧, `width` after
 
 
 @message("doc_lengths_request")
@@ -315,8 +330,8 @@ class DocLengthsReply(Reply):
 
 @message("tokenizer_compare_request")
 class TokenizerCompareRequest(Message):
-    tokenizers: list = field(default_factory=list)   # ids or names; the first one's dataset is the corpus
-    text: str | None = None                          # None: the corpus sample's first line
+    tokenizers: list = field(default_factory=list)  # ids or names; the first one's dataset is the corpus
+    text: str | None = None  # None: the corpus sample's first line
 
 
 @message("tokenizer_compare_reply")
@@ -330,6 +345,7 @@ class TokenizerCompareReply(Reply):
 @message("tokenizer_export_request")
 class TokenizerExportRequest(Message):
     """path ending in .json: the tokenizer.json alone; otherwise a folder transformers' AutoTokenizer loads."""
+
     tokenizer: int | str = 0
     path: str = ""
 
@@ -341,9 +357,11 @@ class TokenizerExportReply(Reply):
 
 # ------------------------------------------------------------------------------------------------- training
 
+
 @message("train_request")
 class TrainRequest(Message):
     """Start a run from a RunConfig dict, or resume run `resume_run` from its latest checkpoint."""
+
     config: dict = field(default_factory=dict)
     name: str | None = None
     resume_run: int | None = None
@@ -352,6 +370,7 @@ class TrainRequest(Message):
 @message("train_reply")
 class TrainReply(Reply):
     """Sent when the run has started (or could not start); progress follows as status/metrics/eval broadcasts."""
+
     run: dict = field(default_factory=dict)
 
 
@@ -361,6 +380,7 @@ class ControlRequest(Message):
 
     action: "stop" | "pause" | "resume" (the running training), or "cancel" (the job started by request `target`:
     an import, tokenizer training or generation)."""
+
     action: ControlAction = "stop"
     target: str | None = None
 
@@ -378,10 +398,11 @@ class MetricsRequest(Message):
 @message("metrics_reply")
 class MetricsReply(Reply):
     run: dict = field(default_factory=dict)
-    rows: list = field(default_factory=list)   # Workspace.metrics rows: {"step", "split", "loss", "lr", ...}
+    rows: list = field(default_factory=list)  # Workspace.metrics rows: {"step", "split", "loss", "lr", ...}
 
 
 # ----------------------------------------------------------------------------------------------- generation
+
 
 @message("generate_request")
 class GenerateRequest(Message):
@@ -389,31 +410,32 @@ class GenerateRequest(Message):
     as they go; beam search streams its best sequence when the search is done. Every mode ends early at the
     token that ends documents in the training data (the tokenizer's eos, else sep; never sent). A token that ends inside a character has text "" and its character
     comes with a later token; the texts join to the reply's text."""
+
     run: int | str = 0
-    checkpoint: str | None = None   # a checkpoint name of the run (see checkpoints_request); None = latest
+    checkpoint: str | None = None  # a checkpoint name of the run (see checkpoints_request); None = latest
     prompt: str = ""
     max_new_tokens: int = 200
-    mode: str = "sample"            # sample | greedy | beam
+    mode: str = "sample"  # sample | greedy | beam
     temperature: float = 0.8
     top_k: int | None = 40
     top_p: float | None = None
     seed: int | None = None
     beam_width: int = 4
     length_penalty: float = 1.0
-    details: bool = False           # send prob / entropy / top alternatives with each token
+    details: bool = False  # send prob / entropy / top alternatives with each token
 
 
 @message("generate_reply")
 class GenerateReply(Reply):
-    text: str = ""              # the generated continuation (without the prompt)
+    text: str = ""  # the generated continuation (without the prompt)
     n_tokens: int = 0
     tokens_per_sec: float = 0.0
-    stopped: bool = False       # True when cancelled before max_new_tokens
-    ended: bool = False         # True when the model wrote its end-of-text token (the document is finished)
+    stopped: bool = False  # True when cancelled before max_new_tokens
+    ended: bool = False  # True when the model wrote its end-of-text token (the document is finished)
     # [{"id", "text"}] of the prompt the model saw: its last block_size tokens (an empty prompt starts from a
     # newline token); prompt ids + token_ids is the sequence that token_attention_request positions index
     prompt_tokens: list = field(default_factory=list)
-    token_ids: list = field(default_factory=list)       # generated ids, in order
+    token_ids: list = field(default_factory=list)  # generated ids, in order
     # The prompt's characters the model's vocabulary lacks (each reads as [UNK]), each once, in order; added
     # in protocol 1.3 (an older engine leaves it empty)
     unknown_chars: list = field(default_factory=list)
@@ -426,15 +448,17 @@ class CheckpointsRequest(Message):
 
 @message("checkpoints_reply")
 class CheckpointsReply(Reply):
-    rows: list = field(default_factory=list)   # [{"name", "step", "val_loss", "path", "created"}], oldest first
+    rows: list = field(default_factory=list)  # [{"name", "step", "val_loss", "path", "created"}], oldest first
 
 
 # ------------------------------------------------------------------------------------------------ attention
+
 
 @message("attention_request")
 class AttentionRequest(Message):
     """A stored snapshot of run `run` (step None = the latest), or, with `text`, attention computed now for that
     text on a checkpoint (None = latest). The reply carries the float16 arrays in `buffers`, described by `meta`."""
+
     run: int | str = 0
     step: int | None = None
     text: str | None = None
@@ -446,13 +470,16 @@ class AttentionRequest(Message):
 class AttentionReply(Reply):
     run: int = 0
     step: int = 0
-    meta: dict = field(default_factory=dict)    # engine.attention_probes.encode_snapshot meta (probes, tokens, shapes, labels)
-    steps: list = field(default_factory=list)   # every stored snapshot step of the run, for the time slider
+    meta: dict = field(
+        default_factory=dict
+    )  # engine.attention_probes.encode_snapshot meta (probes, tokens, shapes, labels)
+    steps: list = field(default_factory=list)  # every stored snapshot step of the run, for the time slider
 
 
 @message("token_attention_request")
 class TokenAttentionRequest(Message):
     """The attention row of one position of a token sequence, for every layer and head (playground clicks)."""
+
     run: int | str = 0
     checkpoint: str | None = None
     ids: list = field(default_factory=list)
@@ -461,15 +488,17 @@ class TokenAttentionRequest(Message):
 
 @message("token_attention_reply")
 class TokenAttentionReply(Reply):
-    tokens: list = field(default_factory=list)   # display strings of the keys (ids[:position+1], maybe cropped)
-    shape: list = field(default_factory=list)    # [n_layer, n_head, n_keys]; buffers[0] is float16 little-endian
+    tokens: list = field(default_factory=list)  # display strings of the keys (ids[:position+1], maybe cropped)
+    shape: list = field(default_factory=list)  # [n_layer, n_head, n_keys]; buffers[0] is float16 little-endian
 
 
 # ---------------------------------------------------------------------------------------------- broadcasts
 
+
 @message("status")
 class Status(Message):
     """The engine's state (EngineState, `run` None) or a run's (RunState, then RunOutcome once it ended)."""
+
     state: EngineState | RunState | RunOutcome = "idle"
     run: int | None = None
     step: int = 0
@@ -481,6 +510,7 @@ class Status(Message):
 class Metrics(Message):
     """Training rows since the last metrics message: {"step", "loss", "lr", "grad_norm", "tokens_per_sec",
     "elapsed_s", "eta_s"}."""
+
     run: int = 0
     rows: list = field(default_factory=list)
 
@@ -497,11 +527,12 @@ class Eval(Message):
 @message("token")
 class Token(Message):
     """One generated token, streamed while a generate_request runs (parent = the request id)."""
+
     token_id: int = 0
     text: str = ""
-    prob: float | None = None      # with details: probability of this token under the model (temperature 1)
-    entropy: float | None = None   # nats, of the model's next-token distribution at this position
-    top: list = field(default_factory=list)   # [[token display text, prob], ...] the top alternatives
+    prob: float | None = None  # with details: probability of this token under the model (temperature 1)
+    entropy: float | None = None  # nats, of the model's next-token distribution at this position
+    top: list = field(default_factory=list)  # [[token display text, prob], ...] the top alternatives
 
 
 @message("attention")
@@ -524,6 +555,7 @@ class Attention(Message):
                     "explanation", "scores"}}; patterns: previous-token, first-token, self, local, induction
                     (induction only when the induction probe is there), labels add "mixed"
     """
+
     run: int = 0
     step: int = 0
     meta: dict = field(default_factory=dict)
@@ -532,13 +564,14 @@ class Attention(Message):
 @message("progress")
 class Progress(Message):
     """Progress of a long job (parent = the request id): fraction 0..1, or -1 when unknown."""
+
     fraction: float = 0.0
     message: str = ""
 
 
 @message("log")
 class Log(Message):
-    level: str = "info"         # info | warning | error
+    level: str = "info"  # info | warning | error
     message: str = ""
 
 
@@ -549,6 +582,7 @@ class Heartbeat(Message):
 
 
 # ------------------------------------------------------------------------------------------ encode / decode
+
 
 class ProtocolError(Exception):
     pass
@@ -610,8 +644,8 @@ def decode_batch(data: bytes) -> list[Message]:
         blob: bytes | memoryview = b""
         if data[:4] == BINARY_MAGIC:
             (n,) = struct.unpack(">I", data[4:8])
-            blob = memoryview(data)[8 + n:]
-            data = data[8:8 + n]
+            blob = memoryview(data)[8 + n :]
+            data = data[8 : 8 + n]
         frame = json.loads(data.decode("utf-8") if isinstance(data, (bytes, bytearray)) else bytes(data))
         if not isinstance(frame, dict) or not isinstance(frame.get("msgs"), list):
             raise ValueError("frame without msgs")
@@ -625,7 +659,7 @@ def decode_batch(data: bytes) -> list[Message]:
             for length in m.pop("buffers", None) or []:
                 if pos + int(length) > len(blob):
                     raise ValueError("buffer lengths exceed the frame")
-                bufs.append(bytes(blob[pos:pos + int(length)]))
+                bufs.append(bytes(blob[pos : pos + int(length)]))
                 pos += int(length)
             out.append(decode_message(m, tuple(bufs)))
         return out
@@ -639,6 +673,7 @@ def decode_batch(data: bytes) -> list[Message]:
 class ForeignReply(Reply):
     """An error reply to a request of a kind this side does not know (a newer peer's). It goes out under the reply
     kind the peer expects, so the peer's request ends with a readable error instead of waiting forever."""
+
     reply_kind: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -654,8 +689,14 @@ def error_reply(request: Message, error: str, *, field: str | None = None, field
     named = list(dict.fromkeys([*([field] if field else []), *fields]))
     if isinstance(request, Unknown):
         if request.kind_name.endswith("_request"):
-            return ForeignReply(parent=request.id, status="error", error=error, field=field, fields=named,
-                                reply_kind=request.kind_name[: -len("_request")] + "_reply")
+            return ForeignReply(
+                parent=request.id,
+                status="error",
+                error=error,
+                field=field,
+                fields=named,
+                reply_kind=request.kind_name[: -len("_request")] + "_reply",
+            )
         return Log(parent=request.id, level="error", message=error)
     reply_kind = request.kind.replace("_request", "_reply")
     cls = _REGISTRY.get(reply_kind)

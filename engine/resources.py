@@ -10,6 +10,7 @@ so it is found wherever pip put the code: a venv, --user, --target or --prefix. 
 Standard library only: engine.config reads the presets through it, and the studio (studio/theme.py,
 studio/icons.py) imports it without pulling in torch.
 """
+
 from __future__ import annotations
 
 import functools
@@ -39,8 +40,10 @@ def resources_dir() -> Path:
     for location in (spec.submodule_search_locations or []) if spec else []:
         if Path(location).is_dir():
             return Path(location)
-    raise ResourcesMissing(f"Transformer Studio's resources are missing: neither {_ABOVE_ENGINE / FOLDER} nor an "
-                           f"installed {PACKAGE} package was found; reinstall transformer-studio")
+    raise ResourcesMissing(
+        f"Transformer Studio's resources are missing: neither {_ABOVE_ENGINE / FOLDER} nor an "
+        f"installed {PACKAGE} package was found; reinstall transformer-studio"
+    )
 
 
 def resource_path(*parts: str) -> Path:
@@ -54,8 +57,9 @@ def read_text(*parts: str) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ResourcesMissing(f"Transformer Studio's resource file {path} is missing; reinstall "
-                               f"transformer-studio") from None
+        raise ResourcesMissing(
+            f"Transformer Studio's resource file {path} is missing; reinstall transformer-studio"
+        ) from None
 
 
 def read_json(*parts: str) -> Any:

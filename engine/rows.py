@@ -5,6 +5,7 @@ TypedDicts name its keys and their types, so a reader of the store, the worker o
 without opening SQLite. The JSON columns arrive decoded (a dataset's "sources", "options", "stats", a tokenizer's
 "spec", a run's "config"). Standard library only, like engine.protocol, so either side may import it.
 """
+
 from __future__ import annotations
 
 from typing import Any, TypedDict
@@ -12,53 +13,56 @@ from typing import Any, TypedDict
 
 class DatasetRow(TypedDict):
     """An imported dataset (engine.store.Workspace.dataset): its text is datasets/<id>/train.txt and val.txt."""
+
     id: int
     name: str
-    created: str                 # ISO 8601, UTC
-    sources: list[str]           # the files it was imported from
+    created: str  # ISO 8601, UTC
+    sources: list[str]  # the files it was imported from
     val_fraction: float
     n_docs: int
     n_chars: int
     n_lines: int
-    n_bytes: int                 # UTF-8 size of train.txt and val.txt together
+    n_bytes: int  # UTF-8 size of train.txt and val.txt together
     train_chars: int
     val_chars: int
-    format: str                  # "txt", "csv", "tsv", "jsonl", "parquet" or "mixed"
-    split: str                   # "tail" or "documents"
+    format: str  # "txt", "csv", "tsv", "jsonl", "parquet" or "mixed"
+    split: str  # "tail" or "documents"
     seed: int | None
     n_train_docs: int | None
     n_val_docs: int | None
     has_labels: bool
-    cleaning: dict[str, Any]     # the CleaningConfig it was imported with
-    options: dict[str, Any]      # the ImportOptions it was imported with
-    stats: dict[str, Any]        # what the import found: docs_read, empty and bad records, warnings, ...
+    cleaning: dict[str, Any]  # the CleaningConfig it was imported with
+    options: dict[str, Any]  # the ImportOptions it was imported with
+    stats: dict[str, Any]  # what the import found: docs_read, empty and bad records, warnings, ...
 
 
 class TokenizerRow(TypedDict):
     """A trained tokenizer (Workspace.tokenizer): tokenizers/<id>/tokenizer.json and its token files."""
+
     id: int
     name: str
     dataset_id: int
-    kind: str                    # one of engine.tokenizer.KINDS
-    vocab_size: int              # what training gave (a char vocabulary may be smaller than asked for)
+    kind: str  # one of engine.tokenizer.KINDS
+    vocab_size: int  # what training gave (a char vocabulary may be smaller than asked for)
     requested_vocab_size: int | None
     created: str
     train_tokens: int | None
     val_tokens: int | None
-    dtype: str | None            # of the token files: "uint16" or "uint32"
-    spec: dict[str, Any]         # the TokenizerSpec, as a dict
-    unk_share: float | None      # the share of the dataset's characters read as the unknown token (None: not measured)
-    unk_examples: list[str]      # the most common such characters
+    dtype: str | None  # of the token files: "uint16" or "uint32"
+    spec: dict[str, Any]  # the TokenizerSpec, as a dict
+    unk_share: float | None  # the share of the dataset's characters read as the unknown token (None: not measured)
+    unk_examples: list[str]  # the most common such characters
 
 
 class RunRow(TypedDict):
     """A training run (Workspace.run); its checkpoints are kept in runs/<id>/."""
+
     id: int
     name: str
     created: str
     updated: str
-    status: str                  # "created", then the training's state ("running", "finished", "stopped", ...)
-    config: dict[str, Any]       # the RunConfig, as a dict
+    status: str  # "created", then the training's state ("running", "finished", "stopped", ...)
+    config: dict[str, Any]  # the RunConfig, as a dict
     dataset_id: int | None
     tokenizer_id: int | None
     step: int | None
@@ -70,6 +74,7 @@ class RunRow(TypedDict):
 
 class CheckpointRow(TypedDict):
     """A checkpoint a run wrote (Workspace.checkpoints); the file at `path` is checked against `sha256`."""
+
     id: int
     run_id: int
     step: int
@@ -81,9 +86,10 @@ class CheckpointRow(TypedDict):
 
 class MetricRow(TypedDict):
     """One point of a run's curves (Workspace.metrics); the fields a split does not measure are None."""
+
     step: int
-    split: str                   # "train" or "val"
-    loss: float | None           # None where the loss was not finite
+    split: str  # "train" or "val"
+    loss: float | None  # None where the loss was not finite
     lr: float | None
     grad_norm: float | None
     tokens_per_sec: float | None
@@ -92,15 +98,17 @@ class MetricRow(TypedDict):
 
 class TrashEntry(TypedDict):
     """Something deleted and kept in the trash until restored or emptied (Workspace.trash)."""
+
     id: int
-    kind: str                    # "dataset", "tokenizer" or "run"
-    item_id: int                 # its id, given back on restore
+    kind: str  # "dataset", "tokenizer" or "run"
+    item_id: int  # its id, given back on restore
     name: str
     deleted: str
 
 
 class WorkspaceSummary(TypedDict):
     """Everything the studio lists (Workspace.summary), sent with the hello reply."""
+
     path: str
     datasets: list[DatasetRow]
     tokenizers: list[TokenizerRow]

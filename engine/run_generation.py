@@ -6,6 +6,7 @@ compares two checkpoints and generates while a run trains; the attention request
 a byte-level token can end inside a character, so `_StreamDecoder` holds such a piece back until the character
 is whole.
 """
+
 from __future__ import annotations
 
 import threading
@@ -22,7 +23,7 @@ from engine.model import GPT
 
 _cache_lock = threading.Lock()
 _model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, the last few used
-_MODEL_CACHE_SIZE = 3    # the playground compares two checkpoints; the third is the one training just wrote
+_MODEL_CACHE_SIZE = 3  # the playground compares two checkpoints; the third is the one training just wrote
 
 
 def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
@@ -87,7 +88,7 @@ class _StreamDecoder:
         text = self.tok.decode(self.ids, skip_special_tokens=False)
         if text.endswith("\ufffd"):
             return ""
-        piece = text[self.done:]
+        piece = text[self.done :]
         self.done = len(text)
         if text.endswith("\n") or len(self.ids) >= 256:
             self.ids, self.done = [], 0
@@ -95,7 +96,7 @@ class _StreamDecoder:
 
     def flush(self) -> str:
         text = self.tok.decode(self.ids, skip_special_tokens=False) if self.ids else ""
-        piece = text[self.done:]
+        piece = text[self.done :]
         self.ids, self.done = [], 0
         return piece
 
@@ -111,19 +112,33 @@ def _token_texts(tok, ids: list[int]) -> list[str]:
 
 def _readable_token(tok, token_id: int) -> str:
     from engine.tokenizer import display_token
+
     try:
         return display_token(tok, token_id)
     except Exception:  # an id the tokenizer lacks (a model with a larger vocabulary): show the number
         return f"<{token_id}>"
 
 
-def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = "sample",
-                  temperature: float = 0.8, top_k: int | None = None, top_p: float | None = None,
-                  seed: int | None = None, beam_width: int = 4, length_penalty: float = 1.0,
-                  details: bool = False, checkpoint: str | None = None,
-                  on_token: Callable[[int, str], None] | None = None,
-                  on_step: Callable[[dict], None] | None = None,
-                  should_stop: Callable[[], bool] | None = None, device="auto") -> dict:
+def generate_text(
+    ws,
+    run_ref,
+    prompt: str,
+    *,
+    max_new_tokens: int,
+    mode: str = "sample",
+    temperature: float = 0.8,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    seed: int | None = None,
+    beam_width: int = 4,
+    length_penalty: float = 1.0,
+    details: bool = False,
+    checkpoint: str | None = None,
+    on_token: Callable[[int, str], None] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    device="auto",
+) -> dict:
     """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
     newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
     end-of-text token and hands its tokens over when the search is done).
@@ -141,20 +156,59 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
     texts of all records join to the returned text, a token ending inside a character having text "" (such a
     record waits for the next token, so it can take the rest of the text should the generation end there).
     """
-    from engine.tokenizer import separator_id, unknown_characters, unknown_id
-
     model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
     ids = _start_ids(tok, prompt)
-    seen = ids[-model.cfg.block_size:]
+    seen = ids[-model.cfg.block_size :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
-    # The token that ends each document in the training data: when the model writes it, the text is finished.
-    run_row = ws.run(run_ref)
-    tok_row = ws.tokenizer(meta.get("tokenizer_id", run_row["tokenizer_id"]))
+    eos_id, unknown = _vocabulary_facts(ws, run_ref, tok, meta, prompt)
+    steps = stream_steps(
+        model,
+        ids,
+        max_new_tokens=max_new_tokens,
+        mode=mode,
+        temperature=temperature,
+        top_k=top_k,
+        top_p=top_p,
+        seed=seed,
+        beam_width=beam_width,
+        length_penalty=length_penalty,
+        eos_id=eos_id,
+        details=details,
+        should_stop=should_stop,
+    )
+    emit = _emitter(on_token, on_step)
+    t0 = time.perf_counter()
+    text, token_ids, ended = _stream_text(tok, steps, eos_id, emit)
+    dt = time.perf_counter() - t0
+    n = len(token_ids)
+    return {
+        "text": text,
+        "n_tokens": n,
+        "tokens_per_sec": n / dt if dt > 0 else 0.0,
+        "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
+        "ended": ended,
+        "prompt_tokens": prompt_tokens,
+        "token_ids": token_ids,
+        "checkpoint": meta.get("checkpoint"),
+        "step": meta.get("step"),
+        "unknown_chars": unknown,
+    }
+
+
+def _vocabulary_facts(ws, run_ref, tok, meta: dict, prompt: str) -> tuple[int | None, list[str]]:
+    """(the token that ends each document in the training data, or None; the prompt's characters that the
+    vocabulary lacks). When the model writes that token, the text is finished."""
+    from engine.tokenizer import separator_id, unknown_characters, unknown_id
+
+    tok_row = ws.tokenizer(meta.get("tokenizer_id", ws.run(run_ref)["tokenizer_id"]))
     eos_id = separator_id(tok, tok_row.get("spec"))
-    unknown = unknown_characters(tok, prompt, unknown_id(tok, tok_row.get("spec")))
-    steps = stream_steps(model, ids, max_new_tokens=max_new_tokens, mode=mode, temperature=temperature,
-                         top_k=top_k, top_p=top_p, seed=seed, beam_width=beam_width,
-                         length_penalty=length_penalty, eos_id=eos_id, details=details, should_stop=should_stop)
+    return eos_id, unknown_characters(tok, prompt, unknown_id(tok, tok_row.get("spec")))
+
+
+def _emitter(
+    on_token: Callable[[int, str], None] | None, on_step: Callable[[dict], None] | None
+) -> Callable[[dict], None]:
+    """emit(record) for _stream_text: the whole record to on_step, its text (when it has some) to on_token."""
 
     def emit(record: dict) -> None:
         if on_step is not None:
@@ -162,15 +216,7 @@ def generate_text(ws, run_ref, prompt: str, *, max_new_tokens: int, mode: str = 
         if on_token is not None and record["text"]:
             on_token(record["id"], record["text"])
 
-    t0 = time.perf_counter()
-    text, token_ids, ended = _stream_text(tok, steps, eos_id, emit)
-    dt = time.perf_counter() - t0
-    n = len(token_ids)
-    return {"text": text, "n_tokens": n, "tokens_per_sec": n / dt if dt > 0 else 0.0,
-            "stopped": not ended and n < max_new_tokens and should_stop is not None and bool(should_stop()),
-            "ended": ended,
-            "prompt_tokens": prompt_tokens, "token_ids": token_ids, "checkpoint": meta.get("checkpoint"),
-            "step": meta.get("step"), "unknown_chars": unknown}
+    return emit
 
 
 def _stream_text(tok, steps, eos_id: int | None, emit: Callable[[dict], None]) -> tuple[str, list[int], bool]:
@@ -190,8 +236,7 @@ def _stream_text(tok, steps, eos_id: int | None, emit: Callable[[dict], None]) -
         pieces.append(piece)
         record = {"id": step.token, "text": piece}
         if step.prob is not None:
-            record.update(prob=step.prob, entropy=step.entropy,
-                          top=[[_readable_token(tok, i), p] for i, p in step.top])
+            record.update(prob=step.prob, entropy=step.entropy, top=[[_readable_token(tok, i), p] for i, p in step.top])
         if held is not None:
             emit(held)
             held = None

@@ -4,6 +4,7 @@ its row created (prepare_run). engine/train.py then trains it.
 Everything here that can go wrong is the user's to fix, so it fails early, before anything is written, with a
 ConfigError naming the field (or a WorkspaceError / TokenizerError for a dataset or vocabulary that is not there).
 """
+
 from __future__ import annotations
 
 from engine import training_events as ev
@@ -20,8 +21,9 @@ def check_device(cfg: RunConfig) -> None:
         raise ConfigError(f"Device / Precision: {e}", "train.device", also=("train.dtype",)) from None
 
 
-def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: ev.EventFn | None = None,
-                control=None) -> dict:
+def prepare_run(
+    ws, cfg: RunConfig, name: str | None = None, *, on_event: ev.EventFn | None = None, control=None
+) -> dict:
     """Check the config, find its dataset, find or train its tokenizer, and create the run row (returned).
 
     Raises ConfigError (before anything is written) for an impossible config, and WorkspaceError /
@@ -42,15 +44,19 @@ def prepare_run(ws, cfg: RunConfig, name: str | None = None, *, on_event: ev.Eve
     if chosen:
         tok = ws.tokenizer(tcfg.tokenizer)
         if tok["dataset_id"] != ds["id"]:
-            raise ConfigError(f"the vocabulary {tok['name']!r} was trained on another dataset than "
-                              f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
-                              "tokenizer.tokenizer", also=("data.dataset",))
+            raise ConfigError(
+                f"the vocabulary {tok['name']!r} was trained on another dataset than "
+                f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
+                "tokenizer.tokenizer",
+                also=("data.dataset",),
+            )
     else:
+
         def progress(fraction: float, message: str = "") -> None:
             emit(ev.Progress(fraction=float(fraction), message=message))
+
         cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
-        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress,
-                                         cancelled=cancelled)
+        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress, cancelled=cancelled)
     files = ws.token_files(tok["id"])
     n_train = TokenData(files["train"], files["dtype"]).n_tokens
     if n_train < need:
@@ -73,10 +79,11 @@ def _report_vocabulary(emit: ev.EventFn, tok: dict, ds: dict, trained_here: bool
     if warning:
         emit(ev.Notice("warning", f"vocabulary {tok['name']!r}: {warning}"))
     elif trained_here:
-        emit(ev.Notice("info", f"trained the vocabulary {tok['name']!r} ({tok['vocab_size']:,} tokens) "
-                               f"for this run"))
+        emit(ev.Notice("info", f"trained the vocabulary {tok['name']!r} ({tok['vocab_size']:,} tokens) for this run"))
 
 
 def _too_short(cfg: RunConfig, ds: dict, size: str) -> str:
-    return (f"Context length ({cfg.model.block_size:,}) is too long for dataset {ds['name']!r}: its training text "
-            f"has {size}, fewer than the context length + 1; choose a shorter context length or import more text")
+    return (
+        f"Context length ({cfg.model.block_size:,}) is too long for dataset {ds['name']!r}: its training text "
+        f"has {size}, fewer than the context length + 1; choose a shorter context length or import more text"
+    )

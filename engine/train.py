@@ -3,8 +3,9 @@
 Everything a run needs is in the workspace: its RunConfig (the run row), its token memmaps (the tokenizer), its
 checkpoints. It reports through `on_event(event)`, one typed event (engine/training_events.py) at a time; the
 engine worker turns them into protocol messages and the CLI into lines of text. The windows it trains on come
-from engine/training_data.py; its checkpoints are written and registered by engine/checkpoint.py. A run is
-made first (its config checked, its vocabulary found or trained, its row created) by engine/run_setup.py.
+from engine/training_data.py; its checkpoints are written and registered by engine/checkpoint.py, its metric
+rows and attention snapshots by engine/training_records.py. A run is made first (its config checked, its
+vocabulary found or trained, its row created) by engine/run_setup.py.
 
 What a run keeps in run_dir (workspace/runs/<id>/):
     checkpoints/latest.*             the resumable checkpoint: weights, optimizer, RNG states (rewritten)
@@ -23,6 +24,7 @@ the generator that picks the training windows, so 10 steps + resume + 10 steps g
 Looking at attention draws no random numbers and leaves the model's mode as it was, so it changes nothing in
 the training either.
 """
+
 from __future__ import annotations
 
 import logging
@@ -34,9 +36,18 @@ from pathlib import Path
 import torch
 
 from engine import training_events as ev
-from engine.checkpoint import (CHECKPOINT_NAME, CheckpointError, forget_checkpoints_after, kept_checkpoint_name,
-                               load_checkpoint, resumable_checkpoint, rng_state, save_checkpoint, set_rng_state,
-                               thin_kept_checkpoints)
+from engine.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    forget_checkpoints_after,
+    kept_checkpoint_name,
+    load_checkpoint,
+    resumable_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    thin_kept_checkpoints,
+)
 from engine.config import RunConfig, TrainConfig
 from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
@@ -44,12 +55,11 @@ from engine.errors import UserError, is_user_error, user_text
 from engine.model import GPT
 from engine.run_setup import check_device
 from engine.training_data import TokenData, generator_state, get_batch, set_generator_state
+from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer
 
 # Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
 # silences this logger so a user sees one line, not a traceback.
 log = logging.getLogger(__name__)
-ATTENTION_DIR = "attention"
-METRICS_FLUSH_S = 1.0
 # Seeds of the generators that pick evaluation windows, offset from train.seed so evaluation never draws from
 # the training stream, and fixed, so every evaluation scores the same windows and the curve shows learning only.
 _EVAL_SEED_OFFSET = {"train": 1_000_003, "val": 2_000_003}
@@ -60,6 +70,7 @@ class TrainingError(UserError):
 
 
 # ------------------------------------------------------------------------------------------------- control
+
 
 class Control:
     """Stop / pause / resume requests from another thread, read by the loop between optimizer steps."""
@@ -95,6 +106,7 @@ class Control:
 
 # ------------------------------------------------------------------------------------------------ schedule
 
+
 def get_lr(it: int, tc: TrainConfig) -> float:
     """Learning rate of optimizer step `it` (0-based): linear warm-up, cosine decay to min_lr, then min_lr."""
     if it < tc.warmup_iters:
@@ -108,8 +120,8 @@ def get_lr(it: int, tc: TrainConfig) -> float:
 
 # ------------------------------------------------------------------------------------------------- training
 
-def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | None = None,
-                 resume: bool = False) -> str:
+
+def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | None = None, resume: bool = False) -> str:
     """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`).
 
     Returns the final state: "finished", "stopped" or "failed". A failure never raises: it is reported as a
@@ -142,28 +154,6 @@ def _failure_line(e: BaseException) -> str:
     return user_text(e).splitlines()[0]
 
 
-class _MetricsBuffer:
-    """Metric rows on their way to SQLite, written in batches at least every METRICS_FLUSH_S."""
-
-    def __init__(self, ws, run_id: int):
-        self.ws = ws
-        self.run_id = run_id
-        self.rows: list[dict] = []
-        self.last_flush = time.monotonic()
-
-    def add(self, row: dict) -> None:
-        self.rows.append(row)
-
-    def due(self) -> bool:
-        return time.monotonic() - self.last_flush >= METRICS_FLUSH_S
-
-    def flush(self) -> None:
-        if self.rows:
-            rows, self.rows = self.rows, []
-            self.ws.add_metrics(self.run_id, rows)
-        self.last_flush = time.monotonic()
-
-
 class _Training:
     """The state of one training session of a run; `loop` runs it."""
 
@@ -181,25 +171,32 @@ class _Training:
         self.best_val_loss: float | None = run.get("best_val_loss") if resume else None
         self.last_val: tuple[int, float] | None = None  # (step, val loss) of the latest evaluation
         self.last_ckpt_step: int | None = None
-        self.elapsed_before = 0.0          # training seconds of earlier sessions (resume)
+        self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.session_start: float | None = None
         self.session_start_step = 0
         self.paused_s = 0.0
         self.device_desc = ""
         self.note = ""
-        self.metrics = _MetricsBuffer(ws, self.run_id)
+        self.metrics = MetricsBuffer(ws, self.run_id)
         self.model = self.optimizer = self.scaler = None
         self.run_dir = Path(ws.run_dir(self.run_id))
-        self.probe_texts: list[str] | None = None  # chosen once per session, from the validation text
-        self.probing = self.tc.probe_attention
-        self._tokenizer = None
+        self.attention = AttentionRecorder(ws, run, self.run_dir, on_event, self.tc.probe_attention)
 
     # ---------------------------------------------------------------------------------------------- reporting
     def status(self, state: str, message: str = "") -> None:
-        self.emit(ev.Status(state=state, step=self.step, max_iters=self.tc.max_iters, message=message,
-                            device=self.device_desc))
-        self.ws.update_run(self.run_id, status=state, step=self.step, message=message, device=self.device_desc,
-                           best_val_loss=self.best_val_loss)
+        self.emit(
+            ev.Status(
+                state=state, step=self.step, max_iters=self.tc.max_iters, message=message, device=self.device_desc
+            )
+        )
+        self.ws.update_run(
+            self.run_id,
+            status=state,
+            step=self.step,
+            message=message,
+            device=self.device_desc,
+            best_val_loss=self.best_val_loss,
+        )
 
     def elapsed(self) -> float:
         if self.session_start is None:
@@ -226,11 +223,15 @@ class _Training:
         self.val_data = TokenData(files["val"], files["dtype"])
         need = mc.block_size + 1
         if self.train_data.n_tokens < need:
-            raise TrainingError(f"the training text has {self.train_data.n_tokens:,} tokens, fewer than "
-                                f"block_size + 1 = {need:,}: choose a shorter block_size or import more text")
+            raise TrainingError(
+                f"the training text has {self.train_data.n_tokens:,} tokens, fewer than "
+                f"block_size + 1 = {need:,}: choose a shorter block_size or import more text"
+            )
         if self.val_data.n_tokens < need:
-            self.note = (f"the validation text has {self.val_data.n_tokens:,} tokens, fewer than block_size + 1, "
-                         f"so the validation loss is measured on training text")
+            self.note = (
+                f"the validation text has {self.val_data.n_tokens:,} tokens, fewer than block_size + 1, "
+                f"so the validation loss is measured on training text"
+            )
             self.val_data = self.train_data
 
         if self.device.type == "cuda":
@@ -239,8 +240,9 @@ class _Training:
         torch.manual_seed(tc.seed)
         self.model = GPT(mc, self.vocab_size).to(self.device)
         self.model.train()
-        self.optimizer = self.model.configure_optimizer(tc.weight_decay, tc.learning_rate, (tc.beta1, tc.beta2),
-                                                        self.device.type)
+        self.optimizer = self.model.configure_optimizer(
+            tc.weight_decay, tc.learning_rate, (tc.beta1, tc.beta2), self.device.type
+        )
         self.amp_dtype = autocast_dtype(self.device, tc.dtype)
         # Only float16 can underflow gradients; bfloat16 has float32's range and needs no scaler.
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
@@ -264,6 +266,7 @@ class _Training:
         # would its attention snapshots and weights-only checkpoints.
         self.ws.delete_metrics(self.run_id, after_step=self.step)
         from engine.attention_probes import delete_snapshots_after
+
         delete_snapshots_after(self.run_dir / ATTENTION_DIR, self.step)
         forget_checkpoints_after(self.ws, self.run_id, self.step)
 
@@ -282,7 +285,7 @@ class _Training:
         tokens_per_step = tc.batch_size * self.mc.block_size * tc.gradient_accumulation_steps
         if self.step == 0:
             # The untrained model, so the attention panel and the playground can show where learning began.
-            self.probe()
+            self.attention.record(self.model, self.step, self.val_data)
             self.keep_weights()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
@@ -311,25 +314,23 @@ class _Training:
                 # .item() waits for the GPU, so it happens only on logging steps.
                 lossf, normf = loss.item(), grad_norm.item()
                 if not math.isfinite(lossf):
-                    raise TrainingError(f"the loss became {lossf} at step {self.step}: lower the Learning rate "
-                                        f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
-                                        f"train.grad_clip, train.dtype)")
+                    raise TrainingError(
+                        f"the loss became {lossf} at step {self.step}: lower the Learning rate "
+                        f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
+                        f"train.grad_clip, train.dtype)"
+                    )
                 now = time.perf_counter()
                 trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
                 # The last line is what the run did on the whole, not its last few steps (the figure it ends on).
                 steps, seconds = (trained_steps, trained_s) if last else (window_steps, now - window_start)
-                row = {"step": self.step, "split": "train", "loss": lossf, "lr": lr, "grad_norm": normf,
-                       "tokens_per_sec": steps * tokens_per_step / max(seconds, 1e-9),
-                       "elapsed_s": self.elapsed()}
-                self.metrics.add(row)
-                self.emit(ev.Metrics(**{k: v for k, v in row.items() if k != "split"}, eta_s=self.eta()))
+                self.log_train(lossf, normf, lr, steps * tokens_per_step / max(seconds, 1e-9))
                 window_start, window_steps = now, 0
 
             if evaluated:
-                now = time.perf_counter()     # the steps since the last log line count, the evaluation does not
+                now = time.perf_counter()  # the steps since the last log line count, the evaluation does not
                 trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
                 self.evaluate()
-                self.probe()
+                self.attention.record(self.model, self.step, self.val_data)
                 self.keep_weights()  # before `latest`, which thus stays the newest checkpoint of this step
             if evaluated or self.step % tc.checkpoint_interval == 0 or last:
                 self.checkpoint()
@@ -342,9 +343,26 @@ class _Training:
 
         self.checkpoint()  # a no-op unless resumed at max_iters
         self.metrics.flush()
-        self.status("finished", f"finished {plural(self.step, 'step')}" + (
-            f"; best validation loss {self.best_val_loss:.4f}" if self.best_val_loss is not None else ""))
+        self.status(
+            "finished",
+            f"finished {plural(self.step, 'step')}"
+            + (f"; best validation loss {self.best_val_loss:.4f}" if self.best_val_loss is not None else ""),
+        )
         return "finished"
+
+    def log_train(self, loss: float, grad_norm: float, lr: float, tokens_per_sec: float) -> None:
+        """A training row of the metrics (written in the next batch) and its Metrics event."""
+        row = {
+            "step": self.step,
+            "split": "train",
+            "loss": loss,
+            "lr": lr,
+            "grad_norm": grad_norm,
+            "tokens_per_sec": tokens_per_sec,
+            "elapsed_s": self.elapsed(),
+        }
+        self.metrics.add(row)
+        self.emit(ev.Metrics(**{k: v for k, v in row.items() if k != "split"}, eta_s=self.eta()))
 
     def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimizer step over gradient_accumulation_steps micro-batches; returns (loss, grad norm) tensors."""
@@ -364,8 +382,9 @@ class _Training:
         if self.scaler is not None:
             self.scaler.unscale_(self.optimizer)
         # With clipping off, an infinite limit still returns the norm (the gradients are scaled by exactly 1).
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(),
-                                                   tc.grad_clip if tc.grad_clip > 0 else float("inf"))
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), tc.grad_clip if tc.grad_clip > 0 else float("inf")
+        )
         if self.scaler is not None:
             self.scaler.step(self.optimizer)
             self.scaler.update()
@@ -394,15 +413,29 @@ class _Training:
             self.best_val_loss = val_loss
         self.last_val = (self.step, val_loss)
         elapsed = self.elapsed()
-        self.metrics.add({"step": self.step, "split": "val", "loss": val_loss, "lr": None, "grad_norm": None,
-                          "tokens_per_sec": None, "elapsed_s": elapsed})
+        self.metrics.add(
+            {
+                "step": self.step,
+                "split": "val",
+                "loss": val_loss,
+                "lr": None,
+                "grad_norm": None,
+                "tokens_per_sec": None,
+                "elapsed_s": elapsed,
+            }
+        )
         self.ws.update_run(self.run_id, best_val_loss=self.best_val_loss)
         self.emit(ev.Evaluation(step=self.step, train_loss=train_loss, val_loss=val_loss, elapsed_s=elapsed))
 
     def checkpoint_meta(self) -> dict:
-        return {"run_id": self.run_id, "step": self.step, "config": self.cfg.to_dict(),
-                "vocab_size": self.vocab_size, "tokenizer_id": self.run["tokenizer_id"],
-                "best_val_loss": self.best_val_loss}
+        return {
+            "run_id": self.run_id,
+            "step": self.step,
+            "config": self.cfg.to_dict(),
+            "vocab_size": self.vocab_size,
+            "tokenizer_id": self.run["tokenizer_id"],
+            "best_val_loss": self.best_val_loss,
+        }
 
     def step_val_loss(self) -> float | None:
         return self.last_val[1] if self.last_val and self.last_val[0] == self.step else None
@@ -413,8 +446,14 @@ class _Training:
         extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
         if self.scaler is not None:
             extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
-        info = save_checkpoint(self.run_dir / "checkpoints", CHECKPOINT_NAME, self.model, self.optimizer,
-                               meta=self.checkpoint_meta(), extra=extra)
+        info = save_checkpoint(
+            self.run_dir / "checkpoints",
+            CHECKPOINT_NAME,
+            self.model,
+            self.optimizer,
+            meta=self.checkpoint_meta(),
+            extra=extra,
+        )
         self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         self.last_ckpt_step = self.step
         self.emit(ev.CheckpointSaved(step=self.step, path=str(info["path"])))
@@ -424,43 +463,13 @@ class _Training:
         keep = self.tc.keep_checkpoints
         if keep <= 0:
             return
-        info = save_checkpoint(self.run_dir / "checkpoints", kept_checkpoint_name(self.step), self.model,
-                               meta=self.checkpoint_meta())
+        info = save_checkpoint(
+            self.run_dir / "checkpoints", kept_checkpoint_name(self.step), self.model, meta=self.checkpoint_meta()
+        )
         # A step done again (resumed from an earlier checkpoint) replaces its file: one row per file.
         self.ws.delete_checkpoints(self.run_id, [info["path"]])
         self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         thin_kept_checkpoints(self.ws, self.run_id, keep, self.tc.eval_interval)
-
-    def probe(self) -> None:
-        """Attention of the probe texts: stored under run_dir/attention and sent as an AttentionSnapshot event.
-
-        Watching must never end a training: a failure turns the probes off for this session, with a warning.
-        """
-        if not self.probing:
-            return
-        from engine import attention_probes as ins
-        t0 = time.perf_counter()
-        try:
-            tok = self.tokenizer()
-            if self.probe_texts is None:
-                self.probe_texts = ins.default_probe_texts(tok, self.val_data.array())
-            snapshot, heads = ins.probe_model(self.model, tok, self.probe_texts)
-            meta, blobs = ins.encode_snapshot(snapshot, heads, step=self.step)
-            meta.update(source="training", checkpoint=None)
-            path = ins.save_snapshot(self.run_dir / ATTENTION_DIR, self.step, meta, blobs)
-        except Exception as e:
-            log.warning("attention probes of run %s failed", self.run_id, exc_info=True)
-            self.probing = False
-            self.emit(ev.Notice("warning", f"attention is not recorded for the rest of this session: {e}"))
-            return
-        self.emit(ev.AttentionSnapshot(step=self.step, meta=meta, blobs=blobs, path=str(path),
-                                       seconds=time.perf_counter() - t0))
-
-    def tokenizer(self):
-        if self._tokenizer is None:
-            from engine.tokenizer import load_tokenizer
-            self._tokenizer = load_tokenizer(self.ws.tokenizer_path(self.run["tokenizer_id"]))
-        return self._tokenizer
 
     def pause(self) -> None:
         # The checkpoint comes first, so that once "paused" is seen the playground can load this very step.
@@ -483,8 +492,7 @@ class _Training:
 
     def finish_abruptly(self, state: str, message: str) -> None:
         """Report a failure (or an interrupt) as well as the broken state allows; never raises."""
-        for action in (self.metrics.flush,
-                       lambda: self.status(state, message)):
+        for action in (self.metrics.flush, lambda: self.status(state, message)):
             try:
                 action()
             except Exception:

@@ -3,6 +3,7 @@
 The generator that picks the windows is part of a run's checkpoint (generator_state / set_generator_state), so
 a resumed run draws the same windows it would have drawn without the pause.
 """
+
 from __future__ import annotations
 
 import base64
@@ -28,13 +29,14 @@ class TokenData:
         return np.memmap(self.path, dtype=self.dtype, mode="r", shape=(self.n_tokens,))
 
 
-def get_batch(data: TokenData, block_size: int, batch_size: int, generator: torch.Generator,
-              device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def get_batch(
+    data: TokenData, block_size: int, batch_size: int, generator: torch.Generator, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """batch_size random windows of block_size + 1 tokens: inputs x and next-token targets y, each (B, T)."""
     arr = data.array()
     ix = torch.randint(len(arr) - block_size, (batch_size,), generator=generator).tolist()
-    x = torch.from_numpy(np.stack([arr[i:i + block_size] for i in ix]).astype(np.int64))  # (B, T)
-    y = torch.from_numpy(np.stack([arr[i + 1:i + 1 + block_size] for i in ix]).astype(np.int64))  # (B, T)
+    x = torch.from_numpy(np.stack([arr[i : i + block_size] for i in ix]).astype(np.int64))  # (B, T)
+    y = torch.from_numpy(np.stack([arr[i + 1 : i + 1 + block_size] for i in ix]).astype(np.int64))  # (B, T)
     if device.type == "cuda":
         # Pinned memory lets the copy overlap with the GPU's work on the previous batch.
         return x.pin_memory().to(device, non_blocking=True), y.pin_memory().to(device, non_blocking=True)

@@ -6,6 +6,7 @@ engine/train.py hands them to `on_event(event)`; the engine worker turns them in
 A callback of the older form `on_event(kind, payload)` still works (`as_handler`): it gets the event's `kind`
 and `payload()`, the plain dict these events were before they had types. Standard library only.
 """
+
 from __future__ import annotations
 
 import inspect
@@ -17,6 +18,7 @@ from engine.protocol import RunOutcome, RunState
 
 class TrainingEvent:
     """The base of every event: `kind` names it, `payload()` gives its fields as a dict."""
+
     __slots__ = ()
     kind: ClassVar[str] = ""
 
@@ -27,6 +29,7 @@ class TrainingEvent:
 @dataclass(frozen=True, slots=True)
 class Status(TrainingEvent):
     """The run's state changed: starting, training, paused, stopping, then finished, stopped or failed."""
+
     kind: ClassVar[str] = "status"
     state: RunState | RunOutcome
     step: int
@@ -38,6 +41,7 @@ class Status(TrainingEvent):
 @dataclass(frozen=True, slots=True)
 class Metrics(TrainingEvent):
     """A logged optimizer step (every train.log_interval steps, the first and the last)."""
+
     kind: ClassVar[str] = "metrics"
     step: int
     loss: float
@@ -51,6 +55,7 @@ class Metrics(TrainingEvent):
 @dataclass(frozen=True, slots=True)
 class Evaluation(TrainingEvent):
     """The mean losses on fixed windows of the training and the validation text."""
+
     kind: ClassVar[str] = "eval"
     step: int
     train_loss: float
@@ -61,6 +66,7 @@ class Evaluation(TrainingEvent):
 @dataclass(frozen=True, slots=True)
 class Progress(TrainingEvent):
     """Preparing (a vocabulary trained for the run): `fraction` from 0 to 1, or -1 when unknown."""
+
     kind: ClassVar[str] = "progress"
     fraction: float
     message: str = ""
@@ -69,6 +75,7 @@ class Progress(TrainingEvent):
 @dataclass(frozen=True, slots=True)
 class CheckpointSaved(TrainingEvent):
     """The resumable checkpoint `latest` was written."""
+
     kind: ClassVar[str] = "checkpoint"
     step: int
     path: str
@@ -78,6 +85,7 @@ class CheckpointSaved(TrainingEvent):
 class AttentionSnapshot(TrainingEvent):
     """The probe texts' attention at `step` (engine/attention_probes.py): `meta` and the float16 `blobs`, as
     stored at `path`; `seconds` it took."""
+
     kind: ClassVar[str] = "attention"
     step: int
     meta: dict
@@ -89,6 +97,7 @@ class AttentionSnapshot(TrainingEvent):
 @dataclass(frozen=True, slots=True)
 class Notice(TrainingEvent):
     """A line for the user: "info", or "warning" (the studio's status bar, the CLI's stderr)."""
+
     level: Literal["info", "warning"]
     message: str
 

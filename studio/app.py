@@ -3,6 +3,7 @@
 The window opens in about a second because torch loads only in the engine process, which starts in the background
 at launch so it is warm when the user presses Train.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def app_version() -> str:
     """The installed distribution's version; from a checkout that was never installed, pyproject.toml's."""
     from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version(DIST_NAME)
     except PackageNotFoundError:
@@ -47,15 +49,27 @@ def pyproject_version(path: Path) -> str | None:
 # What Qt's xcb platform plugin (X11) loads, and the Debian/Ubuntu package of each: a bare server or container
 # image often lacks the xcb-util ones, and Qt then aborts with a message that names no package.
 XCB_LIBRARIES = (
-    ("libxcb.so.1", "libxcb1"), ("libX11.so.6", "libx11-6"), ("libX11-xcb.so.1", "libx11-xcb1"),
-    ("libxcb-cursor.so.0", "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"),
-    ("libxcb-image.so.0", "libxcb-image0"), ("libxcb-keysyms.so.1", "libxcb-keysyms1"),
-    ("libxcb-randr.so.0", "libxcb-randr0"), ("libxcb-render.so.0", "libxcb-render0"),
-    ("libxcb-render-util.so.0", "libxcb-render-util0"), ("libxcb-shape.so.0", "libxcb-shape0"),
-    ("libxcb-shm.so.0", "libxcb-shm0"), ("libxcb-sync.so.1", "libxcb-sync1"), ("libxcb-util.so.1", "libxcb-util1"),
-    ("libxcb-xfixes.so.0", "libxcb-xfixes0"), ("libxcb-xkb.so.1", "libxcb-xkb1"),
-    ("libxkbcommon.so.0", "libxkbcommon0"), ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
-    ("libGL.so.1", "libgl1"), ("libEGL.so.1", "libegl1"), ("libfontconfig.so.1", "libfontconfig1"),
+    ("libxcb.so.1", "libxcb1"),
+    ("libX11.so.6", "libx11-6"),
+    ("libX11-xcb.so.1", "libx11-xcb1"),
+    ("libxcb-cursor.so.0", "libxcb-cursor0"),
+    ("libxcb-icccm.so.4", "libxcb-icccm4"),
+    ("libxcb-image.so.0", "libxcb-image0"),
+    ("libxcb-keysyms.so.1", "libxcb-keysyms1"),
+    ("libxcb-randr.so.0", "libxcb-randr0"),
+    ("libxcb-render.so.0", "libxcb-render0"),
+    ("libxcb-render-util.so.0", "libxcb-render-util0"),
+    ("libxcb-shape.so.0", "libxcb-shape0"),
+    ("libxcb-shm.so.0", "libxcb-shm0"),
+    ("libxcb-sync.so.1", "libxcb-sync1"),
+    ("libxcb-util.so.1", "libxcb-util1"),
+    ("libxcb-xfixes.so.0", "libxcb-xfixes0"),
+    ("libxcb-xkb.so.1", "libxcb-xkb1"),
+    ("libxkbcommon.so.0", "libxkbcommon0"),
+    ("libxkbcommon-x11.so.0", "libxkbcommon-x11-0"),
+    ("libGL.so.1", "libgl1"),
+    ("libEGL.so.1", "libegl1"),
+    ("libfontconfig.so.1", "libfontconfig1"),
     ("libdbus-1.so.3", "libdbus-1-3"),
 )
 SKIP_CHECK_ENV = "STUDIO_SKIP_XCB_CHECK"
@@ -64,6 +78,7 @@ SKIP_CHECK_ENV = "STUDIO_SKIP_XCB_CHECK"
 def can_load(soname: str) -> bool:
     """Whether the dynamic linker finds and loads `soname` (as Qt's plugin will)."""
     import ctypes
+
     try:
         ctypes.CDLL(soname)
     except OSError:
@@ -78,7 +93,7 @@ def will_use_xcb(platform: str, env) -> bool:
     chosen = env.get("QT_QPA_PLATFORM", "").strip()
     if chosen:
         return chosen.split(";")[0].split(":")[0] == "xcb"
-    return not env.get("WAYLAND_DISPLAY")     # on Wayland Qt takes its wayland plugin
+    return not env.get("WAYLAND_DISPLAY")  # on Wayland Qt takes its wayland plugin
 
 
 def missing_xcb_libraries(loadable=None, libraries=XCB_LIBRARIES) -> list[tuple[str, str]]:
@@ -94,12 +109,14 @@ def xcb_help(missing: list[tuple[str, str]]) -> str | None:
         return None
     files = ", ".join(soname for soname, _ in missing)
     packages = " ".join(dict.fromkeys(package for _, package in missing))
-    return (f"studio: Qt cannot open a window: its X11 (xcb) platform plugin needs system libraries that are not "
-            f"installed ({files}).\n"
-            f"On Debian or Ubuntu, install them with:\n\n"
-            f"    sudo apt-get install -y {packages}\n\n"
-            f"On other systems, install the packages that provide those files. If they are installed after all, "
-            f"set {SKIP_CHECK_ENV}=1 to start without this check.")
+    return (
+        f"studio: Qt cannot open a window: its X11 (xcb) platform plugin needs system libraries that are not "
+        f"installed ({files}).\n"
+        f"On Debian or Ubuntu, install them with:\n\n"
+        f"    sudo apt-get install -y {packages}\n\n"
+        f"On other systems, install the packages that provide those files. If they are installed after all, "
+        f"set {SKIP_CHECK_ENV}=1 to start without this check."
+    )
 
 
 def check_display_libraries(platform: str | None = None, env=None, loadable=None) -> str | None:
@@ -111,18 +128,25 @@ def check_display_libraries(platform: str | None = None, env=None, loadable=None
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="studio", description="Transformer Studio: train small language models.")
-    ap.add_argument("--workspace", metavar="DIR",
-                    help="workspace folder (datasets, vocabularies, runs); default: the last one opened, or "
-                         "$STUDIO_WORKSPACE, or the per-user data folder")
-    ap.add_argument("--check", action="store_true",
-                    help="build the window, check that its theme, icons and presets loaded, say where they came "
-                         "from, and quit (the engine is not started)")
+    ap.add_argument(
+        "--workspace",
+        metavar="DIR",
+        help="workspace folder (datasets, vocabularies, runs); default: the last one opened, or "
+        "$STUDIO_WORKSPACE, or the per-user data folder",
+    )
+    ap.add_argument(
+        "--check",
+        action="store_true",
+        help="build the window, check that its theme, icons and presets loaded, say where they came "
+        "from, and quit (the engine is not started)",
+    )
     return ap.parse_args(argv)
 
 
 def choose_workspace(arg: str | None, last: str | None) -> Path:
     """--workspace, then $STUDIO_WORKSPACE, then the last workspace opened, then the per-user default."""
     from studio.session import default_workspace
+
     if arg:
         return Path(arg).expanduser().resolve()
     if os.environ.get("STUDIO_WORKSPACE"):
@@ -140,6 +164,7 @@ def install_sigint_handler(app, window) -> None:
 
     def on_sigint(*_):
         QTimer.singleShot(0, window.request_quit)
+
     signal.signal(signal.SIGINT, on_sigint)
     timer = QTimer(app)
     timer.timeout.connect(lambda: None)
@@ -156,21 +181,30 @@ def check_window(app, window) -> int:
     from engine.config import PRESETS
     from engine.resources import resources_dir
     from studio import theme
+
     window.show()
     app.processEvents()
     sidebar = window.sidebar
     icons = sum(not sidebar.item(i).icon().isNull() for i in range(sidebar.count()))
-    missing = [what for what, ok in (
-        ("the app icon", not window.windowIcon().isNull()),
-        (f"{sidebar.count() - icons} panel icons", icons == sidebar.count()),
-        ("the theme", app.palette().color(QPalette.ColorRole.Highlight) == theme.ACCENT),
-        ("the presets", bool(PRESETS)),
-        ("garbage collection on the GUI thread", not gc.isenabled())) if not ok]
+    missing = [
+        what
+        for what, ok in (
+            ("the app icon", not window.windowIcon().isNull()),
+            (f"{sidebar.count() - icons} panel icons", icons == sidebar.count()),
+            ("the theme", app.palette().color(QPalette.ColorRole.Highlight) == theme.ACCENT),
+            ("the presets", bool(PRESETS)),
+            ("garbage collection on the GUI thread", not gc.isenabled()),
+        )
+        if not ok
+    ]
     if missing:
         print(f"studio: the window opened without {', '.join(missing)}", file=sys.stderr, flush=True)
         return 1
-    print(f"studio: the window opens with its theme, the app icon, {icons} panel icons and {len(PRESETS)} presets "
-          f"from {resources_dir()}", flush=True)
+    print(
+        f"studio: the window opens with its theme, the app icon, {icons} panel icons and {len(PRESETS)} presets "
+        f"from {resources_dir()}",
+        flush=True,
+    )
     return 0
 
 
@@ -193,9 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     QApplication.setApplicationName(APP_DISPLAY_NAME)
     QApplication.setOrganizationName(ORG_NAME)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    collect_on_gui_thread(app)      # Qt objects in cycles are freed on this thread, never on the engine reader's
+    collect_on_gui_thread(app)  # Qt objects in cycles are freed on this thread, never on the engine reader's
     app.setApplicationDisplayName(APP_DISPLAY_NAME)
-    app.setWindowIcon(app_icon())     # every window and dialog, and the task bar
+    app.setWindowIcon(app_icon())  # every window and dialog, and the task bar
     theme.apply_theme(app)
 
     settings = QSettings()
@@ -210,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return app.exec()
     finally:
-        session.client.kill_now()   # never leave an engine behind, whatever happened
+        session.client.kill_now()  # never leave an engine behind, whatever happened
 
 
 if __name__ == "__main__":

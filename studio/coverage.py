@@ -4,6 +4,7 @@ The engine measures the share when it trains a tokenizer and keeps it on the tok
 fraction of the text's characters; "unk_examples", the most common of those characters), so this needs no
 torch and no tokenizer file. Rows from before that was measured have no share: then nothing is said.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,8 +14,11 @@ from engine.config import percent, unknown_share_warning
 
 
 def _dataset_name(tokenizer_row: dict, dataset_row: dict | None) -> str:
-    if dataset_row and dataset_row.get("name") and dataset_row.get("id", tokenizer_row.get("dataset_id")) \
-            == tokenizer_row.get("dataset_id"):
+    if (
+        dataset_row
+        and dataset_row.get("name")
+        and dataset_row.get("id", tokenizer_row.get("dataset_id")) == tokenizer_row.get("dataset_id")
+    ):
         return str(dataset_row["name"])
     return f"dataset {tokenizer_row.get('dataset_id')}"
 
@@ -25,8 +29,9 @@ def coverage_warning(tokenizer_row: dict | None, dataset_row: dict | None) -> st
     starts on it."""
     if not tokenizer_row:
         return None
-    return unknown_share_warning(tokenizer_row.get("unk_share"), _dataset_name(tokenizer_row, dataset_row),
-                                 tokenizer_row.get("unk_examples"))
+    return unknown_share_warning(
+        tokenizer_row.get("unk_share"), _dataset_name(tokenizer_row, dataset_row), tokenizer_row.get("unk_examples")
+    )
 
 
 def coverage_note(tokenizer_row: dict | None, dataset_row: dict | None) -> tuple[str, str]:

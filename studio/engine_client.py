@@ -15,6 +15,7 @@ Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anyw
   STARTUP_GRACE_S (spawn + `import torch` + device set-up take seconds) -> `engineHung(reason)`;
 - stop: shutdown_request, then SIGTERM (the engine checkpoints), then SIGKILL to the whole process group.
 """
+
 from __future__ import annotations
 
 import os
@@ -29,14 +30,20 @@ from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
 from studio.engine_process import SIGKILL, WINDOWS, EngineProcess, hello_problem, log_tail, send
-from studio.thread_mailbox import (MAX_FRAMES_PER_DRAIN, Mailbox, accept_connection, decode_frames,
-                                   keep_open_while_watched, read_frames)
+from studio.thread_mailbox import (
+    MAX_FRAMES_PER_DRAIN,
+    Mailbox,
+    accept_connection,
+    decode_frames,
+    keep_open_while_watched,
+    read_frames,
+)
 
 STARTUP_GRACE_S = 30.0
 HANG_S = 10.0
-TERM_AFTER_S = 2.0      # after shutdown_request, SIGTERM the group
-KILL_AFTER_S = 4.0      # after shutdown_request, SIGKILL the group
-EOF_EXIT_WAIT_S = 1.5   # after EOF, how long to wait for the exit code before killing
+TERM_AFTER_S = 2.0  # after shutdown_request, SIGTERM the group
+KILL_AFTER_S = 4.0  # after shutdown_request, SIGKILL the group
+EOF_EXIT_WAIT_S = 1.5  # after EOF, how long to wait for the exit code before killing
 READERS = ("notifier", "thread")
 
 
@@ -54,12 +61,12 @@ __all__ = ["EngineClient", "default_reader", "log_tail"]
 class EngineClient(QObject):
     """One engine process and its connection. States: idle, starting, ready, hung, stopping, stopped, dead."""
 
-    messagesReceived = Signal(list)        # every message of one drain (heartbeats included), hello excepted
-    engineReady = Signal(object)           # the HelloReply
-    engineDied = Signal(str)               # readable reason
-    engineHung = Signal(str)               # readable reason
-    stateChanged = Signal(str, str)        # state, detail
-    stopped = Signal()                     # an asked-for stop has finished (process gone)
+    messagesReceived = Signal(list)  # every message of one drain (heartbeats included), hello excepted
+    engineReady = Signal(object)  # the HelloReply
+    engineDied = Signal(str)  # readable reason
+    engineHung = Signal(str)  # readable reason
+    stateChanged = Signal(str, str)  # state, detail
+    stopped = Signal()  # an asked-for stop has finished (process gone)
 
     def __init__(self, parent=None, reader: str | None = None):
         super().__init__(parent)
@@ -75,7 +82,7 @@ class EngineClient(QObject):
         self.startup_grace_s = STARTUP_GRACE_S
         self.hello: p.HelloReply | None = None
         self.workspace: str | None = None
-        self.engine: EngineProcess | None = None      # the process and its socket (Qt-free)
+        self.engine: EngineProcess | None = None  # the process and its socket (Qt-free)
         self._conn: Connection | None = None
         self._notifier: QSocketNotifier | None = None
         self._gen = 0
@@ -130,8 +137,12 @@ class EngineClient(QObject):
         self._started_at = self._last_frame = time.monotonic()
         self._accepting = True
         self._accept_cancelled = threading.Event()
-        threading.Thread(target=accept_connection, name="engine-accept", daemon=True,
-                         args=(engine.listener, self._gen, self._mailbox.post, self._accept_cancelled)).start()
+        threading.Thread(
+            target=accept_connection,
+            name="engine-accept",
+            daemon=True,
+            args=(engine.listener, self._gen, self._mailbox.post, self._accept_cancelled),
+        ).start()
         self._set_state("starting", "")
         self._timer.start()
 
@@ -207,8 +218,9 @@ class EngineClient(QObject):
         self._conn = conn
         self._last_frame = time.monotonic()
         if self.reader == "thread":
-            threading.Thread(target=read_frames, args=(conn, self._mailbox.post), name="engine-reader",
-                             daemon=True).start()
+            threading.Thread(
+                target=read_frames, args=(conn, self._mailbox.post), name="engine-reader", daemon=True
+            ).start()
         else:
             self._notifier = QSocketNotifier(conn.fileno(), QSocketNotifier.Type.Read, self)
             self._notifier.activated.connect(self._drain)
@@ -319,7 +331,7 @@ class EngineClient(QObject):
             return
         if self.state in ("starting", "ready", "hung"):
             if self._frames_waiting():
-                return      # frames are waiting: the event loop was busy, not the engine
+                return  # frames are waiting: the event loop was busy, not the engine
             if self.hello is None:
                 if now - self._started_at > self.startup_grace_s and self.state != "hung":
                     self._hang(f"the engine did not answer within {self.startup_grace_s:.0f} s of starting")
@@ -407,7 +419,7 @@ class EngineClient(QObject):
             self._notifier.deleteLater()
             self._notifier = None
         if self.reader == "thread":
-            self._conn = None   # the reader thread closes it once the engine is gone
+            self._conn = None  # the reader thread closes it once the engine is gone
             return
         if self._conn is not None:
             try:

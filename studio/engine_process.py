@@ -10,6 +10,7 @@ Ctrl+Break reaches), so one signal reaches everything it started. It connects ba
 temporary folder (a named pipe on Windows) and proves itself with a random authkey passed in its environment.
 Its stdout and stderr go to `<workspace>/logs/engine.log` (the previous one kept as `engine.log.1`).
 """
+
 from __future__ import annotations
 
 import os
@@ -26,7 +27,7 @@ from engine import protocol as p
 WINDOWS = sys.platform == "win32"
 FAMILY = "AF_PIPE" if WINDOWS else "AF_UNIX"
 _NEW_GROUP = {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if WINDOWS else {"start_new_session": True}
-SIGKILL = getattr(signal, "SIGKILL", 9)   # Windows has no SIGKILL; signal_group maps it to TerminateProcess
+SIGKILL = getattr(signal, "SIGKILL", 9)  # Windows has no SIGKILL; signal_group maps it to TerminateProcess
 LOG_TAIL_LINES = 4
 # The engine package lives next to studio/; the child can import it even when nothing is installed.
 _PROJECT_ROOT = str(Path(p.__file__).resolve().parents[1])
@@ -55,8 +56,13 @@ class EngineProcess:
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.worker", "--address", self.address, "--workspace", self.workspace],
-                env=env, stdin=subprocess.DEVNULL, stdout=self._log_file, stderr=self._log_file, close_fds=True,
-                **_NEW_GROUP)
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log_file,
+                stderr=self._log_file,
+                close_fds=True,
+                **_NEW_GROUP,
+            )
         except OSError:
             self.listener.close()
             raise
@@ -74,7 +80,7 @@ class EngineProcess:
         """Connect to our own listener, so a thread blocked in accept() returns (Listener has no timeout)."""
         try:
             Client(self.address, family=FAMILY, authkey=self.authkey).close()
-        except Exception:   # already closed, or the engine took the only connection
+        except Exception:  # already closed, or the engine took the only connection
             pass
 
     @property
@@ -86,9 +92,9 @@ class EngineProcess:
             return
         try:
             if not WINDOWS:
-                os.killpg(self.proc.pid, sig)   # start_new_session made the engine its group's leader
+                os.killpg(self.proc.pid, sig)  # start_new_session made the engine its group's leader
             elif sig == signal.SIGTERM:
-                os.kill(self.proc.pid, signal.CTRL_BREAK_EVENT)   # the engine's SIGBREAK handler checkpoints
+                os.kill(self.proc.pid, signal.CTRL_BREAK_EVENT)  # the engine's SIGBREAK handler checkpoints
             elif self.proc.poll() is None:
                 self.proc.kill()
         except (ProcessLookupError, PermissionError, OSError):
@@ -99,7 +105,7 @@ class EngineProcess:
         return text + self.tail_text()
 
     def tail_text(self) -> str:
-        """"; last output: …" from the engine's log (a traceback's last line names the error), or ""."""
+        """ "; last output: …" from the engine's log (a traceback's last line names the error), or ""."""
         self.flush_log()
         tail = log_tail(self.log_path, 40)
         if any(line.startswith("Traceback") for line in tail):

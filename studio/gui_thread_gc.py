@@ -11,13 +11,14 @@ So automatic collection is switched off and a GUI-thread timer does the same wor
 same thresholds, it collects the same generation the interpreter would have. Threads still allocate and free by
 reference counting as before; only cycles wait (at most one tick) for the GUI thread.
 """
+
 from __future__ import annotations
 
 import gc
 
 from PySide6.QtCore import QObject, QTimer
 
-TICK_MS = 250   # how long a cycle may wait for the GUI thread; a gen-0 check costs microseconds
+TICK_MS = 250  # how long a cycle may wait for the GUI thread; a gen-0 check costs microseconds
 
 
 class GuiThreadCollector(QObject):

@@ -7,6 +7,7 @@ data file under <prefix>/share/transformer-studio/ (pyproject.toml, [tool.setupt
 The panel icons are single-colour line drawings (any stroke colour); they are painted onto a pixmap and recoloured
 with a composition mode, so they follow a light or dark palette, also when the system switches.
 """
+
 from __future__ import annotations
 
 import site
@@ -64,11 +65,13 @@ def icon_file(name: str) -> Path | None:
 
 # ------------------------------------------------------------------------------------------------ drawing (Qt)
 
+
 def tinted_pixmap(path: Path, color, size: int, ratio: float = 1.0):
     """The SVG at `path` drawn `size` px square (times the screen's pixel ratio) in one colour."""
     from PySide6.QtCore import QRectF, Qt
     from PySide6.QtGui import QPainter, QPixmap
     from PySide6.QtSvg import QSvgRenderer
+
     pix = QPixmap(int(size * ratio), int(size * ratio))
     pix.setDevicePixelRatio(ratio)
     pix.fill(Qt.GlobalColor.transparent)
@@ -85,13 +88,16 @@ def tinted_pixmap(path: Path, color, size: int, ratio: float = 1.0):
 def panel_icon(name: str, palette, size: int = 40, ratio: float = 1.0):
     """A sidebar icon in the palette's text colour, and in its highlighted-text colour when selected."""
     from PySide6.QtGui import QIcon, QPalette
+
     icon = QIcon()
     path = icon_file(name)
     if path is None:
         return icon
-    for mode, role in ((QIcon.Mode.Normal, QPalette.ColorRole.WindowText),
-                       (QIcon.Mode.Selected, QPalette.ColorRole.HighlightedText),
-                       (QIcon.Mode.Active, QPalette.ColorRole.WindowText)):
+    for mode, role in (
+        (QIcon.Mode.Normal, QPalette.ColorRole.WindowText),
+        (QIcon.Mode.Selected, QPalette.ColorRole.HighlightedText),
+        (QIcon.Mode.Active, QPalette.ColorRole.WindowText),
+    ):
         icon.addPixmap(tinted_pixmap(path, palette.color(role), size, ratio), mode)
     disabled = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.WindowText)
     icon.addPixmap(tinted_pixmap(path, disabled, size, ratio), QIcon.Mode.Disabled)
@@ -103,6 +109,7 @@ def app_icon():
     from PySide6.QtCore import QRectF, Qt
     from PySide6.QtGui import QIcon, QPainter, QPixmap
     from PySide6.QtSvg import QSvgRenderer
+
     icon = QIcon()
     path = icon_file("app")
     if path is None:

@@ -1,12 +1,24 @@
 """The main window: a sidebar in the order of the work, one panel per step, engine state in the status bar."""
+
 from __future__ import annotations
 
 import importlib
 
 from PySide6.QtCore import QByteArray, QEvent, QSettings, QSize, Qt, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QMainWindow,
-                               QMessageBox, QPushButton, QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio import theme
 from studio.icons import app_icon, panel_icon
@@ -16,16 +28,36 @@ from studio.run_names import run_status, run_title
 PAGES = [
     ("data", "Data", "data", "DataPanel", "data", "Import the text the model learns from."),
     ("vocab", "Vocabulary", "vocab", "VocabPanel", "vocab", "Train a tokenizer: how text is cut into tokens."),
-    ("model", "Model", "architecture", "ArchitecturePanel", "model",
-     "Design the transformer: layers, heads, width, context."),
-    ("objective", "Objective", "objective", "ObjectivePanel", "objective",
-     "Choose what the model is trained to predict."),
+    (
+        "model",
+        "Model",
+        "architecture",
+        "ArchitecturePanel",
+        "model",
+        "Design the transformer: layers, heads, width, context.",
+    ),
+    (
+        "objective",
+        "Objective",
+        "objective",
+        "ObjectivePanel",
+        "objective",
+        "Choose what the model is trained to predict.",
+    ),
     ("train", "Train", "training", "TrainingPanel", "train", "Train the model and watch the loss fall."),
-    ("attention", "Attention", "attention", "AttentionPanel", "attention",
-     "Look inside the model: where each head looks, and how that changed during training."),
+    (
+        "attention",
+        "Attention",
+        "attention",
+        "AttentionPanel",
+        "attention",
+        "Look inside the model: where each head looks, and how that changed during training.",
+    ),
     ("playground", "Playground", "playground", "PlaygroundPanel", "playground", "Let a trained model write text."),
     ("runs", "Runs", "runs", "RunsPanel", "runs", "All runs: compare, resume, reuse."),
 ]
+
+
 def _panel_class(module: str, name: str):
     return getattr(importlib.import_module(f"studio.panels.{module}"), name)
 
@@ -48,10 +80,12 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(170)
         self.sidebar.setSpacing(2)
         self.sidebar.setFrameShape(QListWidget.Shape.NoFrame)
-        self.sidebar.setStyleSheet("QListWidget#sidebar { background: palette(window); font-size: 11pt; outline: 0; }"
-                                   "QListWidget#sidebar::item { padding: 8px 6px; border-radius: 4px; }"
-                                   "QListWidget#sidebar::item:selected { background: palette(highlight);"
-                                   " color: palette(highlighted-text); }")
+        self.sidebar.setStyleSheet(
+            "QListWidget#sidebar { background: palette(window); font-size: 11pt; outline: 0; }"
+            "QListWidget#sidebar::item { padding: 8px 6px; border-radius: 4px; }"
+            "QListWidget#sidebar::item:selected { background: palette(highlight);"
+            " color: palette(highlighted-text); }"
+        )
         self.stack = QStackedWidget()
         self.panels: dict[str, QWidget] = {}
         for i, (key, label, module, cls_name, icon, tip) in enumerate(PAGES):
@@ -119,42 +153,66 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.open_action = self._action(
-            file_menu, "&Open Workspace…", self.choose_workspace, keys=("Ctrl+O",),
-            tip="Open another workspace folder (datasets, vocabularies and runs live there).")
+            file_menu,
+            "&Open Workspace…",
+            self.choose_workspace,
+            keys=("Ctrl+O",),
+            tip="Open another workspace folder (datasets, vocabularies and runs live there).",
+        )
         self.trash_action = self._action(
-            file_menu, "&Trash…", self.show_trash,
-            tip="Datasets, tokenizers and runs deleted in the last 30 days: restore them or delete them for good.")
+            file_menu,
+            "&Trash…",
+            self.show_trash,
+            tip="Datasets, tokenizers and runs deleted in the last 30 days: restore them or delete them for good.",
+        )
         file_menu.addSeparator()
         # The same as the panels' buttons, for people who look in the menu first.
         self.import_action = self._action(
-            file_menu, "&Import…", self.import_files,
-            tip="Import text files as a dataset (the Data panel's Import file… button).")
+            file_menu,
+            "&Import…",
+            self.import_files,
+            tip="Import text files as a dataset (the Data panel's Import file… button).",
+        )
         self.export_action = self._action(
-            file_menu, "&Export tokenizer…", self.export_tokenizer,
-            tip="Save the tokenizer in use as a tokenizer.json file (the Vocabulary panel's Export button).")
+            file_menu,
+            "&Export tokenizer…",
+            self.export_tokenizer,
+            tip="Save the tokenizer in use as a tokenizer.json file (the Vocabulary panel's Export button).",
+        )
         file_menu.addSeparator()
         quit_action = self._action(file_menu, "&Quit", self.close, keys=("Ctrl+Q",))
         quit_action.setMenuRole(QAction.MenuRole.QuitRole)
 
         engine_menu = bar.addMenu("&Engine")
-        self.restart_action = self._action(engine_menu, "&Restart engine", self.restart_engine,
-                                           tip="Stop the engine process and start a fresh one.")
+        self.restart_action = self._action(
+            engine_menu, "&Restart engine", self.restart_engine, tip="Stop the engine process and start a fresh one."
+        )
         engine_menu.addSeparator()
         # One window-wide Ctrl+Return: a panel-level shortcut on the same keys would make Qt call it ambiguous.
         self.train_action = self._action(
-            engine_menu, "Start &training", self.ctrl_return, keys=("Ctrl+Return", "Ctrl+Enter"),
+            engine_menu,
+            "Start &training",
+            self.ctrl_return,
+            keys=("Ctrl+Return", "Ctrl+Enter"),
             tip="Start a new run with the current settings, from any panel (in the Playground and in a Compare "
-                "text field, Ctrl+Return runs that panel's action).")
+            "text field, Ctrl+Return runs that panel's action).",
+        )
         self.train_action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
 
         help_menu = bar.addMenu("&Help")
         self.shortcuts_action = self._action(
-            help_menu, "&Keyboard shortcuts", self.show_shortcuts,
+            help_menu,
+            "&Keyboard shortcuts",
+            self.show_shortcuts,
             keys=(QKeySequence.StandardKey.HelpContents,),
-            tip="Every key the window answers to, and where it works.")
+            tip="Every key the window answers to, and where it works.",
+        )
         self.readme_action = self._action(
-            help_menu, "Read the &README", self.open_readme,
-            tip="Open the README: setting up, a first run, and what each panel does.")
+            help_menu,
+            "Read the &README",
+            self.open_readme,
+            tip="Open the README: setting up, a first run, and what each panel does.",
+        )
         help_menu.addSeparator()
         self.about_action = self._action(help_menu, "&About Transformer Studio", self.show_about)
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
@@ -185,7 +243,7 @@ class MainWindow(QMainWindow):
     def changeEvent(self, event) -> None:
         if event.type() == QEvent.Type.WindowStateChange:
             self.session.set_ui("window", window_shape(self.windowState()))
-        if event.type() == QEvent.Type.PaletteChange:     # the system switched light/dark: recolour the icons
+        if event.type() == QEvent.Type.PaletteChange:  # the system switched light/dark: recolour the icons
             self._paint_sidebar_icons()
         super().changeEvent(event)
 
@@ -265,8 +323,9 @@ class MainWindow(QMainWindow):
     # ---------------------------------------------------------------------------------------------- actions
     def choose_workspace(self) -> None:
         if self.session.is_training:
-            QMessageBox.information(self, "Open workspace", "Stop the running training before opening another "
-                                                            "workspace.")
+            QMessageBox.information(
+                self, "Open workspace", "Stop the running training before opening another workspace."
+            )
             return
         path = QFileDialog.getExistingDirectory(self, "Open workspace", self.session.workspace_path)
         if path:
@@ -274,16 +333,17 @@ class MainWindow(QMainWindow):
 
     def restart_engine(self) -> None:
         if self.session.is_training and not self.ask(
-                "Restart engine", "A training run is in progress. Stop it (a checkpoint is saved) and restart "
-                                  "the engine?"):
+            "Restart engine", "A training run is in progress. Stop it (a checkpoint is saved) and restart the engine?"
+        ):
             return
         self.session.restart_engine()
 
     def show_trash(self):
         from studio.trash_dialog import TrashDialog
+
         dialog = TrashDialog(self.session, self)
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.open()    # not exec(): the event loop goes on
+        dialog.open()  # not exec(): the event loop goes on
         return dialog
 
     def about_lines(self) -> list[tuple[str, str]]:
@@ -294,29 +354,43 @@ class MainWindow(QMainWindow):
         from PySide6.QtCore import qVersion
 
         from studio.app import app_version
+
         hello = self.session.hello
-        engine = "not connected yet" if hello is None else (getattr(hello, "torch_version", "") or
-                                                             "an engine too old to say")
-        return [("Version", app_version()), ("torch (in the engine)", engine),
-                ("Device", self.session.device_name or "not connected yet"),
-                ("Qt", qVersion()), ("PySide6", PySide6.__version__), ("Python", platform.python_version()),
-                ("Workspace", self.session.workspace_path)]
+        engine = (
+            "not connected yet"
+            if hello is None
+            else (getattr(hello, "torch_version", "") or "an engine too old to say")
+        )
+        return [
+            ("Version", app_version()),
+            ("torch (in the engine)", engine),
+            ("Device", self.session.device_name or "not connected yet"),
+            ("Qt", qVersion()),
+            ("PySide6", PySide6.__version__),
+            ("Python", platform.python_version()),
+            ("Workspace", self.session.workspace_path),
+        ]
 
     def show_about(self) -> QMessageBox:
         box = QMessageBox(self)
         box.setWindowTitle("About Transformer Studio")
         box.setIconPixmap(self.windowIcon().pixmap(64, 64))
-        rows = "".join(f"<tr><td>{_escape(what)}&nbsp;&nbsp;</td><td>{_escape(value)}</td></tr>"
-                       for what, value in self.about_lines())
-        box.setText("<b>Transformer Studio</b><br>Train small transformer language models on your own text, "
-                    f"watch them learn, and play with them.<br><br><table>{rows}</table>")
+        rows = "".join(
+            f"<tr><td>{_escape(what)}&nbsp;&nbsp;</td><td>{_escape(value)}</td></tr>"
+            for what, value in self.about_lines()
+        )
+        box.setText(
+            "<b>Transformer Studio</b><br>Train small transformer language models on your own text, "
+            f"watch them learn, and play with them.<br><br><table>{rows}</table>"
+        )
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.open()    # not exec(): training goes on while it is open
+        box.open()  # not exec(): training goes on while it is open
         return box
 
     def show_shortcuts(self):
         """Help → Keyboard shortcuts (F1): one non-modal page, raised again if it is already open."""
         from studio.shortcuts_dialog import ShortcutsDialog
+
         dialog = getattr(self, "_shortcuts_dialog", None)
         if dialog is None:
             dialog = self._shortcuts_dialog = ShortcutsDialog(self)
@@ -331,6 +405,7 @@ class MainWindow(QMainWindow):
         from PySide6.QtGui import QDesktopServices
 
         from studio.icons import readme_path
+
         path = readme_path()
         if path is None:
             self._on_notice("warning", "The README is not installed with this copy; it is on the project's page.")
@@ -350,8 +425,13 @@ class MainWindow(QMainWindow):
 
     def ask(self, title: str, text: str) -> bool:
         """A yes/no question (tests replace this method)."""
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-                                      QMessageBox.StandardButton.No)
+        answer = QMessageBox.question(
+            self,
+            title,
+            text,
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No,
+        )
         return answer == QMessageBox.StandardButton.Yes
 
     def request_quit(self) -> None:
@@ -384,8 +464,11 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.session.is_training and not self._close_confirmed:
-            if not self.ask("Quit", "Stop training and quit? The run is stopped after the current step and a "
-                                    "checkpoint is saved, so you can resume it later."):
+            if not self.ask(
+                "Quit",
+                "Stop training and quit? The run is stopped after the current step and a "
+                "checkpoint is saved, so you can resume it later.",
+            ):
                 event.ignore()
                 return
         self._close_confirmed = True
@@ -400,12 +483,15 @@ class MainWindow(QMainWindow):
         event.accept()
 
 
-_WINDOW_SHAPES = {"normal": Qt.WindowState.WindowNoState, "maximized": Qt.WindowState.WindowMaximized,
-                  "fullscreen": Qt.WindowState.WindowFullScreen}
+_WINDOW_SHAPES = {
+    "normal": Qt.WindowState.WindowNoState,
+    "maximized": Qt.WindowState.WindowMaximized,
+    "fullscreen": Qt.WindowState.WindowFullScreen,
+}
 
 
 def window_shape(state) -> str:
-    """"fullscreen", "maximized" or "normal" for a window's state flags (minimized is not worth keeping)."""
+    """ "fullscreen", "maximized" or "normal" for a window's state flags (minimized is not worth keeping)."""
     if state & Qt.WindowState.WindowFullScreen:
         return "fullscreen"
     if state & Qt.WindowState.WindowMaximized:
@@ -414,4 +500,4 @@ def window_shape(state) -> str:
 
 
 def _escape(text: str) -> str:
-    return (str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;"))
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

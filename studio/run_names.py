@@ -1,11 +1,21 @@
 """How a run is named and described for people, the same way in every panel, combo and status line (Qt-free)."""
+
 from __future__ import annotations
 
 from engine.format import plural
 
-STATUS_WORDS = {"running": "training", "training": "training", "starting": "starting", "paused": "paused",
-                "stopping": "stopping", "finished": "finished", "stopped": "stopped", "failed": "failed",
-                "interrupted": "interrupted", "created": "not started"}
+STATUS_WORDS = {
+    "running": "training",
+    "training": "training",
+    "starting": "starting",
+    "paused": "paused",
+    "stopping": "stopping",
+    "finished": "finished",
+    "stopped": "stopped",
+    "failed": "failed",
+    "interrupted": "interrupted",
+    "created": "not started",
+}
 
 
 def run_title(run: dict | None) -> str:

@@ -12,6 +12,7 @@ events into the signals. The requests waiting for replies are studio/state/reque
 Tests play the engine through the same doors the EngineClient uses: `deliver(msgs)`, `deliver_hello(hello)` and
 `deliver_death(reason)`; `queued` shows the requests held back until the engine is ready.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,13 +31,19 @@ APP_NAME = "TransformerStudio"
 
 # Engine Status.state -> the studio's engine state. Run outcomes (finished, stopped, failed) are followed by
 # "idle" from the engine itself, so they do not change the engine state here.
-_ENGINE_STATES = {"idle": "ready", "busy": "busy", "starting": "training", "training": "training",
-                  "stopping": "training", "paused": "paused"}
+_ENGINE_STATES = {
+    "idle": "ready",
+    "busy": "busy",
+    "starting": "training",
+    "training": "training",
+    "stopping": "training",
+    "paused": "paused",
+}
 _RUN_ENDED = ("finished", "stopped", "failed")
 _TRAINING = ("training", "paused", "starting", "stopping")
 # Replies after which the workspace's lists are read again.
 _CHANGES_WORKSPACE = (p.ImportReply, p.TokenizerTrainReply, p.TrainReply, p.DeleteReply, p.RestoreReply)
-SAVE_DELAY_MS = 400    # selections are written this long after the last change (a slider drag writes once)
+SAVE_DELAY_MS = 400  # selections are written this long after the last change (a slider drag writes once)
 
 
 def default_workspace() -> Path:
@@ -45,6 +52,7 @@ def default_workspace() -> Path:
     if env:
         return Path(env).expanduser()
     import platformdirs
+
     return platformdirs.user_data_path(APP_NAME) / "workspace"
 
 
@@ -55,11 +63,11 @@ class Session(QObject):
     datasetSelected = Signal(object)
     tokenizerSelected = Signal(object)
     runSelected = Signal(object)
-    runUpdated = Signal(object)          # a run's row changed while it trains (step, status): every view of it updates
+    runUpdated = Signal(object)  # a run's row changed while it trains (step, status): every view of it updates
     statusReceived = Signal(object)
     metricsReceived = Signal(int, list)
     evalReceived = Signal(object)
-    attentionReceived = Signal(object)   # engine.protocol.Attention: a training run's new snapshot (meta + buffers)
+    attentionReceived = Signal(object)  # engine.protocol.Attention: a training run's new snapshot (meta + buffers)
     notice = Signal(str, str)
 
     def __init__(self, workspace_path: str | None = None, parent=None):
@@ -72,7 +80,7 @@ class Session(QObject):
         self.device = ""
         self.hello: p.HelloReply | None = None
         self.last_status: p.Status | None = None
-        self.training_run: int | None = None   # the run the engine is training now, if any
+        self.training_run: int | None = None  # the run the engine is training now, if any
         self.requests = PendingRequests()
         self.client = EngineClient(self)
         self.client.messagesReceived.connect(self.deliver)
@@ -138,8 +146,9 @@ class Session(QObject):
         self._set_engine_state(last or "ready", self.device_name if last in (None, "ready") else "")
         for msg in self.requests.take_queued():
             if p.too_old_for(msg.kind, hello.protocol_version):
-                self.requests.fail(msg.id,
-                                   f"the engine is too old for this (it speaks protocol {hello.protocol_version})")
+                self.requests.fail(
+                    msg.id, f"the engine is too old for this (it speaks protocol {hello.protocol_version})"
+                )
             elif not self.client.send(msg):
                 self.requests.fail(msg.id, "the engine is not running")
 
@@ -163,18 +172,23 @@ class Session(QObject):
         just now) is answered from the event loop, so a caller may keep the returned id and match replies to it."""
         if self.client.state in ("dead", "stopped"):
             reason = self.engine_detail or "it is not running"
-            self._fail_soon(msg, on_reply, on_event,
-                            f"the engine is stopped ({reason}); restart it from the Engine menu")
+            self._fail_soon(
+                msg, on_reply, on_event, f"the engine is stopped ({reason}); restart it from the Engine menu"
+            )
         elif self.hello is None:
             self.requests.add(msg, on_reply, on_event)
             self.requests.hold(msg)
         elif p.too_old_for(msg.kind, self.hello.protocol_version):
-            self._fail_soon(msg, on_reply, on_event,
-                            f"the engine is too old for this (it speaks protocol {self.hello.protocol_version}); "
-                            "restart the studio to get an engine of the same version")
-        elif self.client.send(msg):    # a failed send reports the death at once; this request is not pending yet
+            self._fail_soon(
+                msg,
+                on_reply,
+                on_event,
+                f"the engine is too old for this (it speaks protocol {self.hello.protocol_version}); "
+                "restart the studio to get an engine of the same version",
+            )
+        elif self.client.send(msg):  # a failed send reports the death at once; this request is not pending yet
             self.requests.add(msg, on_reply, on_event)
-        else:   # the send found the engine gone (and reported its death): say what the other requests were told
+        else:  # the send found the engine gone (and reported its death): say what the other requests were told
             died = self.client.state == "dead" and self.engine_detail
             error = f"the engine stopped: {died}" if died else "the engine is not running"
             self._fail_soon(msg, on_reply, on_event, error)
@@ -184,7 +198,6 @@ class Session(QObject):
         # Answered once the caller has returned: panels keep the id request() returns and ignore other replies.
         self.requests.add(msg, on_reply, on_event)
         QTimer.singleShot(0, self, lambda: self.requests.fail(msg.id, error))
-
 
     @property
     def queued(self) -> tuple[p.Message, ...]:
@@ -199,10 +212,12 @@ class Session(QObject):
 
     def control(self, action: str, on_reply: Callable | None = None) -> str:
         """stop | pause | resume the running training."""
+
         def done(reply):
             if not reply.ok:
                 self.notice.emit("error", f"Could not {action} training: {reply.error}")
             call_safely(on_reply, reply)
+
         return self.request(p.ControlRequest(action=action), done)
 
     def refresh_workspace(self) -> None:
@@ -220,6 +235,7 @@ class Session(QObject):
             self.client.workspace = opened
             self.workspace_state.reopen(opened)
             self.apply_workspace(reply.workspace)
+
         self.request(p.WorkspaceRequest(path=path), done)
 
     def _on_workspace_reply(self, reply) -> None:
@@ -307,8 +323,13 @@ class Session(QObject):
         elif event == "config":
             self.configChanged.emit()
         else:
-            {"workspace": self.workspaceChanged, "dataset": self.datasetSelected, "tokenizer": self.tokenizerSelected,
-             "run": self.runSelected, "run_updated": self.runUpdated}[event].emit(value)
+            {
+                "workspace": self.workspaceChanged,
+                "dataset": self.datasetSelected,
+                "tokenizer": self.tokenizerSelected,
+                "run": self.runSelected,
+                "run_updated": self.runUpdated,
+            }[event].emit(value)
 
     def apply_workspace(self, summary: dict) -> None:
         """Show the engine's workspace summary {"path", "datasets", "tokenizers", "runs"}; selections follow it."""

@@ -5,34 +5,49 @@ file. A shortcut says what it does with its action's or button's text, or with Q
 shortcuts of other panels that have neither are described in KNOWN below, and a test fails for any that is
 described nowhere.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractButton, QAbstractItemView, QDialog, QDialogButtonBox, QHeaderView, QLabel,
-                               QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 ANYWHERE = "Anywhere"
 
 # (page key, keys) -> what a panel's QShortcut without whatsThis does.
 KNOWN = {
-    ("train", "Esc"): "Stop training", ("train", "Ctrl+."): "Stop training",
-    ("playground", "Ctrl+Return"): "Generate text", ("playground", "Ctrl+Enter"): "Generate text",
+    ("train", "Esc"): "Stop training",
+    ("train", "Ctrl+."): "Stop training",
+    ("playground", "Ctrl+Return"): "Generate text",
+    ("playground", "Ctrl+Enter"): "Generate text",
     ("playground", "Esc"): "Stop generating",
-    ("vocab", "Ctrl+T"): "Train the tokenizer", ("vocab", "Ctrl+F"): "Search the vocabulary",
-    ("vocab", "Ctrl+Return"): "Compare the tokenizers on the text", ("vocab", "Ctrl+Enter"):
-        "Compare the tokenizers on the text",
-    ("model", "Ctrl+Z"): "Undo the last preset or change", ("data", "Del"): "Delete the selected dataset",
+    ("vocab", "Ctrl+T"): "Train the tokenizer",
+    ("vocab", "Ctrl+F"): "Search the vocabulary",
+    ("vocab", "Ctrl+Return"): "Compare the tokenizers on the text",
+    ("vocab", "Ctrl+Enter"): "Compare the tokenizers on the text",
+    ("model", "Ctrl+Z"): "Undo the last preset or change",
+    ("data", "Del"): "Delete the selected dataset",
 }
 
 
 @dataclass(frozen=True)
 class Shortcut:
-    keys: str        # "Ctrl+O", or "Esc or Ctrl+." when several keys do the same
-    what: str        # what it does, in the words of its menu entry or button
-    where: str       # ANYWHERE or the sidebar label of the panel it works in
+    keys: str  # "Ctrl+O", or "Esc or Ctrl+." when several keys do the same
+    what: str  # what it does, in the words of its menu entry or button
+    where: str  # ANYWHERE or the sidebar label of the panel it works in
 
 
 def key_text(seq: QKeySequence) -> str:
@@ -46,6 +61,7 @@ def _plain(text: str) -> str:
 def _page_of(obj, window) -> tuple[str | None, str]:
     """(page key, sidebar label) of the panel that holds obj, or (None, ANYWHERE)."""
     from studio.main_window import PAGES
+
     labels = {p[0]: p[1] for p in PAGES}
     owners = {id(panel): key for key, panel in window.panels.items()}
     node = obj.parent()
@@ -82,6 +98,7 @@ def undescribed(window) -> list[str]:
 def collect_shortcuts(window) -> list[Shortcut]:
     """Every shortcut of the window, those that work anywhere first, then panel by panel in sidebar order."""
     from studio.main_window import PAGES
+
     order = {ANYWHERE: -1, **{p[1]: i for i, p in enumerate(PAGES)}}
     merged: dict[tuple[str, str], list[str]] = {}
     for keys, what, _, where in _found(window):
@@ -110,8 +127,9 @@ class ShortcutsDialog(QDialog):
         self.setModal(False)
         self.resize(560, 520)
         lay = QVBoxLayout(self)
-        intro = QLabel("Keys that work anywhere in the window, then those of each panel (they work while the "
-                       "panel is shown).")
+        intro = QLabel(
+            "Keys that work anywhere in the window, then those of each panel (they work while the panel is shown)."
+        )
         intro.setWordWrap(True)
         lay.addWidget(intro)
         self.table = QTableWidget(0, 3)
@@ -143,5 +161,5 @@ class ShortcutsDialog(QDialog):
         return [tuple(self.table.item(r, c).text() for c in range(3)) for r in range(self.table.rowCount())]
 
     def showEvent(self, event) -> None:
-        self.refresh()   # shortcuts made since it was last shown (a panel built lazily) appear too
+        self.refresh()  # shortcuts made since it was last shown (a panel built lazily) appear too
         super().showEvent(event)

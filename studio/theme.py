@@ -3,6 +3,7 @@
 The colours and sizes are data, in resources/theme.json (read through engine.resources, which finds it in a
 checkout and in an installed wheel); this module turns them into Qt palettes, style sheets and helpers.
 """
+
 from __future__ import annotations
 
 import html
@@ -12,8 +13,16 @@ import textwrap
 from PySide6.QtCore import QEvent, QObject, QSize, Qt
 from PySide6 import QtGui
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QGuiApplication, QPalette
-from PySide6.QtWidgets import (QApplication, QComboBox, QLabel, QMessageBox, QPushButton, QSizePolicy, QSpacerItem,
-                               QWidget)
+from PySide6.QtWidgets import (
+    QApplication,
+    QComboBox,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QSpacerItem,
+    QWidget,
+)
 
 from engine.resources import read_json
 
@@ -67,7 +76,7 @@ def apply_theme(app: QApplication) -> None:
 
 
 def _apply_palette(app: QApplication) -> None:
-    forced = os.environ.get("STUDIO_THEME", "").lower()     # "dark" | "light": for screenshots and odd desktops
+    forced = os.environ.get("STUDIO_THEME", "").lower()  # "dark" | "light": for screenshots and odd desktops
     scheme = app.styleHints().colorScheme() if hasattr(app.styleHints(), "colorScheme") else None
     dark = forced == "dark" or (forced != "light" and scheme == Qt.ColorScheme.Dark)
     # The dark scheme is drawn from scratch; the light one starts from Fusion's own palette.
@@ -107,8 +116,13 @@ def fit_title(box: QMessageBox) -> None:
     if layout is None or box.property("_title_fitted") or box.sizeHint().width() >= need:
         return
     box.setProperty("_title_fitted", True)
-    layout.addItem(QSpacerItem(need, 0, QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Minimum),
-                   layout.rowCount(), 0, 1, layout.columnCount())
+    layout.addItem(
+        QSpacerItem(need, 0, QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Minimum),
+        layout.rowCount(),
+        0,
+        1,
+        layout.columnCount(),
+    )
 
 
 class _TooltipWrapper(QObject):
@@ -119,8 +133,11 @@ class _TooltipWrapper(QObject):
     def eventFilter(self, obj, event) -> bool:
         # The type check comes first: this runs for every event of the application.
         kind = event.type()
-        if kind in (QEvent.Type.Show, QEvent.Type.Resize) and obj.objectName() == "qtooltip_label" \
-                and isinstance(obj, QLabel):
+        if (
+            kind in (QEvent.Type.Show, QEvent.Type.Resize)
+            and obj.objectName() == "qtooltip_label"
+            and isinstance(obj, QLabel)
+        ):
             self._rewrap(obj)
         elif kind == QEvent.Type.Show and isinstance(obj, QMessageBox):
             fit_title(obj)
@@ -134,7 +151,7 @@ class _TooltipWrapper(QObject):
             return
         label.setWordWrap(True)
         label.setText(wrapped)
-        label.setFixedSize(label.sizeHint() + QSize(1, 0))   # the label was sized for the one long line
+        label.setFixedSize(label.sizeHint() + QSize(1, 0))  # the label was sized for the one long line
 
 
 def install_tooltip_wrapping(app: QApplication) -> None:
@@ -147,9 +164,11 @@ def install_tooltip_wrapping(app: QApplication) -> None:
 def progress_bar_style() -> str:
     """A filled track in the accent colour, no sunken frame: Fusion's white, framed box read as a text field."""
     radius, height = SIZES["corner_radius_px"], SIZES["progress_bar_height_px"]
-    return (f"QProgressBar {{ border: none; border-radius: {radius}px; background: palette(midlight);"
-            f" color: palette(window-text); text-align: center; min-height: {height}px; max-height: {height}px; }}"
-            f"QProgressBar::chunk {{ background: {ACCENT.name()}; border-radius: {radius}px; }}")
+    return (
+        f"QProgressBar {{ border: none; border-radius: {radius}px; background: palette(midlight);"
+        f" color: palette(window-text); text-align: center; min-height: {height}px; max-height: {height}px; }}"
+        f"QProgressBar::chunk {{ background: {ACCENT.name()}; border-radius: {radius}px; }}"
+    )
 
 
 def install_progress_bar_style(app: QApplication) -> None:
@@ -161,10 +180,12 @@ def install_progress_bar_style(app: QApplication) -> None:
 
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
+
     app = QGuiApplication.instance()
     pal = app.palette() if app is not None else QPalette()
-    pg.setConfigOptions(antialias=True, background=pal.color(QPalette.ColorRole.Base),
-                        foreground=pal.color(QPalette.ColorRole.Text))
+    pg.setConfigOptions(
+        antialias=True, background=pal.color(QPalette.ColorRole.Base), foreground=pal.color(QPalette.ColorRole.Text)
+    )
 
 
 def make_primary(button: QPushButton) -> QPushButton:
@@ -177,7 +198,8 @@ def make_primary(button: QPushButton) -> QPushButton:
         f"QPushButton {{ background: {ACCENT.name()}; color: white; border: none; border-radius: {radius}px;"
         f" padding: {pad_v}px {pad_h}px; font-weight: {SIZES['primary_button_weight']}; }}"
         f"QPushButton:hover {{ background: {hover}; }}"
-        "QPushButton:disabled { background: palette(mid); color: palette(window); }")
+        "QPushButton:disabled { background: palette(mid); color: palette(window); }"
+    )
     return button
 
 
@@ -216,5 +238,3 @@ def description_label(text: str) -> QLabel:
     label.setWordWrap(True)
     label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
     return label
-
-

@@ -10,6 +10,7 @@ thread owns the read end, watches it with a QSocketNotifier (which works on Wind
 the items off the queue. When the GUI side goes away, a thread's post simply fails quietly and the thread ends at
 EOF, touching nothing that is gone.
 """
+
 from __future__ import annotations
 
 import queue
@@ -38,9 +39,9 @@ class Post:
         try:
             self._wake.send(b"\0")
         except BlockingIOError:
-            pass        # the buffer is full of wake-ups already: the GUI thread will get to this item
+            pass  # the buffer is full of wake-ups already: the GUI thread will get to this item
         except OSError:
-            pass        # the GUI side is gone; nobody will read it
+            pass  # the GUI side is gone; nobody will read it
 
     def wake_again(self) -> None:
         """Re-arm the notifier when a drain stopped at its limit with items left."""
@@ -91,7 +92,7 @@ class Mailbox:
             self.post.wake_again()
         deliver = self._deliver()
         if deliver is None:
-            self._notifier.setEnabled(False)     # the client is gone; nobody will take these
+            self._notifier.setEnabled(False)  # the client is gone; nobody will take these
         elif items:
             deliver(items)
 
@@ -100,7 +101,7 @@ def _disable_quietly(notifier: QSocketNotifier) -> None:
     try:
         notifier.setEnabled(False)
     except RuntimeError:
-        pass    # its C++ side is gone already, and with it the watching
+        pass  # its C++ side is gone already, and with it the watching
 
 
 def keep_open_while_watched(notifier: QSocketNotifier, *files) -> None:
@@ -129,7 +130,7 @@ def accept_connection(listener: Listener, gen: int, post: Post, cancelled: threa
                 continue
             close_quietly(listener)
             if cancelled.is_set():
-                conn.close()    # the poke that cancelled the wait
+                conn.close()  # the poke that cancelled the wait
                 return
             post(("accepted", gen, conn))
             return
@@ -166,6 +167,6 @@ def decode_frames(frames: list[bytes]) -> list[p.Message]:
 
 def close_quietly(thing) -> None:
     try:
-        thing.close()   # a Listener also unlinks its socket file
+        thing.close()  # a Listener also unlinks its socket file
     except OSError:
         pass

@@ -2,13 +2,25 @@
 
 The Undo line under a delete covers the moment; this dialog covers the 30 days the trash keeps things.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import (QAbstractItemView, QDialog, QDialogButtonBox, QHBoxLayout, QHeaderView, QLabel,
-                               QMessageBox, QPushButton, QStackedWidget, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+)
 
 from engine import protocol as p
 from engine.format import fmt_created, plural
@@ -19,7 +31,7 @@ KIND_NAMES = {"dataset": "Dataset", "tokenizer": "Tokenizer", "run": "Run"}
 
 
 class TrashDialog(QDialog):
-    loaded = Signal(int)   # rows now listed
+    loaded = Signal(int)  # rows now listed
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -40,8 +52,9 @@ class TrashDialog(QDialog):
         self.empty_label = QLabel("The trash is empty.")
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty_label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        self.empty_label.setToolTip("What you delete in the Data, Vocabulary and Runs panels comes here first and "
-                                    "stays for 30 days.")
+        self.empty_label.setToolTip(
+            "What you delete in the Data, Vocabulary and Runs panels comes here first and stays for 30 days."
+        )
         self.pages = QStackedWidget()
         self.pages.addWidget(self.table)
         self.pages.addWidget(self.empty_label)
@@ -50,8 +63,10 @@ class TrashDialog(QDialog):
         v.addWidget(self.message)
         row = QHBoxLayout()
         self.restore_button = QPushButton("Restore")
-        self.restore_button.setToolTip("Put the selected item back where it was, with its id (double-click works "
-                                       "too). A tokenizer or run needs its dataset (and tokenizer) back first.")
+        self.restore_button.setToolTip(
+            "Put the selected item back where it was, with its id (double-click works "
+            "too). A tokenizer or run needs its dataset (and tokenizer) back first."
+        )
         self.restore_button.clicked.connect(self.restore_selected)
         self.empty_button = QPushButton("Empty trash…")
         self.empty_button.setToolTip("Delete everything in the trash for good. This cannot be undone.")
@@ -63,9 +78,8 @@ class TrashDialog(QDialog):
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
         v.addWidget(close)
-        self.confirm = lambda text: QMessageBox.question(self, "Empty trash", text) == \
-            QMessageBox.StandardButton.Yes
-        self._update_buttons()   # nothing to restore until the engine has answered
+        self.confirm = lambda text: QMessageBox.question(self, "Empty trash", text) == QMessageBox.StandardButton.Yes
+        self._update_buttons()  # nothing to restore until the engine has answered
         self.refresh()
 
     def refresh(self, empty: bool = False) -> str:
@@ -77,8 +91,8 @@ class TrashDialog(QDialog):
             return
         if reply.emptied:
             self.message.show_message(f"Deleted {plural(reply.emptied, 'item')} for good.", "info")
-            self.session.refresh_workspace()     # an Undo line for one of them has nothing left to undo
-        rows = list(reversed(reply.rows))   # the newest first: what was just deleted is on top
+            self.session.refresh_workspace()  # an Undo line for one of them has nothing left to undo
+        rows = list(reversed(reply.rows))  # the newest first: what was just deleted is on top
         self.table.setRowCount(len(rows))
         for r, entry in enumerate(rows):
             cells = (KIND_NAMES.get(entry["kind"], entry["kind"]), entry["name"], fmt_created(entry["deleted"]))
@@ -113,11 +127,11 @@ class TrashDialog(QDialog):
                 return
             self.message.show_message(f"Restored the {reply.item_kind} “{reply.row.get('name', '')}”.", "info")
             self.refresh()
+
         return self.session.request(p.RestoreRequest(trash_id=int(entry["id"])), guarded(self, done))
 
     def empty(self) -> str | None:
         n = self.table.rowCount()
-        if not n or not self.confirm(f"Delete the {plural(n, 'item')} in the trash for good? "
-                                     f"This cannot be undone."):
+        if not n or not self.confirm(f"Delete the {plural(n, 'item')} in the trash for good? This cannot be undone."):
             return None
         return self.refresh(empty=True)

@@ -31,6 +31,7 @@ def qapp(qapp):
     (studio/gui_thread_gc.py): tests drop windows and sessions in cycles, and the engine reader thread must never
     be the one that frees them."""
     from studio.gui_thread_gc import collect_on_gui_thread
+
     collect_on_gui_thread(qapp)
     return qapp
 
@@ -43,6 +44,7 @@ def _collect_cycles_between_tests():
     app = widgets.QApplication.instance() if widgets else None
     if app is not None:
         from studio.gui_thread_gc import GuiThreadCollector
+
         collector = app.findChild(GuiThreadCollector, "gui-thread-gc")
         if collector is not None:
             collector.collect_due()
@@ -51,6 +53,7 @@ def _collect_cycles_between_tests():
 def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> None:
     """Process Qt events until predicate() is true (for fixtures, where qtbot is not available)."""
     from PySide6.QtCore import QCoreApplication, QEventLoop
+
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -62,11 +65,15 @@ def wait_until(predicate, timeout: float = 10.0, what: str = "condition") -> Non
 def start_session(path):
     """A Session with a real engine process on the workspace `path`, ready (hello answered)."""
     from studio.session import Session
+
     session = Session(str(path))
     session.start_engine()
     # The engine's first `status` (idle) can arrive before its hello reply, which carries the workspace.
-    wait_until(lambda: session.hello is not None or session.engine_state == "dead", ENGINE_START_TIMEOUT_S,
-               "the engine's hello")
+    wait_until(
+        lambda: session.hello is not None or session.engine_state == "dead",
+        ENGINE_START_TIMEOUT_S,
+        "the engine's hello",
+    )
     assert session.engine_state == "ready", session.engine_detail
     return session
 
@@ -96,6 +103,7 @@ def module_session(qapp, tmp_path_factory):
 @pytest.fixture
 def qsettings(tmp_path):
     from PySide6.QtCore import QSettings
+
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
@@ -117,6 +125,7 @@ def main_window(qtbot, session, qsettings, size=None, active=False, show=True):
     from PySide6.QtWidgets import QApplication
 
     from studio.main_window import MainWindow
+
     win = MainWindow(session, qsettings)
     qtbot.addWidget(win)
     if size:
@@ -155,15 +164,18 @@ def open_studio(qtbot, qsettings, workspace, **how):
 def offline_window(qtbot, tmp_path, qsettings):
     """The main window on a session with no engine: the test plays the engine's messages."""
     from studio.session import Session
+
     return main_window(qtbot, Session(str(tmp_path / "ws")), qsettings)
 
 
 def ended_runs(session) -> list:
     """The status of every run that ends from now on (finished, stopped or failed), in the order they come."""
     from engine.protocol import RUN_OUTCOMES
+
     ended: list = []
     session.statusReceived.connect(
-        lambda st: ended.append(st) if st.run is not None and st.state in RUN_OUTCOMES else None)
+        lambda st: ended.append(st) if st.run is not None and st.state in RUN_OUTCOMES else None
+    )
     return ended
 
 
@@ -172,6 +184,7 @@ def kill_engine_unnoticed(session) -> None:
     Session has not noticed yet, so the next request fails while it is being sent (its reply comes before
     `request` returns)."""
     import signal
+
     os.killpg(os.getpgid(session.client.pid), signal.SIGKILL)
     session.client.proc.wait(10)
     assert session.engine_state != "dead"

@@ -2,6 +2,7 @@
 
 It starts the engine exactly as the window does (studio/engine_process.py: the same socket, authkey, process
 group and log) and then reads synchronously instead of from an event loop."""
+
 from __future__ import annotations
 
 import os

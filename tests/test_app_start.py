@@ -1,5 +1,6 @@
 """`studio` on a machine that lacks the system libraries of Qt's xcb plugin: it names them and prints the one
 install command, before Qt can abort. The detection is a pure function, tested with made-up library lists."""
+
 import pytest
 
 from studio import app
@@ -14,8 +15,7 @@ def lacking(*sonames):
 
 def test_the_missing_libraries_are_named_with_the_command_that_installs_them():
     missing = app.missing_xcb_libraries(lacking(CURSOR, KEYSYMS, "libxcb-icccm.so.4"))
-    assert missing == [(CURSOR, "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"),
-                       (KEYSYMS, "libxcb-keysyms1")]
+    assert missing == [(CURSOR, "libxcb-cursor0"), ("libxcb-icccm.so.4", "libxcb-icccm4"), (KEYSYMS, "libxcb-keysyms1")]
     text = app.xcb_help(missing)
     assert "    sudo apt-get install -y libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1\n" in text
     assert "libxcb-cursor.so.0, libxcb-icccm.so.4, libxcb-keysyms.so.1" in text
@@ -31,21 +31,25 @@ def test_this_machine_loads_every_library_the_real_way():
     # The real loader (ctypes) on the real sonames: this machine runs Qt's xcb plugin, so nothing is missing,
     # and a library that does not exist anywhere is reported.
     assert app.missing_xcb_libraries() == []
-    assert app.missing_xcb_libraries(libraries=(("libnot-a-real-library.so.7", "not-real7"),)) == \
-        [("libnot-a-real-library.so.7", "not-real7")]
+    assert app.missing_xcb_libraries(libraries=(("libnot-a-real-library.so.7", "not-real7"),)) == [
+        ("libnot-a-real-library.so.7", "not-real7")
+    ]
 
 
-@pytest.mark.parametrize("platform, env, checked", [
-    ("linux", {}, True),                                        # Qt's default on X11 is xcb
-    ("linux", {"QT_QPA_PLATFORM": "xcb"}, True),
-    ("linux", {"QT_QPA_PLATFORM": "xcb:nograb"}, True),
-    ("linux", {"QT_QPA_PLATFORM": "offscreen"}, False),
-    ("linux", {"QT_QPA_PLATFORM": "wayland"}, False),
-    ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, False),         # a Wayland session takes the wayland plugin
-    ("linux", {app.SKIP_CHECK_ENV: "1"}, False),
-    ("darwin", {}, False),
-    ("win32", {}, False),
-])
+@pytest.mark.parametrize(
+    "platform, env, checked",
+    [
+        ("linux", {}, True),  # Qt's default on X11 is xcb
+        ("linux", {"QT_QPA_PLATFORM": "xcb"}, True),
+        ("linux", {"QT_QPA_PLATFORM": "xcb:nograb"}, True),
+        ("linux", {"QT_QPA_PLATFORM": "offscreen"}, False),
+        ("linux", {"QT_QPA_PLATFORM": "wayland"}, False),
+        ("linux", {"WAYLAND_DISPLAY": "wayland-0"}, False),  # a Wayland session takes the wayland plugin
+        ("linux", {app.SKIP_CHECK_ENV: "1"}, False),
+        ("darwin", {}, False),
+        ("win32", {}, False),
+    ],
+)
 def test_the_check_runs_only_where_qt_would_load_xcb(platform, env, checked):
     assert app.will_use_xcb(platform, env) is checked
     text = app.check_display_libraries(platform, env, lacking(CURSOR))
@@ -56,9 +60,10 @@ def test_studio_prints_the_command_and_exits_before_creating_the_window(monkeypa
     monkeypatch.setattr(app.sys, "platform", "linux")
     monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
     monkeypatch.delenv(app.SKIP_CHECK_ENV, raising=False)
-    monkeypatch.setattr(app, "can_load", lacking(CURSOR))     # this machine, minus libxcb-cursor0
+    monkeypatch.setattr(app, "can_load", lacking(CURSOR))  # this machine, minus libxcb-cursor0
     started = []
     import studio.session
+
     monkeypatch.setattr(studio.session.Session, "start_engine", lambda self: started.append(self))
     assert app.main(["--workspace", "/nonexistent-workspace"]) == 1
     err = capsys.readouterr().err
@@ -67,6 +72,7 @@ def test_studio_prints_the_command_and_exits_before_creating_the_window(monkeypa
 
 def test_the_readme_installs_every_library_the_check_looks_for():
     from pathlib import Path
+
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     command = readme.split("sudo apt-get install -y ", 1)[1].split("```", 1)[0]
     assert command.replace("\\", " ").split() == [package for _, package in app.XCB_LIBRARIES]

@@ -1,4 +1,5 @@
 """ArchitecturePanel: presets fill the form, impossible values are refused (config untouched), undo works."""
+
 from PySide6.QtCore import Qt
 
 from engine.config import ModelConfig, RunConfig, param_count, preset
@@ -9,7 +10,7 @@ from studio.state.model_form import ASSUMED_CHAR_VOCAB
 
 
 def make_panel(qtbot, tmp_path):
-    session = Session(workspace_path=str(tmp_path))   # the engine is not needed: all of this is local
+    session = Session(workspace_path=str(tmp_path))  # the engine is not needed: all of this is local
     panel = ArchitecturePanel(session)
     qtbot.addWidget(panel)
     panel.show()
@@ -64,7 +65,7 @@ def test_divisibility_error_refused_then_fixed(qtbot, tmp_path):
     assert "Width (128) must be a multiple of Attention heads (3)" in panel.error_line.text()
     assert panel.error_line.detail == "Config: model.n_embd, model.n_head"
     assert ("model", "n_head") in panel.invalid_fields()
-    assert session.config.to_dict() == before   # not applied while invalid
+    assert session.config.to_dict() == before  # not applied while invalid
     assert changes == []
 
     field(panel, "model", "n_head").setValue(8)
@@ -96,7 +97,7 @@ def test_rope_and_min_lr_errors(qtbot, tmp_path):
 
 def test_undo_restores_previous_preset(qtbot, tmp_path):
     session, panel = make_panel(qtbot, tmp_path)
-    field(panel, "model", "n_layer").setValue(5)      # a custom edit, then a preset on top of it
+    field(panel, "model", "n_layer").setValue(5)  # a custom edit, then a preset on top of it
     custom = session.config.copy()
     assert not panel.undo_button.isEnabled()
     panel.apply_preset("shakespeare-char")

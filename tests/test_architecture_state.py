@@ -1,14 +1,28 @@
 """The Model panel's Qt-free state (studio/state/model_form.py): presets, undo, marked fields, estimates, the
 diagram's boxes. No window is needed."""
+
 import subprocess
 import sys
 from pathlib import Path
 
 from engine import config as C
 from engine.config import ConfigError, ModelConfig, RunConfig, param_count, preset
-from studio.state.model_form import (ALL_FIELDS, ASSUMED_CHAR_VOCAB, CUSTOM, PresetUndo, changed_fields,
-                                     config_with, decay_follows_steps, diagram_boxes, error_keys, estimate,
-                                     marked_fields, matching_preset, preset_description, vocab_for_estimates)
+from studio.state.model_form import (
+    ALL_FIELDS,
+    ASSUMED_CHAR_VOCAB,
+    CUSTOM,
+    PresetUndo,
+    changed_fields,
+    config_with,
+    decay_follows_steps,
+    diagram_boxes,
+    error_keys,
+    estimate,
+    marked_fields,
+    matching_preset,
+    preset_description,
+    vocab_for_estimates,
+)
 
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,9 +36,13 @@ def test_the_state_loads_no_qt():
 
 def test_choice_fields_offer_exactly_the_engines_values():
     choices = {f.key: [v for v, _ in f.options] for f in ALL_FIELDS if f.kind == "choice"}
-    assert choices == {("model", "pos_encoding"): list(C.POS_ENCODINGS), ("model", "norm"): list(C.NORMS),
-                       ("model", "mlp"): list(C.MLPS), ("train", "device"): list(C.DEVICES),
-                       ("train", "dtype"): list(C.DTYPES)}
+    assert choices == {
+        ("model", "pos_encoding"): list(C.POS_ENCODINGS),
+        ("model", "norm"): list(C.NORMS),
+        ("model", "mlp"): list(C.MLPS),
+        ("train", "device"): list(C.DEVICES),
+        ("train", "dtype"): list(C.DTYPES),
+    }
     assert all(f.label == C.FIELD_LABELS[f"{f.section}.{f.name}"] for f in ALL_FIELDS)
 
 
@@ -43,7 +61,7 @@ def test_preset_undo_keeps_the_dataset_and_tokenizer_chosen_since():
     start = RunConfig.from_dict({"data": {"dataset": 1}, "model": {"n_layer": 5}})
     cfg = undo.apply("shakespeare-char", start)
     assert cfg.model.n_embd == 384 and cfg.data.dataset == 1 and undo
-    cfg.data.dataset = 2                                  # chosen after the preset
+    cfg.data.dataset = 2  # chosen after the preset
     cfg.tokenizer.tokenizer, cfg.tokenizer.kind = 3, "bpe"
     back = undo.undo(cfg)
     assert back.model.n_layer == 5 and back.data.dataset == 2 and back.tokenizer.tokenizer == 3
@@ -63,8 +81,7 @@ def test_decay_follows_the_steps_only_when_they_were_equal():
 
 def test_marked_fields_come_from_the_errors_keys_never_its_text():
     known = {f.key for f in ALL_FIELDS}
-    both = ConfigError("Width (128) must be a multiple of Attention heads (3)", "model.n_embd",
-                       also=("model.n_head",))
+    both = ConfigError("Width (128) must be a multiple of Attention heads (3)", "model.n_embd", also=("model.n_head",))
     assert marked_fields(both, [("model", "n_layer")], known) == [("model", "n_embd"), ("model", "n_head")]
     # a message that names a field but carries no key: the field just changed is marked, not the one named
     keyless = ConfigError("model.n_head and RoPE do not fit")
@@ -81,8 +98,11 @@ def test_a_rope_error_marks_every_field_it_is_about():
     except ConfigError as e:
         error = e
     assert error_keys(error) == ("model.pos_encoding", "model.n_head", "model.n_embd")
-    assert marked_fields(error, [("model", "n_embd")], {f.key for f in ALL_FIELDS}) == \
-        [("model", "pos_encoding"), ("model", "n_head"), ("model", "n_embd")]
+    assert marked_fields(error, [("model", "n_embd")], {f.key for f in ALL_FIELDS}) == [
+        ("model", "pos_encoding"),
+        ("model", "n_head"),
+        ("model", "n_embd"),
+    ]
 
 
 def test_estimates_and_why_there_are_none():
@@ -101,8 +121,10 @@ def test_vocab_for_estimates_names_where_the_size_comes_from():
     n, words = vocab_for_estimates({"id": 4, "name": "bytes", "vocab_size": 1000}, cfg)
     assert n == 1000 and "from tokenizer “bytes”" in words
     cfg.tokenizer.kind, cfg.tokenizer.vocab_size = "bytebpe", 4096
-    assert vocab_for_estimates(None, cfg) == (4096, "Vocabulary assumed: 4,096 tokens, the byte-level BPE size "
-                                                    "to be trained.")
+    assert vocab_for_estimates(None, cfg) == (
+        4096,
+        "Vocabulary assumed: 4,096 tokens, the byte-level BPE size to be trained.",
+    )
 
 
 def test_diagram_boxes_describe_the_model():

@@ -2,6 +2,7 @@
 snapshots broadcast while training and asked for later, attention of a typed text, a token's attention row,
 checkpoints to compare, generation modes with token details. Arrays are decoded with numpy alone, as the
 studio does."""
+
 import numpy as np
 import pytest
 
@@ -48,11 +49,22 @@ def trained(tmp_path_factory):
         assert eng.request(p.HelloRequest()).ok
         ds = eng.request(p.ImportRequest(paths=[str(corpus)], name="rhymes"))
         tok = eng.request(p.TokenizerTrainRequest(dataset=ds.dataset["id"], tokenizer_kind="char"))
-        cfg = preset("tiny").with_overrides([
-            f"data.dataset={ds.dataset['id']}", f"tokenizer.tokenizer={tok.tokenizer['id']}", "model.n_layer=2",
-            "model.n_embd=32", "model.n_head=2", "model.block_size=32", "train.batch_size=8",
-            "train.max_iters=40", "train.lr_decay_iters=40", "train.eval_interval=20", "train.eval_iters=2",
-            "train.device=cpu"])
+        cfg = preset("tiny").with_overrides(
+            [
+                f"data.dataset={ds.dataset['id']}",
+                f"tokenizer.tokenizer={tok.tokenizer['id']}",
+                "model.n_layer=2",
+                "model.n_embd=32",
+                "model.n_head=2",
+                "model.block_size=32",
+                "train.batch_size=8",
+                "train.max_iters=40",
+                "train.lr_decay_iters=40",
+                "train.eval_interval=20",
+                "train.eval_iters=2",
+                "train.device=cpu",
+            ]
+        )
         start = eng.request(p.TrainRequest(config=cfg.to_dict()))
         assert start.ok, start.error
         eng.wait_for(lambda m: isinstance(m, p.Status) and m.state == "finished", timeout=120)
@@ -135,7 +147,7 @@ def test_generate_with_details_then_a_tokens_attention_row(trained):
     got = np.frombuffer(row.buffers[0], "<f2").astype(np.float32).reshape(L, H, K)
     with Workspace(ws_path) as ws:
         model, _, _ = load_model_for_run(ws, run_id, "cpu")
-        exact = capture_attention(model, ids)[:, :, position, :position + 1]
+        exact = capture_attention(model, ids)[:, :, position, : position + 1]
     assert np.abs(got - exact).max() <= 5e-4 and np.allclose(got.sum(-1), 1.0, atol=3e-3)
     bad = eng.request(p.TokenAttentionRequest(run=run_id, ids=ids, position=len(ids)))
     assert not bad.ok and "outside the sequence" in bad.error
@@ -146,7 +158,11 @@ def test_checkpoints_to_compare_and_beam_search(trained):
     listed = eng.request(p.CheckpointsRequest(run=run_id))
     assert listed.ok
     assert [(r["name"], r["step"]) for r in listed.rows] == [
-        ("step-00000000", 0), ("step-00000020", 20), ("step-00000040", 40), ("latest", 40)]
+        ("step-00000000", 0),
+        ("step-00000020", 20),
+        ("step-00000040", 40),
+        ("latest", 40),
+    ]
     assert listed.rows[1]["val_loss"] is not None and listed.rows[0]["val_loss"] is None
 
     texts = {}

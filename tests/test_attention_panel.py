@@ -1,5 +1,6 @@
 """AttentionPanel: the model view, the heatmap, the head view, the time slider, export; first with snapshots the
 test plays as the engine, then with a tiny run trained by the real engine."""
+
 import numpy as np
 import pytest
 from PySide6.QtCore import QPoint, Qt
@@ -15,8 +16,18 @@ RUN = {"id": 3, "name": "tiny", "status": "finished", "step": 300, "max_iters": 
 
 def labels_for(L, H):
     names = ["previous-token", "first-token", "self", "induction"]
-    return [[{"label": names[(la + h) % 4], "score": 0.5 + 0.1 * h, "explanation": f"why {names[(la + h) % 4]}",
-              "scores": {"previous-token": 0.1}} for h in range(H)] for la in range(L)]
+    return [
+        [
+            {
+                "label": names[(la + h) % 4],
+                "score": 0.5 + 0.1 * h,
+                "explanation": f"why {names[(la + h) % 4]}",
+                "scores": {"previous-token": 0.1},
+            }
+            for h in range(H)
+        ]
+        for la in range(L)
+    ]
 
 
 def previous_token_attention(L, H, T):
@@ -29,7 +40,7 @@ def previous_token_attention(L, H, T):
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
-    session = Session(str(tmp_path / "ws"))      # no engine: the test plays the engine's messages
+    session = Session(str(tmp_path / "ws"))  # no engine: the test plays the engine's messages
     session.deliver([p.Status(state="idle")])
     session.apply_workspace({"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": [RUN]})
     w = AttentionPanel(session)
@@ -44,15 +55,14 @@ def reply_with(panel, attn, step, steps, **kw):
     s = panel.session
     req = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
     meta, blobs = encode(attn, step=step, **kw)
-    s.deliver([p.AttentionReply(parent=req.id, run=RUN["id"], step=step, meta=meta, steps=steps,
-                                buffers=tuple(blobs))])
+    s.deliver([p.AttentionReply(parent=req.id, run=RUN["id"], step=step, meta=meta, steps=steps, buffers=tuple(blobs))])
     panel.render_now()
     return req
 
 
 def test_opens_the_latest_snapshot_with_labels_and_legend(panel):
     req = [m for m in panel.session.queued if isinstance(m, p.AttentionRequest)][-1]
-    assert (req.run, req.step, req.text) == (3, None, None)          # the latest stored snapshot of the run
+    assert (req.run, req.step, req.text) == (3, None, None)  # the latest stored snapshot of the run
     attn = causal_attention(3, 4, 20)
     reply_with(panel, attn, 300, [0, 100, 200, 300], labels=labels_for(3, 4))
     g = panel.grid
@@ -76,11 +86,11 @@ def test_clicking_a_thumbnail_opens_it_large_and_summaries_are_right(qtbot, pane
     assert (panel.layer, panel.column) == (2, 3) and panel.layer_spin.value() == 2
     np.testing.assert_allclose(panel.heatmap.matrix, attn[2, 3].astype(np.float16), atol=1e-3)
     half = attn.astype(np.float16)
-    qtbot.mouseClick(panel.grid, Qt.MouseButton.LeftButton, pos=panel.grid.cell_rect(1, 4).center())   # mean
+    qtbot.mouseClick(panel.grid, Qt.MouseButton.LeftButton, pos=panel.grid.cell_rect(1, 4).center())  # mean
     panel.render_now()
     np.testing.assert_allclose(panel.heatmap.matrix, mean_over_heads(half)[1], atol=1e-6)
     assert "mean of its heads" in panel.heatmap.plot.titleLabel.text
-    panel.head_combo.setCurrentIndex(5)                                                                # rollout
+    panel.head_combo.setCurrentIndex(5)  # rollout
     panel.render_now()
     np.testing.assert_allclose(panel.heatmap.matrix, rollout(half)[1], atol=1e-6)
 
@@ -103,8 +113,8 @@ def test_hovering_the_heatmap_names_the_tokens_and_the_weight(qtbot, panel):
 
 def test_time_slider_fetches_by_step_caches_and_plays(qtbot, panel):
     s = panel.session
-    early = causal_attention(2, 2, 16, seed=5)                 # uniform-ish, as at the start of training
-    late = previous_token_attention(2, 2, 16)                  # a previous-token head
+    early = causal_attention(2, 2, 16, seed=5)  # uniform-ish, as at the start of training
+    late = previous_token_attention(2, 2, 16)  # a previous-token head
     reply_with(panel, late, 200, [0, 100, 200])
     late_pixels = panel.grid.cell_pixels(0, 0).copy()
     panel.time_slider.setValue(0)
@@ -112,9 +122,9 @@ def test_time_slider_fetches_by_step_caches_and_plays(qtbot, panel):
     assert req.step == 0 and panel.step_label.text().endswith("fetching…")
     reply_with(panel, early, 0, [0, 100, 200])
     assert panel.step_label.text() == "step 0 (1 of 3)"
-    assert not np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)    # the picture changed with time
+    assert not np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)  # the picture changed with time
     n_requests = len(s.queued)
-    panel.time_slider.setValue(2)                              # back to a step already here: no new request
+    panel.time_slider.setValue(2)  # back to a step already here: no new request
     panel.render_now()
     assert len(s.queued) == n_requests and np.array_equal(panel.grid.cell_pixels(0, 0), late_pixels)
 
@@ -135,7 +145,7 @@ def test_live_snapshots_follow_the_end_but_not_a_user_looking_back(panel):
     meta, blobs = encode(causal_attention(1, 2, 8, seed=2), step=150)
     s.deliver([p.Attention(run=3, step=150, meta=meta, buffers=tuple(blobs))])
     assert panel.step == 150 and panel.time_slider.value() == 2
-    s.deliver([p.Attention(run=99, step=175, meta=meta, buffers=tuple(blobs))])     # another run: ignored
+    s.deliver([p.Attention(run=99, step=175, meta=meta, buffers=tuple(blobs))])  # another run: ignored
     assert panel.history.steps == [0, 100, 150]
     panel.time_slider.setValue(1)
     meta, blobs = encode(causal_attention(1, 2, 8, seed=3), step=200)
@@ -155,15 +165,15 @@ def test_long_texts_are_windowed_in_the_heatmap_and_head_view(qtbot, panel):
     qtbot.mouseMove(hm.viewport(), hm.cell_center_in_widget(5, 4))
     assert hm.hover_text == "query ‘t105’ (#105) → key ‘t104’ (#104): 1.000"
     g = panel.grid
-    assert g.thumb < 200 and g.thumb <= g.cell_rect(0, 0).width()    # the whole text, shrunk to the cell size
+    assert g.thumb < 200 and g.thumb <= g.cell_rect(0, 0).width()  # the whole text, shrunk to the cell size
     brightest = g._lut32[255]
-    assert (g.cell_pixels(1, 2) == brightest).any(axis=1).all()      # the diagonal survives in every row
+    assert (g.cell_pixels(1, 2) == brightest).any(axis=1).all()  # the diagonal survives in every row
 
     panel.tabs.setCurrentIndex(1)
     panel.render_now()
     hv = panel.head_view
     assert len(hv.tokens) == 64 and hv.offset == 100
-    assert len(hv.links) == 3 * 63      # three heads, each query but the window's first looks one back
+    assert len(hv.links) == 3 * 63  # three heads, each query but the window's first looks one back
     panel.head_boxes[1].setChecked(False)
     panel.render_now()
     assert {h for h, *_ in hv.links} == {0, 2}
@@ -195,15 +205,20 @@ def test_own_text_is_sent_to_the_engine_and_shown(panel):
 def test_exports_png_svg_and_npz_without_pickle(panel, tmp_path):
     attn = causal_attention(2, 3, 12)
     reply_with(panel, attn, 100, [100], labels=labels_for(2, 3))
-    for name, export in (("grid.png", panel.export_grid_png), ("grid.svg", panel.export_grid_svg),
-                         ("heat.png", panel.export_heatmap_png), ("heat.svg", panel.export_heatmap_svg),
-                         ("lines.png", panel.export_head_view_png)):
+    for name, export in (
+        ("grid.png", panel.export_grid_png),
+        ("grid.svg", panel.export_grid_svg),
+        ("heat.png", panel.export_heatmap_png),
+        ("heat.svg", panel.export_heatmap_svg),
+        ("lines.png", panel.export_head_view_png),
+    ):
         assert export(str(tmp_path / name)) == str(tmp_path / name)
         data = (tmp_path / name).read_bytes()
         assert data.startswith(b"\x89PNG") if name.endswith(".png") else b"<svg" in data[:2000]
     # The SVG shows what the screen shows: each thumbnail its own head (not the whole mosaic squeezed per cell).
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtSvg import QSvgRenderer
+
     g = panel.grid
     drawn = QImage(g.size(), QImage.Format.Format_ARGB32)
     painter = QPainter(drawn)
@@ -238,22 +253,35 @@ def test_no_snapshots_yet_is_explained(panel):
     panel.render_now()
     assert not panel.message.isVisible() and panel.grid.n_head == 2
     hm = panel.heatmap
-    assert hm.plot in hm.ci.items and hm.matrix.shape == (6, 6)       # clearing it earlier removed nothing
+    assert hm.plot in hm.ci.items and hm.matrix.shape == (6, 6)  # clearing it earlier removed nothing
     picture = hm.grab().toImage()
     assert picture.pixelColor(hm.cell_center_in_widget(5, 0)) != picture.pixelColor(2, 2)
 
 
 # ------------------------------------------------------------------------------------------ the real engine
 
-TRAIN = {"model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
-         "train": dict(batch_size=8, max_iters=40, eval_interval=10, eval_iters=2, log_interval=5, warmup_iters=2,
-                       lr_decay_iters=40, learning_rate=3e-3, min_lr=3e-4, checkpoint_interval=20)}
+TRAIN = {
+    "model": dict(n_layer=2, n_head=2, n_embd=32, block_size=32),
+    "train": dict(
+        batch_size=8,
+        max_iters=40,
+        eval_interval=10,
+        eval_iters=2,
+        log_interval=5,
+        warmup_iters=2,
+        lr_decay_iters=40,
+        learning_rate=3e-3,
+        min_lr=3e-4,
+        checkpoint_interval=20,
+    ),
+}
 
 
 @pytest.fixture(scope="module")
 def trained(module_session):
     """A tiny run trained by the real engine, watched live by an Attention panel opened before it started."""
     from conftest import wait_until
+
     s = module_session
     wait_until(lambda: bool(s.workspace.get("datasets")), 20, "the sample dataset")
     s.update_config("tokenizer", kind="char")
@@ -264,8 +292,9 @@ def trained(module_session):
     live.show()
     broadcasts, ended, replies = [], [], []
     s.attentionReceived.connect(broadcasts.append)
-    s.statusReceived.connect(lambda st: ended.append(st) if st.run is not None and
-                             st.state in ("finished", "stopped", "failed") else None)
+    s.statusReceived.connect(
+        lambda st: ended.append(st) if st.run is not None and st.state in ("finished", "stopped", "failed") else None
+    )
     s.request(p.TrainRequest(config=s.config.to_dict()), replies.append)
     wait_until(lambda: bool(ended) or (replies and not replies[0].ok), 120, "the tiny run to finish")
     wait_until(lambda: not live.redraw_pending(), 5, "the panel's redraw")
@@ -280,7 +309,7 @@ def trained(module_session):
 def test_real_engine_snapshots_fill_the_model_view_live(trained):
     s, run_id, broadcasts, live = trained
     assert len(broadcasts) >= 2 and {b.run for b in broadcasts} == {run_id}
-    assert live.history.run == run_id           # the new run was opened when training started
+    assert live.history.run == run_id  # the new run was opened when training started
     assert live.history.steps == sorted({b.step for b in broadcasts}) and live.step == broadcasts[-1].step
     assert live.step_label.text().startswith(f"step {broadcasts[-1].step:,} ")
     g = live.grid
@@ -295,14 +324,13 @@ def test_real_engine_snapshots_fill_the_model_view_live(trained):
 
 def test_real_engine_time_slider_shows_different_steps(qtbot, trained):
     s, run_id, broadcasts, _ = trained
-    w = AttentionPanel(s)             # opens the selected (just trained) run: fetches its latest snapshot
+    w = AttentionPanel(s)  # opens the selected (just trained) run: fetches its latest snapshot
     qtbot.addWidget(w)
-    qtbot.waitUntil(lambda: w.history.run == run_id and w.history.latest is not None and not w.fetching,
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: w.history.run == run_id and w.history.latest is not None and not w.fetching, timeout=10_000)
     assert w.history.steps == sorted({b.step for b in broadcasts})
     w.render_now()
     last = w.grid.mosaic.copy()
-    w.time_slider.setValue(0)         # the untrained model: fetched by step from the engine's store
+    w.time_slider.setValue(0)  # the untrained model: fetched by step from the engine's store
     qtbot.waitUntil(lambda: w.history.has(w.history.steps[0]), timeout=10_000)
     w.render_now()
     assert w.step == w.history.steps[0] and not np.array_equal(w.grid.mosaic, last)

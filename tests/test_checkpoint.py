@@ -1,4 +1,5 @@
 """engine.checkpoint: round trips, exact resume, corruption and failed writes, clear errors."""
+
 import errno
 import json
 import os
@@ -9,8 +10,15 @@ import pytest
 import torch
 from safetensors import safe_open
 
-from engine.checkpoint import (CheckpointError, load_checkpoint, load_model_state, read_checkpoint_meta,
-                               rng_state, save_checkpoint, set_rng_state)
+from engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    read_checkpoint_meta,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from engine.config import ModelConfig
 from engine.model import GPT
 
@@ -53,8 +61,9 @@ def test_round_trip_restores_weights_optimizer_and_tied_weights(tmp_path):
     opt = optimizer_for(model)
     for _ in range(3):
         train_step(model, opt)
-    info = save_checkpoint(tmp_path, "step3", model, opt, meta={"iter": 3, "config": {"n_layer": 2}},
-                           extra={"val_loss": 3.2})
+    info = save_checkpoint(
+        tmp_path, "step3", model, opt, meta={"iter": 3, "config": {"n_layer": 2}}, extra={"val_loss": 3.2}
+    )
     assert info["path"] == str(tmp_path / "step3.json")
     assert info["bytes"] == sum(p.stat().st_size for p in tmp_path.iterdir())
 

@@ -1,11 +1,11 @@
 """Cleaning steps, one by one and together, in the preview and in a real import (the same counts)."""
+
 import hashlib
 import json
 
 import pytest
 
-from engine.data.cleaning import (STEPS, Cleaner, CleaningConfig, DigestSet, clean_preview, clean_records,
-                                  clean_text)
+from engine.data.cleaning import STEPS, Cleaner, CleaningConfig, DigestSet, clean_preview, clean_records, clean_text
 from engine.data.importers import DataError, import_text
 
 
@@ -51,22 +51,29 @@ def test_trailing_blank_lines_are_no_change_in_the_import_or_its_preview(tmp_pat
     """The import's report and the preview's agree: a file that only ends in blank lines is not changed."""
     from engine.data.importers import preview_records
     from engine.store import Workspace
+
     path = tmp_path / "letter.txt"
     path.write_text("Dear reader,\nthe text ends here.\n\n\n\n")
     cleaning = {"collapse_whitespace": True}
     preview = clean_preview(preview_records([path])["records"], cleaning)["collapse_whitespace"]
     ds = Workspace(tmp_path / "ws").import_dataset([path], name="letter", val_fraction=0.0, cleaning=cleaning)
     imported = ds["stats"]["cleaning"]["collapse_whitespace"]
-    assert (imported["changed_docs"], imported["removed_lines"]) == (preview["changed_docs"],
-                                                                     preview["removed_lines"]) == (0, 0)
+    assert (
+        (imported["changed_docs"], imported["removed_lines"])
+        == (preview["changed_docs"], preview["removed_lines"])
+        == (0, 0)
+    )
 
     # Where the step does change the text, both say so, with the same counts.
     path.write_text("Dear   reader,\n\n\n\nthe text ends here.\n\n")
     preview = clean_preview(preview_records([path])["records"], cleaning)["collapse_whitespace"]
     ds = Workspace(tmp_path / "ws").import_dataset([path], name="letter 2", val_fraction=0.0, cleaning=cleaning)
     imported = ds["stats"]["cleaning"]["collapse_whitespace"]
-    assert (imported["changed_docs"], imported["removed_lines"]) == (preview["changed_docs"],
-                                                                     preview["removed_lines"]) == (1, 2)
+    assert (
+        (imported["changed_docs"], imported["removed_lines"])
+        == (preview["changed_docs"], preview["removed_lines"])
+        == (1, 2)
+    )
 
 
 def test_lowercase():
@@ -98,8 +105,12 @@ def test_dedupe_docs_after_the_other_steps():
 def test_length_limits_count_characters_after_cleaning():
     docs = ["ab", "abcd", "abcdef", "a    b"]
     assert clean_records(docs, {"min_chars": 3, "max_chars": 5}) == [None, "abcd", None, None]
-    assert clean_records(docs, {"min_chars": 3, "max_chars": 5, "collapse_whitespace": True}) == \
-        [None, "abcd", None, "a b"]
+    assert clean_records(docs, {"min_chars": 3, "max_chars": 5, "collapse_whitespace": True}) == [
+        None,
+        "abcd",
+        None,
+        "a b",
+    ]
 
 
 def test_a_document_emptied_by_a_step_is_counted_under_that_step():
@@ -132,8 +143,14 @@ def test_digest_set_is_exact_and_grows():
 
 def test_import_reports_the_same_counts_as_the_preview(tmp_path):
     docs = ["Hello  World", "hello world", "unique\x07 text", "tin", "HTTP://x.example line\nkeep"]
-    cfg = {"strip_control": True, "collapse_whitespace": True, "lowercase": True, "regex": "http://",
-           "dedupe_docs": True, "min_chars": 4}
+    cfg = {
+        "strip_control": True,
+        "collapse_whitespace": True,
+        "lowercase": True,
+        "regex": "http://",
+        "dedupe_docs": True,
+        "min_chars": 4,
+    }
     src = tmp_path / "d.jsonl"
     src.write_text("\n".join(json.dumps({"text": d}) for d in docs), encoding="utf-8")
     stats = import_text([src], tmp_path / "out", val_fraction=0, cleaning=cfg)

@@ -1,4 +1,5 @@
 """`studio-engine` run as a user would: `python -m engine.cli` in a subprocess on a workspace in tmp_path."""
+
 import json
 import os
 import random
@@ -13,9 +14,22 @@ import pytest
 from engine.store import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--set", "model.n_layer=1", "--set", "model.n_embd=32", "--set", "model.n_head=2",
-        "--set", "model.block_size=16", "--set", "train.batch_size=8", "--set", "train.eval_iters=3",
-        "--set", "train.device=cpu"]
+TINY = [
+    "--set",
+    "model.n_layer=1",
+    "--set",
+    "model.n_embd=32",
+    "--set",
+    "model.n_head=2",
+    "--set",
+    "model.block_size=16",
+    "--set",
+    "train.batch_size=8",
+    "--set",
+    "train.eval_iters=3",
+    "--set",
+    "train.device=cpu",
+]
 
 
 # One thread: tiny models run faster on one, and a busy machine does not slow them down as much.
@@ -68,8 +82,14 @@ def prepared(tmp_path_factory):
     dataset = int(last_line(imp.stdout))
     tok = cli("tokenizer", "train", "--dataset", dataset, "--kind", "char", "--vocab-size", 40, workspace=ws)
     assert tok.returncode == 0, tok.stderr
-    return {"ws": ws, "dataset": dataset, "tokenizer": int(last_line(tok.stdout)), "import": imp,
-            "tokenizer_out": tok, "root": root}
+    return {
+        "ws": ws,
+        "dataset": dataset,
+        "tokenizer": int(last_line(tok.stdout)),
+        "import": imp,
+        "tokenizer_out": tok,
+        "root": root,
+    }
 
 
 def test_import_and_tokenizer_print_stats_and_the_id_last(prepared):
@@ -103,8 +123,18 @@ def first_run(prepared, tmp_path_factory):
     cfg["tokenizer"]["tokenizer"] = prepared["tokenizer"]
     path = tmp_path_factory.mktemp("config") / "run.json"
     path.write_text(json.dumps(cfg))
-    return cli("train", path, "--name", "first", *TINY, "--set", "train.max_iters=40",
-               "--set", "train.eval_interval=20", workspace=prepared["ws"])
+    return cli(
+        "train",
+        path,
+        "--name",
+        "first",
+        *TINY,
+        "--set",
+        "train.max_iters=40",
+        "--set",
+        "train.eval_interval=20",
+        workspace=prepared["ws"],
+    )
 
 
 def test_train_from_a_config_file_then_runs_and_generate(prepared, first_run):
@@ -128,13 +158,41 @@ def test_train_from_a_config_file_then_runs_and_generate(prepared, first_run):
     assert str(prepared["dataset"]) in cli("datasets", workspace=ws).stdout
     assert "words" in cli("tokenizers", workspace=ws).stdout
 
-    g = cli("generate", "--run", run_id, "--prompt", "the cat", "--max-new-tokens", 30, "--seed", 5,
-            "--temperature", 0.9, "--top-k", 8, workspace=ws)
+    g = cli(
+        "generate",
+        "--run",
+        run_id,
+        "--prompt",
+        "the cat",
+        "--max-new-tokens",
+        30,
+        "--seed",
+        5,
+        "--temperature",
+        0.9,
+        "--top-k",
+        8,
+        workspace=ws,
+    )
     assert g.returncode == 0, g.stderr
     assert g.stdout.startswith("the cat") and len(g.stdout) > len("the cat") + 20
     assert "30 tokens" in g.stderr
-    again = cli("generate", "--run", "first", "--prompt", "the cat", "--max-new-tokens", 30, "--seed", 5,
-                "--temperature", 0.9, "--top-k", 8, workspace=ws)
+    again = cli(
+        "generate",
+        "--run",
+        "first",
+        "--prompt",
+        "the cat",
+        "--max-new-tokens",
+        30,
+        "--seed",
+        5,
+        "--temperature",
+        0.9,
+        "--top-k",
+        8,
+        workspace=ws,
+    )
     assert again.stdout == g.stdout  # by name, and the seed repeats
 
 
@@ -142,8 +200,9 @@ def test_attention_writes_an_npz_and_generate_compares_checkpoints_and_modes(pre
     ws = prepared["ws"]
     run_id = int(last_line(first_run.stdout))
     out = tmp_path / "look.npz"
-    r = cli("attention", "--run", run_id, "--text", "the cat sat on the mat", "--out", out, "--max-tokens", 12,
-            workspace=ws)
+    r = cli(
+        "attention", "--run", run_id, "--text", "the cat sat on the mat", "--out", out, "--max-tokens", 12, workspace=ws
+    )
     assert r.returncode == 0, r.stderr
     assert last_line(r.stdout) == str(out) and "12 tokens" in r.stderr
     with np.load(out, allow_pickle=False) as z:
@@ -155,12 +214,17 @@ def test_attention_writes_an_npz_and_generate_compares_checkpoints_and_modes(pre
 
     listed = cli("checkpoints", "--run", run_id, workspace=ws)
     assert [line.split()[0] for line in listed.stdout.splitlines()] == [
-        "step-00000000", "step-00000020", "step-00000040", "latest"]
+        "step-00000000",
+        "step-00000020",
+        "step-00000040",
+        "latest",
+    ]
 
     def gen(*args):
         g = cli("generate", "--run", run_id, "--prompt", "the", "--max-new-tokens", 20, *args, workspace=ws)
         assert g.returncode == 0, g.stderr
         return g
+
     greedy = gen("--mode", "greedy")
     assert "checkpoint latest (step 40)" in greedy.stderr
     wide = gen("--mode", "beam", "--beam-width", 4, "--length-penalty", 0.5)
@@ -170,8 +234,11 @@ def test_attention_writes_an_npz_and_generate_compares_checkpoints_and_modes(pre
 
 
 def test_train_from_stdin_with_a_preset_style_config(prepared):
-    cfg = {"data": {"dataset": "words"}, "tokenizer": {"kind": "char", "vocab_size": 40},
-           "train": {"max_iters": 6, "eval_interval": 3, "warmup_iters": 2, "lr_decay_iters": 6}}
+    cfg = {
+        "data": {"dataset": "words"},
+        "tokenizer": {"kind": "char", "vocab_size": 40},
+        "train": {"max_iters": 6, "eval_interval": 3, "warmup_iters": 2, "lr_decay_iters": 6},
+    }
     r = cli("train", "-", *TINY, input=json.dumps(cfg), workspace=prepared["ws"])
     assert r.returncode == 0, r.stderr
     assert [line.split(":")[0] for line in r.stdout.splitlines()[:-1]] == ["step 3", "step 6"]
@@ -182,11 +249,28 @@ def test_train_from_stdin_with_a_preset_style_config(prepared):
 
 def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(prepared):
     ws = prepared["ws"]
-    cmd = [sys.executable, "-m", "engine.cli", "train", "--preset", "tiny", *TINY, "--set", "data.dataset=words",
-           "--set", "tokenizer.vocab_size=40", "--set", "train.max_iters=3000", "--set", "train.eval_interval=20",
-           "--name", "interrupted", "--workspace", str(ws)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                            env=ENV)
+    cmd = [
+        sys.executable,
+        "-m",
+        "engine.cli",
+        "train",
+        "--preset",
+        "tiny",
+        *TINY,
+        "--set",
+        "data.dataset=words",
+        "--set",
+        "tokenizer.vocab_size=40",
+        "--set",
+        "train.max_iters=3000",
+        "--set",
+        "train.eval_interval=20",
+        "--name",
+        "interrupted",
+        "--workspace",
+        str(ws),
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=ENV)
     try:
         first = proc.stdout.readline()  # the first evaluation: training is under way
         assert first.startswith("step 20:"), first + proc.stderr.read()
@@ -219,29 +303,32 @@ def test_ctrl_c_stops_with_a_checkpoint_and_resume_finishes(prepared):
         assert steps == sorted(set(steps))  # no step logged twice across the interruption
 
 
-@pytest.mark.parametrize("args, code", [
-    (["import", "{root}/missing.txt"], 1),
-    (["import", "{root}/binary.dat"], 1),
-    (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.n_layer"], 2),
-    (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.heads=2"], 2),
-    (["train", "--preset", "huge", "--set", "data.dataset=words"], 2),
-    (["config", "show", "--preset", "huge"], 2),
-    (["train", "{root}/missing.json"], 1),
-    (["train", "--preset", "tiny"], 2),  # no dataset chosen
-    (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.n_head=3"], 2),
-    (["train", "--preset", "tiny", "--set", "data.dataset=nosuch"], 1),
-    (["generate", "--run", "9999", "--prompt", "x"], 1),
-    (["generate", "--run", "first", "--checkpoint", "step-00000007"], 1),
-    (["generate", "--run", "first", "--mode", "beam", "--beam-width", "0"], 1),
-    (["generate", "--run", "first", "--mode", "nucleus"], 2),
-    (["attention", "--run", "first", "--text", "", "--out", "{root}/empty.npz"], 1),
-    (["attention", "--run", "first", "--text", "the", "--out", "{root}/no-such-folder/a.npz"], 1),
-    (["attention", "--run", "first", "--text", "the", "--out", "{root}/a.txt"], 2),
-    (["attention", "--run", "first", "--text", "the"], 2),
-    (["train", "--resume", "9999"], 1),
-    (["tokenizer", "train", "--dataset", "words", "--kind", "bytebpe", "--vocab-size", "100"], 1),
-    (["train", "--preset", "tiny", "--bogus"], 2),
-])
+@pytest.mark.parametrize(
+    "args, code",
+    [
+        (["import", "{root}/missing.txt"], 1),
+        (["import", "{root}/binary.dat"], 1),
+        (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.n_layer"], 2),
+        (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.heads=2"], 2),
+        (["train", "--preset", "huge", "--set", "data.dataset=words"], 2),
+        (["config", "show", "--preset", "huge"], 2),
+        (["train", "{root}/missing.json"], 1),
+        (["train", "--preset", "tiny"], 2),  # no dataset chosen
+        (["train", "--preset", "tiny", "--set", "data.dataset=words", "--set", "model.n_head=3"], 2),
+        (["train", "--preset", "tiny", "--set", "data.dataset=nosuch"], 1),
+        (["generate", "--run", "9999", "--prompt", "x"], 1),
+        (["generate", "--run", "first", "--checkpoint", "step-00000007"], 1),
+        (["generate", "--run", "first", "--mode", "beam", "--beam-width", "0"], 1),
+        (["generate", "--run", "first", "--mode", "nucleus"], 2),
+        (["attention", "--run", "first", "--text", "", "--out", "{root}/empty.npz"], 1),
+        (["attention", "--run", "first", "--text", "the", "--out", "{root}/no-such-folder/a.npz"], 1),
+        (["attention", "--run", "first", "--text", "the", "--out", "{root}/a.txt"], 2),
+        (["attention", "--run", "first", "--text", "the"], 2),
+        (["train", "--resume", "9999"], 1),
+        (["tokenizer", "train", "--dataset", "words", "--kind", "bytebpe", "--vocab-size", "100"], 1),
+        (["train", "--preset", "tiny", "--bogus"], 2),
+    ],
+)
 def test_bad_input_is_one_error_line_and_changes_nothing(prepared, first_run, args, code):
     root = prepared["root"]
     (root / "binary.dat").write_bytes(bytes(range(256)) * 8)
@@ -254,13 +341,27 @@ def test_bad_input_is_one_error_line_and_changes_nothing(prepared, first_run, ar
 
 def test_csv_import_with_cleaning_then_compare_and_export_tokenizers(tmp_path):
     ws = tmp_path / "ws"
-    rows = ["text,label", '"Hello THERE, friend.",a', '"Hello THERE, friend.",a'] + \
-           [f'"line {i} of the corpus, with some words.",x' for i in range(200)]
+    rows = ["text,label", '"Hello THERE, friend.",a', '"Hello THERE, friend.",a'] + [
+        f'"line {i} of the corpus, with some words.",x' for i in range(200)
+    ]
     (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
-    r = cli("import", tmp_path / "t.csv", "--column", "text", "--label-column", "label",
-            "--clean", "lowercase,dedupe-docs", "--split", "documents", "--seed", "1", workspace=ws)
+    r = cli(
+        "import",
+        tmp_path / "t.csv",
+        "--column",
+        "text",
+        "--label-column",
+        "label",
+        "--clean",
+        "lowercase,dedupe-docs",
+        "--split",
+        "documents",
+        "--seed",
+        "1",
+        workspace=ws,
+    )
     assert r.returncode == 0, r.stderr
-    assert "201 document(s)" in r.stdout           # the duplicate document was dropped
+    assert "201 document(s)" in r.stdout  # the duplicate document was dropped
     with Workspace(ws) as w:
         train, val = w.dataset_files(last_line(r.stdout))
         text = train.read_text() + val.read_text()
@@ -276,6 +377,7 @@ def test_csv_import_with_cleaning_then_compare_and_export_tokenizers(tmp_path):
     r = cli("tokenizer", "export", ids[0], tmp_path / "tok.json", workspace=ws)
     assert r.returncode == 0 and last_line(r.stdout) == str(tmp_path / "tok.json")
     from tokenizers import Tokenizer
+
     tok = Tokenizer.from_file(str(tmp_path / "tok.json"))
     assert tok.decode(tok.encode("hello there").ids).replace(" ", "") == "hellothere"
     assert_one_error_line(cli("import", tmp_path / "t.csv", "--clean", "bogus", workspace=ws), code=2)
@@ -288,8 +390,23 @@ def test_folder_import_patterns_paragraphs_and_tokenizer_spec_flags(tmp_path):
     (folder / "a.md").write_text("First Para one.\n\nSecond PARA two.\n\nThird para three.\n")
     (folder / "b.txt").write_text("plain text file that the md pattern leaves out\n")
     (folder / "drafts" / "c.md").write_text("a draft that the exclude pattern leaves out\n")
-    r = cli("import", folder, "--include", "*.md", "--exclude", "drafts/*", "--doc-unit", "paragraph",
-            "--regex", "Second", "--regex-action", "drop_docs", "--val-fraction", "0", workspace=ws)
+    r = cli(
+        "import",
+        folder,
+        "--include",
+        "*.md",
+        "--exclude",
+        "drafts/*",
+        "--doc-unit",
+        "paragraph",
+        "--regex",
+        "Second",
+        "--regex-action",
+        "drop_docs",
+        "--val-fraction",
+        "0",
+        workspace=ws,
+    )
     assert r.returncode == 0, r.stderr
     with Workspace(ws) as w:
         ds = w.dataset(last_line(r.stdout))
@@ -298,9 +415,25 @@ def test_folder_import_patterns_paragraphs_and_tokenizer_spec_flags(tmp_path):
     assert "Second" not in text and "plain text" not in text and "draft" not in text
     assert_one_error_line(cli("import", folder, "--regex-action", "keep_docs", workspace=ws), code=2)
 
-    r = cli("tokenizer", "train", "--dataset", ds["id"], "--kind", "wordpiece", "--vocab-size", 120,
-            "--normalizer", "lowercase", "--special", "bos=[BOS]", "--special", "mask=", "--min-frequency", 1,
-            workspace=ws)
+    r = cli(
+        "tokenizer",
+        "train",
+        "--dataset",
+        ds["id"],
+        "--kind",
+        "wordpiece",
+        "--vocab-size",
+        120,
+        "--normalizer",
+        "lowercase",
+        "--special",
+        "bos=[BOS]",
+        "--special",
+        "mask=",
+        "--min-frequency",
+        1,
+        workspace=ws,
+    )
     assert r.returncode == 0, r.stderr
     with Workspace(ws) as w:
         row = w.tokenizer(last_line(r.stdout))
@@ -308,10 +441,10 @@ def test_folder_import_patterns_paragraphs_and_tokenizer_spec_flags(tmp_path):
     assert row["spec"]["normalizer"] == "lowercase" and "mask" not in row["spec"]["special_tokens"]
     assert tok.token_to_id("[BOS]") is not None and tok.token_to_id("[MASK]") is None
     assert tok.encode("FIRST").ids == tok.encode("first").ids
-    assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--kind", "wordpiece",
-                              "--special", "unk=", workspace=ws))
-    assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--special", "bos", workspace=ws),
-                          code=2)
+    assert_one_error_line(
+        cli("tokenizer", "train", "--dataset", ds["id"], "--kind", "wordpiece", "--special", "unk=", workspace=ws)
+    )
+    assert_one_error_line(cli("tokenizer", "train", "--dataset", ds["id"], "--special", "bos", workspace=ws), code=2)
 
 
 def test_delete_restore_and_trash(tmp_path):

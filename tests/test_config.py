@@ -22,13 +22,16 @@ def test_baby_preset_matches_nanogpt_shape_and_size():
     assert round(param_count(m, 65) / 1e6, 2) == 0.80
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"n_head": 3}, "must be a multiple of Attention heads"),
-    ({"pos_encoding": "rope", "n_embd": 12, "n_head": 4}, "even head size"),
-    ({"norm": "batchnorm"}, "model.norm"),
-    ({"n_layer": 0}, "model.n_layer"),
-    ({"dropout": 1.0}, "dropout"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"n_head": 3}, "must be a multiple of Attention heads"),
+        ({"pos_encoding": "rope", "n_embd": 12, "n_head": 4}, "even head size"),
+        ({"norm": "batchnorm"}, "model.norm"),
+        ({"n_layer": 0}, "model.n_layer"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
 def test_impossible_models_are_refused_with_a_message(change, words):
     cfg = RunConfig(model=ModelConfig(**change))
     with pytest.raises(ConfigError, match=words):
@@ -60,8 +63,9 @@ def test_from_dict_rejects_unknown_and_mistyped_fields():
 
 
 def test_overrides_parse_json_values_and_names():
-    cfg = preset("baby").with_overrides(["model.n_layer=2", "data.dataset=shakespeare", "train.learning_rate=3e-4",
-                                         "model.bias=true"])
+    cfg = preset("baby").with_overrides(
+        ["model.n_layer=2", "data.dataset=shakespeare", "train.learning_rate=3e-4", "model.bias=true"]
+    )
     assert cfg.model.n_layer == 2 and cfg.data.dataset == "shakespeare"
     assert cfg.train.learning_rate == 3e-4 and cfg.model.bias is True
     with pytest.raises(ConfigError, match="unknown config field"):
@@ -92,7 +96,20 @@ def test_config_json_is_the_documented_shape():
     assert list(d) == ["data", "tokenizer", "model", "objective", "train"]
     for key in ("n_layer", "n_head", "n_embd", "block_size", "dropout", "bias"):
         assert key in d["model"]
-    for key in ("batch_size", "max_iters", "learning_rate", "min_lr", "warmup_iters", "lr_decay_iters",
-                "weight_decay", "beta1", "beta2", "grad_clip", "gradient_accumulation_steps", "eval_interval",
-                "eval_iters", "seed"):
+    for key in (
+        "batch_size",
+        "max_iters",
+        "learning_rate",
+        "min_lr",
+        "warmup_iters",
+        "lr_decay_iters",
+        "weight_decay",
+        "beta1",
+        "beta2",
+        "grad_clip",
+        "gradient_accumulation_steps",
+        "eval_interval",
+        "eval_iters",
+        "seed",
+    ):
         assert key in d["train"]

@@ -1,5 +1,6 @@
 """The choices both sides need are defined once (engine/choices.py): the engine checks input against the same
 values the studio's forms offer, and the module loads nothing but the standard library."""
+
 import json
 import subprocess
 import sys
@@ -11,15 +12,25 @@ from engine import choices
 from engine import config as C
 from engine.data import cleaning, formats
 from engine.data import import_options as importers
-from engine.tokenizer import (DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, KINDS, NORMALIZERS, PRE_TOKENIZERS, ROLES,
-                              TokenizerError, TokenizerSpec)
+from engine.tokenizer import (
+    DEFAULT_PRE_TOKENIZER,
+    DEFAULT_SPECIALS,
+    KINDS,
+    NORMALIZERS,
+    PRE_TOKENIZERS,
+    ROLES,
+    TokenizerError,
+    TokenizerSpec,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_choices_load_only_the_standard_library():
-    code = ("import json, sys; before = set(sys.modules); import engine.choices; "
-            "print(json.dumps(sorted(set(sys.modules) - before)))")
+    code = (
+        "import json, sys; before = set(sys.modules); import engine.choices; "
+        "print(json.dumps(sorted(set(sys.modules) - before)))"
+    )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     loaded = json.loads(out.stdout)
     assert {m.split(".")[0] for m in loaded} <= {"engine", *sys.stdlib_module_names}, loaded
@@ -28,11 +39,19 @@ def test_choices_load_only_the_standard_library():
 def test_the_engine_checks_the_same_import_choices():
     assert formats.FORMATS == choices.IMPORT_FORMATS
     assert formats.EXTENSIONS == choices.EXTENSIONS and formats.DEFAULT_GLOBS == choices.DEFAULT_GLOBS
-    assert (importers.DOC_UNITS, importers.DECODE_CHOICES, importers.BAD_RECORD_CHOICES, importers.SPLITS) == \
-        (choices.DOC_UNITS, choices.DECODE_CHOICES, choices.BAD_RECORD_CHOICES, choices.SPLITS)
+    assert (importers.DOC_UNITS, importers.DECODE_CHOICES, importers.BAD_RECORD_CHOICES, importers.SPLITS) == (
+        choices.DOC_UNITS,
+        choices.DECODE_CHOICES,
+        choices.BAD_RECORD_CHOICES,
+        choices.SPLITS,
+    )
     defaults = importers.ImportOptions()
-    assert (defaults.doc_unit, defaults.on_decode_error, defaults.on_bad_record, defaults.split) == \
-        (choices.DOC_UNITS[0], choices.DECODE_CHOICES[0], choices.BAD_RECORD_CHOICES[0], choices.SPLITS[0])
+    assert (defaults.doc_unit, defaults.on_decode_error, defaults.on_bad_record, defaults.split) == (
+        choices.DOC_UNITS[0],
+        choices.DECODE_CHOICES[0],
+        choices.BAD_RECORD_CHOICES[0],
+        choices.SPLITS[0],
+    )
     assert cleaning.STEPS == choices.CLEANING_STEPS
     assert (cleaning.NORMAL_FORMS, cleaning.REGEX_ACTIONS) == (choices.NORMAL_FORMS, choices.REGEX_ACTIONS)
     assert set(choices.TABULAR_FORMATS) < set(choices.IMPORT_FORMATS)
@@ -63,6 +82,7 @@ def combo_values(combo):
 def test_the_studios_forms_offer_the_engines_values(qtbot):
     from studio.widgets.import_options import ImportOptionsForm
     from studio.widgets.tokenizer_options import TokenizerOptionsForm
+
     form = ImportOptionsForm()
     qtbot.addWidget(form)
     assert combo_values(form.fmt_combo) == [None, *choices.IMPORT_FORMATS]

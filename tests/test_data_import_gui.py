@@ -1,5 +1,6 @@
 """The data panel's import page with the real engine: formats and columns, bad records, a non-text Parquet column,
 the cleaning preview, the options an import sends, and Cancel."""
+
 import json
 
 import pytest
@@ -23,8 +24,10 @@ def table_texts(panel, column=2):
 
 def wait_preview(qtbot, panel, predicate, timeout=15_000):
     """Wait until the engine's (debounced) preview shows what predicate() expects."""
-    qtbot.waitUntil(lambda: panel.last_preview_reply is not None and not panel._preview_timer.isActive()
-                    and predicate(), timeout=timeout)
+    qtbot.waitUntil(
+        lambda: panel.last_preview_reply is not None and not panel._preview_timer.isActive() and predicate(),
+        timeout=timeout,
+    )
 
 
 def dataset_names(qtbot, session):
@@ -50,7 +53,7 @@ def test_csv_columns_label_preview_and_import(qtbot, module_session, tmp_path):
     wait_preview(qtbot, panel, lambda: form.column_combo.count() == 3)
     assert [form.column_combo.itemText(i) for i in range(3)] == ["id", "review", "stars"]
     assert [form.label_combo.itemText(i) for i in range(4)] == ["none", "id", "review", "stars"]
-    assert form.column_combo.isVisible() and not form.doc_unit_combo.isVisible()   # a table, not plain text
+    assert form.column_combo.isVisible() and not form.doc_unit_combo.isVisible()  # a table, not plain text
     # no text column chosen and none named "text": the engine asks for one, Import stays possible
     assert "choose the text column" in panel.preview_warning.text() and panel.import_button.isEnabled()
 
@@ -59,7 +62,7 @@ def test_csv_columns_label_preview_and_import(qtbot, module_session, tmp_path):
     wait_preview(qtbot, panel, lambda: table_texts(panel)[:1] == ["Review 0: a fine film, I liked it"])
     assert len(table_texts(panel)) == 30 and table_texts(panel, 3)[:3] == ["0", "1", "2"]
     assert not panel.preview_view.table.isColumnHidden(3)
-    assert table_texts(panel, 1)[0] == "reviews.csv:2"        # the header is line 1
+    assert table_texts(panel, 1)[0] == "reviews.csv:2"  # the header is line 1
     assert not panel.preview_warning.isVisible()
 
     row = import_and_wait(qtbot, panel)
@@ -73,7 +76,7 @@ def test_csv_columns_label_preview_and_import(qtbot, module_session, tmp_path):
 
 def test_jsonl_dotted_field_and_a_malformed_line(qtbot, module_session, tmp_path):
     lines = [json.dumps({"id": i, "meta": {"body": f"Story {i} about a red fox.", "tag": "t"}}) for i in range(12)]
-    lines[4] = '{"id": 4, "meta": {"body": "cut off'   # line 5
+    lines[4] = '{"id": 4, "meta": {"body": "cut off'  # line 5
     path = tmp_path / "stories.jsonl"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     panel = make_panel(qtbot, module_session)
@@ -82,7 +85,7 @@ def test_jsonl_dotted_field_and_a_malformed_line(qtbot, module_session, tmp_path
 
     panel.preview_paths([str(path)])
     wait_preview(qtbot, panel, lambda: form.column_combo.findText("meta.body") >= 0)
-    form.column_combo.setEditText("meta.body")       # typed, as a user would a dotted path
+    form.column_combo.setEditText("meta.body")  # typed, as a user would a dotted path
     wait_preview(qtbot, panel, lambda: table_texts(panel)[:1] == ["Story 0 about a red fox."])
     assert "line 5" in panel.preview_warning.text() and "not valid JSON" in panel.preview_warning.text()
     assert table_texts(panel)[4].startswith("(bad record: not valid JSON")
@@ -94,7 +97,7 @@ def test_jsonl_dotted_field_and_a_malformed_line(qtbot, module_session, tmp_path
     assert panel.error_box is not None and "line 5" in panel.error_box.informativeText()
     panel.error_box.close()
     assert dataset_names(qtbot, module_session) == before
-    assert panel.stack.currentIndex() == 1                # the options are still there to fix
+    assert panel.stack.currentIndex() == 1  # the options are still there to fix
 
     # skip: the rest is imported and the details say what was left out
     form.bad_record_combo.setCurrentIndex(form.bad_record_combo.findData("skip"))
@@ -115,7 +118,7 @@ def test_parquet_int_column_is_a_clear_error(qtbot, module_session, tmp_path):
     before = dataset_names(qtbot, module_session)
 
     panel.preview_paths([str(path)])
-    assert "NUL" not in panel.preview_warning.text()   # a binary format, not a binary text file
+    assert "NUL" not in panel.preview_warning.text()  # a binary format, not a binary text file
     wait_preview(qtbot, panel, lambda: form.column_combo.count() == 2)
     assert form.column_combo.itemData(1, Qt.ItemDataRole.ToolTipRole) == "n: int64"
     form.column_combo.setCurrentIndex(form.column_combo.findText("n"))
@@ -143,7 +146,7 @@ def test_cleaning_preview_before_after_and_summary(qtbot, module_session, tmp_pa
     view.table.selectRow(0)
     assert view.before_text.toPlainText() == "Hello World, This Is ONE"
     assert view.after_text.toPlainText() == "hello world, this is one"
-    view.table.selectRow(1)                               # "Hi" is shorter than 5 characters
+    view.table.selectRow(1)  # "Hi" is shorter than 5 characters
     assert "dropped by cleaning" in view.after_title.text() and view.after_text.toPlainText() == ""
     assert view.table.item(1, 2).font().strikeOut() and not view.table.item(0, 2).font().strikeOut()
     assert view.summary_lines() == ["Lowercase: changed 3 documents", "Document length: removed 1 document"]
@@ -153,23 +156,24 @@ def test_cleaning_preview_before_after_and_summary(qtbot, module_session, tmp_pa
     form.regex_edit.setText("([")
     assert form.regex_error.isVisible() and "regular expression" in form.regex_error.text()
     assert "regex" not in form.options(for_preview=True).get("cleaning", {})
-    assert form.options()["cleaning"]["regex"] == "(["   # an import sends it: the engine refuses it clearly
+    assert form.options()["cleaning"]["regex"] == "(["  # an import sends it: the engine refuses it clearly
 
-    qtbot.keyClick(form.regex_edit, Qt.Key.Key_Escape)   # Esc goes back to the datasets
+    qtbot.keyClick(form.regex_edit, Qt.Key.Key_Escape)  # Esc goes back to the datasets
     assert panel.stack.currentIndex() == 0 and panel.preview is None
 
 
 def test_options_send_only_what_the_user_set(qtbot, tmp_path):
     from studio.session import Session
+
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "a.txt").write_text("one\n")
     (tmp_path / "docs" / "b.md").write_text("two\n")
-    panel = DataPanel(Session(workspace_path=str(tmp_path / "ws")))   # no engine: nothing is sent
+    panel = DataPanel(Session(workspace_path=str(tmp_path / "ws")))  # no engine: nothing is sent
     qtbot.addWidget(panel)
     form = panel.options
     panel.preview_paths([str(tmp_path / "docs")])
-    assert form.options() == {}                          # untouched: the plain import it always was
-    assert "1 file" in panel.preview_info.text()         # a folder gives its .txt files by default
+    assert form.options() == {}  # untouched: the plain import it always was
+    assert "1 file" in panel.preview_info.text()  # a folder gives its .txt files by default
     assert form.include_edit.isVisibleTo(panel) and not form.label_combo.isVisibleTo(panel)
 
     form.include_edit.setText("*.txt, *.md")
@@ -183,18 +187,31 @@ def test_options_send_only_what_the_user_set(qtbot, tmp_path):
     form.split_docs_radio.setChecked(True)
     form.seed_spin.setValue(7)
     assert form.options() == {
-        "include": ["*.txt", "*.md"], "exclude": ["drafts/*"], "on_decode_error": "latin-1",
-        "cleaning": {"normalize": "NFKC", "dedupe_docs": True, "regex": r"^\d+$", "regex_action": "drop_docs",
-                     "max_chars": 5000},
-        "split": "documents", "seed": 7}
-    panel.request_preview()                              # the quick look follows the patterns
+        "include": ["*.txt", "*.md"],
+        "exclude": ["drafts/*"],
+        "on_decode_error": "latin-1",
+        "cleaning": {
+            "normalize": "NFKC",
+            "dedupe_docs": True,
+            "regex": r"^\d+$",
+            "regex_action": "drop_docs",
+            "max_chars": 5000,
+        },
+        "split": "documents",
+        "seed": 7,
+    }
+    panel.request_preview()  # the quick look follows the patterns
     assert "2 files" in panel.preview_info.text()
 
     # every control says in plain words what it does
     from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit
-    controls = [w for kind in (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit)
-                for w in panel.findChildren(kind)
-                if not isinstance(w.parent(), (QComboBox, QAbstractSpinBox)) and not w.objectName()]  # Qt's own
+
+    controls = [
+        w
+        for kind in (QAbstractButton, QAbstractSpinBox, QComboBox, QLineEdit)
+        for w in panel.findChildren(kind)
+        if not isinstance(w.parent(), (QComboBox, QAbstractSpinBox)) and not w.objectName()
+    ]  # Qt's own
     missing = [f"{type(w).__name__} {getattr(w, 'text', lambda: '')()!r}" for w in controls if not w.toolTip()]
     assert len(controls) > 25 and not missing, missing
 

@@ -1,4 +1,5 @@
 """DataPanel with a real engine: preview before import, import a generated text, refuse a binary file."""
+
 from PySide6.QtCore import Qt
 
 from conftest import shown
@@ -21,7 +22,7 @@ def test_preview_then_import_shows_matching_stats(qtbot, module_session, tmp_pat
     panel.preview_paths([str(path)])
     assert panel.stack.currentIndex() == 1
     assert panel.preview_text.toPlainText().startswith(lines[0] + "\n" + lines[1])
-    assert len(panel.preview_text.toPlainText()) <= 4096 < len(text)   # only the head is read
+    assert len(panel.preview_text.toPlainText()) <= 4096 < len(text)  # only the head is read
     assert "1 file" in panel.preview_info.text() and "KiB" in panel.preview_info.text()
     assert not panel.preview_warning.isVisible()
     assert panel.name_edit.text() == "fox notes"
@@ -34,13 +35,17 @@ def test_preview_then_import_shows_matching_stats(qtbot, module_session, tmp_pat
     assert row and row["name"] == "fox notes"
     assert module_session.dataset["name"] == "fox notes"
     assert panel.stack.currentIndex() == 0
-    assert panel.stats["n_chars"].text() == human_exact(len(text))       # e.g. "18.2 k (18,190)"
+    assert panel.stats["n_chars"].text() == human_exact(len(text))  # e.g. "18.2 k (18,190)"
     assert panel.stats["n_lines"].text() == human_exact(text.count("\n")) == "300"
     assert "20 % held out" in panel.stats["split"].text()
     qtbot.waitUntil(lambda: panel.dataset_preview.toPlainText().startswith(lines[0]), timeout=10_000)
     # the list shows the new dataset, selected
-    qtbot.waitUntil(lambda: any(panel.dataset_table.item(r, 0).text() == "fox notes"
-                                for r in range(panel.dataset_table.rowCount())), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: any(
+            panel.dataset_table.item(r, 0).text() == "fox notes" for r in range(panel.dataset_table.rowCount())
+        ),
+        timeout=10_000,
+    )
     selected = panel.dataset_table.selectedItems()
     assert selected and selected[0].text() == "fox notes"
 
@@ -91,14 +96,16 @@ def test_dropping_a_file_starts_the_preview(qtbot, tmp_path):
     from PySide6.QtGui import QDropEvent
 
     from studio.session import Session
+
     path = tmp_path / "dropped.txt"
     path.write_text("dropped text\nsecond line\n")
-    panel = DataPanel(Session(workspace_path=str(tmp_path / "ws")))   # no engine: nothing is imported
+    panel = DataPanel(Session(workspace_path=str(tmp_path / "ws")))  # no engine: nothing is imported
     qtbot.addWidget(panel)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
-    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
+    event = QDropEvent(
+        QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     panel.dropEvent(event)
     assert panel.stack.currentIndex() == 1
     assert panel.preview_text.toPlainText() == "dropped text\nsecond line\n"
@@ -109,6 +116,7 @@ def test_import_as_the_engine_dies_is_not_left_importing_and_works_after_a_resta
     """The engine dies just before Import is pressed, unnoticed: the request fails while it is being sent. The
     panel says why and is not left importing (Import would be refused for ever); after a restart it imports."""
     from conftest import kill_engine_unnoticed, start_session, stop_session
+
     path = tmp_path / "notes.txt"
     path.write_text("a few lines of text to import\n" * 50, encoding="utf-8")
     s = start_session(tmp_path / "ws")
@@ -118,7 +126,7 @@ def test_import_as_the_engine_dies_is_not_left_importing_and_works_after_a_resta
             panel.preview_paths([str(path)])
         kill_engine_unnoticed(s)
         panel.import_button.click()
-        qtbot.waitUntil(lambda: panel.import_request_id is None, timeout=5000)     # answered from the event loop
+        qtbot.waitUntil(lambda: panel.import_request_id is None, timeout=5000)  # answered from the event loop
         assert s.engine_state == "dead"
         assert panel.import_button.isEnabled() and panel.import_file_button.isEnabled()
         assert panel.error_line.text().startswith("Import failed: the engine stopped: the engine was killed")

@@ -1,4 +1,5 @@
 """Deleting a tokenizer and a dataset from the panels, and undoing it, with a real engine."""
+
 from PySide6.QtCore import Qt
 
 from engine import protocol as p
@@ -51,9 +52,8 @@ def test_delete_a_tokenizer_then_undo_then_its_dataset(qtbot, session, tmp_path)
     assert vocab.tokenizer_combo.currentData() is None
     vocab.activateWindow()
     qtbot.waitUntil(vocab.isActiveWindow, timeout=5000)
-    qtbot.keyClick(vocab, "z", modifier=Qt.KeyboardModifier.ControlModifier)     # Ctrl+Z = Undo
-    qtbot.waitUntil(lambda: session.tokenizer is not None and session.tokenizer["id"] == tok["id"],
-                    timeout=10_000)
+    qtbot.keyClick(vocab, "z", modifier=Qt.KeyboardModifier.ControlModifier)  # Ctrl+Z = Undo
+    qtbot.waitUntil(lambda: session.tokenizer is not None and session.tokenizer["id"] == tok["id"], timeout=10_000)
     assert not vocab.undo_bar.isVisible() and "Restored the tokenizer" in vocab.error_line.text()
     qtbot.waitUntil(lambda: vocab.vocab_model.rowCount() == tok["vocab_size"], timeout=10_000)
 
@@ -65,7 +65,7 @@ def test_delete_a_tokenizer_then_undo_then_its_dataset(qtbot, session, tmp_path)
     data.activateWindow()
     qtbot.waitUntil(data.isActiveWindow, timeout=5000)
     data.dataset_table.setFocus()
-    qtbot.keyClick(data.dataset_table, Qt.Key.Key_Delete)                      # Del in the table = Delete
+    qtbot.keyClick(data.dataset_table, Qt.Key.Key_Delete)  # Del in the table = Delete
     qtbot.waitUntil(lambda: data.undo_bar.isVisible(), timeout=10_000)
     qtbot.waitUntil(lambda: all(d["id"] != notes["id"] for d in session.workspace["datasets"]), timeout=10_000)
     assert session.dataset is not None and session.dataset["name"] == "sample"
@@ -77,6 +77,7 @@ def test_delete_a_tokenizer_then_undo_then_its_dataset(qtbot, session, tmp_path)
 
 def test_the_trash_dialog_restores_and_empties(qtbot, session):
     from studio.trash_dialog import TrashDialog
+
     qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
     tok = _train(qtbot, session, session.dataset["id"], "char", 100)
     gone = []
@@ -99,7 +100,7 @@ def test_the_trash_dialog_restores_and_empties(qtbot, session):
     dialog.refresh()
     qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10_000)
     asked = []
-    dialog.confirm = lambda text: asked.append(text) or False       # the user says no: nothing happens
+    dialog.confirm = lambda text: asked.append(text) or False  # the user says no: nothing happens
     assert dialog.empty() is None and dialog.table.rowCount() == 1
     dialog.confirm = lambda text: asked.append(text) or True
     dialog.empty()

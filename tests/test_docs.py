@@ -3,6 +3,7 @@ and the README and docs/ point only at things inside the repository.
 
 The message list is read from engine/protocol.py's registry (what decode_batch knows), never typed here, so a
 new kind or field fails this test until PROTOCOL.md describes it."""
+
 import dataclasses
 import re
 from pathlib import Path
@@ -37,7 +38,7 @@ def sections(text: str) -> dict[str, str]:
         m = re.fullmatch(r"`([a-z_]+)`", h.group(2).strip())
         if len(h.group(1)) == 3 and m:
             end = heads[i + 1].start() if i + 1 < len(heads) else len(text)
-            out[m.group(1)] = text[h.end():end]
+            out[m.group(1)] = text[h.end() : end]
     return out
 
 
@@ -104,10 +105,10 @@ def test_readme_and_docs_point_only_inside_the_repository():
             if needle in text:
                 problems.append(f"{rel} mentions {needle}")
         for m in MACHINE_PATHS.finditer(text):
-            problems.append(f"{rel} names a path of this machine: {text[m.start():m.start() + 40]!r}")
+            problems.append(f"{rel} names a path of this machine: {text[m.start() : m.start() + 40]!r}")
         for target in MD_LINK.findall(text):
             if re.match(r"[a-z]+:", target) or target.startswith("#"):
-                continue    # a web address or an anchor in the same page
+                continue  # a web address or an anchor in the same page
             path = (doc.parent / target.split("#")[0]).resolve()
             if not path.is_relative_to(ROOT):
                 problems.append(f"{rel} links outside the repository: {target}")
@@ -133,7 +134,7 @@ def test_code_comments_point_at_the_design_in_the_repository():
     for top in CODE_DIRS:
         for path in sorted((ROOT / top).rglob("*.py")):
             if path == Path(__file__).resolve():
-                continue    # this file names them to look for them
+                continue  # this file names them to look for them
             text = path.read_text(encoding="utf-8")
             for needle in OUTSIDE_DESIGN:
                 if needle in text:
@@ -149,5 +150,5 @@ def test_ci_runs_the_test_command_the_readme_gives():
     command = next(b.strip() for b in blocks if "pytest" in b and "pip install" in b)
     ci = (root / ".ci" / "run").read_text(encoding="utf-8")
     assert command in ci.splitlines()
-    for check in ("ruff check", "lint-imports", "mypy", "python -m pytest"):
+    for check in ("ruff check", "ruff format --check", "lint-imports", "mypy", "python -m pytest"):
         assert check in command

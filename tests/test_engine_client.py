@@ -1,4 +1,5 @@
 """EngineClient against the real engine process: handshake, batching, death, hang, ordered stop."""
+
 import gc
 import os
 import signal
@@ -43,15 +44,19 @@ def test_hello_batches_and_ordered_stop(qtbot, client, tmp_path):
     assert client.state == "ready" and client.detail == hello.device_name
 
     # Messages arrive as lists (one signal per drain); heartbeats come every second.
-    with qtbot.waitSignal(client.messagesReceived, timeout=3000,
-                          check_params_cb=lambda msgs: any(isinstance(m, p.Heartbeat) for m in msgs)) as got:
+    with qtbot.waitSignal(
+        client.messagesReceived,
+        timeout=3000,
+        check_params_cb=lambda msgs: any(isinstance(m, p.Heartbeat) for m in msgs),
+    ) as got:
         pass
     assert isinstance(got.args[0], list)
 
     # A reply to our own request comes back through the same path.
     req = p.WorkspaceRequest()
-    with qtbot.waitSignal(client.messagesReceived, timeout=5000,
-                          check_params_cb=lambda msgs: any(m.parent == req.id for m in msgs)):
+    with qtbot.waitSignal(
+        client.messagesReceived, timeout=5000, check_params_cb=lambda msgs: any(m.parent == req.id for m in msgs)
+    ):
         assert client.send(req)
 
     pgid = client.pid
@@ -61,7 +66,7 @@ def test_hello_batches_and_ordered_stop(qtbot, client, tmp_path):
     assert client.state == "stopped"
     assert client.proc.poll() is not None
     assert not _group_alive(pgid), "the engine's process group outlived stop()"
-    assert not client.send(p.WorkspaceRequest())     # nothing to send to any more
+    assert not client.send(p.WorkspaceRequest())  # nothing to send to any more
 
 
 def test_kill_9_is_reported_within_two_seconds(qtbot, client, tmp_path):
@@ -76,7 +81,7 @@ def test_kill_9_is_reported_within_two_seconds(qtbot, client, tmp_path):
 
 def test_hang_detected_and_recovered(qtbot, client, tmp_path):
     _start(qtbot, client, tmp_path / "ws")
-    client.hang_s = 1.5     # the real limit is 10 s; heartbeats come every second
+    client.hang_s = 1.5  # the real limit is 10 s; heartbeats come every second
     hung = []
     client.engineHung.connect(hung.append)
     os.killpg(client.pid, signal.SIGSTOP)
@@ -100,6 +105,7 @@ def test_restart_gives_a_new_process(qtbot, client, tmp_path):
 
 def test_the_reader_is_chosen_by_platform_or_environment(monkeypatch):
     from studio import engine_client as ec
+
     monkeypatch.delenv("STUDIO_ENGINE_READER", raising=False)
     assert ec.default_reader() == ("thread" if ec.WINDOWS else "notifier")
     monkeypatch.setenv("STUDIO_ENGINE_READER", "thread")
@@ -118,6 +124,7 @@ def test_the_reader_thread_hands_over_a_flood_in_few_drains(qtbot, qapp, tmp_pat
         def on_msgs(msgs):
             drains.append(len(msgs))
             replies.extend(m for m in msgs if isinstance(m, p.WorkspaceReply))
+
         c.messagesReceived.connect(on_msgs)
         reqs = [p.WorkspaceRequest() for _ in range(200)]
         for r in reqs:
@@ -140,17 +147,17 @@ def test_the_reader_thread_can_be_torn_down_mid_flood(qtbot, qapp, tmp_path):
     c.messagesReceived.connect(lambda msgs: got.extend(msgs))
     for _ in range(300):
         assert c.send(p.WorkspaceRequest())
-    qtbot.waitUntil(lambda: len(got) > 20, timeout=20_000)    # the flood is arriving
+    qtbot.waitUntil(lambda: len(got) > 20, timeout=20_000)  # the flood is arriving
     alive = weakref.ref(c)
     del c
     gc.collect()
     try:
         assert alive() is None, "the reader thread kept the client alive"
-        qtbot.wait(1500)       # the engine goes on answering and sending heartbeats into a mailbox nobody reads
+        qtbot.wait(1500)  # the engine goes on answering and sending heartbeats into a mailbox nobody reads
     finally:
         os.killpg(engine.pid, signal.SIGKILL)
         engine.wait(5)
-    qtbot.wait(300)            # the reader thread sees EOF and ends, posting to nobody
+    qtbot.wait(300)  # the reader thread sees EOF and ends, posting to nobody
     assert engine.poll() is not None
 
 
@@ -170,7 +177,7 @@ def test_a_watched_descriptor_is_never_closed_under_its_notifier(qtbot, qapp, qt
     owner = Owner()
     box = Mailbox(owner, owner.deliver)
     fd = box._read_end.fileno()
-    box.post(("frames", None, [], 1))          # a wake-up nobody will read
+    box.post(("frames", None, [], 1))  # a wake-up nobody will read
     del box
     gc.collect()
     qtbot.wait(300)
@@ -178,5 +185,5 @@ def test_a_watched_descriptor_is_never_closed_under_its_notifier(qtbot, qapp, qt
     assert os.path.exists(f"/proc/self/fd/{fd}"), "the socket was closed under its notifier"
     (notifier,) = owner.findChildren(QSocketNotifier)
     assert not notifier.isEnabled()
-    owner.deleteLater()                         # the notifier goes, and the socket with it
+    owner.deleteLater()  # the notifier goes, and the socket with it
     qtbot.waitUntil(lambda: not os.path.exists(f"/proc/self/fd/{fd}"), timeout=2000)

@@ -1,5 +1,6 @@
 """One UserError hierarchy: every error a user can act on knows its field, and the worker, the CLI and the
 training loop decide and word it in one place (engine/errors.py); training events are typed."""
+
 import pytest
 
 from engine import protocol as p
@@ -17,8 +18,18 @@ def test_every_users_error_is_a_user_error():
     from engine.store import WorkspaceError
     from engine.tokenizer import TokenizerError
     from engine.train import TrainingError
-    for cls in (ConfigError, DataError, CheckpointError, WorkspaceError, TokenizerError, InspectError,
-                GenerationError, TrainingError, UsageError):
+
+    for cls in (
+        ConfigError,
+        DataError,
+        CheckpointError,
+        WorkspaceError,
+        TokenizerError,
+        InspectError,
+        GenerationError,
+        TrainingError,
+        UsageError,
+    ):
         assert issubclass(cls, UserError), cls
         assert is_user_error(cls("plain words"))
 

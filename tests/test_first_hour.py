@@ -1,6 +1,7 @@
 """What a new user meets in the first hour, through the real window and a real engine process: Train pressed before
 the engine is ready, Ctrl+Return from any panel, choices that come back after a restart, one run shown at a time,
 and run status that stays live everywhere."""
+
 from __future__ import annotations
 
 import pytest
@@ -13,15 +14,30 @@ from studio.session import Session
 
 pytestmark = pytest.mark.timeout(240)
 
-AT_WORK = dict(size=(1280, 720), active=True)     # the window as a user has it: a laptop's size, active
+AT_WORK = dict(size=(1280, 720), active=True)  # the window as a user has it: a laptop's size, active
 TINY_MODEL = dict(n_layer=2, n_head=2, n_embd=32, block_size=32)
 
 
 def tiny_training(session, steps: int = 40, **extra) -> None:
     session.update_config("model", **TINY_MODEL)
-    session.update_config("train", **dict(dict(batch_size=8, max_iters=steps, eval_interval=20, eval_iters=2,
-                                               log_interval=2, warmup_iters=5, lr_decay_iters=steps,
-                                               learning_rate=3e-3, min_lr=3e-4, checkpoint_interval=1000), **extra))
+    session.update_config(
+        "train",
+        **dict(
+            dict(
+                batch_size=8,
+                max_iters=steps,
+                eval_interval=20,
+                eval_iters=2,
+                log_interval=2,
+                warmup_iters=5,
+                lr_decay_iters=steps,
+                learning_rate=3e-3,
+                min_lr=3e-4,
+                checkpoint_interval=1000,
+            ),
+            **extra,
+        ),
+    )
 
 
 def visible_message_boxes() -> list[str]:
@@ -33,6 +49,7 @@ def test_first_run_ctrl_return_at_once_trains_and_the_playground_writes(qtbot, t
     """An empty per-user folder, Ctrl+Return the moment the window shows (the engine is still importing torch):
     the run waits for the engine, trains on the sample corpus, and the playground writes text. No error dialog."""
     from studio.app import choose_workspace
+
     monkeypatch.delenv("STUDIO_WORKSPACE", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "user-data"))
     workspace = choose_workspace(None, None)
@@ -131,7 +148,7 @@ def test_a_broken_state_file_is_ignored_and_nothing_else_changes(qtbot, tmp_path
     ws.mkdir()
     (ws / "studio-state.json").write_bytes(b"\x00\xff not json")
     with open_studio(qtbot, qsettings, ws, **AT_WORK) as (win, session):
-        assert session.dataset and session.dataset["name"] == "sample"     # the defaults
+        assert session.dataset and session.dataset["name"] == "sample"  # the defaults
         assert session.save_state()
         assert b"not json" not in (ws / "studio-state.json").read_bytes()
 
@@ -154,7 +171,7 @@ def test_the_train_panel_shows_one_run_and_its_own_settings(qtbot, tmp_path, qse
         assert "3 layers" in train.summary.text()
 
         runs = win.panels["runs"]
-        runs.table.selectRow(runs._row_of(first))       # Runs → Show curves of the first run
+        runs.table.selectRow(runs._row_of(first))  # Runs → Show curves of the first run
         qtbot.waitUntil(lambda: train.curves.run_id == first, timeout=5000)
         caption, summary = train.run_caption.text(), train.summary.text()
         assert f"Run {first}" in caption and f"Run {second}" not in caption
@@ -174,7 +191,7 @@ def test_every_view_of_a_training_run_updates_live(qtbot, tmp_path, qsettings):
         session.metricsReceived.connect(lambda run, rows: steps_seen.extend(int(r["step"]) for r in rows))
         win.panels["train"].start_training()
         qtbot.waitUntil(lambda: bool(steps_seen) and max(steps_seen) >= 60, timeout=90_000)
-        qtbot.wait(300)    # one redraw
+        qtbot.wait(300)  # one redraw
         step = session.run["step"]
         assert session.is_training and 0 < step < 400
         runs = win.panels["runs"]
@@ -197,6 +214,7 @@ def _numbers_before(sep: str, text: str) -> list[str]:
 def _close_step(text: str, step: int) -> bool:
     """A combo redrawn a moment before the session's latest row may show a step a little behind it."""
     import re
+
     nums = [int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*(?= /)", text)]
     return bool(nums) and step - 40 <= nums[0] <= step
 
@@ -207,9 +225,10 @@ def test_the_vocabulary_combo_never_shows_a_tokenizer_that_is_not_in_use(qtbot, 
         vocab.kind_combo.setCurrentIndex(vocab.kind_combo.findData("char"))
         with qtbot.waitSignal(vocab.tokenizerTrained, timeout=60_000) as trained:
             vocab.train_button.click()
-        assert trained.args[0]["name"] in vocab.tokenizer_combo.currentText()     # before the list catches up
-        qtbot.waitUntil(lambda: any(t["id"] == trained.args[0]["id"] for t in session.workspace["tokenizers"]),
-                        timeout=10_000)
+        assert trained.args[0]["name"] in vocab.tokenizer_combo.currentText()  # before the list catches up
+        qtbot.waitUntil(
+            lambda: any(t["id"] == trained.args[0]["id"] for t in session.workspace["tokenizers"]), timeout=10_000
+        )
         session.select_tokenizer(None)
         assert vocab.tokenizer_combo.currentText().startswith("(none chosen")
         assert vocab.tokenizer_info.text().startswith("No tokenizer chosen: pick one above")
@@ -234,7 +253,7 @@ def test_train_clicked_before_the_engine_said_hello_starts_the_run(qtbot, tmp_pa
         qtbot.waitUntil(lambda: session.training_run is not None and session.is_training, timeout=60_000)
         assert not train.error_label.isVisible() and visible_message_boxes() == []
         assert train.train_button.text() == "▶  Train" and session.config.data.dataset == session.dataset["id"]
-        qtbot.waitUntil(lambda: len(train.curves.steps) > 0, timeout=60_000)     # it trains
+        qtbot.waitUntil(lambda: len(train.curves.steps) > 0, timeout=60_000)  # it trains
         session.control("stop")
         qtbot.waitUntil(lambda: not session.is_training, timeout=30_000)
 

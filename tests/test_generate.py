@@ -1,4 +1,5 @@
 """engine.generate: KV-cache sampling matches recomputation, seeding, filters, stopping, long generations."""
+
 import pytest
 import torch
 
@@ -107,8 +108,11 @@ def test_generation_continues_past_the_context(counting_model, use_cache):
     assert out == [(5 + i) % PERIOD for i in range(50)]
     # A prompt longer than the context is cut to its last block_size tokens rather than refused.
     long_prompt = [i % PERIOD for i in range(40)]
-    assert generate(counting_model, long_prompt, max_new_tokens=3, temperature=0,
-                    use_cache=use_cache) == [40 % PERIOD, 41 % PERIOD, 42 % PERIOD]
+    assert generate(counting_model, long_prompt, max_new_tokens=3, temperature=0, use_cache=use_cache) == [
+        40 % PERIOD,
+        41 % PERIOD,
+        42 % PERIOD,
+    ]
 
 
 def test_eval_mode_during_generation_and_mode_restored():
@@ -151,8 +155,9 @@ def test_beam_width_one_is_greedy_token_for_token_even_past_the_context():
     for prompt in ([5], [3, 14, 15, 9, 2, 6]):
         greedy = generate(model, prompt, max_new_tokens=40, temperature=0)  # 40 > block_size 16: re-primes
         assert [s.token for s in beam_search(model, prompt, max_new_tokens=40, beam_width=1)] == greedy
-        assert [s.token for s in stream_steps(model, prompt, max_new_tokens=40, mode="greedy",
-                                              temperature=1.7)] == greedy
+        assert [
+            s.token for s in stream_steps(model, prompt, max_new_tokens=40, mode="greedy", temperature=1.7)
+        ] == greedy
 
 
 @torch.no_grad()
@@ -199,8 +204,11 @@ def test_beams_end_at_eos_and_the_length_penalty_weighs_endings_by_length(length
 def test_details_give_probabilities_entropy_and_sorted_alternatives():
     model = sharpen(build())
     for mode in ("sample", "greedy", "beam"):
-        steps = list(stream_steps(model, [1, 2], max_new_tokens=8, mode=mode, seed=3, temperature=1.3,
-                                  details=True, beam_width=3))
+        steps = list(
+            stream_steps(
+                model, [1, 2], max_new_tokens=8, mode=mode, seed=3, temperature=1.3, details=True, beam_width=3
+            )
+        )
         assert len(steps) == 8
         for s in steps:
             assert 0 < s.prob <= 1 and 0 <= s.entropy <= torch.log(torch.tensor(float(V))) + 1e-5
@@ -211,8 +219,7 @@ def test_details_give_probabilities_entropy_and_sorted_alternatives():
         if mode == "greedy":
             assert all(s.token == s.top[0][0] for s in steps)
     # The chosen token's probability is the model's at temperature 1, whatever the sampling temperature.
-    first = next(stream_steps(model, [1, 2], max_new_tokens=1, mode="sample", seed=3, temperature=0.2,
-                              details=True))
+    first = next(stream_steps(model, [1, 2], max_new_tokens=1, mode="sample", seed=3, temperature=0.2, details=True))
     logits, _ = model.eval()(torch.tensor([[1, 2]]))
     assert first.prob == pytest.approx(torch.softmax(logits[0, -1], -1)[first.token].item(), rel=1e-5)
     assert next(stream_steps(model, [1], max_new_tokens=1)).prob is None  # no details unless asked
@@ -221,8 +228,9 @@ def test_details_give_probabilities_entropy_and_sorted_alternatives():
 def test_beam_search_stops_when_asked_and_rejects_bad_settings():
     model = build()
     calls = []
-    out = beam_search(model, [1], max_new_tokens=30, beam_width=3,
-                      should_stop=lambda: calls.append(1) or len(calls) > 4)
+    out = beam_search(
+        model, [1], max_new_tokens=30, beam_width=3, should_stop=lambda: calls.append(1) or len(calls) > 4
+    )
     assert len(out) == 4
     with pytest.raises(GenerationError, match="beam_width"):
         stream_steps(model, [1], max_new_tokens=3, mode="beam", beam_width=0)

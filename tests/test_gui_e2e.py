@@ -1,5 +1,6 @@
 """End to end through the real MainWindow and a real engine process (docs/DESIGN.md "Testing"): import a text, train a
 char vocabulary and a tiny model, see the loss fall on the plot, generate, quit, reopen and find it all again."""
+
 import random
 
 import pytest
@@ -10,9 +11,11 @@ from engine import protocol as p
 
 pytestmark = pytest.mark.timeout(180)
 
-WORDS = {"subject": ["the cat", "a dog", "the old man", "my sister", "a small bird", "the king"],
-         "verb": ["sees", "likes", "follows", "paints", "finds", "greets"],
-         "object": ["the river", "a red apple", "the tall tree", "our house", "the moon", "a quiet song"]}
+WORDS = {
+    "subject": ["the cat", "a dog", "the old man", "my sister", "a small bird", "the king"],
+    "verb": ["sees", "likes", "follows", "paints", "finds", "greets"],
+    "object": ["the river", "a red apple", "the tall tree", "our house", "the moon", "a quiet song"],
+}
 
 
 def write_corpus(path, n_bytes=40_000, seed=7):
@@ -54,9 +57,19 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
 
         # Model and training settings: tiny, so the test stays fast on two cores.
         session.update_config("model", n_layer=2, n_head=2, n_embd=32, block_size=32)
-        session.update_config("train", batch_size=8, max_iters=60, eval_interval=20, eval_iters=4, log_interval=2,
-                              warmup_iters=5, lr_decay_iters=60, learning_rate=3e-3, min_lr=3e-4,
-                              checkpoint_interval=1000)
+        session.update_config(
+            "train",
+            batch_size=8,
+            max_iters=60,
+            eval_interval=20,
+            eval_iters=4,
+            log_interval=2,
+            warmup_iters=5,
+            lr_decay_iters=60,
+            learning_rate=3e-3,
+            min_lr=3e-4,
+            checkpoint_interval=1000,
+        )
 
         win.show_page("train")
         train = win.panels["train"]
@@ -113,7 +126,7 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
 
     # Reopen the same workspace: the run and its whole loss curve are still there.
     with open_studio(qtbot, qsettings, ws, show=False) as (win2, session2):
-        assert win2.current_page() == "playground"          # the last panel is remembered
+        assert win2.current_page() == "playground"  # the last panel is remembered
         assert session2.run is not None and session2.run["id"] == run_id and session2.run["status"] == "finished"
         train2 = win2.panels["train"]
         qtbot.waitUntil(lambda: len(_ys(train2.train_curve)) == len(losses), timeout=5000)
@@ -123,10 +136,16 @@ def test_import_train_generate_quit_and_reopen(qtbot, tmp_path, qsettings):
 
 # ---------------------------------------------------------------------------- the window without an engine
 
+
 def test_status_bar_follows_the_engine(offline_window):
     s = offline_window.session
-    s.deliver_hello(p.HelloReply(device="cpu", device_name="CPU (2 threads)",
-                                 workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+    s.deliver_hello(
+        p.HelloReply(
+            device="cpu",
+            device_name="CPU (2 threads)",
+            workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []},
+        )
+    )
     assert offline_window.engine_status_text() == "Engine ready · CPU (2 threads)"
     assert "Workspace: /w" in offline_window.workspace_label.text() and not offline_window.restart_button.isVisible()
     s.deliver([p.Status(state="training", run=4)])
@@ -134,7 +153,7 @@ def test_status_bar_follows_the_engine(offline_window):
     s.deliver_death("the engine was killed by SIGKILL")
     assert offline_window.engine_status_text() == "Engine stopped: the engine was killed by SIGKILL"
     assert offline_window.restart_button.isVisible()
-    assert "killed by SIGKILL" in offline_window.notice_label.text()      # the notice line, in the status bar too
+    assert "killed by SIGKILL" in offline_window.notice_label.text()  # the notice line, in the status bar too
 
 
 def test_sidebar_order_and_shortcuts(qtbot, offline_window):
@@ -151,8 +170,11 @@ def test_sidebar_order_and_shortcuts(qtbot, offline_window):
 
 
 def _hello(session) -> None:
-    session.deliver_hello(p.HelloReply(device="cpu", device_name="CPU",
-                                       workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}))
+    session.deliver_hello(
+        p.HelloReply(
+            device="cpu", device_name="CPU", workspace={"path": "/w", "datasets": [], "tokenizers": [], "runs": []}
+        )
+    )
 
 
 def test_closing_while_training_asks_first(offline_window):
@@ -175,6 +197,7 @@ def test_ctrl_c_closes_the_window(qtbot, offline_window):
     from PySide6.QtWidgets import QApplication
 
     from studio.app import install_sigint_handler
+
     previous = signal.getsignal(signal.SIGINT)
     try:
         install_sigint_handler(QApplication.instance(), offline_window)
@@ -186,22 +209,43 @@ def test_ctrl_c_closes_the_window(qtbot, offline_window):
 
 def test_runs_panel_selects_and_opens_in_playground(offline_window):
     s = offline_window.session
-    runs = [{"id": 1, "name": "a", "status": "finished", "step": 50, "max_iters": 50, "best_val_loss": 2.0,
-             "config": {"model": {"n_layer": 2}}, "created": "2026-11-23T09:00:00+00:00", "device": "CPU"},
-            {"id": 2, "name": "b", "status": "stopped", "step": 20, "max_iters": 50, "best_val_loss": None,
-             "config": {}, "created": "2026-11-23T10:00:00+00:00", "device": "CPU"}]
+    runs = [
+        {
+            "id": 1,
+            "name": "a",
+            "status": "finished",
+            "step": 50,
+            "max_iters": 50,
+            "best_val_loss": 2.0,
+            "config": {"model": {"n_layer": 2}},
+            "created": "2026-11-23T09:00:00+00:00",
+            "device": "CPU",
+        },
+        {
+            "id": 2,
+            "name": "b",
+            "status": "stopped",
+            "step": 20,
+            "max_iters": 50,
+            "best_val_loss": None,
+            "config": {},
+            "created": "2026-11-23T10:00:00+00:00",
+            "device": "CPU",
+        },
+    ]
     _hello(s)
     s.deliver([p.Status(state="idle")])
     s.apply_workspace({"path": "/w", "datasets": [], "tokenizers": [], "runs": runs})
     panel = offline_window.panels["runs"]
-    assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "2"       # newest last
-    assert s.run["id"] == 2 and panel.resume_button.isEnabled()                        # stopped at 20 of 50
+    assert panel.table.rowCount() == 2 and panel.table.item(1, 0).text() == "2"  # newest last
+    assert s.run["id"] == 2 and panel.resume_button.isEnabled()  # stopped at 20 of 50
     assert panel.table.item(0, 6).text() == "2026-11-23 09:00" and panel.table.item(1, 4).text() == "—"
     panel.table.selectRow(0)
-    shown_config = [[panel.config_table.item(r, c).text() for c in range(3)]
-                    for r in range(panel.config_table.rowCount())]
+    shown_config = [
+        [panel.config_table.item(r, c).text() for c in range(3)] for r in range(panel.config_table.rowCount())
+    ]
     assert s.run["id"] == 1 and ["Model", "Layers", "2"] in shown_config
-    assert not panel.resume_button.isEnabled()                                         # finished
+    assert not panel.resume_button.isEnabled()  # finished
     panel.playground_button.click()
     assert offline_window.current_page() == "playground"
     assert offline_window.panels["playground"].selected_run_id() == 1
@@ -218,11 +262,12 @@ def test_times_are_shown_on_the_users_clock(monkeypatch):
     import time
 
     from engine.format import fmt_created
+
     monkeypatch.setenv("TZ", "Asia/Kolkata")
     time.tzset()
     try:
-        assert fmt_created("2026-11-23T09:00:00+00:00") == "2026-11-23 14:30"   # stored in UTC
-        assert fmt_created("2026-11-23T09:00:00") == "2026-11-23 09:00"         # no zone: as written
+        assert fmt_created("2026-11-23T09:00:00+00:00") == "2026-11-23 14:30"  # stored in UTC
+        assert fmt_created("2026-11-23T09:00:00") == "2026-11-23 09:00"  # no zone: as written
     finally:
         monkeypatch.undo()
         time.tzset()

@@ -2,6 +2,7 @@
 
 Without this, CPython's collector ran on the engine reader thread while it decoded a flood of frames, and freed
 windows and engine clients the tests had dropped there: the suite crashed (SIGSEGV) or hung under load."""
+
 import gc
 import threading
 import weakref
@@ -32,6 +33,7 @@ def _allocate_on_a_worker_thread() -> list:
 
     def decode_a_flood():
         kept.extend([] for _ in range(20_000))
+
     t = threading.Thread(target=decode_a_flood, name="engine-reader")
     t.start()
     t.join()
@@ -44,7 +46,7 @@ def test_a_cycle_holding_a_qt_object_is_freed_on_the_gui_thread_not_the_allocati
     alive = weakref.ref(next(o for o in gc.get_objects() if isinstance(o, _Cyclic) and o._freed_on is freed_on))
     delivered = _allocate_on_a_worker_thread()
     assert freed_on == [], "the worker thread's allocations ran the collector and freed a Qt object there"
-    qtbot.waitUntil(lambda: alive() is None, timeout=5000)      # the GUI thread's tick collects it
+    qtbot.waitUntil(lambda: alive() is None, timeout=5000)  # the GUI thread's tick collects it
     assert freed_on == ["MainThread"]
     assert len(delivered) == 20_000
 
@@ -59,7 +61,7 @@ def test_the_collector_is_installed_once_and_collects_what_is_due(qapp):
     assert collector.collect_due() >= 0 and collector.collections == before + 1
     del junk
     gc.collect()
-    assert collector.collect_due() == 0 and collector.collections == before + 1     # nothing due just after
+    assert collector.collect_due() == 0 and collector.collections == before + 1  # nothing due just after
 
 
 def test_automatic_collection_comes_back_when_the_collector_goes(qapp):
@@ -69,8 +71,9 @@ def test_automatic_collection_comes_back_when_the_collector_goes(qapp):
     del own
     owner.deleteLater()
     from PySide6.QtCore import QCoreApplication, QEvent
+
     QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
     try:
         assert gc.isenabled()
     finally:
-        gc.disable()        # the session's collector (on qapp) is still there
+        gc.disable()  # the session's collector (on qapp) is still there

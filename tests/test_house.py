@@ -4,6 +4,7 @@ A file or function may be longer when it says why at its top: a module docstring
 line starting "Long file:" (or "Long function:") and the reason. That keeps the exception visible to whoever
 opens it, instead of a list of exemptions here that nobody reads.
 """
+
 import ast
 from pathlib import Path
 
@@ -37,7 +38,8 @@ def test_module_and_its_functions_are_short(path):
     tree = ast.parse(text)
     lines = text.count("\n") + 1
     assert lines <= MAX_FILE_LINES or _says_why(ast.get_docstring(tree), "Long file:"), (
-        f"{path.name} has {lines} lines: split it, or say why at its top ('Long file: …')")
+        f"{path.name} has {lines} lines: split it, or say why at its top ('Long file: …')"
+    )
     long = [f"{name} (line {at}, {n} lines)" for name, at, n in _long_functions(tree)]
     assert not long, f"functions over {MAX_FUNCTION_LINES} lines in {path.name}: {', '.join(long)}"
 

@@ -1,5 +1,6 @@
 """The application and panel icons: SVG line drawings under resources/icons, recoloured for light and dark
 palettes, on the real window's sidebar; found from this checkout (tests/test_wheel.py: from an installed wheel)."""
+
 import re
 from pathlib import Path
 
@@ -51,6 +52,7 @@ def test_icons_take_the_palettes_text_colour_in_light_and_dark(qapp):
     palette.setColor(QPalette.ColorRole.HighlightedText, QColor("#ffffff"))
     icon = panel_icon("train", palette, 32)
     from PySide6.QtGui import QIcon
+
     assert ink(icon.pixmap(32, 32, QIcon.Mode.Normal))[0].name() == dark.name()
     assert ink(icon.pixmap(32, 32, QIcon.Mode.Selected))[0].name() == "#ffffff"
     assert not app_icon().isNull() and len(app_icon().availableSizes()) >= 5
@@ -58,6 +60,7 @@ def test_icons_take_the_palettes_text_colour_in_light_and_dark(qapp):
 
 def test_the_window_shows_the_icons_and_recolours_them_when_the_palette_changes(qtbot, tmp_path, qsettings):
     from studio.session import Session
+
     win = MainWindow(Session(str(tmp_path / "ws")), qsettings)
     qtbot.addWidget(win)
     win.show()
@@ -66,7 +69,7 @@ def test_the_window_shows_the_icons_and_recolours_them_when_the_palette_changes(
         assert not win.sidebar.item(i).icon().isNull(), win.sidebar.item(i).text()
     dark = QPalette(win.palette())
     dark.setColor(QPalette.ColorRole.WindowText, QColor("#e6edf3"))
-    win.setPalette(dark)      # what a switch of the system theme does
+    win.setPalette(dark)  # what a switch of the system theme does
     colour, _ = ink(win.sidebar.item(4).icon().pixmap(20, 20))
     assert colour.name() == "#e6edf3"
 
@@ -77,5 +80,6 @@ def test_this_checkout_reads_its_own_readme():
 
 def test_a_missing_icon_gives_an_empty_icon_not_a_crash(qapp, monkeypatch):
     from studio import icons
+
     monkeypatch.setattr(icons, "resource_path", lambda *parts: None)
     assert icons.panel_icon("train", QPalette()).isNull() and icons.app_icon().isNull()

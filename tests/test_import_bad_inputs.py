@@ -1,5 +1,6 @@
 """Every kind of bad input gets one clear message naming the file (and the line or byte offset), and the
 workspace stays exactly as it was: the same SQLite rows, the same files on disk."""
+
 import os
 
 import pytest
@@ -21,10 +22,12 @@ def ws(tmp_path):
 
 
 def snapshot(ws):
-    tables = {t: [list(r) for r in ws.db.execute(f"SELECT * FROM {t} ORDER BY rowid")]
-              for t in ws.db.table_names()}
-    files = sorted((p.relative_to(ws.path).as_posix(), p.stat().st_size if p.is_file() else None)
-                   for p in ws.path.rglob("*") if not p.name.startswith("workspace.db"))
+    tables = {t: [list(r) for r in ws.db.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in ws.db.table_names()}
+    files = sorted(
+        (p.relative_to(ws.path).as_posix(), p.stat().st_size if p.is_file() else None)
+        for p in ws.path.rglob("*")
+        if not p.name.startswith("workspace.db")
+    )
     return tables, files
 
 
@@ -51,43 +54,62 @@ def whitespace(t):
 
 
 def binary(t):
-    return ([write(t / "in" / "bin.txt", b"header\x00\x01\x02")], {},
-            "{p} looks like a program or binary file, not text (NUL byte at offset 6)")
+    return (
+        [write(t / "in" / "bin.txt", b"header\x00\x01\x02")],
+        {},
+        "{p} looks like a program or binary file, not text (NUL byte at offset 6)",
+    )
 
 
 def undecodable(t):
-    return ([write(t / "in" / "latin.txt", "ok line\n".encode() + b"na\xefve\n")], {},
-            "{p} is not UTF-8 text: bad byte at offset 10 (line 2)")
+    return (
+        [write(t / "in" / "latin.txt", "ok line\n".encode() + b"na\xefve\n")],
+        {},
+        "{p} is not UTF-8 text: bad byte at offset 10 (line 2)",
+    )
 
 
 def huge_line(t):
     # A one-line 100 MB file, scaled down: the limit is an option, the message the same.
-    return ([write(t / "in" / "oneline.txt", "short\n" + "x" * 5000)], {"max_line_chars": 1000},
-            "{p} line 2 is longer than 1,000 characters (is it text with line breaks? raise the line length "
-            "limit if it is)")
+    return (
+        [write(t / "in" / "oneline.txt", "short\n" + "x" * 5000)],
+        {"max_line_chars": 1000},
+        "{p} line 2 is longer than 1,000 characters (is it text with line breaks? raise the line length "
+        "limit if it is)",
+    )
 
 
 def csv_without_column(t):
-    return ([write(t / "in" / "t.csv", "title,body\na,b\n")], {"column": "text"},
-            "{p} has no column 'text' (columns: title, body)")
+    return (
+        [write(t / "in" / "t.csv", "title,body\na,b\n")],
+        {"column": "text"},
+        "{p} has no column 'text' (columns: title, body)",
+    )
 
 
 def ragged_csv(t):
-    return ([write(t / "in" / "r.csv", "text,label\nfine,a\ntoo,many,fields\nfine again,b\nshort\n")], {},
-            "{p}: 2 bad records (lines 3, 5); line 3: has 3 fields, the header has 2; skip bad records to import "
-            "the rest")
+    return (
+        [write(t / "in" / "r.csv", "text,label\nfine,a\ntoo,many,fields\nfine again,b\nshort\n")],
+        {},
+        "{p}: 2 bad records (lines 3, 5); line 3: has 3 fields, the header has 2; skip bad records to import the rest",
+    )
 
 
 def malformed_jsonl(t):
-    return ([write(t / "in" / "d.jsonl", '{"text": "ok"}\n{"text": \n{"text": "ok"}\n[1, 2\n')], {},
-            "{p}: 2 bad records (lines 2, 4); line 2: not valid JSON (Expecting value, column 10); skip bad "
-            "records to import the rest")
+    return (
+        [write(t / "in" / "d.jsonl", '{"text": "ok"}\n{"text": \n{"text": "ok"}\n[1, 2\n')],
+        {},
+        "{p}: 2 bad records (lines 2, 4); line 2: not valid JSON (Expecting value, column 10); skip bad "
+        "records to import the rest",
+    )
 
 
 def jsonl_non_text_field(t):
-    return ([write(t / "in" / "d.jsonl", '{"text": "ok"}\n{"text": 12}\n')], {},
-            "{p}: 1 bad record (lines 2); line 2: field 'text' is a number, not text; skip bad records to import "
-            "the rest")
+    return (
+        [write(t / "in" / "d.jsonl", '{"text": "ok"}\n{"text": 12}\n')],
+        {},
+        "{p}: 1 bad record (lines 2); line 2: field 'text' is a number, not text; skip bad records to import the rest",
+    )
 
 
 def parquet_non_string(t):
@@ -98,8 +120,7 @@ def parquet_non_string(t):
 
 
 def not_parquet(t):
-    return ([write(t / "in" / "fake.parquet", b"this is not parquet at all")], {},
-            "{p} is not a readable Parquet file")
+    return ([write(t / "in" / "fake.parquet", b"this is not parquet at all")], {}, "{p} is not a readable Parquet file")
 
 
 def unreadable(t):
@@ -123,8 +144,22 @@ def symlink_loop(t):
     return [folder], {}, "cannot read {p}/loop.txt: Too many levels of symbolic links"
 
 
-CASES = [empty, whitespace, binary, undecodable, huge_line, csv_without_column, ragged_csv, malformed_jsonl,
-         jsonl_non_text_field, parquet_non_string, not_parquet, unreadable, no_text_files, symlink_loop]
+CASES = [
+    empty,
+    whitespace,
+    binary,
+    undecodable,
+    huge_line,
+    csv_without_column,
+    ragged_csv,
+    malformed_jsonl,
+    jsonl_non_text_field,
+    parquet_non_string,
+    not_parquet,
+    unreadable,
+    no_text_files,
+    symlink_loop,
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.__name__ for c in CASES])
@@ -141,6 +176,7 @@ def test_bad_input_gives_one_clear_message_and_leaves_the_workspace_as_it_was(ws
 
 def test_a_file_that_changes_during_import_is_refused(ws, tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 64)
     src = write(tmp_path / "growing.txt", "a line of text\n" * 100)
     before = snapshot(ws)
@@ -154,8 +190,9 @@ def test_a_file_that_changes_during_import_is_refused(ws, tmp_path, monkeypatch)
 
     with pytest.raises(importers.FileChangedError) as info:
         ws.import_dataset([src], progress=progress)
-    assert str(info.value) == (f"{src} changed while it was being imported; import it again when nothing is "
-                               f"writing to it")
+    assert str(info.value) == (
+        f"{src} changed while it was being imported; import it again when nothing is writing to it"
+    )
     assert snapshot(ws) == before
 
 
@@ -170,10 +207,12 @@ def test_cleaning_that_removes_everything_is_an_error_not_an_empty_dataset(ws, t
 def test_bad_options_are_refused_before_anything_is_written(ws, tmp_path):
     src = write(tmp_path / "a.txt", "text\n")
     before = snapshot(ws)
-    for options, message in (({"cleaning": {"regex": "(unclosed"}}, "is not valid"),
-                             ({"cleaning": {"normalize": "NFX"}}, "normalize must be"),
-                             ({"on_bad_record": "ignore"}, "on_bad_record must be"),
-                             ({"max_line_chars": 0}, "at least 1")):
+    for options, message in (
+        ({"cleaning": {"regex": "(unclosed"}}, "is not valid"),
+        ({"cleaning": {"normalize": "NFX"}}, "normalize must be"),
+        ({"on_bad_record": "ignore"}, "on_bad_record must be"),
+        ({"max_line_chars": 0}, "at least 1"),
+    ):
         with pytest.raises(DataError, match=message):
             ws.import_dataset([src], **options)
     assert snapshot(ws) == before
@@ -183,6 +222,7 @@ def test_skipping_bad_records_imports_the_rest_and_keeps_the_counts(ws, tmp_path
     src = write(tmp_path / "d.jsonl", '{"text": "one"}\nbroken\n{"text": "two"}\n')
     ds = ws.import_dataset([src], on_bad_record="skip", val_fraction=0)
     assert ds["n_docs"] == 2 and ds["stats"]["bad_records"] == 1
-    assert ds["stats"]["warnings"] == [f"{src}: skipped 1 bad record (lines 2); line 2: not valid JSON "
-                                       f"(Expecting value, column 1)"]
+    assert ds["stats"]["warnings"] == [
+        f"{src}: skipped 1 bad record (lines 2); line 2: not valid JSON (Expecting value, column 1)"
+    ]
     assert ds["options"]["on_bad_record"] == "skip"

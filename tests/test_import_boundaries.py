@@ -1,4 +1,5 @@
 """The two worlds stay apart: the studio never loads torch, the engine never loads Qt (docs/DESIGN.md rule 1)."""
+
 import importlib.util
 import json
 import pkgutil
@@ -12,18 +13,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _fresh_modules(imports: list[str]) -> set[str]:
-    code = ("import importlib, json, sys\n"
-            f"for name in {imports!r}:\n"
-            "    importlib.import_module(name)\n"
-            "print(json.dumps(sorted(sys.modules)))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
-                         env={"PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"})
+    code = (
+        "import importlib, json, sys\n"
+        f"for name in {imports!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": str(ROOT), "QT_QPA_PLATFORM": "offscreen", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     return set(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 def _studio_modules() -> list[str]:
     import studio
+
     names = ["studio.app", "studio.main_window", "studio.session", "studio.engine_client"]
     for pkg in ("studio.panels", "studio.widgets"):
         path = ROOT / pkg.replace(".", "/")
@@ -44,7 +54,7 @@ def test_studio_never_imports_torch():
 def _shared_modules() -> list[str]:
     """The modules pyproject.toml's import contract holds to the standard library: the only engine code the
     studio may load. Read from there so the contract and this runtime check cannot drift apart."""
-    tomllib = pytest.importorskip("tomllib")     # Python 3.11+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     (shared,) = [c for c in contracts if c["name"].startswith("The shared modules")]
     assert "engine.protocol" in shared["source_modules"]

@@ -1,4 +1,5 @@
 """Import formats, options, splits and previews (engine.data.importers), on files made in each test."""
+
 import codecs
 import json
 import os
@@ -47,6 +48,7 @@ def all_docs(out):
 
 # ------------------------------------------------------------------------------------------------ txt and folders
 
+
 def test_documents_are_kept_apart_and_indexed(tmp_path):
     a = write(tmp_path / "c" / "a.txt", "ends mid")
     b = write(tmp_path / "c" / "b.txt", "word starts\nsecond line\n\n\n")
@@ -78,10 +80,13 @@ def test_symlinked_folders_are_followed_and_loops_reported(tmp_path):
     assert any("symlink loop" in w and "loop" in w for w in stats.warnings)
 
 
-@pytest.mark.parametrize("unit,expected", [
-    ("line", ["one", "two words", "three", "four"]),
-    ("paragraph", ["one\ntwo words", "three\nfour"]),
-])
+@pytest.mark.parametrize(
+    "unit,expected",
+    [
+        ("line", ["one", "two words", "three", "four"]),
+        ("paragraph", ["one\ntwo words", "three\nfour"]),
+    ],
+)
 def test_doc_unit_splits_text_files_into_lines_or_paragraphs(tmp_path, unit, expected, monkeypatch):
     monkeypatch.setattr(importers, "CHUNK_BYTES", 5)  # paragraphs and lines across chunk boundaries
     src = write(tmp_path / "t.txt", "\n\none\ntwo words\n\n \n\nthree\nfour\n\n")
@@ -92,8 +97,16 @@ def test_doc_unit_splits_text_files_into_lines_or_paragraphs(tmp_path, unit, exp
 
 # ------------------------------------------------------------------------------------------------ encodings
 
-@pytest.mark.parametrize("bom,encoding", [(b"", "utf-8"), (codecs.BOM_UTF8, "utf-8"),
-                                          (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")])
+
+@pytest.mark.parametrize(
+    "bom,encoding",
+    [
+        (b"", "utf-8"),
+        (codecs.BOM_UTF8, "utf-8"),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ],
+)
 def test_utf8_and_utf16_with_bom_import_the_same_text(tmp_path, bom, encoding):
     text = "Grüße 世界 🙂\nline two\n"
     src = write(tmp_path / "t.txt", bom + text.encode(encoding))
@@ -127,9 +140,11 @@ def test_skip_also_leaves_out_binary_files_but_latin1_does_not_decode_them(tmp_p
 
 # ------------------------------------------------------------------------------------------------ CSV / TSV
 
+
 def test_csv_text_and_label_columns_with_quoted_newlines(tmp_path):
-    src = write(tmp_path / "r.csv", 'id,review,stars\n1,"Great, really.",5\n2,"Two\nlines ""quoted""",3\n'
-                                    '3,,1\n4,Last one,4\n')
+    src = write(
+        tmp_path / "r.csv", 'id,review,stars\n1,"Great, really.",5\n2,"Two\nlines ""quoted""",3\n3,,1\n4,Last one,4\n'
+    )
     stats, out = run(tmp_path, [src], val_fraction=0, column="review", label_column="stars")
     assert docs_of(out, "train") == ["Great, really.", 'Two\nlines "quoted"', "Last one"]
     assert labels_of(out, "train") == ["5", "3", "4"]
@@ -154,9 +169,14 @@ def test_ragged_csv_rows_can_be_skipped(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ JSONL
 
+
 def test_jsonl_dotted_field_and_label(tmp_path):
-    rows = [{"meta": {"body": "first"}, "y": 1}, {"meta": {"body": "second\nline"}, "y": [2]},
-            {"meta": {"body": None}, "y": 3}, {"meta": {"body": "third"}, "y": "z"}]
+    rows = [
+        {"meta": {"body": "first"}, "y": 1},
+        {"meta": {"body": "second\nline"}, "y": [2]},
+        {"meta": {"body": None}, "y": 3},
+        {"meta": {"body": "third"}, "y": "z"},
+    ]
     src = write(tmp_path / "d.jsonl", "\n".join(json.dumps(r) for r in rows) + "\n\n")
     stats, out = run(tmp_path, [src], val_fraction=0, column="meta.body", label_column="y")
     assert docs_of(out, "train") == ["first", "second\nline", "third"]
@@ -186,14 +206,16 @@ def test_malformed_jsonl_lines_are_named_and_can_be_skipped(tmp_path):
 
 # ------------------------------------------------------------------------------------------------ Parquet
 
+
 def write_parquet(path, table):
     pq.write_table(table, path, row_group_size=3)
     return path
 
 
 def test_parquet_string_column_and_label(tmp_path):
-    table = pa.table({"n": [1, 2, 3, 4, 5], "body": ["one", "two", None, "four", "five\nlines"],
-                      "tag": ["a", "b", "c", "d", "e"]})
+    table = pa.table(
+        {"n": [1, 2, 3, 4, 5], "body": ["one", "two", None, "four", "five\nlines"], "tag": ["a", "b", "c", "d", "e"]}
+    )
     src = write_parquet(tmp_path / "t.parquet", table)
     stats, out = run(tmp_path, [src], val_fraction=0, column="body", label_column="tag")
     assert docs_of(out, "train") == ["one", "two", "four", "five\nlines"]
@@ -202,14 +224,14 @@ def test_parquet_string_column_and_label(tmp_path):
 
 
 def test_parquet_large_string_and_dictionary_columns_are_text(tmp_path):
-    table = pa.table({"a": pa.array(["x", "y"], type=pa.large_string()),
-                      "b": pa.array(["p", "q"]).dictionary_encode()})
+    table = pa.table({"a": pa.array(["x", "y"], type=pa.large_string()), "b": pa.array(["p", "q"]).dictionary_encode()})
     src = write_parquet(tmp_path / "t.parquet", table)
     assert all_docs(run(tmp_path, [src], val_fraction=0, column="a")[1]) == ["x", "y"]
     assert all_docs(run(tmp_path, [src], val_fraction=0, column="b")[1]) == ["p", "q"]
 
 
 # ------------------------------------------------------------------------------------------------ mixed formats
+
 
 def test_formats_are_detected_per_file_and_mixed(tmp_path):
     a = write(tmp_path / "a.txt", "from text\n")
@@ -233,6 +255,7 @@ def test_unknown_options_and_values_are_refused(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ splits
+
 
 def test_document_split_is_seeded_reproducible_and_whole(tmp_path):
     docs = [f"document number {i} " + "é" * (i % 7) for i in range(40)]
@@ -262,8 +285,10 @@ def test_val_document_mask_keeps_a_document_each_side():
 
 
 def test_tail_split_indexes_the_document_cut_in_two_on_both_sides(tmp_path):
-    src = write(tmp_path / "d.jsonl", "\n".join(json.dumps({"text": t, "y": i}) for i, t in
-                                                enumerate(["aaaa aaaa", "bbbb bbbb", "cccc cccc"])))
+    src = write(
+        tmp_path / "d.jsonl",
+        "\n".join(json.dumps({"text": t, "y": i}) for i, t in enumerate(["aaaa aaaa", "bbbb bbbb", "cccc cccc"])),
+    )
     stats, out = run(tmp_path, [src], val_fraction=0.2, label_column="y")
     text = "aaaa aaaa\n\nbbbb bbbb\n\ncccc cccc\n"
     cut = int(len(text) * 0.8)
@@ -274,6 +299,7 @@ def test_tail_split_indexes_the_document_cut_in_two_on_both_sides(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------------ scale
+
 
 def traced_peak(tmp_path, name, n_lines, monkeypatch):
     src = tmp_path / f"{name}.txt"
@@ -301,13 +327,17 @@ def test_memory_stays_bounded_whatever_the_corpus_size(tmp_path, monkeypatch):
 
 # ------------------------------------------------------------------------------------------------ preview
 
+
 def test_preview_csv_lists_columns_records_and_bad_rows(tmp_path):
     src = write(tmp_path / "r.csv", "title,body\nA,first body\nB,second,extra\nC,third\n")
     p = preview_records([src], n=10)
     assert p["format"] == "csv" and p["columns"] == ["title", "body"]
     assert p["warnings"] == [f"{src}: choose the text column (columns: title, body)"]
-    assert [r["fields"] for r in p["records"]] == [{"title": "A", "body": "first body"},
-                                                   {"title": "B", "body": "second"}, {"title": "C", "body": "third"}]
+    assert [r["fields"] for r in p["records"]] == [
+        {"title": "A", "body": "first body"},
+        {"title": "B", "body": "second"},
+        {"title": "C", "body": "third"},
+    ]
     assert [r["text"] for r in p["records"]] == [None, None, None]
     p = preview_records([src], column="body", n=10)
     assert [r["text"] for r in p["records"]] == ["first body", None, "third"]

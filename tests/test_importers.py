@@ -3,7 +3,7 @@ import os
 
 import pytest
 
-from engine.data.importers import (DataError, ImportCancelled, collect_files, import_text, read_document)
+from engine.data.importers import DataError, ImportCancelled, collect_files, import_text, read_document
 from engine.data.sample import sample_text, write_sample_corpus
 
 
@@ -18,6 +18,7 @@ def read_split(out):
 
 
 # ------------------------------------------------------------------------------------------------ good input
+
 
 def test_single_file_imports_whole_text(tmp_path):
     text = "First line.\nSecond line, with ümlauts and 日本語.\n"
@@ -54,12 +55,15 @@ def test_symlink_loop_in_folder_terminates(tmp_path):
     assert [f.name for f in collect_files([tmp_path / "corpus"])] == ["a.txt"]
 
 
-@pytest.mark.parametrize("encoding,bom", [
-    ("utf-8", codecs.BOM_UTF8),
-    ("utf-16-le", codecs.BOM_UTF16_LE),
-    ("utf-16-be", codecs.BOM_UTF16_BE),
-    ("utf-32-le", codecs.BOM_UTF32_LE),
-])
+@pytest.mark.parametrize(
+    "encoding,bom",
+    [
+        ("utf-8", codecs.BOM_UTF8),
+        ("utf-16-le", codecs.BOM_UTF16_LE),
+        ("utf-16-be", codecs.BOM_UTF16_BE),
+        ("utf-32-le", codecs.BOM_UTF32_LE),
+    ],
+)
 def test_byte_order_marks_are_decoded_and_dropped(tmp_path, encoding, bom):
     text = "Grüße, 世界 🙂\nzweite Zeile\n"
     src = write(tmp_path / "bom.txt", bom + text.encode(encoding))
@@ -68,6 +72,7 @@ def test_byte_order_marks_are_decoded_and_dropped(tmp_path, encoding, bom):
 
 def test_crlf_and_lone_cr_become_newlines_even_across_chunk_boundaries(tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 7)  # forces \r and \n into different chunks somewhere
     src = write(tmp_path / "dos.txt", b"one\r\ntwo\r\nthree\rfour\r\n" * 5)
     assert read_document(src) == "one\ntwo\nthree\nfour\n" * 5
@@ -75,6 +80,7 @@ def test_crlf_and_lone_cr_become_newlines_even_across_chunk_boundaries(tmp_path,
 
 def test_multibyte_characters_split_across_chunks_decode(tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 3)
     text = "ä€🙂 " * 50
     assert read_document(write(tmp_path / "u.txt", text.encode())) == text
@@ -94,6 +100,7 @@ def test_val_is_exactly_the_last_fraction_of_characters(tmp_path, fraction):
 
 def test_progress_reaches_one_and_never_goes_back(tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 64)
     for i in range(3):
         write(tmp_path / "c" / f"{i}.txt", b"some text\n" * 50)
@@ -104,6 +111,7 @@ def test_progress_reaches_one_and_never_goes_back(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ bad input
+
 
 def error_of(paths, tmp_path):
     with pytest.raises(DataError) as info:
@@ -143,6 +151,7 @@ def test_bad_utf8_gives_offset_and_line(tmp_path):
 
 def test_bad_utf8_offset_is_exact_across_chunks(tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 5)
     # A valid two-byte character straddles a chunk boundary, then a truncated one ends the file.
     data = "abcé\n".encode() * 7 + b"xy\xc3"
@@ -187,6 +196,7 @@ def test_val_fraction_out_of_range(tmp_path):
 
 def test_cancel_raises_and_writes_nothing(tmp_path, monkeypatch):
     import engine.data.importers as importers
+
     monkeypatch.setattr(importers, "CHUNK_BYTES", 16)
     src = write(tmp_path / "a.txt", b"some text here\n" * 100)
     calls = []
@@ -201,6 +211,7 @@ def test_cancel_raises_and_writes_nothing(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ sample corpus
+
 
 def test_sample_corpus_is_deterministic_play_text(tmp_path):
     write_sample_corpus(tmp_path / "s.txt", n_chars=20_000, seed=3)

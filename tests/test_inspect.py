@@ -1,4 +1,5 @@
 """engine.attention_probes: the inspect path against a recomputation, head scores and labels, snapshots, the CLI helper."""
+
 import json
 import math
 
@@ -32,6 +33,7 @@ def random_ids(n, vocab=V, seed=1):
 
 
 # ------------------------------------------------------------------------------- the inspect path is exact
+
 
 def recompute_attention(model: GPT, ids: list[int]) -> list[np.ndarray]:
     """GPT-2 forward in float64 from the raw weights (learned positions, LayerNorm, GELU), softmax by hand."""
@@ -81,8 +83,14 @@ def test_inspect_attention_equals_explicit_recomputation(bias):
     assert (np.triu(attn, k=1) == 0).all()
 
 
-@pytest.mark.parametrize("variant", [dict(pos_encoding="sinusoidal"), dict(pos_encoding="rope"),
-                                     dict(norm="rmsnorm", mlp="swiglu", tie_embeddings=False)])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(pos_encoding="sinusoidal"),
+        dict(pos_encoding="rope"),
+        dict(norm="rmsnorm", mlp="swiglu", tie_embeddings=False),
+    ],
+)
 def test_every_variant_gives_causal_rows_that_sum_to_one(variant):
     for gain in (1.0, 8.0):
         attn = ins.capture_attention(build(gain=gain, **variant), random_ids(16))
@@ -91,8 +99,14 @@ def test_every_variant_gives_causal_rows_that_sum_to_one(variant):
     assert (np.tril(attn) > 0).mean() > 0.5  # the mask hides only the future; sharp rows may underflow to 0
 
 
-@pytest.mark.parametrize("variant", [dict(), dict(pos_encoding="rope", norm="rmsnorm", mlp="swiglu"),
-                                     dict(pos_encoding="sinusoidal", bias=True, dropout=0.3)])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(),
+        dict(pos_encoding="rope", norm="rmsnorm", mlp="swiglu"),
+        dict(pos_encoding="sinusoidal", bias=True, dropout=0.3),
+    ],
+)
 def test_inspect_path_logits_equal_fast_path_logits(variant):
     model = build(gain=4.0, **variant).eval()
     idx = torch.tensor([random_ids(16), random_ids(16, seed=2)])
@@ -142,6 +156,7 @@ def test_capture_rejects_what_it_cannot_show():
 
 # --------------------------------------------------------------------------------------- scores and labels
 
+
 def previous_token_head(T):
     a = np.zeros((T, T), np.float32)
     a[0, 0] = 1
@@ -186,8 +201,14 @@ def uniform_head(T):
 def test_scorers_measure_hand_built_patterns():
     ids = ins.induction_probe(50, length=10, seed=3)
     T = len(ids)
-    heads = [previous_token_head(T), first_token_head(T), self_head(T), local_head(T), induction_head(ids),
-             uniform_head(T)]
+    heads = [
+        previous_token_head(T),
+        first_token_head(T),
+        self_head(T),
+        local_head(T),
+        induction_head(ids),
+        uniform_head(T),
+    ]
     attn = np.stack(heads)[None]  # (1, 6, T, T)
     s = ins.score_heads(attn, ids)
     assert set(s) == {"previous-token", "first-token", "self", "local", "induction"}
@@ -219,16 +240,27 @@ def test_induction_needs_the_token_after_the_earlier_occurrence_not_the_occurren
 def test_label_heads_picks_the_strongest_pattern_or_mixed():
     ids = ins.induction_probe(50, length=10, seed=3)
     T = len(ids)
-    attn = np.stack([np.stack([previous_token_head(T), induction_head(ids), first_token_head(T)]),
-                     np.stack([self_head(T), local_head(T), uniform_head(T)])])  # (2, 3, T, T)
+    attn = np.stack(
+        [
+            np.stack([previous_token_head(T), induction_head(ids), first_token_head(T)]),
+            np.stack([self_head(T), local_head(T), uniform_head(T)]),
+        ]
+    )  # (2, 3, T, T)
     labels = ins.label_heads(ins.score_heads(attn, ids))
     assert [[h["label"] for h in layer] for layer in labels] == [
-        ["previous-token", "induction", "first-token"], ["self", "local", "mixed"]]
+        ["previous-token", "induction", "first-token"],
+        ["self", "local", "mixed"],
+    ]
     assert labels[0][1]["score"] == 1.0
     assert labels[0][1]["explanation"] == ins.HEAD_PATTERNS["induction"]
     assert labels[1][2]["explanation"] == ins.HEAD_PATTERNS["mixed"]
     assert labels[1][2]["score"] < 0.4 and set(labels[1][2]["scores"]) == {
-        "previous-token", "first-token", "self", "local", "induction"}
+        "previous-token",
+        "first-token",
+        "self",
+        "local",
+        "induction",
+    }
     json.dumps(labels, allow_nan=False)  # goes on the wire as it is
 
 
@@ -256,6 +288,7 @@ def test_induction_probe_repeats_distinct_tokens_and_avoids_excluded_ids():
 
 # ---------------------------------------------------------------------- heads built into a real model's weights
 
+
 def hand_built_model(vocab=8, T=16, beta=10.0) -> GPT:
     """Layer 0 holds a previous-token head, layer 1 an induction head, set by hand in a real GPT.
 
@@ -266,8 +299,10 @@ def hand_built_model(vocab=8, T=16, beta=10.0) -> GPT:
     """
     E = 2 * vocab + T
     tok, pos, prev = (lambda v: v), (lambda p: vocab + p), (lambda v: vocab + T + v)
-    model = GPT(ModelConfig(n_layer=2, n_head=1, n_embd=E, block_size=T, norm="rmsnorm", bias=False,
-                            tie_embeddings=False), vocab)
+    model = GPT(
+        ModelConfig(n_layer=2, n_head=1, n_embd=E, block_size=T, norm="rmsnorm", bias=False, tie_embeddings=False),
+        vocab,
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             p.fill_(1.0 if name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight")) else 0.0)
@@ -327,7 +362,7 @@ def test_a_little_model_trained_on_repeats_moves_attention_to_the_induction_targ
     rows = np.empty((steps * batch, T + 1), dtype=np.int64)
     for r in range(len(rows)):
         period = rng.integers(4, 12)  # varied, so position alone cannot predict the next token
-        rows[r] = np.tile(rng.permutation(vocab)[:period], T // period + 2)[:T + 1]
+        rows[r] = np.tile(rng.permutation(vocab)[:period], T // period + 2)[: T + 1]
     data = torch.from_numpy(rows).view(steps, batch, T + 1)
     opt = torch.optim.AdamW(model.parameters(), lr=5e-3, weight_decay=0.0)
     for step in range(steps):
@@ -463,7 +498,7 @@ def test_default_probe_texts_are_fixed_windows_of_the_split_in_whole_lines(char_
     lines = set(TEXT.splitlines())
     for text in texts:
         assert text in TEXT and 30 <= len(text) <= 90
-        assert all(line in lines for line in text.split("\n")), text     # whole lines only
+        assert all(line in lines for line in text.split("\n")), text  # whole lines only
     assert texts[0].startswith("But soft, what light through yonder window breaks?\nJULIET:")
     assert ins.default_probe_texts(char_tok, ids[:0]) == []
 
@@ -477,6 +512,7 @@ def test_a_probe_text_without_line_breaks_keeps_whole_words(char_tok):
 
 
 # ------------------------------------------------------------------------------------------------ the CLI
+
 
 def test_attention_for_text_and_save_npz(char_tok, tmp_path):
     model = char_model(char_tok, block_size=32)
@@ -495,14 +531,15 @@ def test_attention_for_text_and_save_npz(char_tok, tmp_path):
 
 # ------------------------------------------------------------------------------------ a token's attention row
 
+
 def test_token_attention_is_the_row_of_capture_attention():
     model = build(gain=4.0, block_size=16)
     ids = random_ids(12)
     full = ins.capture_attention(model, ids)
     for position in (0, 5, 11):
         row, keys = ins.token_attention(model, ids, position)
-        assert keys == ids[:position + 1] and row.shape == (2, 4, position + 1)
-        assert np.allclose(row, full[:, :, position, :position + 1], atol=1e-6)
+        assert keys == ids[: position + 1] and row.shape == (2, 4, position + 1)
+        assert np.allclose(row, full[:, :, position, : position + 1], atol=1e-6)
         assert np.allclose(row.sum(-1), 1.0, atol=1e-5)
     # Past the context, the keys are the block_size tokens the model reads up to that position.
     long = random_ids(40, seed=2)

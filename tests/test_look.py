@@ -1,4 +1,5 @@
 """How the window looks: wrapped tooltips, reserved message lines, charts, plurals, sorting, the trash."""
+
 import html
 
 import pytest
@@ -28,7 +29,7 @@ def test_a_long_tooltip_is_shown_in_lines_of_about_sixty_characters(qtbot, qapp,
     theme.install_tooltip_wrapping(qapp)
     panel = shown(qtbot, DataPanel(module_session))
     button = panel.import_file_button
-    assert len(button.toolTip()) > 150 and "<" not in button.toolTip()     # a long plain tooltip
+    assert len(button.toolTip()) > 150 and "<" not in button.toolTip()  # a long plain tooltip
 
     _hover(button)
     qtbot.waitUntil(lambda: QToolTip.isVisible(), timeout=5000)
@@ -80,11 +81,11 @@ def test_buttons_stay_put_when_the_undo_bar_and_messages_appear(qtbot, session, 
     buttons = (panel.delete_button, panel.import_file_button, panel.import_folder_button)
     before = [_pos(b, panel) for b in buttons]
 
-    panel.delete_button.click()                            # the undo bar appears where the cursor is
+    panel.delete_button.click()  # the undo bar appears where the cursor is
     qtbot.waitUntil(panel.undo_bar.isVisible, timeout=10_000)
     qtbot.wait(50)
     assert [_pos(b, panel) for b in buttons] == before
-    panel.undo_bar.undo_button.click()                     # "Restored …" on the message line
+    panel.undo_bar.undo_button.click()  # "Restored …" on the message line
     qtbot.waitUntil(lambda: panel.error_line.isVisible(), timeout=10_000)
     qtbot.wait(50)
     assert "Restored the dataset" in panel.error_line.text()
@@ -98,7 +99,7 @@ def test_buttons_stay_put_when_the_undo_bar_and_messages_appear(qtbot, session, 
     clean = [_pos(w, panel) for w in fields]
     binary = tmp_path / "notes.bin"
     binary.write_bytes(b"hello world!\x00\x01\x02 more bytes")
-    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):      # the engine's preview adds its warnings
+    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):  # the engine's preview adds its warnings
         panel.preview_paths([str(binary)])
     qtbot.wait(50)
     assert panel.preview_warning.isVisible()
@@ -115,7 +116,7 @@ def test_the_binary_file_warning_is_shown_once(qtbot, module_session, tmp_path):
     binary = tmp_path / "sub" / "photo.dat"
     binary.parent.mkdir()
     binary.write_bytes(b"JFIF header\x00\x00\x01 and more bytes")
-    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):   # the quick look, then the engine's preview
+    with qtbot.waitSignal(panel.previewUpdated, timeout=30_000):  # the quick look, then the engine's preview
         panel.preview_paths([str(binary)])
     assert panel.last_preview_reply is not None
     text = panel.preview_warning.text()
@@ -128,8 +129,17 @@ def _short_run_config(session) -> None:
     """A run of seconds on the built-in sample (other tests of the module import and select tiny datasets)."""
     session.select_dataset(next(d for d in session.workspace["datasets"] if d["name"] == "sample"))
     session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
-    session.update_config("train", batch_size=4, max_iters=20, eval_interval=10, eval_iters=2, log_interval=2,
-                          warmup_iters=2, lr_decay_iters=20, checkpoint_interval=1000)
+    session.update_config(
+        "train",
+        batch_size=4,
+        max_iters=20,
+        eval_interval=10,
+        eval_iters=2,
+        log_interval=2,
+        warmup_iters=2,
+        lr_decay_iters=20,
+        checkpoint_interval=1000,
+    )
 
 
 def _ticks_shown(plot) -> bool:
@@ -139,10 +149,11 @@ def _ticks_shown(plot) -> bool:
 
 def test_charts_start_with_a_hint_then_show_curves_with_the_legend_off_the_data(qtbot, module_session):
     from studio.panels.training import TrainingPanel
+
     qtbot.waitUntil(lambda: module_session.dataset is not None, timeout=10_000)
     panel = shown(qtbot, TrainingPanel(module_session), (1100, 800))
     plots = (panel.loss_plot, panel.lr_plot, panel.grad_plot)
-    for plot in plots:                                         # nothing yet: a hint, no made-up scale
+    for plot in plots:  # nothing yet: a hint, no made-up scale
         assert plot.empty_label.isVisible() and plot.empty_label.text() == "Press Train to start"
         assert not _ticks_shown(plot)
 
@@ -166,13 +177,14 @@ def test_charts_start_with_a_hint_then_show_curves_with_the_legend_off_the_data(
         assert not plot.legend.isVisible() and plot.legend.items == []
         assert plot.getPlotItem().titleLabel.text == title
 
-    panel.loss_plot.clear_data()                               # another run's empty start: the hint is back
+    panel.loss_plot.clear_data()  # another run's empty start: the hint is back
     assert panel.loss_plot.empty_label.isVisible()
 
 
 def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module_session):
     from PySide6.QtGui import QColor, QPalette
     from studio.panels.training import TrainingPanel
+
     before = qapp.styleSheet()
     theme.install_progress_bar_style(qapp)
     try:
@@ -188,7 +200,7 @@ def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module
         track = QColor(image.pixel(image.width() * 7 // 8, y))
         base = qapp.palette().color(QPalette.ColorRole.Base)
         assert filled.name() == theme.ACCENT.name()
-        assert track.name() not in (base.name(), theme.ACCENT.name())       # not a white box, not filled
+        assert track.name() not in (base.name(), theme.ACCENT.name())  # not a white box, not filled
         assert 16 <= bar.height() <= 20
     finally:
         qapp.setStyleSheet(before)
@@ -197,6 +209,7 @@ def test_the_progress_bar_is_a_filled_track_not_a_text_field(qtbot, qapp, module
 # ----------------------------------------------------------------------------------------------- plurals
 def test_one_thing_is_counted_in_the_singular(qtbot, module_session, tmp_path):
     from engine.format import plural
+
     assert [plural(n, "document") for n in (0, 1, 2)] == ["0 documents", "1 document", "2 documents"]
     assert plural(1500, "token", human=True) == "1.5 k tokens" and plural(1, "entry", "entries") == "1 entry"
 
@@ -215,6 +228,7 @@ def test_one_thing_is_counted_in_the_singular(qtbot, module_session, tmp_path):
 # ----------------------------------------------------------------------------------------------- sorting
 def test_the_dataset_table_is_in_the_order_its_sort_arrow_says(qtbot, session, tmp_path):
     from PySide6.QtCore import Qt
+
     qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
     for name in ("Notes", "alpha"):
         src = tmp_path / f"{name}.txt"
@@ -231,12 +245,15 @@ def test_the_dataset_table_is_in_the_order_its_sort_arrow_says(qtbot, session, t
     header = table.horizontalHeader()
     assert header.isSortIndicatorShown() and header.sortIndicatorSection() == 0
     assert header.sortIndicatorOrder() == Qt.SortOrder.AscendingOrder
-    assert names() == ["alpha", "Notes", "sample"]             # A to Z, whatever the capitals
-    qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
-                     pos=QPoint(header.sectionViewportPosition(0) + 10, header.height() // 2))
+    assert names() == ["alpha", "Notes", "sample"]  # A to Z, whatever the capitals
+    qtbot.mouseClick(
+        header.viewport(),
+        Qt.MouseButton.LeftButton,
+        pos=QPoint(header.sectionViewportPosition(0) + 10, header.height() // 2),
+    )
     assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
     assert names() == ["sample", "Notes", "alpha"]
-    with qtbot.waitSignal(session.workspaceChanged, timeout=10_000):     # refilled: still as the arrow says
+    with qtbot.waitSignal(session.workspaceChanged, timeout=10_000):  # refilled: still as the arrow says
         session.refresh_workspace()
     qtbot.wait(50)
     assert names() == ["sample", "Notes", "alpha"]
@@ -264,6 +281,7 @@ def test_the_preview_and_the_dataset_details_say_the_same_of_collapse_whitespace
 # ------------------------------------------------------------------------------------------ undo and trash
 def test_the_undo_bar_goes_when_the_trash_dialog_restores_or_empties(qtbot, session, tmp_path):
     from studio.trash_dialog import TrashDialog
+
     qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)
     for name in ("first", "second"):
         src = tmp_path / f"{name}.txt"
@@ -290,7 +308,7 @@ def test_the_undo_bar_goes_when_the_trash_dialog_restores_or_empties(qtbot, sess
     qtbot.waitUntil(lambda: any(d["name"] == "first" for d in session.workspace["datasets"]), timeout=10_000)
     qtbot.waitUntil(lambda: not panel.undo_bar.isVisible(), timeout=10_000)
     assert panel.undo_bar.trash_id is None
-    qtbot.waitUntil(dialog.empty_label.isVisible, timeout=10_000)     # an empty trash says so
+    qtbot.waitUntil(dialog.empty_label.isVisible, timeout=10_000)  # an empty trash says so
     assert dialog.empty_label.text() == "The trash is empty." and not dialog.table.isVisible()
 
     # Deleted here, then the trash emptied for good: the Undo line goes too.
@@ -310,24 +328,39 @@ def test_a_run_ends_on_its_average_speed_not_its_last_few_steps(tmp_path):
     from engine.store import Workspace
     from engine.run_setup import prepare_run
     from engine.train import run_training
+
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("the cat sat on the mat and then the dog ran under the log.\n" * 300)
     rows = []
     with Workspace(tmp_path / "ws") as ws:
         ws.import_dataset([corpus], "cats", 0.1)
         # 30 steps, a line every 4 (so the last step is not a logging step), one evaluation at the end.
-        cfg = RunConfig.from_dict({
-            "data": {"dataset": "cats"}, "tokenizer": {"kind": "char", "vocab_size": 64},
-            "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16},
-            "train": {"batch_size": 8, "max_iters": 30, "log_interval": 4, "eval_interval": 1000, "eval_iters": 2,
-                      "warmup_iters": 2, "lr_decay_iters": 30, "checkpoint_interval": 1000, "device": "cpu"}})
+        cfg = RunConfig.from_dict(
+            {
+                "data": {"dataset": "cats"},
+                "tokenizer": {"kind": "char", "vocab_size": 64},
+                "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16},
+                "train": {
+                    "batch_size": 8,
+                    "max_iters": 30,
+                    "log_interval": 4,
+                    "eval_interval": 1000,
+                    "eval_iters": 2,
+                    "warmup_iters": 2,
+                    "lr_decay_iters": 30,
+                    "checkpoint_interval": 1000,
+                    "device": "cpu",
+                },
+            }
+        )
         run = prepare_run(ws, cfg)
-        assert run_training(ws, run["id"], on_event=lambda k, p: rows.append(p) if k == "metrics" else None) \
-            == "finished"
+        assert (
+            run_training(ws, run["id"], on_event=lambda k, p: rows.append(p) if k == "metrics" else None) == "finished"
+        )
     last = rows[-1]
-    assert last["step"] == 30                                  # the run's own last step has its line
+    assert last["step"] == 30  # the run's own last step has its line
     tokens = 30 * 8 * 16
-    average = tokens / last["elapsed_s"]                       # elapsed: training only (the evaluation comes after)
+    average = tokens / last["elapsed_s"]  # elapsed: training only (the evaluation comes after)
     assert last["tokens_per_sec"] == pytest.approx(average, rel=0.15)
     assert min(r["tokens_per_sec"] for r in rows) <= last["tokens_per_sec"]
 
@@ -335,6 +368,7 @@ def test_a_run_ends_on_its_average_speed_not_its_last_few_steps(tmp_path):
 # ------------------------------------------------------------------------------------------- the playground
 def test_the_prompt_placeholder_comes_from_the_runs_own_dataset(qtbot, module_session):
     from studio.panels.playground import PlaygroundPanel
+
     s = module_session
     qtbot.waitUntil(lambda: s.dataset is not None, timeout=10_000)
     _short_run_config(s)
@@ -343,8 +377,9 @@ def test_the_prompt_placeholder_comes_from_the_runs_own_dataset(qtbot, module_se
     qtbot.waitUntil(lambda: bool(got), timeout=30_000)
     assert got[0].ok, got[0].error
     run_id = got[0].run["id"]
-    qtbot.waitUntil(lambda: any(r["id"] == run_id and r["status"] == "finished" for r in s.workspace["runs"]),
-                    timeout=120_000)
+    qtbot.waitUntil(
+        lambda: any(r["id"] == run_id and r["status"] == "finished" for r in s.workspace["runs"]), timeout=120_000
+    )
     preview = []
     s.request(p.DatasetPreviewRequest(dataset=s.dataset["id"], n_chars=400), preview.append)
     qtbot.waitUntil(lambda: bool(preview), timeout=10_000)
@@ -365,6 +400,7 @@ def test_every_preset_says_how_long_it_takes_on_a_two_core_cpu():
     its 3,000 steps in 6 min with other jobs running (about 0.5 s a step when quiet), shakespeare-char 9 steps of
     5,000 in 17 min."""
     from engine.config import PRESETS
+
     for name, spec in PRESETS.items():
         assert "2-core CPU" in spec["description"], name
     assert "Seconds" not in PRESETS["tiny"]["description"] and "20 seconds" in PRESETS["tiny"]["description"]
@@ -376,6 +412,7 @@ def test_a_message_box_is_wide_enough_for_its_whole_title(qtbot, qapp):
     from PySide6.QtWidgets import QMessageBox
 
     from studio import theme
+
     theme.install_tooltip_wrapping(qapp)
     qapp.setApplicationDisplayName("Transformer Studio")
     box = QMessageBox(QMessageBox.Icon.Question, "Restart engine", "Restart?")

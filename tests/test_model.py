@@ -1,4 +1,5 @@
 """engine.model.GPT: masking, initial loss, learning, every variant, the inspect path; and engine.device."""
+
 import itertools
 import math
 import re
@@ -74,8 +75,11 @@ def test_a_tiny_batch_can_be_overfit():
     assert loss.item() < 0.1
 
 
-VARIANTS = list(itertools.product(["learned", "sinusoidal", "rope"], ["layernorm", "rmsnorm"],
-                                  ["gelu", "swiglu"], [True, False], [True, False]))
+VARIANTS = list(
+    itertools.product(
+        ["learned", "sinusoidal", "rope"], ["layernorm", "rmsnorm"], ["gelu", "swiglu"], [True, False], [True, False]
+    )
+)
 
 
 @pytest.mark.parametrize("pos,norm,mlp,tie,bias", VARIANTS)
@@ -99,8 +103,19 @@ def test_every_variant_builds_counts_its_parameters_and_learns(pos, norm, mlp, t
 
 
 def test_parameter_count_of_presets_matches():
-    for cfg in (ModelConfig(), ModelConfig(n_layer=6, n_head=8, n_embd=256, pos_encoding="rope", norm="rmsnorm",
-                                           mlp="swiglu", bias=True, tie_embeddings=False)):
+    for cfg in (
+        ModelConfig(),
+        ModelConfig(
+            n_layer=6,
+            n_head=8,
+            n_embd=256,
+            pos_encoding="rope",
+            norm="rmsnorm",
+            mlp="swiglu",
+            bias=True,
+            tie_embeddings=False,
+        ),
+    ):
         assert GPT(cfg, 65).num_params() == param_count(cfg, 65)
 
 
@@ -156,8 +171,9 @@ def test_weight_decay_only_on_matrices_and_embeddings():
 
 def test_too_long_input_is_a_clear_error():
     model = build()
-    with pytest.raises(ValueError, match=re.escape("sequence of 17 tokens is longer than the model's context "
-                                                   "(block_size 16)")):
+    with pytest.raises(
+        ValueError, match=re.escape("sequence of 17 tokens is longer than the model's context (block_size 16)")
+    ):
         model(torch.zeros(1, 17, dtype=torch.long))
     cache = model.new_kv_cache(1, "cpu")
     model(torch.zeros(1, 10, dtype=torch.long), kv_cache=cache)
@@ -176,6 +192,7 @@ def test_dropout_is_active_in_training_only():
 
 
 # ------------------------------------------------------------------------------------------------ device
+
 
 def test_device_choices():
     assert pick_device("cpu") == torch.device("cpu")

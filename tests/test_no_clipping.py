@@ -2,12 +2,24 @@
 
 `clipped_texts(root)` is the reusable check: it lists every visible single-line label, button, check box,
 radio button and combo box under `root` whose text is wider than the room the widget gives it."""
+
 import pytest
 from PySide6 import QtGui
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextDocument
-from PySide6.QtWidgets import (QAbstractButton, QApplication, QCheckBox, QComboBox, QLabel, QPushButton,
-                               QRadioButton, QStyle, QStyleOptionButton, QStyleOptionComboBox, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QLabel,
+    QPushButton,
+    QRadioButton,
+    QStyle,
+    QStyleOptionButton,
+    QStyleOptionComboBox,
+    QWidget,
+)
 
 from conftest import ended_runs, main_window
 from engine import protocol as p
@@ -16,7 +28,7 @@ from studio.widgets.elided_combo import ElidedComboBox
 
 pytestmark = pytest.mark.timeout(240)
 
-SLACK_PX = 1      # rounding in text layout
+SLACK_PX = 1  # rounding in text layout
 
 
 def _plain(text: str) -> str:
@@ -26,8 +38,9 @@ def _plain(text: str) -> str:
 
 def _label_text_width(label: QLabel) -> int:
     text = label.text()
-    if label.textFormat() == Qt.TextFormat.RichText or (label.textFormat() == Qt.TextFormat.AutoText
-                                                         and QtGui.Qt.mightBeRichText(text)):
+    if label.textFormat() == Qt.TextFormat.RichText or (
+        label.textFormat() == Qt.TextFormat.AutoText and QtGui.Qt.mightBeRichText(text)
+    ):
         doc = QTextDocument()
         doc.setDefaultFont(label.font())
         doc.setDocumentMargin(0)
@@ -47,8 +60,7 @@ def _label_room(label: QLabel) -> int:
 def _wrapped_label_clipped(label: QLabel) -> str | None:
     """A word-wrapped label cut off at the bottom ("Will y" for "Will you…")."""
     need, room = label.heightForWidth(label.width()), label.height()
-    return f"wrapped label {label.text()[:60]!r}: needs {need} px high, has {room}" if need > room + SLACK_PX \
-        else None
+    return f"wrapped label {label.text()[:60]!r}: needs {need} px high, has {room}" if need > room + SLACK_PX else None
 
 
 def _label_clipped(label: QLabel) -> str | None:
@@ -85,8 +97,7 @@ def _button_clipped(button: QAbstractButton) -> str | None:
     else:
         return None
     need = button.fontMetrics().horizontalAdvance(_plain(button.text()))
-    return f"{type(button).__name__} {button.text()!r}: needs {need} px, has {room}" if need > room + SLACK_PX \
-        else None
+    return f"{type(button).__name__} {button.text()!r}: needs {need} px, has {room}" if need > room + SLACK_PX else None
 
 
 def _combo_clipped(combo: QComboBox) -> str | None:
@@ -96,8 +107,9 @@ def _combo_clipped(combo: QComboBox) -> str | None:
     opt.initFrom(combo)
     opt.currentText = combo.currentText()
     opt.editable = False
-    field = combo.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
-                                         QStyle.SubControl.SC_ComboBoxEditField, combo)
+    field = combo.style().subControlRect(
+        QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, combo
+    )
     room = field.width()
     if not combo.itemIcon(combo.currentIndex()).isNull():
         room -= combo.iconSize().width() + 4
@@ -148,8 +160,17 @@ def _where(w: QWidget) -> str:
 def _train_a_short_run(qtbot, session) -> None:
     """A finished run, so the run combos, the charts and the Attention panel have something to show."""
     session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
-    session.update_config("train", batch_size=4, max_iters=20, eval_interval=10, eval_iters=2, log_interval=2,
-                          warmup_iters=2, lr_decay_iters=20, checkpoint_interval=1000)
+    session.update_config(
+        "train",
+        batch_size=4,
+        max_iters=20,
+        eval_interval=10,
+        eval_iters=2,
+        log_interval=2,
+        warmup_iters=2,
+        lr_decay_iters=20,
+        checkpoint_interval=1000,
+    )
     ended = ended_runs(session)
     started = []
     session.request(p.TrainRequest(config=session.config.to_dict()), started.append)
@@ -176,7 +197,7 @@ def _visit_every_page(qtbot, win, size) -> list[str]:
     problems = []
     for key, *_ in PAGES:
         win.show_page(key)
-        qtbot.wait(150)       # layouts settle; panels fetch what they show from the engine
+        qtbot.wait(150)  # layouts settle; panels fetch what they show from the engine
         QApplication.processEvents()
         problems += [f"{size[0]}×{size[1]} {key}: {p}" for p in clipped_texts(win)]
     return problems
@@ -188,10 +209,10 @@ def test_no_text_is_clipped_on_any_panel_at_either_size(qtbot, session, qsetting
     # First with nothing trained (combos are first shown empty), then with a run in every run combo.
     problems = _visit_every_page(qtbot, win, (1280, 720))
     _train_a_short_run(qtbot, session)
-    _write_and_open_a_token(qtbot, win)     # the token details and their layer/head combos take room too
+    _write_and_open_a_token(qtbot, win)  # the token details and their layer/head combos take room too
     for size in ((1280, 720), (1920, 1080)):
         problems += _visit_every_page(qtbot, win, size)
-    dialog = win.show_trash()                                  # File → Trash…, empty at first
+    dialog = win.show_trash()  # File → Trash…, empty at first
     qtbot.waitUntil(dialog.empty_label.isVisible, timeout=10_000)
     problems += [f"trash: {p}" for p in clipped_texts(dialog)]
     dialog.close()

@@ -1,4 +1,5 @@
 """ObjectivePanel: bound to session.config.objective.name; later objectives shown but not choosable."""
+
 from PySide6.QtCore import QPoint, Qt
 
 from studio.panels.objective import ObjectivePanel
@@ -7,7 +8,7 @@ from studio.session import Session
 
 def test_causal_lm_selected_and_bound(qtbot, tmp_path):
     session = Session(workspace_path=str(tmp_path))
-    session.config.objective.name = "masked_lm"     # e.g. a config written by a newer studio
+    session.config.objective.name = "masked_lm"  # e.g. a config written by a newer studio
     panel = ObjectivePanel(session)
     qtbot.addWidget(panel)
     panel.show()

@@ -15,10 +15,15 @@ def test_batch_round_trip_keeps_kinds_fields_and_parents():
 
 
 def test_unknown_kinds_and_extra_fields_from_a_newer_peer_are_ignored():
-    frame = json.dumps({"v": "1.7", "msgs": [
-        {"kind": "telepathy", "id": "x"},
-        {"kind": "status", "id": "y", "state": "training", "mood": "happy"},
-    ]}).encode()
+    frame = json.dumps(
+        {
+            "v": "1.7",
+            "msgs": [
+                {"kind": "telepathy", "id": "x"},
+                {"kind": "status", "id": "y", "state": "training", "mood": "happy"},
+            ],
+        }
+    ).encode()
     unknown, status = p.decode_batch(frame)
     assert isinstance(unknown, p.Unknown) and unknown.kind_name == "telepathy"
     assert isinstance(status, p.Status) and status.state == "training"
@@ -89,6 +94,7 @@ def test_the_state_words_are_listed_once_as_types_and_as_values():
     states never reuse an engine state's word except "stopped", which both can be (the engine exiting, a run
     stopped by the user) and which `Status.run` tells apart."""
     import typing
+
     assert typing.get_args(p.EngineState) == p.ENGINE_STATES
     assert typing.get_args(p.RunState) == p.RUN_STATES
     assert typing.get_args(p.RunOutcome) == p.RUN_OUTCOMES

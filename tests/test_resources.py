@@ -1,5 +1,6 @@
 """resources/: the presets, the sample play's words and lines, and the theme are data that the code reads, found in
 this checkout (tests/test_wheel.py: in an installed wheel); a copy without them says so instead of half working."""
+
 import hashlib
 import json
 from pathlib import Path
@@ -41,6 +42,7 @@ def test_the_sample_play_is_made_of_the_resources_words_and_is_the_same_corpus_a
 
 def test_the_theme_names_real_palette_roles_and_colours():
     from PySide6.QtGui import QColor, QPalette
+
     theme = json.loads((ROOT / "resources" / "theme.json").read_text(encoding="utf-8"))
     colours = [theme["accent"], *theme["plot"].values(), *theme["engine_states"].values()]
     for scheme in ("light", "dark"):

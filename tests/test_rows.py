@@ -1,4 +1,5 @@
 """The row shapes in engine.rows match what a real workspace returns, key for key, and travel as JSON."""
+
 import ast
 import json
 import sys
@@ -19,9 +20,21 @@ def filled(tmp_path_factory):
         ds = ws.ensure_sample_dataset()
         tok = ws.train_tokenizer(ds["id"], "char", 128)
         run = ws.create_run("shapes", preset("tiny").to_dict(), ds["id"], tok["id"])
-        ws.add_metrics(run["id"], [{"step": 1, "split": "train", "loss": 3.5, "lr": 1e-3, "grad_norm": 0.5,
-                                    "tokens_per_sec": 100.0, "elapsed_s": 0.1},
-                                   {"step": 1, "split": "val", "loss": float("nan")}])
+        ws.add_metrics(
+            run["id"],
+            [
+                {
+                    "step": 1,
+                    "split": "train",
+                    "loss": 3.5,
+                    "lr": 1e-3,
+                    "grad_norm": 0.5,
+                    "tokens_per_sec": 100.0,
+                    "elapsed_s": 0.1,
+                },
+                {"step": 1, "split": "val", "loss": float("nan")},
+            ],
+        )
         ws.add_checkpoint(run["id"], 1, ws.run_dir(run["id"]) / "step1.safetensors", "0" * 64, val_loss=3.6)
         gone = ws.create_run("gone", {}, ds["id"], tok["id"])
         ws.delete("run", gone["id"])
@@ -59,8 +72,10 @@ def test_rows_are_json_as_they_go_over_the_wire(filled):
 def test_the_shapes_module_uses_the_standard_library_only():
     # The studio may import it, like engine.protocol: it must never pull numpy, sqlite_utils or torch in.
     tree = ast.parse(Path(rows.__file__).read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree)
-                 if isinstance(node, ast.ImportFrom) and node.module}
+    imported = {
+        alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+    }
     assert imported <= set(sys.stdlib_module_names) | {"__future__"}

@@ -1,6 +1,7 @@
 """The Runs panel through a real engine: rename a run, open it with a double-click, read its settings as a
 table and compare two runs; the engine's rename request, the store's rule for names and `studio-engine runs
 rename`; and the table following a run while it trains."""
+
 import os
 import subprocess
 import sys
@@ -26,8 +27,7 @@ def make_run(ws: Workspace, name: str, *overrides: str) -> dict:
     ds = ws.ensure_sample_dataset()
     tokenizers = ws.tokenizers(ds["id"])
     tok = tokenizers[-1] if tokenizers else ws.train_tokenizer(ds["id"], "char", 512)
-    cfg = preset("tiny").with_overrides([f"data.dataset={ds['id']}", f"tokenizer.tokenizer={tok['id']}",
-                                         *overrides])
+    cfg = preset("tiny").with_overrides([f"data.dataset={ds['id']}", f"tokenizer.tokenizer={tok['id']}", *overrides])
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
 
 
@@ -56,11 +56,12 @@ def type_name(qtbot, panel, text: str) -> None:
 
 # -------------------------------------------------------------------------------------------------- rename
 
+
 def test_store_trims_a_new_name_and_refuses_empty_long_or_digit_names(tmp_path):
     ws = Workspace(tmp_path / "ws")
     run = make_run(ws, "first")
     assert ws.rename_run(run["id"], "  bigger   model\n")["name"] == "bigger model"
-    assert Workspace(tmp_path / "ws").run(run["id"])["name"] == "bigger model"      # on disk
+    assert Workspace(tmp_path / "ws").run(run["id"])["name"] == "bigger model"  # on disk
     for bad, words in (("   ", "needs a name"), ("x" * 81, "at most 80"), ("42", "only digits")):
         with pytest.raises(WorkspaceError, match=words):
             ws.rename_run(run["id"], bad)
@@ -73,8 +74,10 @@ def test_cli_renames_a_run_and_says_why_a_name_is_refused(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True,
-                              cwd=ROOT, env=env, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "engine.cli", *args], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
+        )
+
     r = cli("runs", "--workspace", str(ws_path), "rename", str(run["id"]), "wide and shallow")
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == str(run["id"]) and "renamed run 1 from 'first' to 'wide and shallow'" in r.stderr
@@ -90,6 +93,7 @@ def test_the_engine_renames_and_an_old_peer_ignores_the_new_kind(session):
     session.request(p.RenameRequest(ref=run["id"], name="renamed"), replies.append)
     session.request(p.RenameRequest(item_kind="dataset", ref=1, name="x"), replies.append)
     from conftest import wait_until
+
     wait_until(lambda: len(replies) == 2, 10, "the rename replies")
     assert replies[0].ok and replies[0].row["name"] == "renamed"
     assert not replies[1].ok and "only runs can be renamed" in replies[1].error
@@ -113,11 +117,10 @@ def test_an_empty_or_too_long_name_is_refused_with_a_clear_message(qtbot, sessio
     run = make_run(ws, "keep me")
     panel = panel_on(qtbot, session, run)
     type_name(qtbot, panel, "   ")
-    qtbot.waitUntil(lambda: panel.error_label.isVisible() and "Could not" in panel.error_label.text(),
-                    timeout=10_000)
+    qtbot.waitUntil(lambda: panel.error_label.isVisible() and "Could not" in panel.error_label.text(), timeout=10_000)
     assert panel.error_label.text() == "Could not rename run 1: a run needs a name; type at least one letter."
-    assert panel.table.item(0, 1).text() == "keep me"          # the cell shows the name the run still has
-    panel.rename_button.click()                                # the button opens the same editor
+    assert panel.table.item(0, 1).text() == "keep me"  # the cell shows the name the run still has
+    panel.rename_button.click()  # the button opens the same editor
     editor = QApplication.focusWidget()
     assert isinstance(editor, QLineEdit) and editor.text() == "keep me"
     editor.setText("y" * 200)
@@ -128,6 +131,7 @@ def test_an_empty_or_too_long_name_is_refused_with_a_clear_message(qtbot, sessio
 
 
 # ---------------------------------------------------------------------------------------- open and config
+
 
 def test_double_click_opens_the_run_and_shows_its_curves(qtbot, session):
     ws = Workspace(Path(session.workspace_path))
@@ -140,7 +144,7 @@ def test_double_click_opens_the_run_and_shows_its_curves(qtbot, session):
         qtbot.mouseClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
         qtbot.mouseDClick(panel.table.viewport(), Qt.MouseButton.LeftButton, pos=cell)
     assert opened.args == [first["id"]] and session.run["id"] == first["id"]
-    assert panel.table.state() != panel.table.State.EditingState      # a double-click opens, it does not edit
+    assert panel.table.state() != panel.table.State.EditingState  # a double-click opens, it does not edit
 
 
 def test_the_config_is_a_readable_table_not_json(qtbot, session):
@@ -149,12 +153,17 @@ def test_the_config_is_a_readable_table_not_json(qtbot, session):
     panel = panel_on(qtbot, session, run)
     rows = table_text(panel.config_table)
     assert [panel.config_table.horizontalHeaderItem(c).text() for c in range(3)] == ["Section", "Setting", "Value"]
-    for row in (["Model", "Layers", "2"], ["Model", "Positions", "RoPE"], ["Training", "Training steps", "12,000"],
-                ["Data", "Dataset", "sample"], ["Model", "Tie embeddings", "Yes"]):
+    for row in (
+        ["Model", "Layers", "2"],
+        ["Model", "Positions", "RoPE"],
+        ["Training", "Training steps", "12,000"],
+        ["Data", "Dataset", "sample"],
+        ["Model", "Tie embeddings", "Yes"],
+    ):
         assert row in rows
     assert not any("{" in cell or "_" in cell for row in rows for cell in row[:2])
     layers = next(r for r in range(len(rows)) if rows[r][1] == "Layers")
-    assert panel.config_table.item(layers, 1).toolTip() == "model.n_layer"   # the CLI name, for CLI users
+    assert panel.config_table.item(layers, 1).toolTip() == "model.n_layer"  # the CLI name, for CLI users
     assert '"n_layer": 2' in panel.config_json()
 
 
@@ -164,13 +173,15 @@ def test_comparing_two_runs_shows_only_the_settings_that_differ(qtbot, session):
     b = make_run(ws, "wide", "model.n_embd=128", "train.learning_rate=0.001")
     panel = panel_on(qtbot, session, a, b)
     assert session.run["id"] == b["id"]
-    assert panel.compare_combo.count() == 2                    # nothing, or the one other run
+    assert panel.compare_combo.count() == 2  # nothing, or the one other run
     panel.compare_with(a["id"])
     headers = [panel.config_table.horizontalHeaderItem(c).text() for c in range(4)]
     assert headers == ["Section", "Setting", "Run 2 “wide”", "Run 1 “narrow”"]
-    width = next(f[2] for f in ALL_FIELDS if f[:2] == ("model", "n_embd"))    # as the Model panel says it
-    assert table_text(panel.config_table) == [["Model", width, "128", "64"],
-                                              ["Training", "Learning rate", "0.001", "0.003"]]
+    width = next(f[2] for f in ALL_FIELDS if f[:2] == ("model", "n_embd"))  # as the Model panel says it
+    assert table_text(panel.config_table) == [
+        ["Model", width, "128", "64"],
+        ["Training", "Learning rate", "0.001", "0.003"],
+    ]
     assert "2 settings differ" in panel.config_note.text()
     panel.compare_with(None)
     assert panel.config_table.columnCount() == 3 and panel.config_table.rowCount() > 20
@@ -178,25 +189,38 @@ def test_comparing_two_runs_shows_only_the_settings_that_differ(qtbot, session):
 
 # ------------------------------------------------------------------------------------------------------- live
 
+
 def test_steps_status_and_best_loss_follow_a_run_while_it_trains(qtbot, session):
     panel = shown(qtbot, RunsPanel(session))
     sample = session.workspace["datasets"][0]
-    cfg = preset("tiny").with_overrides([
-        f"data.dataset={sample['id']}", "model.n_layer=1", "model.n_embd=32", "model.n_head=2",
-        "model.block_size=16", "train.batch_size=4", "train.max_iters=300", "train.lr_decay_iters=300",
-        "train.eval_interval=100", "train.eval_iters=2", "train.log_interval=5", "train.device=cpu"])
-    seen = []     # (status, steps, best) as the table shows them after each broadcast
+    cfg = preset("tiny").with_overrides(
+        [
+            f"data.dataset={sample['id']}",
+            "model.n_layer=1",
+            "model.n_embd=32",
+            "model.n_head=2",
+            "model.block_size=16",
+            "train.batch_size=4",
+            "train.max_iters=300",
+            "train.lr_decay_iters=300",
+            "train.eval_interval=100",
+            "train.eval_iters=2",
+            "train.log_interval=5",
+            "train.device=cpu",
+        ]
+    )
+    seen = []  # (status, steps, best) as the table shows them after each broadcast
 
     def look(*_):
         row = panel.table.rowCount() - 1
         if row >= 0 and session.training_run is not None:
             seen.append(tuple(panel.table.item(row, c).text() for c in (2, 3, 4)))
+
     # Connected after the panel's own slots, so each look sees what the panel made of that broadcast.
     session.metricsReceived.connect(look)
     session.evalReceived.connect(look)
     ended = []
-    session.statusReceived.connect(
-        lambda st: ended.append(st.state) if st.state in ("finished", "failed") else None)
+    session.statusReceived.connect(lambda st: ended.append(st.state) if st.state in ("finished", "failed") else None)
     session.request(p.TrainRequest(config=cfg.to_dict(), name="live"))
     qtbot.waitUntil(lambda: bool(ended), timeout=120_000)
     assert ended == ["finished"]
@@ -210,5 +234,6 @@ def test_steps_status_and_best_loss_follow_a_run_while_it_trains(qtbot, session)
     qtbot.waitUntil(lambda: session.workspace["runs"][0]["status"] == "finished", timeout=10_000)
     assert panel.table.item(0, 3).text() == "300 / 300"
     assert panel.table.item(0, 2).text() == "finished"
-    assert float(panel.table.item(0, 4).text()) == pytest.approx(session.workspace["runs"][0]["best_val_loss"],
-                                                                 abs=5e-4)
+    assert float(panel.table.item(0, 4).text()) == pytest.approx(
+        session.workspace["runs"][0]["best_val_loss"], abs=5e-4
+    )

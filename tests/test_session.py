@@ -1,4 +1,5 @@
 """Session against the real engine: queueing before hello, reply routing, errors, selections, death."""
+
 import os
 import signal
 
@@ -15,13 +16,15 @@ def test_queued_before_ready_then_sent_and_defaults_selected(qtbot, tmp_path):
     def on_reply(reply):
         seen_hello.append(s.hello is not None)
         replies.append(reply)
-    s.request(p.WorkspaceRequest(), on_reply)      # before the engine even exists
+
+    s.request(p.WorkspaceRequest(), on_reply)  # before the engine even exists
     states, lists_when_ready = [], []
 
     def on_state(st, detail):
         states.append(st)
-        if st == "ready":   # "ready" in the status bar must mean the workspace lists are filled
+        if st == "ready":  # "ready" in the status bar must mean the workspace lists are filled
             lists_when_ready.append(len(s.workspace["datasets"]))
+
     s.engineStateChanged.connect(on_state)
     try:
         s.start_engine()
@@ -100,7 +103,7 @@ def test_config_updates_emit_and_validate(qtbot, tmp_path):
         s.update_config("model", n_layer=2, n_head=2)
     assert (s.config.model.n_layer, s.config.model.n_head) == (2, 2)
     with qtbot.assertNotEmitted(s.configChanged):
-        s.update_config("model", n_layer=2)    # no change, no signal
+        s.update_config("model", n_layer=2)  # no change, no signal
     try:
         s.update_config("model", n_layayer=3)
     except ValueError as e:
@@ -116,9 +119,16 @@ def test_config_updates_emit_and_validate(qtbot, tmp_path):
 def test_a_request_an_older_engine_does_not_know_fails_at_once(qtbot, tmp_path):
     """A 1.2 engine would silently ignore a rename: the studio says so instead of waiting for ever."""
     from studio.session import Session
+
     s = Session(str(tmp_path / "ws"))
-    s.deliver_hello(p.HelloReply(protocol_version="1.2", device="cpu", device_name="CPU",
-                                 workspace={"path": str(tmp_path / "ws"), "datasets": [], "tokenizers": [], "runs": []}))
+    s.deliver_hello(
+        p.HelloReply(
+            protocol_version="1.2",
+            device="cpu",
+            device_name="CPU",
+            workspace={"path": str(tmp_path / "ws"), "datasets": [], "tokenizers": [], "runs": []},
+        )
+    )
     replies = []
     s.request(p.RenameRequest(ref=1, name="new"), replies.append)
     qtbot.waitUntil(lambda: bool(replies), timeout=2000)
@@ -130,9 +140,10 @@ def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
     """Stopping the engine (quitting, or the stop half of a restart) must not leave a panel waiting for ever: a
     request the engine had not answered, and one still queued for an engine that is starting, get an error reply."""
     from conftest import start_session
+
     s = start_session(tmp_path / "ws")
     try:
-        os.kill(s.client.pid, signal.SIGSTOP)             # frozen: it will never answer what is sent now
+        os.kill(s.client.pid, signal.SIGSTOP)  # frozen: it will never answer what is sent now
         sent, queued = [], []
         s.request(p.WorkspaceRequest(), sent.append)
         s.client.stop()
@@ -141,7 +152,7 @@ def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
         assert not sent[0].ok and sent[0].error == "the engine was stopped before it answered"
 
         s.start_engine()
-        s.request(p.WorkspaceRequest(), queued.append)     # held until the hello, which never comes
+        s.request(p.WorkspaceRequest(), queued.append)  # held until the hello, which never comes
         s.client.stop()
         qtbot.waitUntil(lambda: s.engine_state == "stopped", timeout=15_000)
         assert len(queued) == 1 and queued[0].error == "the engine was stopped before it answered"
@@ -154,6 +165,7 @@ def test_a_request_that_fails_at_once_is_answered_after_request_returns(qtbot, s
     """Panels keep the id request() returns and drop replies to other ids, so an answer that came before the id
     was kept was lost and left the panel 'loading…' for ever (the vocabulary list, an export, a preview)."""
     from conftest import kill_engine_unnoticed
+
     kill_engine_unnoticed(session)
     replies = []
     request_id = session.request(p.VocabRequest(tokenizer=1), replies.append)

@@ -1,5 +1,6 @@
 """Guard: PySide6 6.12.0 aborted CPython 3.11 after a few hundred Signal.emit / QTimer.singleShot calls
 (`Fatal Python error: bool_dealloc`, docs/DESIGN.md). If a bad binding is installed, this test dies loudly."""
+
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from engine import protocol as p
@@ -41,8 +42,11 @@ def test_session_routes_thousands_of_broadcasts(qtbot, tmp_path):
     s.statusReceived.connect(states.append)
     for batch in range(200):
         msgs = [p.Metrics(run=1, rows=[{"step": batch * 20 + k, "loss": 1.0}]) for k in range(20)]
-        msgs += [p.Eval(run=1, step=batch, val_loss=2.0), p.Status(state="training", run=1, step=batch),
-                 p.Heartbeat(state="training")]
+        msgs += [
+            p.Eval(run=1, step=batch, val_loss=2.0),
+            p.Status(state="training", run=1, step=batch),
+            p.Heartbeat(state="training"),
+        ]
         s.deliver(msgs)
     assert len(rows) == 4000 and [r["step"] for r in rows] == list(range(4000))
     assert len(evals) == len(states) == 200 and s.engine_state == "training"

@@ -1,5 +1,6 @@
 """studio.state.attention_view (no Qt, no window): which snapshot the Attention panel wants on screen as replies
 and live snapshots come, where Play goes next, the typed text, the head opened large, and the .npz it saves."""
+
 import io
 
 import numpy as np
@@ -38,7 +39,7 @@ def test_the_latest_snapshot_is_shown_and_a_scrubbed_step_is_fetched():
     assert view.take_reply(None, reply(200, [0, 100, 200], causal_attention(1, 2, 6))) is None
     assert view.step == 200 and view.history.steps == [0, 100, 200]
     assert view.where(False) == "step 200 (3 of 3)" and view.stored().step == 200
-    view.step = 0                                            # the slider went back: not here yet
+    view.step = 0  # the slider went back: not here yet
     assert view.where(False) == "step 0 (1 of 3) · fetching…" and view.stored() is None
     assert view.take_reply(0, reply(0, [0, 100, 200], causal_attention(1, 2, 6, seed=1))) is None
     assert view.step == 0 and view.stored().step == 0
@@ -46,9 +47,9 @@ def test_the_latest_snapshot_is_shown_and_a_scrubbed_step_is_fetched():
 
 def test_a_reply_without_the_wanted_snapshot_says_which_to_fetch():
     view = opened()
-    assert view.take_reply(None, reply(300, [100, 300])) == 300   # only the list came: the latest is still to fetch
+    assert view.take_reply(None, reply(300, [100, 300])) == 300  # only the list came: the latest is still to fetch
     view.take_reply(300, reply(300, [100, 300], causal_attention(1, 2, 6)))
-    view.step = 100                                               # looking back: a newer list does not move it
+    view.step = 100  # looking back: a newer list does not move it
     assert view.take_reply(None, reply(400, [100, 300, 400])) == 100 and view.step == 100
 
 
@@ -60,7 +61,7 @@ def test_live_snapshots_follow_the_end_but_not_someone_looking_back():
     view.step = 100
     view.take_broadcast(broadcast(200, seed=2))
     assert view.step == 100 and view.history.steps == [0, 100, 150, 200] and not view.following()
-    view.open(4)                                            # another run: nothing of this one stays
+    view.open(4)  # another run: nothing of this one stays
     assert view.step is None and len(view.history) == 0 and view.history.run == 4
 
 
@@ -68,10 +69,10 @@ def test_play_starts_at_the_beginning_waits_for_fetches_and_stops_at_the_end():
     view = opened()
     assert view.play_tick() == ("stop", None)
     view.take_reply(None, reply(200, [0, 100, 200], causal_attention(1, 2, 6)))
-    assert view.play_from() == 0                             # at the end: play from the start
+    assert view.play_from() == 0  # at the end: play from the start
     view.step = 0
     assert view.play_from() is None
-    assert view.play_tick() == ("wait", None)                # step 0 is still being fetched
+    assert view.play_tick() == ("wait", None)  # step 0 is still being fetched
     view.take_reply(0, reply(0, [0, 100, 200], causal_attention(1, 2, 6)))
     assert view.play_tick() == ("show", 100)
     view.step = 200
@@ -107,15 +108,15 @@ def test_the_head_opened_large_its_title_and_summaries():
     view.select(1, 2)
     assert view.title(snap, 1, False) == "Layer 1 · head 2 — previous-token 0.70 · step 300"
     np.testing.assert_allclose(view.matrix(probe, 1, 2), attn[1, 2], atol=1e-3)
-    view.select(1, 3)                                        # past the heads: the mean, then rollout
+    view.select(1, 3)  # past the heads: the mean, then rollout
     assert view.title(snap, 1, True) == "Layer 1 · mean of its heads · your text"
     half = attn.astype(np.float16)
     np.testing.assert_allclose(view.matrix(probe, 1, 3), mean_over_heads(half)[1], atol=1e-6)
     np.testing.assert_allclose(view.matrix(probe, 0, 4), rollout(half)[0], atol=1e-6)
-    assert view.summaries(probe) is view.summaries(probe)    # computed once per probe
+    assert view.summaries(probe) is view.summaries(probe)  # computed once per probe
     view.fit_selection(2, 3)
     assert (view.layer, view.column) == (1, 3)
-    view.fit_selection(1, 3)                                 # a smaller model: the first head instead
+    view.fit_selection(1, 3)  # a smaller model: the first head instead
     assert (view.layer, view.column) == (0, 0)
 
 
@@ -126,8 +127,9 @@ def test_a_long_text_is_shown_through_a_window():
     assert window_text(probe, 64, 0) == ((0, 64), "tokens 0–63 of 200")
     assert window_text(probe, 64, 500) == ((136, 200), "tokens 136–199 of 200")
     probe.n_dropped = 3
-    assert window_text(probe, 64, 0)[1] == "tokens 0–63 of 200 (the 3 tokens before them did not fit the model's " \
-                                           "context)"
+    assert (
+        window_text(probe, 64, 0)[1] == "tokens 0–63 of 200 (the 3 tokens before them did not fit the model's context)"
+    )
 
 
 def test_the_npz_holds_plain_arrays_that_load_without_pickle():

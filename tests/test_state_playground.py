@@ -1,5 +1,6 @@
 """studio.state.playground (no Qt, no window): what the Playground shows as a model writes, how a text ends, what
 Compare shares, and what the token details say."""
+
 import subprocess
 import sys
 
@@ -8,9 +9,11 @@ import numpy as np
 from engine import protocol as p
 from studio.state import playground as st
 
-TOKENS = [(" the", 0.62, 1.1, [["␣the", 0.62], ["␣a", 0.2]]),
-          (" cat", 0.05, 2.9, [["␣dog", 0.4], ["␣cat", 0.05]]),
-          (" sat", 0.91, 0.4, [["␣sat", 0.91]])]
+TOKENS = [
+    (" the", 0.62, 1.1, [["␣the", 0.62], ["␣a", 0.2]]),
+    (" cat", 0.05, 2.9, [["␣dog", 0.4], ["␣cat", 0.05]]),
+    (" sat", 0.91, 0.4, [["␣sat", 0.91]]),
+]
 
 
 def paint(text: st.GeneratedText, prompt: str = "A:") -> None:
@@ -33,15 +36,30 @@ def test_a_stream_of_tokens_becomes_the_text_and_the_reply_says_how_it_went():
     text.request = "r1"
     assert text.writing and text.stats == "Writing…" and text.tokens == []
     stream(text, "r1")
-    assert text.generated == ""                              # nothing painted yet: they wait for the flush
+    assert text.generated == ""  # nothing painted yet: they wait for the flush
     paint(text)
     assert text.generated == " the cat sat" and [t["id"] for t in text.tokens] == [20, 21, 22]
-    assert text.tokens[1] == {"id": 21, "text": " cat", "prob": 0.05, "entropy": 2.9,
-                              "top": [["␣dog", 0.4], ["␣cat", 0.05]], "start": 6, "end": 10}
+    assert text.tokens[1] == {
+        "id": 21,
+        "text": " cat",
+        "prob": 0.05,
+        "entropy": 2.9,
+        "top": [["␣dog", 0.4], ["␣cat", 0.05]],
+        "start": 6,
+        "end": 10,
+    }
     assert text.take_pending() == []
-    whole = text.finish(p.GenerateReply(parent="r1", text=" the cat sat", n_tokens=3, tokens_per_sec=50.0,
-                                        prompt_tokens=[{"id": 7, "text": "A"}, {"id": 8, "text": ":"}],
-                                        token_ids=[20, 21, 22], ended=True))
+    whole = text.finish(
+        p.GenerateReply(
+            parent="r1",
+            text=" the cat sat",
+            n_tokens=3,
+            tokens_per_sec=50.0,
+            prompt_tokens=[{"id": 7, "text": "A"}, {"id": 8, "text": ":"}],
+            token_ids=[20, 21, 22],
+            ended=True,
+        )
+    )
     assert not whole and not text.writing
     assert text.stats == "3 tokens · 50.0 tok/s · the model ended the text"
     # Clicking in the text: the prompt is no token; " cat" covers positions 6..9.
@@ -53,10 +71,17 @@ def test_where_it_looked_is_asked_over_the_prompt_and_the_tokens_before():
     text.start()
     stream(text, "r")
     paint(text)
-    assert text.attention_query(1) is None                   # before the reply the prompt's ids are unknown
-    text.finish(p.GenerateReply(parent="r", text="", n_tokens=3, tokens_per_sec=1.0,
-                                prompt_tokens=[{"id": 7, "text": "A"}, {"id": 8, "text": ":"}]))
-    assert text.token_ids == [20, 21, 22]                    # from the painted tokens when the reply has none
+    assert text.attention_query(1) is None  # before the reply the prompt's ids are unknown
+    text.finish(
+        p.GenerateReply(
+            parent="r",
+            text="",
+            n_tokens=3,
+            tokens_per_sec=1.0,
+            prompt_tokens=[{"id": 7, "text": "A"}, {"id": 8, "text": ":"}],
+        )
+    )
+    assert text.token_ids == [20, 21, 22]  # from the painted tokens when the reply has none
     assert text.attention_query(0) == ([7, 8], 1)
     assert text.attention_query(2) == ([7, 8, 20, 21], 3)
 
@@ -85,10 +110,10 @@ def test_characters_the_vocabulary_lacks_are_named_under_the_numbers():
 
 def test_compare_shares_one_seed_only_when_two_models_sample():
     seed = st.shared_seed(None, "sample", 2)
-    assert isinstance(seed, int) and 0 <= seed < 2 ** 31
-    assert st.shared_seed(None, "sample", 1) is None         # one model: a fresh seed in the engine
-    assert st.shared_seed(None, "greedy", 2) is None         # greedy needs none
-    assert st.shared_seed(42, "sample", 2) == 42             # a fixed seed is kept
+    assert isinstance(seed, int) and 0 <= seed < 2**31
+    assert st.shared_seed(None, "sample", 1) is None  # one model: a fresh seed in the engine
+    assert st.shared_seed(None, "greedy", 2) is None  # greedy needs none
+    assert st.shared_seed(42, "sample", 2) == 42  # a fixed seed is kept
 
 
 def test_modes_show_only_their_settings():
@@ -99,16 +124,18 @@ def test_modes_show_only_their_settings():
 
 def test_the_default_run_is_one_that_has_trained():
     runs = [{"id": 1, "step": 300}, {"id": 2, "step": 50}, {"id": 3, "step": 0}]
-    assert st.default_run_id(runs[2], runs) == 2             # the selected run has not trained: the newest that has
+    assert st.default_run_id(runs[2], runs) == 2  # the selected run has not trained: the newest that has
     assert st.default_run_id(runs[0], runs) == 1
     assert st.default_run_id(None, runs) == 2
-    assert st.default_run_id(runs[2], [runs[2]]) == 3        # nothing trained: the selected one
+    assert st.default_run_id(runs[2], [runs[2]]) == 3  # nothing trained: the selected one
     assert st.default_run_id(None, []) is None
 
 
 def test_words_for_people():
-    assert st.prompt_placeholder("\n  First Citizen: Before we proceed any further\n") == \
-        "The start of a text, e.g. First Citizen: Before we"
+    assert (
+        st.prompt_placeholder("\n  First Citizen: Before we proceed any further\n")
+        == "The start of a text, e.g. First Citizen: Before we"
+    )
     assert st.prompt_placeholder("") == "The start of a text"
     assert st.checkpoint_label({"step": 2000, "val_loss": 1.234}) == "step 2,000, val 1.23"
     assert st.checkpoint_label({"step": 0, "val_loss": None}) == "step 0"
@@ -123,13 +150,13 @@ def test_words_for_people():
 
 
 def test_token_attention_rows_and_what_is_strongest():
-    weights = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]],
-                        [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]], dtype=np.float32)
-    reply = p.TokenAttentionReply(parent="r", tokens=["A", ":", "␣the"], shape=[2, 2, 3],
-                                  buffers=(weights.astype("<f2").tobytes(),))
+    weights = np.array([[[0.1, 0.2, 0.7], [0.6, 0.3, 0.1]], [[0.5, 0.25, 0.25], [0.0, 0.0, 1.0]]], dtype=np.float32)
+    reply = p.TokenAttentionReply(
+        parent="r", tokens=["A", ":", "␣the"], shape=[2, 2, 3], buffers=(weights.astype("<f2").tobytes(),)
+    )
     decoded = st.decode_token_attention(reply)
     assert decoded.shape == (2, 2, 3) and np.allclose(decoded, weights, atol=1e-3)
-    row = st.attention_row(decoded, 1, -1)                   # the mean of layer 1's heads
+    row = st.attention_row(decoded, 1, -1)  # the mean of layer 1's heads
     assert np.allclose(row, [0.25, 0.125, 0.625], atol=1e-3)
     tokens = st.key_tokens(reply, row.size)
     assert st.strongest_text(tokens, row).startswith("Strongest: ‘␣the’ (#2) 0.62, ‘A’ (#0) 0.25")
@@ -149,7 +176,9 @@ def test_token_attentions_are_kept_by_text_run_checkpoint_and_token():
 
 
 def test_the_state_needs_no_qt():
-    code = "import sys, studio.state.playground, studio.state.attention_view; " \
-           "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))"
+    code = (
+        "import sys, studio.state.playground, studio.state.attention_view; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'shiboken6', 'pyqtgraph')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

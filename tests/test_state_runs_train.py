@@ -1,5 +1,6 @@
 """What the Runs and Train panels say, without a window: settings by their panel labels, how two runs differ, the
 cells of a training run, and the Train panel's lines."""
+
 from engine.config import RunConfig, preset
 from engine.format import fmt_created, fmt_loss
 from studio.state.runs import config_diff, config_rows, progress_cells, run_heading, value_names
@@ -21,14 +22,17 @@ def test_settings_are_shown_by_their_panel_labels_with_names_for_ids():
     rows = config_rows(a, names)
     assert rows[0] == ("Data", "Dataset", "sonnets", "data.dataset")
     assert ("Model", "Layers", "4", "model.n_layer") in rows
-    assert [r[0] for r in rows] == sorted((r[0] for r in rows), key=["Data", "Vocabulary", "Model", "Objective",
-                                                                      "Training"].index)
+    assert [r[0] for r in rows] == sorted(
+        (r[0] for r in rows), key=["Data", "Vocabulary", "Model", "Objective", "Training"].index
+    )
 
 
 def test_two_runs_differ_only_where_their_settings_do():
     a, b = two_configs()
-    assert config_diff(a, b)[:2] == [("Model", "Layers", "4", "7", "model.n_layer"),
-                                    ("Training", "Learning rate", "0.001", "0.01", "train.learning_rate")]
+    assert config_diff(a, b)[:2] == [
+        ("Model", "Layers", "4", "7", "model.n_layer"),
+        ("Training", "Learning rate", "0.001", "0.01", "train.learning_rate"),
+    ]
     # Train would start something else only for settings that change the model or its training: not the seed.
     assert config_differences(RunConfig.from_dict(a), RunConfig.from_dict(b)) == ["Layers", "Learning rate"]
     assert differs_text(list("abcdef")) == "a, b, c, d and 2 more"
@@ -44,12 +48,14 @@ def test_a_training_runs_cells_and_heading():
 
 def test_the_train_panels_lines():
     assert status_text("training") == "Training"
-    assert status_text("stopped", "stopped at step 40") == \
-        "Stopped at step 40 — checkpoint saved; Resume run continues it"
+    assert (
+        status_text("stopped", "stopped at step 40") == "Stopped at step 40 — checkpoint saved; Resume run continues it"
+    )
     assert status_text("failed", "out of memory") == "Out of memory"
     assert fmt_loss(float("nan")) == "—" and fmt_loss(2.0) == "2.000"
     cfg = preset("baby")
     html = config_html(cfg, {"name": "a<b"}, None, 65)
     assert "a&lt;b" in html and f"a new {cfg.tokenizer.kind} vocabulary" in html and "parameters</b>" in html
     assert config_html(cfg, None, {"name": "t", "kind": "char", "vocab_size": 80}, 65, short=True).endswith(
-        f"none chosen (Data panel) · t (char, 80 tokens) · {cfg.train.max_iters:,} steps")
+        f"none chosen (Data panel) · t (char, 80 tokens) · {cfg.train.max_iters:,} steps"
+    )

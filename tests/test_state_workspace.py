@@ -1,6 +1,7 @@
 """WorkspaceState and PendingRequests without a window: summaries made by the engine's real workspace store (as the
 engine sends them, through JSON), the choices that follow them, live run rows, saved choices, and requests that
 get exactly one answer."""
+
 import json
 
 import pytest
@@ -66,14 +67,14 @@ def test_choices_survive_a_fresh_summary_and_point_at_its_rows(store, state, eve
     events.clear()
     fresh = sent(store)
     state.apply_summary(fresh)
-    assert [e for e, _ in events] == ["workspace"]           # nothing else changed, so nothing else is said
+    assert [e for e, _ in events] == ["workspace"]  # nothing else changed, so nothing else is said
     assert state.dataset is fresh["datasets"][1] and state.tokenizer is fresh["tokenizers"][1]
     assert state.run is fresh["runs"][0]
 
 
 def test_a_tokenizer_follows_its_dataset(store, state, events):
     state.apply_summary(sent(store))
-    state.select_tokenizer(state.summary["tokenizers"][1])             # fox's
+    state.select_tokenizer(state.summary["tokenizers"][1])  # fox's
     events.clear()
     state.select_dataset("sample")
     assert state.tokenizer["dataset_id"] == state.dataset["id"] == state.summary["datasets"][0]["id"]
@@ -105,16 +106,17 @@ def test_a_training_run_keeps_its_row_live(store, state, events):
     row = state.find("runs", run_id)
     assert (row["status"], row["step"], row["max_iters"]) == ("running", 50, 200)
     assert state.run["step"] == 50 and events == [("run_updated", row)]
-    state.metrics_arrived(run_id, [{"step": 60, "split": "train", "loss": 2.0},
-                                   {"step": 60, "split": "val", "loss": 2.4}])
+    state.metrics_arrived(
+        run_id, [{"step": 60, "split": "train", "loss": 2.0}, {"step": 60, "split": "val", "loss": 2.4}]
+    )
     state.metrics_arrived(run_id, [{"step": 70, "split": "val", "loss": 2.6}])
-    assert (row["step"], row["best_val_loss"]) == (70, 2.4)            # the best stays the best
+    assert (row["step"], row["best_val_loss"]) == (70, 2.4)  # the best stays the best
     state.status_arrived(run_id, "stopping", 70, 200)
-    assert row["status"] == "running"                                  # until the engine says how it ended
+    assert row["status"] == "running"  # until the engine says how it ended
     state.status_arrived(run_id, "stopped", 70, 200)
     assert row["status"] == "stopped" and state.run["status"] == "stopped"
     events.clear()
-    state.status_arrived(999, "training", 5, 10)                      # a run this list does not hold
+    state.status_arrived(999, "training", 5, 10)  # a run this list does not hold
     state.metrics_arrived(run_id, [])
     assert events == []
 
@@ -128,7 +130,7 @@ def test_a_started_run_is_listed_chosen_and_its_new_vocabulary_adopted(store, st
     events.clear()
     state.run_started(run)
     assert state.run is run and state.summary["runs"][-1] is run and events == [("run", run)]
-    state.apply_summary(sent(store))      # the engine's next summary lists the vocabulary it trained
+    state.apply_summary(sent(store))  # the engine's next summary lists the vocabulary it trained
     assert state.tokenizer["id"] == new_tokenizer["id"] == state.config.tokenizer.tokenizer
 
 
@@ -141,7 +143,7 @@ def test_choices_and_settings_come_back_in_the_next_session(store, state):
     assert state.save()
 
     again = WorkspaceState(str(store.path))
-    assert not again.save()               # not applied yet: the file must not be overwritten with defaults
+    assert not again.save()  # not applied yet: the file must not be overwritten with defaults
     assert again.config.model.n_layer == 3 and again.ui("playground") == {"prompt": "ROMEO:"}
     again.apply_summary(sent(store))
     assert (again.dataset["name"], again.tokenizer["id"]) == ("sample", state.tokenizer["id"])
@@ -156,8 +158,8 @@ def test_reopening_another_folder_forgets_the_choices_made_here(store, state, ev
     other.mkdir()
     state.reopen(str(other))
     assert (state.dataset, state.tokenizer, state.run) == (None, None, None)
-    assert events == [("dataset", None), ("run", None), ("config", None)]     # no tokenizer was chosen
-    assert state.path == str(other) and state.config.model.n_layer == 5   # nothing saved there: the form stays
+    assert events == [("dataset", None), ("run", None), ("config", None)]  # no tokenizer was chosen
+    assert state.path == str(other) and state.config.model.n_layer == 5  # nothing saved there: the form stays
 
 
 def test_config_changes_are_checked_and_said_once(state, events):
@@ -181,6 +183,7 @@ def test_rows_are_found_by_id_name_or_row(store, state):
 
 # ------------------------------------------------------------------------------------------------ requests
 
+
 def test_a_queued_request_is_cancelled_with_one_error_reply():
     requests, replies = PendingRequests(), []
     first, second = p.GenerateRequest(run=1), p.WorkspaceRequest()
@@ -190,7 +193,7 @@ def test_a_queued_request_is_cancelled_with_one_error_reply():
     assert requests.queued == (first, second)
     assert requests.unqueue(first.id) and not requests.unqueue(first.id)
     requests.fail(first.id, "cancelled")
-    requests.fail(first.id, "cancelled")                             # answered already: nothing more
+    requests.fail(first.id, "cancelled")  # answered already: nothing more
     assert [type(r) for r in replies] == [p.GenerateReply] and replies[0].error == "cancelled"
     assert requests.take_queued() == [second] and requests.queued == ()
 

@@ -30,10 +30,10 @@ def corpus(tmp_path):
 
 def snapshot(ws):
     """Everything a user could see: every table's rows and every file and folder under the workspace."""
-    tables = {t: [list(r) for r in ws.db.execute(f"SELECT * FROM {t} ORDER BY rowid")]
-              for t in ws.db.table_names()}
-    files = sorted(p.relative_to(ws.path).as_posix() for p in ws.path.rglob("*")
-                   if not p.name.startswith("workspace.db"))
+    tables = {t: [list(r) for r in ws.db.execute(f"SELECT * FROM {t} ORDER BY rowid")] for t in ws.db.table_names()}
+    files = sorted(
+        p.relative_to(ws.path).as_posix() for p in ws.path.rglob("*") if not p.name.startswith("workspace.db")
+    )
     return tables, files
 
 
@@ -43,6 +43,7 @@ def read_ids(ws, tok_id, split):
 
 
 # ------------------------------------------------------------------------------------------------ datasets
+
 
 def test_import_dataset_row_and_files(ws, corpus):
     ds = ws.import_dataset([corpus], val_fraction=0.2)
@@ -62,9 +63,14 @@ def test_name_lookup_finds_the_newest_and_unknown_refs_fail(ws, corpus):
     assert ws.dataset("books")["id"] == second["id"] != first["id"]
     assert ws.dataset(first["id"])["id"] == first["id"]
     assert ws.dataset(str(first["id"]))["id"] == first["id"]  # an id typed on a command line
-    for call, what, ref in ((ws.dataset, "dataset", "nope"), (ws.dataset, "dataset", 99),
-                            (ws.tokenizer, "tokenizer", "nope"), (ws.run, "run", 5),
-                            (ws.dataset_files, "dataset", "nope"), (ws.token_files, "tokenizer", 3)):
+    for call, what, ref in (
+        (ws.dataset, "dataset", "nope"),
+        (ws.dataset, "dataset", 99),
+        (ws.tokenizer, "tokenizer", "nope"),
+        (ws.run, "run", 5),
+        (ws.dataset_files, "dataset", "nope"),
+        (ws.token_files, "tokenizer", 3),
+    ):
         with pytest.raises(WorkspaceError) as info:
             call(ref)
         assert str(info.value) == f"no {what} {ref!r} in workspace {ws.path}"
@@ -122,6 +128,7 @@ def test_ensure_sample_dataset_adds_nothing_to_a_used_workspace(ws, corpus):
 
 # ------------------------------------------------------------------------------------------------ tokenizers
 
+
 @pytest.mark.parametrize("kind,vocab", [("char", 512), ("bytebpe", 400)])
 def test_tokenizer_memmaps_decode_back_to_the_dataset(ws, corpus, kind, vocab):
     ds = ws.import_dataset([corpus])
@@ -167,7 +174,7 @@ def test_find_or_train_tokenizer_reuses_an_identical_one(ws, corpus):
     ds = ws.import_dataset([corpus])
     first = ws.find_or_train_tokenizer(ds["id"], "char", 256)
     n = first["vocab_size"]
-    assert n < 256                                   # every character of the text fitted
+    assert n < 256  # every character of the text fitted
     assert ws.find_or_train_tokenizer(ds["name"], "char", 256)["id"] == first["id"]
     # Any size that still takes every character gives the same vocabulary: no second training.
     assert ws.find_or_train_tokenizer(ds["id"], "char", 512)["id"] == first["id"]
@@ -180,6 +187,7 @@ def test_find_or_train_tokenizer_reuses_an_identical_one(ws, corpus):
 
 
 # ------------------------------------------------------------------------------------------------ runs
+
 
 def make_run(ws, corpus):
     ds = ws.import_dataset([corpus])
@@ -194,12 +202,22 @@ def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
     assert run["status"] == "created" and run["config"] == config and run["max_iters"] == 300
     assert ws.run_dir(run["id"]).is_dir()
     ws.update_run(run["id"], status="running", step=20, device="cpu", best_val_loss=2.5, message="training")
-    ws.add_metrics(run["id"], [
-        {"step": 10, "split": "train", "loss": 3.1, "lr": 1e-3, "grad_norm": 0.9, "tokens_per_sec": 1234.5,
-         "elapsed_s": 1.5},
-        {"step": 10, "split": "val", "loss": 3.2},
-        {"step": 20, "split": "train", "loss": float("inf")},  # a diverged value must not break JSON
-    ])
+    ws.add_metrics(
+        run["id"],
+        [
+            {
+                "step": 10,
+                "split": "train",
+                "loss": 3.1,
+                "lr": 1e-3,
+                "grad_norm": 0.9,
+                "tokens_per_sec": 1234.5,
+                "elapsed_s": 1.5,
+            },
+            {"step": 10, "split": "val", "loss": 3.2},
+            {"step": 20, "split": "train", "loss": float("inf")},  # a diverged value must not break JSON
+        ],
+    )
     ws.add_metrics(run["id"], [{"step": 5, "split": "train", "loss": 3.5}])
     path = ws.run_dir(run["id"]) / "step-20.safetensors"
     ws.add_checkpoint(run["id"], 10, ws.run_dir(run["id"]) / "step-10.safetensors", "a" * 64, val_loss=3.2)
@@ -208,12 +226,24 @@ def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
     again = Workspace(ws.path)  # a new instance, as another thread or the next session would open
     r = again.run("first run")
     assert (r["status"], r["step"], r["device"], r["best_val_loss"], r["message"]) == (
-        "running", 20, "cpu", 2.5, "training")
+        "running",
+        20,
+        "cpu",
+        2.5,
+        "training",
+    )
     assert r["config"] == config and r["updated"] >= r["created"]
     train = again.metrics(run["id"], "train")
     assert [(m["step"], m["loss"]) for m in train] == [(5, 3.5), (10, 3.1), (20, None)]
-    assert train[1] == {"step": 10, "split": "train", "loss": 3.1, "lr": 1e-3, "grad_norm": 0.9,
-                        "tokens_per_sec": 1234.5, "elapsed_s": 1.5}
+    assert train[1] == {
+        "step": 10,
+        "split": "train",
+        "loss": 3.1,
+        "lr": 1e-3,
+        "grad_norm": 0.9,
+        "tokens_per_sec": 1234.5,
+        "elapsed_s": 1.5,
+    }
     assert [m["split"] for m in again.metrics(run["id"])] == ["train", "train", "val", "train"]
     assert [c["step"] for c in again.checkpoints(run["id"])] == [10, 20]
     latest = again.latest_checkpoint(run["id"])
@@ -243,6 +273,7 @@ def test_runs_are_listed_oldest_first_and_bad_updates_are_refused(ws, corpus):
 
 
 # ------------------------------------------------------------------------------------------------ the database
+
 
 def test_wal_mode_and_pragmas(ws):
     assert ws.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -312,12 +343,20 @@ def test_tinyshakespeare_char_vocab_matches_nanogpt(ws):
 
 # ------------------------------------------------------------------------------------------------ issue 4 additions
 
+
 def test_import_options_cleaning_and_stats_are_stored_with_the_dataset(ws, tmp_path):
     src = tmp_path / "d.csv"
     src.write_text("text,label\nHello  World,a\nhello world,b\nbroken,row,x\nthird one,c\n", encoding="utf-8")
-    ds = ws.import_dataset([src], name="reviews", val_fraction=0.34, label_column="label", on_bad_record="skip",
-                           split="documents", seed=3, cleaning={"lowercase": True, "collapse_whitespace": True,
-                                                                "dedupe_docs": True})
+    ds = ws.import_dataset(
+        [src],
+        name="reviews",
+        val_fraction=0.34,
+        label_column="label",
+        on_bad_record="skip",
+        split="documents",
+        seed=3,
+        cleaning={"lowercase": True, "collapse_whitespace": True, "dedupe_docs": True},
+    )
     again = Workspace(ws.path).dataset("reviews")
     assert again == ds
     json.dumps(ds, allow_nan=False)
@@ -354,9 +393,11 @@ def test_a_schema_1_database_file_gains_the_new_columns(tmp_path):
     with sqlite3.connect(tmp_path / "ws" / "workspace.db") as raw:
         raw.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT)")
         raw.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-        raw.execute("CREATE TABLE datasets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, "
-                    "sources TEXT, val_fraction FLOAT, n_docs INTEGER, n_chars INTEGER, n_lines INTEGER, "
-                    "n_bytes INTEGER, train_chars INTEGER, val_chars INTEGER)")
+        raw.execute(
+            "CREATE TABLE datasets (id INTEGER PRIMARY KEY, name TEXT NOT NULL, created TEXT NOT NULL, "
+            "sources TEXT, val_fraction FLOAT, n_docs INTEGER, n_chars INTEGER, n_lines INTEGER, "
+            "n_bytes INTEGER, train_chars INTEGER, val_chars INTEGER)"
+        )
         raw.execute("INSERT INTO datasets (id, name, created, sources) VALUES (1, 'legacy', 'then', '[]')")
     with Workspace(tmp_path / "ws") as w:
         cols = {r[1] for r in w.db.execute("PRAGMA table_info(datasets)")}
@@ -367,9 +408,14 @@ def test_a_schema_1_database_file_gains_the_new_columns(tmp_path):
 def test_tokenizer_spec_is_stored_and_matched(ws, corpus):
     ds = ws.import_dataset([corpus])
     row = ws.train_tokenizer(ds["id"], "bpe", 300, min_frequency=2, special_tokens={"pad": "<pad>"})
-    assert row["spec"] == {"kind": "bpe", "vocab_size": 300, "min_frequency": 2,
-                           "special_tokens": {"pad": "<pad>", "unk": "[UNK]", "eos": "<|endoftext|>"},
-                           "normalizer": "none", "pre_tokenizer": "metaspace"}
+    assert row["spec"] == {
+        "kind": "bpe",
+        "vocab_size": 300,
+        "min_frequency": 2,
+        "special_tokens": {"pad": "<pad>", "unk": "[UNK]", "eos": "<|endoftext|>"},
+        "normalizer": "none",
+        "pre_tokenizer": "metaspace",
+    }
     same = ws.find_or_train_tokenizer(ds["id"], "bpe", 300, min_frequency=2, special_tokens={"pad": "<pad>"})
     assert same["id"] == row["id"]
     other = ws.find_or_train_tokenizer(ds["id"], "bpe", 300)
@@ -439,22 +485,27 @@ def test_a_killed_import_leaves_no_debris_once_the_workspace_is_reopened(tmp_pat
     import subprocess
     import sys
     import time
+
     root = Path(__file__).resolve().parents[1]
     ws_path = tmp_path / "ws"
     with Workspace(ws_path) as ws:
         before = ws.summary()["datasets"]
     big = tmp_path / "big.txt"
     big.write_text(("All the world's a stage, and all the men and women merely players.\n" * 400_000))
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "import", str(big), "--workspace", str(ws_path)],
-                            cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", "import", str(big), "--workspace", str(ws_path)],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while not list((ws_path / "datasets").glob(".tmp-*")):
         assert proc.poll() is None and time.monotonic() < deadline, "the import ended before it could be killed"
         time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert list((ws_path / "datasets").glob(".tmp-*"))          # what SIGKILL leaves behind
+    assert list((ws_path / "datasets").glob(".tmp-*"))  # what SIGKILL leaves behind
     with Workspace(ws_path) as ws:
         assert ws.summary()["datasets"] == before
     assert not list((ws_path / "datasets").glob(".tmp-*"))
@@ -462,9 +513,13 @@ def test_a_killed_import_leaves_no_debris_once_the_workspace_is_reopened(tmp_pat
 
 # ------------------------------------------------------------------------------------------------ trash
 
+
 def _files(path):
-    return sorted(str(p.relative_to(path)) for p in path.rglob("*") if "trash" not in p.parts
-                  and not p.name.startswith("workspace.db"))
+    return sorted(
+        str(p.relative_to(path))
+        for p in path.rglob("*")
+        if "trash" not in p.parts and not p.name.startswith("workspace.db")
+    )
 
 
 def test_delete_moves_to_the_trash_and_restore_puts_everything_back(ws, corpus):
@@ -500,6 +555,7 @@ def test_delete_moves_to_the_trash_and_restore_puts_everything_back(ws, corpus):
 
 def test_a_tokenizer_a_run_uses_cannot_be_deleted_and_old_trash_is_emptied(ws, corpus):
     import datetime as dt
+
     ds = ws.import_dataset([corpus])
     tok = ws.train_tokenizer(ds["id"], "char", 100)
     ws.create_run("baby", {}, ds["id"], tok["id"])
@@ -512,7 +568,7 @@ def test_a_tokenizer_a_run_uses_cannot_be_deleted_and_old_trash_is_emptied(ws, c
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=31)).isoformat(timespec="seconds")
     with ws._write():
         ws.db.execute("UPDATE trash SET deleted = ? WHERE id = ?", [old, entry["id"]])
-    with Workspace(ws.path) as again:         # opening a workspace empties what was deleted 30+ days ago
+    with Workspace(ws.path) as again:  # opening a workspace empties what was deleted 30+ days ago
         assert again.trash() == []
     assert not list((ws.path / "trash").iterdir())
 
@@ -531,13 +587,16 @@ def test_a_deleted_run_comes_back_with_its_curves_and_checkpoints(ws, corpus):
         ws.delete("tokenizer", tok["id"])
     entry = ws.delete("run", "short")
     assert ws.runs() == [] and ws.metrics(run["id"]) == [] and not ck.exists()
-    assert ws.create_run("next", {}, ds["id"], tok["id"])["id"] != run["id"]   # its id stays reserved
+    assert ws.create_run("next", {}, ds["id"], tok["id"])["id"] != run["id"]  # its id stays reserved
     ws.delete("run", "next")
-    ws.delete("tokenizer", tok["id"])                                          # nothing uses it now
+    ws.delete("tokenizer", tok["id"])  # nothing uses it now
     with pytest.raises(WorkspaceError, match="restore that tokenizer first"):
         ws.restore(entry["id"])
     ws.restore(ws.trash()[-1]["id"])
     assert ws.restore(entry["id"])["name"] == "short"
-    assert (ws.summary()["runs"], ws.metrics(run["id"]), ws.checkpoints(run["id"])) == \
-        (before[0]["runs"], before[1], before[2])
+    assert (ws.summary()["runs"], ws.metrics(run["id"]), ws.checkpoints(run["id"])) == (
+        before[0]["runs"],
+        before[1],
+        before[2],
+    )
     assert ck.read_bytes() == b"weights"

@@ -1,12 +1,17 @@
 """TokenSpanView: each token coloured, neighbours told apart, a tooltip with the id, lookups by offset and point."""
+
 from PySide6.QtGui import QColor
 
 from studio.widgets.token_spans import SPAN_TEXT, TokenSpanView, span_tooltip
 
 TEXT = "the cat\nsat"
-SPANS = [{"id": 42, "token": "the", "start": 0, "end": 3}, {"id": 7, "token": "␣", "start": 3, "end": 4},
-         {"id": 9, "token": "cat", "start": 4, "end": 7}, {"id": 1, "token": "⏎", "start": 7, "end": 8},
-         {"id": 50, "token": "sat", "start": 8, "end": 11}]
+SPANS = [
+    {"id": 42, "token": "the", "start": 0, "end": 3},
+    {"id": 7, "token": "␣", "start": 3, "end": 4},
+    {"id": 9, "token": "cat", "start": 4, "end": 7},
+    {"id": 1, "token": "⏎", "start": 7, "end": 8},
+    {"id": 50, "token": "sat", "start": 8, "end": 11},
+]
 
 
 def test_spans_coloured_with_tooltips(qtbot):
@@ -18,7 +23,7 @@ def test_spans_coloured_with_tooltips(qtbot):
     assert view.span_count() == 5
     colours = [view.span_format(i).background().color().name() for i in range(5)]
     assert all(c != QColor(0, 0, 0, 0).name() for c in colours)
-    assert all(a != b for a, b in zip(colours, colours[1:]))           # neighbours differ
+    assert all(a != b for a, b in zip(colours, colours[1:]))  # neighbours differ
     assert all(view.span_format(i).foreground().color() == QColor(SPAN_TEXT) for i in range(5))
     assert view.span_format(0).toolTip() == "id 42 · 'the'"
     assert span_tooltip(SPANS[2]) == "id 9 · 'cat'"

@@ -2,8 +2,17 @@ import numpy as np
 import pytest
 
 import engine.tokenizer.streaming as T
-from engine.tokenizer import (TokenizerCancelled, TokenizerError, display_token, encode_to_memmap, load_tokenizer,
-                              save_tokenizer, token_counts, token_spans, train_tokenizer)
+from engine.tokenizer import (
+    TokenizerCancelled,
+    TokenizerError,
+    display_token,
+    encode_to_memmap,
+    load_tokenizer,
+    save_tokenizer,
+    token_counts,
+    token_spans,
+    train_tokenizer,
+)
 
 TEXT = (
     "ROMEO:\nBut soft, what light through yonder window breaks?\n\n"
@@ -145,8 +154,7 @@ def test_token_spans_cover_the_text_in_order(trained, text):
 def test_token_spans_match_characters_for_char_tokens(corpus):
     tok = train_tokenizer("char", 512, [corpus])
     spans = token_spans(tok, "a 🙂\n")
-    assert [(s["token"], s["start"], s["end"]) for s in spans] == [("a", 0, 1), ("␣", 1, 2), ("🙂", 2, 3),
-                                                                    ("⏎", 3, 4)]
+    assert [(s["token"], s["start"], s["end"]) for s in spans] == [("a", 0, 1), ("␣", 1, 2), ("🙂", 2, 3), ("⏎", 3, 4)]
 
 
 def test_bad_inputs(tmp_path, corpus):
@@ -247,6 +255,7 @@ def test_saved_tokenizers_load_unchanged_in_tokenizers_and_transformers(any_kind
     kind, tok = any_kind
     save_tokenizer(tok, tmp_path / "tokenizer.json")
     from tokenizers import Tokenizer
+
     again = Tokenizer.from_file(str(tmp_path / "tokenizer.json"))
     hf = transformers.PreTrainedTokenizerFast(tokenizer_file=str(tmp_path / "tokenizer.json"))
     expected = tok.encode(SEEN, add_special_tokens=False).ids
@@ -299,8 +308,10 @@ def test_normalizer_min_frequency_and_pre_tokenizer_options(small_corpus):
     assert [frequent.id_to_token(i) for i in range(frequent.get_vocab_size())] == kept + ["[UNK]"]
     ws = train_tokenizer("bpe", 300, [small_corpus], pre_tokenizer="whitespace")
     assert "▁" not in "".join(ws.get_vocab())
-    for bad, message in (({"normalizer": "upper"}, "unknown normalizer"),
-                         ({"pre_tokenizer": "whitespace"}, "always uses the 'bytelevel'")):
+    for bad, message in (
+        ({"normalizer": "upper"}, "unknown normalizer"),
+        ({"pre_tokenizer": "whitespace"}, "always uses the 'bytelevel'"),
+    ):
         with pytest.raises(TokenizerError, match=message):
             train_tokenizer("bytebpe", 400, [small_corpus], **bad)
     with pytest.raises(TokenizerError, match="does not fit"):

@@ -1,5 +1,6 @@
 """Tokenizer analysis on a real workspace (engine/tokenizer/analysis.py and export.py): contexts of a token,
 document lengths, comparisons, export."""
+
 import json
 
 import numpy as np
@@ -20,8 +21,10 @@ def lab(tmp_path_factory):
     src.write_text("\n".join(json.dumps({"text": d}) for d in DOCS), encoding="utf-8")
     with Workspace(root / "ws") as ws:
         ds = ws.import_dataset([src], name="docs", split="documents", val_fraction=0.2, seed=1)
-        toks = {kind: ws.train_tokenizer(ds["id"], kind, vocab)
-                for kind, vocab in (("char", 100), ("bytebpe", 320), ("wordpiece", 200))}
+        toks = {
+            kind: ws.train_tokenizer(ds["id"], kind, vocab)
+            for kind, vocab in (("char", 100), ("bytebpe", 320), ("wordpiece", 200))
+        }
         yield ws, ds, toks
 
 
@@ -43,7 +46,7 @@ def test_token_contexts_for_a_rare_or_unused_token(lab):
     ws, _, toks = lab
     tid = toks["bytebpe"]["id"]
     tok = ws.load_tokenizer(tid)
-    unused = tok.token_to_id("Ā")   # byte 0x00 as byte-level BPE shows it: never in this text
+    unused = tok.token_to_id("Ā")  # byte 0x00 as byte-level BPE shows it: never in this text
     assert token_contexts(ws, tid, unused) == []
     digit = tok.token_to_id("7")
     found = token_contexts(ws, tid, digit, n=50)
@@ -66,8 +69,9 @@ def test_doc_length_histogram_counts_every_document(lab):
 
 def test_compare_tokenizers_on_the_same_corpus_and_text(lab):
     ws, _, toks = lab
-    result = compare_tokenizers(ws, [toks["char"]["id"], toks["bytebpe"]["name"], toks["wordpiece"]["id"]],
-                                text="the cat sat")
+    result = compare_tokenizers(
+        ws, [toks["char"]["id"], toks["bytebpe"]["name"], toks["wordpiece"]["id"]], text="the cat sat"
+    )
     assert result["corpus"]["split"] == "val" and result["text"] == "the cat sat"
     char, bbpe, wp = result["rows"]
     assert char["bytes_per_token"] == pytest.approx(1.0) and char["lossless"] and bbpe["lossless"]
@@ -94,6 +98,7 @@ def test_unk_rate_counts_unknown_characters(tmp_path):
 def test_export_loads_in_tokenizers_and_transformers_with_roles(lab, tmp_path):
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer
+
     ws, _, toks = lab
     text = "Document 3: the cat sat on the mat."
     for kind, row in toks.items():
@@ -107,7 +112,11 @@ def test_export_loads_in_tokenizers_and_transformers_with_roles(lab, tmp_path):
         assert auto.encode(text, add_special_tokens=False) == ours
         if kind == "wordpiece":
             assert (auto.unk_token, auto.mask_token, auto.pad_token, auto.cls_token) == (
-                "[UNK]", "[MASK]", "[PAD]", "[CLS]")
+                "[UNK]",
+                "[MASK]",
+                "[PAD]",
+                "[CLS]",
+            )
         if kind == "bytebpe":
             assert auto.eos_token == "<|endoftext|>"
     with pytest.raises(TokenizerError, match="does not exist"):
@@ -121,11 +130,11 @@ def test_documents_end_with_the_end_of_text_token_in_the_token_files(lab):
     tok = ws.load_tokenizer(toks["bytebpe"]["id"])
     for split, n_docs in (("train", ds["n_train_docs"]), ("val", ds["n_val_docs"])):
         ids = np.fromfile(files[split], dtype=files["dtype"])
-        assert np.count_nonzero(ids == eot) == n_docs - 1     # one between each two documents
+        assert np.count_nonzero(ids == eot) == n_docs - 1  # one between each two documents
         docs = tok.decode(ids.tolist(), skip_special_tokens=False).split("<|endoftext|>")
         text = ws.dataset_files(ds["id"])[0 if split == "train" else 1].read_text(encoding="utf-8")
-        docs[-1] = docs[-1].rstrip("\n")                       # the file's last separator has no next document
-        assert docs == text.rstrip("\n").split("\n\n")      # each document whole, nothing lost or cut mid-word
+        docs[-1] = docs[-1].rstrip("\n")  # the file's last separator has no next document
+        assert docs == text.rstrip("\n").split("\n\n")  # each document whole, nothing lost or cut mid-word
     # A char vocabulary has no end-of-text token: the blank line stays the separator.
     char = ws.token_files(toks["char"]["id"])
     assert len(np.fromfile(char["train"], dtype=char["dtype"])) == len(ws.dataset_files(ds["id"])[0].read_text())
@@ -136,11 +145,11 @@ def test_compare_samples_a_whole_line_and_sees_a_tokenizer_file_change(tmp_path)
     src = tmp_path / "lines.txt"
     src.write_text("\n".join(lines) + "\n", encoding="utf-8")
     with Workspace(tmp_path / "ws") as ws:
-        ds = ws.import_dataset([src], val_fraction=0.137)          # the "last 13.7 %" cut lands mid-line
+        ds = ws.import_dataset([src], val_fraction=0.137)  # the "last 13.7 %" cut lands mid-line
         a = ws.train_tokenizer(ds["id"], "char", 100)
         b = ws.train_tokenizer(ds["id"], "bytebpe", 300)
         result = compare_tokenizers(ws, [a["id"], b["id"]])
-        assert result["text"] in lines                             # not the cut-off end of a line
+        assert result["text"] in lines  # not the cut-off end of a line
         path = ws.tokenizer_path(b["id"])
         path.unlink()
         with pytest.raises(Exception, match=f"tokenizer '{b['name']}' .* has lost its file"):
@@ -153,7 +162,8 @@ def test_a_comparison_can_be_cancelled(lab):
 
     def cancelled():
         asked.append(1)
-        return len(asked) > 1          # the second tokenizer is never encoded
+        return len(asked) > 1  # the second tokenizer is never encoded
+
     with pytest.raises(TokenizerError, match="cancelled"):
         compare_tokenizers(ws, [toks["char"]["id"], toks["bytebpe"]["id"]], cancelled=cancelled)
     assert len(asked) == 2

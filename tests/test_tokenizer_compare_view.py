@@ -1,4 +1,5 @@
 """TokenizerCompareView with a real engine: tokenizers trained on the built-in sample, compared side by side."""
+
 from pathlib import Path
 
 import pytest
@@ -23,8 +24,10 @@ def trained(module_session):
     session = module_session
     wait_until(lambda: session.dataset is not None, 10, "the sample dataset")
     ds = session.dataset["id"]
-    toks = {kind: _train(session, dataset=ds, tokenizer_kind=kind, vocab_size=size)
-            for kind, size in (("char", 200), ("bytebpe", 300), ("wordpiece", 300))}
+    toks = {
+        kind: _train(session, dataset=ds, tokenizer_kind=kind, vocab_size=size)
+        for kind, size in (("char", 200), ("bytebpe", 300), ("wordpiece", 300))
+    }
     # the session refreshes its workspace after each training reply; wait for the last one
     wait_until(lambda: len(session.workspace["tokenizers"]) >= 3, 10, "the workspace to list the tokenizers")
     return toks
@@ -47,7 +50,7 @@ def _row_of(view, tok_id):
 
 def test_compare_fills_the_table_and_splits_the_same_text(qtbot, view, trained):
     ids = [t["id"] for t in trained.values()]
-    assert sorted(view.checked_ids()) == sorted(ids)          # trained on the selected dataset: ticked
+    assert sorted(view.checked_ids()) == sorted(ids)  # trained on the selected dataset: ticked
     texts = [view.list.item(i).text() for i in range(view.list.count())]
     assert len(texts) == 3 and f"{trained['bytebpe']['name']}\nByte-level BPE · 300 tokens" in texts
     assert view.compare_button.isEnabled() and "sample" in view.corpus_note.text()
@@ -56,7 +59,7 @@ def test_compare_fills_the_table_and_splits_the_same_text(qtbot, view, trained):
     with qtbot.waitSignal(view.splitsShown, timeout=60_000):
         with qtbot.waitSignal(view.compared, timeout=60_000) as done:
             qtbot.keyClick(view.text_edit, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
-            assert not view.compare_button.isEnabled() and view.busy_bar.isVisible()   # busy while it works
+            assert not view.compare_button.isEnabled() and view.busy_bar.isVisible()  # busy while it works
     assert done.args[0]["text"] == "the cat sat"
     assert view.compare_button.isEnabled() and not view.busy_bar.isVisible() and not view.message.isVisible()
 
@@ -69,8 +72,11 @@ def test_compare_fills_the_table_and_splits_the_same_text(qtbot, view, trained):
     assert m.index(bpe, bpt).data(SORT_ROLE) > m.index(char, bpt).data(SORT_ROLE)
     assert m.index(char, COL["vocab_size"]).data() == f"{trained['char']['vocab_size']:,}"
     assert m.index(char, bpt).data(Qt.ItemDataRole.TextAlignmentRole) & Qt.AlignmentFlag.AlignRight
-    bold = [i for i in _column(view, "bytes_per_token") if i.data(Qt.ItemDataRole.FontRole)
-            and i.data(Qt.ItemDataRole.FontRole).bold()]
+    bold = [
+        i
+        for i in _column(view, "bytes_per_token")
+        if i.data(Qt.ItemDataRole.FontRole) and i.data(Qt.ItemDataRole.FontRole).bold()
+    ]
     assert len(bold) == 1
     assert bold[0].data(SORT_ROLE) == max(i.data(SORT_ROLE) for i in _column(view, "bytes_per_token"))
     tip = m.headerData(bpt, Qt.Orientation.Horizontal, Qt.ItemDataRole.ToolTipRole)
@@ -89,13 +95,13 @@ def test_compare_fills_the_table_and_splits_the_same_text(qtbot, view, trained):
         label, spans = by_id[trained[kind]["id"]]
         text = spans.text()
         assert text == "the cat sat"
-        assert "".join(text[s["start"]:s["end"]] for s in spans.spans()) == text
+        assert "".join(text[s["start"] : s["end"]] for s in spans.spans()) == text
         assert f"{spans.span_count()} tokens" in label.text()
     char_view = by_id[trained["char"]["id"]][1]
     assert char_view.span_count() == 11
     first = char_view.span_at(0)
     assert char_view.span_format(0).toolTip() == f"id {first['id']} · 't'"
-    assert char_view.height() < 6 * char_view.fontMetrics().lineSpacing()   # compact: about three lines
+    assert char_view.height() < 6 * char_view.fontMetrics().lineSpacing()  # compact: about three lines
 
 
 def test_ticks_survive_a_refresh_and_one_tokenizer_is_not_enough(qtbot, view, module_session, trained):
@@ -121,13 +127,14 @@ def test_ticks_survive_a_refresh_and_one_tokenizer_is_not_enough(qtbot, view, mo
         with qtbot.waitSignal(view.compared, timeout=60_000) as done:
             second = view.compare()
     assert second != first and done.args[0]["text"] == "second"
-    qtbot.wait(300)   # the first reply, if the engine still sent it, would have arrived by now
+    qtbot.wait(300)  # the first reply, if the engine still sent it, would have arrived by now
     assert view.result["text"] == "second" and all(v.text() == "second" for v in view.split_views)
 
 
 def test_an_engine_error_is_one_readable_line(qtbot, view, module_session, trained):
-    broken = _train(module_session, dataset=trained["char"]["dataset_id"], tokenizer_kind="char", vocab_size=100,
-                    name="broken")
+    broken = _train(
+        module_session, dataset=trained["char"]["dataset_id"], tokenizer_kind="char", vocab_size=100, name="broken"
+    )
     qtbot.waitUntil(lambda: view.list.count() == 4, timeout=10_000)
     (Path(module_session.workspace_path) / "tokenizers" / str(broken["id"]) / "tokenizer.json").unlink()
     view.set_checked([trained["char"]["id"], broken["id"]])

@@ -1,4 +1,5 @@
 """The training loop on a tiny model and a tiny generated corpus, with a real Workspace (engine/train.py)."""
+
 import math
 import random
 import threading
@@ -26,8 +27,10 @@ def _corpus(n_lines: int, seed: int = 0) -> str:
     rng = random.Random(seed)
     lines = []
     for _ in range(n_lines):
-        lines.append(f"{rng.choice(WORDS[:2])} {rng.choice(WORDS[2:4])} {rng.choice(WORDS[4:6])} "
-                     f"{rng.choice(WORDS[6:8])} the {rng.choice(WORDS[8:10])}.")
+        lines.append(
+            f"{rng.choice(WORDS[:2])} {rng.choice(WORDS[2:4])} {rng.choice(WORDS[4:6])} "
+            f"{rng.choice(WORDS[6:8])} the {rng.choice(WORDS[8:10])}."
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -68,15 +71,29 @@ def ws(ws_path):
 
 
 def tiny_config(**train) -> RunConfig:
-    t = {"batch_size": 8, "max_iters": 20, "learning_rate": 3e-3, "min_lr": 3e-4, "warmup_iters": 4,
-         "lr_decay_iters": 20, "eval_interval": 10, "eval_iters": 4, "log_interval": 1, "device": "cpu",
-         "seed": 7}
+    t = {
+        "batch_size": 8,
+        "max_iters": 20,
+        "learning_rate": 3e-3,
+        "min_lr": 3e-4,
+        "warmup_iters": 4,
+        "lr_decay_iters": 20,
+        "eval_interval": 10,
+        "eval_iters": 4,
+        "log_interval": 1,
+        "device": "cpu",
+        "seed": 7,
+    }
     t.update(train)
     # Dropout on, so an exact resume also needs the global RNG state back, not only the data generator's.
-    return RunConfig.from_dict({
-        "data": {"dataset": "grammar"}, "tokenizer": {"kind": "char", "vocab_size": 64},
-        "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.1},
-        "train": t})
+    return RunConfig.from_dict(
+        {
+            "data": {"dataset": "grammar"},
+            "tokenizer": {"kind": "char", "vocab_size": 64},
+            "model": {"n_layer": 1, "n_head": 2, "n_embd": 32, "block_size": 16, "dropout": 0.1},
+            "train": t,
+        }
+    )
 
 
 class Recorder:
@@ -100,8 +117,9 @@ class Recorder:
 
     def wait_for(self, pred, timeout=30):
         with self.cond:
-            assert self.cond.wait_for(lambda: any(pred(k, p) for k, p in self.events), timeout), \
+            assert self.cond.wait_for(lambda: any(pred(k, p) for k, p in self.events), timeout), (
                 f"event not seen within {timeout} s"
+            )
 
 
 def _train(ws, cfg, **kw):
@@ -116,6 +134,7 @@ def _train_losses(ws, run_id):
 
 
 # ---------------------------------------------------------------------------------------------------- tests
+
 
 def test_loss_falls_and_everything_lands_in_sqlite(ws):
     cfg = tiny_config(max_iters=60, eval_interval=30, lr_decay_iters=60)
@@ -157,12 +176,12 @@ def test_loss_falls_and_everything_lands_in_sqlite(ws):
 
 def test_lr_schedule_warms_up_then_decays_to_min_lr():
     tc = TrainConfig(learning_rate=1e-3, min_lr=1e-4, warmup_iters=10, lr_decay_iters=110)
-    assert get_lr(0, tc) == pytest.approx(1e-3 / 11)           # warm-up starts small, never at 0
+    assert get_lr(0, tc) == pytest.approx(1e-3 / 11)  # warm-up starts small, never at 0
     assert get_lr(4, tc) == pytest.approx(1e-3 * 5 / 11)
-    assert get_lr(10, tc) == pytest.approx(1e-3)                # peak at the end of warm-up
-    assert get_lr(60, tc) == pytest.approx((1e-3 + 1e-4) / 2)   # half-way down the cosine
+    assert get_lr(10, tc) == pytest.approx(1e-3)  # peak at the end of warm-up
+    assert get_lr(60, tc) == pytest.approx((1e-3 + 1e-4) / 2)  # half-way down the cosine
     assert get_lr(110, tc) == pytest.approx(1e-4)
-    assert get_lr(500, tc) == pytest.approx(1e-4)               # min_lr after the decay
+    assert get_lr(500, tc) == pytest.approx(1e-4)  # min_lr after the decay
     decay = [get_lr(i, tc) for i in range(10, 111)]
     assert all(a >= b for a, b in zip(decay, decay[1:]))
 
@@ -247,7 +266,9 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(ws, reference_run):
     assert run_training(ws, run["id"], on_event=stop_at_10, control=control) == "stopped"
     assert ws.latest_checkpoint(run["id"])["step"] == 10
     # Rows a crashed session had logged after its last checkpoint must not survive the resume.
-    ws.add_metrics(run["id"], [{"step": 11, "split": "train", "loss": 99.0}, {"step": 12, "split": "val", "loss": 99.0}])
+    ws.add_metrics(
+        run["id"], [{"step": 11, "split": "train", "loss": 99.0}, {"step": 12, "split": "val", "loss": 99.0}]
+    )
 
     # ...and so must its attention snapshots and weights-only checkpoints.
     folder = ws.run_dir(run["id"]) / ATTENTION_DIR
@@ -261,12 +282,17 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(ws, reference_run):
     assert [m["step"] for m in rec.of("metrics")] == list(range(11, 21))
     assert [s for s, _ in ins.list_snapshots(folder)] == [0, 10, 20]
     assert [a["step"] for a in rec.of("attention")] == [20]  # step 0 is not looked at again
-    assert [c["name"] for c in list_checkpoints(ws, run["id"])] == \
-           ["step-00000000", "step-00000010", "step-00000020", "latest"]
+    assert [c["name"] for c in list_checkpoints(ws, run["id"])] == [
+        "step-00000000",
+        "step-00000010",
+        "step-00000020",
+        "latest",
+    ]
     assert not (ws.run_dir(run["id"]) / "checkpoints" / "step-00000012.safetensors").exists()
     assert _train_losses(ws, run["id"]) == _train_losses(ws, straight)  # exact, not approximately
-    assert [(r["step"], r["loss"]) for r in ws.metrics(run["id"], "val")] == \
-           [(r["step"], r["loss"]) for r in ws.metrics(straight, "val")]
+    assert [(r["step"], r["loss"]) for r in ws.metrics(run["id"], "val")] == [
+        (r["step"], r["loss"]) for r in ws.metrics(straight, "val")
+    ]
     assert ws.run(run["id"])["best_val_loss"] == ws.run(straight)["best_val_loss"]
 
 
@@ -321,8 +347,17 @@ def test_lost_token_files_fail_with_a_readable_message(ws):
 def test_generate_text_gives_the_requested_tokens_and_streams_them(ws, reference_run):
     run = ws.run(reference_run)
     pieces, ids = [], []
-    out = generate_text(ws, run["id"], "the cat", max_new_tokens=40, temperature=0.8, top_k=10, seed=3,
-                        on_token=lambda i, s: (ids.append(i), pieces.append(s)), device="cpu")
+    out = generate_text(
+        ws,
+        run["id"],
+        "the cat",
+        max_new_tokens=40,
+        temperature=0.8,
+        top_k=10,
+        seed=3,
+        on_token=lambda i, s: (ids.append(i), pieces.append(s)),
+        device="cpu",
+    )
     assert out["n_tokens"] == 40 and not out["stopped"] and out["tokens_per_sec"] > 0
     assert "".join(pieces) == out["text"] and len(ids) == 40
     tok = ws.load_tokenizer(run["tokenizer_id"])
@@ -334,8 +369,15 @@ def test_generate_text_gives_the_requested_tokens_and_streams_them(ws, reference
     assert empty["n_tokens"] == 10
 
     streamed = []
-    stopped = generate_text(ws, run["id"], "a", max_new_tokens=1000, seed=0, should_stop=lambda: len(streamed) >= 5,
-                            on_token=lambda i, s: streamed.append(s))
+    stopped = generate_text(
+        ws,
+        run["id"],
+        "a",
+        max_new_tokens=1000,
+        seed=0,
+        should_stop=lambda: len(streamed) >= 5,
+        on_token=lambda i, s: streamed.append(s),
+    )
     assert stopped["stopped"] and stopped["n_tokens"] == 5
 
 
@@ -385,7 +427,11 @@ def test_attention_is_probed_at_step_0_and_every_evaluation_without_changing_tra
     assert events[0]["meta"]["probes"][0]["text"] == events[-1]["meta"]["probes"][0]["text"]
 
     assert [(c["name"], c["step"]) for c in list_checkpoints(ws, run_id)] == [
-        ("step-00000000", 0), ("step-00000010", 10), ("step-00000020", 20), ("latest", 20)]
+        ("step-00000000", 0),
+        ("step-00000010", 10),
+        ("step-00000020", 20),
+        ("latest", 20),
+    ]
     # Looking at attention and keeping weights changed nothing in the training itself.
     assert _train_losses(ws, run_id) == _train_losses(ws, reference_run)
     quiet_id, _, quiet = _train(ws, tiny_config(probe_attention=False, keep_checkpoints=0))
@@ -400,8 +446,10 @@ def test_named_checkpoints_load_and_kept_ones_are_thinned_evenly(ws, reference_r
     # Step 0 and eight evaluations, every 5 steps, thinned to at most four: every 20 steps, and the newest.
     assert steps == [0, 20, 40]
     files = sorted(p.name for p in (ws.run_dir(run_id) / "checkpoints").iterdir())
-    assert files == sorted(["latest.json", "latest.safetensors", "latest.optim.safetensors"]
-                           + [f"step-{s:08d}.{x}" for s in steps for x in ("json", "safetensors")])
+    assert files == sorted(
+        ["latest.json", "latest.safetensors", "latest.optim.safetensors"]
+        + [f"step-{s:08d}.{x}" for s in steps for x in ("json", "safetensors")]
+    )
     early, _, meta0 = load_model_for_run(ws, run_id, "cpu", "step-00000000")
     late, _, meta = load_model_for_run(ws, run_id, "cpu", "latest")
     assert meta0["step"] == 0 and meta0["checkpoint"] == "step-00000000" and meta["step"] == 40
@@ -430,8 +478,17 @@ def test_generate_modes_details_and_checkpoints(ws, reference_run):
     assert tok.decode(greedy["token_ids"]) == greedy["text"]
 
     records = []
-    out = generate_text(ws, reference_run, "the", max_new_tokens=25, mode="sample", temperature=1.0, seed=4,
-                        details=True, on_step=records.append)
+    out = generate_text(
+        ws,
+        reference_run,
+        "the",
+        max_new_tokens=25,
+        mode="sample",
+        temperature=1.0,
+        seed=4,
+        details=True,
+        on_step=records.append,
+    )
     assert [r["id"] for r in records] == out["token_ids"] and "".join(r["text"] for r in records) == out["text"]
     for r in records:
         assert 0 < r["prob"] <= 1 and r["entropy"] >= 0
@@ -449,12 +506,12 @@ def test_generate_modes_details_and_checkpoints(ws, reference_run):
 def test_generation_ends_where_the_training_documents_end(tmp_path):
     """Documents end with <|endoftext|> in the token files, so a model that learned them finishes its text there."""
     import json
+
     src = tmp_path / "greetings.jsonl"
     src.write_text("\n".join(json.dumps({"text": "hello there, old friend"}) for _ in range(400)) + "\n")
     with Workspace(tmp_path / "ws") as w:
         ds = w.import_dataset([src], name="greetings")
-        cfg = tiny_config(max_iters=150, lr_decay_iters=150, eval_interval=150, learning_rate=1e-2,
-                          min_lr=1e-3)
+        cfg = tiny_config(max_iters=150, lr_decay_iters=150, eval_interval=150, learning_rate=1e-2, min_lr=1e-3)
         cfg.data.dataset = ds["id"]
         cfg.tokenizer.kind, cfg.tokenizer.vocab_size = "bytebpe", 300
         cfg.model.dropout = 0.0
@@ -473,6 +530,7 @@ def test_a_run_stores_the_vocabulary_it_really_uses(tmp_path):
     from engine.config import preset
     from engine.store import Workspace
     from engine.run_setup import prepare_run
+
     ws = Workspace(tmp_path / "ws")
     ws.ensure_sample_dataset()
     tok = ws.train_tokenizer("sample", "char", 512)

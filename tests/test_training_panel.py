@@ -1,4 +1,5 @@
 """TrainingPanel: engine messages in (through the session's real routing), plot data and labels out."""
+
 import pytest
 from PySide6.QtWidgets import QMessageBox
 
@@ -10,8 +11,18 @@ from studio.session import Session
 
 
 def _rows(steps, start_loss=4.0):
-    return [{"step": s, "loss": start_loss - 0.04 * s, "lr": 1e-3 * s / 50, "grad_norm": 1.0 + s / 100,
-             "tokens_per_sec": 14_200.0, "elapsed_s": 65.0, "eta_s": 125.0} for s in steps]
+    return [
+        {
+            "step": s,
+            "loss": start_loss - 0.04 * s,
+            "lr": 1e-3 * s / 50,
+            "grad_norm": 1.0 + s / 100,
+            "tokens_per_sec": 14_200.0,
+            "elapsed_s": 65.0,
+            "eta_s": 125.0,
+        }
+        for s in steps
+    ]
 
 
 def _data(curve):
@@ -21,7 +32,7 @@ def _data(curve):
 
 @pytest.fixture
 def panel(qtbot, tmp_path):
-    session = Session(str(tmp_path / "ws"))     # no engine: the test plays the engine's messages
+    session = Session(str(tmp_path / "ws"))  # no engine: the test plays the engine's messages
     session.deliver([p.Status(state="idle")])
     w = TrainingPanel(session)
     qtbot.addWidget(w)
@@ -33,12 +44,16 @@ def panel(qtbot, tmp_path):
 def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
     s = panel.session
     s.deliver([p.Status(state="training", run=7, step=0, max_iters=200)])
-    for chunk in (range(10, 30, 10), range(30, 60, 10)):       # two batches, like two drains
+    for chunk in (range(10, 30, 10), range(30, 60, 10)):  # two batches, like two drains
         s.deliver([p.Metrics(run=7, rows=_rows(chunk))])
     # Nothing is drawn per message: the plot waits for the ~30 Hz redraw timer.
     assert _data(panel.train_curve) == ([], [])
-    s.deliver([p.Eval(run=7, step=50, train_loss=2.1, val_loss=2.5),
-               p.Status(state="training", run=7, step=50, max_iters=200)])
+    s.deliver(
+        [
+            p.Eval(run=7, step=50, train_loss=2.1, val_loss=2.5),
+            p.Status(state="training", run=7, step=50, max_iters=200),
+        ]
+    )
     qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 5, timeout=2000)
 
     xs, ys = _data(panel.train_curve)
@@ -47,8 +62,16 @@ def test_live_metrics_eval_and_status_show_on_plot_and_labels(qtbot, panel):
     assert _data(panel.lr_curve)[1][-1] == pytest.approx(1e-3)
     assert _data(panel.grad_curve)[1][-1] == pytest.approx(1.5)
     cards = {k: c.value.text() for k, c in panel.cards.items()}
-    assert cards == {"step": "50 / 200", "train_loss": "2.000", "val_loss": "2.500", "lr": "1.00e-03",
-                     "grad_norm": "1.50", "speed": "14.2 k tok/s", "elapsed": "1 m 05 s", "eta": "2 m 05 s"}
+    assert cards == {
+        "step": "50 / 200",
+        "train_loss": "2.000",
+        "val_loss": "2.500",
+        "lr": "1.00e-03",
+        "grad_norm": "1.50",
+        "speed": "14.2 k tok/s",
+        "elapsed": "1 m 05 s",
+        "eta": "2 m 05 s",
+    }
     assert panel.progress.value() == 250 and panel.progress.format() == "step 50 / 200 · ETA 2 m 05 s"
     assert not panel.train_button.isEnabled()
     assert panel.pause_button.isEnabled() and panel.stop_button.isEnabled()
@@ -76,7 +99,7 @@ def test_train_button_sends_the_config_and_follows_the_reply(qtbot, panel):
     sent = s.queued[-1]
     assert isinstance(sent, p.TrainRequest) and sent.config == s.config.to_dict() and sent.resume_run is None
     assert not panel.train_button.isEnabled() and panel.stop_button.isEnabled()
-    assert panel.progress.maximum() == 0          # busy until the run has started
+    assert panel.progress.maximum() == 0  # busy until the run has started
 
     run = {"id": 3, "name": "r3", "status": "created", "step": 0, "max_iters": 60, "config": sent.config}
     s.deliver([p.TrainReply(parent=sent.id, run=run)])
@@ -94,7 +117,7 @@ def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
     panel.train_button.click()
     assert len(s.queued) == queued
     assert panel.error_label.isVisible() and "Width (30) must be a multiple of" in panel.error_label.text()
-    text = panel.error_label.text()     # the plain words first, the key on a second, smaller line
+    text = panel.error_label.text()  # the plain words first, the key on a second, smaller line
     assert text.index("Width (30)") < text.index("<small>Config key: model.n_embd</small>")
     boxes = [w for w in panel.findChildren(QMessageBox) if w.isVisible()]
     assert boxes and "Width (30)" in boxes[0].text() and "model.n_embd" in boxes[0].informativeText()
@@ -103,32 +126,50 @@ def test_config_error_is_shown_and_nothing_is_sent(qtbot, panel):
 
 def test_selecting_an_old_run_loads_its_curves(qtbot, panel):
     s = panel.session
-    s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [
-        {"id": 1, "name": "old", "status": "stopped", "step": 30, "max_iters": 100, "config": {}},
-        {"id": 2, "name": "other", "status": "finished", "step": 10, "max_iters": 10, "config": {}}]})
+    s.apply_workspace(
+        {
+            "path": "x",
+            "datasets": [],
+            "tokenizers": [],
+            "runs": [
+                {"id": 1, "name": "old", "status": "stopped", "step": 30, "max_iters": 100, "config": {}},
+                {"id": 2, "name": "other", "status": "finished", "step": 10, "max_iters": 10, "config": {}},
+            ],
+        }
+    )
     s.select_run(1)
     req = next(m for m in reversed(s.queued) if isinstance(m, p.MetricsRequest))
     assert req.run == 1
-    history = [{"step": st, "split": "train", "loss": 3.0 - st / 100, "lr": 1e-3, "grad_norm": 0.5,
-                "tokens_per_sec": 1000.0, "elapsed_s": 5.0} for st in (10, 20, 30)]
+    history = [
+        {
+            "step": st,
+            "split": "train",
+            "loss": 3.0 - st / 100,
+            "lr": 1e-3,
+            "grad_norm": 0.5,
+            "tokens_per_sec": 1000.0,
+            "elapsed_s": 5.0,
+        }
+        for st in (10, 20, 30)
+    ]
     history.append({"step": 30, "split": "val", "loss": 2.9, "lr": None, "grad_norm": None})
     s.deliver([p.MetricsReply(parent=req.id, run=s.run, rows=history)])
     qtbot.waitUntil(lambda: len(_data(panel.train_curve)[0]) == 3, timeout=2000)
     assert _data(panel.train_curve)[0] == [10, 20, 30]
     assert _data(panel.val_curve) == ([30.0], [2.9])
     assert panel.cards["step"].value.text() == "30 / 100" and panel.cards["eta"].value.text() == "—"
-    assert panel.resume_button.isEnabled()          # stopped before max_iters: can be continued
+    assert panel.resume_button.isEnabled()  # stopped before max_iters: can be continued
     panel.resume_button.click()
     sent = s.queued[-1]
     assert isinstance(sent, p.TrainRequest) and sent.resume_run == 1
 
-    s.select_run(2)     # another run: the old curves go, its own are requested
+    s.select_run(2)  # another run: the old curves go, its own are requested
     qtbot.waitUntil(lambda: _data(panel.train_curve) == ([], []), timeout=2000)
 
 
 def test_history_and_live_rows_merge_without_duplicates():
     c = RunCurves(5)
-    c.add_rows(_rows([40, 50]))                    # live rows that arrived before the history reply
+    c.add_rows(_rows([40, 50]))  # live rows that arrived before the history reply
     c.merge_history([dict(r, split="train") for r in _rows([10, 20, 30, 40])])
     assert c.steps == [10, 20, 30, 40, 50]
 
@@ -142,13 +183,31 @@ def test_a_vocabulary_that_leaves_text_unknown_is_warned_about_before_training(q
     s = panel.session
     s.select_dataset({"id": 1, "name": "sample"})
     assert not panel.coverage_label.isVisible()
-    s.select_tokenizer({"id": 4, "name": "tiny-char", "kind": "char", "vocab_size": 10, "dataset_id": 1,
-                        "unk_share": 0.37, "unk_examples": ["e", "t"]})
+    s.select_tokenizer(
+        {
+            "id": 4,
+            "name": "tiny-char",
+            "kind": "char",
+            "vocab_size": 10,
+            "dataset_id": 1,
+            "unk_share": 0.37,
+            "unk_examples": ["e", "t"],
+        }
+    )
     assert panel.coverage_label.isVisible()
     text = panel.coverage_label.text()
     assert "37 % of the text in 'sample'" in text and "[UNK]" in text and "larger vocabulary" in text
-    s.select_tokenizer({"id": 5, "name": "full-char", "kind": "char", "vocab_size": 65, "dataset_id": 1,
-                        "unk_share": 0.0, "unk_examples": []})
+    s.select_tokenizer(
+        {
+            "id": 5,
+            "name": "full-char",
+            "kind": "char",
+            "vocab_size": 65,
+            "dataset_id": 1,
+            "unk_share": 0.0,
+            "unk_examples": [],
+        }
+    )
     assert not panel.coverage_label.isVisible()
 
 
@@ -158,13 +217,14 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
     after a restart the same button works."""
     from conftest import ended_runs, kill_engine_unnoticed, start_session, stop_session
     from test_attention_panel import TRAIN
+
     s = start_session(tmp_path / "ws")
     ended = ended_runs(s)
     try:
         s.update_config("tokenizer", kind="char")
         for section, values in TRAIN.items():
             s.update_config(section, **values)
-        s.update_config("train", max_iters=5000)      # never finishes on its own: the test stops it
+        s.update_config("train", max_iters=5000)  # never finishes on its own: the test stops it
         w = TrainingPanel(s)
         qtbot.addWidget(w)
         w.show()
@@ -172,11 +232,12 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
             qtbot.waitUntil(button.isEnabled, timeout=60_000)
             kill_engine_unnoticed(s)
             button.click()
-            qtbot.waitUntil(lambda: w.state_label.text() == "", timeout=5000)     # answered from the event loop
+            qtbot.waitUntil(lambda: w.state_label.text() == "", timeout=5000)  # answered from the event loop
             assert s.engine_state == "dead"
             assert not w.stop_button.isEnabled() and w.progress.maximum() == 1000
-            assert w.error_label.text().startswith("Training could not start: the engine stopped: the engine was "
-                                                   "killed")
+            assert w.error_label.text().startswith(
+                "Training could not start: the engine stopped: the engine was killed"
+            )
             for box in w.findChildren(QMessageBox):
                 box.close()
 
@@ -184,7 +245,7 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
             qtbot.waitUntil(lambda: s.ready and button.isEnabled(), timeout=60_000)
             button.click()
             qtbot.waitUntil(lambda: s.is_training and int(s.run.get("step") or 0) > 0, timeout=60_000)
-            w.stop_button.click()                       # a stopped run, resumable from its checkpoint
+            w.stop_button.click()  # a stopped run, resumable from its checkpoint
             qtbot.waitUntil(lambda: bool(ended), timeout=30_000)
             assert ended.pop().state == "stopped" and not w.error_label.isVisible()
     finally:

@@ -1,6 +1,7 @@
 """Messages in the user's words: config errors name fields by the labels on screen (the key on a second line),
 a number typed outside a field's range says why it is not taken, the diagram never draws an impossible model,
 and a binary file is called what it looks like to a user."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -29,17 +30,30 @@ def config_error(**sections) -> ConfigError:
 
 # ------------------------------------------------------------------------------------------- config errors
 
-@pytest.mark.parametrize("sections, words, key", [
-    ({"model": {"n_embd": 128, "n_head": 3}},
-     "Width (128) must be a multiple of Attention heads (3)", "model.n_embd"),
-    ({"model": {"n_layer": 0}}, "Layers must be at least 1, not 0", "model.n_layer"),
-    ({"train": {"max_iters": 0}}, "Training steps must be at least 1, not 0", "train.max_iters"),
-    ({"train": {"learning_rate": 1e-4, "min_lr": 1e-3}},
-     "Final learning rate (0.001) must be between 0 and the Learning rate (0.0001)", "train.min_lr"),
-    ({"model": {"dropout": 1.0}}, "Dropout must be at least 0 and below 1", "model.dropout"),
-    ({"model": {"pos_encoding": "rope", "n_embd": 12, "n_head": 4}}, "RoPE positions need an even head size",
-     "model.pos_encoding"),
-])
+
+@pytest.mark.parametrize(
+    "sections, words, key",
+    [
+        (
+            {"model": {"n_embd": 128, "n_head": 3}},
+            "Width (128) must be a multiple of Attention heads (3)",
+            "model.n_embd",
+        ),
+        ({"model": {"n_layer": 0}}, "Layers must be at least 1, not 0", "model.n_layer"),
+        ({"train": {"max_iters": 0}}, "Training steps must be at least 1, not 0", "train.max_iters"),
+        (
+            {"train": {"learning_rate": 1e-4, "min_lr": 1e-3}},
+            "Final learning rate (0.001) must be between 0 and the Learning rate (0.0001)",
+            "train.min_lr",
+        ),
+        ({"model": {"dropout": 1.0}}, "Dropout must be at least 0 and below 1", "model.dropout"),
+        (
+            {"model": {"pos_encoding": "rope", "n_embd": 12, "n_head": 4}},
+            "RoPE positions need an even head size",
+            "model.pos_encoding",
+        ),
+    ],
+)
 def test_config_errors_say_the_on_screen_label_and_keep_the_key_apart(sections, words, key):
     e = config_error(**sections)
     assert words in e.message
@@ -75,18 +89,38 @@ def test_every_model_and_training_field_has_the_panel_label_in_field_labels():
 
 
 def test_cli_prints_the_plain_message_and_the_key(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "engine.cli", "train", "--preset", "tiny", "--set",
-                        "data.dataset=words", "--set", "model.n_head=3", "--workspace", str(tmp_path)],
-                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "engine.cli",
+            "train",
+            "--preset",
+            "tiny",
+            "--set",
+            "data.dataset=words",
+            "--set",
+            "model.n_head=3",
+            "--workspace",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert r.returncode == 2
-    assert r.stderr.strip() == ("error: model.n_embd: Width (64) must be a multiple of Attention heads (3): each "
-                                "head gets an equal share of the width (63 or 66 would do)")
+    assert r.stderr.strip() == (
+        "error: model.n_embd: Width (64) must be a multiple of Attention heads (3): each "
+        "head gets an equal share of the width (63 or 66 would do)"
+    )
 
 
 # ---------------------------------------------------------------------------------------- the Model panel
 
+
 def make_panel(qtbot, tmp_path):
-    session = Session(workspace_path=str(tmp_path))   # local: the form needs no engine
+    session = Session(workspace_path=str(tmp_path))  # local: the form needs no engine
     panel = ArchitecturePanel(session)
     shown(qtbot, panel, (1280, 720))
     return session, panel
@@ -98,8 +132,7 @@ def type_into(qtbot, box, text):
     qtbot.keyClicks(box.lineEdit(), text)
 
 
-@pytest.mark.parametrize("key, label", [(("model", "n_layer"), "Layers"), (("train", "max_iters"),
-                                                                           "Training steps")])
+@pytest.mark.parametrize("key, label", [(("model", "n_layer"), "Layers"), (("train", "max_iters"), "Training steps")])
 def test_typing_zero_says_why_it_is_not_taken_without_moving_the_form(qtbot, tmp_path, key, label):
     session, panel = make_panel(qtbot, tmp_path)
     box, hint = panel.fields[key], panel.hints[key]
@@ -111,9 +144,9 @@ def test_typing_zero_says_why_it_is_not_taken_without_moving_the_form(qtbot, tmp
     type_into(qtbot, box, "0")
     qtbot.waitUntil(lambda: hint.text() == f"{label} must be at least 1, not 0", timeout=2000)
     assert hint.isVisible()
-    assert (box.geometry(), below.mapTo(panel, below.rect().topLeft())) == geometry   # nothing moved
+    assert (box.geometry(), below.mapTo(panel, below.rect().topLeft())) == geometry  # nothing moved
 
-    qtbot.keyClick(box.lineEdit(), Qt.Key.Key_Return)       # Qt puts the last value back...
+    qtbot.keyClick(box.lineEdit(), Qt.Key.Key_Return)  # Qt puts the last value back...
     qtbot.wait(20)
     assert box.value() == before
     assert hint.text() == f"{label} must be at least 1, not 0 (kept {box.textFromValue(before)})"  # ...and says so
@@ -127,8 +160,9 @@ def test_typing_zero_says_why_it_is_not_taken_without_moving_the_form(qtbot, tmp
 def test_a_number_above_the_range_is_not_dropped_silently(qtbot, tmp_path):
     _, panel = make_panel(qtbot, tmp_path)
     type_into(qtbot, panel.fields[("model", "n_layer")], "300")
-    qtbot.waitUntil(lambda: panel.hints[("model", "n_layer")].text() == "Layers must be at most 256, not 300",
-                    timeout=2000)
+    qtbot.waitUntil(
+        lambda: panel.hints[("model", "n_layer")].text() == "Layers must be at most 256, not 300", timeout=2000
+    )
 
 
 def test_diagram_draws_no_model_the_trainer_would_refuse(qtbot, tmp_path):
@@ -137,11 +171,11 @@ def test_diagram_draws_no_model_the_trainer_would_refuse(qtbot, tmp_path):
     assert any("4 heads × 32" in text for _, text in panel.diagram.boxes())
 
     panel.fields[("model", "n_head")].setValue(3)
-    assert panel.diagram.boxes() == []                       # no "3 heads × 42"
+    assert panel.diagram.boxes() == []  # no "3 heads × 42"
     assert "Width (128) must be a multiple of Attention heads (3)" in panel.diagram.problem
     assert panel.params_label.text() == "—"
     assert "Width (n_embd)" not in panel.labels[("model", "n_embd")].text()
-    assert "model.n_embd" in panel.fields[("model", "n_embd")].toolTip()   # the key, for CLI users
+    assert "model.n_embd" in panel.fields[("model", "n_embd")].toolTip()  # the key, for CLI users
 
     panel.fields[("model", "n_head")].setValue(8)
     assert panel.diagram.problem == ""
@@ -161,13 +195,14 @@ def test_error_line_puts_the_config_key_on_a_second_smaller_line(qtbot, tmp_path
 
 # ------------------------------------------------------------------------------------------ binary files
 
+
 def test_a_binary_file_is_called_a_program_or_binary_file_with_the_offset_apart(tmp_path):
     path = tmp_path / "tool.exe"
     path.write_bytes(b"MZ\x90header\x00\x01\x02")
     with pytest.raises(BinaryFileError) as info:
         list(TextReader(path, chunk_bytes=64).chunks())
     assert str(info.value) == f"{path} looks like a program or binary file, not text (NUL byte at offset 9)"
-    assert "\n" not in str(info.value)      # one line, for the CLI and the import report
+    assert "\n" not in str(info.value)  # one line, for the CLI and the import report
 
 
 def test_the_quick_look_says_the_same_about_a_binary_file(tmp_path):
@@ -183,4 +218,5 @@ def test_the_quick_look_says_the_same_about_a_binary_file(tmp_path):
 def test_the_studio_and_the_engine_word_a_binary_file_alike():
     from engine.data.textio import binary_message as engine_words
     from studio.state.import_files import binary_message as studio_words
+
     assert studio_words("a.dat", 5) == engine_words("a.dat", 5)

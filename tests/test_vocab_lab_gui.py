@@ -1,5 +1,6 @@
 """The Vocabulary panel's lab with a real engine: every tokenizer kind, advanced options, merge ranks, token
 contexts, the document-length histogram and export."""
+
 import pytest
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtGui import QFont, QKeySequence, QTextCursor
@@ -15,7 +16,7 @@ from studio.widgets.vocab_table import SORT_ROLE
 
 pytestmark = pytest.mark.timeout(120)
 
-LOSSLESS = ("char", "bpe", "bytebpe", "unigram")   # tests/test_tokenizer.py: decode(encode(text)) == text
+LOSSLESS = ("char", "bpe", "bytebpe", "unigram")  # tests/test_tokenizer.py: decode(encode(text)) == text
 UNREADABLE = {"␣": " ", "⏎": "\n", "⇥": "\t"}
 
 
@@ -72,6 +73,7 @@ def proxy_row_of(panel, token: str) -> int:
 
 # ------------------------------------------------------------------------------------------ without engine
 
+
 def test_only_options_that_differ_from_the_kinds_defaults_are_sent(qtbot):
     form = TokenizerOptionsForm()
     qtbot.addWidget(form)
@@ -85,8 +87,12 @@ def test_only_options_that_differ_from_the_kinds_defaults_are_sent(qtbot):
     form.normalizer_combo.setCurrentIndex(form.normalizer_combo.findData("nfkc_lowercase"))
     form.pre_tokenizer_combo.setCurrentIndex(form.pre_tokenizer_combo.findData("bert"))
     form.min_freq_spin.setValue(3)
-    assert form.options() == {"min_frequency": 3, "normalizer": "nfkc_lowercase", "pre_tokenizer": "bert",
-                              "special_tokens": {"unk": None, "bos": "[BOS]"}}
+    assert form.options() == {
+        "min_frequency": 3,
+        "normalizer": "nfkc_lowercase",
+        "pre_tokenizer": "bert",
+        "special_tokens": {"unk": None, "bos": "[BOS]"},
+    }
     assert "special tokens" in form.advanced_summary.text()
     form.reset_advanced()
     assert form.options() == {}
@@ -101,22 +107,32 @@ def test_only_options_that_differ_from_the_kinds_defaults_are_sent(qtbot):
     form.set_kind("unigram")
     choices = [form.pre_tokenizer_combo.itemData(i) for i in range(form.pre_tokenizer_combo.count())]
     assert form.pre_tokenizer_combo.isEnabled() and "bytelevel" not in choices and "none" not in choices
-    assert not form.min_freq_spin.isEnabled()   # Unigram has no minimum frequency
+    assert not form.min_freq_spin.isEnabled()  # Unigram has no minimum frequency
     assert set(form.special_edits) == set(ROLES)
 
 
 def test_longer_than_context_counts_whole_bins_and_estimates_the_cut_one():
-    hist = {"n_docs": 10, "sampled": 10, "counts": [2, 3, 5], "edges": [0.0, 10.0, 20.0, 30.0], "min": 1,
-            "max": 30, "mean": 17.0, "median": 18.0, "p95": 29.0}
+    hist = {
+        "n_docs": 10,
+        "sampled": 10,
+        "counts": [2, 3, 5],
+        "edges": [0.0, 10.0, 20.0, 30.0],
+        "min": 1,
+        "max": 30,
+        "mean": 17.0,
+        "median": 18.0,
+        "p95": 29.0,
+    }
     assert longer_than(hist, 30) == (0.0, True)
     assert longer_than(hist, 0) == (10.0, True)
-    assert longer_than(hist, 15) == (6.5, False)   # all 5 of the last bin, half of the middle one
+    assert longer_than(hist, 15) == (6.5, False)  # all 5 of the last bin, half of the middle one
     text = stats_text(hist, 15)
     assert "about 6 of 10 documents" in text and "context length of 15 tokens" in text
     assert "95th percentile 29" in text and "longest 30 tokens" in text
 
 
 # --------------------------------------------------------------------------------------------- with engine
+
 
 @pytest.mark.parametrize("kind", ["char", "bpe", "bytebpe", "wordpiece", "unigram"])
 def test_every_kind_trains_fills_the_table_and_cuts_a_text(qtbot, module_session, kind):
@@ -126,7 +142,7 @@ def test_every_kind_trains_fills_the_table_and_cuts_a_text(qtbot, module_session
     assert tok["kind"] == kind and module_session.tokenizer["id"] == tok["id"]
     proxy = panel.vocab_view.model()
     assert proxy.rowCount() == tok["vocab_size"]
-    assert kind == "char" or tok["vocab_size"] >= 290   # the others fill (nearly) what was asked
+    assert kind == "char" or tok["vocab_size"] >= 290  # the others fill (nearly) what was asked
 
     ranks = [proxy.index(r, 3).data(SORT_ROLE) for r in range(proxy.rowCount())]
     if kind in ("bpe", "bytebpe"):
@@ -134,11 +150,11 @@ def test_every_kind_trains_fills_the_table_and_cuts_a_text(qtbot, module_session
         assert sum(r is not None for r in ranks) > 30
         panel.vocab_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)
         assert proxy.index(0, 3).data(SORT_ROLE) == 0 and proxy.index(0, 3).data() == "0"
-        assert proxy.index(proxy.rowCount() - 1, 3).data(SORT_ROLE) is None   # unranked last
+        assert proxy.index(proxy.rowCount() - 1, 3).data(SORT_ROLE) is None  # unranked last
         assert proxy.index(proxy.rowCount() - 1, 3).data() == ""
         sorted_ranks = [proxy.index(r, 3).data(SORT_ROLE) for r in range(proxy.rowCount())]
         known = [r for r in sorted_ranks if r is not None]
-        assert known == sorted(known) and sorted_ranks[:len(known)] == known
+        assert known == sorted(known) and sorted_ranks[: len(known)] == known
     else:
         assert all(r is None for r in ranks) and panel.vocab_view.isColumnHidden(3)
 
@@ -148,7 +164,7 @@ def test_every_kind_trains_fills_the_table_and_cuts_a_text(qtbot, module_session
     joined = "".join("".join(UNREADABLE.get(c, c) for c in s["token"]) for s in spans)
     if kind in LOSSLESS:
         assert joined == text
-    else:   # WordPiece drops the spaces and marks continuations with ##
+    else:  # WordPiece drops the spaces and marks continuations with ##
         assert joined.replace("##", "") == "".join(text.split())
 
 
@@ -159,13 +175,13 @@ def test_advanced_options_reach_the_engine_and_its_errors_are_shown(qtbot, modul
     lower = panel.form.normalizer_combo.findData("lowercase")
     tok = train(qtbot, panel, "bpe", 300, normalizer=lambda f: f.normalizer_combo.setCurrentIndex(lower))
     assert tok["spec"]["normalizer"] == "lowercase" and "normalizer lowercase" in panel.tokenizer_info.text()
-    text = "so The the THE"   # not first: the first word of a text has no ▁ before it
+    text = "so The the THE"  # not first: the first word of a text has no ▁ before it
     spans = show_spans(qtbot, panel, text)
-    words = [s for s in spans if text[s["start"]:s["end"]].strip().lower() == "the"]
-    assert len(words) == 3 and len({s["id"] for s in words}) == 1   # lower-cased before it is cut
+    words = [s for s in spans if text[s["start"] : s["end"]].strip().lower() == "the"]
+    assert len(words) == 3 and len({s["id"] for s in words}) == 1  # lower-cased before it is cut
     tokens = [panel.vocab_model.row(i)[1] for i in range(panel.vocab_model.rowCount())]
     specials = set(tok["spec"]["special_tokens"].values())
-    assert not any(t != t.lower() for t in tokens if t not in specials)   # no capitals left to learn
+    assert not any(t != t.lower() for t in tokens if t not in specials)  # no capitals left to learn
 
     # WordPiece without an unknown token: the engine refuses, its reason is shown, nothing is added
     before = len(module_session.workspace["tokenizers"])
@@ -173,7 +189,7 @@ def test_advanced_options_reach_the_engine_and_its_errors_are_shown(qtbot, modul
     panel.form.special_edits["unk"].clear()
     assert panel.form.options()["special_tokens"] == {"unk": None}
     with qtbot.waitSignal(panel.tokenizerTrained, timeout=30_000) as trained:
-        qtbot.keyClick(panel.form.vocab_spin, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)   # Ctrl+T
+        qtbot.keyClick(panel.form.vocab_spin, Qt.Key.Key_T, Qt.KeyboardModifier.ControlModifier)  # Ctrl+T
     assert trained.args[0] is None
     assert "needs an unk token" in panel.error_line.text() and panel.error_line.level == "error"
     assert panel.train_button.isEnabled() and not panel.cancel_button.isVisible()
@@ -229,8 +245,10 @@ def test_document_lengths_histogram_and_context_length(qtbot, module_session, tm
     corpus = tmp_path / "lines.txt"
     corpus.write_text("".join(("word " * (1 + i % 37)).strip() + "\n" for i in range(150)), encoding="utf-8")
     got = []
-    module_session.request(p.ImportRequest(paths=[str(corpus)], name="lines", val_fraction=0.2,
-                                           options={"doc_unit": "line"}), on_reply=got.append)
+    module_session.request(
+        p.ImportRequest(paths=[str(corpus)], name="lines", val_fraction=0.2, options={"doc_unit": "line"}),
+        on_reply=got.append,
+    )
     qtbot.waitUntil(lambda: bool(got), timeout=30_000)
     assert got[0].ok, got[0].error
     qtbot.waitUntil(lambda: any(d["name"] == "lines" for d in module_session.workspace["datasets"]), timeout=5000)
@@ -238,7 +256,7 @@ def test_document_lengths_histogram_and_context_length(qtbot, module_session, tm
     module_session.update_config("model", block_size=64)
     train(qtbot, panel, "char", 100)
     qtbot.wait(200)
-    assert panel.lengths.histogram() == {}   # nothing asked while the tab is hidden
+    assert panel.lengths.histogram() == {}  # nothing asked while the tab is hidden
 
     with qtbot.waitSignal(panel.lengthsShown, timeout=20_000) as shown:
         panel.tabs.setCurrentWidget(panel.lengths)
@@ -250,7 +268,7 @@ def test_document_lengths_histogram_and_context_length(qtbot, module_session, tm
     stats = panel.lengths.stats.text()
     assert "context length of 64 tokens" in stats and "95th percentile" in stats
     over, exact = longer_than(hist, 64)
-    assert exact and 0 < over < n_train   # lines run from 4 to 184 characters: some are longer than 64
+    assert exact and 0 < over < n_train  # lines run from 4 to 184 characters: some are longer than 64
     assert over == sum(1 for n in hist["lengths"] if n > 64)
     assert f"{over:,.0f} of {n_train:,} documents" in stats and "about" not in stats
 
@@ -263,11 +281,12 @@ def test_document_lengths_histogram_and_context_length(qtbot, module_session, tm
         panel.lengths.split_combo.setCurrentIndex(panel.lengths.split_combo.findData("val"))
     val = panel.lengths.histogram()
     assert val["split"] == "val" and shown.args[0] == val["sampled"] == val["n_docs"]
-    assert 10 < val["n_docs"] < 50 and sum(panel.lengths.bar_heights()) == val["n_docs"]   # about 20 % of 150
+    assert 10 < val["n_docs"] < 50 and sum(panel.lengths.bar_heights()) == val["n_docs"]  # about 20 % of 150
 
 
 def test_export_writes_files_that_tokenizers_loads(qtbot, module_session, tmp_path, monkeypatch):
     from tokenizers import Tokenizer
+
     panel = open_panel(qtbot, module_session)
     tok = train(qtbot, panel, "bytebpe", 300)
     target = tmp_path / "mine.json"
@@ -309,7 +328,7 @@ def test_compare_view_made_while_its_tab_is_hidden_shows_when_the_tab_opens(qtbo
     panel = VocabPanel(module_session)
     qtbot.addWidget(panel)
     panel.show()
-    view = panel.ensure_compare_view()           # e.g. a presenter's script preparing the tab in advance
+    view = panel.ensure_compare_view()  # e.g. a presenter's script preparing the tab in advance
     assert not view.isVisible()
     panel.tabs.setCurrentWidget(panel.compare_tab)
     assert view.isVisible() and view.compare_button.isVisible()

@@ -1,4 +1,5 @@
 """VocabPanel with a real engine: train a char tokenizer, browse and sort its vocabulary, tokenize a sample."""
+
 from PySide6.QtCore import Qt
 
 from studio.panels.vocab import VocabPanel
@@ -6,7 +7,7 @@ from studio.panels.vocab import VocabPanel
 
 def test_train_char_tokenizer_table_search_and_spans(qtbot, module_session):
     session = module_session
-    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)   # the built-in sample
+    qtbot.waitUntil(lambda: session.dataset is not None, timeout=10_000)  # the built-in sample
     panel = VocabPanel(session)
     qtbot.addWidget(panel)
     panel.resize(1000, 750)
@@ -32,7 +33,7 @@ def test_train_char_tokenizer_table_search_and_spans(qtbot, module_session):
     panel.vocab_view.sortByColumn(2, Qt.SortOrder.DescendingOrder)
     freqs = [proxy.index(r, 2).data(Qt.ItemDataRole.UserRole + 1) for r in range(proxy.rowCount())]
     assert freqs == sorted(freqs, reverse=True) and freqs[0] > freqs[-1]
-    assert proxy.index(0, 1).data() == "␣"   # the space is the commonest character in the sample play
+    assert proxy.index(0, 1).data() == "␣"  # the space is the commonest character in the sample play
 
     # search filters by token text; a typed space finds ␣
     panel.search_edit.setText("e")
@@ -65,6 +66,7 @@ def test_train_as_the_engine_dies_is_not_left_busy_and_works_after_a_restart(qtb
     """The engine dies just before Train is pressed, unnoticed: the request fails while it is being sent. The
     panel says why and is not left training (Train would be refused for ever); after a restart it trains."""
     from conftest import kill_engine_unnoticed, start_session, stop_session
+
     s = start_session(tmp_path / "ws")
     try:
         panel = VocabPanel(s)
@@ -73,11 +75,12 @@ def test_train_as_the_engine_dies_is_not_left_busy_and_works_after_a_restart(qtb
         panel.kind_combo.setCurrentIndex(panel.kind_combo.findData("char"))
         kill_engine_unnoticed(s)
         panel.train_button.click()
-        qtbot.waitUntil(lambda: panel.train_request_id is None, timeout=5000)     # answered from the event loop
+        qtbot.waitUntil(lambda: panel.train_request_id is None, timeout=5000)  # answered from the event loop
         assert s.engine_state == "dead"
         assert panel.train_button.isEnabled() and not panel.cancel_button.isVisible()
-        assert panel.error_line.text().startswith("Tokenizer training failed: the engine stopped: the engine was "
-                                                  "killed")
+        assert panel.error_line.text().startswith(
+            "Tokenizer training failed: the engine stopped: the engine was killed"
+        )
 
         s.restart_engine()
         qtbot.waitUntil(lambda: s.ready, timeout=60_000)

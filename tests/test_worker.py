@@ -1,4 +1,5 @@
 """The engine as a real OS process, driven through the real connection and protocol (no Qt)."""
+
 import os
 import signal
 import time
@@ -11,8 +12,12 @@ from tests.engine_harness import EngineProcess
 
 
 def corpus(tmp_path):
-    lines = [f"the {a} {b} sat on the {c} mat." for a in ("red", "big", "old") for b in ("cat", "dog", "fox")
-             for c in ("warm", "cold", "soft")]
+    lines = [
+        f"the {a} {b} sat on the {c} mat."
+        for a in ("red", "big", "old")
+        for b in ("cat", "dog", "fox")
+        for c in ("warm", "cold", "soft")
+    ]
     path = tmp_path / "mats.txt"
     path.write_text("\n".join(lines * 40) + "\n")
     return path
@@ -27,10 +32,22 @@ def engine(tmp_path_factory):
 
 
 def tiny_config(dataset_id, tokenizer_id, max_iters=400):
-    cfg = preset("tiny").with_overrides([
-        f"data.dataset={dataset_id}", f"tokenizer.tokenizer={tokenizer_id}", "model.n_layer=1", "model.n_embd=32",
-        "model.n_head=2", "model.block_size=16", "train.batch_size=4", f"train.max_iters={max_iters}",
-        f"train.lr_decay_iters={max_iters}", "train.eval_interval=50", "train.eval_iters=2", "train.log_interval=1"])
+    cfg = preset("tiny").with_overrides(
+        [
+            f"data.dataset={dataset_id}",
+            f"tokenizer.tokenizer={tokenizer_id}",
+            "model.n_layer=1",
+            "model.n_embd=32",
+            "model.n_head=2",
+            "model.block_size=16",
+            "train.batch_size=4",
+            f"train.max_iters={max_iters}",
+            f"train.lr_decay_iters={max_iters}",
+            "train.eval_interval=50",
+            "train.eval_iters=2",
+            "train.log_interval=1",
+        ]
+    )
     return cfg.to_dict()
 
 
@@ -115,6 +132,7 @@ def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):
             os.killpg(eng.proc.pid, signal.SIGKILL)
         eng.close()
     from engine.store import Workspace
+
     ws = Workspace(tmp_path / "ws2")
     run = ws.runs()[-1]
     assert run["status"] == "stopped"
@@ -124,8 +142,12 @@ def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):
 def test_a_request_kind_the_engine_does_not_know_is_answered_not_ignored(engine):
     """As a newer studio would send it: the engine's reply ends the request with a readable error."""
     import json
-    engine.conn.send_bytes(json.dumps({"v": p.PROTOCOL_VERSION, "msgs": [
-        {"kind": "teleport_request", "id": "tp-1", "where": "moon"}]}).encode())
+
+    engine.conn.send_bytes(
+        json.dumps(
+            {"v": p.PROTOCOL_VERSION, "msgs": [{"kind": "teleport_request", "id": "tp-1", "where": "moon"}]}
+        ).encode()
+    )
     reply = engine.wait_for(lambda m: m.parent == "tp-1", timeout=30)
     assert isinstance(reply, p.Unknown) and reply.kind_name == "teleport_reply"
     assert reply.data["status"] == "error" and "does not handle teleport_request" in reply.data["error"]

@@ -1,5 +1,6 @@
 """The data and tokenizer lab through the real engine process: import options and preview, spec options,
 contexts, document lengths, comparison and export."""
+
 import json
 
 import pytest
@@ -36,25 +37,40 @@ def test_preview_lists_columns_and_shows_cleaning_before_and_after(engine, revie
     assert any("column" in w for w in reply.preview["warnings"])
 
     cleaning = {"collapse_whitespace": True, "lowercase": True, "min_chars": 10}
-    reply = engine.request(p.ImportPreviewRequest(
-        paths=[str(reviews)], n=100, options={"fmt": "csv", "column": "review", "label_column": "stars",
-                                              "cleaning": cleaning}))
+    reply = engine.request(
+        p.ImportPreviewRequest(
+            paths=[str(reviews)],
+            n=100,
+            options={"fmt": "csv", "column": "review", "label_column": "stars", "cleaning": cleaning},
+        )
+    )
     assert reply.ok, reply.error
     records = reply.preview["records"]
     assert records[0]["text"].startswith("  The Film") and records[0]["label"] == "0"
     assert reply.cleaned[0] == "the film number 0 was good and long"  # the no-break space is whitespace too
-    assert reply.cleaned[-1] is None                                  # "short" is under 10 characters
+    assert reply.cleaned[-1] is None  # "short" is under 10 characters
     assert reply.cleaning["length"]["removed_docs"] == 1
-    assert reply.cleaning["lowercase"]["changed_docs"] == 60          # "short" had nothing to lower
+    assert reply.cleaning["lowercase"]["changed_docs"] == 60  # "short" had nothing to lower
     before, after = reply.cleaning["collapse_whitespace"]["examples"][0]
     assert "  " in before and "  " not in after
 
 
 def test_import_with_options_keeps_labels_and_cleaning(engine, reviews):
-    reply = engine.request(p.ImportRequest(
-        paths=[str(reviews)], name="reviews", val_fraction=0.2,
-        options={"fmt": "csv", "column": "review", "label_column": "stars", "split": "documents", "seed": 3,
-                 "cleaning": {"lowercase": True, "min_chars": 10}}))
+    reply = engine.request(
+        p.ImportRequest(
+            paths=[str(reviews)],
+            name="reviews",
+            val_fraction=0.2,
+            options={
+                "fmt": "csv",
+                "column": "review",
+                "label_column": "stars",
+                "split": "documents",
+                "seed": 3,
+                "cleaning": {"lowercase": True, "min_chars": 10},
+            },
+        )
+    )
     assert reply.ok, reply.error
     ds = reply.dataset
     assert ds["n_docs"] == 60 and ds["has_labels"] and ds["split"] == "documents"
@@ -65,7 +81,7 @@ def test_import_with_options_keeps_labels_and_cleaning(engine, reviews):
 def test_bad_options_get_one_clear_line_and_nothing_is_added(engine, reviews):
     before = engine.request(p.WorkspaceRequest()).workspace["datasets"]
     reply = engine.request(p.ImportRequest(paths=[str(reviews)], options={"fmt": "csv", "column": "nope"}))
-    assert not reply.ok and "nope" in reply.error and "review" in reply.error   # names the columns there are
+    assert not reply.ok and "nope" in reply.error and "review" in reply.error  # names the columns there are
     reply = engine.request(p.ImportRequest(paths=[str(reviews)], options={"cleaning": {"regex": "(["}}))
     assert not reply.ok and "regex" in reply.error
     reply = engine.request(p.ImportRequest(paths=[str(reviews)], options={"colour": "red"}))
@@ -77,9 +93,15 @@ def test_bad_options_get_one_clear_line_and_nothing_is_added(engine, reviews):
 def two_tokenizers(engine):
     sample = next(d for d in engine.request(p.WorkspaceRequest()).workspace["datasets"] if d["name"] == "sample")
     char = engine.request(p.TokenizerTrainRequest(dataset=sample["id"], tokenizer_kind="char", vocab_size=200))
-    wp = engine.request(p.TokenizerTrainRequest(
-        dataset=sample["id"], tokenizer_kind="wordpiece", vocab_size=400,
-        options={"min_frequency": 2, "normalizer": "lowercase", "special_tokens": {"bos": "[BOS]"}}), timeout=120)
+    wp = engine.request(
+        p.TokenizerTrainRequest(
+            dataset=sample["id"],
+            tokenizer_kind="wordpiece",
+            vocab_size=400,
+            options={"min_frequency": 2, "normalizer": "lowercase", "special_tokens": {"bos": "[BOS]"}},
+        ),
+        timeout=120,
+    )
     assert char.ok and wp.ok, (char.error, wp.error)
     return char.tokenizer, wp.tokenizer
 
@@ -89,9 +111,8 @@ def test_tokenizer_spec_options_reach_the_trained_tokenizer(engine, two_tokenize
     assert wp["kind"] == "wordpiece" and wp["spec"]["normalizer"] == "lowercase"
     assert wp["spec"]["special_tokens"]["bos"] == "[BOS]"
     spans = engine.request(p.TokenizeRequest(tokenizer=wp["id"], text="The THE the")).spans
-    assert len({s["id"] for s in spans}) == 1                         # lowercased before it is cut
-    bad = engine.request(p.TokenizerTrainRequest(dataset=wp["dataset_id"], tokenizer_kind="bytebpe",
-                                                 vocab_size=100))
+    assert len({s["id"] for s in spans}) == 1  # lowercased before it is cut
+    bad = engine.request(p.TokenizerTrainRequest(dataset=wp["dataset_id"], tokenizer_kind="bytebpe", vocab_size=100))
     assert not bad.ok and "at least" in bad.error
 
 

@@ -10,6 +10,7 @@ which takes a few minutes on 2 cores; later runs reuse it. Each panel is shown, 
 docs/screenshots/<name>.png. Scenes that need clicks (an import preview, a token's contexts, the compare tab) are
 set up through the panels' own methods, as a user's clicks would.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,13 @@ sys.path.insert(0, str(ROOT))
 
 
 def cli(*args, workspace: Path) -> str:
-    r = subprocess.run([sys.executable, "-m", "engine.cli", *map(str, args), "--workspace", str(workspace)],
-                       cwd=ROOT, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run(
+        [sys.executable, "-m", "engine.cli", *map(str, args), "--workspace", str(workspace)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     if r.returncode:
         raise SystemExit(f"{' '.join(map(str, args))}: {r.stderr.strip()}")
     return r.stdout.strip().splitlines()[-1]
@@ -42,9 +48,24 @@ def prepare(ws: Path, steps: int) -> None:
     cli("tokenizer", "train", "--dataset", ds, "--kind", "bytebpe", "--vocab-size", 2048, workspace=ws)
     cli("tokenizer", "train", "--dataset", ds, "--kind", "wordpiece", "--vocab-size", 2048, workspace=ws)
     cli("tokenizer", "train", "--dataset", ds, "--kind", "unigram", "--vocab-size", 2048, workspace=ws)
-    cli("train", "--preset", "baby", "--name", "shakespeare-baby", "--set", f"data.dataset={ds}",
-        "--set", f"tokenizer.tokenizer={char}", "--set", f"train.max_iters={steps}",
-        "--set", f"train.lr_decay_iters={steps}", "--set", "train.eval_interval=100", workspace=ws)
+    cli(
+        "train",
+        "--preset",
+        "baby",
+        "--name",
+        "shakespeare-baby",
+        "--set",
+        f"data.dataset={ds}",
+        "--set",
+        f"tokenizer.tokenizer={char}",
+        "--set",
+        f"train.max_iters={steps}",
+        "--set",
+        f"train.lr_decay_iters={steps}",
+        "--set",
+        "train.eval_interval=100",
+        workspace=ws,
+    )
 
 
 def sample_csv(folder: Path) -> Path:
@@ -52,9 +73,16 @@ def sample_csv(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "reviews.csv"
     rows = [("id", "review", "stars")]
-    texts = ["A  wonderful film,   I LOVED every minute.", "Too long.", "The acting was fine but the plot dragged.",
-             "A  wonderful film,   I LOVED every minute.", "Ok", "Would watch again with friends!",
-             "The music\u00a0carried the weaker scenes.", "Bored stiff; left halfway through."]
+    texts = [
+        "A  wonderful film,   I LOVED every minute.",
+        "Too long.",
+        "The acting was fine but the plot dragged.",
+        "A  wonderful film,   I LOVED every minute.",
+        "Ok",
+        "Would watch again with friends!",
+        "The music\u00a0carried the weaker scenes.",
+        "Bored stiff; left halfway through.",
+    ]
     for i, t in enumerate(texts * 3):
         rows.append((str(i), t, str(1 + (i * 7) % 5)))
     with open(path, "w", newline="", encoding="utf-8") as f:
@@ -64,11 +92,12 @@ def sample_csv(folder: Path) -> Path:
 
 def wait(seconds: float, until=None) -> None:
     from PySide6.QtCore import QCoreApplication, QEventLoop
+
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 50)
         if until is not None and until():
-            for _ in range(20):    # a few more rounds for the redraw timers
+            for _ in range(20):  # a few more rounds for the redraw timers
                 QCoreApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 20)
                 time.sleep(0.02)
             return
@@ -130,18 +159,24 @@ def main() -> int:
 
 # ------------------------------------------------------------------------------------------------ scenes
 
+
 def choose_shakespeare(session) -> None:
     """The selection the scenes show: tinyshakespeare, its character vocabulary and the baby run (and the baby
     preset's settings, so the Train panel's summary is that run's)."""
     from engine.config import preset
+
     shakespeare = next(d for d in session.workspace["datasets"] if d["name"] == "shakespeare")
     session.set_config(preset("baby"))
     session.select_dataset(shakespeare)
     toks = [t for t in session.workspace["tokenizers"] if t["dataset_id"] == shakespeare["id"]]
     session.select_tokenizer(next(t for t in toks if t["kind"] == "char"))
     run = session.workspace["runs"][0]
-    session.update_config("train", max_iters=int(run.get("max_iters") or 600),
-                          lr_decay_iters=int(run.get("max_iters") or 600), eval_interval=100)
+    session.update_config(
+        "train",
+        max_iters=int(run.get("max_iters") or 600),
+        lr_decay_iters=int(run.get("max_iters") or 600),
+        eval_interval=100,
+    )
     session.select_run(run)
 
 
@@ -178,7 +213,7 @@ def scene_vocab(win, session, args):
     panel = win.panels["vocab"]
     wait(10, lambda: panel.vocab_model.rowCount() > 0)
     panel.tabs.setCurrentWidget(panel.browser)
-    panel.vocab_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)     # by merge rank: the first merges on top
+    panel.vocab_view.sortByColumn(3, Qt.SortOrder.AscendingOrder)  # by merge rank: the first merges on top
     wait(1)
     proxy = panel.vocab_view.model()
     row = next(r for r in range(proxy.rowCount()) if proxy.index(r, 1).data() == "␣the")
@@ -190,15 +225,21 @@ def scene_vocab(win, session, args):
 def scene_lengths(win, session, args):
     """Shakespeare's speeches as documents (one per paragraph), so the histogram has a shape."""
     from engine import protocol as p
+
     panel = win.panels["vocab"]
     toks = [t for t in session.workspace["tokenizers"] if t["name"] == "speeches-bytebpe"]
     if not toks:
         done = []
-        session.request(p.ImportRequest(paths=[str(SHAKESPEARE)], name="speeches",
-                                        options={"doc_unit": "paragraph"}), done.append)
+        session.request(
+            p.ImportRequest(paths=[str(SHAKESPEARE)], name="speeches", options={"doc_unit": "paragraph"}), done.append
+        )
         wait(120, lambda: done)
-        session.request(p.TokenizerTrainRequest(dataset=done[0].dataset["id"], tokenizer_kind="bytebpe",
-                                                vocab_size=2048, name="speeches-bytebpe"), done.append)
+        session.request(
+            p.TokenizerTrainRequest(
+                dataset=done[0].dataset["id"], tokenizer_kind="bytebpe", vocab_size=2048, name="speeches-bytebpe"
+            ),
+            done.append,
+        )
         wait(300, lambda: len(done) == 2)
         session.refresh_workspace()
         wait(10, lambda: any(t["name"] == "speeches-bytebpe" for t in session.workspace["tokenizers"]))
@@ -270,11 +311,20 @@ def scene_playground(win, session, args):
     wait(5)
 
 
-SCENES = {"data": scene_data, "data-import": scene_data_import, "vocab": scene_vocab,
-          "vocab-lengths": scene_lengths, "compare": scene_compare,
-          "model": scene_model, "objective": scene_objective, "train": scene_train,
-          "attention": scene_attention, "attention-heatmap": scene_attention_heatmap,
-          "playground-details": scene_playground, "runs": scene_runs}
+SCENES = {
+    "data": scene_data,
+    "data-import": scene_data_import,
+    "vocab": scene_vocab,
+    "vocab-lengths": scene_lengths,
+    "compare": scene_compare,
+    "model": scene_model,
+    "objective": scene_objective,
+    "train": scene_train,
+    "attention": scene_attention,
+    "attention-heatmap": scene_attention_heatmap,
+    "playground-details": scene_playground,
+    "runs": scene_runs,
+}
 
 
 if __name__ == "__main__":

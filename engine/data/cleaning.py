@@ -18,6 +18,7 @@ A document left with no visible character after the line steps is dropped and co
 emptied it. Duplicates are remembered as digests in compact tables (about 20 bytes per distinct line or
 document, whatever its length).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -57,8 +58,9 @@ class CleaningConfig:
         if self.normalize not in (None, *NORMAL_FORMS):
             raise DataError(f"cleaning: normalize must be NFC, NFKC or none, not {self.normalize!r}")
         if self.regex_action not in REGEX_ACTIONS:
-            raise DataError(f"cleaning: regex_action must be one of {', '.join(REGEX_ACTIONS)}, "
-                            f"not {self.regex_action!r}")
+            raise DataError(
+                f"cleaning: regex_action must be one of {', '.join(REGEX_ACTIONS)}, not {self.regex_action!r}"
+            )
         if self.regex == "":
             self.regex = None
         if self.regex is not None:
@@ -94,10 +96,16 @@ class CleaningConfig:
 
     def steps(self) -> list[str]:
         """The enabled steps, in the order they run."""
-        on = {"normalize": self.normalize is not None, "strip_control": self.strip_control,
-              "collapse_whitespace": self.collapse_whitespace, "lowercase": self.lowercase,
-              "regex": self.regex is not None, "dedupe_lines": self.dedupe_lines,
-              "length": self.min_chars > 0 or self.max_chars is not None, "dedupe_docs": self.dedupe_docs}
+        on = {
+            "normalize": self.normalize is not None,
+            "strip_control": self.strip_control,
+            "collapse_whitespace": self.collapse_whitespace,
+            "lowercase": self.lowercase,
+            "regex": self.regex is not None,
+            "dedupe_lines": self.dedupe_lines,
+            "length": self.min_chars > 0 or self.max_chars is not None,
+            "dedupe_docs": self.dedupe_docs,
+        }
         return [s for s in STEPS if on[s]]
 
 
@@ -195,9 +203,13 @@ class Cleaner:
         self.enabled = self.cfg.steps()
         self.n_examples = n_examples
         self.stats: dict[str, dict[str, Any]] = {
-            s: {"removed_docs": 0, "changed_docs": 0, "removed_lines": 0, "examples": []} for s in self.enabled}
-        self._line_steps = [s for s in ("normalize", "strip_control", "collapse_whitespace", "lowercase", "regex",
-                                        "dedupe_lines") if s in self.enabled]
+            s: {"removed_docs": 0, "changed_docs": 0, "removed_lines": 0, "examples": []} for s in self.enabled
+        }
+        self._line_steps = [
+            s
+            for s in ("normalize", "strip_control", "collapse_whitespace", "lowercase", "regex", "dedupe_lines")
+            if s in self.enabled
+        ]
         self._pattern = re.compile(self.cfg.regex) if self.cfg.regex is not None else None
         self._seen_lines = DigestSet() if self.cfg.dedupe_lines else None
         self._seen_docs = DigestSet() if self.cfg.dedupe_docs else None
@@ -269,8 +281,9 @@ class Cleaner:
 
     # ------------------------------------------------------------------------------------------- steps
 
-    def _record(self, step: str, before: str | None, after: str | None, removed_docs: int = 0,
-                removed_lines: int = 0) -> None:
+    def _record(
+        self, step: str, before: str | None, after: str | None, removed_docs: int = 0, removed_lines: int = 0
+    ) -> None:
         s = self.stats[step]
         s["removed_docs"] += removed_docs
         s["removed_lines"] += removed_lines
@@ -299,8 +312,9 @@ class Cleaner:
 
     def _step_normalize(self, lines: list[str]) -> list[str]:
         form = self.cfg.normalize
-        return self._whole("normalize", lines,
-                           lambda s: s if unicodedata.is_normalized(form, s) else unicodedata.normalize(form, s))
+        return self._whole(
+            "normalize", lines, lambda s: s if unicodedata.is_normalized(form, s) else unicodedata.normalize(form, s)
+        )
 
     def _step_strip_control(self, lines: list[str]) -> list[str]:
         return self._whole("strip_control", lines, lambda s: s.translate(_CONTROL))
@@ -351,8 +365,9 @@ class Cleaner:
     def _step_dedupe_lines(self, lines: list[str]) -> list[str]:
         add = self._seen_lines.add
         # Blank lines are never duplicates: they separate paragraphs.
-        return self._drop_where("dedupe_lines", lines,
-                                [bool(ln) and not ln.isspace() and not add(_digest(ln)) for ln in lines])
+        return self._drop_where(
+            "dedupe_lines", lines, [bool(ln) and not ln.isspace() and not add(_digest(ln)) for ln in lines]
+        )
 
     def _emit(self, lines: list[str]) -> list[str]:
         last = len(lines) - 1
@@ -410,8 +425,9 @@ def clean_text(text: str, cleaning: CleaningConfig | dict | None) -> str | None:
     return clean_records([text], cleaning)[0]
 
 
-def clean_preview(records: Iterable[str | dict | None], cleaning: CleaningConfig | dict | None,
-                  n_examples: int = 5) -> dict[str, dict[str, Any]]:
+def clean_preview(
+    records: Iterable[str | dict | None], cleaning: CleaningConfig | dict | None, n_examples: int = 5
+) -> dict[str, dict[str, Any]]:
     """What each enabled cleaning step does to these records (strings, or dicts with "text" as from
     preview_records): {step: {"removed_docs", "changed_docs", "removed_lines", "examples": [(before, after)]}}."""
     cleaner = Cleaner(cleaning, n_examples=n_examples)

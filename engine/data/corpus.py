@@ -8,6 +8,7 @@ little-endian uint64) and, when asked, one JSON label per document (`*.labels.js
 `split_tail` cuts the text at a character position, as nanoGPT splits; `split_documents` sends a seeded random
 choice of whole documents to validation. Both work by copying byte ranges, never by holding the text.
 """
+
 from __future__ import annotations
 
 import json
@@ -30,8 +31,7 @@ def utf8_chars(data: bytes | np.ndarray) -> int:
 
 
 class CorpusWriter:
-    def __init__(self, text_path: Path, idx_path: Path, labels_path: Path | None = None,
-                 flush_bytes: int = BLOCK):
+    def __init__(self, text_path: Path, idx_path: Path, labels_path: Path | None = None, flush_bytes: int = BLOCK):
         self.text_path, self.idx_path, self.labels_path = Path(text_path), Path(idx_path), labels_path
         self._f = open(self.text_path, "wb")
         self._idx = open(self.idx_path, "wb")
@@ -102,7 +102,7 @@ class CorpusWriter:
             return
         pos, self.n_chars, self.n_newlines = self._mark
         if pos >= self._flushed:
-            del self._buf[pos - self._flushed:]
+            del self._buf[pos - self._flushed :]
         else:
             self._f.write(self._buf)
             self._buf.clear()
@@ -140,7 +140,7 @@ def _write_offsets(f, offsets: np.ndarray, shift: int = 0) -> None:
     """Write offsets + shift as little-endian uint64, a block at a time."""
     step = 1 << 20
     for a in range(0, len(offsets), step):
-        (np.asarray(offsets[a:a + step], dtype=np.int64) + shift).astype("<u8").tofile(f)
+        (np.asarray(offsets[a : a + step], dtype=np.int64) + shift).astype("<u8").tofile(f)
 
 
 def byte_offset_of_char(path: Path, n_chars: int) -> int:
@@ -157,7 +157,7 @@ def byte_offset_of_char(path: Path, n_chars: int) -> int:
             if seen + c > n_chars:
                 # Narrow down to 64 KiB before listing positions (8 bytes each) to keep memory small.
                 for a in range(0, len(lead), 1 << 16):
-                    part = lead[a:a + (1 << 16)]
+                    part = lead[a : a + (1 << 16)]
                     k = int(np.count_nonzero(part))
                     if seen + k > n_chars:
                         return offset + a + int(np.flatnonzero(part)[n_chars - seen])
@@ -198,8 +198,15 @@ def _write_labels(labels_path: Path | None, out: dict[str, Path], which: Callabl
             g.close()
 
 
-def split_tail(all_path: Path, idx: np.ndarray, n_chars: int, val_fraction: float, out_dir: Path,
-               labels_path: Path | None, tick: Callable[[int], None] | None = None) -> dict:
+def split_tail(
+    all_path: Path,
+    idx: np.ndarray,
+    n_chars: int,
+    val_fraction: float,
+    out_dir: Path,
+    labels_path: Path | None,
+    tick: Callable[[int], None] | None = None,
+) -> dict:
     """Last `val_fraction` of the characters to val.txt (a contiguous tail keeps validation text unseen)."""
     size = all_path.stat().st_size
     cut = int(n_chars * (1 - float(val_fraction)))
@@ -223,9 +230,13 @@ def split_tail(all_path: Path, idx: np.ndarray, n_chars: int, val_fraction: floa
         if partial:
             _write_offsets(f, np.zeros(1, dtype=np.int64))
         _write_offsets(f, idx[k:], -byte_cut)
-    _write_labels(labels_path, {"train": out_dir / "train.labels.jsonl", "val": out_dir / "val.labels.jsonl"},
-                  lambda i: ["train"] if i < k - 1 or (i == k - 1 and not partial) else
-                  (["train", "val"] if i == k - 1 else ["val"]))
+    _write_labels(
+        labels_path,
+        {"train": out_dir / "train.labels.jsonl", "val": out_dir / "val.labels.jsonl"},
+        lambda i: (
+            ["train"] if i < k - 1 or (i == k - 1 and not partial) else (["train", "val"] if i == k - 1 else ["val"])
+        ),
+    )
     return {"train_chars": cut, "val_chars": n_chars - cut, "n_train_docs": k, "n_val_docs": n - k + partial}
 
 
@@ -243,8 +254,15 @@ def val_document_mask(n_docs: int, val_fraction: float, seed: int) -> np.ndarray
     return mask
 
 
-def split_documents(all_path: Path, idx: np.ndarray, val_fraction: float, seed: int, out_dir: Path,
-                    labels_path: Path | None, tick: Callable[[int], None] | None = None) -> dict:
+def split_documents(
+    all_path: Path,
+    idx: np.ndarray,
+    val_fraction: float,
+    seed: int,
+    out_dir: Path,
+    labels_path: Path | None,
+    tick: Callable[[int], None] | None = None,
+) -> dict:
     """Whole documents to train.txt or val.txt (seeded, reproducible), each keeping the order it had."""
     size = all_path.stat().st_size
     n = len(idx)
@@ -255,8 +273,13 @@ def split_documents(all_path: Path, idx: np.ndarray, val_fraction: float, seed: 
     run_ends = np.append(run_starts[1:], n)
     chars = {"train": 0, "val": 0}
     pos = {"train": 0, "val": 0}
-    with open(all_path, "rb") as src, open(out_dir / "train.txt", "wb") as tr, open(out_dir / "val.txt", "wb") as va, \
-            open(out_dir / "train.idx", "wb") as tri, open(out_dir / "val.idx", "wb") as vai:
+    with (
+        open(all_path, "rb") as src,
+        open(out_dir / "train.txt", "wb") as tr,
+        open(out_dir / "val.txt", "wb") as va,
+        open(out_dir / "train.idx", "wb") as tri,
+        open(out_dir / "val.idx", "wb") as vai,
+    ):
         dst, dst_idx = {"train": tr, "val": va}, {"train": tri, "val": vai}
         for a, b in zip(run_starts, run_ends):
             side = "val" if mask[a] else "train"
@@ -266,7 +289,14 @@ def split_documents(all_path: Path, idx: np.ndarray, val_fraction: float, seed: 
             pos[side] += end - start
     del idx
     all_path.unlink()
-    _write_labels(labels_path, {"train": out_dir / "train.labels.jsonl", "val": out_dir / "val.labels.jsonl"},
-                  lambda i: ["val"] if mask[i] else ["train"])
-    return {"train_chars": chars["train"], "val_chars": chars["val"], "n_train_docs": int((~mask).sum()),
-            "n_val_docs": int(mask.sum())}
+    _write_labels(
+        labels_path,
+        {"train": out_dir / "train.labels.jsonl", "val": out_dir / "val.labels.jsonl"},
+        lambda i: ["val"] if mask[i] else ["train"],
+    )
+    return {
+        "train_chars": chars["train"],
+        "val_chars": chars["val"],
+        "n_train_docs": int((~mask).sum()),
+        "n_val_docs": int(mask.sum()),
+    }

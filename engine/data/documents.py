@@ -1,4 +1,5 @@
 """Cutting a plain text file's line batches into documents: one per non-blank line, or one per paragraph."""
+
 from __future__ import annotations
 
 from typing import Iterator

@@ -3,6 +3,7 @@
 They live apart from importers.py so that the reading, format and cleaning modules can raise them too;
 importers.py re-exports them, and callers keep catching `engine.data.importers.DataError`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -6,6 +6,7 @@ be read (a malformed JSON line, a ragged CSV row, a field that is not text); the
 record stops the import or is skipped. Problems with the whole file (no such column, a non-string Parquet
 column) are DataErrors at once.
 """
+
 from __future__ import annotations
 
 import csv
@@ -74,6 +75,7 @@ def _names(names: Iterable[str], limit: int = 12) -> str:
 
 # ------------------------------------------------------------------------------------------------ JSONL
 
+
 def get_field(obj: Any, path: str) -> Any:
     """obj at a dotted path ("meta.title", "turns.0.text"); a key that itself holds dots is found too.
 
@@ -127,8 +129,9 @@ def _default_field(obj: Any, path: Path) -> str:
     raise DataError(f"{path}: choose the text field (fields: {_names(field_paths(obj))})")
 
 
-def jsonl_records(batches: Iterable[list[str]], path: Path, column: str | None,
-                  label_column: str | None) -> Iterator[Rec | Bad]:
+def jsonl_records(
+    batches: Iterable[list[str]], path: Path, column: str | None, label_column: str | None
+) -> Iterator[Rec | Bad]:
     line = 0
     checked = False
     for batch in batches:
@@ -159,8 +162,9 @@ def jsonl_records(batches: Iterable[list[str]], path: Path, column: str | None,
                             get_field(obj, name)
                         except KeyError:
                             fields = field_paths(obj) if isinstance(obj, dict) else []
-                            raise DataError(f"{path} has no field {name!r} (line {line} has: {_names(fields)})") \
-                                from None
+                            raise DataError(
+                                f"{path} has no field {name!r} (line {line} has: {_names(fields)})"
+                            ) from None
             try:
                 value = get_field(obj, column)
             except KeyError:
@@ -180,6 +184,7 @@ def jsonl_records(batches: Iterable[list[str]], path: Path, column: str | None,
 
 
 # ------------------------------------------------------------------------------------------------ CSV / TSV
+
 
 def _column_index(header: list[str], column: str | int | None, path: Path, what: str = "column") -> int:
     if isinstance(column, int) and not isinstance(column, bool):
@@ -206,8 +211,14 @@ def _physical_lines(batches: Iterable[list[str]]) -> Iterator[str]:
             yield text + "\n"
 
 
-def csv_records(batches: Iterable[list[str]], path: Path, delimiter: str, column: str | int | None,
-                label_column: str | int | None, max_field_chars: int) -> Iterator[Rec | Bad]:
+def csv_records(
+    batches: Iterable[list[str]],
+    path: Path,
+    delimiter: str,
+    column: str | int | None,
+    label_column: str | int | None,
+    max_field_chars: int,
+) -> Iterator[Rec | Bad]:
     # The csv module's field limit is one process-wide setting; it is only ever raised here.
     if csv.field_size_limit() < max_field_chars:
         csv.field_size_limit(max_field_chars)
@@ -238,6 +249,7 @@ def csv_records(batches: Iterable[list[str]], path: Path, delimiter: str, column
 
 # ------------------------------------------------------------------------------------------------ Parquet
 
+
 def _pyarrow():
     try:
         import pyarrow as pa
@@ -254,19 +266,20 @@ def _open_parquet(path: Path):
     except OSError as e:
         if getattr(e, "strerror", None):
             raise DataError(f"cannot read {path}: {e.strerror}") from None
-        raise DataError(f"{path} is not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e!r}") \
-            from None
+        raise DataError(f"{path} is not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e!r}") from None
     except Exception as e:  # pyarrow raises ArrowInvalid and friends
-        raise DataError(f"{path} is not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e!r}") \
-            from None
+        raise DataError(f"{path} is not a readable Parquet file: {str(e).splitlines()[0] if str(e) else e!r}") from None
 
 
 def _is_text(t) -> bool:
     pa, _ = _pyarrow()
     if pa.types.is_dictionary(t):
         t = t.value_type
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or (
-        hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t))
+    return (
+        pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or (hasattr(pa.types, "is_string_view") and pa.types.is_string_view(t))
+    )
 
 
 def parquet_schema(path: Path) -> tuple[list[str], dict[str, str], int]:
@@ -294,8 +307,13 @@ def _parquet_column(schema, column: str | int | None, path: Path, what: str = "c
     return column
 
 
-def parquet_records(path: Path, column: str | int | None, label_column: str | int | None,
-                    on_rows: Callable[[int, int], None] | None = None, batch_rows: int = 2048) -> Iterator[Rec]:
+def parquet_records(
+    path: Path,
+    column: str | int | None,
+    label_column: str | int | None,
+    on_rows: Callable[[int, int], None] | None = None,
+    batch_rows: int = 2048,
+) -> Iterator[Rec]:
     """Rows in order; on_rows(rows_done, rows_total) after each batch."""
     pf = _open_parquet(path)
     schema = pf.schema_arrow
@@ -318,5 +336,6 @@ def parquet_records(path: Path, column: str | int | None, label_column: str | in
     except DataError:
         raise
     except Exception as e:  # a corrupt page shows up only when it is read
-        raise DataError(f"{path} row {row + 1}: cannot read the Parquet data: "
-                        f"{str(e).splitlines()[0] if str(e) else e!r}") from None
+        raise DataError(
+            f"{path} row {row + 1}: cannot read the Parquet data: {str(e).splitlines()[0] if str(e) else e!r}"
+        ) from None

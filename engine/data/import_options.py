@@ -1,4 +1,5 @@
 """What an import can be told (ImportOptions, stored with the dataset's row) and what it found (ImportStats)."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
@@ -56,6 +57,7 @@ class ImportOptions:
         at random with `seed`).
     max_line_chars: longest line accepted (a one-line 100 MB file is an error, not a memory blow-up).
     """
+
     fmt: str | None = None
     column: str | int | None = None
     label_column: str | int | None = None
@@ -78,10 +80,12 @@ class ImportOptions:
             self.exclude = [self.exclude]
         self.include = [str(p) for p in self.include] if self.include else None
         self.exclude = [str(p) for p in self.exclude] if self.exclude else None
-        for name, value, choices in (("doc_unit", self.doc_unit, DOC_UNITS),
-                                     ("on_decode_error", self.on_decode_error, DECODE_CHOICES),
-                                     ("on_bad_record", self.on_bad_record, BAD_RECORD_CHOICES),
-                                     ("split", self.split, SPLITS)):
+        for name, value, choices in (
+            ("doc_unit", self.doc_unit, DOC_UNITS),
+            ("on_decode_error", self.on_decode_error, DECODE_CHOICES),
+            ("on_bad_record", self.on_bad_record, BAD_RECORD_CHOICES),
+            ("split", self.split, SPLITS),
+        ):
             if value not in choices:
                 raise DataError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
         if self.delimiter is not None and len(self.delimiter) != 1:

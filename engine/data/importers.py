@@ -12,6 +12,7 @@ This module reads each file into the corpus and splits it (the _Importer), and i
 from. The rest lives beside it: import_options.py (ImportOptions, ImportStats), sources.py (finding the files),
 documents.py (lines and paragraphs as documents), preview.py (preview_records), errors.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,14 @@ from typing import Any, Callable, Iterator
 from engine.data import formats as fm
 from engine.data.cleaning import Cleaner, CleaningConfig
 from engine.data.corpus import CorpusWriter, read_idx, split_documents, split_tail
-from engine.data.errors import (BadRecordError, BinaryFileError, DataError, DecodeError, FileChangedError,
-                                ImportCancelled)
+from engine.data.errors import (
+    BadRecordError,
+    BinaryFileError,
+    DataError,
+    DecodeError,
+    FileChangedError,
+    ImportCancelled,
+)
 from engine.data.documents import _lines_as_docs, _paragraphs
 from engine.data.import_options import ImportOptions, ImportStats
 from engine.data.preview import PREVIEW_CHARS, preview_records
@@ -32,11 +39,24 @@ from engine.data.sources import Source, _collect, collect_files
 from engine.data.textio import LATIN1, TextReader, line_batches
 from engine.format import human_bytes, human_duration
 
-__all__ = ["DataError", "ImportCancelled", "DecodeError", "BinaryFileError", "BadRecordError", "FileChangedError",
-           "ImportStats", "ImportOptions", "CleaningConfig", "collect_files", "read_document", "import_text",
-           "preview_records", "PREVIEW_CHARS"]
+__all__ = [
+    "DataError",
+    "ImportCancelled",
+    "DecodeError",
+    "BinaryFileError",
+    "BadRecordError",
+    "FileChangedError",
+    "ImportStats",
+    "ImportOptions",
+    "CleaningConfig",
+    "collect_files",
+    "read_document",
+    "import_text",
+    "preview_records",
+    "PREVIEW_CHARS",
+]
 
-CHUNK_BYTES = 1 << 20   # read here when a file is read, so a test can make it small
+CHUNK_BYTES = 1 << 20  # read here when a file is read, so a test can make it small
 MAX_WARNINGS = 100
 BAD_LINES_SHOWN = 10
 
@@ -45,6 +65,7 @@ Cancelled = Callable[[], bool]
 
 
 # ------------------------------------------------------------------------------------------------ reading text
+
 
 def read_document(path: Path) -> str:
     """The text of one file with newlines as \\n; DataError if it is not a non-empty UTF-8/16/32 text."""
@@ -66,6 +87,7 @@ def _stat(path: Path) -> tuple[int, int]:
 
 
 # ------------------------------------------------------------------------------------------------ importing
+
 
 class _Progress:
     """Fraction and a message with the bytes done and the time left, from bytes read over bytes to read."""
@@ -91,8 +113,9 @@ class _Progress:
         eta = elapsed * (1 - fraction) / fraction if fraction > 0.02 and elapsed > 1 else None
         left = f", {human_duration(eta)} left" if eta is not None else ""
         self.last = max(self.last, 0.9 * fraction)
-        self.report(self.last, f"{self.what} — {human_bytes(min(self.done, self.total))} of "
-                               f"{human_bytes(self.total)}{left}")
+        self.report(
+            self.last, f"{self.what} — {human_bytes(min(self.done, self.total))} of {human_bytes(self.total)}{left}"
+        )
 
 
 class _Importer:
@@ -156,8 +179,9 @@ class _Importer:
             self._tabular(path, src.fmt, encoding)
         after = _stat(path)
         if after != before:
-            raise FileChangedError(f"{path} changed while it was being imported; import it again when nothing "
-                                   f"is writing to it")
+            raise FileChangedError(
+                f"{path} changed while it was being imported; import it again when nothing is writing to it"
+            )
         self.stats.files.append(str(path.resolve()))
 
     def _prescan(self, path: Path) -> str | None:
@@ -205,8 +229,7 @@ class _Importer:
                 self._empty_file(path, f"{path} has only whitespace" if got_text else f"{path} is empty")
             return
         n_before = self.stats.docs_read
-        for doc in (_lines_as_docs(seen(batches)) if self.options.doc_unit == "line" else
-                    _paragraphs(seen(batches))):
+        for doc in _lines_as_docs(seen(batches)) if self.options.doc_unit == "line" else _paragraphs(seen(batches)):
             self.add_doc(doc)
             if self.cleaner.raw_empty:  # only whitespace: not a document
                 self.stats.docs_read -= 1
@@ -227,8 +250,9 @@ class _Importer:
             records = fm.jsonl_records(batches(), path, self.options.column, self.options.label_column)
         else:
             delimiter = self.options.delimiter or ("\t" if fmt == "tsv" else ",")
-            records = fm.csv_records(batches(), path, delimiter, self.options.column, self.options.label_column,
-                                     self.options.max_line_chars)
+            records = fm.csv_records(
+                batches(), path, delimiter, self.options.column, self.options.label_column, self.options.max_line_chars
+            )
         self._records(path, records)
         if not got_text:
             self._empty_file(path, f"{path} is empty" if _stat(path)[0] == 0 else f"{path} has only whitespace")
@@ -255,8 +279,11 @@ class _Importer:
         limit = self.options.max_line_chars
         for r in records:
             if isinstance(r, fm.Rec) and r.text is not None:
-                lines = r.text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if "\r" in r.text \
+                lines = (
+                    r.text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+                    if "\r" in r.text
                     else r.text.split("\n")
+                )
                 if max(map(len, lines)) > limit:
                     r = fm.Bad(r.line, f"a line of the text is longer than {limit:,} characters")
             if isinstance(r, fm.Bad):
@@ -283,10 +310,14 @@ class _Importer:
         lines = ", ".join(str(b.line) for b in bad) + (", ..." if n_bad > len(bad) else "")
         first = f"{where} {bad[0].line}: {bad[0].reason}"
         if self.options.on_bad_record == "error":
-            many = f"{n_bad}+ bad records" if n_bad >= BAD_LINES_SHOWN else \
-                f"{n_bad} bad record{'s' if n_bad > 1 else ''}"
-            raise BadRecordError(f"{path}: {many} ({where}s {lines}); {first}; skip bad records to import the "
-                                 f"rest", path, [b.line for b in bad])
+            many = (
+                f"{n_bad}+ bad records" if n_bad >= BAD_LINES_SHOWN else f"{n_bad} bad record{'s' if n_bad > 1 else ''}"
+            )
+            raise BadRecordError(
+                f"{path}: {many} ({where}s {lines}); {first}; skip bad records to import the rest",
+                path,
+                [b.line for b in bad],
+            )
         self.stats.bad_records += n_bad
         self.warn(f"{path}: skipped {n_bad} bad record{'s' if n_bad > 1 else ''} ({where}s {lines}); {first}")
 
@@ -312,11 +343,13 @@ class _Importer:
         if self.options.split == "tail":
             parts = split_tail(all_path, idx, w.n_chars, val_fraction, self.out_dir, self.labels_path, tick)
         else:
-            parts = split_documents(all_path, idx, val_fraction, self.options.seed, self.out_dir, self.labels_path,
-                                    tick)
+            parts = split_documents(
+                all_path, idx, val_fraction, self.options.seed, self.out_dir, self.labels_path, tick
+            )
             if val_fraction > 0 and w.n_docs < 2:
-                s.warnings.append("only one document, so the validation text is empty: split by characters "
-                                  "(split='tail') to have one")
+                s.warnings.append(
+                    "only one document, so the validation text is empty: split by characters (split='tail') to have one"
+                )
         del idx  # the offsets are memory-mapped: let go of the file before it is deleted
         for p in (w.idx_path, self.labels_path):
             if p is not None:
@@ -333,15 +366,21 @@ class _Importer:
         if s.docs_read:
             removed = {k: v["removed_docs"] for k, v in s.cleaning.items() if v["removed_docs"]}
             if removed:
-                return ("cleaning removed every document (" +
-                        ", ".join(f"{k}: {v:,}" for k, v in removed.items()) + ")")
+                return "cleaning removed every document (" + ", ".join(f"{k}: {v:,}" for k, v in removed.items()) + ")"
         if s.skipped_files and not s.files:
             return "every file was skipped: " + "; ".join(s.warnings[:3])
         return "there is no text to import" + (f" ({s.empty_records:,} empty records)" if s.empty_records else "")
 
 
-def import_text(paths: list[Path], out_dir: Path, *, val_fraction: float = 0.1,
-                progress: Progress | None = None, cancelled: Cancelled | None = None, **options: Any) -> ImportStats:
+def import_text(
+    paths: list[Path],
+    out_dir: Path,
+    *,
+    val_fraction: float = 0.1,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    **options: Any,
+) -> ImportStats:
     """Read every document and write out_dir/train.txt, val.txt, train.idx, val.idx (and *.labels.jsonl).
 
     Documents are joined with one blank line so they stay apart. With split="tail", val is the last
@@ -364,8 +403,17 @@ def import_text(paths: list[Path], out_dir: Path, *, val_fraction: float = 0.1,
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = ("train.txt", "val.txt", "train.idx", "val.idx", "train.labels.jsonl", "val.labels.jsonl",
-             ".all.txt", ".all.idx", ".all.labels.jsonl")
+    names = (
+        "train.txt",
+        "val.txt",
+        "train.idx",
+        "val.idx",
+        "train.labels.jsonl",
+        "val.labels.jsonl",
+        ".all.txt",
+        ".all.idx",
+        ".all.labels.jsonl",
+    )
     importer = None
     try:
         importer = _Importer(opts, out_dir, prog)

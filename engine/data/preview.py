@@ -1,5 +1,6 @@
 """A preview of an import: the first records of the files as the import would read them, with their columns,
 before anything is written."""
+
 from __future__ import annotations
 
 import csv
@@ -16,11 +17,12 @@ from engine.data.sources import Source, _collect
 from engine.data.textio import LATIN1, TextReader, line_batches
 
 PREVIEW_CHARS = 2000
-PREVIEW_CHUNK_BYTES = 1 << 16   # a preview reads only the start of a file
+PREVIEW_CHUNK_BYTES = 1 << 16  # a preview reads only the start of a file
 
 
-def preview_records(paths: list[Path], fmt: str | None = None, column: str | int | None = None, n: int = 20,
-                    **opts: Any) -> dict:
+def preview_records(
+    paths: list[Path], fmt: str | None = None, column: str | int | None = None, n: int = 20, **opts: Any
+) -> dict:
     """The first n records as the import would read them, before committing to it.
 
     Returns {"format", "columns", "column_types", "records", "warnings", "files"}: columns are the CSV header,
@@ -30,8 +32,14 @@ def preview_records(paths: list[Path], fmt: str | None = None, column: str | int
     preview is where the user sees and fixes them); only invalid options raise DataError.
     """
     options = ImportOptions.from_kwargs(fmt=fmt, column=column, **opts)
-    out: dict[str, Any] = {"format": options.fmt, "columns": [], "column_types": {}, "records": [],
-                           "warnings": [], "files": []}
+    out: dict[str, Any] = {
+        "format": options.fmt,
+        "columns": [],
+        "column_types": {},
+        "records": [],
+        "warnings": [],
+        "files": [],
+    }
     warnings: list[str] = out["warnings"]
     try:
         sources = _collect([Path(p) for p in paths], options, warnings)
@@ -71,10 +79,18 @@ def _preview_reader(path: Path, options: ImportOptions, warnings: list[str]) -> 
         yield from line_batches(reader.chunks(), path, options.max_line_chars)
 
 
-def _add(out: dict, path: Path, text: Any, label: Any = None, line: int | None = None,
-         fields: dict | None = None) -> None:
-    out["records"].append({"text": _clip(text), "label": label, "source": str(path), "line": line,
-                           "fields": {k: _clip(v) for k, v in (fields or {}).items()}})
+def _add(
+    out: dict, path: Path, text: Any, label: Any = None, line: int | None = None, fields: dict | None = None
+) -> None:
+    out["records"].append(
+        {
+            "text": _clip(text),
+            "label": label,
+            "source": str(path),
+            "line": line,
+            "fields": {k: _clip(v) for k, v in (fields or {}).items()},
+        }
+    )
 
 
 def _preview_file(src: Source, options: ImportOptions, n: int, out: dict) -> None:
@@ -111,8 +127,10 @@ def _preview_parquet(path: Path, options: ImportOptions, n: int, out: dict) -> N
     pf = fm._open_parquet(path)
     rows = next(pf.iter_batches(batch_size=n), None)
     raw = rows.to_pylist() if rows is not None else []
-    texts = _chosen(lambda: list(itertools.islice(
-        fm.parquet_records(path, options.column, options.label_column, batch_rows=n), n)), out)
+    texts = _chosen(
+        lambda: list(itertools.islice(fm.parquet_records(path, options.column, options.label_column, batch_rows=n), n)),
+        out,
+    )
     for i, row in enumerate(raw):
         t = texts[i] if i < len(texts) else None
         _add(out, path, t.text if t else None, t.label if t else None, i + 1, row)
@@ -124,13 +142,18 @@ def _preview_tabular(src: Source, options: ImportOptions, n: int, out: dict) -> 
     batches = list(_take_lines(_preview_reader(path, options, out["warnings"]), n))
     if src.fmt == "jsonl":
         raw = _jsonl_fields(batches, out)
-        recs = _chosen(lambda: list(fm.jsonl_records(iter(batches), path, options.column, options.label_column)),
-                       out)
+        recs = _chosen(lambda: list(fm.jsonl_records(iter(batches), path, options.column, options.label_column)), out)
     else:
         delimiter = options.delimiter or ("\t" if src.fmt == "tsv" else ",")
         raw = _csv_fields(batches, delimiter, out)
-        recs = _chosen(lambda: list(fm.csv_records(iter(batches), path, delimiter, options.column,
-                                                   options.label_column, options.max_line_chars)), out)
+        recs = _chosen(
+            lambda: list(
+                fm.csv_records(
+                    iter(batches), path, delimiter, options.column, options.label_column, options.max_line_chars
+                )
+            ),
+            out,
+        )
     if not recs:
         for line, values in list(raw.items())[:n]:
             _add(out, path, None, None, line, values)

@@ -8,6 +8,7 @@ random choices keep it from memorising the text outright.
 The words and the lines people say are data, in resources/sample/ (words.json, lines.json); the shape of an act
 and a scene is made here. A seed gives the same corpus byte for byte (tests/test_resources.py pins the default one).
 """
+
 from __future__ import annotations
 
 import functools
@@ -22,6 +23,7 @@ from engine.resources import read_json
 @dataclass(frozen=True)
 class Play:
     """What the play is made of (resources/sample/): the word lists and the lines people say."""
+
     people: list[str]
     places: list[str]
     things: list[str]
@@ -44,8 +46,9 @@ def _line(r: random.Random, other: str, topic: str) -> str:
     place, feeling, name = r.choice(p.places), r.choice(p.feelings), other.capitalize()
     # The time is drawn before the line, whether the line uses it or not: the corpus of a seed stays the same.
     time = r.choice(p.times)
-    return r.choice(p.lines).format(name=name, thing=thing, Thing=thing.capitalize(), place=place,
-                                    feeling=feeling, time=time)
+    return r.choice(p.lines).format(
+        name=name, thing=thing, Thing=thing.capitalize(), place=place, feeling=feeling, time=time
+    )
 
 
 def _scene(r: random.Random, number: int) -> str:
@@ -53,8 +56,12 @@ def _scene(r: random.Random, number: int) -> str:
     place, time, topic = r.choice(p.places), r.choice(p.times), r.choice(p.things)
     cast = r.sample(p.people, r.randint(2, 3))
     names = [name.capitalize() for name in cast]
-    lines = [f"SCENE {number}. {place.capitalize()}, {time}.", "",
-             f"[Enter {', '.join(names[:-1])} and {names[-1]}.]", ""]
+    lines = [
+        f"SCENE {number}. {place.capitalize()}, {time}.",
+        "",
+        f"[Enter {', '.join(names[:-1])} and {names[-1]}.]",
+        "",
+    ]
     speaker = cast[0]
     for _ in range(r.randint(4, 9)):
         other = r.choice([c for c in cast if c != speaker])

@@ -1,5 +1,6 @@
 """Finding the files an import reads: files as given, folders searched recursively with include/exclude
 patterns, each with its format."""
+
 from __future__ import annotations
 
 import fnmatch
@@ -58,8 +59,10 @@ def _walk(folder: Path, include: list[str], exclude: list[str], warnings: list[s
                 key = (st.st_dev, st.st_ino)
                 if key in visited:
                     if e.is_symlink():
-                        warnings.append(f"skipped {e.path}: a symlink loop or a second link to a folder already "
-                                        f"searched ({os.path.realpath(e.path)})")
+                        warnings.append(
+                            f"skipped {e.path}: a symlink loop or a second link to a folder already "
+                            f"searched ({os.path.realpath(e.path)})"
+                        )
                     continue
                 visited.add(key)
                 visit(Path(e.path), r)
@@ -94,8 +97,9 @@ def _collect(paths: list[Path], opts: ImportOptions, warnings: list[str]) -> lis
     return found
 
 
-def collect_files(paths: list[Path], fmt: str | None = None, include: list[str] | None = None,
-                  exclude: list[str] | None = None) -> list[Path]:
+def collect_files(
+    paths: list[Path], fmt: str | None = None, include: list[str] | None = None, exclude: list[str] | None = None
+) -> list[Path]:
     """The files to import, in a stable order: files as given, folders searched recursively (sorted).
 
     A file named explicitly is taken whatever its extension (the user chose it; its content is checked later).

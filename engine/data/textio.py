@@ -5,6 +5,7 @@ reported with its file offset and line. Newlines become \\n (\\r\\n and a lone \
 binary data. Lines are handed on in batches and checked against a length limit, because `tokenizers` takes
 gigabytes of memory on one huge line (docs/DESIGN.md).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -48,8 +49,9 @@ class TextReader:
     `on_bytes(n)` is called after each read (progress and cancellation hook in).
     """
 
-    def __init__(self, path: Path, *, chunk_bytes: int, encoding: str = "auto",
-                 on_bytes: Callable[[int], None] | None = None):
+    def __init__(
+        self, path: Path, *, chunk_bytes: int, encoding: str = "auto", on_bytes: Callable[[int], None] | None = None
+    ):
         self.path = Path(path)
         self.chunk_bytes = max(1, int(chunk_bytes))
         self.forced = encoding if encoding != "auto" else None
@@ -90,11 +92,12 @@ class TextReader:
                 text = decoder.decode(data, final=final)
             except UnicodeDecodeError as e:
                 bad = offset - buffered + e.start
-                prefix = e.object[:e.start].decode(encoding, "replace")
+                prefix = e.object[: e.start].decode(encoding, "replace")
                 line = n_newlines + prefix.replace("\r\n", "\n").replace("\r", "\n").count("\n") + 1
                 what = encoding.upper().removesuffix("-LE").removesuffix("-BE")
-                raise DecodeError(f"{path} is not {what} text: bad byte at offset {bad} (line {line})",
-                                  path, bad, line, encoding) from None
+                raise DecodeError(
+                    f"{path} is not {what} text: bad byte at offset {bad} (line {line})", path, bad, line, encoding
+                ) from None
             if pending_cr:
                 text = "\r" + text
             pending_cr = text.endswith("\r") and not final
@@ -121,8 +124,10 @@ def binary_message(name: Path | str, offset: int) -> str:
 
 
 def line_too_long(path: Path, line: int, limit: int) -> DataError:
-    return DataError(f"{path} line {line} is longer than {limit:,} characters "
-                     f"(is it text with line breaks? raise the line length limit if it is)")
+    return DataError(
+        f"{path} line {line} is longer than {limit:,} characters "
+        f"(is it text with line breaks? raise the line length limit if it is)"
+    )
 
 
 def line_batches(chunks: Iterable[str], path: Path, max_line_chars: int) -> Iterator[list[str]]:
@@ -141,7 +146,7 @@ def line_batches(chunks: Iterable[str], path: Path, max_line_chars: int) -> Iter
             carry = text
             continue
         lines = text[:cut].split("\n")
-        carry = text[cut + 1:]
+        carry = text[cut + 1 :]
         if max(map(len, lines)) > max_line_chars:
             i = next(i for i, ln in enumerate(lines) if len(ln) > max_line_chars)
             raise line_too_long(path, first + i, max_line_chars)

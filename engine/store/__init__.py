@@ -17,6 +17,7 @@ The package splits Workspace by what it keeps: workspace.py (opening, transactio
 folder), schema.py (the tables and their upgrades), datasets.py, tokenizers.py, runs.py (runs, metrics,
 checkpoints) and trash.py; each of the last four is a mixin of Workspace's methods for that table.
 """
+
 from engine.store.errors import WorkspaceError
 from engine.store.runs import RUN_NAME_MAX, check_run_name
 from engine.store.schema import SCHEMA_VERSION

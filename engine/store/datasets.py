@@ -1,4 +1,5 @@
 """Datasets: importing files into one, the built-in sample, and reading its documents back."""
+
 from __future__ import annotations
 
 import json
@@ -32,9 +33,16 @@ def _paragraph_starts(path: Path) -> np.ndarray:
 class DatasetMethods:
     """The datasets table and folders (a mixin of Workspace)."""
 
-    def import_dataset(self, paths: list[Path], name: str | None = None, val_fraction: float = 0.1, *,
-                       progress: Progress | None = None, cancelled: Cancelled | None = None,
-                       **options: Any) -> DatasetRow:
+    def import_dataset(
+        self,
+        paths: list[Path],
+        name: str | None = None,
+        val_fraction: float = 0.1,
+        *,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        **options: Any,
+    ) -> DatasetRow:
         """Import files/folders as a new dataset; DataError (or ImportCancelled) leaves nothing behind.
 
         options are engine.data.importers.ImportOptions fields: fmt, column, label_column, include, exclude,
@@ -52,18 +60,36 @@ class DatasetMethods:
         if hasattr(options.get("cleaning"), "to_dict"):
             options["cleaning"] = options["cleaning"].to_dict()
         with self._temp_dir(self.path / "datasets") as tmp:
-            stats = import_text(paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled,
-                                **options)
+            stats = import_text(
+                paths, tmp, val_fraction=val_fraction, progress=progress, cancelled=cancelled, **options
+            )
             opts = ImportOptions.from_kwargs(**options).to_dict()
-            row = {"name": name, "created": utc_now(), "sources": json.dumps(sources or stats.files),
-                   "val_fraction": float(val_fraction), "n_docs": stats.n_docs, "n_chars": stats.n_chars,
-                   "n_lines": stats.n_lines, "n_bytes": stats.n_bytes, "train_chars": stats.train_chars,
-                   "val_chars": stats.val_chars, "format": stats.format, "split": opts["split"],
-                   "seed": opts["seed"], "n_train_docs": stats.n_train_docs, "n_val_docs": stats.n_val_docs,
-                   "has_labels": int(stats.has_labels), "cleaning": json.dumps(opts["cleaning"]),
-                   "options": json.dumps(opts),
-                   "stats": json.dumps({k: getattr(stats, k) for k in (
-                       "docs_read", "empty_records", "bad_records", "skipped_files", "cleaning", "warnings")})}
+            row = {
+                "name": name,
+                "created": utc_now(),
+                "sources": json.dumps(sources or stats.files),
+                "val_fraction": float(val_fraction),
+                "n_docs": stats.n_docs,
+                "n_chars": stats.n_chars,
+                "n_lines": stats.n_lines,
+                "n_bytes": stats.n_bytes,
+                "train_chars": stats.train_chars,
+                "val_chars": stats.val_chars,
+                "format": stats.format,
+                "split": opts["split"],
+                "seed": opts["seed"],
+                "n_train_docs": stats.n_train_docs,
+                "n_val_docs": stats.n_val_docs,
+                "has_labels": int(stats.has_labels),
+                "cleaning": json.dumps(opts["cleaning"]),
+                "options": json.dumps(opts),
+                "stats": json.dumps(
+                    {
+                        k: getattr(stats, k)
+                        for k in ("docs_read", "empty_records", "bad_records", "skipped_files", "cleaning", "warnings")
+                    }
+                ),
+            }
             row_id = self._publish(tmp, self.path / "datasets", "datasets", row)
         return self.dataset(row_id)
 
@@ -82,8 +108,15 @@ class DatasetMethods:
         with tempfile.TemporaryDirectory(prefix=".tmp-sample-", dir=self.path / "datasets") as d:
             corpus = Path(d) / "sample.jsonl"
             write_sample_scenes(corpus)
-            return self._import([corpus], "sample", 0.1, None, None, sources=["built-in sample corpus"],
-                                options={"fmt": "jsonl", "column": "text"})
+            return self._import(
+                [corpus],
+                "sample",
+                0.1,
+                None,
+                None,
+                sources=["built-in sample corpus"],
+                options={"fmt": "jsonl", "column": "text"},
+            )
 
     def _dataset_row(self, row: dict) -> DatasetRow:
         row = dict(row)
@@ -106,8 +139,9 @@ class DatasetMethods:
         folder = self.path / "datasets" / str(self.dataset(ref)["id"])
         return folder / "train.txt", folder / "val.txt"
 
-    def dataset_documents(self, ref: int | str, split: str = "train", start: int = 0, limit: int = 20,
-                          max_chars: int = 2000) -> list[dict]:
+    def dataset_documents(
+        self, ref: int | str, split: str = "train", start: int = 0, limit: int = 20, max_chars: int = 2000
+    ) -> list[dict]:
         """Documents start..start+limit of a split: [{"index", "text" (cut to max_chars), "n_bytes", "label"}].
 
         Datasets imported before documents were indexed read as one document per blank-line paragraph.
@@ -125,8 +159,7 @@ class DatasetMethods:
                     a, b = spans[i]
                     f.seek(a)
                     head = f.read(min(b - a, 4 * max_chars + 4)).decode("utf-8", "ignore").rstrip("\n")
-                    out.append({"index": i, "text": head[:max_chars], "n_bytes": int(b - a),
-                                "label": labels.get(i)})
+                    out.append({"index": i, "text": head[:max_chars], "n_bytes": int(b - a), "label": labels.get(i)})
         except OSError as e:
             raise WorkspaceError(f"cannot read dataset {ref!r}: {e.strerror or e}") from None
         return out

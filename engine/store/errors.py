@@ -1,4 +1,5 @@
 """The workspace's own error: apart from the rest so that every part of the store can raise it."""
+
 from engine.errors import UserError
 
 

@@ -1,4 +1,5 @@
 """Runs, their metrics and their checkpoint rows (the checkpoint files are engine.checkpoint's)."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from engine.rows import CheckpointRow, MetricRow, RunRow
 from engine.store.errors import WorkspaceError
 from engine.store.schema import METRIC_FIELDS, RUN_FIELDS, finite_or_none, utc_now
 
-RUN_NAME_MAX = 80   # fits the Runs table and a terminal line
+RUN_NAME_MAX = 80  # fits the Runs table and a terminal line
 
 
 def check_run_name(name: Any) -> str:
@@ -19,12 +20,12 @@ def check_run_name(name: Any) -> str:
     if not text:
         raise WorkspaceError("a run needs a name; type at least one letter")
     if len(text) > RUN_NAME_MAX:
-        raise WorkspaceError(f"that name is {len(text)} characters long; a run name can have at most "
-                             f"{RUN_NAME_MAX}")
+        raise WorkspaceError(f"that name is {len(text)} characters long; a run name can have at most {RUN_NAME_MAX}")
     if text.isdigit():
         # The CLI reads a number as a run id, so such a name could never be typed to mean this run.
-        raise WorkspaceError(f"a run name cannot be only digits ({text}), since the command line reads those as "
-                             f"a run id; add a letter")
+        raise WorkspaceError(
+            f"a run name cannot be only digits ({text}), since the command line reads those as a run id; add a letter"
+        )
     return text
 
 
@@ -37,10 +38,20 @@ class RunMethods:
         dataset_id = self.dataset(dataset_id)["id"]
         tokenizer_id = self.tokenizer(tokenizer_id)["id"]
         now = utc_now()
-        row = {"name": name, "created": now, "updated": now, "status": "created",
-               "config": json.dumps(config), "dataset_id": dataset_id, "tokenizer_id": tokenizer_id,
-               "step": 0, "max_iters": (config.get("train") or {}).get("max_iters"),
-               "best_val_loss": None, "device": None, "message": None}
+        row = {
+            "name": name,
+            "created": now,
+            "updated": now,
+            "status": "created",
+            "config": json.dumps(config),
+            "dataset_id": dataset_id,
+            "tokenizer_id": tokenizer_id,
+            "step": 0,
+            "max_iters": (config.get("train") or {}).get("max_iters"),
+            "best_val_loss": None,
+            "device": None,
+            "message": None,
+        }
         with self._write():
             row_id = self.db["runs"].insert({"id": self._next_id("runs"), **row}).last_pk
             self.run_dir(row_id).mkdir(parents=True, exist_ok=True)
@@ -86,11 +97,13 @@ class RunMethods:
         try:
             with self._write():
                 self.db.conn.executemany(
-                    f"INSERT INTO metrics (run_id, {', '.join(METRIC_FIELDS)}) "
-                    f"VALUES (?{', ?' * len(METRIC_FIELDS)})", values)
+                    f"INSERT INTO metrics (run_id, {', '.join(METRIC_FIELDS)}) VALUES (?{', ?' * len(METRIC_FIELDS)})",
+                    values,
+                )
         except sqlite3.IntegrityError:
-            raise WorkspaceError(f"no run {run_id!r} in workspace {self.path} "
-                                 f"(or a metrics row lacks step or split)") from None
+            raise WorkspaceError(
+                f"no run {run_id!r} in workspace {self.path} (or a metrics row lacks step or split)"
+            ) from None
 
     def delete_metrics(self, run_id: int, *, after_step: int) -> None:
         """Forget metrics past a step, so a run resumed from an earlier checkpoint does not plot twice."""
@@ -102,21 +115,30 @@ class RunMethods:
         if not paths:
             return
         with self._write():
-            self.db.conn.executemany("DELETE FROM checkpoints WHERE run_id = ? AND path = ?",
-                                     [(int(run_id), str(p)) for p in paths])
+            self.db.conn.executemany(
+                "DELETE FROM checkpoints WHERE run_id = ? AND path = ?", [(int(run_id), str(p)) for p in paths]
+            )
 
     def metrics(self, run_id: int, split: str | None = None) -> list[MetricRow]:
         cols = ", ".join(METRIC_FIELDS)
         if split is None:
             return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
-        return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid",
-                          [int(run_id), split])
+        return self._rows(
+            f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid", [int(run_id), split]
+        )
 
-    def add_checkpoint(self, run_id: int, step: int, path: Path | str, sha256: str,
-                       val_loss: float | None = None) -> CheckpointRow:
+    def add_checkpoint(
+        self, run_id: int, step: int, path: Path | str, sha256: str, val_loss: float | None = None
+    ) -> CheckpointRow:
         run_id = self.run(run_id)["id"]
-        row = {"run_id": run_id, "step": int(step), "path": str(path), "sha256": sha256,
-               "val_loss": finite_or_none(val_loss), "created": utc_now()}
+        row = {
+            "run_id": run_id,
+            "step": int(step),
+            "path": str(path),
+            "sha256": sha256,
+            "val_loss": finite_or_none(val_loss),
+            "created": utc_now(),
+        }
         with self._write():
             row_id = self.db["checkpoints"].insert(row).last_pk
         return {"id": row_id, **row}
@@ -125,6 +147,7 @@ class RunMethods:
         return self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
 
     def latest_checkpoint(self, run_id: int) -> CheckpointRow | None:
-        rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1",
-                          [int(run_id)])
+        rows = self._rows(
+            "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1", [int(run_id)]
+        )
         return rows[0] if rows else None

@@ -1,4 +1,5 @@
 """The workspace database's tables, their columns, and the upgrade of a workspace made by an older version."""
+
 from __future__ import annotations
 
 import math
@@ -9,8 +10,17 @@ from engine.store.errors import WorkspaceError
 
 SCHEMA_VERSION = 4  # 3: the trash table; 4: the tokenizers' unknown share
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
-_DATASET_V2 = {"format": str, "split": str, "seed": int, "n_train_docs": int, "n_val_docs": int,
-               "has_labels": int, "cleaning": str, "options": str, "stats": str}
+_DATASET_V2 = {
+    "format": str,
+    "split": str,
+    "seed": int,
+    "n_train_docs": int,
+    "n_val_docs": int,
+    "has_labels": int,
+    "cleaning": str,
+    "options": str,
+    "stats": str,
+}
 DATASET_JSON_COLUMNS = ("cleaning", "options", "stats")
 _TOKENIZER_V2 = {"spec": str}
 # Schema 4: the share of the dataset's text (train and validation, in characters) that a tokenizer reads as its
@@ -43,8 +53,10 @@ class SchemaMethods:
             if version == SCHEMA_VERSION:
                 return  # the common case: opening an existing workspace does no writes
             if version > SCHEMA_VERSION:
-                raise WorkspaceError(f"the workspace {self.path} was made by a newer Transformer Studio "
-                                     f"(schema {version}; this one reads {SCHEMA_VERSION})")
+                raise WorkspaceError(
+                    f"the workspace {self.path} was made by a newer Transformer Studio "
+                    f"(schema {version}; this one reads {SCHEMA_VERSION})"
+                )
         with self._write():
             self._create_tables()
             # Schema 1 -> 2: new nullable columns; rows from before read as the defaults of the time.
@@ -54,40 +66,98 @@ class SchemaMethods:
                     if name not in have:
                         sql_type = {int: "INTEGER", float: "REAL"}.get(kind, "TEXT")
                         self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
-            self.db.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
-                            [str(SCHEMA_VERSION)])
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
+            )
 
     def _create_tables(self) -> None:
+        """Long function: the schema, one table after another, read best in one place (it is data, not logic)."""
         t = self.db.table
         t("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
         t("datasets").create(
-            {"id": int, "name": str, "created": str, "sources": str, "val_fraction": float, "n_docs": int,
-             "n_chars": int, "n_lines": int, "n_bytes": int, "train_chars": int, "val_chars": int},
-            pk="id", not_null={"name", "created"}, if_not_exists=True)
+            {
+                "id": int,
+                "name": str,
+                "created": str,
+                "sources": str,
+                "val_fraction": float,
+                "n_docs": int,
+                "n_chars": int,
+                "n_lines": int,
+                "n_bytes": int,
+                "train_chars": int,
+                "val_chars": int,
+            },
+            pk="id",
+            not_null={"name", "created"},
+            if_not_exists=True,
+        )
         t("tokenizers").create(
-            {"id": int, "name": str, "dataset_id": int, "kind": str, "vocab_size": int,
-             "requested_vocab_size": int, "created": str, "train_tokens": int, "val_tokens": int,
-             "dtype": str},
-            pk="id", not_null={"name", "dataset_id", "kind", "vocab_size", "created"},
-            foreign_keys=[("dataset_id", "datasets", "id")], if_not_exists=True)
+            {
+                "id": int,
+                "name": str,
+                "dataset_id": int,
+                "kind": str,
+                "vocab_size": int,
+                "requested_vocab_size": int,
+                "created": str,
+                "train_tokens": int,
+                "val_tokens": int,
+                "dtype": str,
+            },
+            pk="id",
+            not_null={"name", "dataset_id", "kind", "vocab_size", "created"},
+            foreign_keys=[("dataset_id", "datasets", "id")],
+            if_not_exists=True,
+        )
         t("runs").create(
-            {"id": int, "name": str, "created": str, "updated": str, "status": str, "config": str,
-             "dataset_id": int, "tokenizer_id": int, "step": int, "max_iters": int, "best_val_loss": float,
-             "device": str, "message": str},
-            pk="id", not_null={"name", "created", "updated", "status", "config"},
+            {
+                "id": int,
+                "name": str,
+                "created": str,
+                "updated": str,
+                "status": str,
+                "config": str,
+                "dataset_id": int,
+                "tokenizer_id": int,
+                "step": int,
+                "max_iters": int,
+                "best_val_loss": float,
+                "device": str,
+                "message": str,
+            },
+            pk="id",
+            not_null={"name", "created", "updated", "status", "config"},
             foreign_keys=[("dataset_id", "datasets", "id"), ("tokenizer_id", "tokenizers", "id")],
-            if_not_exists=True)
+            if_not_exists=True,
+        )
         t("metrics").create(
-            {"run_id": int, "step": int, "split": str, "loss": float, "lr": float, "grad_norm": float,
-             "tokens_per_sec": float, "elapsed_s": float},
-            not_null={"run_id", "step", "split"}, foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            {
+                "run_id": int,
+                "step": int,
+                "split": str,
+                "loss": float,
+                "lr": float,
+                "grad_norm": float,
+                "tokens_per_sec": float,
+                "elapsed_s": float,
+            },
+            not_null={"run_id", "step", "split"},
+            foreign_keys=[("run_id", "runs", "id")],
+            if_not_exists=True,
+        )
         t("checkpoints").create(
-            {"id": int, "run_id": int, "step": int, "path": str, "sha256": str, "val_loss": float,
-             "created": str},
-            pk="id", not_null={"run_id", "step", "path", "sha256", "created"},
-            foreign_keys=[("run_id", "runs", "id")], if_not_exists=True)
+            {"id": int, "run_id": int, "step": int, "path": str, "sha256": str, "val_loss": float, "created": str},
+            pk="id",
+            not_null={"run_id", "step", "path", "sha256", "created"},
+            foreign_keys=[("run_id", "runs", "id")],
+            if_not_exists=True,
+        )
         t("trash").create(
             {"id": int, "kind": str, "item_id": int, "name": str, "row": str, "folder": str, "deleted": str},
-            pk="id", not_null={"kind", "item_id", "name", "row", "deleted"}, if_not_exists=True)
+            pk="id",
+            not_null={"kind", "item_id", "name", "row", "deleted"},
+            if_not_exists=True,
+        )
         self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")
         self.db.execute("CREATE INDEX IF NOT EXISTS checkpoints_by_run ON checkpoints(run_id, step)")

@@ -1,4 +1,5 @@
 """Tokenizers: training one on a dataset (with its token files), finding one again, loading it, its vocabulary."""
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,17 @@ from engine.tokenizer import Cancelled, Progress
 class TokenizerMethods:
     """The tokenizers table and folders (a mixin of Workspace)."""
 
-    def train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, name: str | None = None, *,
-                        progress: Progress | None = None, cancelled: Cancelled | None = None,
-                        **spec_options: Any) -> TokenizerRow:
+    def train_tokenizer(
+        self,
+        dataset_ref: int | str,
+        kind: str,
+        vocab_size: int,
+        name: str | None = None,
+        *,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        **spec_options: Any,
+    ) -> TokenizerRow:
         """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError).
 
         spec_options are TokenizerSpec fields: min_frequency, special_tokens ({role: token}), normalizer,
@@ -46,28 +55,60 @@ class TokenizerMethods:
             tk.save_tokenizer(tok, tmp / "tokenizer.json")
             sep = tk.separator_id(tok, spec)
             tally = tk.UnknownTally(tk.unknown_id(tok, spec))
-            n_train, dtype = tk.encode_to_memmap(tok, train_txt, tmp / "train.bin", progress=part(1),
-                                                 cancelled=cancelled, sep_id=sep, tally=tally,
-                                                 doc_starts=self.document_spans(ds["id"], "train")[1:, 0])
-            n_val, _ = tk.encode_to_memmap(tok, val_txt, tmp / "val.bin", progress=part(2), cancelled=cancelled,
-                                           sep_id=sep, doc_starts=self.document_spans(ds["id"], "val")[1:, 0],
-                                           tally=tally)
+            n_train, dtype = tk.encode_to_memmap(
+                tok,
+                train_txt,
+                tmp / "train.bin",
+                progress=part(1),
+                cancelled=cancelled,
+                sep_id=sep,
+                tally=tally,
+                doc_starts=self.document_spans(ds["id"], "train")[1:, 0],
+            )
+            n_val, _ = tk.encode_to_memmap(
+                tok,
+                val_txt,
+                tmp / "val.bin",
+                progress=part(2),
+                cancelled=cancelled,
+                sep_id=sep,
+                doc_starts=self.document_spans(ds["id"], "val")[1:, 0],
+                tally=tally,
+            )
             vocab = tok.get_vocab_size()
-            counts = sum(tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype),
-                                         vocab) for f, n in (("train.bin", n_train), ("val.bin", n_val)))
+            counts = sum(
+                tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype), vocab)
+                for f, n in (("train.bin", n_train), ("val.bin", n_val))
+            )
             np.save(tmp / "counts.npy", counts)
-            row = {"name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}", "dataset_id": ds["id"],
-                   "kind": kind, "vocab_size": vocab, "requested_vocab_size": int(vocab_size), "created": utc_now(),
-                   "train_tokens": n_train, "val_tokens": n_val, "dtype": dtype,
-                   "spec": json.dumps(spec.to_dict()), "unk_share": tally.share,
-                   "unk_examples": json.dumps(tally.common(), ensure_ascii=False)}
+            row = {
+                "name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}",
+                "dataset_id": ds["id"],
+                "kind": kind,
+                "vocab_size": vocab,
+                "requested_vocab_size": int(vocab_size),
+                "created": utc_now(),
+                "train_tokens": n_train,
+                "val_tokens": n_val,
+                "dtype": dtype,
+                "spec": json.dumps(spec.to_dict()),
+                "unk_share": tally.share,
+                "unk_examples": json.dumps(tally.common(), ensure_ascii=False),
+            }
             row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
         report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
         return self.tokenizer(row_id)
 
-    def find_or_train_tokenizer(self, dataset_ref: int | str, kind: str, vocab_size: int, *,
-                                progress: Progress | None = None, cancelled: Cancelled | None = None,
-                                **spec_options: Any) -> TokenizerRow:
+    def find_or_train_tokenizer(
+        self,
+        dataset_ref: int | str,
+        kind: str,
+        vocab_size: int,
+        *,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+        **spec_options: Any,
+    ) -> TokenizerRow:
         """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one.
 
         A character vocabulary that took every character of the text (it came out smaller than asked for) is the
@@ -75,8 +116,9 @@ class TokenizerMethods:
         """
         spec = tk.make_spec(kind, vocab_size, **spec_options).to_dict()
         ds = self.dataset(dataset_ref)
-        same = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? ORDER BY id DESC",
-                          [ds["id"], kind])
+        same = self._rows(
+            "SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? ORDER BY id DESC", [ds["id"], kind]
+        )
         for row in map(self._tokenizer_row, same):
             asked = int(row.get("requested_vocab_size") or row["vocab_size"])
             whole = kind == "char" and row["vocab_size"] < asked and int(vocab_size) >= row["vocab_size"]
@@ -84,8 +126,7 @@ class TokenizerMethods:
                 continue
             if {**row["spec"], "vocab_size": 0} == {**spec, "vocab_size": 0}:
                 return row
-        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled,
-                                    **spec_options)
+        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled, **spec_options)
 
     def _tokenizer_row(self, row: dict) -> TokenizerRow:
         row = dict(row)
@@ -103,8 +144,9 @@ class TokenizerMethods:
         if dataset_ref is None:
             rows = self._rows("SELECT * FROM tokenizers ORDER BY id")
         else:
-            rows = self._rows("SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id",
-                              [self.dataset(dataset_ref)["id"]])
+            rows = self._rows(
+                "SELECT * FROM tokenizers WHERE dataset_id = ? ORDER BY id", [self.dataset(dataset_ref)["id"]]
+            )
         return [self._tokenizer_row(r) for r in rows]
 
     def _tokenizer_dir(self, tokenizer_id: int) -> Path:
@@ -121,8 +163,9 @@ class TokenizerMethods:
             stamp = path.stat().st_mtime_ns
         except OSError:
             self._tokenizers.pop(row["id"], None)
-            raise WorkspaceError(f"tokenizer {row['name']!r} (id {row['id']}) has lost its file {path.name}; "
-                                 f"train it again") from None
+            raise WorkspaceError(
+                f"tokenizer {row['name']!r} (id {row['id']}) has lost its file {path.name}; train it again"
+            ) from None
         cached = self._tokenizers.get(row["id"])
         if cached is None or cached[0] != stamp:
             cached = self._tokenizers[row["id"]] = (stamp, tk.load_tokenizer(path))
@@ -131,8 +174,13 @@ class TokenizerMethods:
     def token_files(self, ref: int | str) -> dict:
         row = self.tokenizer(ref)
         folder = self._tokenizer_dir(row["id"])
-        return {"train": folder / "train.bin", "val": folder / "val.bin", "counts": folder / "counts.npy",
-                "dtype": row["dtype"], "vocab_size": row["vocab_size"]}
+        return {
+            "train": folder / "train.bin",
+            "val": folder / "val.bin",
+            "counts": folder / "counts.npy",
+            "dtype": row["dtype"],
+            "vocab_size": row["vocab_size"],
+        }
 
     def vocab_rows(self, ref: int | str, offset: int = 0, limit: int | None = None) -> list[list]:
         """[[id, readable token, frequency in train+val, merge rank], ...] for ids offset..offset+limit, by id.

@@ -1,4 +1,5 @@
 """The trash: a deleted dataset, tokenizer or run keeps its rows and folder here until restored or emptied."""
+
 from __future__ import annotations
 
 import json
@@ -11,12 +12,13 @@ from engine.store.errors import WorkspaceError
 from engine.store.schema import TABLE_OF_KIND, utc_now
 from engine.format import plural
 
-TRASH_KEEP_DAYS = 30   # what was deleted longer ago goes for good when a workspace is opened
+TRASH_KEEP_DAYS = 30  # what was deleted longer ago goes for good when a workspace is opened
 
 
 def _listed(what: str, rows: list[dict], most: int = 3) -> str:
-    names = ", ".join(f"{r['name']!r}" for r in rows[:most]) + (f" and {len(rows) - most} more"
-                                                                 if len(rows) > most else "")
+    names = ", ".join(f"{r['name']!r}" for r in rows[:most]) + (
+        f" and {len(rows) - most} more" if len(rows) > most else ""
+    )
     return f"{plural(len(rows), what)} ({names})"
 
 
@@ -37,16 +39,23 @@ class TrashMethods:
         if users:
             raise WorkspaceError(f"{kind} {item['name']!r} is still used by {users}; delete those first")
         raw = self._rows(f"SELECT * FROM {table} WHERE id = ?", [item["id"]])[0]
-        if kind == "run":   # its curves and checkpoint list go with it, so Undo gives the whole run back
-            raw = {"run": raw, "metrics": self._rows("SELECT * FROM metrics WHERE run_id = ? ORDER BY rowid",
-                                                     [item["id"]]),
-                   "checkpoints": self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY id",
-                                             [item["id"]])}
+        if kind == "run":  # its curves and checkpoint list go with it, so Undo gives the whole run back
+            raw = {
+                "run": raw,
+                "metrics": self._rows("SELECT * FROM metrics WHERE run_id = ? ORDER BY rowid", [item["id"]]),
+                "checkpoints": self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY id", [item["id"]]),
+            }
         folder = self.path / table / str(item["id"])
         stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
         dest = self.path / "trash" / f"{kind}-{item['id']}-{stamp}"
-        entry = {"kind": kind, "item_id": item["id"], "name": item["name"], "row": json.dumps(raw),
-                 "folder": str(dest.relative_to(self.path)), "deleted": utc_now()}
+        entry = {
+            "kind": kind,
+            "item_id": item["id"],
+            "name": item["name"],
+            "row": json.dumps(raw),
+            "folder": str(dest.relative_to(self.path)),
+            "deleted": utc_now(),
+        }
         with self._write():
             trash_id = self.db["trash"].insert(entry).last_pk
             if kind == "run":
@@ -103,8 +112,10 @@ class TrashMethods:
         raw = saved["run"] if entry["kind"] == "run" else saved
         for col, what in (("dataset_id", "datasets"), ("tokenizer_id", "tokenizers")):
             if raw.get(col) is not None and not self._rows(f"SELECT id FROM {what} WHERE id = ?", [raw[col]]):
-                raise WorkspaceError(f"{entry['kind']} {entry['name']!r} was made with {what[:-1]} {raw[col]}, "
-                                     f"which is gone: restore that {what[:-1]} first")
+                raise WorkspaceError(
+                    f"{entry['kind']} {entry['name']!r} was made with {what[:-1]} {raw[col]}, "
+                    f"which is gone: restore that {what[:-1]} first"
+                )
         src = self.path / (entry["folder"] or "")
         final = self.path / table / str(entry["item_id"])
         if src.exists() and not final.exists():

@@ -1,4 +1,5 @@
 """Workspace: opening the folder and its database, write transactions, and publishing a finished temp folder."""
+
 from __future__ import annotations
 
 import contextlib
@@ -23,14 +24,14 @@ from engine.store.trash import TRASH_KEEP_DAYS, TrashMethods
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":   # on Windows os.kill(pid, 0) would send Ctrl-C, not a probe
+    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) would send Ctrl-C, not a probe
         return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except (PermissionError, OSError):
-        return True   # someone else's process, or no way to tell: leave its folder alone
+        return True  # someone else's process, or no way to tell: leave its folder alone
     return True
 
 
@@ -45,7 +46,7 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
             reason = getattr(e, "strerror", None) or e
             raise WorkspaceError(f"cannot open the workspace {self.path}: {reason}") from None
         self.db = sqlite_utils.Database(conn, execute_plugins=False)
-        self._tokenizers: dict[int, tuple[int, Any]] = {}   # id -> (file mtime, Tokenizer)
+        self._tokenizers: dict[int, tuple[int, Any]] = {}  # id -> (file mtime, Tokenizer)
         self._merge_ranks: dict[int, dict[int, int]] = {}
         try:
             # Measured here: these three were the only settings with no "database is locked" errors while the
@@ -154,5 +155,9 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
     # ----------------------------------------------------------------------------------------- for the GUI
 
     def summary(self) -> WorkspaceSummary:
-        return {"path": str(self.path), "datasets": self.datasets(), "tokenizers": self.tokenizers(),
-                "runs": self.runs()}
+        return {
+            "path": str(self.path),
+            "datasets": self.datasets(),
+            "tokenizers": self.tokenizers(),
+            "runs": self.runs(),
+        }

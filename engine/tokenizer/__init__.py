@@ -18,20 +18,70 @@ files.py (saving and loading tokenizer.json), streaming.py (text in and token fi
 special_tokens.py (the separator and unknown tokens, the unknown-text tally) and display.py (tokens as a person
 reads them). Callers import from the package.
 """
+
 from engine.tokenizer.display import display_token, is_byte_level, is_metaspace, merge_ranks, token_spans
 from engine.tokenizer.errors import TokenizerCancelled, TokenizerError
 from engine.tokenizer.files import load_tokenizer, save_tokenizer
-from engine.tokenizer.spec import (DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, EOT, KINDS, METASPACE, NORMALIZERS,
-                                   PRE_TOKENIZERS, ROLES, UNK, TokenizerSpec, make_spec)
-from engine.tokenizer.special_tokens import (EXAMPLES_KEPT, UnknownTally, separator_id, unknown_characters,
-                                             unknown_id)
-from engine.tokenizer.streaming import (CHUNK_BYTES, PIECE_CHARS, Cancelled, Progress, encode_to_memmap,
-                                        split_pieces, token_counts, token_dtype)
+from engine.tokenizer.spec import (
+    DEFAULT_PRE_TOKENIZER,
+    DEFAULT_SPECIALS,
+    EOT,
+    KINDS,
+    METASPACE,
+    NORMALIZERS,
+    PRE_TOKENIZERS,
+    ROLES,
+    UNK,
+    TokenizerSpec,
+    make_spec,
+)
+from engine.tokenizer.special_tokens import EXAMPLES_KEPT, UnknownTally, separator_id, unknown_characters, unknown_id
+from engine.tokenizer.streaming import (
+    CHUNK_BYTES,
+    PIECE_CHARS,
+    Cancelled,
+    Progress,
+    encode_to_memmap,
+    split_pieces,
+    token_counts,
+    token_dtype,
+)
 from engine.tokenizer.training import train_from_spec, train_tokenizer
 
-__all__ = ["CHUNK_BYTES", "DEFAULT_PRE_TOKENIZER", "DEFAULT_SPECIALS", "EOT", "EXAMPLES_KEPT", "KINDS",
-           "METASPACE", "NORMALIZERS", "PIECE_CHARS", "PRE_TOKENIZERS", "ROLES", "UNK", "Cancelled",
-           "Progress", "TokenizerCancelled", "TokenizerError", "TokenizerSpec", "UnknownTally", "display_token",
-           "encode_to_memmap", "is_byte_level", "is_metaspace", "load_tokenizer", "make_spec", "merge_ranks",
-           "save_tokenizer", "separator_id", "split_pieces", "token_counts", "token_dtype", "token_spans",
-           "train_from_spec", "train_tokenizer", "unknown_characters", "unknown_id"]
+__all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_PRE_TOKENIZER",
+    "DEFAULT_SPECIALS",
+    "EOT",
+    "EXAMPLES_KEPT",
+    "KINDS",
+    "METASPACE",
+    "NORMALIZERS",
+    "PIECE_CHARS",
+    "PRE_TOKENIZERS",
+    "ROLES",
+    "UNK",
+    "Cancelled",
+    "Progress",
+    "TokenizerCancelled",
+    "TokenizerError",
+    "TokenizerSpec",
+    "UnknownTally",
+    "display_token",
+    "encode_to_memmap",
+    "is_byte_level",
+    "is_metaspace",
+    "load_tokenizer",
+    "make_spec",
+    "merge_ranks",
+    "save_tokenizer",
+    "separator_id",
+    "split_pieces",
+    "token_counts",
+    "token_dtype",
+    "token_spans",
+    "train_from_spec",
+    "train_tokenizer",
+    "unknown_characters",
+    "unknown_id",
+]

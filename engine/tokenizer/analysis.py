@@ -4,6 +4,7 @@ several tokenizers compare on the same text.
 Every function takes a Workspace (engine.store) and tokenizer ids or names; memory stays bounded: token files are
 read as memmaps in blocks, and corpora through samples.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,7 +42,7 @@ def _positions(streams: list[np.ndarray], token_id: int, n: int, expected: int) 
         found = []
         for s, ids in enumerate(streams):
             for a in range(0, len(ids), BLOCK_TOKENS):
-                hits = np.flatnonzero(np.asarray(ids[a:a + BLOCK_TOKENS]) == token_id)
+                hits = np.flatnonzero(np.asarray(ids[a : a + BLOCK_TOKENS]) == token_id)
                 found += [(s, a + int(h)) for h in hits]
         if len(found) <= n:
             return found
@@ -60,7 +61,7 @@ def _positions(streams: list[np.ndarray], token_id: int, n: int, expected: int) 
             ids = streams[s]
             hit = None
             for a in range(start, len(ids), 1 << 16):
-                h = np.flatnonzero(np.asarray(ids[a:a + (1 << 16)]) == token_id)
+                h = np.flatnonzero(np.asarray(ids[a : a + (1 << 16)]) == token_id)
                 if len(h):
                     hit = a + int(h[0])
                     break
@@ -90,8 +91,8 @@ def token_contexts(ws, tokenizer_ref: int | str, token_id: int, n: int = 10, wid
     for s, p in _positions(streams, token_id, n, expected):
         ids = streams[s]
         # A character can take several byte tokens: take `width` tokens each side, then cut to characters.
-        left = tok.decode(np.asarray(ids[max(0, p - width):p]).tolist(), skip_special_tokens=False)
-        right = tok.decode(np.asarray(ids[p + 1:p + 1 + width]).tolist(), skip_special_tokens=False)
+        left = tok.decode(np.asarray(ids[max(0, p - width) : p]).tolist(), skip_special_tokens=False)
+        right = tok.decode(np.asarray(ids[p + 1 : p + 1 + width]).tolist(), skip_special_tokens=False)
         mid = tok.decode([token_id], skip_special_tokens=False)
         out.append(f"{_one_line(left)[-width:]:>{width}}⟦{_one_line(mid)}⟧{_one_line(right)[:width]}")
     return out
@@ -116,8 +117,9 @@ def _count_tokens(tok, texts: list[str]) -> list[int]:
     return out
 
 
-def doc_length_histogram(ws, tokenizer_ref: int | str, split: str = "train", bins: int = 30,
-                         max_docs: int = 5000, seed: int = 0) -> dict:
+def doc_length_histogram(
+    ws, tokenizer_ref: int | str, split: str = "train", bins: int = 30, max_docs: int = 5000, seed: int = 0
+) -> dict:
     """Document lengths in tokens of the tokenizer's dataset split, from a seeded sample of up to max_docs.
 
     Returns {"split", "n_docs", "sampled", "counts", "edges", "min", "max", "mean", "median", "p95", "lengths"};
@@ -128,8 +130,19 @@ def doc_length_histogram(ws, tokenizer_ref: int | str, split: str = "train", bin
     tok = ws.load_tokenizer(row["id"])
     spans = ws.document_spans(row["dataset_id"], split)
     n = len(spans)
-    result: dict[str, Any] = {"split": split, "n_docs": n, "sampled": 0, "counts": [], "edges": [], "min": 0,
-                              "max": 0, "mean": 0.0, "median": 0.0, "p95": 0.0, "lengths": []}
+    result: dict[str, Any] = {
+        "split": split,
+        "n_docs": n,
+        "sampled": 0,
+        "counts": [],
+        "edges": [],
+        "min": 0,
+        "max": 0,
+        "mean": 0.0,
+        "median": 0.0,
+        "p95": 0.0,
+        "lengths": [],
+    }
     if n == 0:
         return result
     pick = np.arange(n) if n <= max_docs else np.sort(np.random.default_rng(seed).choice(n, max_docs, replace=False))
@@ -147,9 +160,17 @@ def doc_length_histogram(ws, tokenizer_ref: int | str, split: str = "train", bin
         lengths += _count_tokens(tok, batch)
     arr = np.asarray(lengths, dtype=np.int64)
     counts, edges = np.histogram(arr, bins=max(1, int(bins)))
-    result.update(sampled=len(arr), counts=counts.tolist(), edges=[float(e) for e in edges], min=int(arr.min()),
-                  max=int(arr.max()), mean=float(arr.mean()), median=float(np.median(arr)),
-                  p95=float(np.percentile(arr, 95)), lengths=np.sort(arr).tolist())
+    result.update(
+        sampled=len(arr),
+        counts=counts.tolist(),
+        edges=[float(e) for e in edges],
+        min=int(arr.min()),
+        max=int(arr.max()),
+        mean=float(arr.mean()),
+        median=float(np.median(arr)),
+        p95=float(np.percentile(arr, 95)),
+        lengths=np.sort(arr).tolist(),
+    )
     return result
 
 
@@ -161,12 +182,13 @@ def _corpus_sample(ws, dataset_id: int, sample_chars: int) -> tuple[str, str]:
         text = f.read(sample_chars)
     cut = text.rfind("\n")
     if cut > 0 and len(text) >= sample_chars:
-        text = text[:cut + 1]
+        text = text[: cut + 1]
     return split, text
 
 
-def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sample_chars: int = 1_000_000,
-                       cancelled=None) -> dict:
+def compare_tokenizers(
+    ws, refs: list[int | str], text: str | None = None, sample_chars: int = 1_000_000, cancelled=None
+) -> dict:
     """Tokenizers side by side on the same corpus sample (the first one's dataset, validation split, up to
     sample_chars characters) and the same sample text (default: the sample's first line).
 
@@ -196,21 +218,38 @@ def compare_tokenizers(ws, refs: list[int | str], text: str | None = None, sampl
             raise TokenizerCancelled("comparison cancelled")
         tok = ws.load_tokenizer(row["id"])
         encodings = tok.encode_batch(pieces, add_special_tokens=False) if pieces else []
-        ids = np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings]) if encodings else \
-            np.zeros(0, dtype=np.int64)
+        ids = (
+            np.concatenate([np.asarray(e.ids, dtype=np.int64) for e in encodings])
+            if encodings
+            else np.zeros(0, dtype=np.int64)
+        )
         n = len(ids)
         unk = (row.get("spec") or {}).get("special_tokens", {}).get("unk")
         unk_id = tok.token_to_id(unk) if unk else None
         decoded = "".join(tok.decode(e.ids, skip_special_tokens=False) for e in encodings)
-        out.append({
-            "tokenizer": row["name"], "id": row["id"], "kind": row["kind"], "vocab_size": tok.get_vocab_size(),
-            "n_tokens": n,
-            "bytes_per_token": n_bytes / n if n else 0.0,
-            "tokens_per_word": n / n_words if n_words else 0.0,
-            "unk_rate": float(np.count_nonzero(ids == unk_id)) / n if n and unk_id is not None else 0.0,
-            "vocab_coverage": len(np.unique(ids)) / tok.get_vocab_size() if n else 0.0,
-            "lossless": decoded == corpus,
-            "sample_split": [display_token(tok, i) for i in tok.encode(text, add_special_tokens=False).ids],
-        })
-    return {"corpus": {"dataset": ds["name"], "split": split, "n_chars": len(corpus), "n_bytes": n_bytes,
-                       "n_words": n_words}, "text": text, "rows": out}
+        out.append(
+            {
+                "tokenizer": row["name"],
+                "id": row["id"],
+                "kind": row["kind"],
+                "vocab_size": tok.get_vocab_size(),
+                "n_tokens": n,
+                "bytes_per_token": n_bytes / n if n else 0.0,
+                "tokens_per_word": n / n_words if n_words else 0.0,
+                "unk_rate": float(np.count_nonzero(ids == unk_id)) / n if n and unk_id is not None else 0.0,
+                "vocab_coverage": len(np.unique(ids)) / tok.get_vocab_size() if n else 0.0,
+                "lossless": decoded == corpus,
+                "sample_split": [display_token(tok, i) for i in tok.encode(text, add_special_tokens=False).ids],
+            }
+        )
+    return {
+        "corpus": {
+            "dataset": ds["name"],
+            "split": split,
+            "n_chars": len(corpus),
+            "n_bytes": n_bytes,
+            "n_words": n_words,
+        },
+        "text": text,
+        "rows": out,
+    }

@@ -1,5 +1,6 @@
 """Tokens as a person reads them (spaces, newlines and stray bytes made visible), the spans a text's tokens
 cover, and the order of BPE merges."""
+
 from __future__ import annotations
 
 import json

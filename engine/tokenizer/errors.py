@@ -1,4 +1,5 @@
 """The tokenizer's errors, apart so that every part of the package can raise them."""
+
 from engine.errors import UserError
 
 

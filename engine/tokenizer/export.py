@@ -1,4 +1,5 @@
 """Exporting a trained tokenizer for use elsewhere: its tokenizer.json, or a folder that transformers loads."""
+
 from __future__ import annotations
 
 import json
@@ -29,8 +30,12 @@ def export_tokenizer(ws, ref: int | str, out_path: Path | str) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         _copy_atomic(src, out / "tokenizer.json")
         roles = {f"{role}_token": token for role, token in (row.get("spec") or {}).get("special_tokens", {}).items()}
-        config = {"tokenizer_class": "PreTrainedTokenizerFast", "clean_up_tokenization_spaces": False,
-                  "model_max_length": 1_000_000_000, **roles}
+        config = {
+            "tokenizer_class": "PreTrainedTokenizerFast",
+            "clean_up_tokenization_spaces": False,
+            "model_max_length": 1_000_000_000,
+            **roles,
+        }
         _write_atomic(out / "tokenizer_config.json", json.dumps(config, indent=2, ensure_ascii=False))
         _write_atomic(out / "special_tokens_map.json", json.dumps(roles, indent=2, ensure_ascii=False))
         return out

@@ -1,4 +1,5 @@
 """Saving a tokenizer.json atomically and loading one back, with errors that name the file."""
+
 from __future__ import annotations
 
 import os

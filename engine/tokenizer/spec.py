@@ -2,14 +2,22 @@
 
 Standard library only: it names the choices and checks them; training.py builds the tokenizer they describe.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
 
 # The choices are defined once in engine/choices.py (the studio's forms offer the same); re-exported here.
-from engine.choices import (DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, EOT, FIXED_PRE_TOKENIZER,  # noqa: F401
-                            NORMALIZERS, PRE_TOKENIZERS, UNK)
+from engine.choices import (
+    DEFAULT_PRE_TOKENIZER,
+    DEFAULT_SPECIALS,
+    EOT,  # noqa: F401 (re-exported)
+    FIXED_PRE_TOKENIZER,
+    NORMALIZERS,
+    PRE_TOKENIZERS,
+    UNK,  # noqa: F401 (re-exported)
+)
 from engine.choices import SPECIAL_ROLES as ROLES
 from engine.choices import TOKENIZER_KINDS as KINDS
 from engine.tokenizer.errors import TokenizerError
@@ -29,6 +37,7 @@ class TokenizerSpec:
     pre_tokenizer: how text is cut into words before the model: "metaspace" (lossless), "whitespace",
         "whitespace_split", "bert", "none"; fixed for char ("none") and bytebpe ("bytelevel"). None: the default.
     """
+
     kind: str = "char"
     vocab_size: int = 512
     min_frequency: int = 0
@@ -55,8 +64,9 @@ class TokenizerSpec:
             raise TokenizerError(f"a {self.kind} tokenizer always uses the {fixed!r} pre-tokenizer, not {pre!r}")
         if pre not in PRE_TOKENIZERS or (not fixed and pre in ("bytelevel", "none") and self.kind != "char"):
             allowed = [p for p in PRE_TOKENIZERS if p not in ("bytelevel", "none")]
-            raise TokenizerError(f"pre-tokenizer {pre!r} does not fit a {self.kind} tokenizer; choose one of "
-                                 f"{', '.join(allowed)}")
+            raise TokenizerError(
+                f"pre-tokenizer {pre!r} does not fit a {self.kind} tokenizer; choose one of {', '.join(allowed)}"
+            )
         self.pre_tokenizer = pre
         specials = dict(DEFAULT_SPECIALS[self.kind])
         for role, token in (self.special_tokens or {}).items():
@@ -77,11 +87,14 @@ class TokenizerSpec:
         if self.vocab_size < 2:
             raise TokenizerError(f"a vocabulary needs at least 2 tokens, not {self.vocab_size}")
         if self.kind == "bytebpe" and self.vocab_size < 256 + len(tokens):
-            raise TokenizerError(f"byte-level BPE needs a vocabulary of at least {256 + len(tokens)} tokens "
-                                 f"(256 bytes and {', '.join(tokens)}), not {self.vocab_size}")
+            raise TokenizerError(
+                f"byte-level BPE needs a vocabulary of at least {256 + len(tokens)} tokens "
+                f"(256 bytes and {', '.join(tokens)}), not {self.vocab_size}"
+            )
         if self.kind != "bytebpe" and self.vocab_size < len(tokens) + 1:
-            raise TokenizerError(f"a vocabulary of {self.vocab_size} has no room beside the "
-                                 f"{len(tokens)} special tokens")
+            raise TokenizerError(
+                f"a vocabulary of {self.vocab_size} has no room beside the {len(tokens)} special tokens"
+            )
 
     def specials(self) -> list[str]:
         """The special tokens in id order."""

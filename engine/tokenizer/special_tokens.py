@@ -1,5 +1,6 @@
 """The special tokens a tokenizer gives a role (the document separator, the unknown token), and the tally of
 text that reads as the unknown token."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -28,13 +29,14 @@ def unknown_id(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> int | None:
     return tok.token_to_id(unk) if unk else None
 
 
-EXAMPLES_KEPT = 8   # the most common unknown characters a tally keeps, for messages
+EXAMPLES_KEPT = 8  # the most common unknown characters a tally keeps, for messages
 
 
 @dataclass
 class UnknownTally:
     """How much of an encoded text reads as the unknown token: `unknown` of `chars` characters, and which
     characters they were (`examples`, with counts). Filled by encode_to_memmap."""
+
     unk_id: int | None
     chars: int = 0
     unknown: int = 0
@@ -51,7 +53,7 @@ class UnknownTally:
         """Count one encoded piece; `ids` are its token ids as an array (made anyway for the token file)."""
         self.chars += len(piece)
         if self.unk_id is None or not (ids == self.unk_id).any():
-            return   # the common case: one vectorised scan, no offsets
+            return  # the common case: one vectorised scan, no offsets
         if self.examples is None:
             self.examples = Counter()
         for token_id, (start, end) in zip(encoding.ids, encoding.offsets):

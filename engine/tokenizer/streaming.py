@@ -3,6 +3,7 @@ file to a token file (a separator token between documents), and counting the tok
 
 The chunk and piece sizes are read from this module when a function runs, so a test can make them small.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -102,10 +103,18 @@ def _documents(chunk: str, data: bytes, start: int, doc_starts: np.ndarray) -> I
         yield chunk[at:], False
 
 
-def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progress: Progress | None = None,
-                     cancelled: Cancelled | None = None, doc_starts: np.ndarray | None = None,
-                     sep_id: int | None = None, separator: str = "\n\n",
-                     tally: UnknownTally | None = None) -> tuple[int, str]:
+def encode_to_memmap(
+    tok: Tokenizer,
+    text_path: Path,
+    out_path: Path,
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    doc_starts: np.ndarray | None = None,
+    sep_id: int | None = None,
+    separator: str = "\n\n",
+    tally: UnknownTally | None = None,
+) -> tuple[int, str]:
     """Encode a UTF-8 text file to raw token ids (uint16 or uint32) at out_path; return (n_tokens, dtype).
 
     With doc_starts (byte offsets where documents begin, as the dataset's .idx holds) and sep_id, the blank-line
@@ -150,15 +159,16 @@ def encode_to_memmap(tok: Tokenizer, text_path: Path, out_path: Path, *, progres
     return n_tokens, dtype
 
 
-def _document_parts(chunk: str, data: bytes, at: int, starts: np.ndarray, held: str,
-                    separator: str) -> tuple[list[tuple[str, bool]], str]:
+def _document_parts(
+    chunk: str, data: bytes, at: int, starts: np.ndarray, held: str, separator: str
+) -> tuple[list[tuple[str, bool]], str]:
     """A chunk cut where documents end, each (text, ends a document) without its separator, and the line breaks
     held back for the next chunk (`held` comes from the chunk before)."""
     parts = []
     for text, ends_doc in _documents(chunk, data, at, starts):
         text, held = held + text, ""
         if ends_doc and text.endswith(separator):
-            text = text[:-len(separator)]
+            text = text[: -len(separator)]
         elif not ends_doc:
             # A chunk may end between the separator's two line breaks: hold the trailing ones back, so the next
             # part sees the whole separator.
@@ -168,8 +178,9 @@ def _document_parts(chunk: str, data: bytes, at: int, starts: np.ndarray, held: 
     return parts, held
 
 
-def _write_parts(f, tok: Tokenizer, parts: list[tuple[str, bool]], dtype: str, sep_id: int | None,
-                 tally: UnknownTally | None) -> int:
+def _write_parts(
+    f, tok: Tokenizer, parts: list[tuple[str, bool]], dtype: str, sep_id: int | None, tally: UnknownTally | None
+) -> int:
     """Encode the parts and write their ids to `f`, sep_id after each that ends a document; returns how many."""
     # One encode_batch per chunk, not per document: a corpus of a million tweets stays parallel.
     pieces, owner = [], []
@@ -199,5 +210,5 @@ def token_counts(ids: np.ndarray, vocab_size: int) -> np.ndarray:
     counts = np.zeros(vocab_size, dtype=np.int64)
     step = 1 << 24
     for i in range(0, len(ids), step):
-        counts += np.bincount(np.asarray(ids[i:i + step]), minlength=vocab_size)[:vocab_size]
+        counts += np.bincount(np.asarray(ids[i : i + step]), minlength=vocab_size)[:vocab_size]
     return counts

@@ -1,5 +1,6 @@
 """Training a tokenizer of each kind from a TokenizerSpec on text files (char is counted here, the rest by
 the `tokenizers` trainers)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -13,16 +14,26 @@ from engine.tokenizer.errors import TokenizerCancelled, TokenizerError
 from engine.tokenizer.spec import METASPACE, TokenizerSpec
 
 
-def train_tokenizer(kind: str, vocab_size: int, files: list[Path], *, progress: Progress | None = None,
-                    cancelled: Cancelled | None = None, min_frequency: int = 0, special_tokens: dict | None = None,
-                    normalizer: str = "none", pre_tokenizer: str | None = None) -> Tokenizer:
+def train_tokenizer(
+    kind: str,
+    vocab_size: int,
+    files: list[Path],
+    *,
+    progress: Progress | None = None,
+    cancelled: Cancelled | None = None,
+    min_frequency: int = 0,
+    special_tokens: dict | None = None,
+    normalizer: str = "none",
+    pre_tokenizer: str | None = None,
+) -> Tokenizer:
     """Train a tokenizer of `kind` with at most `vocab_size` tokens on the text files (TokenizerSpec options)."""
     spec = TokenizerSpec(kind, vocab_size, min_frequency, special_tokens, normalizer, pre_tokenizer)
     return train_from_spec(spec, files, progress=progress, cancelled=cancelled)
 
 
-def train_from_spec(spec: TokenizerSpec, files: list[Path], *, progress: Progress | None = None,
-                    cancelled: Cancelled | None = None) -> Tokenizer:
+def train_from_spec(
+    spec: TokenizerSpec, files: list[Path], *, progress: Progress | None = None, cancelled: Cancelled | None = None
+) -> Tokenizer:
     kind = spec.kind
     report = progress or (lambda fraction, message: None)
     is_cancelled = cancelled or (lambda: False)
@@ -75,8 +86,9 @@ def _normalizer(name: str):
         "nfkc": normalizers.NFKC,
         "lowercase": normalizers.Lowercase,
         "nfkc_lowercase": lambda: normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()]),
-        "bert": lambda: normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None,
-                                                   lowercase=True),
+        "bert": lambda: normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True
+        ),
     }[name]()
 
 
@@ -86,9 +98,12 @@ def _pre_tokenizer(name: str):
         "bytelevel": lambda: pre_tokenizers.ByteLevel(add_prefix_space=False),
         # Newlines stand alone, so no token spans a line break; prepend_scheme="never": no marker is invented
         # before the first word of a line, so decoding gives the text back.
-        "metaspace": lambda: pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
-            pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="never")]),
+        "metaspace": lambda: pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex("\n"), behavior="isolated"),
+                pre_tokenizers.Metaspace(replacement=METASPACE, prepend_scheme="never"),
+            ]
+        ),
         "whitespace": pre_tokenizers.Whitespace,
         "whitespace_split": pre_tokenizers.WhitespaceSplit,
         "bert": pre_tokenizers.BertPreTokenizer,
@@ -102,8 +117,9 @@ def _untrained(spec: TokenizerSpec):
     common = dict(vocab_size=spec.vocab_size, special_tokens=specials, show_progress=False)
     if spec.kind == "bytebpe":
         tok = Tokenizer(models.BPE())
-        trainer = trainers.BpeTrainer(**common, min_frequency=spec.min_frequency,
-                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            **common, min_frequency=spec.min_frequency, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
     elif spec.kind == "bpe":
         tok = Tokenizer(models.BPE(unk_token=unk))
         trainer = trainers.BpeTrainer(**common, min_frequency=spec.min_frequency)

@@ -8,17 +8,42 @@ last valid value, so Train never starts with it.
 The fields, presets, estimates and diagram boxes are worked out without Qt in studio/state/model_form.py; the
 widgets are studio/widgets/model_fields.py, model_estimates.py and model_diagram.py.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFrame, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QPushButton,
-                               QScrollArea, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFrame,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.config import PRESETS, ConfigError, RunConfig
-from studio.state.model_form import (ADVANCED_FIELDS, CUSTOM, MODEL_FIELDS, TRAIN_FIELDS, FieldKey, PresetUndo,
-                                     changed_fields, config_with, decay_follows_steps, error_keys, estimate,
-                                     marked_fields, matching_preset, preset_description, vocab_for_estimates)
+from studio.state.model_form import (
+    ADVANCED_FIELDS,
+    CUSTOM,
+    MODEL_FIELDS,
+    TRAIN_FIELDS,
+    FieldKey,
+    PresetUndo,
+    changed_fields,
+    config_with,
+    decay_follows_steps,
+    error_keys,
+    estimate,
+    marked_fields,
+    matching_preset,
+    preset_description,
+    vocab_for_estimates,
+)
 from studio.widgets.form_helpers import MessageLine, PanelHeader, disclosure_button
 from studio.widgets.model_diagram import ArchitectureDiagram
 from studio.widgets.model_estimates import EstimatesBox
@@ -28,7 +53,7 @@ from studio.widgets.model_fields import ConfigFields
 class ArchitecturePanel(QWidget):
     """Pick a preset, adjust the model and the training schedule, and see what it will cost."""
 
-    configApplied = Signal()   # a valid form was written to session.config
+    configApplied = Signal()  # a valid form was written to session.config
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -49,10 +74,13 @@ class ArchitecturePanel(QWidget):
     # ------------------------------------------------------------------------------------------------- layout
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Design your model",
-            "Start from a preset, then change the shape of the transformer and how it is trained. The size, "
-            "compute and memory estimates update as you type."))
+        root.addWidget(
+            PanelHeader(
+                "Design your model",
+                "Start from a preset, then change the shape of the transformer and how it is trained. The size, "
+                "compute and memory estimates update as you type.",
+            )
+        )
         root.addLayout(self._build_presets())
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -76,13 +104,17 @@ class ArchitecturePanel(QWidget):
         self.preset_combo = QComboBox()
         for name, spec in PRESETS.items():
             self.preset_combo.addItem(name, name)
-            self.preset_combo.setItemData(self.preset_combo.count() - 1, spec["description"],
-                                          Qt.ItemDataRole.ToolTipRole)
+            self.preset_combo.setItemData(
+                self.preset_combo.count() - 1, spec["description"], Qt.ItemDataRole.ToolTipRole
+            )
         self.preset_combo.addItem("custom", CUSTOM)
-        self.preset_combo.setItemData(self.preset_combo.count() - 1, "Your own settings (no preset matches).",
-                                      Qt.ItemDataRole.ToolTipRole)
-        self.preset_combo.setToolTip("A ready-made model and schedule to start from. Choosing one replaces the "
-                                     "fields below (Ctrl+Z undoes it). 'baby' trains in minutes on a CPU.")
+        self.preset_combo.setItemData(
+            self.preset_combo.count() - 1, "Your own settings (no preset matches).", Qt.ItemDataRole.ToolTipRole
+        )
+        self.preset_combo.setToolTip(
+            "A ready-made model and schedule to start from. Choosing one replaces the "
+            "fields below (Ctrl+Z undoes it). 'baby' trains in minutes on a CPU."
+        )
         self.preset_combo.activated.connect(self._on_preset_chosen)
         row.addWidget(self.preset_combo)
         self.undo_button = QPushButton("Undo preset")
@@ -109,8 +141,11 @@ class ArchitecturePanel(QWidget):
         self.advanced = QWidget()
         self.advanced.setLayout(self.form.form(ADVANCED_FIELDS))
         self.advanced_toggle = disclosure_button(
-            "Advanced", "Show the less common settings: decay length, Adam betas, evaluation, logging, "
-                        "checkpoints, device and precision.", self.advanced)
+            "Advanced",
+            "Show the less common settings: decay length, Adam betas, evaluation, logging, "
+            "checkpoints, device and precision.",
+            self.advanced,
+        )
         tv.addWidget(self.advanced_toggle)
         tv.addWidget(self.advanced)
         left.addWidget(train_box)
@@ -178,7 +213,7 @@ class ArchitecturePanel(QWidget):
         return True
 
     def _set_session_config(self, cfg: RunConfig) -> None:
-        self._applying = True   # our own change: _on_config_changed leaves the form as it is
+        self._applying = True  # our own change: _on_config_changed leaves the form as it is
         try:
             self.session.set_config(cfg)
         finally:
@@ -187,8 +222,9 @@ class ArchitecturePanel(QWidget):
     def _show_error(self, error: ConfigError, changed: list[FieldKey]) -> None:
         self.error = error.message
         keys = error_keys(error)
-        self.error_line.show_message(error.message + " — not applied until fixed.", "error",
-                                     detail=f"Config: {', '.join(keys)}" if keys else "")
+        self.error_line.show_message(
+            error.message + " — not applied until fixed.", "error", detail=f"Config: {', '.join(keys)}" if keys else ""
+        )
         self.form.mark(marked_fields(error, changed, self.fields))
 
     def _clear_error(self) -> None:
@@ -213,7 +249,7 @@ class ArchitecturePanel(QWidget):
         self._update_estimates()
 
     def _applied_values(self) -> dict:
-        if self.error:   # the form holds an unapplied edit; compare with what was last valid instead
+        if self.error:  # the form holds an unapplied edit; compare with what was last valid instead
             return self.form.config_values(self._valid_cfg)
         return self.form_values()
 

@@ -5,6 +5,7 @@ The panel composes the controls (studio/widgets/attention_controls.py), the two 
 the export (attention_export.py); what is looked at — the run's snapshots, the step wanted, the head opened — is
 an AttentionView (studio/state/attention_view.py), tested without a window. The panel talks to the engine and
 redraws on a timer."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
@@ -18,24 +19,26 @@ from studio.widgets.attention_export import AttentionExports
 from studio.widgets.attention_views import HeadDetail, ModelView
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 
-REDRAW_MS = 33          # snapshots arrive in bursts; the views redraw at most ~30 times a second
-PLAY_MS = 450           # one snapshot per tick while playing
+REDRAW_MS = 33  # snapshots arrive in bursts; the views redraw at most ~30 times a second
+PLAY_MS = 450  # one snapshot per tick while playing
 # The parts' controls, reached from the panel as before (tests, screenshots, the benchmark).
-CONTROLS = {"source": ("run_combo", "probe_combo", "text_edit", "checkpoint_combo", "look_button"),
-            "timeline": ("play_button", "time_slider", "step_label"),
-            "model_view": ("summaries_box", "scale_combo", "grid", "legend"),
-            "detail": ("layer_spin", "head_combo", "tabs", "heatmap", "head_view", "head_scroll"),
-            "window_bar": ("cap_spin", "start_spin", "window_label", "export_button")}
+CONTROLS = {
+    "source": ("run_combo", "probe_combo", "text_edit", "checkpoint_combo", "look_button"),
+    "timeline": ("play_button", "time_slider", "step_label"),
+    "model_view": ("summaries_box", "scale_combo", "grid", "legend"),
+    "detail": ("layer_spin", "head_combo", "tabs", "heatmap", "head_view", "head_scroll"),
+    "window_bar": ("cap_spin", "start_spin", "window_label", "export_button"),
+}
 
 
 class AttentionPanel(AttentionExports, QWidget):
-    snapshotShown = Signal(int)     # the step now on screen (tests and the status line)
+    snapshotShown = Signal(int)  # the step now on screen (tests and the status line)
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.view = AttentionView()
-        self.shown: Snapshot | None = None       # what the views show now
+        self.shown: Snapshot | None = None  # what the views show now
         self._text_request: str | None = None
         self._redraw = QTimer(self)
         self._redraw.setSingleShot(True)
@@ -49,7 +52,7 @@ class AttentionPanel(AttentionExports, QWidget):
         session.runSelected.connect(self._on_run_selected)
         session.runUpdated.connect(self._on_run_updated)
         session.attentionReceived.connect(self._on_attention)
-        session.engineStateChanged.connect(self._on_engine_state)   # a bound method: disconnected when this panel goes
+        session.engineStateChanged.connect(self._on_engine_state)  # a bound method: disconnected when this panel goes
         self._fill_runs()
 
     # What is looked at, as the panel's own attributes (tests and the benchmark read them here).
@@ -78,9 +81,13 @@ class AttentionPanel(AttentionExports, QWidget):
     # ------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Attention", "See where each head of the model looks while it reads a text, and watch the heads learn "
-                         "their jobs as training goes on."))
+        root.addWidget(
+            PanelHeader(
+                "Attention",
+                "See where each head of the model looks while it reads a text, and watch the heads learn "
+                "their jobs as training goes on.",
+            )
+        )
         self.source, self.timeline = AttentionSource(), Timeline()
         self.model_view, self.detail = ModelView(), HeadDetail()
         self.window_bar = WindowBar(self.export_menu())
@@ -167,6 +174,7 @@ class AttentionPanel(AttentionExports, QWidget):
         def on_checkpoints(reply):
             if reply.ok and self.history.run == run_id:
                 self.source.set_checkpoints(reply.rows)
+
         self.session.request(p.CheckpointsRequest(run=run_id), guarded(self, on_checkpoints))
         self._schedule()
 
@@ -175,7 +183,7 @@ class AttentionPanel(AttentionExports, QWidget):
         """Ask the engine for the stored snapshot of `step` (None = the latest); one request at a time."""
         run_id = self.history.run
         if run_id is None or self.view.fetch is not None:
-            return      # while one is fetched, its reply's handler fetches what is wanted then
+            return  # while one is fetched, its reply's handler fetches what is wanted then
         msg = p.AttentionRequest(run=run_id, step=step)
         self.view.fetch = (msg.id, step)
         self._set_status_text()
@@ -209,7 +217,7 @@ class AttentionPanel(AttentionExports, QWidget):
             self.message.show_message(str(e))
             return
         if self.message.level == "info":
-            self.message.clear_message()       # "no snapshots yet" is over
+            self.message.clear_message()  # "no snapshots yet" is over
         self._set_slider_steps()
         self._schedule()
 
@@ -228,7 +236,7 @@ class AttentionPanel(AttentionExports, QWidget):
         """Show the stored snapshot of `step` (fetched from the engine if not here yet)."""
         self.view.step = int(step)
         if self._custom_selected():
-            self.probe_combo.setCurrentIndex(0)      # scrubbing means looking at the stored probes again
+            self.probe_combo.setCurrentIndex(0)  # scrubbing means looking at the stored probes again
         if not self.history.has(self.step):
             self._fetch_step(self.step)
         self._set_slider_steps()
@@ -238,7 +246,7 @@ class AttentionPanel(AttentionExports, QWidget):
         if on:
             start = self.view.play_from()
             if start is not None:
-                self.show_step(start)            # at the end: play from the start
+                self.show_step(start)  # at the end: play from the start
             self._play.start()
         else:
             self._play.stop()
@@ -259,16 +267,18 @@ class AttentionPanel(AttentionExports, QWidget):
         text = self.text_edit.text()
         run_id = self.run_id()
         if not text.strip():
-            self.message.show_message("Type a text first: the model reads it and the heads' attention is shown.",
-                                      "warning")
+            self.message.show_message(
+                "Type a text first: the model reads it and the heads' attention is shown.", "warning"
+            )
             return
         if run_id is None:
             self.message.show_message("Train a model first: there is no run to look inside yet.", "warning")
             return
         if self._text_request is not None:
             self.session.cancel(self._text_request)
-        msg = p.AttentionRequest(run=run_id, text=text, checkpoint=self.checkpoint_combo.currentData(),
-                                 max_tokens=MAX_TEXT_TOKENS)
+        msg = p.AttentionRequest(
+            run=run_id, text=text, checkpoint=self.checkpoint_combo.currentData(), max_tokens=MAX_TEXT_TOKENS
+        )
         self._text_request = msg.id
         self.look_button.setEnabled(False)
         self.message.show_message("Reading your text…", "info")
@@ -370,8 +380,12 @@ class AttentionPanel(AttentionExports, QWidget):
     def _draw_model_view(self, snap: Snapshot, probe) -> None:
         self.legend.set_explanations(snap.explanations())
         summaries = self.model_view.summaries_box.isChecked()
-        self.grid.set_attention(probe.attn, snap.labels, self.view.summaries(probe) if summaries else None,
-                                levels=None if self.model_view.stretched() else (0.0, 1.0))
+        self.grid.set_attention(
+            probe.attn,
+            snap.labels,
+            self.view.summaries(probe) if summaries else None,
+            levels=None if self.model_view.stretched() else (0.0, 1.0),
+        )
         if self.column >= snap.n_head and not summaries:
             self.grid.selected = None
         else:
@@ -384,9 +398,15 @@ class AttentionPanel(AttentionExports, QWidget):
         if self.detail.heatmap_shown():
             m = self.view.matrix(probe, layer, self.column)[s:e, s:e]
             hi = float(m.max()) if self.model_view.stretched() and m.size else 1.0
-            self.heatmap.set_matrix(m, tokens, tokens, q_offset=s, k_offset=s,
-                                    title=self.view.title(snap, layer, self._custom_selected()),
-                                    levels=(0.0, max(hi, 1e-6)))
+            self.heatmap.set_matrix(
+                m,
+                tokens,
+                tokens,
+                q_offset=s,
+                k_offset=s,
+                title=self.view.title(snap, layer, self._custom_selected()),
+                levels=(0.0, max(hi, 1e-6)),
+            )
         else:
             self.head_view.set_attention(probe.attn[layer][:, s:e, s:e], tokens, self.detail.checked_heads(), offset=s)
 

@@ -7,6 +7,7 @@ a wrong file is noticed before the engine reads gigabytes; the import itself run
 and Cancel. What the page shows is decided without Qt in studio/state/data_import.py, the details of a dataset
 in studio/state/data_details.py.
 """
+
 from __future__ import annotations
 
 import time
@@ -14,13 +15,29 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFileDialog, QHBoxLayout, QLabel, QMessageBox, QPushButton, QSplitter,
-                               QStackedWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from studio import theme
-from studio.state.data_import import (PREVIEW_DELAY_MS, PREVIEW_RECORDS, ImportState, imported_message,
-                                      preview_status, progress_line, quick_look_info)
+from studio.state.data_import import (
+    PREVIEW_DELAY_MS,
+    PREVIEW_RECORDS,
+    ImportState,
+    imported_message,
+    preview_status,
+    progress_line,
+    quick_look_info,
+)
 from studio.state.import_files import FilePreview
 from studio.widgets.data_details import DatasetDetails
 from studio.widgets.data_import_page import ImportPage
@@ -28,21 +45,23 @@ from studio.widgets.data_table import DatasetTable
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.undo_bar import UndoBar
 
-FILE_FILTER = ("Text and data (*.txt *.md *.csv *.tsv *.jsonl *.json *.parquet);;Plain text (*.txt *.md *.text);;"
-               "Tables (*.csv *.tsv *.parquet);;JSON lines (*.jsonl *.json *.ndjson);;All files (*)")
+FILE_FILTER = (
+    "Text and data (*.txt *.md *.csv *.tsv *.jsonl *.json *.parquet);;Plain text (*.txt *.md *.text);;"
+    "Tables (*.csv *.tsv *.parquet);;JSON lines (*.jsonl *.json *.ndjson);;All files (*)"
+)
 
 
 class DataPanel(QWidget):
     """Import text files or folders as datasets and inspect them."""
 
-    importFinished = Signal(object)   # the new dataset row, or None when the import failed / was cancelled
-    previewUpdated = Signal()         # the engine's preview of the chosen files is on screen
+    importFinished = Signal(object)  # the new dataset row, or None when the import failed / was cancelled
+    previewUpdated = Signal()  # the engine's preview of the chosen files is on screen
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.state = ImportState()
-        self._text_request_id: str | None = None    # the dataset text on the details page
+        self._text_request_id: str | None = None  # the dataset text on the details page
         self.error_box: QMessageBox | None = None
         self.setAcceptDrops(True)
         self._preview_timer = QTimer(self)
@@ -65,10 +84,13 @@ class DataPanel(QWidget):
     # ------------------------------------------------------------------------------------------------- layout
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Bring your text",
-            "Import text files, tables (CSV, TSV, JSONL, Parquet) or a folder as a dataset, cleaned the way you "
-            "choose. The model will learn to write text like it. You can also drop files here."))
+        root.addWidget(
+            PanelHeader(
+                "Bring your text",
+                "Import text files, tables (CSV, TSV, JSONL, Parquet) or a folder as a dataset, cleaned the way you "
+                "choose. The model will learn to write text like it. You can also drop files here.",
+            )
+        )
         self.error_line = MessageLine(self)
         self.stack = QStackedWidget()
         self.stack.addWidget(self._build_browse())
@@ -109,22 +131,28 @@ class DataPanel(QWidget):
     def _build_browse_buttons(self) -> QHBoxLayout:
         buttons = QHBoxLayout()
         self.import_file_button = QPushButton("Import file…")
-        self.import_file_button.setToolTip("Choose one or more files to import: plain text (UTF-8, UTF-16 or "
-                                           "UTF-32), CSV, TSV, JSONL or Parquet. You choose the options and see a "
-                                           "preview before anything is imported.")
+        self.import_file_button.setToolTip(
+            "Choose one or more files to import: plain text (UTF-8, UTF-16 or "
+            "UTF-32), CSV, TSV, JSONL or Parquet. You choose the options and see a "
+            "preview before anything is imported."
+        )
         self.import_file_button.clicked.connect(self.choose_files)
         self.import_folder_button = QPushButton("Import folder…")
-        self.import_folder_button.setToolTip("Choose a folder: its files and those of its sub-folders are "
-                                             "imported (.txt unless you choose a format or patterns). Hidden "
-                                             "files are skipped.")
+        self.import_folder_button.setToolTip(
+            "Choose a folder: its files and those of its sub-folders are "
+            "imported (.txt unless you choose a format or patterns). Hidden "
+            "files are skipped."
+        )
         self.import_folder_button.clicked.connect(self.choose_folder)
         buttons.addWidget(self.import_file_button)
         buttons.addWidget(self.import_folder_button)
         buttons.addStretch(1)
         self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Move the selected dataset to the workspace's trash (Del). Undo puts it back; "
-                                      "a dataset that tokenizers or runs were made from cannot be deleted before "
-                                      "them.")
+        self.delete_button.setToolTip(
+            "Move the selected dataset to the workspace's trash (Del). Undo puts it back; "
+            "a dataset that tokenizers or runs were made from cannot be deleted before "
+            "them."
+        )
         self.delete_button.clicked.connect(self.delete_selected)
         self.delete_button.setEnabled(False)
         buttons.addWidget(self.delete_button)
@@ -175,7 +203,7 @@ class DataPanel(QWidget):
 
     def _quick_preview(self, paths: list[str]) -> FilePreview:
         pv = self.state.look(paths, self.options.options())
-        if pv is None:   # the files an import would read are the same as before
+        if pv is None:  # the files an import would read are the same as before
             return self.state.preview
         self.preview_info.setText(quick_look_info(pv))
         self.preview_text.setPlainText(pv.text)
@@ -191,7 +219,7 @@ class DataPanel(QWidget):
     def _on_options_changed(self) -> None:
         if self.preview is not None and self.import_request_id is None:
             self.preview_status.setText("updating the preview…")
-            self._preview_timer.start()   # restarts: only a pause in the edits sends a request
+            self._preview_timer.start()  # restarts: only a pause in the edits sends a request
 
     def request_preview(self) -> str | None:
         """Ask the engine for the records these options read; only the newest request's reply is shown."""
@@ -200,16 +228,14 @@ class DataPanel(QWidget):
             return None
         paths = list(self.preview.paths)
         self._quick_preview(paths)
-        msg = p.ImportPreviewRequest(paths=paths, options=self.options.options(for_preview=True),
-                                     n=PREVIEW_RECORDS)
+        msg = p.ImportPreviewRequest(paths=paths, options=self.options.options(for_preview=True), n=PREVIEW_RECORDS)
         self.preview_status.setText("reading the first records…")
         self.state.preview_request_id = self.session.request(msg, on_reply=guarded(self, self._on_preview_reply))
         return self.state.preview_request_id
 
     def _on_preview_reply(self, reply) -> None:
-        if reply.parent != self.state.preview_request_id or self.preview is None \
-                or self._preview_timer.isActive():
-            return   # an older request's answer, options changed since it was asked, or the files put away
+        if reply.parent != self.state.preview_request_id or self.preview is None or self._preview_timer.isActive():
+            return  # an older request's answer, options changed since it was asked, or the files put away
         self.state.last_preview_reply = reply
         if reply.ok:
             pv = reply.preview or {}
@@ -253,8 +279,12 @@ class DataPanel(QWidget):
             return None
         self._preview_timer.stop()
         name = self.name_edit.text().strip() or self.preview.default_name
-        msg = p.ImportRequest(paths=list(self.preview.paths), name=name, val_fraction=self.options.val_fraction(),
-                              options=self.options.options())
+        msg = p.ImportRequest(
+            paths=list(self.preview.paths),
+            name=name,
+            val_fraction=self.options.val_fraction(),
+            options=self.options.options(),
+        )
         self.error_line.clear_message()
         self.import_page.start_progress()
         self._set_importing(True)
@@ -262,8 +292,9 @@ class DataPanel(QWidget):
         # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
         # answer must find the request it ends, or the panel would stay "importing".
         self.state.import_request_id = msg.id
-        self.session.request(msg, on_reply=guarded(self, self._on_import_reply),
-                             on_event=guarded(self, self._on_import_event))
+        self.session.request(
+            msg, on_reply=guarded(self, self._on_import_reply), on_event=guarded(self, self._on_import_event)
+        )
         return msg.id
 
     def cancel_import(self) -> None:
@@ -308,8 +339,13 @@ class DataPanel(QWidget):
         # open(), not exec(): a message box must not stop the event loop (and a test from going on)
         if self.error_box is not None:
             self.error_box.close()
-        box = QMessageBox(QMessageBox.Icon.Warning, "Import failed", "The text could not be imported.",
-                          QMessageBox.StandardButton.Ok, self)
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Import failed",
+            "The text could not be imported.",
+            QMessageBox.StandardButton.Ok,
+            self,
+        )
         box.setInformativeText(error)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose, False)
         self.error_box = box
@@ -350,7 +386,8 @@ class DataPanel(QWidget):
             self.dataset_preview.setPlaceholderText("loading…")
             self._text_request_id = self.session.request(
                 p.DatasetPreviewRequest(dataset=ds.get("id", ds.get("name")), n_chars=4000),
-                on_reply=guarded(self, self._on_dataset_text))
+                on_reply=guarded(self, self._on_dataset_text),
+            )
         else:
             self.dataset_preview.setPlaceholderText("")
 

@@ -1,10 +1,20 @@
 """Objective panel: choose what the model learns to predict. Causal language modelling is the one there is now;
 the others are shown, greyed out, so a user sees where the studio is going and what the choice means."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtWidgets import (QButtonGroup, QFrame, QGroupBox, QHBoxLayout, QLabel, QRadioButton, QScrollArea,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QFrame,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QRadioButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.config import OBJECTIVES
 from studio.widgets.form_helpers import PanelHeader, muted_color
@@ -12,23 +22,39 @@ from studio.widgets.token_spans import PASTELS, SPAN_TEXT
 
 # (config name, label, explanation, available)
 CHOICES = (
-    ("causal_lm", "Causal language modelling",
-     "Predict the next token from the ones before it — how GPT models learn. The model never sees what comes "
-     "after, so once trained it can write text one token at a time.", True),
-    ("masked_lm", "Masked language modelling",
-     "Hide some tokens and predict them from both sides, as BERT does. Good for understanding text, not for "
-     "writing it. Coming later.", False),
-    ("prefix_lm", "Prefix language modelling",
-     "Read a prefix with attention in both directions, then write the rest left to right. Coming later.", False),
-    ("span_corruption", "Span corruption",
-     "Replace spans of text with placeholders and learn to fill them in, as T5 does. Coming later.", False),
+    (
+        "causal_lm",
+        "Causal language modelling",
+        "Predict the next token from the ones before it — how GPT models learn. The model never sees what comes "
+        "after, so once trained it can write text one token at a time.",
+        True,
+    ),
+    (
+        "masked_lm",
+        "Masked language modelling",
+        "Hide some tokens and predict them from both sides, as BERT does. Good for understanding text, not for "
+        "writing it. Coming later.",
+        False,
+    ),
+    (
+        "prefix_lm",
+        "Prefix language modelling",
+        "Read a prefix with attention in both directions, then write the rest left to right. Coming later.",
+        False,
+    ),
+    (
+        "span_corruption",
+        "Span corruption",
+        "Replace spans of text with placeholders and learn to fill them in, as T5 does. Coming later.",
+        False,
+    ),
 )
 EXAMPLE = ("The", "cat", "sat", "on", "the", "mat")
 
 
 def _chip(text: str, color: str, bold: bool = False) -> str:
     weight = "font-weight:bold;" if bold else ""
-    return (f'<span style="background-color:{color}; color:{SPAN_TEXT}; {weight}">&nbsp;{text}&nbsp;</span>')
+    return f'<span style="background-color:{color}; color:{SPAN_TEXT}; {weight}">&nbsp;{text}&nbsp;</span>'
 
 
 def example_html(muted: str) -> str:
@@ -36,12 +62,16 @@ def example_html(muted: str) -> str:
     rows = []
     for n in range(1, 4 + 1):
         context = " ".join(_chip(w, PASTELS[2]) for w in EXAMPLE[:n])
-        rows.append(f"<tr><td align='right'>{context}</td><td>&nbsp;&nbsp;→&nbsp;&nbsp;</td>"
-                    f"<td>{_chip(EXAMPLE[n], PASTELS[0], bold=True)}</td></tr>")
-    return ("<table cellspacing='4'>" + "".join(rows) + "</table>"
-            f"<p style='color:{muted}'>Blue: what the model has read. Orange: the token it must predict (the target). "
-            "In one training step it makes this prediction at every position of the context at once; a causal mask "
-            "stops each position from peeking at the tokens after it.</p>")
+        rows.append(
+            f"<tr><td align='right'>{context}</td><td>&nbsp;&nbsp;→&nbsp;&nbsp;</td>"
+            f"<td>{_chip(EXAMPLE[n], PASTELS[0], bold=True)}</td></tr>"
+        )
+    return (
+        "<table cellspacing='4'>" + "".join(rows) + "</table>"
+        f"<p style='color:{muted}'>Blue: what the model has read. Orange: the token it must predict (the target). "
+        "In one training step it makes this prediction at every position of the context at once; a causal mask "
+        "stops each position from peeking at the tokens after it.</p>"
+    )
 
 
 class ObjectivePanel(QWidget):
@@ -52,10 +82,13 @@ class ObjectivePanel(QWidget):
         self.session = session
         self.buttons: dict[str, QRadioButton] = {}
         outer = QVBoxLayout(self)
-        outer.addWidget(PanelHeader(
-            "Choose what the model learns",
-            "The objective is the task the model practises on your text millions of times. It decides what the "
-            "trained model is good at."))
+        outer.addWidget(
+            PanelHeader(
+                "Choose what the model learns",
+                "The objective is the task the model practises on your text millions of times. It decides what the "
+                "trained model is good at.",
+            )
+        )
         # a scroll area, so the wrapped explanations are never clipped in a small window
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
@@ -117,7 +150,7 @@ class ObjectivePanel(QWidget):
 
     def choose(self, name: str) -> None:
         if name not in OBJECTIVES:
-            return   # a placeholder for a later objective
+            return  # a placeholder for a later objective
         self.session.update_config("objective", name=name)
         self._show_config()
 
@@ -137,5 +170,6 @@ class ObjectivePanel(QWidget):
             for b in self.buttons.values():
                 b.setChecked(False)
             self.group.setExclusive(True)
-            self.status.setText(f"The config asks for an objective this studio does not know ({name!r}); "
-                                f"choose one above.")
+            self.status.setText(
+                f"The config asks for an objective this studio does not know ({name!r}); choose one above."
+            )

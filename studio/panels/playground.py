@@ -4,6 +4,7 @@ the model was, what else it considered, and where it looked; compare two checkpo
 The panel composes the output panes (studio/widgets/playground_output.py), the settings column
 (playground_settings.py) and the token details (playground_details.py); what is written and what is said about it
 is in studio/state/playground.py, tested without a window. The panel talks to the engine."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
@@ -11,17 +12,37 @@ from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
 
 from engine import protocol as p
-from studio.state.playground import (TokenAttentions, attention_row, decode_token_attention, default_run_id,
-                                     key_tokens, prompt_placeholder, shared_seed)
+from studio.state.playground import (
+    TokenAttentions,
+    attention_row,
+    decode_token_attention,
+    default_run_id,
+    key_tokens,
+    prompt_placeholder,
+    shared_seed,
+)
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.playground_details import TokenDetails
 from studio.widgets.playground_output import OutputPane, TokenText
 from studio.widgets.playground_settings import GenerationSettings
 
-FLUSH_MS = 33   # streamed tokens are painted at most ~30 times a second
+FLUSH_MS = 33  # streamed tokens are painted at most ~30 times a second
 # The settings column's controls, reached from the panel as before (tests, the main window, screenshots).
-SETTING_CONTROLS = ("mode_combo", "temperature", "top_k", "top_p", "beam_width", "length_penalty", "max_new", "seed",
-                    "compare_box", "confidence_box", "legend", "generate_button", "stop_button")
+SETTING_CONTROLS = (
+    "mode_combo",
+    "temperature",
+    "top_k",
+    "top_p",
+    "beam_width",
+    "length_penalty",
+    "max_new",
+    "seed",
+    "compare_box",
+    "confidence_box",
+    "legend",
+    "generate_button",
+    "stop_button",
+)
 
 
 class PlaygroundPanel(QWidget):
@@ -40,7 +61,7 @@ class PlaygroundPanel(QWidget):
         session.workspaceChanged.connect(self._fill_runs)
         session.runSelected.connect(self._on_run_selected)
         session.runUpdated.connect(self._on_run_updated)
-        session.engineStateChanged.connect(self._on_engine_state)   # a bound method: disconnected when this panel goes
+        session.engineStateChanged.connect(self._on_engine_state)  # a bound method: disconnected when this panel goes
         self._fill_runs()
 
     # -------------------------------------------------------------------------- the first pane, as before
@@ -88,9 +109,13 @@ class PlaygroundPanel(QWidget):
     # --------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Playground", "Give a trained model the start of a text and watch it write the rest, one token at a "
-                          "time. Click a written token to see what the model was thinking there."))
+        root.addWidget(
+            PanelHeader(
+                "Playground",
+                "Give a trained model the start of a text and watch it write the rest, one token at a "
+                "time. Click a written token to see what the model was thinking there.",
+            )
+        )
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self._build_texts())
         self.form = GenerationSettings()
@@ -122,7 +147,7 @@ class PlaygroundPanel(QWidget):
         ll.setContentsMargins(0, 0, 0, 0)
         ll.addWidget(QLabel("Prompt"))
         self.prompt = QPlainTextEdit()
-        self.prompt.setPlaceholderText(prompt_placeholder(""))   # the selected run's own text, once known
+        self.prompt.setPlaceholderText(prompt_placeholder(""))  # the selected run's own text, once known
         self.prompt.setToolTip("The text the model continues. It may be empty: the model then starts from nothing.")
         self.prompt.setMaximumHeight(90)
         self.prompt.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
@@ -166,9 +191,9 @@ class PlaygroundPanel(QWidget):
             pane.set_runs(runs)
             pane.select_run(current if current is not None else default_run_id(self.session.run, runs))
             if n == 0 or pane.isVisibleTo(self):
-                self._load_checkpoints(pane)     # a run may have new checkpoints since
+                self._load_checkpoints(pane)  # a run may have new checkpoints since
         self._update_buttons()
-        self._update_prompt_placeholder()        # the combo kept its index, so no signal said the run is new
+        self._update_prompt_placeholder()  # the combo kept its index, so no signal said the run is new
 
     def _on_run_updated(self, run: dict) -> None:
         for pane in self.panes:
@@ -194,7 +219,7 @@ class PlaygroundPanel(QWidget):
         run = self.session.find("runs", self.selected_run_id())
         dataset = (run or {}).get("dataset_id")
         if dataset == self._placeholder_dataset:
-            return                               # asked already (the workspace is re-read often while training)
+            return  # asked already (the workspace is re-read often while training)
         self._placeholder_dataset = dataset
         if dataset is None or self.session.engine_state in ("dead", "stopped"):
             self.prompt.setPlaceholderText(prompt_placeholder(""))
@@ -202,9 +227,10 @@ class PlaygroundPanel(QWidget):
 
         def done(reply):
             if not reply.ok:
-                self._placeholder_dataset = None     # ask again next time
+                self._placeholder_dataset = None  # ask again next time
             elif self._placeholder_dataset == dataset:
                 self.prompt.setPlaceholderText(prompt_placeholder(reply.text))
+
         self.session.request(p.DatasetPreviewRequest(dataset=dataset, n_chars=400), guarded(self, done))
 
     def _load_checkpoints(self, pane: OutputPane, prefer_first: bool = False) -> None:
@@ -217,6 +243,7 @@ class PlaygroundPanel(QWidget):
         def done(reply):
             if reply.ok and pane.run_id() == run_id:
                 pane.set_checkpoints(reply.rows, prefer_first)
+
         self.session.request(p.CheckpointsRequest(run=run_id), guarded(self, done))
 
     # ---------------------------------------------------------------------------------------------- generate
@@ -240,10 +267,19 @@ class PlaygroundPanel(QWidget):
         for pane in panes:
             pane.start(prompt)
             msg = p.GenerateRequest(
-                run=pane.run_id(), checkpoint=pane.checkpoint(), prompt=prompt, max_new_tokens=self.max_new.value(),
-                mode=mode, temperature=self.temperature.value(), top_k=self.top_k.value() or None,
-                top_p=self.top_p.value() or None, seed=seed, beam_width=self.beam_width.value(),
-                length_penalty=self.length_penalty.value(), details=True)
+                run=pane.run_id(),
+                checkpoint=pane.checkpoint(),
+                prompt=prompt,
+                max_new_tokens=self.max_new.value(),
+                mode=mode,
+                temperature=self.temperature.value(),
+                top_k=self.top_k.value() or None,
+                top_p=self.top_p.value() or None,
+                seed=seed,
+                beam_width=self.beam_width.value(),
+                length_penalty=self.length_penalty.value(),
+                details=True,
+            )
             # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
             # answer must find the request it ends, or the pane would stay "writing".
             pane.text.request = msg.id
@@ -251,8 +287,11 @@ class PlaygroundPanel(QWidget):
             if pane is self.panes[0]:
                 self.session.request(msg, guarded(self, self._on_reply), guarded(self, self._on_event))
             else:
-                self.session.request(msg, guarded(self, lambda r, pane=pane: self._on_pane_reply(pane, r)),
-                                     guarded(self, lambda m, pane=pane: self._on_pane_event(pane, m)))
+                self.session.request(
+                    msg,
+                    guarded(self, lambda r, pane=pane: self._on_pane_reply(pane, r)),
+                    guarded(self, lambda m, pane=pane: self._on_pane_event(pane, m)),
+                )
         self._update_buttons()
 
     def stop(self) -> None:
@@ -328,6 +367,7 @@ class PlaygroundPanel(QWidget):
             self._attentions.put(key, reply)
             if self._details_for == (pane, index):
                 self._draw_token_attention()
+
         self.session.request(msg, guarded(self, done))
 
     def token_attention(self, reply):

@@ -2,14 +2,26 @@
 
 What the tables say (dates, a run's settings and how two runs differ, the cells that follow a training run) is
 studio/state/runs.py's, tested without a window."""
+
 from __future__ import annotations
 
 import json
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QAbstractItemView, QComboBox, QHBoxLayout, QHeaderView, QLabel, QPushButton,
-                               QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QPushButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from engine.format import fmt_created
@@ -62,9 +74,13 @@ class RunsPanel(QWidget):
 
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Runs", "Every model trained in this workspace: pick one to see its curves, continue it, or try it "
-                    "in the playground."))
+        root.addWidget(
+            PanelHeader(
+                "Runs",
+                "Every model trained in this workspace: pick one to see its curves, continue it, or try it "
+                "in the playground.",
+            )
+        )
         self._build_table()
         buttons = self._build_buttons()
         self.message_label = theme.description_label("")
@@ -96,8 +112,10 @@ class RunsPanel(QWidget):
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
         self.table.setAlternatingRowColors(True)
-        self.table.setToolTip("Runs, oldest first. Click one to select it: the Train panel shows its curves and "
-                              "the Playground uses it. Double-click opens its curves; F2 renames it.")
+        self.table.setToolTip(
+            "Runs, oldest first. Click one to select it: the Train panel shows its curves and "
+            "the Playground uses it. Double-click opens its curves; F2 renames it."
+        )
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(NAME_COLUMN, QHeaderView.ResizeMode.Stretch)
@@ -124,8 +142,10 @@ class RunsPanel(QWidget):
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Move the selected run, with its curves and checkpoints, to the workspace's "
-                                      "trash (Del). Undo puts it back; a run that is training cannot be deleted.")
+        self.delete_button.setToolTip(
+            "Move the selected run, with its curves and checkpoints, to the workspace's "
+            "trash (Del). Undo puts it back; a run that is training cannot be deleted."
+        )
         self.delete_button.clicked.connect(self.delete_selected)
         buttons.addWidget(self.delete_button)
         delete_key = QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.table)
@@ -148,13 +168,16 @@ class RunsPanel(QWidget):
         row.addWidget(QLabel("Compare with"))
         self.compare_combo = QComboBox()
         self.compare_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
-        self.compare_combo.setToolTip("Pick another run to see only the settings in which the two differ, side "
-                                      "by side.")
+        self.compare_combo.setToolTip(
+            "Pick another run to see only the settings in which the two differ, side by side."
+        )
         self.compare_combo.currentIndexChanged.connect(lambda *_: self._show_config())
         row.addWidget(self.compare_combo)
         self.copy_json_button = QPushButton("Copy as JSON")
-        self.copy_json_button.setToolTip("Copy the selected run's configuration as JSON, the file the command line "
-                                         "takes: studio-engine train CONFIG.json")
+        self.copy_json_button.setToolTip(
+            "Copy the selected run's configuration as JSON, the file the command line "
+            "takes: studio-engine train CONFIG.json"
+        )
         self.copy_json_button.clicked.connect(self.copy_config_json)
         row.addWidget(self.copy_json_button)
         bl.addLayout(row)
@@ -164,8 +187,10 @@ class RunsPanel(QWidget):
         self.config_table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.config_table.verticalHeader().setVisible(False)
         self.config_table.setAlternatingRowColors(True)
-        self.config_table.setToolTip("The selected run's settings, as the Model and Train panels name them. Point "
-                                     "at a setting to see its name on the command line.")
+        self.config_table.setToolTip(
+            "The selected run's settings, as the Model and Train panels name them. Point "
+            "at a setting to see its name on the command line."
+        )
         self.config_table.horizontalHeader().setStretchLastSection(True)
         bl.addWidget(self.config_table, 1)
         self.config_note = theme.description_label("Select a run to see its configuration.")
@@ -186,7 +211,9 @@ class RunsPanel(QWidget):
             cells = [
                 _Item(str(run.get("id")), run.get("id")),
                 _Item(str(run.get("name") or ""), editable=True),
-                _Item(""), _Item(""), _Item(""),
+                _Item(""),
+                _Item(""),
+                _Item(""),
                 _Item(str(run.get("device") or "")),
                 _Item(fmt_created(run.get("created")), str(run.get("created") or "")),
             ]
@@ -318,8 +345,11 @@ class RunsPanel(QWidget):
             rows = config_diff(run.get("config") or {}, other.get("config") or {}, value_names(self.session.workspace))
             self._set_config_rows(("Section", "Setting", run_heading(run), run_heading(other)), rows)
             self.config_title.setText(f"{run_heading(run)} compared with {run_heading(other)}")
-            self.config_note.setText("The two runs have the same settings." if not rows else
-                                     f"{plural(len(rows), 'setting')} differ; the rest are the same.")
+            self.config_note.setText(
+                "The two runs have the same settings."
+                if not rows
+                else f"{plural(len(rows), 'setting')} differ; the rest are the same."
+            )
 
     def _set_config_rows(self, headers, rows) -> None:
         table = self.config_table
@@ -374,8 +404,10 @@ class RunsPanel(QWidget):
                 self.session.refresh_workspace()
             else:
                 self._set_name_cell(run_id, old)
-                self.error_label.show_message(f"Could not rename run {run_id}: {reply.error or 'no reason given'}.",
-                                              "error")
+                self.error_label.show_message(
+                    f"Could not rename run {run_id}: {reply.error or 'no reason given'}.", "error"
+                )
+
         return self.session.request(p.RenameRequest(item_kind="run", ref=run_id, name=name), done)
 
     def _set_name_cell(self, run_id, name: str) -> None:
@@ -403,6 +435,7 @@ class RunsPanel(QWidget):
         def done(reply):
             if not reply.ok:
                 self.error_label.show_message(f"Could not resume run {run['id']}: {reply.error}", "error")
+
         self.session.request(p.TrainRequest(resume_run=run["id"]), done)
         self.showCurves.emit(int(run["id"]))
 
@@ -417,12 +450,15 @@ class RunsPanel(QWidget):
         run = self.session.run
         has = run is not None
         step = int(run.get("step") or 0) if has else 0
-        resumable = has and not self.session.is_training and run.get("status") != "finished" \
-            and 0 < step < int(run.get("max_iters") or 0) \
+        resumable = (
+            has
+            and not self.session.is_training
+            and run.get("status") != "finished"
+            and 0 < step < int(run.get("max_iters") or 0)
             and self.session.engine_state not in ("dead", "hung", "stopped")
+        )
         self.resume_button.setEnabled(bool(resumable))
         self.curves_button.setEnabled(has)
         self.rename_button.setEnabled(has)
         self.delete_button.setEnabled(has and run.get("id") != self.session.training_run)
         self.playground_button.setEnabled(has and step > 0)
-

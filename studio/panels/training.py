@@ -3,14 +3,24 @@
 The panel composes the run summary, the controls, the cards of big numbers (studio/widgets/train_cards.py) and
 the plots (studio/widgets/loss_plot.py); the curves are studio/state/curves.py's RunCurves and what the panel says
 about a run is studio/state/train_summary.py's, both tested without a window."""
+
 from __future__ import annotations
 
 from html import escape
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QMessageBox, QProgressBar, QPushButton, QSizePolicy,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from engine.config import ConfigError, RunConfig, user_message
@@ -25,7 +35,7 @@ from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.loss_plot import LossPlot, small_plot
 from studio.widgets.train_cards import stat_cards
 
-REDRAW_MS = 33        # ~30 Hz: data arrives in bursts, the plot redraws at most this often
+REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
 
 
@@ -38,7 +48,7 @@ class TrainingPanel(QWidget):
         self._metrics_request: str | None = None
         self._status: p.Status | None = None
         self._max_iters = 0
-        self._start_when_ready = False    # Train was pressed while the engine was still starting
+        self._start_when_ready = False  # Train was pressed while the engine was still starting
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
@@ -62,9 +72,13 @@ class TrainingPanel(QWidget):
     # --------------------------------------------------------------------------------------------------- build
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Train", "Train the model on your data and watch it learn: the loss is how surprised the model is "
-                     "by the next token, so lower is better."))
+        root.addWidget(
+            PanelHeader(
+                "Train",
+                "Train the model on your data and watch it learn: the loss is how surprised the model is "
+                "by the next token, so lower is better.",
+            )
+        )
         root.addWidget(self._build_summary())
         root.addLayout(self._build_controls())
         self.state_label = theme.description_label("")
@@ -83,13 +97,14 @@ class TrainingPanel(QWidget):
         """The shown run's caption and settings, and a warning about a vocabulary that leaves text unknown."""
         self.run_caption = QLabel()
         self.run_caption.setTextFormat(Qt.TextFormat.RichText)
-        self.run_caption.setToolTip("The run whose curves and numbers are shown below. Pick another in the Runs "
-                                    "panel.")
+        self.run_caption.setToolTip("The run whose curves and numbers are shown below. Pick another in the Runs panel.")
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextFormat(Qt.TextFormat.RichText)
-        self.summary.setToolTip("The shown run's settings, and what Train starts when your settings differ. Change "
-                                "them in the Data, Vocabulary, Model and Objective panels.")
+        self.summary.setToolTip(
+            "The shown run's settings, and what Train starts when your settings differ. Change "
+            "them in the Data, Vocabulary, Model and Objective panels."
+        )
         frame = QFrame()
         frame.setFrameShape(QFrame.Shape.StyledPanel)
         fl = QVBoxLayout(frame)
@@ -97,9 +112,11 @@ class TrainingPanel(QWidget):
         fl.addWidget(self.run_caption)
         fl.addWidget(self.summary)
         self.coverage_label = MessageLine()
-        self.coverage_label.setToolTip("Tokens the vocabulary cannot spell become the unknown token: the model "
-                                       "then learns and writes [UNK] for them. Train a larger vocabulary in the "
-                                       "Vocabulary panel.")
+        self.coverage_label.setToolTip(
+            "Tokens the vocabulary cannot spell become the unknown token: the model "
+            "then learns and writes [UNK] for them. Train a larger vocabulary in the "
+            "Vocabulary panel."
+        )
         fl.addWidget(self.coverage_label)
         return frame
 
@@ -107,16 +124,20 @@ class TrainingPanel(QWidget):
         """Train, Pause, Stop and Resume run, and the progress bar."""
         controls = QHBoxLayout()
         self.train_button = theme.make_primary(QPushButton("▶  Train"))
-        self.train_button.setToolTip("Start a new run with your current settings (Ctrl+Return, from any panel). If "
-                                     "no vocabulary is chosen, one is trained on the dataset first. Pressed while "
-                                     "the engine is still starting, the run starts as soon as it is ready.")
+        self.train_button.setToolTip(
+            "Start a new run with your current settings (Ctrl+Return, from any panel). If "
+            "no vocabulary is chosen, one is trained on the dataset first. Pressed while "
+            "the engine is still starting, the run starts as soon as it is ready."
+        )
         self.train_button.clicked.connect(self.start_training)
         self.pause_button = QPushButton("Pause")
         self.pause_button.setToolTip("Pause the run between two steps (nothing is lost); press again to resume.")
         self.pause_button.clicked.connect(self.toggle_pause)
         self.stop_button = QPushButton("■  Stop")
-        self.stop_button.setToolTip("Stop the run after the current step and save a checkpoint (Esc or Ctrl+.). "
-                                    "A stopped run can be resumed later.")
+        self.stop_button.setToolTip(
+            "Stop the run after the current step and save a checkpoint (Esc or Ctrl+.). "
+            "A stopped run can be resumed later."
+        )
         self.stop_button.clicked.connect(self.stop_training)
         self.resume_button = QPushButton("Resume run")
         self.resume_button.setToolTip("Continue the selected stopped or interrupted run from its last checkpoint.")
@@ -179,9 +200,10 @@ class TrainingPanel(QWidget):
         text = self._config_html(cfg, dataset, tokenizer)
         changed = config_differences(cfg, s.config)
         if changed:
-            text += (f"<br><i>Train starts a new run with your current settings</i> (they differ in "
-                     f"{escape(differs_text(changed))}): "
-                     + self._config_html(s.config, s.dataset, s.tokenizer, short=True))
+            text += (
+                f"<br><i>Train starts a new run with your current settings</i> (they differ in "
+                f"{escape(differs_text(changed))}): " + self._config_html(s.config, s.dataset, s.tokenizer, short=True)
+            )
         self.summary.setText(text)
 
     def _config_html(self, cfg: RunConfig, dataset, tokenizer, short: bool = False) -> str:
@@ -194,7 +216,8 @@ class TrainingPanel(QWidget):
         if self.curves.run_id is None:
             return None
         return self.session.find("runs", self.curves.run_id) or (
-            self.session.run if (self.session.run or {}).get("id") == self.curves.run_id else {"id": self.curves.run_id})
+            self.session.run if (self.session.run or {}).get("id") == self.curves.run_id else {"id": self.curves.run_id}
+        )
 
     # ------------------------------------------------------------------------------------------------ actions
     def start_training(self) -> None:
@@ -219,7 +242,7 @@ class TrainingPanel(QWidget):
             return
         self._clear_error()
         self.state_label.setText("Preparing the run…")
-        self.progress.setRange(0, 0)    # busy until the run starts (the vocabulary may be trained first)
+        self.progress.setRange(0, 0)  # busy until the run starts (the vocabulary may be trained first)
         self._send_train(p.TrainRequest(config=cfg.to_dict()))
 
     def resume_selected(self) -> None:
@@ -248,7 +271,7 @@ class TrainingPanel(QWidget):
             self.state_label.setText("")
             self._update_buttons()
         elif self._train_request is not None:
-            self.session.cancel(self._train_request)     # still preparing (e.g. training the vocabulary)
+            self.session.cancel(self._train_request)  # still preparing (e.g. training the vocabulary)
         elif self._live():
             self.session.control("stop")
             self.state_label.setText("Stopping after this step and saving a checkpoint…")
@@ -307,18 +330,19 @@ class TrainingPanel(QWidget):
         self._update_summary()
         live = self._status is not None and self._status.run == run_id and self._live()
         if not live and self._train_request is None and not self._start_when_ready:
-            self.state_label.setText("")    # a line about another run would now be read as this one's
+            self.state_label.setText("")  # a line about another run would now be read as this one's
         if run_id is None:
             return
 
         def done(reply, rid=run_id):
             if rid != self.curves.run_id:
-                return      # another run was selected meanwhile
+                return  # another run was selected meanwhile
             if reply.ok:
                 self.curves.merge_history(reply.rows)
                 self._schedule()
             else:
                 self._show_error(f"Could not load the curves of run {rid}: {reply.error}")
+
         self._metrics_request = self.session.request(p.MetricsRequest(run=run_id), done)
 
     def _on_run_updated(self, row: dict) -> None:
@@ -350,12 +374,12 @@ class TrainingPanel(QWidget):
             if st.max_iters:
                 self._max_iters = st.max_iters
         elif self._status is not None and self._status.state in _LIVE:
-            self._status = None      # the engine went idle: whatever ran has ended
+            self._status = None  # the engine went idle: whatever ran has ended
         if st.run is not None:
             text = status_text(st.state, st.message)
             shown = st.run == self.curves.run_id or self.curves.run_id is None
             if shown:
-                self.state_label.setText(text)      # the caption above names the run
+                self.state_label.setText(text)  # the caption above names the run
                 self._update_summary()
             elif st.state in _LIVE:
                 self.state_label.setText(f"Run {st.run} is {text.lower()} (another run is shown)")
@@ -416,9 +440,13 @@ class TrainingPanel(QWidget):
         self.pause_button.setText("Resume" if paused else "Pause")
         self.stop_button.setEnabled(busy or waiting)
         run = self.session.run
-        resumable = (run is not None and not busy and run.get("status") != "finished"
-                     and int(run.get("step") or 0) > 0
-                     and int(run.get("step") or 0) < int(run.get("max_iters") or 0))
+        resumable = (
+            run is not None
+            and not busy
+            and run.get("status") != "finished"
+            and int(run.get("step") or 0) > 0
+            and int(run.get("step") or 0) < int(run.get("max_iters") or 0)
+        )
         self.resume_button.setEnabled(bool(resumable) and engine_ok)
         # While a run is live, Pause/Resume is the only resume there is: no second, greyed "Resume run" beside it.
         self.resume_button.setVisible(not (busy or waiting))
@@ -437,7 +465,7 @@ class TrainingPanel(QWidget):
             if key:
                 box.setInformativeText(f"Config key: {key}")
             box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()      # never exec(): the event loop (and the engine connection) keeps running
+            box.open()  # never exec(): the event loop (and the engine connection) keeps running
 
     def _clear_error(self) -> None:
         self.error_label.clear_message()

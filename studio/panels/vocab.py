@@ -2,6 +2,7 @@
 vocabulary and where each token occurs, see a text cut into tokens, see how long documents are in tokens,
 compare tokenizers, and export one for use elsewhere.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -9,8 +10,20 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QGroupBox, QHBoxLayout, QLabel, QMenu, QPlainTextEdit,
-                               QPushButton, QTabWidget, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QPlainTextEdit,
+    QPushButton,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from engine.format import human_count, plural
@@ -23,6 +36,7 @@ from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded, monos
 from studio.widgets.length_histogram import DocLengthsView
 from studio.widgets.token_spans import TokenSpanView
 from studio.widgets.undo_bar import UndoBar
+
 # VocabTableModel, VocabFilterProxy and SORT_ROLE lived here before: importable from here still
 from studio.widgets.vocab_table import VocabBrowser
 
@@ -34,12 +48,12 @@ SAMPLE_LINES = 6
 class VocabPanel(QWidget):
     """Train a tokenizer for the selected dataset and look inside it."""
 
-    tokenizerTrained = Signal(object)   # the new tokenizer row, or None when training failed / was cancelled
-    vocabLoaded = Signal(int)           # rows now in the table
-    spansShown = Signal(int)            # tokens now in the sample view
-    contextsShown = Signal(int)         # corpus contexts now in the token details (0: not in the corpus)
-    lengthsShown = Signal(int)          # documents counted in the length histogram now shown
-    exportFinished = Signal(str)        # the path written, or "" when the export failed
+    tokenizerTrained = Signal(object)  # the new tokenizer row, or None when training failed / was cancelled
+    vocabLoaded = Signal(int)  # rows now in the table
+    spansShown = Signal(int)  # tokens now in the sample view
+    contextsShown = Signal(int)  # corpus contexts now in the token details (0: not in the corpus)
+    lengthsShown = Signal(int)  # documents counted in the length histogram now shown
+    exportFinished = Signal(str)  # the path written, or "" when the export failed
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -64,10 +78,13 @@ class VocabPanel(QWidget):
     # ------------------------------------------------------------------------------------------------- layout
     def _build(self) -> None:
         root = QVBoxLayout(self)
-        root.addWidget(PanelHeader(
-            "Turn text into tokens",
-            "A tokenizer cuts text into pieces (tokens) and numbers them; the model only ever sees these numbers. "
-            "Train one on your dataset, then look at its vocabulary and at how it cuts a text."))
+        root.addWidget(
+            PanelHeader(
+                "Turn text into tokens",
+                "A tokenizer cuts text into pieces (tokens) and numbers them; the model only ever sees these numbers. "
+                "Train one on your dataset, then look at its vocabulary and at how it cuts a text.",
+            )
+        )
 
         top = QHBoxLayout()
         root.addLayout(top)
@@ -92,15 +109,15 @@ class VocabPanel(QWidget):
         self.vocab_view, self.vocab_count, self.details = b.view, b.count_label, b.details
         b.contextsShown.connect(self.contextsShown)
         self.tabs.addTab(self.browser, "Vocabulary")
-        self.tabs.setTabToolTip(0, "Every token of the tokenizer; click one to see where it occurs (Ctrl+F "
-                                   "searches).")
+        self.tabs.setTabToolTip(0, "Every token of the tokenizer; click one to see where it occurs (Ctrl+F searches).")
         self.tabs.addTab(self._build_try_tab(), "Try a text")
         self.tabs.setTabToolTip(1, "Type a text and see how the tokenizer cuts it.")
         self.lengths = DocLengthsView(self.session)
         self.lengths.lengthsShown.connect(self.lengthsShown)
         self.tabs.addTab(self.lengths, "Document lengths")
-        self.tabs.setTabToolTip(2, "How long the dataset's documents are in tokens, next to the model's context "
-                                   "length.")
+        self.tabs.setTabToolTip(
+            2, "How long the dataset's documents are in tokens, next to the model's context length."
+        )
         self.compare_tab = QWidget()
         QVBoxLayout(self.compare_tab).setContentsMargins(0, 0, 0, 0)
         self.tabs.addTab(self.compare_tab, "Compare")
@@ -121,8 +138,9 @@ class VocabPanel(QWidget):
         uv = QVBoxLayout(box)
         row = QHBoxLayout()
         self.tokenizer_combo = QComboBox()
-        self.tokenizer_combo.setToolTip("The tokenizers trained on this dataset. The one chosen here is used for "
-                                        "training and shown below.")
+        self.tokenizer_combo.setToolTip(
+            "The tokenizers trained on this dataset. The one chosen here is used for training and shown below."
+        )
         # As wide as its longest entry: "shakespeare-bpe-728 — BPE, 728 tokens" must not lose its end.
         theme.fit_to_contents(self.tokenizer_combo)
         self.tokenizer_combo.activated.connect(self._on_tokenizer_chosen)
@@ -130,17 +148,21 @@ class VocabPanel(QWidget):
         self.export_button = QToolButton()
         self.export_button.setText("Export…")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        self.export_button.setToolTip("Save this tokenizer as a tokenizer.json that the Hugging Face tokenizers "
-                                      "and transformers libraries load; the arrow offers a whole transformers "
-                                      "folder (AutoTokenizer.from_pretrained).")
+        self.export_button.setToolTip(
+            "Save this tokenizer as a tokenizer.json that the Hugging Face tokenizers "
+            "and transformers libraries load; the arrow offers a whole transformers "
+            "folder (AutoTokenizer.from_pretrained)."
+        )
         self.export_button.clicked.connect(lambda: self.export_json())
         menu = QMenu(self.export_button)
         self.export_json_action = QAction("Export tokenizer.json…", self)
         self.export_json_action.setToolTip("One file: tokenizers.Tokenizer.from_file loads it.")
         self.export_json_action.triggered.connect(lambda: self.export_json())
         self.export_folder_action = QAction("Export as transformers folder…", self)
-        self.export_folder_action.setToolTip("A folder with tokenizer.json, tokenizer_config.json and "
-                                             "special_tokens_map.json: AutoTokenizer.from_pretrained loads it.")
+        self.export_folder_action.setToolTip(
+            "A folder with tokenizer.json, tokenizer_config.json and "
+            "special_tokens_map.json: AutoTokenizer.from_pretrained loads it."
+        )
         self.export_folder_action.triggered.connect(lambda: self.export_folder())
         menu.addAction(self.export_json_action)
         menu.addAction(self.export_folder_action)
@@ -148,8 +170,10 @@ class VocabPanel(QWidget):
         self.export_button.setMenu(menu)
         row.addWidget(self.export_button)
         self.delete_button = QPushButton("Delete")
-        self.delete_button.setToolTip("Move this tokenizer to the workspace's trash; Undo puts it back. A tokenizer "
-                                      "that a run was trained with cannot be deleted.")
+        self.delete_button.setToolTip(
+            "Move this tokenizer to the workspace's trash; Undo puts it back. A tokenizer "
+            "that a run was trained with cannot be deleted."
+        )
         self.delete_button.clicked.connect(self.delete_tokenizer)
         self.delete_button.setEnabled(False)
         row.addWidget(self.delete_button)
@@ -159,8 +183,7 @@ class VocabPanel(QWidget):
         self.tokenizer_info = QLabel("No tokenizer yet: train one.")
         self.tokenizer_info.setWordWrap(True)
         self.tokenizer_info.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.tokenizer_info.setToolTip("What the chosen tokenizer is made of and how many tokens the dataset "
-                                       "becomes.")
+        self.tokenizer_info.setToolTip("What the chosen tokenizer is made of and how many tokens the dataset becomes.")
         uv.addWidget(self.tokenizer_info)
         uv.addStretch(1)
         return box
@@ -172,8 +195,9 @@ class VocabPanel(QWidget):
         self.sample_edit = QPlainTextEdit()
         self.sample_edit.setFont(monospace_font())
         self.sample_edit.setPlaceholderText("Type or paste a text to see how it is cut into tokens…")
-        self.sample_edit.setToolTip("A text to tokenize. It starts with the beginning of the dataset; change it "
-                                    "freely.")
+        self.sample_edit.setToolTip(
+            "A text to tokenize. It starts with the beginning of the dataset; change it freely."
+        )
         self.sample_edit.setMaximumHeight(self.fontMetrics().height() * 7)
         self.sample_edit.textChanged.connect(self._on_sample_edited)
         rv.addWidget(self.sample_edit)
@@ -181,8 +205,9 @@ class VocabPanel(QWidget):
         rv.addWidget(self.span_view, 1)
         self.sample_stats = QLabel("")
         self.sample_stats.setWordWrap(True)
-        self.sample_stats.setToolTip("Fewer tokens for the same text means the model sees more text in each "
-                                     "context window.")
+        self.sample_stats.setToolTip(
+            "Fewer tokens for the same text means the model sees more text in each context window."
+        )
         rv.addWidget(self.sample_stats)
         self._tokenize_timer = QTimer(self, singleShot=True, interval=250)
         self._tokenize_timer.timeout.connect(self.tokenize_sample)
@@ -201,15 +226,20 @@ class VocabPanel(QWidget):
             return None
         if self.train_request_id is not None:
             return None
-        msg = p.TokenizerTrainRequest(dataset=ds.get("id", ds.get("name")), tokenizer_kind=self.form.kind(),
-                                      vocab_size=self.form.vocab_size(), options=self.form.options())
+        msg = p.TokenizerTrainRequest(
+            dataset=ds.get("id", ds.get("name")),
+            tokenizer_kind=self.form.kind(),
+            vocab_size=self.form.vocab_size(),
+            options=self.form.options(),
+        )
         self.error_line.clear_message()
         self.form.set_busy(True)
         # Kept before sending: the Session may answer at once (the engine has just stopped or died), and that
         # answer must find the request it ends, or Train would stay refused.
         self.train_request_id = msg.id
-        self.session.request(msg, on_reply=guarded(self, self._on_train_reply),
-                             on_event=guarded(self, self._on_train_event))
+        self.session.request(
+            msg, on_reply=guarded(self, self._on_train_reply), on_event=guarded(self, self._on_train_event)
+        )
         return msg.id
 
     def cancel_training(self) -> None:
@@ -243,7 +273,8 @@ class VocabPanel(QWidget):
             return
         row = reply.tokenizer or {}
         self.error_line.show_message(
-            f"Trained “{row.get('name', '')}” with {int(row.get('vocab_size', 0)):,} tokens.", "info")
+            f"Trained “{row.get('name', '')}” with {int(row.get('vocab_size', 0)):,} tokens.", "info"
+        )
         self._add_tokenizer_item(row)
         self.session.select_tokenizer(row)
         self.tokenizerTrained.emit(row)
@@ -263,7 +294,7 @@ class VocabPanel(QWidget):
         rows = self._dataset_tokenizers()
         chosen = getattr(self.session, "tokenizer", None)
         if chosen and all(t.get("id") != chosen.get("id") for t in rows):
-            rows.append(chosen)     # just trained: the workspace list has not caught up yet
+            rows.append(chosen)  # just trained: the workspace list has not caught up yet
         for t in rows:
             self._add_tokenizer_item(t)
         if not rows:
@@ -305,15 +336,19 @@ class VocabPanel(QWidget):
         self._fill_tokenizers()
 
     def _on_dataset_selected(self, ds) -> None:
-        self.dataset_label.setText(f"<b>{escape(ds.get('name', ''))}</b> — {human_count(ds.get('n_chars') or 0)} "
-                                   f"characters" if ds else "none selected (import one in the Data panel)")
+        self.dataset_label.setText(
+            f"<b>{escape(ds.get('name', ''))}</b> — {human_count(ds.get('n_chars') or 0)} characters"
+            if ds
+            else "none selected (import one in the Data panel)"
+        )
         self.train_button.setEnabled(bool(ds) and self.train_request_id is None)
         self._fill_tokenizers()
         self._sample_edited = False
         if ds:
             self._sample_request_id = self.session.request(
                 p.DatasetPreviewRequest(dataset=ds.get("id", ds.get("name")), n_chars=SAMPLE_CHARS * 2),
-                on_reply=guarded(self, self._on_sample_preview))
+                on_reply=guarded(self, self._on_sample_preview),
+            )
 
     def _on_sample_preview(self, reply) -> None:
         if reply.parent != self._sample_request_id or not reply.ok or self._sample_edited:
@@ -339,17 +374,21 @@ class VocabPanel(QWidget):
         if not t:
             self.browser.clear()
             self.tokenizer_info.setText(
-                "No tokenizer chosen: pick one above, or train one. Train makes a new character vocabulary "
-                "otherwise." if self._dataset_tokenizers() else "No tokenizer yet: train one.")
+                "No tokenizer chosen: pick one above, or train one. Train makes a new character vocabulary otherwise."
+                if self._dataset_tokenizers()
+                else "No tokenizer yet: train one."
+            )
             self.span_view.set_spans(self.sample_edit.toPlainText(), [])
             self.sample_stats.setText("")
             return
         self.browser.clear("loading…")
-        self.tokenizer_info.setText(tokenizer_summary(t) + coverage_html(t, getattr(self.session, "dataset", None),
-                                                                         warning_color(self).name()))
+        self.tokenizer_info.setText(
+            tokenizer_summary(t) + coverage_html(t, getattr(self.session, "dataset", None), warning_color(self).name())
+        )
         self._vocab_request_id = self.session.request(
             p.VocabRequest(tokenizer=t.get("id", t.get("name")), limit=VOCAB_LIMIT),
-            on_reply=guarded(self, self._on_vocab))
+            on_reply=guarded(self, self._on_vocab),
+        )
         self.tokenize_sample()
 
     def _on_vocab(self, reply) -> None:
@@ -381,7 +420,7 @@ class VocabPanel(QWidget):
         if self.compare_view is None:
             self.compare_view = TokenizerCompareView(self.session, self.compare_tab)
             self.compare_tab.layout().addWidget(self.compare_view)
-            if self.compare_tab.isVisible():   # shown now, not one event later: no empty tab flashes
+            if self.compare_tab.isVisible():  # shown now, not one event later: no empty tab flashes
                 self.compare_view.show()
         return self.compare_view
 
@@ -394,12 +433,11 @@ class VocabPanel(QWidget):
             return None
         if path is None:
             suggestion = str(Path(self._export_dir) / f"{t.get('name') or 'tokenizer'}.json")
-            path, _ = QFileDialog.getSaveFileName(self, "Export tokenizer.json", suggestion,
-                                                  "tokenizer.json (*.json)")
+            path, _ = QFileDialog.getSaveFileName(self, "Export tokenizer.json", suggestion, "tokenizer.json (*.json)")
             if not path:
                 return None
         if not path.lower().endswith(".json"):
-            path += ".json"   # the engine writes a folder for any other name
+            path += ".json"  # the engine writes a folder for any other name
         return self._export(t, path)
 
     def export_folder(self, path: str | None = None) -> str | None:
@@ -422,7 +460,8 @@ class VocabPanel(QWidget):
         self.error_line.show_message(f"Exporting “{t.get('name', '')}”…", "info")
         self._export_request_id = self.session.request(
             p.TokenizerExportRequest(tokenizer=t.get("id", t.get("name")), path=path),
-            on_reply=guarded(self, self._on_exported))
+            on_reply=guarded(self, self._on_exported),
+        )
         return self._export_request_id
 
     def _on_exported(self, reply) -> None:
@@ -450,21 +489,24 @@ class VocabPanel(QWidget):
             self.sample_stats.setText("")
             return None
         self._tokenize_request_id = self.session.request(
-            p.TokenizeRequest(tokenizer=t.get("id", t.get("name")), text=text), on_reply=guarded(self, self._on_spans))
+            p.TokenizeRequest(tokenizer=t.get("id", t.get("name")), text=text), on_reply=guarded(self, self._on_spans)
+        )
         self._tokenize_text = text
         return self._tokenize_request_id
 
     def _on_spans(self, reply) -> None:
         if reply.parent != self._tokenize_request_id:
             return
-        text = self._tokenize_text   # the spans' offsets are into the text that was sent
+        text = self._tokenize_text  # the spans' offsets are into the text that was sent
         if not reply.ok:
             self.sample_stats.setText(f"Could not tokenize: {reply.error}")
             return
         self.span_view.set_spans(text, reply.spans)
         n = len(reply.spans)
         per = len(text) / n if n else 0.0
-        self.sample_stats.setText(f"{plural(n, 'token')} for {plural(len(text), 'character')} · "
-                                  f"{per:.2f} characters per token "
-                                  f"(hover a token to see its id)")
+        self.sample_stats.setText(
+            f"{plural(n, 'token')} for {plural(len(text), 'character')} · "
+            f"{per:.2f} characters per token "
+            f"(hover a token to see its id)"
+        )
         self.spansShown.emit(n)

@@ -6,6 +6,7 @@ may not import engine.attention_probes (it pulls in torch), so the small decoder
     layout "full": per head, T * T values, row by row
 Rows are queries, columns keys; each row sums to 1.
 """
+
 from __future__ import annotations
 
 import math
@@ -45,7 +46,7 @@ def _decode_blob(blob: bytes, shape: tuple[int, int, int, int], layout: str) -> 
     out = np.zeros((L * H, T, T), dtype=np.float32)
     start = 0
     for row in range(T):
-        np.take(_HALF_TO_FLOAT, bits[:, start:start + row + 1], out=out[:, row, :row + 1])
+        np.take(_HALF_TO_FLOAT, bits[:, start : start + row + 1], out=out[:, row, : row + 1])
         start += row + 1
     return out.reshape(shape)
 
@@ -54,12 +55,13 @@ def _decode_blob(blob: bytes, shape: tuple[int, int, int, int], layout: str) -> 
 class Probe:
     """One text the heads were looked at with. `attn` (float32 [layer, head, query, key]) is decoded from the
     wire's float16 bytes when first used: a snapshot holds several probes and the panel shows one at a time."""
-    kind: str                    # "text" | "induction" | "custom"
+
+    kind: str  # "text" | "induction" | "custom"
     text: str
     tokens: list[str]
     ids: list[int]
     shape: tuple[int, int, int, int]
-    n_dropped: int = 0           # tokens left out before the first shown one (long text)
+    n_dropped: int = 0  # tokens left out before the first shown one (long text)
     chars_cut: int = 0
     blob: bytes | None = field(default=None, repr=False)
     layout: str = "full"
@@ -85,15 +87,16 @@ class Probe:
         if self.kind == "induction":
             return "Induction test: " + self.text
         text = " ".join(self.text.split())
-        return (text[:max_chars - 1] + "…") if len(text) > max_chars else text
+        return (text[: max_chars - 1] + "…") if len(text) > max_chars else text
 
 
 @dataclass
 class Snapshot:
     """The probes of one evaluation (or of a text computed on demand) and the engine's labels for the heads."""
+
     step: int
     probes: list[Probe]
-    labels: list[list[dict]] = field(default_factory=list)    # [layer][head] {"label", "score", "explanation", ...}
+    labels: list[list[dict]] = field(default_factory=list)  # [layer][head] {"label", "score", "explanation", ...}
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     run: int | None = None
 
@@ -131,8 +134,9 @@ def decode_probes(meta: dict, blobs) -> list[Probe]:
     the sizes are checked here, so a damaged snapshot is reported at once."""
     if not isinstance(meta, dict) or meta.get("format") != SNAPSHOT_FORMAT:
         version = meta.get("format") if isinstance(meta, dict) else None
-        raise AttentionError(f"unknown attention snapshot format {version!r} (this studio reads {SNAPSHOT_FORMAT}); "
-                             "update the studio")
+        raise AttentionError(
+            f"unknown attention snapshot format {version!r} (this studio reads {SNAPSHOT_FORMAT}); update the studio"
+        )
     probes = meta.get("probes") or []
     blobs = list(blobs or ())
     if len(probes) != len(blobs):
@@ -150,10 +154,19 @@ def decode_probes(meta: dict, blobs) -> list[Probe]:
         tokens = [str(t) for t in probe.get("tokens") or []]
         if len(tokens) != T:
             tokens = (tokens + [f"#{i}" for i in range(len(tokens), T)])[:T]
-        out.append(Probe(kind=str(probe.get("kind", "text")), text=str(probe.get("text", "")), tokens=tokens,
-                         ids=[int(i) for i in probe.get("ids") or []], shape=(L, H, T, T), blob=bytes(blob),
-                         layout=layout, n_dropped=int(probe.get("n_dropped", 0) or 0),
-                         chars_cut=int(probe.get("chars_cut", 0) or 0)))
+        out.append(
+            Probe(
+                kind=str(probe.get("kind", "text")),
+                text=str(probe.get("text", "")),
+                tokens=tokens,
+                ids=[int(i) for i in probe.get("ids") or []],
+                shape=(L, H, T, T),
+                blob=bytes(blob),
+                layout=layout,
+                n_dropped=int(probe.get("n_dropped", 0) or 0),
+                chars_cut=int(probe.get("chars_cut", 0) or 0),
+            )
+        )
     return out
 
 
@@ -174,11 +187,11 @@ def decode_snapshot(meta: dict, blobs, *, step: int | None = None, run: int | No
             continue
     if step is None:
         step = meta.get("step")
-    return Snapshot(step=int(step or 0), probes=probes, labels=list(heads.get("labels") or []), scores=scores,
-                    run=run)
+    return Snapshot(step=int(step or 0), probes=probes, labels=list(heads.get("labels") or []), scores=scores, run=run)
 
 
 # -------------------------------------------------------------------------------------------------- summaries
+
 
 def mean_over_heads(attn: np.ndarray) -> np.ndarray:
     """float32 [L, T, T]: each layer's heads averaged (rows still sum to 1)."""
@@ -212,6 +225,7 @@ def rollout(attn: np.ndarray, residual: float = 0.5) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- long inputs
 
+
 def token_window(n_tokens: int, cap: int, start: int = 0) -> tuple[int, int]:
     """(start, end) of at most `cap` consecutive tokens of `n_tokens`, start clamped so the window is full."""
     n_tokens, cap = max(0, int(n_tokens)), max(1, int(cap))
@@ -232,16 +246,16 @@ def downsample_max(attn: np.ndarray, size: int) -> np.ndarray:
     if f == 1:
         return attn
     if attn.dtype == np.float16:
-        attn = attn.astype(np.float32)    # numpy reduces float16 without SIMD
+        attn = attn.astype(np.float32)  # numpy reduces float16 without SIMD
     # Elementwise maxima of strided slices: ~10x faster than reshaping into blocks and reducing two axes.
     rows = attn[..., 0::f, :].copy()
     for k in range(1, f):
         part = attn[..., k::f, :]
-        np.maximum(rows[..., :part.shape[-2], :], part, out=rows[..., :part.shape[-2], :])
+        np.maximum(rows[..., : part.shape[-2], :], part, out=rows[..., : part.shape[-2], :])
     out = rows[..., 0::f].copy()
     for k in range(1, f):
         part = rows[..., k::f]
-        np.maximum(out[..., :part.shape[-1]], part, out=out[..., :part.shape[-1]])
+        np.maximum(out[..., : part.shape[-1]], part, out=out[..., : part.shape[-1]])
     return out
 
 
@@ -250,6 +264,7 @@ def short_label(label: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------- history
+
 
 class AttentionHistory:
     """The stored snapshots of one run, by step: which steps exist, the encoded ones already fetched (bounded

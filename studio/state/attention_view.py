@@ -5,6 +5,7 @@ and the words and arrays the views show for them.
 The panel (studio/panels/attention.py) keeps its controls in step with this and asks the engine for what it
 lacks; the decoding and the summaries are in studio/state/attention.py.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,7 @@ import numpy as np
 from engine.format import plural
 from studio.state.attention import AttentionHistory, Probe, Snapshot, mean_over_heads, rollout, token_window
 
-SUMMARIES = ("mean", "rollout")     # the columns after a layer's heads
+SUMMARIES = ("mean", "rollout")  # the columns after a layer's heads
 SUMMARY_NAMES = {"mean": "mean of its heads", "rollout": "rollout up to here"}
 
 
@@ -21,12 +22,12 @@ class AttentionView:
 
     def __init__(self) -> None:
         self.history = AttentionHistory()
-        self.step: int | None = None            # the stored snapshot wanted on screen
-        self.custom: Snapshot | None = None      # attention computed for a typed text
-        self.fetch: tuple[str, int | None] | None = None   # (request id, step) of the snapshot being fetched
+        self.step: int | None = None  # the stored snapshot wanted on screen
+        self.custom: Snapshot | None = None  # attention computed for a typed text
+        self.fetch: tuple[str, int | None] | None = None  # (request id, step) of the snapshot being fetched
         self.layer = 0
-        self.column = 0                          # < n_head: a head; then "mean", "rollout"
-        self.probe_titles: list[str] = []        # the texts to choose from: the stored probes, then the typed text
+        self.column = 0  # < n_head: a head; then "mean", "rollout"
+        self.probe_titles: list[str] = []  # the texts to choose from: the stored probes, then the typed text
         self._summaries: tuple[object, dict] | None = None
 
     # ------------------------------------------------------------------------------------------------- the run
@@ -170,8 +171,15 @@ def npz_arrays(snap: Snapshot, probe: Probe, run: int | None, summaries: dict[st
     L, H = probe.attn.shape[:2]
     labels = [[(snap.label(la, h) or {}).get("label", "") for h in range(H)] for la in range(L)]
     scores = [[float((snap.label(la, h) or {}).get("score", np.nan)) for h in range(H)] for la in range(L)]
-    return dict(attn=probe.attn.astype(np.float32), tokens=np.array(probe.tokens, dtype=str),
-                ids=np.array(probe.ids, dtype=np.int64), text=np.array(probe.text, dtype=str),
-                step=np.int64(snap.step), run=np.int64(run or 0),
-                labels=np.array(labels, dtype=str), label_scores=np.array(scores, dtype=np.float32),
-                mean=summaries["mean"], rollout=summaries["rollout"])
+    return dict(
+        attn=probe.attn.astype(np.float32),
+        tokens=np.array(probe.tokens, dtype=str),
+        ids=np.array(probe.ids, dtype=np.int64),
+        text=np.array(probe.text, dtype=str),
+        step=np.int64(snap.step),
+        run=np.int64(run or 0),
+        labels=np.array(labels, dtype=str),
+        label_scores=np.array(scores, dtype=np.float32),
+        mean=summaries["mean"],
+        rollout=summaries["rollout"],
+    )

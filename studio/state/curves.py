@@ -1,4 +1,5 @@
 """The curves of one run as the Train panel draws them (Qt-free, so they are tested without a window)."""
+
 from __future__ import annotations
 
 
@@ -26,7 +27,7 @@ class RunCurves:
                 continue
             step = int(r["step"])
             if self.steps and step <= self.steps[-1]:
-                continue    # already have it (a live row that the history also holds)
+                continue  # already have it (a live row that the history also holds)
             self.steps.append(step)
             self.loss.append(float(r["loss"]))
             self.lr.append(float(r.get("lr") or 0.0))

@@ -1,5 +1,6 @@
 """A dataset row in words, without Qt: the Data panel's table columns and the lines of its details page
 (documents, characters, split, format, cleaning, records, size, sources) and its import warnings."""
+
 from __future__ import annotations
 
 from engine.format import human_bytes, human_count, human_exact
@@ -15,10 +16,16 @@ DETAIL_ROWS = (
     ("n_docs", "Documents", "How many documents (files, records, lines or paragraphs) the dataset has."),
     ("n_chars", "Characters", "Characters of text in the dataset, training and validation together."),
     ("n_lines", "Lines", "Lines of text (line breaks) in the dataset."),
-    ("split", "Train / validation", "Characters the model trains on, and characters held out to measure how well "
-                                    "it generalises."),
-    ("split_kind", "Held out", "How the validation text was chosen: the end of the text, or whole documents at "
-                               "random."),
+    (
+        "split",
+        "Train / validation",
+        "Characters the model trains on, and characters held out to measure how well it generalises.",
+    ),
+    (
+        "split_kind",
+        "Held out",
+        "How the validation text was chosen: the end of the text, or whole documents at random.",
+    ),
     ("format", "Format", "What the files were read as, and what one document is."),
     ("labels", "Labels", "Whether each document keeps a label (for fine-tuning a classifier later)."),
     ("cleaning", "Cleaning", "The cleaning steps applied on import, and what each removed or changed."),
@@ -51,8 +58,7 @@ def detail_texts(ds: dict) -> dict[str, str]:
     pct = f" ({100 * float(frac):.0f} % held out)" if frac is not None else ""
     return {
         **{key: human_exact(ds.get(key)) for key in COUNT_ROWS},
-        "split": f"{human_count(ds.get('train_chars') or 0)} / {human_count(ds.get('val_chars') or 0)} "
-                 f"characters{pct}",
+        "split": f"{human_count(ds.get('train_chars') or 0)} / {human_count(ds.get('val_chars') or 0)} characters{pct}",
         "split_kind": split_text(ds),
         "format": format_text(ds),
         "labels": labels_text(ds),

@@ -3,6 +3,7 @@ its engine requests are current, and the words for its info line, warnings, prog
 
 The panel (studio/panels/data.py) asks the engine and shows; this decides what to show.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,8 +14,8 @@ from engine.format import eta_text, human_bytes, plural
 from studio.state.import_files import FilePreview, preview_paths
 from studio.state.import_report import FORMAT_NAMES
 
-PREVIEW_RECORDS = 50         # records the engine previews
-PREVIEW_DELAY_MS = 300       # the preview is asked for again this long after the last option change
+PREVIEW_RECORDS = 50  # records the engine previews
+PREVIEW_DELAY_MS = 300  # the preview is asked for again this long after the last option change
 WARNINGS_SHOWN = 3
 
 
@@ -35,10 +36,14 @@ def quick_look_info(pv: FilePreview) -> str:
     n = len(pv.files)
     count = plural(n, "file").replace(" ", "+ ", 1) if pv.more_files else plural(n, "file")
     where = pv.paths[0] if len(pv.paths) == 1 else f"{pv.paths[0]} and {len(pv.paths) - 1} more"
-    size = (f"the first {n:,} hold {human_bytes(pv.total_bytes)}" if pv.more_files else
-            f"{human_bytes(pv.total_bytes)} in all")
-    return (f"<b>{_esc(where)}</b><br>{count}, {size}"
-            + (f" — “File start” shows {_esc(Path(pv.files[0]).name)}" if n > 1 else ""))
+    size = (
+        f"the first {n:,} hold {human_bytes(pv.total_bytes)}"
+        if pv.more_files
+        else f"{human_bytes(pv.total_bytes)} in all"
+    )
+    return f"<b>{_esc(where)}</b><br>{count}, {size}" + (
+        f" — “File start” shows {_esc(Path(pv.files[0]).name)}" if n > 1 else ""
+    )
 
 
 def preview_status(preview: dict) -> str:
@@ -51,9 +56,11 @@ def preview_status(preview: dict) -> str:
 def imported_message(row: dict) -> tuple[str, str]:
     """(line, level) once an import succeeded."""
     warn = (row.get("stats") or {}).get("warnings") or []
-    text = (f"Imported “{row.get('name', '')}”: {plural(row.get('n_docs', 0), 'document', human=True)}, "
-            f"{plural(row.get('n_chars', 0), 'character', human=True)}"
-            + (f" ({plural(len(warn), 'warning')}, see the details)." if warn else "."))
+    text = (
+        f"Imported “{row.get('name', '')}”: {plural(row.get('n_docs', 0), 'document', human=True)}, "
+        f"{plural(row.get('n_chars', 0), 'character', human=True)}"
+        + (f" ({plural(len(warn), 'warning')}, see the details)." if warn else ".")
+    )
     return text, "warning" if warn else "info"
 
 
@@ -61,17 +68,22 @@ def imported_message(row: dict) -> tuple[str, str]:
 class ImportState:
     """The import page's files and requests. Only the newest preview request's reply is shown; the quick look
     is redone only when what decides the files (paths, format, patterns) changed."""
-    preview: FilePreview | None = None          # the quick look at the chosen files; None: no files chosen
-    last_preview_reply: object = None           # the engine's newest import_preview_reply
+
+    preview: FilePreview | None = None  # the quick look at the chosen files; None: no files chosen
+    last_preview_reply: object = None  # the engine's newest import_preview_reply
     preview_request_id: str | None = None
     import_request_id: str | None = None
-    import_started: float = 0.0                 # time.monotonic() when the import was asked for
+    import_started: float = 0.0  # time.monotonic() when the import was asked for
     _quick_key: tuple | None = None
 
     def look(self, paths: list[str], options: dict) -> FilePreview | None:
         """A fresh quick look at `paths` with these import options, or None when the last one still holds."""
-        key = (tuple(paths), options.get("fmt"), tuple(options.get("include") or ()),
-               tuple(options.get("exclude") or ()))
+        key = (
+            tuple(paths),
+            options.get("fmt"),
+            tuple(options.get("include") or ()),
+            tuple(options.get("exclude") or ()),
+        )
         if key == self._quick_key and self.preview is not None:
             return None
         self._quick_key = key
@@ -118,6 +130,6 @@ class ImportState:
         pv = self.preview
         if pv is None or not pv.warning:
             return False
-        for path in sorted({*pv.files, *pv.paths}, key=len, reverse=True):   # longest first: a folder's files
+        for path in sorted({*pv.files, *pv.paths}, key=len, reverse=True):  # longest first: a folder's files
             warning = warning.replace(str(path), Path(path).name)
         return warning in pv.warning

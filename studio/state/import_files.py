@@ -3,6 +3,7 @@
 and the first 4 KB of the first one decoded as the importer would, with a warning for a binary or badly encoded
 file. It runs in the GUI thread at once, before the engine's own preview answers.
 """
+
 from __future__ import annotations
 
 import codecs
@@ -26,9 +27,14 @@ PREVIEW_BYTES = 4096
 # The quick look runs on the GUI thread, so its folder walk stops here (about 12 ms for 1,000 files, 120 ms for
 # 10,000 measured here on a warm disk); the engine still imports them all.
 MAX_PREVIEW_FILES = 1_000
-HEADS_CHECKED = 20           # files whose first bytes are checked for binary / bad encoding before importing
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le", 4), (codecs.BOM_UTF32_BE, "utf-32-be", 4),
-         (codecs.BOM_UTF8, "utf-8", 1), (codecs.BOM_UTF16_LE, "utf-16-le", 2), (codecs.BOM_UTF16_BE, "utf-16-be", 2))
+HEADS_CHECKED = 20  # files whose first bytes are checked for binary / bad encoding before importing
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32-le", 4),
+    (codecs.BOM_UTF32_BE, "utf-32-be", 4),
+    (codecs.BOM_UTF8, "utf-8", 1),
+    (codecs.BOM_UTF16_LE, "utf-16-le", 2),
+    (codecs.BOM_UTF16_BE, "utf-16-be", 2),
+)
 
 
 def guess_format(path: str | Path) -> str:
@@ -39,15 +45,16 @@ def guess_format(path: str | Path) -> str:
 
 # ------------------------------------------------------------------------------------------ file preview (no Qt)
 
+
 @dataclass
 class FilePreview:
-    paths: list[str]                # what the user chose
-    files: list[str] = field(default_factory=list)   # the files an import would read (first MAX_PREVIEW_FILES)
-    more_files: bool = False        # the folder walk stopped early
+    paths: list[str]  # what the user chose
+    files: list[str] = field(default_factory=list)  # the files an import would read (first MAX_PREVIEW_FILES)
+    more_files: bool = False  # the folder walk stopped early
     total_bytes: int = 0
-    text: str = ""                  # the first PREVIEW_BYTES of the first file, decoded
-    warning: str = ""               # a problem the engine will likely refuse the import for
-    decode_problem: bool = False    # the warning is about the encoding (the decode option may fix it)
+    text: str = ""  # the first PREVIEW_BYTES of the first file, decoded
+    warning: str = ""  # a problem the engine will likely refuse the import for
+    decode_problem: bool = False  # the warning is about the encoding (the decode option may fix it)
 
     @property
     def default_name(self) -> str:
@@ -57,12 +64,15 @@ class FilePreview:
 
 def _matches(name: str, rel: str, patterns: list[str]) -> bool:
     name, rel = name.lower(), rel.lower()
-    return any(fnmatch.fnmatchcase(name, q) or fnmatch.fnmatchcase(rel, q)
-               for q in (x.lower().removeprefix("**/") for x in patterns))
+    return any(
+        fnmatch.fnmatchcase(name, q) or fnmatch.fnmatchcase(rel, q)
+        for q in (x.lower().removeprefix("**/") for x in patterns)
+    )
 
 
-def _text_files(path: Path, limit: int, include: list[str] | None = None,
-                exclude: list[str] | None = None) -> tuple[list[Path], bool]:
+def _text_files(
+    path: Path, limit: int, include: list[str] | None = None, exclude: list[str] | None = None
+) -> tuple[list[Path], bool]:
     """Like the engine's importer: a chosen file as it is; a folder searched for files matching `include`
     (default *.txt) and not `exclude`, hidden ones skipped."""
     if not path.is_dir():
@@ -110,8 +120,9 @@ def decode_head(data: bytes, name: str, whole: bool = False) -> tuple[str, str]:
     return text.replace("\r\n", "\n").replace("\r", "\n"), warning
 
 
-def preview_paths(paths: list[str], fmt: str | None = None, include: list[str] | None = None,
-                  exclude: list[str] | None = None) -> FilePreview:
+def preview_paths(
+    paths: list[str], fmt: str | None = None, include: list[str] | None = None, exclude: list[str] | None = None
+) -> FilePreview:
     """Look at what an import of `paths` would read: file count, total size, the first file's first 4 KB.
 
     fmt, include, exclude: as the import options (they decide which files of a folder are taken)."""

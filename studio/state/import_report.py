@@ -2,21 +2,37 @@
 were read as, what cleaning did, which records were left out (engine/store.py Workspace._dataset_row fields
 "format", "split", "options", "cleaning", "stats"). What one cleaning step did is worded here for both the
 details page and the import preview's summary, so the two say it alike."""
+
 from __future__ import annotations
 
 from engine.choices import CLEANING_STEPS
 from engine.format import human_count, plural
 
-STEP_ORDER = list(CLEANING_STEPS)   # the order the engine runs the steps in
-STEP_NAMES = {"normalize": "Unicode normalization", "strip_control": "Strip control characters",
-              "collapse_whitespace": "Collapse whitespace", "lowercase": "Lowercase", "regex": "Regex filter",
-              "dedupe_lines": "Drop duplicate lines", "length": "Document length",
-              "dedupe_docs": "Drop duplicate documents"}
+STEP_ORDER = list(CLEANING_STEPS)  # the order the engine runs the steps in
+STEP_NAMES = {
+    "normalize": "Unicode normalization",
+    "strip_control": "Strip control characters",
+    "collapse_whitespace": "Collapse whitespace",
+    "lowercase": "Lowercase",
+    "regex": "Regex filter",
+    "dedupe_lines": "Drop duplicate lines",
+    "length": "Document length",
+    "dedupe_docs": "Drop duplicate documents",
+}
 
-FORMAT_NAMES = {"txt": "plain text", "csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "parquet": "Parquet",
-                "mixed": "mixed formats"}
-DOC_UNIT_WORDS = {"file": "one document per file", "line": "one document per line",
-             "paragraph": "one document per paragraph"}
+FORMAT_NAMES = {
+    "txt": "plain text",
+    "csv": "CSV",
+    "tsv": "TSV",
+    "jsonl": "JSONL",
+    "parquet": "Parquet",
+    "mixed": "mixed formats",
+}
+DOC_UNIT_WORDS = {
+    "file": "one document per file",
+    "line": "one document per line",
+    "paragraph": "one document per paragraph",
+}
 
 
 def step_effect(stats: dict) -> str:
@@ -36,8 +52,11 @@ def split_text(ds: dict) -> str:
     if ds.get("split") == "documents":
         seed = ds.get("seed", (ds.get("options") or {}).get("seed"))
         docs = ds.get("n_val_docs")
-        return "random whole documents" + (f" (seed {seed})" if seed is not None else "") + \
-            (f": {human_count(docs)} held out" if docs is not None else "")
+        return (
+            "random whole documents"
+            + (f" (seed {seed})" if seed is not None else "")
+            + (f": {human_count(docs)} held out" if docs is not None else "")
+        )
     return "the last part of the text (as nanoGPT)"
 
 
@@ -71,4 +90,3 @@ def records_text(stats: dict) -> str:
     if skipped:
         parts.append(f"{plural(len(skipped), 'file')} skipped")
     return ", ".join(parts)
-

@@ -5,6 +5,7 @@ The Playground panel (studio/panels/playground.py) paints this; here it is teste
 dict {"id", "text", "prob", "entropy", "top", "start", "end"}: "start" and "end" are the token's place in the
 panel's text document, set by the widget that inserts it (a document counts UTF-16 units, not characters).
 """
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,11 @@ from engine.format import plural
 
 MODES = [("sample", "Sampling"), ("greedy", "Greedy"), ("beam", "Beam search")]
 # The settings each mode reads; "max_new" is read by every mode.
-MODE_SETTINGS = {"sample": ("temperature", "top_k", "top_p", "seed"), "greedy": (),
-                 "beam": ("beam_width", "length_penalty")}
+MODE_SETTINGS = {
+    "sample": ("temperature", "top_k", "top_p", "seed"),
+    "greedy": (),
+    "beam": ("beam_width", "length_penalty"),
+}
 NO_TOKEN = "Click a written token to see what the model thought there."
 
 
@@ -74,7 +78,7 @@ def shared_seed(seed: int | None, mode: str, n_texts: int) -> int | None:
     """The seed every text of one Generate uses: when two models sample, one seed for both, so only the model
     differs."""
     if seed is None and n_texts > 1 and mode == "sample":
-        return random.randrange(2 ** 31)
+        return random.randrange(2**31)
     return seed
 
 
@@ -90,11 +94,17 @@ def stats_text(reply) -> str:
 
 def token_from_message(msg) -> dict:
     """A written token from a streamed Token message (its place in the document is set when it is inserted)."""
-    return {"id": int(msg.token_id), "text": msg.text, "prob": msg.prob, "entropy": msg.entropy,
-            "top": list(msg.top or [])}
+    return {
+        "id": int(msg.token_id),
+        "text": msg.text,
+        "prob": msg.prob,
+        "entropy": msg.entropy,
+        "top": list(msg.top or []),
+    }
 
 
 # ------------------------------------------------------------------------------------------- one model's text
+
 
 class GeneratedText:
     """What one model wrote for one Generate: the request it answers, the tokens painted and still to paint,
@@ -102,11 +112,11 @@ class GeneratedText:
 
     def __init__(self) -> None:
         self.request: str | None = None
-        self.tokens: list[dict] = []          # written and painted, in order
-        self.prompt_tokens: list[dict] = []   # from the reply: [{"id", "text"}]
+        self.tokens: list[dict] = []  # written and painted, in order
+        self.prompt_tokens: list[dict] = []  # from the reply: [{"id", "text"}]
         self.token_ids: list[int] = []
         self.generated = ""
-        self.pending: list = []               # Token messages not painted yet
+        self.pending: list = []  # Token messages not painted yet
         self.selected: int | None = None
         self.stats = ""
 
@@ -166,6 +176,7 @@ class GeneratedText:
 
 # ---------------------------------------------------------------------------------------------- token details
 
+
 def token_heading(token: dict, index: int, n_tokens: int) -> str:
     return f"Token {index + 1} of {n_tokens}: <b>‘{html_text(visible(token['text']))}’</b> (id {token['id']})"
 
@@ -177,8 +188,10 @@ def probability_text(prob: float | None) -> str:
 def entropy_text(entropy: float | None) -> str:
     if entropy is None:
         return ""
-    return (f"Entropy: <b>{entropy:.2f} nats</b> — as unsure as a pick among about {math.exp(entropy):.1f} equally "
-            "likely tokens")
+    return (
+        f"Entropy: <b>{entropy:.2f} nats</b> — as unsure as a pick among about {math.exp(entropy):.1f} equally "
+        "likely tokens"
+    )
 
 
 def token_tooltip(token: dict) -> str:
@@ -219,8 +232,7 @@ def attention_html(tokens: list[str], weights: np.ndarray, rgb: tuple[int, int, 
 
 def strongest_text(tokens: list[str], weights: np.ndarray, n: int = 5) -> str:
     order = np.argsort(-weights)[:n]
-    return "Strongest: " + ", ".join(f"‘{html_text(visible(tokens[i]))}’ (#{i}) {float(weights[i]):.2f}"
-                                     for i in order)
+    return "Strongest: " + ", ".join(f"‘{html_text(visible(tokens[i]))}’ (#{i}) {float(weights[i]):.2f}" for i in order)
 
 
 class TokenAttentions:

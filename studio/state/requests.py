@@ -4,6 +4,7 @@ Plain data, without Qt or a connection (Session, in studio/session.py, does the 
 from `add` until its reply, or a failure made here, is handed to its callback, once. Requests made before the
 engine is ready wait in a queue, in the order they were made.
 """
+
 from __future__ import annotations
 
 import sys

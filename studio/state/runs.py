@@ -4,22 +4,34 @@ only the settings in which two runs differ), and the cells that follow a run whi
 The panel (studio/panels/runs.py) puts these in its tables; labels are the ones the other panels use (the shared
 list in engine.config, else the Model panel's form in studio/state/model_form.py).
 """
+
 from __future__ import annotations
 
 from engine import config as _config
 from studio.state.model_form import ALL_FIELDS
 
 # Config sections in the order of the sidebar, named as the panels are.
-SECTION_NAMES = {"data": "Data", "tokenizer": "Vocabulary", "model": "Model", "objective": "Objective",
-                 "train": "Training"}
+SECTION_NAMES = {
+    "data": "Data",
+    "tokenizer": "Vocabulary",
+    "model": "Model",
+    "objective": "Objective",
+    "train": "Training",
+}
 # Settings that no panel form shows under a label of its own (the Model panel's forms name the rest).
-OTHER_LABELS = {("data", "dataset"): "Dataset", ("tokenizer", "tokenizer"): "Tokenizer",
-                ("tokenizer", "kind"): "Tokenizer kind", ("tokenizer", "vocab_size"): "Vocabulary size",
-                ("objective", "name"): "Objective", ("train", "probe_attention"): "Record attention",
-                ("train", "keep_checkpoints"): "Checkpoints kept"}
+OTHER_LABELS = {
+    ("data", "dataset"): "Dataset",
+    ("tokenizer", "tokenizer"): "Tokenizer",
+    ("tokenizer", "kind"): "Tokenizer kind",
+    ("tokenizer", "vocab_size"): "Vocabulary size",
+    ("objective", "name"): "Objective",
+    ("train", "probe_attention"): "Record attention",
+    ("train", "keep_checkpoints"): "Checkpoints kept",
+}
 
 
 # ------------------------------------------------------------------------------------------- config as a table
+
 
 def _field_specs() -> dict:
     """(section, key) -> the Model panel's (section, key, label, kind, options, tooltip), so labels match it."""
@@ -65,8 +77,14 @@ def config_rows(config: dict, names: dict | None = None) -> list[tuple[str, str,
         if not isinstance(part, dict):
             continue
         for key, value in part.items():
-            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
-                         setting_value(section, key, value, specs, names), f"{section}.{key}"))
+            rows.append(
+                (
+                    SECTION_NAMES.get(section, section.capitalize()),
+                    setting_label(section, key, specs),
+                    setting_value(section, key, value, specs, names),
+                    f"{section}.{key}",
+                )
+            )
     return rows
 
 
@@ -84,9 +102,15 @@ def config_diff(a: dict, b: dict, names: dict | None = None) -> list[tuple[str, 
             va, vb = pa.get(key), pb.get(key)
             if va == vb:
                 continue
-            rows.append((SECTION_NAMES.get(section, section.capitalize()), setting_label(section, key, specs),
-                         setting_value(section, key, va, specs, names), setting_value(section, key, vb, specs, names),
-                         f"{section}.{key}"))
+            rows.append(
+                (
+                    SECTION_NAMES.get(section, section.capitalize()),
+                    setting_label(section, key, specs),
+                    setting_value(section, key, va, specs, names),
+                    setting_value(section, key, vb, specs, names),
+                    f"{section}.{key}",
+                )
+            )
     return rows
 
 
@@ -97,8 +121,10 @@ def run_heading(run: dict) -> str:
 
 def value_names(workspace: dict) -> dict:
     """Ids in a config that people know by name: the dataset and tokenizer."""
-    return {("data", "dataset"): {d.get("id"): d.get("name") for d in workspace.get("datasets", [])},
-            ("tokenizer", "tokenizer"): {t.get("id"): t.get("name") for t in workspace.get("tokenizers", [])}}
+    return {
+        ("data", "dataset"): {d.get("id"): d.get("name") for d in workspace.get("datasets", [])},
+        ("tokenizer", "tokenizer"): {t.get("id"): t.get("name") for t in workspace.get("tokenizers", [])},
+    }
 
 
 def progress_cells(run: dict) -> list[tuple[int, str, object]]:
@@ -106,6 +132,8 @@ def progress_cells(run: dict) -> list[tuple[int, str, object]]:
     step, max_iters = int(run.get("step") or 0), int(run.get("max_iters") or 0)
     best = run.get("best_val_loss")
     has_best = isinstance(best, (int, float))
-    return [(2, str(run.get("status") or ""), None),
-            (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
-            (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf"))]
+    return [
+        (2, str(run.get("status") or ""), None),
+        (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
+        (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf")),
+    ]

@@ -5,6 +5,7 @@ moved to another folder or computer opens with the same dataset, tokenizer, mode
 and playground settings. Qt-free; written atomically (temp file + rename), so a crash never leaves half a file,
 and a file that cannot be read is ignored (the studio then starts with defaults, and says nothing is lost).
 """
+
 from __future__ import annotations
 
 import json

@@ -4,28 +4,39 @@ normalizer, pre-tokenizer and special-token role, and a tokenizer row summed up 
 The values themselves (kinds, roles, defaults) are engine/choices.py's, which the engine checks against; only
 the words are here, in the engine's order (which is also the order a newcomer should meet them).
 """
+
 from __future__ import annotations
 
 from engine.choices import DEFAULT_PRE_TOKENIZER, NORMALIZERS, PRE_TOKENIZERS, TOKENIZER_KINDS
 from engine.format import human_count
 
 KIND_WORDS = {
-    "char": ("Character",
-             "One token per character (letter, digit, space, punctuation). Small vocabulary, long sequences; "
-             "simple and a good start, as in nanoGPT's Shakespeare example."),
-    "bpe": ("BPE",
-            "Byte-pair encoding on characters: the commonest pair of pieces is merged again and again, so frequent "
-            "words and parts of words become single tokens. ▁ marks where a word starts; unseen characters become "
-            "[UNK]."),
-    "bytebpe": ("Byte-level BPE",
-                "Frequent pieces of words become single tokens (as in GPT-2). Shorter sequences, bigger vocabulary; "
-                "any text can be written, even characters never seen in training."),
-    "wordpiece": ("WordPiece",
-                  "BERT's tokenizer: words are cut into known pieces, ## marks a piece that continues a word. Spaces "
-                  "are not kept exactly, so decoding does not give the text back character for character."),
-    "unigram": ("Unigram",
-                "SentencePiece's Unigram (as in T5 and ALBERT): keeps the set of pieces that best explains the text "
-                "and cuts each word the most likely way. ▁ marks where a word starts."),
+    "char": (
+        "Character",
+        "One token per character (letter, digit, space, punctuation). Small vocabulary, long sequences; "
+        "simple and a good start, as in nanoGPT's Shakespeare example.",
+    ),
+    "bpe": (
+        "BPE",
+        "Byte-pair encoding on characters: the commonest pair of pieces is merged again and again, so frequent "
+        "words and parts of words become single tokens. ▁ marks where a word starts; unseen characters become "
+        "[UNK].",
+    ),
+    "bytebpe": (
+        "Byte-level BPE",
+        "Frequent pieces of words become single tokens (as in GPT-2). Shorter sequences, bigger vocabulary; "
+        "any text can be written, even characters never seen in training.",
+    ),
+    "wordpiece": (
+        "WordPiece",
+        "BERT's tokenizer: words are cut into known pieces, ## marks a piece that continues a word. Spaces "
+        "are not kept exactly, so decoding does not give the text back character for character.",
+    ),
+    "unigram": (
+        "Unigram",
+        "SentencePiece's Unigram (as in T5 and ALBERT): keeps the set of pieces that best explains the text "
+        "and cuts each word the most likely way. ▁ marks where a word starts.",
+    ),
 }
 NORMALIZER_WORDS = {
     "none": ("None", "Keep the text exactly as it is."),
@@ -33,16 +44,17 @@ NORMALIZER_WORDS = {
     "nfkc": ("NFKC", "Unicode NFKC: also fold look-alikes (ﬁ → fi, full-width letters, superscripts)."),
     "lowercase": ("Lowercase", "Lower-case everything: 'The' and 'the' become the same token; capitals are lost."),
     "nfkc_lowercase": ("NFKC + lowercase", "NFKC, then lower-case."),
-    "bert": ("BERT", "BERT's clean-up: removes control characters, spaces out Chinese characters, lower-cases and "
-                     "strips accents."),
+    "bert": (
+        "BERT",
+        "BERT's clean-up: removes control characters, spaces out Chinese characters, lower-cases and strips accents.",
+    ),
 }
 PRE_TOKENIZER_WORDS = {
     "none": ("None (characters)", "A character tokenizer needs no words."),
     "bytelevel": ("Byte-level (GPT-2)", "GPT-2's splitter on the text's bytes; fixed for byte-level BPE."),
     "metaspace": ("Metaspace (▁)", "Spaces become ▁ at the start of words; lossless, as in SentencePiece."),
     "whitespace": ("Whitespace", "Cut at spaces and between letters and punctuation; spaces are dropped."),
-    "whitespace_split": ("Whitespace split", "Cut at spaces only; punctuation stays on its word; spaces are "
-                                             "dropped."),
+    "whitespace_split": ("Whitespace split", "Cut at spaces only; punctuation stays on its word; spaces are dropped."),
     "bert": ("BERT", "BERT's word splitter: at spaces and around every punctuation mark."),
 }
 ROLE_TIPS = {
@@ -85,8 +97,10 @@ def tokenizer_summary(t: dict) -> str:
     specials = spec.get("special_tokens") or {}
     if specials:
         lines.append("Special tokens: " + ", ".join(f"{_esc(v)} ({r})" for r, v in specials.items()))
-    lines.append(f"Training text: {human_count(t.get('train_tokens') or 0)} tokens · validation: "
-                 f"{human_count(t.get('val_tokens') or 0)} tokens")
+    lines.append(
+        f"Training text: {human_count(t.get('train_tokens') or 0)} tokens · validation: "
+        f"{human_count(t.get('val_tokens') or 0)} tokens"
+    )
     return "<br>".join(lines)
 
 

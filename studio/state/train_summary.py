@@ -3,6 +3,7 @@ current settings differ from them), and the line that says how a run stands.
 
 The panel (studio/panels/training.py) shows these; they are plain functions of a RunConfig and rows.
 """
+
 from __future__ import annotations
 
 from html import escape
@@ -11,9 +12,15 @@ from engine.config import ConfigError, RunConfig, field_label, param_count
 from engine.format import human_count, plural
 
 # The words for a run's Status.state on the panel's state line.
-STATE_WORDS = {"starting": "Starting…", "training": "Training", "paused": "Paused",
-               "stopping": "Stopping and saving a checkpoint…", "finished": "Finished", "stopped": "Stopped",
-               "failed": "Failed"}
+STATE_WORDS = {
+    "starting": "Starting…",
+    "training": "Training",
+    "paused": "Paused",
+    "stopping": "Stopping and saving a checkpoint…",
+    "finished": "Finished",
+    "stopped": "Stopped",
+    "failed": "Failed",
+}
 
 
 def status_text(state: str, message: str = "") -> str:
@@ -36,7 +43,8 @@ def config_differences(a: RunConfig, b: RunConfig) -> list[str]:
     for section, part in db.items():
         for key, value in (part or {}).items() if isinstance(part, dict) else ():
             if (section, key) in (("train", "seed"), ("train", "device")) or (
-                    same_tokenizer and (section, key) in (("tokenizer", "kind"), ("tokenizer", "vocab_size"))):
+                same_tokenizer and (section, key) in (("tokenizer", "kind"), ("tokenizer", "vocab_size"))
+            ):
                 continue
             if (da.get(section) or {}).get(key) != value:
                 out.append(field_label(f"{section}.{key}"))
@@ -48,8 +56,9 @@ def differs_text(names: list[str]) -> str:
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
-def config_html(cfg: RunConfig, dataset: dict | None, tokenizer: dict | None, fallback_vocab: int,
-                short: bool = False) -> str:
+def config_html(
+    cfg: RunConfig, dataset: dict | None, tokenizer: dict | None, fallback_vocab: int, short: bool = False
+) -> str:
     """A run's settings in a few lines of rich text; `fallback_vocab` sizes the model when no tokenizer says."""
     m, t = cfg.model, cfg.train
     vocab = int(tokenizer["vocab_size"]) if tokenizer and tokenizer.get("vocab_size") else fallback_vocab
@@ -59,19 +68,25 @@ def config_html(cfg: RunConfig, dataset: dict | None, tokenizer: dict | None, fa
         params = "?"
     data = escape(dataset["name"]) if dataset else "none chosen (Data panel)"
     if tokenizer:
-        tok = (f"{escape(tokenizer.get('name', ''))} ({escape(str(tokenizer.get('kind', '')))}, "
-               f"{int(tokenizer.get('vocab_size') or 0):,} tokens)")
+        tok = (
+            f"{escape(tokenizer.get('name', ''))} ({escape(str(tokenizer.get('kind', '')))}, "
+            f"{int(tokenizer.get('vocab_size') or 0):,} tokens)"
+        )
     else:
         tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
-    model = (f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
-             f"context {m.block_size} · "
-             f"<b>{params} parameters</b>")
+    model = (
+        f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
+        f"context {m.block_size} · "
+        f"<b>{params} parameters</b>"
+    )
     if short:
         return f"{model} · {data} · {tok} · {plural(t.max_iters, 'step')}"
     tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
-    return (f"<b>Model</b> {model}<br>"
-            f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
-            f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
-            f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
-            f"learning rate {t.learning_rate:g} · eval every "
-            f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}")
+    return (
+        f"<b>Model</b> {model}<br>"
+        f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
+        f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
+        f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
+        f"learning rate {t.learning_rate:g} · eval every "
+        f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}"
+    )

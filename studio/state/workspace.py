@@ -14,6 +14,7 @@ happens, to `notify(event, value)` with one of EVENTS:
 
 The order matters: a panel that hears "dataset" reads the config, which is already updated.
 """
+
 from __future__ import annotations
 
 from dataclasses import fields
@@ -43,7 +44,7 @@ class WorkspaceState:
         self.run: dict | None = None
         self.ui_state: dict = {}
         self._notify = notify or (lambda event, value: None)
-        self._restore: dict | None = None       # saved selections, applied with the first summary
+        self._restore: dict | None = None  # saved selections, applied with the first summary
         self._adopt_tokenizer: int | None = None
         self.load_saved()
 
@@ -93,14 +94,14 @@ class WorkspaceState:
         if self.run is None and self.summary["runs"]:
             self.select_run(self.summary["runs"][-1])
         elif self.run is None and old_run is not None:
-            self.run = old_run                  # deleted, and no run is left: panels forget it
+            self.run = old_run  # deleted, and no run is left: panels forget it
             self.select_run(None)
 
     def _follow_datasets(self, old_dataset: dict | None) -> None:
         if self.dataset is None and self.summary["datasets"]:
             self.select_dataset(self._default_dataset())
         elif self.dataset is None and old_dataset is not None:
-            self.dataset = old_dataset          # it was deleted: say so, so panels and the config forget it
+            self.dataset = old_dataset  # it was deleted: say so, so panels and the config forget it
             self.select_dataset(None)
 
     def _default_dataset(self) -> dict:
@@ -157,7 +158,7 @@ class WorkspaceState:
             return
         status = "running" if state in ("starting", "training") else state
         if state == "stopping":
-            status = None      # still the run's own status until the engine says how it ended
+            status = None  # still the run's own status until the engine says how it ended
         self.update_run(run, step=step or None, status=status, max_iters=max_iters or None)
 
     # ------------------------------------------------------------------------------------------------ choices
@@ -166,7 +167,7 @@ class WorkspaceState:
             return None
         found = self.find(kind, row_or_id)
         if found is None and isinstance(row_or_id, dict):
-            return row_or_id    # a row the workspace list does not hold yet (a fresh reply)
+            return row_or_id  # a row the workspace list does not hold yet (a fresh reply)
         if found is None:
             raise KeyError(f"no {kind[:-1]} {row_or_id!r} in this workspace")
         return found
@@ -189,8 +190,11 @@ class WorkspaceState:
         changed = _id(row) != _id(self.tokenizer)
         self.tokenizer = row
         tc = self.config.tokenizer
-        new = (_id(row), row.get("kind", tc.kind), int(row.get("vocab_size", tc.vocab_size))) if row else \
-            (None, tc.kind, tc.vocab_size)
+        new = (
+            (_id(row), row.get("kind", tc.kind), int(row.get("vocab_size", tc.vocab_size)))
+            if row
+            else (None, tc.kind, tc.vocab_size)
+        )
         if (tc.tokenizer, tc.kind, tc.vocab_size) != new:
             tc.tokenizer, tc.kind, tc.vocab_size = new
             self._tell("config")
@@ -255,7 +259,7 @@ class WorkspaceState:
             if isinstance(saved.get("config"), dict):
                 self.config = RunConfig.from_dict(saved["config"])
         except (ConfigError, TypeError, ValueError, KeyError):
-            self.config = preset(DEFAULT_PRESET)    # a file from an incompatible version: start from defaults
+            self.config = preset(DEFAULT_PRESET)  # a file from an incompatible version: start from defaults
 
     def reopen(self, path: str) -> None:
         """Another workspace folder: forget the choices made here and read the ones saved there."""
@@ -274,9 +278,11 @@ class WorkspaceState:
         tokenizer = self.find("tokenizers", saved.get("tokenizer"))
         if tokenizer is not None and tokenizer.get("dataset_id") == _id(self.dataset):
             self.select_tokenizer(tokenizer)
-        elif self.config.tokenizer.tokenizer is not None and self.find("tokenizers",
-                                                                       self.config.tokenizer.tokenizer) is None:
-            self.select_tokenizer(None)     # the saved config named a tokenizer that is gone
+        elif (
+            self.config.tokenizer.tokenizer is not None
+            and self.find("tokenizers", self.config.tokenizer.tokenizer) is None
+        ):
+            self.select_tokenizer(None)  # the saved config named a tokenizer that is gone
         run = self.find("runs", saved.get("run"))
         if run is None and self.summary["runs"]:
             run = self.summary["runs"][-1]
@@ -294,17 +300,27 @@ class WorkspaceState:
     def save(self) -> bool:
         """Write the choices to the workspace folder; False when not written."""
         if self._restore is not None:
-            return False    # the saved state has not been applied yet: do not overwrite it with defaults
-        return selections.save(self.path, {
-            "dataset": _id(self.dataset), "tokenizer": _id(self.tokenizer), "run": _id(self.run),
-            "config": self.config.to_dict(), "ui": self.ui_state})
+            return False  # the saved state has not been applied yet: do not overwrite it with defaults
+        return selections.save(
+            self.path,
+            {
+                "dataset": _id(self.dataset),
+                "tokenizer": _id(self.tokenizer),
+                "run": _id(self.run),
+                "config": self.config.to_dict(),
+                "ui": self.ui_state,
+            },
+        )
 
 
 def progress_of(rows: list[dict]) -> dict:
     """The step and best validation loss that a batch of metric rows shows (for the run's row)."""
     step = max((int(r.get("step") or 0) for r in rows), default=None)
-    vals = [float(r.get("val_loss", r.get("loss"))) for r in rows if r.get("split") == "val"
-            and r.get("val_loss", r.get("loss")) is not None]
+    vals = [
+        float(r.get("val_loss", r.get("loss")))
+        for r in rows
+        if r.get("split") == "val" and r.get("val_loss", r.get("loss")) is not None
+    ]
     return {"step": step, "best_val_loss": None} if not vals else {"step": step, "best_val_loss": min(vals)}
 
 

@@ -1,16 +1,28 @@
 """The Attention panel's controls around its views: which run and text are shown (and a text of your own to
 look at), the time slider through the run's snapshots, and the window of tokens the large views show with the
 Export menu. They hold no state of their own beyond their widgets; the panel keeps them in step."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QHBoxLayout, QLabel, QLineEdit, QMenu, QPushButton, QSlider, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio import theme
 from studio.run_names import run_line
 
-MAX_TEXT_TOKENS = 256   # a typed text is cut to its last this many tokens
+MAX_TEXT_TOKENS = 256  # a typed text is cut to its last this many tokens
 
 
 def _row(parent_layout: QVBoxLayout) -> QHBoxLayout:
@@ -36,17 +48,21 @@ class AttentionSource(QWidget):
         top.addSpacing(12)
         top.addWidget(QLabel("Text:"))
         self.probe_combo = QComboBox()
-        self.probe_combo.setToolTip("The text the heads are looking at: the engine's probe texts (taken from the "
-                                    "validation text, the same at every evaluation), a random sequence repeated "
-                                    "twice (to find induction heads), or your own text.")
+        self.probe_combo.setToolTip(
+            "The text the heads are looking at: the engine's probe texts (taken from the "
+            "validation text, the same at every evaluation), a random sequence repeated "
+            "twice (to find induction heads), or your own text."
+        )
         self.probe_combo.setMinimumContentsLength(28)
         self.probe_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         top.addWidget(self.probe_combo, 1)
         own = _row(lay)
         self.text_edit = QLineEdit()
         self.text_edit.setPlaceholderText("Type your own text to look at, e.g. the cat sat on the mat. the cat")
-        self.text_edit.setToolTip(f"Any text: the chosen checkpoint reads it and its attention is shown. Long text "
-                                  f"is cut to its last {MAX_TEXT_TOKENS} tokens.")
+        self.text_edit.setToolTip(
+            f"Any text: the chosen checkpoint reads it and its attention is shown. Long text "
+            f"is cut to its last {MAX_TEXT_TOKENS} tokens."
+        )
         own.addWidget(self.text_edit, 1)
         own.addWidget(QLabel("on"))
         self.checkpoint_combo = QComboBox()
@@ -81,8 +97,9 @@ class AttentionSource(QWidget):
         for row in rows:
             val = row.get("val_loss")
             val = f", val {val:.3f}" if isinstance(val, (int, float)) else ""
-            self.checkpoint_combo.addItem(f"{row.get('name')} (step {int(row.get('step') or 0):,}{val})",
-                                          row.get("name"))
+            self.checkpoint_combo.addItem(
+                f"{row.get('name')} (step {int(row.get('step') or 0):,}{val})", row.get("name")
+            )
 
     def set_titles(self, titles: list[str]) -> None:
         """The texts to choose from; the one chosen stays chosen by its place (no signal)."""
@@ -111,8 +128,10 @@ class Timeline(QWidget):
         self.play_button.toggled.connect(lambda on: self.play_button.setText("■ Stop" if on else "▶ Play"))
         row.addWidget(self.play_button)
         self.time_slider = QSlider(Qt.Orientation.Horizontal)
-        self.time_slider.setToolTip("Scrub through the snapshots taken at every evaluation: left is early in "
-                                    "training, right the latest. At the right end it follows a running training.")
+        self.time_slider.setToolTip(
+            "Scrub through the snapshots taken at every evaluation: left is early in "
+            "training, right the latest. At the right end it follows a running training."
+        )
         self.time_slider.setRange(0, 0)
         self.time_slider.setPageStep(1)
         self.time_slider.setTickPosition(QSlider.TickPosition.TicksBelow)
@@ -143,8 +162,10 @@ class WindowBar(QWidget):
         self.cap_spin.setRange(8, MAX_TEXT_TOKENS)
         self.cap_spin.setValue(64)
         self.cap_spin.setSuffix(" tokens")
-        self.cap_spin.setToolTip("How many tokens the heatmap and the head view show at once (8 to 256). Long texts "
-                                 "are shown through a window; the model view always shows the whole text.")
+        self.cap_spin.setToolTip(
+            "How many tokens the heatmap and the head view show at once (8 to 256). Long texts "
+            "are shown through a window; the model view always shows the whole text."
+        )
         bottom.addWidget(self.cap_spin)
         bottom.addWidget(QLabel("from token"))
         self.start_spin = QSpinBox()
@@ -155,11 +176,13 @@ class WindowBar(QWidget):
         bottom.addWidget(self.window_label, 1)
         self.export_button = QToolButton()
         self.export_button.setText("Export")
-        self.export_button.setToolTip("Save the model view or the heatmap as a picture (PNG, SVG), or the attention "
-                                      "weights of this text as a NumPy .npz file.")
+        self.export_button.setToolTip(
+            "Save the model view or the heatmap as a picture (PNG, SVG), or the attention "
+            "weights of this text as a NumPy .npz file."
+        )
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         menu = QMenu(self.export_button)
-        for entry in exports:           # (label, action), None for a separator
+        for entry in exports:  # (label, action), None for a separator
             if entry is None:
                 menu.addSeparator()
             else:

@@ -4,6 +4,7 @@ weights on screen as a NumPy .npz file (plain arrays: it loads without pickle).
 A mixin of AttentionPanel, so the panel keeps its export_* methods. It uses the panel's `grid`, `heatmap`,
 `head_view`, `tabs`, `message`, `view` (its AttentionView), `render_now()` and `current_snapshot_and_probe()`.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,6 +20,7 @@ def _grab_png(widget):
     def write(target):
         if not widget.grab().save(target, "PNG"):
             raise OSError("the picture could not be written")
+
     return write
 
 
@@ -26,13 +28,15 @@ class AttentionExports:
     def export_menu(self) -> list:
         """The Export menu's entries ((label, action), None for a separator)."""
         # Lambdas: a menu action passes `checked`, which must not become the path.
-        return [("Model view as PNG…", lambda: self.export_grid_png()),
-                ("Model view as SVG…", lambda: self.export_grid_svg()),
-                ("Heatmap as PNG…", lambda: self.export_heatmap_png()),
-                ("Heatmap as SVG…", lambda: self.export_heatmap_svg()),
-                ("Head view as PNG…", lambda: self.export_head_view_png()),
-                None,
-                ("Weights as .npz…", lambda: self.export_npz())]
+        return [
+            ("Model view as PNG…", lambda: self.export_grid_png()),
+            ("Model view as SVG…", lambda: self.export_grid_svg()),
+            ("Heatmap as PNG…", lambda: self.export_heatmap_png()),
+            ("Heatmap as SVG…", lambda: self.export_heatmap_svg()),
+            ("Head view as PNG…", lambda: self.export_head_view_png()),
+            None,
+            ("Weights as .npz…", lambda: self.export_npz()),
+        ]
 
     def _ask_path(self, title: str, suffix: str, filt: str) -> str | None:
         snap, _ = self.current_snapshot_and_probe()
@@ -58,8 +62,13 @@ class AttentionExports:
         return self._export(path, "Save the model view", ".png", "PNG image (*.png)", _grab_png(self.grid))
 
     def export_grid_svg(self, path: str | None = None) -> str | None:
-        return self._export(path, "Save the model view", ".svg", "SVG image (*.svg)",
-                            lambda target: write_svg(self.grid, target, self.grid.render_grid))
+        return self._export(
+            path,
+            "Save the model view",
+            ".svg",
+            "SVG image (*.svg)",
+            lambda target: write_svg(self.grid, target, self.grid.render_grid),
+        )
 
     def export_heatmap_png(self, path: str | None = None) -> str | None:
         self.tabs.setCurrentIndex(0)
@@ -84,4 +93,5 @@ class AttentionExports:
             arrays = npz_arrays(snap, probe, self.view.history.run, self.view.summaries(probe))
             with open(target, "wb") as f:
                 np.savez(f, **arrays)
+
         return self._export(path, "Save the attention weights", ".npz", "NumPy arrays (*.npz)", write)

@@ -1,10 +1,21 @@
 """The Attention panel's two views: the model view (every head of every layer as a thumbnail, with the pattern
 legend) and the head opened large (a heatmap, or lines between tokens for the heads ticked)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QHBoxLayout, QLabel, QPushButton, QScrollArea, QSpinBox,
-                               QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio import theme
 from studio.state.attention_view import SUMMARIES
@@ -25,19 +36,25 @@ class ModelView(QWidget):
         grid_title.addStretch(1)
         self.summaries_box = QCheckBox("Summaries")
         self.summaries_box.setChecked(True)
-        self.summaries_box.setToolTip("Add two columns per layer: the mean of its heads, and attention rollout "
-                                      "(what each token draws on through all layers so far).")
+        self.summaries_box.setToolTip(
+            "Add two columns per layer: the mean of its heads, and attention rollout "
+            "(what each token draws on through all layers so far)."
+        )
         grid_title.addWidget(self.summaries_box)
         self.scale_combo = QComboBox()
         self.scale_combo.addItem("colours 0 to 1", "fixed")
         self.scale_combo.addItem("stretch each head", "stretch")
-        self.scale_combo.setToolTip("0 to 1 keeps heads and steps comparable; 'stretch' brightens each head to "
-                                    "its own strongest weight, so faint patterns show (colours no longer compare).")
+        self.scale_combo.setToolTip(
+            "0 to 1 keeps heads and steps comparable; 'stretch' brightens each head to "
+            "its own strongest weight, so faint patterns show (colours no longer compare)."
+        )
         grid_title.addWidget(self.scale_combo)
         ll.addLayout(grid_title)
         self.grid = HeadGrid()
-        self.grid.setToolTip("Every head of every layer. The frame colour is the head's strongest pattern (see the "
-                             "legend); hover for the explanation, click to open a head large.")
+        self.grid.setToolTip(
+            "Every head of every layer. The frame colour is the head's strongest pattern (see the "
+            "legend); hover for the explanation, click to open a head large."
+        )
         ll.addWidget(self.grid, 1)
         self.legend = PatternLegend()
         ll.addWidget(self.legend)
@@ -50,8 +67,8 @@ class HeadDetail(QWidget):
     """One head (or a layer's summary) large: the layer and head to show, and the heatmap and head view tabs."""
 
     layerPicked = Signal(int)
-    columnPicked = Signal(int)      # a head, or past the heads: mean, rollout
-    changed = Signal()              # a tab or a head's lines switched: redraw
+    columnPicked = Signal(int)  # a head, or past the heads: mean, rollout
+    changed = Signal()  # a tab or a head's lines switched: redraw
 
     def __init__(self, parent=None):
         super().__init__(parent)

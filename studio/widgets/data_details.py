@@ -1,5 +1,6 @@
 """The Data panel's details of the selected dataset: its numbers and how it was imported (the words come from
 studio/state/data_details.py), its import warnings, and the beginning of its text."""
+
 from __future__ import annotations
 
 import html
@@ -25,7 +26,7 @@ class DatasetDetails(QWidget):
         self.stats: dict[str, QLabel] = {}
         for key, label, tip in DETAIL_ROWS:
             value = QLabel("—")
-            value.setWordWrap(True)   # the value wraps before its label is cut off in a narrow window
+            value.setWordWrap(True)  # the value wraps before its label is cut off in a narrow window
             value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
             value.setToolTip(tip)
             name = QLabel(label + ":")
@@ -39,8 +40,9 @@ class DatasetDetails(QWidget):
         self.dataset_preview = QPlainTextEdit()
         self.dataset_preview.setReadOnly(True)
         self.dataset_preview.setFont(monospace_font())
-        self.dataset_preview.setToolTip("The first few thousand characters of the selected dataset, as the model "
-                                        "will see them.")
+        self.dataset_preview.setToolTip(
+            "The first few thousand characters of the selected dataset, as the model will see them."
+        )
         v.addWidget(self.dataset_preview, 1)
 
     def show_dataset(self, ds: dict | None) -> None:

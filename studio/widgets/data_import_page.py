@@ -1,11 +1,21 @@
 """The Data panel's import page: what was chosen, a warning line, the import options on the left and the records
 the engine would read on the right, then Import, Back, and the progress of a running import with Cancel."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QKeySequence, QPalette
-from PySide6.QtWidgets import (QFrame, QHBoxLayout, QLabel, QProgressBar, QPushButton, QScrollArea, QSplitter,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from studio import theme
 from studio.widgets.form_helpers import MessageLine
@@ -61,8 +71,10 @@ class ImportPage(QWidget):
         row = QHBoxLayout()
         self.import_button = theme.make_primary(QPushButton("Import"))
         self.import_button.setShortcut(QKeySequence("Ctrl+I"))
-        self.import_button.setToolTip("Import the chosen files with these options as a new dataset (Ctrl+I). The "
-                                      "engine checks every byte and says exactly what it refuses and why.")
+        self.import_button.setToolTip(
+            "Import the chosen files with these options as a new dataset (Ctrl+I). The "
+            "engine checks every byte and says exactly what it refuses and why."
+        )
         self.discard_button = QPushButton("Back")
         self.discard_button.setToolTip("Forget the chosen files and go back to the datasets (Esc).")
         self.progress_bar = QProgressBar()

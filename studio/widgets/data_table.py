@@ -1,5 +1,6 @@
 """The Data panel's table of the workspace's datasets: names sorted as people read them, counts shown short
 but sorted by their value, each row carrying its dataset row."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -50,8 +51,9 @@ class DatasetTable(QTableWidget):
         hh.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         for c in range(1, len(DATASET_COLUMNS)):
             hh.setSectionResizeMode(c, QHeaderView.ResizeMode.ResizeToContents)
-        self.setToolTip("The datasets imported into this workspace. Click one to use it for the tokenizer and for "
-                        "training.")
+        self.setToolTip(
+            "The datasets imported into this workspace. Click one to use it for the tokenizer and for training."
+        )
 
     def fill(self, datasets: list[dict]) -> None:
         self.blockSignals(True)

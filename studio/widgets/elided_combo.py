@@ -3,6 +3,7 @@
 Qt's QComboBox cuts its current text off mid-word ("finished, 600 / 600 step"); run names are the user's and can
 be long, so no width is always enough. The whole text stays in the popup list and in the tooltip.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -24,8 +25,11 @@ class ElidedComboBox(QComboBox):
         """The current text as painted: elided to the room the style gives it."""
         opt = QStyleOptionComboBox()
         self.initStyleOption(opt)
-        room = self.style().subControlRect(QStyle.ComplexControl.CC_ComboBox, opt,
-                                           QStyle.SubControl.SC_ComboBoxEditField, self).width()
+        room = (
+            self.style()
+            .subControlRect(QStyle.ComplexControl.CC_ComboBox, opt, QStyle.SubControl.SC_ComboBoxEditField, self)
+            .width()
+        )
         return self.fontMetrics().elidedText(self.currentText(), Qt.TextElideMode.ElideRight, max(room, 0))
 
     def paintEvent(self, _event) -> None:

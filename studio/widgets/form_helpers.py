@@ -3,6 +3,7 @@ engine/format.py's).
 
 Colours are picked from the widget's palette so the same code reads well in light and dark themes.
 """
+
 from __future__ import annotations
 
 import html
@@ -13,8 +14,17 @@ import shiboken6
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette, QValidator
-from PySide6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.config import range_message
 
@@ -46,6 +56,7 @@ class PanelHeader(QWidget):
     def __init__(self, title: str, description: str, parent=None):
         super().__init__(parent)
         from studio import theme
+
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 4)
         lay.setSpacing(2)
@@ -99,13 +110,16 @@ def set_invalid(widget: QWidget, invalid: bool, label: QLabel | None = None) -> 
         pal = widget.palette()
         tint = error_color(widget)
         base = pal.color(QPalette.ColorRole.Base)
-        mixed = QColor((base.red() * 2 + tint.red()) // 3, (base.green() * 2 + tint.green()) // 3,
-                       (base.blue() * 2 + tint.blue()) // 3)
+        mixed = QColor(
+            (base.red() * 2 + tint.red()) // 3,
+            (base.green() * 2 + tint.green()) // 3,
+            (base.blue() * 2 + tint.blue()) // 3,
+        )
         for role in (QPalette.ColorRole.Base, QPalette.ColorRole.Button):
             pal.setColor(role, mixed)
         widget.setPalette(pal)
     else:
-        widget.setPalette(QPalette())   # an empty palette (no roles set) means: inherit the theme's again
+        widget.setPalette(QPalette())  # an empty palette (no roles set) means: inherit the theme's again
     if label is not None:
         label.setStyleSheet(f"color: {error_color(label).name()}; font-weight: bold;" if invalid else "")
 
@@ -219,7 +233,7 @@ class BoundedSpinBox(_RangeWatching, QSpinBox):
     Qt itself refuses such a number without a word (it puts the last value back when editing ends, or drops
     the key press); outOfRange lets a RangeHint beside the field say why."""
 
-    outOfRange = Signal(object)   # the typed number outside the range, or None once the text is back inside
+    outOfRange = Signal(object)  # the typed number outside the range, or None once the text is back inside
 
 
 class BoundedDoubleSpinBox(_RangeWatching, QDoubleSpinBox):
@@ -246,8 +260,10 @@ class RangeHint(QLabel):
         box.lineEdit().textEdited.connect(self._on_text_edited)
 
     def _on_text_edited(self, text: str) -> None:
-        if _typed_number(self.box, text) is None or self.box.minimum() <= _typed_number(self.box, text) \
-                <= self.box.maximum():
+        if (
+            _typed_number(self.box, text) is None
+            or self.box.minimum() <= _typed_number(self.box, text) <= self.box.maximum()
+        ):
             self._show("")
 
     def _number_text(self, value: float) -> int | float:
@@ -258,8 +274,9 @@ class RangeHint(QLabel):
         # should then stay; typing clears it (_on_text_edited).
         if number is not None:
             lo, hi = self.box.minimum(), self.box.maximum()
-            self._show(range_message(self.label, self._number_text(number), self._number_text(lo),
-                                     self._number_text(hi)))
+            self._show(
+                range_message(self.label, self._number_text(number), self._number_text(lo), self._number_text(hi))
+            )
 
     def _on_editing_finished(self) -> None:
         if self.text() and not self.text().endswith(")"):
@@ -284,10 +301,12 @@ def field_with_hint(box: BoundedSpinBox | BoundedDoubleSpinBox, label: str) -> t
 
 def guarded(widget: QWidget, fn: Callable) -> Callable:
     """A reply callback that does nothing once `widget` is gone (a reply can outlive the panel that asked)."""
+
     def call(*args):
         if shiboken6.isValid(widget):
             return fn(*args)
         return None
+
     return call
 
 
@@ -305,5 +324,6 @@ def disclosure_button(text: str, tooltip: str, section: QWidget) -> QToolButton:
     def toggled(on: bool) -> None:
         section.setVisible(on)
         button.setArrowType(Qt.ArrowType.DownArrow if on else Qt.ArrowType.RightArrow)
+
     button.toggled.connect(toggled)
     return button

@@ -4,6 +4,7 @@ Thousands of ImageItems would make a 12 x 12 model crawl, so the grid is one wid
 set_attention() shrinks every head to about the cell's size in pixels (block maximum, so sharp lines survive),
 colours all of them with one table lookup, and paintEvent only scales rectangles of that mosaic.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -18,10 +19,22 @@ MAX_CELL_PX = 150
 MIN_CELL_PX = 14
 GAP = 6
 # Okabe-Ito colours: told apart with common colour-vision deficiencies.
-PATTERN_COLORS = {"previous-token": "#56b4e9", "first-token": "#e69f00", "self": "#cc79a7", "local": "#009e73",
-                  "induction": "#d55e00", "mixed": "#8b949e"}
-SHORT = {"previous-token": "prev", "first-token": "first", "self": "self", "local": "local",
-         "induction": "induct", "mixed": "mixed"}
+PATTERN_COLORS = {
+    "previous-token": "#56b4e9",
+    "first-token": "#e69f00",
+    "self": "#cc79a7",
+    "local": "#009e73",
+    "induction": "#d55e00",
+    "mixed": "#8b949e",
+}
+SHORT = {
+    "previous-token": "prev",
+    "first-token": "first",
+    "self": "self",
+    "local": "local",
+    "induction": "induct",
+    "mixed": "mixed",
+}
 
 
 def pattern_color(label: str | None) -> QColor:
@@ -46,7 +59,7 @@ def to_color_index(values: np.ndarray, levels: tuple[float, float] | None) -> np
 class HeadGrid(QWidget):
     """Layers as rows, heads as columns (then optional summary columns such as 'mean' and 'rollout')."""
 
-    cellClicked = Signal(int, int)   # layer, column
+    cellClicked = Signal(int, int)  # layer, column
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -55,12 +68,12 @@ class HeadGrid(QWidget):
         self.setMinimumSize(200, 160)
         self.n_layer = 0
         self.n_head = 0
-        self.columns: list[str] = []       # titles: "0", "1", ..., then summary names
+        self.columns: list[str] = []  # titles: "0", "1", ..., then summary names
         self.labels: list[list[dict]] = []
         self.mosaic: np.ndarray | None = None
         self.image: QImage | None = None
-        self.thumb = 0                     # data pixels per thumbnail side
-        self._source = None                # what the mosaic was made from, to remake it at a new size
+        self.thumb = 0  # data pixels per thumbnail side
+        self._source = None  # what the mosaic was made from, to remake it at a new size
         self._built_for = 0
         self._geom = None
         self._caption_cache = None
@@ -72,9 +85,13 @@ class HeadGrid(QWidget):
         self.small_font.setPointSizeF(max(6.5, self.font().pointSizeF() * 0.82))
 
     # ------------------------------------------------------------------------------------------------ data
-    def set_attention(self, attn: np.ndarray, labels: list[list[dict]] | None = None,
-                      summaries: dict[str, np.ndarray] | None = None,
-                      levels: tuple[float, float] | None = (0.0, 1.0)) -> None:
+    def set_attention(
+        self,
+        attn: np.ndarray,
+        labels: list[list[dict]] | None = None,
+        summaries: dict[str, np.ndarray] | None = None,
+        levels: tuple[float, float] | None = (0.0, 1.0),
+    ) -> None:
         """attn [L, H, T, T]; summaries name -> [L, T, T] become extra columns; levels None = stretch each cell."""
         attn = np.asarray(attn)
         L, H = attn.shape[:2]
@@ -104,10 +121,10 @@ class HeadGrid(QWidget):
         parts = [downsample_max(attn, target)]
         for values in (summaries or {}).values():
             parts.append(downsample_max(np.asarray(values), target)[:, None])
-        cells = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]   # (L, C, t, t)
+        cells = np.concatenate(parts, axis=1) if len(parts) > 1 else parts[0]  # (L, C, t, t)
         idx = to_color_index(cells, levels)
         C, t = cells.shape[1], cells.shape[-1]
-        idx = idx.transpose(0, 2, 1, 3).reshape(L * t, C * t)                  # rows of thumbnails side by side
+        idx = idx.transpose(0, 2, 1, 3).reshape(L * t, C * t)  # rows of thumbnails side by side
         # 0xffRRGGBB words: Qt's native raster format, drawn without a conversion per thumbnail.
         self.mosaic = np.take(self._lut32, idx)
         self.image = QImage(self.mosaic.data, C * t, L * t, C * t * 4, QImage.Format.Format_RGB32)
@@ -135,7 +152,7 @@ class HeadGrid(QWidget):
     def cell_pixels(self, layer: int, column: int) -> np.ndarray:
         """The thumbnail shown in a cell, as 0xffRRGGBB words (tests and export look at it)."""
         t = self.thumb
-        return self.mosaic[layer * t:(layer + 1) * t, column * t:(column + 1) * t]
+        return self.mosaic[layer * t : (layer + 1) * t, column * t : (column + 1) * t]
 
     def select(self, layer: int, column: int) -> None:
         self.selected = (layer, column)
@@ -151,7 +168,7 @@ class HeadGrid(QWidget):
         fm = QFontMetrics(self.small_font)
         left = fm.horizontalAdvance(f"L{max(0, self.n_layer - 1)}") + 10
         top = fm.height() + 4
-        label_h = fm.height() + 5       # room for the selection frame between a thumbnail and its caption
+        label_h = fm.height() + 5  # room for the selection frame between a thumbnail and its caption
         size = 0
         if self.n_layer and self.columns:
             extra = GAP if len(self.columns) > self.n_head else 0
@@ -177,8 +194,11 @@ class HeadGrid(QWidget):
             return None
         layer = (pos.y() - top) // (s + label_h + GAP)
         for column in ((pos.x() - left) // (s + GAP), (pos.x() - left - GAP) // (s + GAP)):
-            if 0 <= layer < self.n_layer and 0 <= column < len(self.columns) and \
-                    self.cell_rect(layer, column).adjusted(0, 0, 0, label_h).contains(pos):
+            if (
+                0 <= layer < self.n_layer
+                and 0 <= column < len(self.columns)
+                and self.cell_rect(layer, column).adjusted(0, 0, 0, label_h).contains(pos)
+            ):
                 return int(layer), int(column)
         return None
 
@@ -219,8 +239,11 @@ class HeadGrid(QWidget):
         painter.setFont(self.small_font)
         if self.image is None:
             painter.setPen(muted)
-            painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                             "No attention yet: the heads appear here at the run's first evaluation.")
+            painter.drawText(
+                self.rect(),
+                Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+                "No attention yet: the heads appear here at the run's first evaluation.",
+            )
             return
         fm, left, top, label_h, s = self._geometry()
         # Smoothing only when shrinking (a window too small for the thumbnails); enlarging stays crisp.
@@ -230,12 +253,16 @@ class HeadGrid(QWidget):
         for column, title in enumerate(self.columns):
             r = self.cell_rect(0, column)
             name = f"H{title}" if column < self.n_head else title
-            painter.drawText(QRect(r.x(), 0, s, top), Qt.AlignmentFlag.AlignCenter,
-                             fm.elidedText(name, Qt.TextElideMode.ElideRight, s + GAP))
+            painter.drawText(
+                QRect(r.x(), 0, s, top),
+                Qt.AlignmentFlag.AlignCenter,
+                fm.elidedText(name, Qt.TextElideMode.ElideRight, s + GAP),
+            )
         for layer in range(self.n_layer):
             r0 = self.cell_rect(layer, 0)
-            painter.drawText(QRect(0, r0.y(), left - 6, s), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             f"L{layer}")
+            painter.drawText(
+                QRect(0, r0.y(), left - 6, s), Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter, f"L{layer}"
+            )
         # The SVG engine ignores a source rectangle (it embeds the whole mosaic per cell): give it one tile each.
         tiles = painter.paintEngine().type() == QPaintEngine.Type.SVG
         for layer in range(self.n_layer):
@@ -254,8 +281,10 @@ class HeadGrid(QWidget):
         for (layer, head), (pen, caption) in captions.items():
             r = self.cell_rect(layer, head)
             painter.drawText(QRect(r.x() - 2, r.bottom() + 4, s + 4, label_h), Qt.AlignmentFlag.AlignHCenter, caption)
-        for cell, color, width in ((self.hovered, pal.color(QPalette.ColorRole.Text), 1),
-                                   (self.selected, pal.color(QPalette.ColorRole.Highlight), 3)):
+        for cell, color, width in (
+            (self.hovered, pal.color(QPalette.ColorRole.Text), 1),
+            (self.selected, pal.color(QPalette.ColorRole.Highlight), 3),
+        ):
             if cell is not None and cell[0] < self.n_layer and cell[1] < len(self.columns):
                 pen = QPen(color)
                 pen.setWidth(width)
@@ -283,10 +312,11 @@ class HeadGrid(QWidget):
 
     def tooltip_for(self, layer: int, column: int) -> str:
         if column >= self.n_head:
-            what = {"mean": "the average of all heads of this layer",
-                    "rollout": "attention rollout: how much each token draws on each input token through all "
-                               "layers up to this one (heads averaged, the residual path counted)"}.get(
-                self.columns[column], self.columns[column])
+            what = {
+                "mean": "the average of all heads of this layer",
+                "rollout": "attention rollout: how much each token draws on each input token through all "
+                "layers up to this one (heads averaged, the residual path counted)",
+            }.get(self.columns[column], self.columns[column])
             return f"<b>Layer {layer}, {self.columns[column]}</b><br>{what}.<br>Click to open it large."
         info = self.label(layer, column)
         head = f"<b>Layer {layer}, head {column}</b>"
@@ -294,9 +324,12 @@ class HeadGrid(QWidget):
             return f"{head}<br>Click to open it large."
         scores = info.get("scores") or {}
         listed = " · ".join(f"{name} {value:.2f}" for name, value in scores.items())
-        return (f"{head}<br><b>{info.get('label')}</b> (score {info.get('score', 0):.2f})<br>"
-                f"<i>{info.get('explanation', '')}</i>" + (f"<br>{listed}" if listed else "") +
-                "<br>Click to open it large.")
+        return (
+            f"{head}<br><b>{info.get('label')}</b> (score {info.get('score', 0):.2f})<br>"
+            f"<i>{info.get('explanation', '')}</i>"
+            + (f"<br>{listed}" if listed else "")
+            + "<br>Click to open it large."
+        )
 
     def event(self, event) -> bool:
         if event.type() == event.Type.ToolTip:
@@ -318,8 +351,10 @@ class PatternLegend(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.setSpacing(12)
         title = QLabel("Head patterns:")
-        title.setToolTip("Every head gets the pattern it follows most (measured on the probe texts at each "
-                         "evaluation), or 'mixed' when none reaches 0.4.")
+        title.setToolTip(
+            "Every head gets the pattern it follows most (measured on the probe texts at each "
+            "evaluation), or 'mixed' when none reaches 0.4."
+        )
         lay.addWidget(title)
         self.items: dict[str, QLabel] = {}
         for name in PATTERNS:

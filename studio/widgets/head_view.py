@@ -5,6 +5,7 @@ At 12 heads x 256 tokens there would be close to 400,000 lines, so only the stro
 above MIN_WEIGHT are kept, at most MAX_LINES of them (the strongest) are drawn at rest, in batches of one pen
 (head x a few opacity steps), into a cached picture: hovering and scrolling only copy it.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,23 +17,36 @@ from studio.widgets.heatmap import clip_label
 
 MIN_WEIGHT = 0.02
 TOP_K = 8
-MAX_LINES = 1500       # the strongest lines drawn at rest; a hovered token shows all of its own
+MAX_LINES = 1500  # the strongest lines drawn at rest; a hovered token shows all of its own
 ROW_PX = 18
-LEVELS = 8             # opacity steps: lines of one head are batched per step
+LEVELS = 8  # opacity steps: lines of one head are batched per step
 # Twelve colours that stay apart (Okabe-Ito first, then Tableau's), cycled for more heads.
-HEAD_COLORS = ["#0072b2", "#e69f00", "#009e73", "#d55e00", "#cc79a7", "#56b4e9", "#f0e442", "#000000",
-               "#9467bd", "#8c564b", "#17becf", "#bcbd22"]
+HEAD_COLORS = [
+    "#0072b2",
+    "#e69f00",
+    "#009e73",
+    "#d55e00",
+    "#cc79a7",
+    "#56b4e9",
+    "#f0e442",
+    "#000000",
+    "#9467bd",
+    "#8c564b",
+    "#17becf",
+    "#bcbd22",
+]
 
 
 def head_color(head: int, dark: bool = False) -> QColor:
     c = QColor(HEAD_COLORS[head % len(HEAD_COLORS)])
     if dark and c == QColor("#000000"):
-        c = QColor("#e6e6e6")       # black lines vanish on a dark window
+        c = QColor("#e6e6e6")  # black lines vanish on a dark window
     return c
 
 
-def strongest_links(attn: np.ndarray, heads: list[int], min_weight: float = MIN_WEIGHT,
-                    top_k: int = TOP_K) -> list[tuple[int, int, int, float]]:
+def strongest_links(
+    attn: np.ndarray, heads: list[int], min_weight: float = MIN_WEIGHT, top_k: int = TOP_K
+) -> list[tuple[int, int, int, float]]:
     """(head, query, key, weight) for the top_k keys of each query with weight >= min_weight, per head,
     strongest first.
 
@@ -43,19 +57,19 @@ def strongest_links(attn: np.ndarray, heads: list[int], min_weight: float = MIN_
     for h in heads:
         a = np.asarray(attn[h], dtype=np.float32)
         if k < T:
-            idx = np.argpartition(-a, k - 1, axis=1)[:, :k]           # (T, k), unordered
+            idx = np.argpartition(-a, k - 1, axis=1)[:, :k]  # (T, k), unordered
         else:
             idx = np.broadcast_to(np.arange(T), (T, T))
         w = np.take_along_axis(a, idx, axis=1)
         q, j = np.nonzero(w >= min_weight)
         keys = idx[q, j]
         out.extend(zip([h] * len(q), q.tolist(), keys.tolist(), w[q, j].tolist()))
-    out.sort(key=lambda link: -link[3])       # strongest first: a cap on how many are drawn keeps these
+    out.sort(key=lambda link: -link[3])  # strongest first: a cap on how many are drawn keeps these
     return out
 
 
 class HeadView(QWidget):
-    tokenHovered = Signal(str, int)     # side ("query" | "key" | ""), token index in the window (-1: none)
+    tokenHovered = Signal(str, int)  # side ("query" | "key" | ""), token index in the window (-1: none)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -68,8 +82,10 @@ class HeadView(QWidget):
         self.links: list[tuple[int, int, int, float]] = []
         self.hover: tuple[str, int] | None = None
         self._base: QPixmap | None = None
-        self.setToolTip("Lines go from each token (left) to the tokens it attends to (right); thicker and darker "
-                        "means more attention. Hover a token to see only its lines.")
+        self.setToolTip(
+            "Lines go from each token (left) to the tokens it attends to (right); thicker and darker "
+            "means more attention. Hover a token to see only its lines."
+        )
 
     def set_attention(self, attn: np.ndarray, tokens: list[str], heads: list[int], offset: int = 0) -> None:
         """attn [H, T, T] of one layer (a window of the text: `offset` is the first token's position)."""
@@ -157,8 +173,10 @@ class HeadView(QWidget):
         left, right, text_w = self._columns()
         for i, token in enumerate(self.tokens):
             y = int(self._row_y(i) - ROW_PX / 2)
-            for side, rect, align in (("query", QRect(0, y, int(left) - 4, ROW_PX), Qt.AlignmentFlag.AlignRight),
-                                      ("key", QRect(int(right) + 4, y, text_w, ROW_PX), Qt.AlignmentFlag.AlignLeft)):
+            for side, rect, align in (
+                ("query", QRect(0, y, int(left) - 4, ROW_PX), Qt.AlignmentFlag.AlignRight),
+                ("key", QRect(int(right) + 4, y, text_w, ROW_PX), Qt.AlignmentFlag.AlignLeft),
+            ):
                 if only is not None and only != (side, i):
                     continue
                 if only is not None:
@@ -180,8 +198,9 @@ class HeadView(QWidget):
         left, right, text_w = self._columns()
         painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
         painter.drawText(QRect(0, 2, int(left) + 40, 20), Qt.AlignmentFlag.AlignLeft, "from")
-        painter.drawText(QRect(int(right) - 40, 2, self.width() - int(right) + 36, 20), Qt.AlignmentFlag.AlignRight,
-                         "to")
+        painter.drawText(
+            QRect(int(right) - 40, 2, self.width() - int(right) + 36, 20), Qt.AlignmentFlag.AlignRight, "to"
+        )
         if not self.tokens:
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No attention to show yet.")
         else:

@@ -1,5 +1,6 @@
 """A heatmap of one attention matrix (pyqtgraph ImageItem, as in its MatrixDisplayExample): token labels on both
 axes, a colour bar, and the query token, key token and weight under the mouse."""
+
 from __future__ import annotations
 
 import math
@@ -10,7 +11,7 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
-COLORMAP = "inferno"      # perceptually uniform, reads in light and dark themes, prints in grey
+COLORMAP = "inferno"  # perceptually uniform, reads in light and dark themes, prints in grey
 MAX_LABEL_CHARS = 10
 
 
@@ -24,7 +25,7 @@ def lookup_table() -> np.ndarray:
 
 
 def clip_label(text: str, n: int = MAX_LABEL_CHARS) -> str:
-    return text if len(text) <= n else text[:n - 1] + "…"
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 class TokenAxis(pg.AxisItem):
@@ -33,7 +34,7 @@ class TokenAxis(pg.AxisItem):
     def __init__(self, orientation: str, **kwargs):
         super().__init__(orientation, **kwargs)
         self.tokens: list[str] = []
-        self.offset = 0             # position of the first token in the whole text (shown in the tooltips)
+        self.offset = 0  # position of the first token in the whole text (shown in the tooltips)
         self.setStyle(hideOverlappingLabels=True)
 
     def set_tokens(self, tokens: list[str], offset: int = 0) -> None:
@@ -54,7 +55,7 @@ class TokenAxis(pg.AxisItem):
         if self.orientation in ("left", "right"):
             need = 13.0
         else:
-            longest = max(len(t) for t in self.tokens[first:last + 1])
+            longest = max(len(t) for t in self.tokens[first : last + 1])
             need = 7.0 * longest + 8.0
         stride = max(1, math.ceil(need / px_per_token))
         start = first + (-first) % stride
@@ -71,7 +72,7 @@ class TokenAxis(pg.AxisItem):
 class AttentionHeatmap(pg.GraphicsLayoutWidget):
     """Rows are queries (the token that looks), columns keys (the token looked at)."""
 
-    hovered = Signal(str)    # one readable line about the cell under the mouse ("" when outside)
+    hovered = Signal(str)  # one readable line about the cell under the mouse ("" when outside)
 
     def __init__(self, parent=None):
         super().__init__(parent=parent)
@@ -83,13 +84,19 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.plot = self.addPlot(row=1, col=0, axisItems={"left": self.left_axis, "bottom": self.bottom_axis})
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
-        self.plot.invertY(True)                 # query 0 at the top, like reading the text
+        self.plot.invertY(True)  # query 0 at the top, like reading the text
         self.plot.setLabel("left", "query: the token that looks")
         self.plot.setLabel("bottom", "key: the token looked at")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=colormap(), label="attention weight",
-                                        interactive=False, colorMapMenu=False, width=16)
+        self.colorbar = pg.ColorBarItem(
+            values=(0.0, 1.0),
+            colorMap=colormap(),
+            label="attention weight",
+            interactive=False,
+            colorMapMenu=False,
+            width=16,
+        )
         self.colorbar.setImageItem(self.image, insert_in=self.plot)
         self.cursor = QGraphicsRectItem(QRectF(0, 0, 1, 1))
         pen = QPen(QColor("#56b4e9"))
@@ -107,12 +114,23 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.hover_text = ""
         self._hover_cell: tuple[int, int] | None = None
         self._shape = None
-        self.setToolTip("Each row is a token looking back at the tokens before it; a bright cell means it pays much "
-                        "attention to that token. Hover a cell for the tokens and the weight; scroll to zoom.")
+        self.setToolTip(
+            "Each row is a token looking back at the tokens before it; a bright cell means it pays much "
+            "attention to that token. Hover a cell for the tokens and the weight; scroll to zoom."
+        )
 
     # ----------------------------------------------------------------------------------------------- data
-    def set_matrix(self, weights, q_tokens: list[str], k_tokens: list[str], *, q_offset: int = 0,
-                   k_offset: int = 0, title: str = "", levels: tuple[float, float] | None = None) -> None:
+    def set_matrix(
+        self,
+        weights,
+        q_tokens: list[str],
+        k_tokens: list[str],
+        *,
+        q_offset: int = 0,
+        k_offset: int = 0,
+        title: str = "",
+        levels: tuple[float, float] | None = None,
+    ) -> None:
         """Show weights [n_queries, n_keys]; offsets are the positions of the first row/column in the text."""
         m = np.asarray(weights, dtype=np.float32)
         if m.ndim != 2 or m.shape != (len(q_tokens), len(k_tokens)):
@@ -199,6 +217,7 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
     # ----------------------------------------------------------------------------------------------- export
     def export_png(self, path: str, width: int = 1200) -> None:
         from pyqtgraph.exporters import ImageExporter
+
         exporter = ImageExporter(self.scene())
         exporter.parameters()["width"] = width
         exporter.export(str(path))
@@ -206,7 +225,7 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
     def export_svg(self, path: str) -> None:
         # Not pyqtgraph's SVGExporter: it fails on this scene (a ValueError in correctCoordinates, pyqtgraph 0.14).
         if self.hover_text:
-            self._clear_hover()      # the hover frame and line are not part of the picture
+            self._clear_hover()  # the hover frame and line are not part of the picture
         write_svg(self, path, lambda painter: self.render(painter))
 
     def _clear_hover(self) -> None:
@@ -218,6 +237,7 @@ def write_svg(widget, path: str, paint) -> None:
     """Paint a widget into an SVG file: vector text and lines, pictures embedded."""
     from PySide6.QtGui import QPainter
     from PySide6.QtSvg import QSvgGenerator
+
     gen = QSvgGenerator()
     gen.setFileName(str(path))
     gen.setSize(widget.size())

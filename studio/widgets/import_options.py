@@ -6,17 +6,38 @@ dict of an import_request / import_preview_request (engine.data.importers.Import
 with nothing touched is the plain import it always was. The values each control offers are engine/choices.py's
 (the first of each is the engine's default); only their words are here.
 """
+
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QButtonGroup, QCheckBox, QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QLineEdit, QRadioButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QRadioButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
-from engine.choices import (BAD_RECORD_CHOICES, DECODE_CHOICES, DEFAULT_GLOBS, DOC_UNITS, IMPORT_FORMATS,
-                            NORMAL_FORMS, REGEX_ACTIONS, TABULAR_FORMATS)
+from engine.choices import (
+    BAD_RECORD_CHOICES,
+    DECODE_CHOICES,
+    DEFAULT_GLOBS,
+    DOC_UNITS,
+    IMPORT_FORMATS,
+    NORMAL_FORMS,
+    REGEX_ACTIONS,
+    TABULAR_FORMATS,
+)
 from studio.state.import_files import guess_format
 from studio.widgets.form_helpers import MessageLine, set_invalid
 
@@ -25,8 +46,11 @@ FORMAT_LABELS = {"txt": "Plain text", "csv": "CSV", "tsv": "TSV", "jsonl": "JSON
 DOC_UNIT_LABELS = {"file": "the whole file", "line": "each line", "paragraph": "each paragraph"}
 DECODE_LABELS = {"error": "stop with an error", "latin-1": "decode it as Latin-1", "skip": "skip the file"}
 BAD_RECORD_LABELS = {"error": "stop with an error", "skip": "skip and count them"}
-REGEX_ACTION_LABELS = {"drop_lines": "drop matching lines", "drop_docs": "drop matching documents",
-                       "keep_docs": "keep only matching documents"}
+REGEX_ACTION_LABELS = {
+    "drop_lines": "drop matching lines",
+    "drop_docs": "drop matching documents",
+    "keep_docs": "keep only matching documents",
+}
 FORMAT_CHOICES = ((None, "Auto (by extension)"), *((f, FORMAT_LABELS.get(f, f)) for f in IMPORT_FORMATS))
 MAX_CHARS_LIMIT = 100_000_000
 
@@ -55,8 +79,8 @@ class ImportOptionsForm(QWidget):
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.detected_format: str | None = None   # what the engine's preview says the files are
-        self.guessed_format: str | None = None    # what the extensions say, until the engine answers
+        self.detected_format: str | None = None  # what the engine's preview says the files are
+        self.guessed_format: str | None = None  # what the extensions say, until the engine answers
         self.has_folder = False
         self.column_types: dict = {}
         self._build()
@@ -89,10 +113,12 @@ class ImportOptionsForm(QWidget):
     def _build_source(self) -> QWidget:
         box, form = self._form("What to read")
         self.source_form = form
-        self.fmt_combo = _combo(FORMAT_CHOICES,
-                                "How to read the files. Auto goes by each file's extension (.txt, .csv, .tsv, "
-                                ".jsonl, .parquet; anything else is read as plain text). A folder is searched for "
-                                "files of the chosen format.")
+        self.fmt_combo = _combo(
+            FORMAT_CHOICES,
+            "How to read the files. Auto goes by each file's extension (.txt, .csv, .tsv, "
+            ".jsonl, .parquet; anything else is read as plain text). A folder is searched for "
+            "files of the chosen format.",
+        )
         self.fmt_combo.currentIndexChanged.connect(self._on_format)
         form.addRow("Format:", self.fmt_combo)
 
@@ -103,7 +129,8 @@ class ImportOptionsForm(QWidget):
         self.column_combo.setToolTip(
             "The column (CSV, TSV, Parquet) or field (JSONL) that holds the text to learn from. For JSONL you "
             "can type a dotted path to a nested field, e.g. meta.body. Left empty, a column named “text” (or "
-            "the only text column) is taken.")
+            "the only text column) is taken."
+        )
         self.column_combo.setMinimumWidth(220)
         self.column_combo.currentTextChanged.connect(self.changed)
         form.addRow("Text column:", self.column_combo)
@@ -112,7 +139,8 @@ class ImportOptionsForm(QWidget):
         self.label_combo.addItem("none", None)
         self.label_combo.setToolTip(
             "Optional: a column kept with each document as its label (a category, a rating), for fine-tuning a "
-            "classifier later. “none” keeps only the text.")
+            "classifier later. “none” keeps only the text."
+        )
         self.label_combo.setMinimumWidth(220)
         self.label_combo.currentIndexChanged.connect(self.changed)
         form.addRow("Label column:", self.label_combo)
@@ -121,28 +149,36 @@ class ImportOptionsForm(QWidget):
         self.delimiter_edit.setMaxLength(1)
         self.delimiter_edit.setMaximumWidth(60)
         self.delimiter_edit.setPlaceholderText(",")
-        self.delimiter_edit.setToolTip("The one character between CSV fields. Empty: a comma for CSV, a tab for "
-                                       "TSV. Use ; for files saved by spreadsheets in many European locales.")
+        self.delimiter_edit.setToolTip(
+            "The one character between CSV fields. Empty: a comma for CSV, a tab for "
+            "TSV. Use ; for files saved by spreadsheets in many European locales."
+        )
         self.delimiter_edit.textChanged.connect(self.changed)
         form.addRow("Delimiter:", self.delimiter_edit)
 
         self.doc_unit_combo = self._choice_row(
-            form, "Document is:", labelled(DOC_UNITS, DOC_UNIT_LABELS),
+            form,
+            "Document is:",
+            labelled(DOC_UNITS, DOC_UNIT_LABELS),
             "What one document is in a plain text file. Documents are kept apart in the dataset (a blank line "
             "between them; once tokenized, the tokenizer's end-of-text token) and are what duplicate and length "
             "filters act on. Each line suits one sentence or "
-            "one record per line; each paragraph splits at blank lines.")
+            "one record per line; each paragraph splits at blank lines.",
+        )
 
         self.include_edit = QLineEdit()
         self.include_edit.setToolTip(
             "Only files in the folder whose name or path matches one of these patterns, comma separated "
-            "(e.g. *.md, notes/*.txt). Empty: files of the chosen format (*.txt for Auto).")
+            "(e.g. *.md, notes/*.txt). Empty: files of the chosen format (*.txt for Auto)."
+        )
         self.include_edit.textChanged.connect(self.changed)
         form.addRow("Include:", self.include_edit)
         self.exclude_edit = QLineEdit()
         self.exclude_edit.setPlaceholderText("nothing")
-        self.exclude_edit.setToolTip("Leave out files in the folder matching any of these patterns, comma "
-                                     "separated (e.g. drafts/*, *.log). Hidden files are always left out.")
+        self.exclude_edit.setToolTip(
+            "Leave out files in the folder matching any of these patterns, comma "
+            "separated (e.g. drafts/*, *.log). Hidden files are always left out."
+        )
         self.exclude_edit.textChanged.connect(self.changed)
         form.addRow("Exclude:", self.exclude_edit)
         return box
@@ -150,26 +186,37 @@ class ImportOptionsForm(QWidget):
     def _build_problems(self) -> QWidget:
         box, form = self._form("When the input has problems")
         self.decode_combo = self._choice_row(
-            form, "If a file is not UTF-8:", labelled(DECODE_CHOICES, DECODE_LABELS),
+            form,
+            "If a file is not UTF-8:",
+            labelled(DECODE_CHOICES, DECODE_LABELS),
             "What to do with a file that is not UTF-8 text (UTF-16/32 with a byte-order mark are fine). "
             "Latin-1 never fails but turns other encodings into wrong characters; skipping leaves the file out. "
-            "Either way the file is named in the warnings.")
+            "Either way the file is named in the warnings.",
+        )
         self.bad_record_combo = self._choice_row(
-            form, "Bad records:", labelled(BAD_RECORD_CHOICES, BAD_RECORD_LABELS),
+            form,
+            "Bad records:",
+            labelled(BAD_RECORD_CHOICES, BAD_RECORD_LABELS),
             "What to do with records that cannot be read: a malformed JSONL line, a CSV row with the wrong "
             "number of fields, a value that is not text. Stopping names their line numbers; skipping imports "
-            "the rest and shows how many were left out.")
+            "the rest and shows how many were left out.",
+        )
         return box
 
     def _build_cleaning(self) -> QWidget:
         box, form = self._form("Cleaning")
-        box.setToolTip("Optional steps run on every document on its way in, in the order listed. The preview "
-                       "shows what each does before you import.")
+        box.setToolTip(
+            "Optional steps run on every document on its way in, in the order listed. The preview "
+            "shows what each does before you import."
+        )
         self.normalize_combo = self._choice_row(
-            form, "Unicode normalization:", ((None, "none"), *((f, f) for f in NORMAL_FORMS)),
+            form,
+            "Unicode normalization:",
+            ((None, "none"), *((f, f) for f in NORMAL_FORMS)),
             "Unicode normalization. NFC joins letters and accents written as two characters into one, so the "
             "same word is always spelled the same way. NFKC also folds look-alikes (ﬁ → fi, full-width letters, "
-            "superscripts) - good for web text, lossy for maths.")
+            "superscripts) - good for web text, lossy for maths.",
+        )
 
         def check(text: str, tip: str) -> QCheckBox:
             c = QCheckBox(text)
@@ -181,23 +228,27 @@ class ImportOptionsForm(QWidget):
         self.strip_control_check = check(
             "Strip control characters",
             "Remove invisible control characters (NUL, escape codes, stray byte-order marks) except tabs and "
-            "line breaks.")
+            "line breaks.",
+        )
         self.collapse_check = check(
             "Collapse whitespace",
             "Turn runs of spaces and tabs into one space, trim each line and keep at most one blank line in a "
-            "row. Code and poetry lose their indentation.")
+            "row. Code and poetry lose their indentation.",
+        )
         self.lowercase_check = check(
             "Lowercase",
-            "Lower-case all text. A smaller vocabulary and faster learning, but the model never writes "
-            "capitals.")
+            "Lower-case all text. A smaller vocabulary and faster learning, but the model never writes capitals.",
+        )
         self.dedupe_lines_check = check(
             "Drop duplicate lines",
             "Remove a line that appeared before anywhere in the corpus (boilerplate, headers, signatures). "
-            "Blank lines are kept. Repeated choruses or dialogue lines go too.")
+            "Blank lines are kept. Repeated choruses or dialogue lines go too.",
+        )
         self.dedupe_docs_check = check(
             "Drop duplicate documents",
             "Remove a document identical (after the steps above) to one kept before. Duplicates make the model "
-            "memorise and make the validation loss look better than it is.")
+            "memorise and make the validation loss look better than it is.",
+        )
 
         form.addRow("Document length:", self._build_lengths())
         self._build_regex(form, box)
@@ -209,12 +260,18 @@ class ImportOptionsForm(QWidget):
         h.setContentsMargins(0, 0, 0, 0)
         self.min_chars_spin = QSpinBox()
         self.max_chars_spin = QSpinBox()
-        for spin, tip in ((self.min_chars_spin,
-                           "Drop documents shorter than this many characters (after cleaning). 0 keeps them all. "
-                           "Around 20-200 removes empty or one-word records; too high drops real text."),
-                          (self.max_chars_spin,
-                           "Drop documents longer than this many characters (after cleaning). 0: no limit. Too "
-                           "low throws away your longest, often best, documents.")):
+        for spin, tip in (
+            (
+                self.min_chars_spin,
+                "Drop documents shorter than this many characters (after cleaning). 0 keeps them all. "
+                "Around 20-200 removes empty or one-word records; too high drops real text.",
+            ),
+            (
+                self.max_chars_spin,
+                "Drop documents longer than this many characters (after cleaning). 0: no limit. Too "
+                "low throws away your longest, often best, documents.",
+            ),
+        ):
             spin.setRange(0, MAX_CHARS_LIMIT)
             spin.setSpecialValueText("no limit")
             spin.setGroupSeparatorShown(True)
@@ -232,16 +289,21 @@ class ImportOptionsForm(QWidget):
     def _build_regex(self, form: QFormLayout, box: QGroupBox) -> None:
         self.regex_edit = QLineEdit()
         self.regex_edit.setPlaceholderText("a Python regular expression, e.g. ^Chapter \\d+")
-        self.regex_edit.setToolTip("A regular expression (Python syntax) searched in each line. What happens "
-                                   "to a match is chosen below. Empty: no filter.")
+        self.regex_edit.setToolTip(
+            "A regular expression (Python syntax) searched in each line. What happens "
+            "to a match is chosen below. Empty: no filter."
+        )
         self.regex_edit.textChanged.connect(self._on_regex)
         self.regex_label = QLabel("Regex filter:")
         form.addRow(self.regex_label, self.regex_edit)
         self.regex_action_combo = self._choice_row(
-            form, "", labelled(REGEX_ACTIONS, REGEX_ACTION_LABELS),
+            form,
+            "",
+            labelled(REGEX_ACTIONS, REGEX_ACTION_LABELS),
             "What the regex filter does: remove the lines that match (page numbers, headers), remove whole "
             "documents with a matching line (spam, a language you do not want), or keep only documents with a "
-            "matching line.")
+            "matching line.",
+        )
         self.regex_error = MessageLine(box)
         form.addRow(self.regex_error)
 
@@ -257,27 +319,34 @@ class ImportOptionsForm(QWidget):
         self.val_spin.setValue(10)
         self.val_spin.setSuffix(" %")
         self.val_spin.setMinimumWidth(90)
-        self.val_spin.setToolTip("Validation share, 0–50 %: text held out to measure how well the model "
-                                 "generalises. 10 % is usual; 0 % means no validation loss; much more leaves "
-                                 "less to learn from.")
+        self.val_spin.setToolTip(
+            "Validation share, 0–50 %: text held out to measure how well the model "
+            "generalises. 10 % is usual; 0 % means no validation loss; much more leaves "
+            "less to learn from."
+        )
         form.addRow("Validation:", self.val_spin)
 
         self.split_tail_radio = QRadioButton("the last part of the text (as nanoGPT)")
-        self.split_tail_radio.setToolTip("Hold out the last N % of the characters. Validation text is then "
-                                         "unlike anything seen in training, a fair test; a corpus sorted by topic "
-                                         "or date makes it a harder one.")
+        self.split_tail_radio.setToolTip(
+            "Hold out the last N % of the characters. Validation text is then "
+            "unlike anything seen in training, a fair test; a corpus sorted by topic "
+            "or date makes it a harder one."
+        )
         self.split_docs_radio = QRadioButton("random whole documents, seed")
-        self.split_docs_radio.setToolTip("Hold out whole documents chosen at random (about N % of the text). "
-                                         "Better for many short documents of mixed kinds; the seed makes the "
-                                         "choice repeatable.")
+        self.split_docs_radio.setToolTip(
+            "Hold out whole documents chosen at random (about N % of the text). "
+            "Better for many short documents of mixed kinds; the seed makes the "
+            "choice repeatable."
+        )
         self.split_tail_radio.setChecked(True)
         self._split_group = QButtonGroup(self)
         self._split_group.addButton(self.split_tail_radio)
         self._split_group.addButton(self.split_docs_radio)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2_147_483_647)
-        self.seed_spin.setToolTip("The seed of the random choice of validation documents: the same seed picks "
-                                  "the same documents again.")
+        self.seed_spin.setToolTip(
+            "The seed of the random choice of validation documents: the same seed picks the same documents again."
+        )
         self.seed_spin.setEnabled(False)
         self.split_docs_radio.toggled.connect(self.seed_spin.setEnabled)
         self.split_docs_radio.toggled.connect(self.changed)
@@ -390,9 +459,13 @@ class ImportOptionsForm(QWidget):
         c: dict = {}
         if self.normalize_combo.currentData():
             c["normalize"] = self.normalize_combo.currentData()
-        for key, box in (("strip_control", self.strip_control_check), ("collapse_whitespace", self.collapse_check),
-                         ("lowercase", self.lowercase_check), ("dedupe_lines", self.dedupe_lines_check),
-                         ("dedupe_docs", self.dedupe_docs_check)):
+        for key, box in (
+            ("strip_control", self.strip_control_check),
+            ("collapse_whitespace", self.collapse_check),
+            ("lowercase", self.lowercase_check),
+            ("dedupe_lines", self.dedupe_lines_check),
+            ("dedupe_docs", self.dedupe_docs_check),
+        ):
             if box.isChecked():
                 c[key] = True
         if self.regex_edit.text():

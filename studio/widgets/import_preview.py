@@ -4,21 +4,34 @@ record before and after cleaning side by side, and what each cleaning step did t
 It only displays an import_preview_reply (engine/protocol.py ImportPreviewReply); asking for it is the data
 panel's job.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QFont
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPlainTextEdit, QSplitter, QTableWidget,
-                               QTableWidgetItem, QTabWidget, QTreeWidget, QTreeWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTreeWidget,
+    QTreeWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.format import plural
 from studio.state.import_report import STEP_NAMES, step_effect
 from studio.widgets.form_helpers import monospace_font, muted_color
 
 DROPPED = "dropped by cleaning"
-CELL_CHARS = 300   # a table cell shows one line; the whole record is in the before/after view
+CELL_CHARS = 300  # a table cell shows one line; the whole record is in the before/after view
 
 
 def one_line(text: str, limit: int = CELL_CHARS) -> str:
@@ -35,7 +48,7 @@ def _source(record: dict) -> str:
 def _bad_reason(record: dict, warnings: list[str]) -> str:
     """Why the engine could not read this record, from its preview warning "<path> line <n>: <reason>"."""
     prefix = f"{record.get('source')} line {record.get('line')}: "
-    return next((w[len(prefix):] for w in warnings if w.startswith(prefix)), "")
+    return next((w[len(prefix) :] for w in warnings if w.startswith(prefix)), "")
 
 
 def _text_pane(tip: str) -> QPlainTextEdit:
@@ -61,7 +74,15 @@ class ImportPreviewView(QWidget):
         v.setContentsMargins(0, 0, 0, 0)
         self.tabs = QTabWidget()
         v.addWidget(self.tabs)
+        self.tabs.addTab(self._records_tab(), "Records")
+        self.tabs.addTab(self._summary_tab(), "Cleaning summary")
+        self.raw_text = _text_pane(
+            "The first 4 KB of the first file, read before importing, so you can check that it is the text you meant."
+        )
+        self.tabs.addTab(self.raw_text, "File start")
+        self.show_reply({}, [], {})
 
+    def _records_tab(self) -> QSplitter:
         records = QSplitter(Qt.Orientation.Vertical)
         records.setChildrenCollapsible(False)
         self.table = QTableWidget(0, len(self.COLUMNS))
@@ -74,12 +95,20 @@ class ImportPreviewView(QWidget):
         self.table.verticalHeader().hide()
         self.table.verticalHeader().setDefaultSectionSize(self.table.fontMetrics().height() + 8)
         hh = self.table.horizontalHeader()
-        for c, mode in enumerate((QHeaderView.ResizeMode.ResizeToContents, QHeaderView.ResizeMode.ResizeToContents,
-                                  QHeaderView.ResizeMode.Stretch, QHeaderView.ResizeMode.ResizeToContents)):
+        for c, mode in enumerate(
+            (
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.ResizeToContents,
+                QHeaderView.ResizeMode.Stretch,
+                QHeaderView.ResizeMode.ResizeToContents,
+            )
+        ):
             hh.setSectionResizeMode(c, mode)
-        self.table.setToolTip("The first records the import would read, with the options on the left. Click "
-                              "one to see it whole, before and after cleaning. Struck-through records are "
-                              "dropped by cleaning.")
+        self.table.setToolTip(
+            "The first records the import would read, with the options on the left. Click "
+            "one to see it whole, before and after cleaning. Struck-through records are "
+            "dropped by cleaning."
+        )
         self.table.itemSelectionChanged.connect(self._on_select)
         records.addWidget(self.table)
 
@@ -90,8 +119,11 @@ class ImportPreviewView(QWidget):
             bv = QVBoxLayout(box)
             bv.setContentsMargins(0, 0, 0, 0)
             title = QLabel(f"<b>{'Before' if which == 'before' else 'After'} cleaning</b>")
-            pane = _text_pane("The selected record as read from the file." if which == "before" else
-                              "The selected record as it will be stored, after the cleaning steps you chose.")
+            pane = _text_pane(
+                "The selected record as read from the file."
+                if which == "before"
+                else "The selected record as it will be stored, after the cleaning steps you chose."
+            )
             bv.addWidget(title)
             bv.addWidget(pane, 1)
             sides.addWidget(box)
@@ -99,8 +131,9 @@ class ImportPreviewView(QWidget):
             setattr(self, f"{which}_text", pane)
         records.addWidget(sides)
         records.setSizes([260, 200])
-        self.tabs.addTab(records, "Records")
+        return records
 
+    def _summary_tab(self) -> QWidget:
         summary = QWidget()
         sv = QVBoxLayout(summary)
         sv.setContentsMargins(0, 0, 0, 0)
@@ -111,15 +144,12 @@ class ImportPreviewView(QWidget):
         self.summary.setColumnCount(2)
         self.summary.setHeaderLabels(["Step", "On the preview records"])
         self.summary.header().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.summary.setToolTip("Each cleaning step you switched on, in the order they run, with what it did to "
-                                "the records previewed here. Open a step to see examples, before → after.")
+        self.summary.setToolTip(
+            "Each cleaning step you switched on, in the order they run, with what it did to "
+            "the records previewed here. Open a step to see examples, before → after."
+        )
         sv.addWidget(self.summary, 1)
-        self.tabs.addTab(summary, "Cleaning summary")
-
-        self.raw_text = _text_pane("The first 4 KB of the first file, read before importing, so you can check "
-                                   "that it is the text you meant.")
-        self.tabs.addTab(self.raw_text, "File start")
-        self.show_reply({}, [], {})
+        return summary
 
     # ---------------------------------------------------------------------------------------------- filling
     def show_reply(self, preview: dict, cleaned: list, cleaning: dict) -> None:
@@ -141,10 +171,16 @@ class ImportPreviewView(QWidget):
             if text is None:
                 fields = r.get("fields") or {}
                 bad = _bad_reason(r, warnings)
-                shown = (f"(bad record: {bad})" if bad else
-                         " · ".join(f"{k}: {one_line(str(v), 60)}" for k, v in fields.items()) or "(no text)")
-                tip = f"This record cannot be read: {bad}" if bad else \
-                    "No text: choose the text column (or this record could not be read)."
+                shown = (
+                    f"(bad record: {bad})"
+                    if bad
+                    else " · ".join(f"{k}: {one_line(str(v), 60)}" for k, v in fields.items()) or "(no text)"
+                )
+                tip = (
+                    f"This record cannot be read: {bad}"
+                    if bad
+                    else "No text: choose the text column (or this record could not be read)."
+                )
             else:
                 shown, tip = one_line(str(text)), str(text)[:1000]
             cells = (str(i + 1), _source(r), shown, "" if r.get("label") is None else str(r.get("label")))
@@ -197,8 +233,9 @@ class ImportPreviewView(QWidget):
             after = self.cleaned[row] if row < len(self.cleaned) else text
             self.after_text.setPlainText(str(after))
             same = " (unchanged)" if self.cleaning_on and after == text else ""
-            self.after_title.setText(f"<b>After cleaning</b>{same}" if self.cleaning_on else
-                                     "<b>After cleaning</b> (no cleaning step is on)")
+            self.after_title.setText(
+                f"<b>After cleaning</b>{same}" if self.cleaning_on else "<b>After cleaning</b> (no cleaning step is on)"
+            )
 
     def _fill_summary(self) -> None:
         tree = self.summary
@@ -209,13 +246,16 @@ class ImportPreviewView(QWidget):
             self.tabs.setTabText(1, "Cleaning summary")
             return
         removed = sum(1 for i in range(len(self.records)) if self.is_dropped(i))
-        self.summary_label.setText(f"On the {plural(n, 'record')} previewed: {removed:,} dropped, "
-                                   f"{n - removed:,} kept. The import applies the same steps to every record.")
+        self.summary_label.setText(
+            f"On the {plural(n, 'record')} previewed: {removed:,} dropped, "
+            f"{n - removed:,} kept. The import applies the same steps to every record."
+        )
         for step, stats in self.cleaning.items():
             item = QTreeWidgetItem([STEP_NAMES.get(step, step), step_effect(stats)])
             for before, after in (stats.get("examples") or [])[:2]:
-                arrow = f"{one_line(str(before), 80)}  →  " + ("(removed)" if after is None else
-                                                              one_line(str(after), 80))
+                arrow = f"{one_line(str(before), 80)}  →  " + (
+                    "(removed)" if after is None else one_line(str(after), 80)
+                )
                 child = QTreeWidgetItem(["example", arrow])
                 child.setToolTip(1, f"before: {before}\nafter: {'(removed)' if after is None else after}")
                 item.addChild(child)
@@ -225,5 +265,7 @@ class ImportPreviewView(QWidget):
 
     def summary_lines(self) -> list[str]:
         """'Lowercase: changed 60 documents' for each step, in order (what the summary tab lists)."""
-        return [f"{self.summary.topLevelItem(i).text(0)}: {self.summary.topLevelItem(i).text(1)}"
-                for i in range(self.summary.topLevelItemCount())]
+        return [
+            f"{self.summary.topLevelItem(i).text(0)}: {self.summary.topLevelItem(i).text(1)}"
+            for i in range(self.summary.topLevelItemCount())
+        ]

@@ -1,5 +1,6 @@
 """How long the dataset's documents are in tokens: a bar chart of a doc_lengths_reply histogram, a line of
 statistics under it, and how many documents the model's context length would cut."""
+
 from __future__ import annotations
 
 import bisect
@@ -24,7 +25,7 @@ def longer_than(hist: dict, limit: int) -> tuple[float, bool]:
     it above the limit (lengths spread evenly inside a bin), so the answer is then an estimate.
     """
     lengths = hist.get("lengths")
-    if lengths:   # the engine's sorted sample: an exact count
+    if lengths:  # the engine's sorted sample: an exact count
         return float(len(lengths) - bisect.bisect_right(lengths, limit)), True
     counts, edges = hist.get("counts") or [], hist.get("edges") or []
     if not counts or len(edges) != len(counts) + 1:
@@ -48,15 +49,19 @@ def stats_text(hist: dict, block_size: int | None) -> str:
     if not sampled:
         return "This part of the dataset has no documents."
     docs = plural(sampled, "document") if sampled == n else f"{plural(sampled, 'document')} sampled of {n:,}"
-    text = (f"{docs} · mean {hist.get('mean', 0):,.1f} · median {hist.get('median', 0):,.0f} · "
-            f"95th percentile {hist.get('p95', 0):,.0f} · longest {plural(int(hist.get('max', 0)), 'token')}")
+    text = (
+        f"{docs} · mean {hist.get('mean', 0):,.1f} · median {hist.get('median', 0):,.0f} · "
+        f"95th percentile {hist.get('p95', 0):,.0f} · longest {plural(int(hist.get('max', 0)), 'token')}"
+    )
     if block_size:
         over, exact = longer_than(hist, int(block_size))
         share = 100.0 * over / sampled
         count = f"{over:,.0f}" if exact else f"about {over:,.0f}"
-        text += (f"<br>{count} of {plural(sampled, 'document')} ({share:.0f} %) "
-                 f"{'is' if sampled == 1 else 'are'} longer than the model's context length of "
-                 f"{plural(int(block_size), 'token')} (Model panel)")
+        text += (
+            f"<br>{count} of {plural(sampled, 'document')} ({share:.0f} %) "
+            f"{'is' if sampled == 1 else 'are'} longer than the model's context length of "
+            f"{plural(int(block_size), 'token')} (Model panel)"
+        )
         if over:
             text += f": the model never sees {'it' if over == 1 else 'them'} whole"
     return text
@@ -65,7 +70,7 @@ def stats_text(hist: dict, block_size: int | None) -> str:
 class LengthHistogram(QWidget):
     """Bar chart of document lengths with a train/validation choice and a statistics line."""
 
-    splitChanged = Signal(str)   # "train" | "val"
+    splitChanged = Signal(str)  # "train" | "val"
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -75,8 +80,9 @@ class LengthHistogram(QWidget):
         self.split_combo = QComboBox()
         for key, label in SPLITS:
             self.split_combo.addItem(label, key)
-        self.split_combo.setToolTip("Which part of the dataset to measure: the text the model trains on, or the "
-                                    "held-out text used to check it.")
+        self.split_combo.setToolTip(
+            "Which part of the dataset to measure: the text the model trains on, or the held-out text used to check it."
+        )
         self.split_combo.currentIndexChanged.connect(lambda _: self.splitChanged.emit(self.split()))
         row.addWidget(self.split_combo)
         self.note = QLabel("")
@@ -92,24 +98,37 @@ class LengthHistogram(QWidget):
         item.setMenuEnabled(False)
         self.plot.setMouseEnabled(x=False, y=False)
         self.plot.setMinimumHeight(160)
-        self.plot.setToolTip("How many documents have each length, counted in tokens of the tokenizer in use. "
-                             "The dashed line is the model's context length: documents to its right are longer "
-                             "than what the model sees at once.")
-        self.bars = pg.BarGraphItem(x0=[], x1=[], height=[], brush=pg.mkBrush(theme.TRAIN_COLOR),
-                                    pen=pg.mkPen(self.palette().color(self.backgroundRole()), width=1))
+        self.plot.setToolTip(
+            "How many documents have each length, counted in tokens of the tokenizer in use. "
+            "The dashed line is the model's context length: documents to its right are longer "
+            "than what the model sees at once."
+        )
+        self.bars = pg.BarGraphItem(
+            x0=[],
+            x1=[],
+            height=[],
+            brush=pg.mkBrush(theme.TRAIN_COLOR),
+            pen=pg.mkPen(self.palette().color(self.backgroundRole()), width=1),
+        )
         item.addItem(self.bars)
-        self.context_line = pg.InfiniteLine(angle=90, movable=False,
-                                            pen=pg.mkPen(theme.VAL_COLOR, width=2, style=Qt.PenStyle.DashLine),
-                                            label="context", labelOpts={"position": 0.9, "color": theme.VAL_COLOR})
+        self.context_line = pg.InfiniteLine(
+            angle=90,
+            movable=False,
+            pen=pg.mkPen(theme.VAL_COLOR, width=2, style=Qt.PenStyle.DashLine),
+            label="context",
+            labelOpts={"position": 0.9, "color": theme.VAL_COLOR},
+        )
         self.context_line.hide()
         item.addItem(self.context_line)
         lay.addWidget(self.plot, 1)
 
         self.stats = QLabel("")
         self.stats.setWordWrap(True)
-        self.stats.setToolTip("Mean, median, 95th percentile and longest document length, in tokens. Pick a "
-                              "context length (Model panel) that most documents fit in, or accept that long "
-                              "ones are seen in pieces.")
+        self.stats.setToolTip(
+            "Mean, median, 95th percentile and longest document length, in tokens. Pick a "
+            "context length (Model panel) that most documents fit in, or accept that long "
+            "ones are seen in pieces."
+        )
         lay.addWidget(self.stats)
         self._hist: dict = {}
         self._block_size: int | None = None
@@ -139,8 +158,9 @@ class LengthHistogram(QWidget):
             span = max(edges[-1], self._block_size or 0, 1)
             half = [max((b - a) / 2, span / 300) for a, b in zip(edges, edges[1:])]
             mids = [(a + b) / 2 for a, b in zip(edges, edges[1:])]
-            self.bars.setOpts(x0=[m - h for m, h in zip(mids, half)], x1=[m + h for m, h in zip(mids, half)],
-                              height=counts)
+            self.bars.setOpts(
+                x0=[m - h for m, h in zip(mids, half)], x1=[m + h for m, h in zip(mids, half)], height=counts
+            )
         else:
             self.bars.setOpts(x0=[], x1=[], height=[])
         self.note.setText("")
@@ -152,8 +172,7 @@ class LengthHistogram(QWidget):
         self._update_context()
 
     def bar_heights(self) -> list[float]:
-        return [float(h) for h in (self.bars.opts.get("height") if self.bars.opts.get("height") is not None
-                                   else [])]
+        return [float(h) for h in (self.bars.opts.get("height") if self.bars.opts.get("height") is not None else [])]
 
     def histogram(self) -> dict:
         return dict(self._hist)
@@ -175,7 +194,7 @@ class DocLengthsView(LengthHistogram):
     """LengthHistogram for the session's tokenizer: asks the engine (doc_lengths_request) only while shown, once
     per tokenizer and split, and marks the Model panel's context length (session.config.model.block_size)."""
 
-    lengthsShown = Signal(int)   # documents counted in the histogram now shown
+    lengthsShown = Signal(int)  # documents counted in the histogram now shown
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -184,7 +203,7 @@ class DocLengthsView(LengthHistogram):
         self._stale = True
         self._request_id: str | None = None
         self.splitChanged.connect(lambda _: self.set_tokenizer(self._tokenizer))
-        session.configChanged.connect(self._on_config)   # a bound method: disconnected when this view goes
+        session.configChanged.connect(self._on_config)  # a bound method: disconnected when this view goes
 
     def block_size(self) -> int | None:
         try:
@@ -219,12 +238,13 @@ class DocLengthsView(LengthHistogram):
         self.set_loading()
         self._request_id = self.session.request(
             p.DocLengthsRequest(tokenizer=t.get("id", t.get("name")), split=self.split(), bins=HISTOGRAM_BINS),
-            on_reply=guarded(self, self._on_reply))
+            on_reply=guarded(self, self._on_reply),
+        )
         return self._request_id
 
     def _on_reply(self, reply) -> None:
         if reply.parent != self._request_id:
-            return   # asked for another tokenizer or split since
+            return  # asked for another tokenizer or split since
         if not reply.ok:
             self.set_message(f"Could not measure the documents: {reply.error}")
             return

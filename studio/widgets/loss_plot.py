@@ -2,6 +2,7 @@
 
 The legend sits under the plot area, never on the curves; a plot of one curve has no legend and says what it
 shows in its title. A plot without data shows no made-up axes, only a short line saying how to get some."""
+
 from __future__ import annotations
 
 import pyqtgraph as pg
@@ -12,15 +13,16 @@ from PySide6.QtWidgets import QLabel, QSizePolicy
 from studio import theme
 
 EMPTY_TEXT = "Press Train to start"
-LEGEND_ROW = 4        # PlotItem's grid: title 0, top axis 1, view 2, bottom axis 3; the row under it is free
+LEGEND_ROW = 4  # PlotItem's grid: title 0, top axis 1, view 2, bottom axis 3; the row under it is free
 
 
 class CurvePlot(pg.PlotWidget):
     """A plot with named curves; `set_series(name, xs, ys)` replaces a curve's data (so does the curve's own
     setData: the empty-plot text follows either)."""
 
-    def __init__(self, x_label: str, y_label: str | None, title: str | None = None, parent=None,
-                 empty_text: str = EMPTY_TEXT):
+    def __init__(
+        self, x_label: str, y_label: str | None, title: str | None = None, parent=None, empty_text: str = EMPTY_TEXT
+    ):
         super().__init__(parent=parent)
         item = self.getPlotItem()
         if title:
@@ -44,12 +46,13 @@ class CurvePlot(pg.PlotWidget):
         legend.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         item.layout.addItem(legend, LEGEND_ROW, 1)
         item.layout.setAlignment(legend, Qt.AlignmentFlag.AlignHCenter)
-        item.legend = legend        # plot(name=...) adds named curves to it
-        legend.setVisible(False)    # until a curve is listed
+        item.legend = legend  # plot(name=...) adds named curves to it
+        legend.setVisible(False)  # until a curve is listed
         return legend
 
-    def add_curve(self, name: str, color: str, *, symbol: str | None = None, width: float = 1.6,
-                  legend: bool = True) -> pg.PlotDataItem:
+    def add_curve(
+        self, name: str, color: str, *, symbol: str | None = None, width: float = 1.6, legend: bool = True
+    ) -> pg.PlotDataItem:
         pen = pg.mkPen(color, width=width)
         kwargs = {"pen": pen, "name": name if legend else None}
         if symbol:
@@ -57,7 +60,7 @@ class CurvePlot(pg.PlotWidget):
         curve = self.getPlotItem().plot([], [], **kwargs)
         self.curves[name] = curve
         if legend:
-            self.legend.setColumnCount(max(1, len(self.legend.items)))   # one row, side by side
+            self.legend.setColumnCount(max(1, len(self.legend.items)))  # one row, side by side
             self.legend.setVisible(True)
         curve.sigPlotChanged.connect(self._update_empty)
         return curve
@@ -104,7 +107,7 @@ class CurvePlot(pg.PlotWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
-        if "empty_label" in self.__dict__:     # pyqtgraph resizes once inside its own __init__
+        if "empty_label" in self.__dict__:  # pyqtgraph resizes once inside its own __init__
             self.empty_label.setGeometry(self.rect())
 
 
@@ -115,20 +118,21 @@ class LossPlot(CurvePlot):
         super().__init__("step", "loss (nats/token)", parent=parent)
         self.train_curve = self.add_curve("train loss", theme.TRAIN_COLOR)
         self.val_curve = self.add_curve("val loss", theme.VAL_COLOR, symbol="o", width=2.0)
-        self.setToolTip("Cross-entropy loss per token, in nats: lower is better. The blue line is measured on\n"
-                        "each training batch; orange dots are measured on held-out validation text. If the\n"
-                        "orange dots rise while the blue line falls, the model is memorising (overfitting).")
+        self.setToolTip(
+            "Cross-entropy loss per token, in nats: lower is better. The blue line is measured on\n"
+            "each training batch; orange dots are measured on held-out validation text. If the\n"
+            "orange dots rise while the blue line falls, the model is memorising (overfitting)."
+        )
         self.setMinimumHeight(220)
 
 
 def small_plot(y_label: str, name: str, color: str, parent=None) -> CurvePlot:
     """A plot of one curve: its name is the title (no legend), so the left axis needs no label either."""
-    plot = CurvePlot("step", None if y_label == name else y_label, title=name[:1].upper() + name[1:],
-                     parent=parent)
+    plot = CurvePlot("step", None if y_label == name else y_label, title=name[:1].upper() + name[1:], parent=parent)
     plot.add_curve(name, color, legend=False)
     plot.setMinimumHeight(140)
     left = plot.getPlotItem().getAxis("left")
-    left.enableAutoSIPrefix(False)   # "learning rate (x0.001)" would be cut off; show 0.002 plainly
+    left.enableAutoSIPrefix(False)  # "learning rate (x0.001)" would be cut off; show 0.002 plainly
     left.setWidth(64)
     plot.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
     return plot

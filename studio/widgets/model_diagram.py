@@ -1,5 +1,6 @@
 """The Model panel's block diagram: Embedding → N × [Norm → Attention → Norm → MLP] → Norm → LM head, drawn from
 a ModelConfig (the boxes' words come from studio/state/model_form.py)."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, QSize, Qt
@@ -11,8 +12,13 @@ from studio.state.model_form import ASSUMED_CHAR_VOCAB, diagram_boxes
 from studio.widgets.form_helpers import error_color, muted_color
 
 # Box colours by role (norms grey); their fill is the same colour, mostly transparent.
-ACCENTS = {"embed": (80, 140, 255), "attn": (255, 150, 40), "mlp": (60, 190, 110), "head": (170, 110, 255),
-           "norm": (150, 150, 150)}
+ACCENTS = {
+    "embed": (80, 140, 255),
+    "attn": (255, 150, 40),
+    "mlp": (60, 190, 110),
+    "head": (170, 110, 255),
+    "norm": (150, 150, 150),
+}
 
 
 class ArchitectureDiagram(QWidget):
@@ -22,12 +28,14 @@ class ArchitectureDiagram(QWidget):
         super().__init__(parent)
         self.model = ModelConfig()
         self.vocab_size = ASSUMED_CHAR_VOCAB
-        self.problem = ""     # why the model in the form cannot be built; then no model is drawn
+        self.problem = ""  # why the model in the form cannot be built; then no model is drawn
         self.setMinimumSize(250, self._content_height())
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-        self.setToolTip("The model drawn from the settings: each token passes through the embedding, then N "
-                        "identical blocks (each adds attention and MLP results to a running residual stream), "
-                        "then a final norm and the LM head that scores every possible next token.")
+        self.setToolTip(
+            "The model drawn from the settings: each token passes through the embedding, then N "
+            "identical blocks (each adds attention and MLP results to a running residual stream), "
+            "then a final norm and the LM head that scores every possible next token."
+        )
 
     def _content_height(self) -> int:
         # 9 rows of boxes, the block frame's title and bottom margin, and a little air
@@ -85,9 +93,11 @@ class ArchitectureDiagram(QWidget):
         f.setBold(True)
         qp.setFont(f)
         qp.setPen(text)
-        qp.drawText(QRectF(frame.left() + 8, frame.top() + 2, frame.width() - 16, 18),
-                    Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
-                    f"× {self.model.n_layer} block{'s' if self.model.n_layer != 1 else ''}")
+        qp.drawText(
+            QRectF(frame.left() + 8, frame.top() + 2, frame.width() - 16, 18),
+            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+            f"× {self.model.n_layer} block{'s' if self.model.n_layer != 1 else ''}",
+        )
 
     def _paint_boxes(self, qp: QPainter, pal: QPalette, x: float, w: float):
         """The boxes top to bottom; returns each box's (centre x, top, bottom) and the block frame's top and
@@ -128,8 +138,11 @@ class ArchitectureDiagram(QWidget):
         qp.setPen(QPen(accent, 1.2))
         qp.drawPath(path)
         qp.setPen(QColor(pal.color(QPalette.ColorRole.WindowText)))
-        qp.drawText(rect.adjusted(6, 0, -6, 0), Qt.AlignmentFlag.AlignCenter,
-                    self.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, int(rect.width() - 12)))
+        qp.drawText(
+            rect.adjusted(6, 0, -6, 0),
+            Qt.AlignmentFlag.AlignCenter,
+            self.fontMetrics().elidedText(label, Qt.TextElideMode.ElideRight, int(rect.width() - 12)),
+        )
 
     def _paint_problem(self, qp: QPainter) -> None:
         area = QRectF(self.rect()).adjusted(12, 12, -12, -12)
@@ -137,5 +150,8 @@ class ArchitectureDiagram(QWidget):
         qp.setPen(pen)
         qp.drawRoundedRect(area, 7, 7)
         qp.setPen(QColor(self.palette().color(QPalette.ColorRole.WindowText)))
-        qp.drawText(area.adjusted(14, 14, -14, -14), Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
-                    f"No model to draw: {self.problem}.\n\nFix the marked field and the diagram comes back.")
+        qp.drawText(
+            area.adjusted(14, 14, -14, -14),
+            Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap,
+            f"No model to draw: {self.problem}.\n\nFix the marked field and the diagram comes back.",
+        )

@@ -1,5 +1,6 @@
 """The Model panel's "Estimates" box: parameters, compute, memory and tokens per step of the form's model, in
 words for people (the numbers come from studio/state/model_form.py's estimate())."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -10,14 +11,26 @@ from engine.format import human_bytes, human_count, human_flops
 from studio.state.model_form import Estimates
 
 ROWS = (
-    ("params_label", "Parameters:", "Trainable numbers in the model. nanoGPT's baby model has about 0.8 M; GPT-2 "
-                                    "small 124 M."),
-    ("flops_label", "Compute:", "Floating-point operations to train on one token (forward and backward, about 6 "
-                                "per parameter plus attention)."),
-    ("memory_label", "Memory:", "Rough memory to train: weights, gradients, AdamW state and activations. Hover for "
-                                "the breakdown."),
-    ("tokens_label", "Tokens per step:", "Batch size × context length × gradient accumulation: how much text one "
-                                         "optimisation step sees."),
+    (
+        "params_label",
+        "Parameters:",
+        "Trainable numbers in the model. nanoGPT's baby model has about 0.8 M; GPT-2 small 124 M.",
+    ),
+    (
+        "flops_label",
+        "Compute:",
+        "Floating-point operations to train on one token (forward and backward, about 6 per parameter plus attention).",
+    ),
+    (
+        "memory_label",
+        "Memory:",
+        "Rough memory to train: weights, gradients, AdamW state and activations. Hover for the breakdown.",
+    ),
+    (
+        "tokens_label",
+        "Tokens per step:",
+        "Batch size × context length × gradient accumulation: how much text one optimisation step sees.",
+    ),
 )
 
 
@@ -56,8 +69,10 @@ class EstimatesBox(QGroupBox):
         self.params_label.setToolTip(f"{est.params:,} trainable parameters")
         flops, tokens = est.flops_per_token, est.tokens_per_step
         self.flops_label.setText(f"{human_flops(flops)}/token")
-        self.flops_label.setToolTip(f"{flops:,} FLOP per token (forward + backward); one step of {tokens:,} tokens "
-                                    f"is about {human_flops(flops * tokens)}")
+        self.flops_label.setToolTip(
+            f"{flops:,} FLOP per token (forward + backward); one step of {tokens:,} tokens "
+            f"is about {human_flops(flops * tokens)}"
+        )
         mem = est.memory or {}
         self.memory_label.setText(f"≈ {human_bytes(mem['total'])}")
         self.memory_label.setToolTip(
@@ -66,6 +81,7 @@ class EstimatesBox(QGroupBox):
             f"  gradients    {human_bytes(mem['gradients'])}\n"
             f"  AdamW state  {human_bytes(mem['optimizer'])}\n"
             f"  activations  {human_bytes(mem['activations'])}\n"
-            "Activations grow with batch size and context length.")
+            "Activations grow with batch size and context length."
+        )
         self.tokens_label.setText(f"{tokens:,}")
         self.vocab_note.setText(vocab_note)

@@ -1,5 +1,6 @@
 """The Model panel's fields as widgets: one control per FieldSpec (studio/state/model_form.py), laid out in
 forms, read and written as {(section, name): value}, and marked when an error is about them."""
+
 from __future__ import annotations
 
 from typing import Callable, Iterable
@@ -9,8 +10,14 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout,
 
 from engine.config import RunConfig
 from studio.state.model_form import FieldKey, FieldSpec
-from studio.widgets.form_helpers import (BoundedDoubleSpinBox, BoundedSpinBox, RangeHint, SciSpinBox,
-                                         field_with_hint, set_invalid)
+from studio.widgets.form_helpers import (
+    BoundedDoubleSpinBox,
+    BoundedSpinBox,
+    RangeHint,
+    SciSpinBox,
+    field_with_hint,
+    set_invalid,
+)
 
 
 def make_field(spec: FieldSpec, on_change: Callable) -> QWidget:
@@ -57,7 +64,7 @@ def set_field_value(w: QWidget, value) -> None:
         w.setChecked(bool(value))
     elif isinstance(w, QComboBox):
         i = w.findData(value)
-        if i < 0:   # a value this GUI has no label for (a newer config): show it as it is
+        if i < 0:  # a value this GUI has no label for (a newer config): show it as it is
             w.addItem(str(value), value)
             i = w.count() - 1
         w.setCurrentIndex(i)
@@ -87,7 +94,7 @@ class ConfigFields:
             w.setToolTip(tip)
             w.setObjectName(f"{spec.section}.{spec.name}")
             if spec.name == "seed" and isinstance(w, QSpinBox):
-                w.setGroupSeparatorShown(False)   # an identifier, not a quantity
+                w.setGroupSeparatorShown(False)  # an identifier, not a quantity
             w.setMinimumWidth(130)
             self.fields[spec.key] = w
             lab = QLabel(spec.label + ":")

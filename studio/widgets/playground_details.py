@@ -1,6 +1,7 @@
 """The Playground's token details: what the model thought at one written token — its probability, the entropy
 of the choice, the alternatives as bars, and where it looked (one layer and head, or the mean of the heads).
 The words and the arithmetic are in studio/state/playground.py; this paints them."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -9,8 +10,16 @@ from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
 from studio import theme
-from studio.state.playground import (NO_TOKEN, attention_html, entropy_text, html_text, probability_text,
-                                     strongest_text, token_heading, visible)
+from studio.state.playground import (
+    NO_TOKEN,
+    attention_html,
+    entropy_text,
+    html_text,
+    probability_text,
+    strongest_text,
+    token_heading,
+    visible,
+)
 
 
 class AlternativesBars(QWidget):
@@ -23,8 +32,10 @@ class AlternativesBars(QWidget):
         self.rows: list[tuple[str, float]] = []
         self.chosen: str | None = None
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("What the model considered writing here, with the probability it gave each (temperature "
-                        "1). The highlighted bar is the token that was written.")
+        self.setToolTip(
+            "What the model considered writing here, with the probability it gave each (temperature "
+            "1). The highlighted bar is the token that was written."
+        )
 
     def set_rows(self, rows: list, chosen: str | None) -> None:
         self.rows = [(str(t), float(pr)) for t, pr in rows]
@@ -50,19 +61,31 @@ class AlternativesBars(QWidget):
             font = painter.font()
             font.setBold(chosen)
             painter.setFont(font)
-            painter.drawText(0, y, label_w - 6, self.ROW, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                             fm.elidedText(visible(text), Qt.TextElideMode.ElideRight, label_w - 6))
+            painter.drawText(
+                0,
+                y,
+                label_w - 6,
+                self.ROW,
+                Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
+                fm.elidedText(visible(text), Qt.TextElideMode.ElideRight, label_w - 6),
+            )
             color = QColor(theme.ACCENT) if chosen else pal.color(QPalette.ColorRole.Mid)
             painter.fillRect(label_w, y + 3, max(1, int(bar_w * prob)), self.ROW - 6, color)
-            painter.drawText(label_w + bar_w + 4, y, value_w, self.ROW,
-                             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, f"{100 * prob:.1f} %")
+            painter.drawText(
+                label_w + bar_w + 4,
+                y,
+                value_w,
+                self.ROW,
+                Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter,
+                f"{100 * prob:.1f} %",
+            )
         painter.end()
 
 
 class TokenDetails(QWidget):
     """What the model thought at one generated token."""
 
-    attentionWanted = Signal()    # the layer or head changed: redraw from the cached reply
+    attentionWanted = Signal()  # the layer or head changed: redraw from the cached reply
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -76,8 +99,10 @@ class TokenDetails(QWidget):
         self.prob_label.setToolTip("The probability the model gave this token (temperature 1, before top-k/top-p).")
         self.entropy_label = QLabel("")
         self.entropy_label.setWordWrap(True)
-        self.entropy_label.setToolTip("Entropy of the model's choice here, in nats: 0 means it was sure; higher "
-                                      "means it spread its bets over many tokens.")
+        self.entropy_label.setToolTip(
+            "Entropy of the model's choice here, in nats: 0 means it was sure; higher "
+            "means it spread its bets over many tokens."
+        )
         lay.addWidget(self.prob_label)
         lay.addWidget(self.entropy_label)
         lay.addWidget(QLabel("Alternatives"))
@@ -87,8 +112,10 @@ class TokenDetails(QWidget):
         lay.addWidget(QLabel("<b>Where it looked</b> before writing this token"))
         lay.addLayout(self._build_picker())
         self.attention_text = QTextBrowser()
-        self.attention_text.setToolTip("The prompt and the tokens written before this one; the stronger the colour, "
-                                       "the more attention the model paid to that token when choosing this one.")
+        self.attention_text.setToolTip(
+            "The prompt and the tokens written before this one; the stronger the colour, "
+            "the more attention the model paid to that token when choosing this one."
+        )
         self.attention_text.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         lay.addWidget(self.attention_text, 1)
         self.strongest_label = QLabel("")

@@ -1,6 +1,7 @@
 """The Playground's output: one pane per model, with the run and checkpoint that write, the text in which each
 written token can be clicked, and a line of statistics. What the pane holds is a GeneratedText
 (studio/state/playground.py); the pane paints it."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
@@ -22,8 +23,11 @@ def confidence_color(prob: float, alpha: int = 110) -> QColor:
     for (x0, c0), (x1, c1) in zip(CONFIDENCE_STOPS, CONFIDENCE_STOPS[1:]):
         if prob <= x1:
             f = (prob - x0) / (x1 - x0)
-            c = QColor(round(c0.red() + f * (c1.red() - c0.red())), round(c0.green() + f * (c1.green() - c0.green())),
-                       round(c0.blue() + f * (c1.blue() - c0.blue())))
+            c = QColor(
+                round(c0.red() + f * (c1.red() - c0.red())),
+                round(c0.green() + f * (c1.green() - c0.green())),
+                round(c0.blue() + f * (c1.blue() - c0.blue())),
+            )
             c.setAlpha(alpha)
             return c
     return QColor(CONFIDENCE_STOPS[-1][1])
@@ -33,8 +37,9 @@ def confidence_legend() -> str:
     """The legend under 'Colour by confidence': a few probabilities in their colours."""
     return " ".join(
         f'<span style="background-color:{confidence_color(x, 255).name()}; color:#000">&nbsp;{int(100 * x)}%&nbsp;'
-        '</span>'
-        for x in (0.05, 0.3, 0.5, 0.7, 0.95))
+        "</span>"
+        for x in (0.05, 0.3, 0.5, 0.7, 0.95)
+    )
 
 
 def _accent_background() -> QTextCharFormat:
@@ -48,7 +53,7 @@ def _accent_background() -> QTextCharFormat:
 class TokenText(QTextEdit):
     """Read-only text in which each generated token can be clicked."""
 
-    clicked = Signal(int)    # document position of the character clicked
+    clicked = Signal(int)  # document position of the character clicked
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -72,20 +77,22 @@ class TokenText(QTextEdit):
 class OutputPane(QFrame):
     """One model's output: the run and checkpoint that write, the text, and its clickable tokens."""
 
-    tokenClicked = Signal(object, int)   # this pane, token index
+    tokenClicked = Signal(object, int)  # this pane, token index
 
     def __init__(self, title: str, parent=None):
         super().__init__(parent)
         self.title = title
         self.text = GeneratedText()
         self.colour_by_confidence = True
-        self.loaded_run = None                # the run whose checkpoints the checkpoint list holds
+        self.loaded_run = None  # the run whose checkpoints the checkpoint list holds
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self._build_head(title))
         self.output = TokenText()
-        self.output.setToolTip("The prompt (plain) followed by what the model wrote (coloured). Click a written token "
-                               "to see its probability, the alternatives and where the model looked.")
+        self.output.setToolTip(
+            "The prompt (plain) followed by what the model wrote (coloured). Click a written token "
+            "to see its probability, the alternatives and where the model looked."
+        )
         self.output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.output.clicked.connect(self._on_char_clicked)
         lay.addWidget(self.output, 1)
@@ -100,8 +107,10 @@ class OutputPane(QFrame):
         self.run_combo.setMinimumContentsLength(18)
         head.addWidget(self.run_combo, 1)
         self.checkpoint_combo = QComboBox()
-        self.checkpoint_combo.setToolTip("Which saved checkpoint of the run writes: the latest, or an earlier one "
-                                         "to see what the model could do at that point of its training.")
+        self.checkpoint_combo.setToolTip(
+            "Which saved checkpoint of the run writes: the latest, or an earlier one "
+            "to see what the model could do at that point of its training."
+        )
         self.checkpoint_combo.addItem("latest", None)
         # Its items change with the run: sized once for "latest", "step 2,000, val 1.23" would be cut.
         theme.fit_to_contents(self.checkpoint_combo)
@@ -162,7 +171,7 @@ class OutputPane(QFrame):
             combo.addItem(checkpoint_label(row), row.get("name"))
             combo.setItemData(combo.count() - 1, str(row.get("name")), Qt.ItemDataRole.ToolTipRole)
         if prefer_first and combo.count() > 2:
-            combo.setCurrentIndex(1)    # the earliest: early vs late is the telling comparison
+            combo.setCurrentIndex(1)  # the earliest: early vs late is the telling comparison
         elif keep is not None and combo.findData(keep) >= 0:
             combo.setCurrentIndex(combo.findData(keep))
 

@@ -3,6 +3,7 @@
 Span backgrounds are light pastels with dark text forced on them, so a span reads the same in light and dark
 themes; text that no span covers keeps the theme's colours.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -16,7 +17,7 @@ from studio.widgets.form_helpers import monospace_font
 # Pastels far enough apart in hue that neighbours are told apart, light enough for dark text on any theme.
 PASTELS = ("#ffd6a5", "#b9fbc0", "#a0c4ff", "#ffc6ff", "#fdffb6", "#9bf6ff", "#ffadad", "#d0bfff")
 SPAN_TEXT = "#1b1b1b"
-NEWLINE_MARK = "↵"   # larger than ⏎ in common monospace fonts
+NEWLINE_MARK = "↵"  # larger than ⏎ in common monospace fonts
 
 
 def readable_token(token: str) -> str:
@@ -40,7 +41,7 @@ class TokenSpanView(QTextBrowser):
         self.setLineWrapMode(QTextBrowser.LineWrapMode.WidgetWidth)
         self.setToolTip("")  # tooltips come per token, see event()
         self._spans: list[dict] = []
-        self._doc_starts: list[int] = []   # document position where each span starts
+        self._doc_starts: list[int] = []  # document position where each span starts
         self._doc_ends: list[int] = []
         self._text = ""
 

@@ -4,15 +4,28 @@ The engine does the measuring (tokenizer_compare_request); this view picks the t
 sortable table with the best value of each metric in bold, and asks for the real token spans of the sample text
 once per tokenizer, so the splits are coloured exactly as the Vocabulary tab colours them.
 """
+
 from __future__ import annotations
 
 import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont, QPalette, QStandardItem, QStandardItemModel
-from PySide6.QtWidgets import (QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QProgressBar, QPushButton, QScrollArea, QTableView,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from engine.format import human_bytes, human_count, plural
@@ -28,23 +41,57 @@ SPAN_VIEW_LINES = 3
 # (key in a result row, header, header tooltip, which value is best: "max" | "min" | None)
 COLUMNS = (
     ("tokenizer", "Tokenizer", "The tokenizer's name.", None),
-    ("kind", "Kind", "How it cuts text: per character, or learned pieces of words (BPE, WordPiece, Unigram).",
-     None),
-    ("vocab_size", "Vocab", "How many different tokens it knows. A bigger vocabulary means a bigger embedding "
-     "and output layer in the model.", None),
-    ("n_tokens", "Tokens", "How many tokens the corpus sample becomes. Fewer tokens for the same text means the "
-     "model sees more text per step.", None),
-    ("bytes_per_token", "Bytes /\ntoken", "Bytes per token: how much text one token carries on average. Higher "
-     "means shorter sequences, so the model sees more text per step.", "max"),
-    ("tokens_per_word", "Tokens /\nword", "Tokens per word: how many pieces an average word is cut into. Close to "
-     "1 means most words are a single token; lower is better.", "min"),
-    ("unk_rate", "Unknown\nrate", "The share of tokens that are the unknown token: text the tokenizer could "
-     "not write and the model will never see. Lower is better; 0 is ideal.", "min"),
-    ("vocab_coverage", "Vocab\ncoverage", "The share of the vocabulary that the corpus sample uses. Low "
-     "coverage means many tokens are rare, and the model learns rare tokens poorly; there is no single best "
-     "value.", None),
-    ("lossless", "Lossless", "✓ when decoding the tokens gives back exactly the original text (spaces and case "
-     "included); ✗ when something is lost, such as case or spacing.", None),
+    ("kind", "Kind", "How it cuts text: per character, or learned pieces of words (BPE, WordPiece, Unigram).", None),
+    (
+        "vocab_size",
+        "Vocab",
+        "How many different tokens it knows. A bigger vocabulary means a bigger embedding "
+        "and output layer in the model.",
+        None,
+    ),
+    (
+        "n_tokens",
+        "Tokens",
+        "How many tokens the corpus sample becomes. Fewer tokens for the same text means the "
+        "model sees more text per step.",
+        None,
+    ),
+    (
+        "bytes_per_token",
+        "Bytes /\ntoken",
+        "Bytes per token: how much text one token carries on average. Higher "
+        "means shorter sequences, so the model sees more text per step.",
+        "max",
+    ),
+    (
+        "tokens_per_word",
+        "Tokens /\nword",
+        "Tokens per word: how many pieces an average word is cut into. Close to "
+        "1 means most words are a single token; lower is better.",
+        "min",
+    ),
+    (
+        "unk_rate",
+        "Unknown\nrate",
+        "The share of tokens that are the unknown token: text the tokenizer could "
+        "not write and the model will never see. Lower is better; 0 is ideal.",
+        "min",
+    ),
+    (
+        "vocab_coverage",
+        "Vocab\ncoverage",
+        "The share of the vocabulary that the corpus sample uses. Low "
+        "coverage means many tokens are rare, and the model learns rare tokens poorly; there is no single best "
+        "value.",
+        None,
+    ),
+    (
+        "lossless",
+        "Lossless",
+        "✓ when decoding the tokens gives back exactly the original text (spaces and case "
+        "included); ✗ when something is lost, such as case or spacing.",
+        None,
+    ),
 )
 COL = {key: i for i, (key, *_rest) in enumerate(COLUMNS)}
 LEFT_ALIGNED = ("tokenizer", "kind", "lossless")
@@ -53,7 +100,7 @@ LEFT_ALIGNED = ("tokenizer", "kind", "lossless")
 def _percent(v: float, digits: int) -> str:
     if v == 0:
         return "0"
-    small = 10 ** -digits
+    small = 10**-digits
     return f"<{small:.{digits}f}" if 100 * v < small else f"{100 * v:.{digits}f}"
 
 
@@ -78,15 +125,15 @@ def _display(key: str, value) -> str:
 class TokenizerCompareView(QWidget):
     """Tick two or more tokenizers, press Compare: a table of their numbers and the sample text cut by each."""
 
-    compared = Signal(dict)      # the reply's result, once the table is filled
-    splitsShown = Signal(int)    # every split view has its spans (the number of views)
+    compared = Signal(dict)  # the reply's result, once the table is filled
+    splitsShown = Signal(int)  # every split view has its spans (the number of views)
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.request_id: str | None = None
         self.result: dict | None = None
-        self._ticks: dict[int, bool] = {}            # the user's own ticks, by tokenizer id; the rest follow defaults
+        self._ticks: dict[int, bool] = {}  # the user's own ticks, by tokenizer id; the rest follow defaults
         self._filling = False
         self._split_requests: dict[str, tuple] = {}  # tokenize request id -> (label, view, name, text)
         self._build()
@@ -118,8 +165,10 @@ class TokenizerCompareView(QWidget):
         left = QVBoxLayout()
         left.addWidget(QLabel("<b>Tokenizers to compare</b>"))
         self.list = QListWidget()
-        self.list.setToolTip("Tick the tokenizers to compare (at least two). The ones trained on the selected "
-                             "dataset are ticked at first.")
+        self.list.setToolTip(
+            "Tick the tokenizers to compare (at least two). The ones trained on the selected "
+            "dataset are ticked at first."
+        )
         self.list.setFixedWidth(300)
         # room for about three two-line entries; more scroll
         self.list.setFixedHeight(int(self.fontMetrics().lineSpacing() * 6.6) + 8)
@@ -135,10 +184,13 @@ class TokenizerCompareView(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Sample text:"))
         self.text_edit = QLineEdit()
-        self.text_edit.setPlaceholderText("Empty: the first line of the corpus. Type a sentence to see how each "
-                                          "tokenizer cuts it…")
-        self.text_edit.setToolTip("A sentence to cut with every tokenizer, shown below the table. Leave it empty "
-                                  "to use the corpus's first line. Return (or Ctrl+Return) compares.")
+        self.text_edit.setPlaceholderText(
+            "Empty: the first line of the corpus. Type a sentence to see how each tokenizer cuts it…"
+        )
+        self.text_edit.setToolTip(
+            "A sentence to cut with every tokenizer, shown below the table. Leave it empty "
+            "to use the corpus's first line. Return (or Ctrl+Return) compares."
+        )
         self.text_edit.setClearButtonEnabled(True)
         self.text_edit.returnPressed.connect(self.compare)
         row.addWidget(self.text_edit, 1)
@@ -174,8 +226,7 @@ class TokenizerCompareView(QWidget):
         self.model.setSortRole(SORT_ROLE)
         for i, (_, title, tip, _best) in enumerate(COLUMNS):
             self.model.setHeaderData(i, Qt.Orientation.Horizontal, title)
-            self.model.setHeaderData(i, Qt.Orientation.Horizontal, tip + " Click to sort.",
-                                     Qt.ItemDataRole.ToolTipRole)
+            self.model.setHeaderData(i, Qt.Orientation.Horizontal, tip + " Click to sort.", Qt.ItemDataRole.ToolTipRole)
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
@@ -197,8 +248,10 @@ class TokenizerCompareView(QWidget):
         self.splits = QWidget()
         self.splits_layout = QVBoxLayout(self.splits)
         self.splits_layout.setContentsMargins(4, 4, 4, 4)
-        self.empty_hint = QLabel("Tick two or more tokenizers and press Compare: each one's numbers fill the "
-                                 "table above, and the sample text, cut by each, appears here.")
+        self.empty_hint = QLabel(
+            "Tick two or more tokenizers and press Compare: each one's numbers fill the "
+            "table above, and the sample text, cut by each, appears here."
+        )
         self.empty_hint.setWordWrap(True)
         self.empty_hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         self.splits_layout.addWidget(self.empty_hint)
@@ -226,8 +279,10 @@ class TokenizerCompareView(QWidget):
         for t in self._tokenizers():
             tid = t.get("id")
             on_dataset = t.get("dataset_id") == ds.get("id")
-            text = (f"{t.get('name', tid)}\n{KIND_LABELS.get(t.get('kind'), t.get('kind', ''))} · "
-                    f"{int(t.get('vocab_size') or 0):,} tokens")
+            text = (
+                f"{t.get('name', tid)}\n{KIND_LABELS.get(t.get('kind'), t.get('kind', ''))} · "
+                f"{int(t.get('vocab_size') or 0):,} tokens"
+            )
             if not on_dataset:
                 text += f" · on {self._dataset_name(t.get('dataset_id'))}"
             item = QListWidgetItem(text)
@@ -247,8 +302,11 @@ class TokenizerCompareView(QWidget):
             self._update_controls()
 
     def checked_ids(self) -> list:
-        return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())
-                if self.list.item(i).checkState() == Qt.CheckState.Checked]
+        return [
+            self.list.item(i).data(ID_ROLE)
+            for i in range(self.list.count())
+            if self.list.item(i).checkState() == Qt.CheckState.Checked
+        ]
 
     def set_checked(self, ids) -> None:
         """Tick exactly these tokenizers (as if the user had)."""
@@ -258,12 +316,17 @@ class TokenizerCompareView(QWidget):
             item.setCheckState(Qt.CheckState.Checked if item.data(ID_ROLE) in wanted else Qt.CheckState.Unchecked)
 
     def _update_controls(self) -> None:
-        checked = [self.list.item(i) for i in range(self.list.count())
-                   if self.list.item(i).checkState() == Qt.CheckState.Checked]
+        checked = [
+            self.list.item(i)
+            for i in range(self.list.count())
+            if self.list.item(i).checkState() == Qt.CheckState.Checked
+        ]
         if checked:
             name = self._dataset_name(checked[0].data(SORT_ROLE))
-            self.corpus_note.setText(f"Corpus: the validation text of “{html.escape(name)}” (up to 1 M characters)"
-                                     f", the dataset of the first ticked tokenizer.")
+            self.corpus_note.setText(
+                f"Corpus: the validation text of “{html.escape(name)}” (up to 1 M characters)"
+                f", the dataset of the first ticked tokenizer."
+            )
         else:
             self.corpus_note.setText("Corpus: the validation text of the first ticked tokenizer's dataset.")
         busy = self.request_id is not None
@@ -276,8 +339,11 @@ class TokenizerCompareView(QWidget):
         else:
             why = ""
         self.compare_button.setEnabled(not why)
-        self.compare_button.setToolTip(why or "Measure the ticked tokenizers on the same corpus sample and cut the "
-                                              "sample text with each (Ctrl+Return in the text field).")
+        self.compare_button.setToolTip(
+            why
+            or "Measure the ticked tokenizers on the same corpus sample and cut the "
+            "sample text with each (Ctrl+Return in the text field)."
+        )
 
     # ----------------------------------------------------------------------------------------------- compare
     def compare(self) -> str | None:
@@ -293,13 +359,14 @@ class TokenizerCompareView(QWidget):
         self._split_requests.clear()
         self.request_id = self.session.request(
             p.TokenizerCompareRequest(tokenizers=ids, text=text if text.strip() else None),
-            on_reply=guarded(self, self._on_compare_reply))
+            on_reply=guarded(self, self._on_compare_reply),
+        )
         self._set_busy(True)
         return self.request_id
 
     def cancel(self) -> None:
         if self.request_id is not None:
-            rid, self.request_id = self.request_id, None   # its reply, if it still comes, is ignored
+            rid, self.request_id = self.request_id, None  # its reply, if it still comes, is ignored
             self.session.cancel(rid)
             self._set_busy(False)
             self.message.show_message("Comparison cancelled.", "info")
@@ -331,7 +398,7 @@ class TokenizerCompareView(QWidget):
         best = {}
         for key, _, _, rule in COLUMNS:
             values = [float(r.get(key) or 0) for r in rows] if rule else []
-            if values and min(values) != max(values):   # all equal: nobody wins
+            if values and min(values) != max(values):  # all equal: nobody wins
                 best[key] = max(values) if rule == "max" else min(values)
         for r in rows:
             items = []
@@ -354,7 +421,7 @@ class TokenizerCompareView(QWidget):
         self._fit_columns()
         self._fit_table()
         section = self.table.horizontalHeader().sortIndicatorSection()
-        if 0 <= section < len(COLUMNS):   # the user's sort survives a new comparison
+        if 0 <= section < len(COLUMNS):  # the user's sort survives a new comparison
             model.sort(section, self.table.horizontalHeader().sortIndicatorOrder())
 
     def _fit_table(self) -> None:
@@ -395,9 +462,11 @@ class TokenizerCompareView(QWidget):
         if key == "n_tokens":
             return f"{name}: {int(r.get('n_tokens') or 0):,} tokens on the corpus sample"
         if key == "lossless":
-            return (f"{name}: decoding gives back the exact text" if r.get("lossless") else
-                    f"{name}: decoding does not give back the exact text (case, spaces or unknown characters "
-                    f"are lost)")
+            return (
+                f"{name}: decoding gives back the exact text"
+                if r.get("lossless")
+                else f"{name}: decoding does not give back the exact text (case, spaces or unknown characters are lost)"
+            )
         if key in ("unk_rate", "vocab_coverage"):
             return f"{name}: {100 * float(r.get(key) or 0):.4g} %"
         return f"{name}: {r.get(key)}"
@@ -407,7 +476,8 @@ class TokenizerCompareView(QWidget):
         self.corpus_line.setText(
             f"Corpus: “{html.escape(str(corpus.get('dataset', '')))}”, {split} split · "
             f"{human_count(int(corpus.get('n_chars') or 0))} characters · "
-            f"{human_count(int(corpus.get('n_words') or 0))} words · {human_bytes(int(corpus.get('n_bytes') or 0))}")
+            f"{human_count(int(corpus.get('n_words') or 0))} words · {human_bytes(int(corpus.get('n_bytes') or 0))}"
+        )
 
     # ------------------------------------------------------------------------------------------------ splits
     def _request_splits(self, result: dict) -> None:
@@ -428,20 +498,21 @@ class TokenizerCompareView(QWidget):
             self.splits_layout.insertWidget(2 * i + 1, view)
             self.split_labels.append(label)
             self.split_views.append(view)
-            rid = self.session.request(p.TokenizeRequest(tokenizer=r.get("id", name), text=text),
-                                       on_reply=guarded(self, self._on_split_reply))
+            rid = self.session.request(
+                p.TokenizeRequest(tokenizer=r.get("id", name), text=text), on_reply=guarded(self, self._on_split_reply)
+            )
             self._split_requests[rid] = (label, view, name, text)
 
     def _span_view_height(self) -> int:
         probe = TokenSpanView()
-        line = probe.fontMetrics().lineSpacing() * 1.25   # TokenSpanView spaces lines at 125 %
+        line = probe.fontMetrics().lineSpacing() * 1.25  # TokenSpanView spaces lines at 125 %
         margins = 2 * probe.frameWidth() + 2 * probe.document().documentMargin()
         probe.deleteLater()
         return int(SPAN_VIEW_LINES * line + margins + 2)
 
     def _on_split_reply(self, reply) -> None:
         entry = self._split_requests.pop(reply.parent, None)
-        if entry is None:   # an older comparison's split
+        if entry is None:  # an older comparison's split
             return
         label, view, name, text = entry
         if not reply.ok:
@@ -450,7 +521,9 @@ class TokenizerCompareView(QWidget):
             view.set_spans(text, reply.spans)
             n = len(reply.spans)
             per = len(text) / n if n else 0.0
-            label.setText(f"<b>{html.escape(name)}</b> · {plural(n, 'token')} · {per:.2f} characters per token "
-                          f"<span style='color:{muted_color(self).name()}'>(hover a token to see its id)</span>")
+            label.setText(
+                f"<b>{html.escape(name)}</b> · {plural(n, 'token')} · {per:.2f} characters per token "
+                f"<span style='color:{muted_color(self).name()}'>(hover a token to see its id)</span>"
+            )
         if not self._split_requests:
             self.splitsShown.emit(len(self.split_views))

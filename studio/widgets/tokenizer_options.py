@@ -5,11 +5,24 @@ The facts it needs about each kind (default special tokens, pre-tokenizers) are 
 studio/state/tokenizer_choices.py's; the engine checks every combination again and its errors are shown as they
 come.
 """
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-                               QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine.choices import DEFAULT_PRE_TOKENIZER, DEFAULT_SPECIALS, FIXED_PRE_TOKENIZER, SPECIAL_ROLES
 from studio import theme
@@ -18,15 +31,17 @@ from studio.widgets.form_helpers import disclosure_button
 
 VOCAB_TIPS = {
     "char": "An upper bound: the vocabulary is every distinct character of the text, up to this many (the rarest "
-            "beyond it become [UNK]). English needs about 100; leave it high unless the text has thousands of "
-            "rare symbols.",
+    "beyond it become [UNK]). English needs about 100; leave it high unless the text has thousands of "
+    "rare symbols.",
     "bytebpe": "How many tokens byte-level BPE learns, from {min} (256 bytes and the special tokens) to 65,536. "
-               "1,000–8,000 suits a few MB of text; too big for a small corpus gives rare tokens the model "
-               "never learns well, and a bigger embedding and output layer.",
+    "1,000–8,000 suits a few MB of text; too big for a small corpus gives rare tokens the model "
+    "never learns well, and a bigger embedding and output layer.",
 }
-DEFAULT_VOCAB_TIP = ("How many tokens to learn, {min}–65,536 (the text's characters and the special tokens come "
-                     "first). 1,000–8,000 suits a few MB of text; too big for a small corpus gives rare tokens the "
-                     "model never learns well, and a bigger embedding and output layer.")
+DEFAULT_VOCAB_TIP = (
+    "How many tokens to learn, {min}–65,536 (the text's characters and the special tokens come "
+    "first). 1,000–8,000 suits a few MB of text; too big for a small corpus gives rare tokens the "
+    "model never learns well, and a bigger embedding and output layer."
+)
 MAX_VOCAB = 65536
 
 
@@ -48,8 +63,10 @@ class TokenizerOptionsForm(QGroupBox):
         for key, label, _ in KINDS:
             self.kind_combo.addItem(label, key)
         self.kind_combo.setMinimumWidth(150)
-        self.kind_combo.setToolTip("How text is cut into tokens. Character is simplest; the BPE kinds, WordPiece "
-                                   "and Unigram make shorter sequences, so the model sees more text per step.")
+        self.kind_combo.setToolTip(
+            "How text is cut into tokens. Character is simplest; the BPE kinds, WordPiece "
+            "and Unigram make shorter sequences, so the model sees more text per step."
+        )
         kind_row.addWidget(self.kind_combo)
         kind_row.addSpacing(12)
         self.vocab_label = QLabel("Vocabulary size:")
@@ -71,8 +88,11 @@ class TokenizerOptionsForm(QGroupBox):
         adv_row = QHBoxLayout()
         self.advanced = self._build_advanced()
         self.advanced_button = disclosure_button(
-            "Advanced options", "Show or hide the finer settings: minimum frequency, text normalization, how text "
-                                "is cut into words, and the special tokens.", self.advanced)
+            "Advanced options",
+            "Show or hide the finer settings: minimum frequency, text normalization, how text "
+            "is cut into words, and the special tokens.",
+            self.advanced,
+        )
         adv_row.addWidget(self.advanced_button)
         self.advanced_summary = QLabel("")
         self.advanced_summary.setToolTip("The advanced options that differ from this kind's defaults.")
@@ -82,9 +102,11 @@ class TokenizerOptionsForm(QGroupBox):
 
         row = QHBoxLayout()
         self.train_button = theme.make_primary(QPushButton("Train tokenizer"))
-        self.train_button.setToolTip("Train a tokenizer of this kind on the selected dataset (Ctrl+T). Takes "
-                                     "seconds for a few MB of text; runs in the engine, so the window stays "
-                                     "responsive.")
+        self.train_button.setToolTip(
+            "Train a tokenizer of this kind on the selected dataset (Ctrl+T). Takes "
+            "seconds for a few MB of text; runs in the engine, so the window stays "
+            "responsive."
+        )
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setToolTip("How far tokenizer training has got.")
@@ -108,26 +130,35 @@ class TokenizerOptionsForm(QGroupBox):
         self.min_freq_spin = QSpinBox()
         self.min_freq_spin.setRange(0, 1_000_000)
         self.min_freq_spin.setGroupSeparatorShown(True)
-        self.min_freq_spin.setToolTip("Pieces (or, for Character, characters) seen fewer times than this are not "
-                                      "added, even if there is room. 0 or 1 keeps everything; 2–5 keeps typos and "
-                                      "one-off names out of the vocabulary. Unigram has no such setting.")
+        self.min_freq_spin.setToolTip(
+            "Pieces (or, for Character, characters) seen fewer times than this are not "
+            "added, even if there is room. 0 or 1 keeps everything; 2–5 keeps typos and "
+            "one-off names out of the vocabulary. Unigram has no such setting."
+        )
         self.min_freq_spin.valueChanged.connect(self._update_summary)
         self.normalizer_combo = QComboBox()
         for key, label, tip in NORMALIZER_CHOICES:
             self.normalizer_combo.addItem(label, key)
             self.normalizer_combo.setItemData(self.normalizer_combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
-        self.normalizer_combo.setToolTip("How the text is tidied before it is cut: Unicode normal forms, lower "
-                                         "case. Lower-casing makes the vocabulary smaller but the model can no "
-                                         "longer write capitals.")
+        self.normalizer_combo.setToolTip(
+            "How the text is tidied before it is cut: Unicode normal forms, lower "
+            "case. Lower-casing makes the vocabulary smaller but the model can no "
+            "longer write capitals."
+        )
         self.normalizer_combo.currentIndexChanged.connect(self._update_summary)
         self.pre_tokenizer_combo = QComboBox()
-        self.pre_tokenizer_combo.setToolTip("How the text is cut into words before the tokenizer learns pieces of "
-                                            "them; no token crosses a word boundary. Fixed for Character and "
-                                            "byte-level BPE.")
+        self.pre_tokenizer_combo.setToolTip(
+            "How the text is cut into words before the tokenizer learns pieces of "
+            "them; no token crosses a word boundary. Fixed for Character and "
+            "byte-level BPE."
+        )
         self.pre_tokenizer_combo.currentIndexChanged.connect(self._update_summary)
         row = QHBoxLayout()
-        for label, widget in (("Min frequency:", self.min_freq_spin), ("Normalizer:", self.normalizer_combo),
-                              ("Words:", self.pre_tokenizer_combo)):
+        for label, widget in (
+            ("Min frequency:", self.min_freq_spin),
+            ("Normalizer:", self.normalizer_combo),
+            ("Words:", self.pre_tokenizer_combo),
+        ):
             lab = QLabel(label)
             lab.setBuddy(widget)
             lab.setToolTip(widget.toolTip())
@@ -137,8 +168,10 @@ class TokenizerOptionsForm(QGroupBox):
         row.addStretch(1)
         lay.addLayout(row)
         specials = QLabel("Special tokens (empty = none):")
-        specials.setToolTip("Tokens with a job of their own, never cut and never learned from text. They take the "
-                            "first ids. Empty a field to leave that role out.")
+        specials.setToolTip(
+            "Tokens with a job of their own, never cut and never learned from text. They take the "
+            "first ids. Empty a field to leave that role out."
+        )
         lay.addWidget(specials)
         grid = QGridLayout()
         grid.setHorizontalSpacing(6)
@@ -193,7 +226,7 @@ class TokenizerOptionsForm(QGroupBox):
         filled = self.special_tokens()
         changed = {r: filled.get(r) for r in SPECIAL_ROLES if filled.get(r) != defaults.get(r)}
         if changed:
-            out["special_tokens"] = changed   # None removes a default role
+            out["special_tokens"] = changed  # None removes a default role
         return out
 
     def set_busy(self, busy: bool) -> None:
@@ -260,7 +293,11 @@ class TokenizerOptionsForm(QGroupBox):
         self.vocab_label.setToolTip(tip)
 
     def _update_summary(self, *_) -> None:
-        names = {"min_frequency": "min frequency", "normalizer": "normalizer", "pre_tokenizer": "words",
-                 "special_tokens": "special tokens"}
+        names = {
+            "min_frequency": "min frequency",
+            "normalizer": "normalizer",
+            "pre_tokenizer": "words",
+            "special_tokens": "special tokens",
+        }
         changed = [names[k] for k in self.options()]
         self.advanced_summary.setText(f"changed: {', '.join(changed)}" if changed else "(this kind's defaults)")

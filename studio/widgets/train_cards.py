@@ -1,4 +1,5 @@
 """The Train panel's row of big numbers: step, losses, learning rate, gradient norm, speed, time so far and ETA."""
+
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
@@ -10,8 +11,11 @@ from studio import theme
 CARDS = [
     ("step", "Step", "Training steps done (one step = one optimizer update on one batch)."),
     ("train_loss", "Train loss", "Loss on the latest training batch, in nats per token. Lower is better."),
-    ("val_loss", "Val loss", "Loss on held-out text at the latest evaluation: how well the model "
-                             "generalises. Lower is better."),
+    (
+        "val_loss",
+        "Val loss",
+        "Loss on held-out text at the latest evaluation: how well the model generalises. Lower is better.",
+    ),
     ("lr", "Learning rate", "Current step size of the optimizer (warm-up, then cosine decay)."),
     ("grad_norm", "Grad norm", "Size of the gradient before clipping; spikes mean unstable training."),
     ("speed", "Speed", "Training throughput in tokens per second."),

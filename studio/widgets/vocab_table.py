@@ -3,14 +3,26 @@
 The table can hold 100k rows, so sorting is done by the model on its Python list (one sort, not a million Python
 comparisons through QSortFilterProxyModel.lessThan); the proxy only filters.
 """
+
 from __future__ import annotations
 
 import html
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QSortFilterProxyModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFont
-from PySide6.QtWidgets import (QAbstractItemView, QFormLayout, QGroupBox, QHeaderView, QLabel, QLineEdit, QSplitter,
-                               QTableView, QTextBrowser, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QFormLayout,
+    QGroupBox,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QSplitter,
+    QTableView,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from engine.format import human_count, plural
@@ -21,18 +33,20 @@ SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 MERGE_RANK_TIP = "the order in which BPE learned this token; lower = learned earlier = more common pair"
 ID, TOKEN, FREQUENCY, RANK = range(4)
 N_CONTEXTS = 10
-CONTEXT_WIDTH = 32   # characters each side: a line fits beside the table at 1280 pixels
+CONTEXT_WIDTH = 32  # characters each side: a line fits beside the table at 1280 pixels
 
 
 class VocabTableModel(QAbstractTableModel):
     """Rows [id, token, frequency, merge rank or None] from a vocab_reply; readable tokens, human counts."""
 
     HEADERS = ("Id", "Token", "Frequency", "Merge rank")
-    TIPS = ("The number the model sees for this token.",
-            "The token's text: ␣ is a space, ⏎ a line break, ⇥ a tab, <0xE2> a byte that is part of a character.",
-            "How often the token occurs in the dataset once it is tokenized (training and validation text).",
-            MERGE_RANK_TIP[0].upper() + MERGE_RANK_TIP[1:] + ". Blank for characters, bytes, special tokens "
-            "and kinds other than BPE.")
+    TIPS = (
+        "The number the model sees for this token.",
+        "The token's text: ␣ is a space, ⏎ a line break, ⇥ a tab, <0xE2> a byte that is part of a character.",
+        "How often the token occurs in the dataset once it is tokenized (training and validation text).",
+        MERGE_RANK_TIP[0].upper() + MERGE_RANK_TIP[1:] + ". Blank for characters, bytes, special tokens "
+        "and kinds other than BPE.",
+    )
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -43,8 +57,10 @@ class VocabTableModel(QAbstractTableModel):
 
     def set_rows(self, rows: list) -> None:
         self.beginResetModel()
-        self._rows = [(int(r[0]), str(r[1]), int(r[2] or 0),
-                       None if len(r) < 4 or r[3] is None else int(r[3]), str(r[1]).lower()) for r in rows]
+        self._rows = [
+            (int(r[0]), str(r[1]), int(r[2] or 0), None if len(r) < 4 or r[3] is None else int(r[3]), str(r[1]).lower())
+            for r in rows
+        ]
         self._sort_rows()
         self.endResetModel()
 
@@ -81,8 +97,11 @@ class VocabTableModel(QAbstractTableModel):
             return (tid, token, freq, rank)[col]
         if role == Qt.ItemDataRole.ToolTipRole:
             if col == RANK:
-                return (f"merge {rank:,}: " + MERGE_RANK_TIP) if rank is not None else \
-                    "not made by a merge (a character, a byte or a special token)"
+                return (
+                    (f"merge {rank:,}: " + MERGE_RANK_TIP)
+                    if rank is not None
+                    else "not made by a merge (a character, a byte or a special token)"
+                )
             return f"id {tid} · '{token}' · {freq:,} occurrences"
         if role == Qt.ItemDataRole.TextAlignmentRole and col != TOKEN:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -98,13 +117,13 @@ class VocabTableModel(QAbstractTableModel):
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         if (column, order) == (self.sort_column, self.sort_order):
-            return   # QTableView asks twice (header indicator, then the view); one sort of 100k rows is enough
+            return  # QTableView asks twice (header indicator, then the view); one sort of 100k rows is enough
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         old_ids = [self._rows[idx.row()][0] if idx.row() < len(self._rows) else None for idx in persistent]
         self.sort_column, self.sort_order = column, order
         self._sort_rows()
-        if persistent:   # the selection and current row follow their tokens
+        if persistent:  # the selection and current row follow their tokens
             new_row_of_id = {r[0]: i for i, r in enumerate(self._rows)}
             for idx, tid in zip(persistent, old_ids):
                 if tid is not None:
@@ -136,7 +155,7 @@ class VocabFilterProxy(QSortFilterProxyModel):
 
     def set_needle(self, text: str) -> None:
         # people type a space for a space; the table shows it as ␣
-        if hasattr(self, "beginFilterChange"):   # Qt 6.10+; invalidateRowsFilter is deprecated there
+        if hasattr(self, "beginFilterChange"):  # Qt 6.10+; invalidateRowsFilter is deprecated there
             self.beginFilterChange()
             self._needle = readable_token(text).lower()
             self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
@@ -158,8 +177,13 @@ def context_html(line: str) -> str:
     a, b = line.find("⟦"), line.rfind("⟧")
     if a < 0 or b < a:
         return html.escape(line)
-    return (html.escape(line[:a]) + "<span style='font-weight:bold; background:#ffe08a; color:#1b1b1b'>"
-            + html.escape(line[a:b + 1]) + "</span>" + html.escape(line[b + 1:]))
+    return (
+        html.escape(line[:a])
+        + "<span style='font-weight:bold; background:#ffe08a; color:#1b1b1b'>"
+        + html.escape(line[a : b + 1])
+        + "</span>"
+        + html.escape(line[b + 1 :])
+    )
 
 
 class TokenDetails(QGroupBox):
@@ -183,8 +207,7 @@ class TokenDetails(QGroupBox):
         self.id_label = QLabel("—")
         self.id_label.setToolTip("The number the model sees for this token.")
         self.frequency_label = QLabel("—")
-        self.frequency_label.setToolTip("How often the token occurs in the dataset (training and validation "
-                                        "text).")
+        self.frequency_label.setToolTip("How often the token occurs in the dataset (training and validation text).")
         self.rank_label = QLabel("—")
         self.rank_label.setToolTip(MERGE_RANK_TIP[0].upper() + MERGE_RANK_TIP[1:] + ".")
         form.addRow("Id:", self.id_label)
@@ -197,8 +220,10 @@ class TokenDetails(QGroupBox):
         self.contexts_view.setFont(monospace_font())
         self.contexts_view.setLineWrapMode(QTextBrowser.LineWrapMode.NoWrap)
         self.contexts_view.setOpenLinks(False)
-        self.contexts_view.setToolTip("Places in the dataset where the token occurs, spread over the text: the "
-                                      "token is between ⟦ ⟧; ⏎ is a line break.")
+        self.contexts_view.setToolTip(
+            "Places in the dataset where the token occurs, spread over the text: the "
+            "token is between ⟦ ⟧; ⏎ is a line break."
+        )
         lay.addWidget(self.contexts_view, 1)
         self._contexts: list[str] = []
         self.token_id: int | None = None
@@ -217,8 +242,9 @@ class TokenDetails(QGroupBox):
         self.token_label.setText(token)
         self.id_label.setText(f"{int(token_id):,}")
         self.frequency_label.setText(f"{int(frequency):,}")
-        self.rank_label.setText("—  (not made by a merge)" if rank is None else
-                                f"{int(rank):,}  (merge number {int(rank) + 1:,})")
+        self.rank_label.setText(
+            "—  (not made by a merge)" if rank is None else f"{int(rank):,}  (merge number {int(rank) + 1:,})"
+        )
         self._contexts = []
         self.contexts_view.setPlainText("looking for it in the corpus…")
 
@@ -245,7 +271,7 @@ class VocabBrowser(QSplitter):
     """The Vocabulary tab: a searchable, sortable table of every token and, beside it, the selected token's
     details with up to N_CONTEXTS places where it occurs in the corpus (asked of the engine per click)."""
 
-    contextsShown = Signal(int)   # corpus contexts now in the token details (0: not in the corpus)
+    contextsShown = Signal(int)  # corpus contexts now in the token details (0: not in the corpus)
 
     def __init__(self, session, parent=None):
         super().__init__(Qt.Orientation.Horizontal, parent)
@@ -281,8 +307,9 @@ class VocabBrowser(QSplitter):
         for col, width in ((ID, 64), (FREQUENCY, 84), (RANK, 96)):
             hh.resizeSection(col, width)
         view.setFont(monospace_font())
-        view.setToolTip("Every token of the tokenizer. Click a column title to sort by it; click a token to see "
-                        "where it occurs.")
+        view.setToolTip(
+            "Every token of the tokenizer. Click a column title to sort by it; click a token to see where it occurs."
+        )
         view.selectionModel().selectionChanged.connect(self._on_selection)
         lv.addWidget(view, 1)
         self.count_label = QLabel("")
@@ -303,7 +330,7 @@ class VocabBrowser(QSplitter):
     def set_rows(self, rows: list, vocab_size: int) -> None:
         self._vocab_size = int(vocab_size or 0)
         self.model.set_rows(rows)
-        self.view.setColumnHidden(RANK, not self.model.has_ranks())   # only BPE kinds have merge ranks
+        self.view.setColumnHidden(RANK, not self.model.has_ranks())  # only BPE kinds have merge ranks
         self._update_count()
 
     def clear(self, note: str = "") -> None:
@@ -327,9 +354,11 @@ class VocabBrowser(QSplitter):
         if not t or row is None:
             return None
         self._contexts_request_id = self.session.request(
-            p.TokenContextsRequest(tokenizer=t.get("id", t.get("name")), token_id=row[0], n=N_CONTEXTS,
-                                   width=CONTEXT_WIDTH),
-            on_reply=guarded(self, self._on_contexts))
+            p.TokenContextsRequest(
+                tokenizer=t.get("id", t.get("name")), token_id=row[0], n=N_CONTEXTS, width=CONTEXT_WIDTH
+            ),
+            on_reply=guarded(self, self._on_contexts),
+        )
         return self._contexts_request_id
 
     def _on_selection(self, *_) -> None:
@@ -341,7 +370,7 @@ class VocabBrowser(QSplitter):
 
     def _on_contexts(self, reply) -> None:
         if reply.parent != self._contexts_request_id:
-            return   # an older click's answer, or one for a tokenizer no longer shown
+            return  # an older click's answer, or one for a tokenizer no longer shown
         if not reply.ok:
             self.details.show_error(f"Could not look it up: {reply.error}")
             return
