@@ -9,10 +9,10 @@ frames and posts each drain to the GUI thread through a Mailbox (STUDIO_ENGINE_R
 Neither that thread nor the accept thread ever holds the client or any Qt object (see studio/thread_mailbox.py).
 Spawning, the socket, signals and the words for an exit are Qt-free, in studio/engine_process.py.
 
-Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere):
+Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere); what it decides (death,
+hang, the ordered stop's escalation) is Qt-free, in studio/engine_supervisor.py, and this class carries it out:
 - death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
-- hang: no frame for HANG_S while running (heartbeats arrive every second), or no hello reply within
-  STARTUP_GRACE_S (spawn + `import torch` + device set-up take seconds) -> `engineHung(reason)`;
+- hang: no frame for a while, or no hello reply in time -> `engineHung(reason)`;
 - stop: shutdown_request, then SIGTERM (the engine checkpoints), then SIGKILL to the whole process group.
 """
 
@@ -30,6 +30,7 @@ from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
 from studio.engine_process import SIGKILL, WINDOWS, EngineProcess, hello_problem, log_tail, send
+from studio.engine_supervisor import KILL_AFTER_S, TERM_AFTER_S, Watch, next_step
 from studio.thread_mailbox import (
     MAX_FRAMES_PER_DRAIN,
     Mailbox,
@@ -39,11 +40,6 @@ from studio.thread_mailbox import (
     read_frames,
 )
 
-STARTUP_GRACE_S = 30.0
-HANG_S = 10.0
-TERM_AFTER_S = 2.0  # after shutdown_request, SIGTERM the group
-KILL_AFTER_S = 4.0  # after shutdown_request, SIGKILL the group
-EOF_EXIT_WAIT_S = 1.5  # after EOF, how long to wait for the exit code before killing
 READERS = ("notifier", "thread")
 
 
@@ -78,8 +74,7 @@ class EngineClient(QObject):
         self._accept_cancelled = threading.Event()
         self.state = "idle"
         self.detail = ""
-        self.hang_s = HANG_S
-        self.startup_grace_s = STARTUP_GRACE_S
+        self.watch = Watch()  # the limits and the clock of supervision (Qt-free, studio/engine_supervisor.py)
         self.hello: p.HelloReply | None = None
         self.workspace: str | None = None
         self.engine: EngineProcess | None = None  # the process and its socket (Qt-free)
@@ -87,14 +82,6 @@ class EngineClient(QObject):
         self._notifier: QSocketNotifier | None = None
         self._gen = 0
         self._accepting = False
-        self._started_at = 0.0
-        self._last_frame = 0.0
-        self._eof_at: float | None = None
-        self._dead_at = 0.0
-        self._kill_after = KILL_AFTER_S
-        self._stop_at: float | None = None
-        self._term_sent = False
-        self._kill_sent = False
         self._restart_after_stop = False
         self._timer = QTimer(self)
         self._timer.setInterval(100)
@@ -104,6 +91,22 @@ class EngineClient(QObject):
     @property
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
+
+    @property
+    def hang_s(self) -> float:
+        return self.watch.hang_s
+
+    @hang_s.setter
+    def hang_s(self, seconds: float) -> None:
+        self.watch.hang_s = seconds
+
+    @property
+    def startup_grace_s(self) -> float:
+        return self.watch.startup_grace_s
+
+    @startup_grace_s.setter
+    def startup_grace_s(self, seconds: float) -> None:
+        self.watch.startup_grace_s = seconds
 
     @property
     def proc(self) -> subprocess.Popen | None:
@@ -125,8 +128,7 @@ class EngineClient(QObject):
         self._gen += 1
         self.workspace = str(workspace)
         self.hello = None
-        self._eof_at = self._stop_at = None
-        self._term_sent = self._kill_sent = False
+        self.watch.started(time.monotonic())
         self.engine = engine = EngineProcess(self.workspace)
         try:
             engine.spawn()
@@ -134,7 +136,7 @@ class EngineClient(QObject):
             self._set_state("dead", f"the engine could not be started: {e}")
             self.engineDied.emit(self.detail)
             return
-        self._started_at = self._last_frame = time.monotonic()
+        self.watch.started(time.monotonic())
         self._accepting = True
         self._accept_cancelled = threading.Event()
         threading.Thread(
@@ -148,7 +150,7 @@ class EngineClient(QObject):
 
     def send(self, msg: p.Message) -> bool:
         """Send one message; False when there is no live connection (the caller reports it)."""
-        if self._conn is None or self._eof_at is not None:
+        if self._conn is None or self.watch.eof_at is not None:
             return False
         try:
             send(self._conn, msg)
@@ -162,12 +164,12 @@ class EngineClient(QObject):
 
         `kill_after` (seconds) gives a running training longer to stop and write its checkpoint before SIGKILL."""
         self._restart_after_stop = False
-        self._kill_after = max(kill_after or KILL_AFTER_S, TERM_AFTER_S)
+        self.watch.kill_after = max(kill_after or KILL_AFTER_S, TERM_AFTER_S)
         self._begin_stop()
 
     def wait_stopped(self, timeout: float | None = None) -> bool:
         """Run a local event loop (the GUI keeps painting) until the process is gone; for quitting the app."""
-        timeout = timeout if timeout is not None else self._kill_after + 1.0
+        timeout = timeout if timeout is not None else self.watch.kill_after + 1.0
         if self.proc is None or self.state in ("stopped", "dead"):
             return True
         loop = QEventLoop()
@@ -187,7 +189,7 @@ class EngineClient(QObject):
             self.start(self.workspace)
             return
         self._restart_after_stop = True
-        self._kill_after = KILL_AFTER_S
+        self.watch.kill_after = KILL_AFTER_S
         self._begin_stop()
 
     def kill_now(self) -> None:
@@ -216,7 +218,7 @@ class EngineClient(QObject):
             return
         self._accepting = False
         self._conn = conn
-        self._last_frame = time.monotonic()
+        self.watch.last_frame = time.monotonic()
         if self.reader == "thread":
             threading.Thread(
                 target=read_frames, args=(conn, self._mailbox.post), name="engine-reader", daemon=True
@@ -271,7 +273,7 @@ class EngineClient(QObject):
     def _deliver(self, msgs: list[p.Message]) -> None:
         if not msgs:
             return
-        self._last_frame = time.monotonic()
+        self.watch.last_frame = time.monotonic()
         if self.state == "hung":
             self._set_state("ready" if self.hello is not None else "starting", "")
         out = []
@@ -294,49 +296,36 @@ class EngineClient(QObject):
 
     # --------------------------------------------------------------------------------------------- supervision
     def _supervise(self) -> None:
+        """Carry out what the supervisor decides (studio/engine_supervisor.py)."""
         proc = self.proc
         if proc is None:
             self._timer.stop()
             return
-        now = time.monotonic()
-        code = proc.poll()
-        if self.state == "dead":
-            if code is not None:
-                self._finish_dead()
-            elif now - self._dead_at > TERM_AFTER_S:
-                self._signal_group(SIGKILL)
-            return
-        if self.state == "stopped":
+        step, reason = next_step(
+            self.state,
+            self.watch,
+            time.monotonic(),
+            proc.poll(),
+            frames_waiting=self._frames_waiting(),
+            hello_seen=self.hello is not None,
+        )
+        if step == "finish_dead":
+            self._finish_dead()
+        elif step == "kill":
+            self._signal_group(SIGKILL)
+        elif step == "term":
+            self._signal_group(signal.SIGTERM)
+        elif step == "quiet":
             self._timer.stop()
-            return
-        if code is not None:
-            if self.state == "stopping":
-                self._finish_stop()
-            else:
-                self._die(self._exit_reason(code))
-                self._finish_dead()
-            return
-        if self.state == "stopping":
-            elapsed = now - (self._stop_at or now)
-            if elapsed >= self._kill_after and not self._kill_sent:
-                self._kill_sent = True
-                self._signal_group(SIGKILL)
-            elif elapsed >= TERM_AFTER_S and not self._term_sent:
-                self._term_sent = True
-                self._signal_group(signal.SIGTERM)
-            return
-        if self._eof_at is not None:
-            if now - self._eof_at >= EOF_EXIT_WAIT_S:
-                self._die("the engine closed its connection" + self._tail_text(), SIGKILL)
-            return
-        if self.state in ("starting", "ready", "hung"):
-            if self._frames_waiting():
-                return  # frames are waiting: the event loop was busy, not the engine
-            if self.hello is None:
-                if now - self._started_at > self.startup_grace_s and self.state != "hung":
-                    self._hang(f"the engine did not answer within {self.startup_grace_s:.0f} s of starting")
-            elif now - self._last_frame > self.hang_s and self.state != "hung":
-                self._hang(f"no heartbeat from the engine for {self.hang_s:.0f} s")
+        elif step == "finish_stop":
+            self._finish_stop()
+        elif step == "exited":
+            self._die(self._exit_reason(proc.poll()))
+            self._finish_dead()
+        elif step == "eof_dead":
+            self._die("the engine closed its connection" + self._tail_text(), SIGKILL)
+        elif step == "hang":
+            self._hang(reason)
 
     def _frames_waiting(self) -> bool:
         if self._mailbox.pending():
@@ -350,8 +339,8 @@ class EngineClient(QObject):
     def _on_eof(self) -> None:
         if self._notifier is not None:
             self._notifier.setEnabled(False)
-        if self._eof_at is None:
-            self._eof_at = time.monotonic()
+        if self.watch.eof_at is None:
+            self.watch.eof_at = time.monotonic()
         self._supervise()
 
     def _exit_reason(self, code: int) -> str:
@@ -365,7 +354,7 @@ class EngineClient(QObject):
         if self.state in ("dead", "stopped"):
             return
         self._cancel_accept()
-        self._dead_at = time.monotonic()
+        self.watch.dead_at = time.monotonic()
         if sig is not None:
             self._signal_group(sig)
         self._timer.start()
@@ -385,11 +374,11 @@ class EngineClient(QObject):
             self._finish_stop()
             return
         self._set_state("stopping", "")
-        self._stop_at = time.monotonic()
+        self.watch.stop_at = time.monotonic()
         self._cancel_accept()
         if not self.send(p.ShutdownRequest()):
             # Not connected (yet): nobody would read a shutdown request, so go straight to SIGTERM.
-            self._term_sent = True
+            self.watch.term_sent = True
             self._signal_group(signal.SIGTERM)
         self._timer.start()
 
