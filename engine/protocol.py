@@ -27,7 +27,7 @@ import os
 import struct
 import sys
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast
 
 if sys.version_info >= (3, 11):
     from typing import dataclass_transform
@@ -37,14 +37,15 @@ else:  # 3.10: the decorator only informs type checkers
         return lambda fn: fn
 
 
-PROTOCOL_VERSION = "1.4"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.5"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
 
 # The words the wire uses for states and actions. The engine process is idle or busy (and stopped as it exits);
 # a run in progress is starting, training, paused or stopping; a run that ended finished, was stopped, or failed.
-# One Status message carries either kind of state (its `run` says which run when it is a run's).
+# A Status carries the two apart (engine_state, run_state, since 1.5) and, for older studios, either in `state`;
+# read them with `status_states`, which also understands an older engine's `state`.
 EngineState = Literal["idle", "busy", "stopped"]
 RunState = Literal["starting", "training", "paused", "stopping"]
 RunOutcome = Literal["finished", "stopped", "failed"]
@@ -497,13 +498,34 @@ class TokenAttentionReply(Reply):
 
 @message("status")
 class Status(Message):
-    """The engine's state (EngineState, `run` None) or a run's (RunState, then RunOutcome once it ended)."""
+    """The engine's state and, when the message is about a run, that run's (RunState, then RunOutcome once it
+    ended). `state` is the 1.4 field that carried either one; it is still sent, as before, for older studios."""
 
     state: EngineState | RunState | RunOutcome = "idle"
     run: int | None = None
     step: int = 0
     max_iters: int = 0
     message: str = ""
+    # (1.5) The engine process's own state: a training run, paused or not, holds the work lane, so it is "busy".
+    # None only in a Status from an older engine, which `status_states` then reads from `state`.
+    engine_state: EngineState | None = None
+    run_state: RunState | RunOutcome | None = None  # (1.5) the run's; None when the message is about the engine
+
+
+def status_states(msg: Status) -> tuple[EngineState | None, RunState | RunOutcome | None]:
+    """The engine's state and the run's (None when the Status is not about a run) in any Status.
+
+    A 1.5 engine sends both; from an older one (engine_state None) they are read from its single `state`: a run
+    in progress keeps the engine busy, "stopped" is a run's outcome only with `run` set (else the engine exiting),
+    and a word this side does not know gives (None, None)."""
+    if msg.engine_state is not None:
+        return msg.engine_state, msg.run_state
+    state = msg.state
+    if state in RUN_STATES or (state in RUN_OUTCOMES and msg.run is not None):
+        return "busy", cast("RunState | RunOutcome", state)
+    if state in ENGINE_STATES:
+        return cast(EngineState, state), None
+    return None, None
 
 
 @message("metrics")

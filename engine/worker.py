@@ -86,9 +86,17 @@ class Engine(DataHandlers, ModelHandlers):
     def send(self, msg: p.Message) -> None:
         self.outbox.send(msg)
 
-    def set_state(self, state: str, message: str = "") -> None:
+    def set_state(self, state: p.EngineState, message: str = "") -> None:
         self.outbox.state = state
-        self.send(p.Status(state=state, run=self.training_run, message=message))
+        self.send(p.Status(state=state, engine_state=state, run=self.training_run, message=message))
+
+    def _status_now(self) -> p.Status:
+        """Where the engine stands, for a studio that has just said hello. `state` is the heartbeat's word, as a
+        1.4 engine sent it; while a run trains that is the run's state, and the engine is busy."""
+        state = self.outbox.state
+        run_state = state if state in p.RUN_STATES else None
+        engine_state = "busy" if run_state else state
+        return p.Status(state=state, engine_state=engine_state, run_state=run_state, run=self.training_run)
 
     def _studio_gone(self) -> None:
         print("engine: studio connection closed; stopping", file=sys.stderr, flush=True)
@@ -174,7 +182,7 @@ class Engine(DataHandlers, ModelHandlers):
                 workspace=self.ws().summary(),
             )
         )
-        self.send(p.Status(state=self.outbox.state, run=self.training_run))
+        self.send(self._status_now())
 
     def _handle_shutdown_request(self, msg: p.ShutdownRequest) -> None:
         self.send(p.ShutdownReply(parent=msg.id))
@@ -239,7 +247,7 @@ class Engine(DataHandlers, ModelHandlers):
         field, fields = field_of(e)
         self.send(p.error_reply(request, user_text(e), field=field, fields=fields))
 
-    def job_loop(self, jobs: queue.Queue, slot: str, busy_state: str | None) -> None:
+    def job_loop(self, jobs: queue.Queue, slot: str, busy_state: p.EngineState | None) -> None:
         while not self.shutdown.is_set():
             try:
                 job = jobs.get(timeout=0.2)

@@ -76,6 +76,8 @@ class ModelHandlers:
                     self.send(
                         p.Status(
                             state=event.state,
+                            engine_state="busy",  # the run holds the work lane until its job ends ("idle" follows)
+                            run_state=event.state,
                             run=run_id,
                             step=int(event.step),
                             max_iters=int(event.max_iters),

@@ -29,18 +29,20 @@ from studio.state.workspace import WorkspaceState
 
 APP_NAME = "TransformerStudio"
 
-# Engine Status.state -> the studio's engine state. Run outcomes (finished, stopped, failed) are followed by
-# "idle" from the engine itself, so they do not change the engine state here.
-_ENGINE_STATES = {
-    "idle": "ready",
-    "busy": "busy",
-    "starting": "training",
-    "training": "training",
-    "stopping": "training",
-    "paused": "paused",
-}
-_RUN_ENDED = ("finished", "stopped", "failed")
-_TRAINING = ("training", "paused", "starting", "stopping")
+# A Status's states -> the studio's engine state: a run in progress decides it; the engine's own state does when
+# no run is. A run's outcome (finished, stopped, failed) is followed by "idle" from the engine itself, and the
+# engine's "stopped" by the end of its process, so neither changes the engine state here.
+_RUN_PHASES = {"starting": "training", "training": "training", "stopping": "training", "paused": "paused"}
+_ENGINE_WORDS = {"idle": "ready", "busy": "busy"}
+
+
+def _studio_state(status: p.Status) -> str | None:
+    engine_state, run_state = p.status_states(status)
+    if run_state is not None:
+        return _RUN_PHASES.get(run_state)
+    return _ENGINE_WORDS.get(engine_state or "")
+
+
 # Replies after which the workspace's lists are read again.
 _CHANGES_WORKSPACE = (p.ImportReply, p.TokenizerTrainReply, p.TrainReply, p.DeleteReply, p.RestoreReply)
 SAVE_DELAY_MS = 400  # selections are written this long after the last change (a slider drag writes once)
@@ -122,7 +124,7 @@ class Session(QObject):
         if state == "ready":
             # Engine-side states (busy, training) come from Status broadcasts; "ready" here only ends a hang.
             if self.engine_state == "hung" and self.hello is not None:
-                last = _ENGINE_STATES.get(self.last_status.state, "ready") if self.last_status else "ready"
+                last = (_studio_state(self.last_status) if self.last_status else None) or "ready"
                 self._set_engine_state(last, self.device_name if last == "ready" else "")
         elif state in ("starting", "stopping", "stopped"):
             if state == "starting":
@@ -142,7 +144,7 @@ class Session(QObject):
         self.device = hello.device
         if hello.workspace:
             self.apply_workspace(hello.workspace)
-        last = _ENGINE_STATES.get(self.last_status.state) if self.last_status else None
+        last = _studio_state(self.last_status) if self.last_status else None
         self._set_engine_state(last or "ready", self.device_name if last in (None, "ready") else "")
         for msg in self.requests.take_queued():
             if p.too_old_for(msg.kind, hello.protocol_version):
@@ -300,17 +302,18 @@ class Session(QObject):
 
     def _on_status(self, st: p.Status) -> None:
         self.last_status = st
-        state = _ENGINE_STATES.get(st.state)
-        if st.state in _TRAINING and st.run is not None:
+        engine_state, run_state = p.status_states(st)
+        if run_state in p.RUN_STATES and st.run is not None:
             self.training_run = st.run
-        self.workspace_state.status_arrived(st.run, st.state, st.step, st.max_iters)
-        if st.state in _RUN_ENDED and st.run is not None:
+        self.workspace_state.status_arrived(st.run, run_state, st.step, st.max_iters)
+        if run_state in p.RUN_OUTCOMES and st.run is not None:
             self.training_run = None
-            if st.state == "failed" and st.message:
+            if run_state == "failed" and st.message:
                 self.notice.emit("error", f"Run {st.run} failed: {st.message}")
             self.refresh_workspace()
-        elif st.state == "idle":
+        elif engine_state == "idle":
             self.training_run = None
+        state = _studio_state(st)
         if state is not None:
             self._set_engine_state(state, self.device_name if state == "ready" else st.message)
         self.statusReceived.emit(st)

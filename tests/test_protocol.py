@@ -99,3 +99,25 @@ def test_the_state_words_are_listed_once_as_types_and_as_values():
     assert typing.get_args(p.RunState) == p.RUN_STATES
     assert typing.get_args(p.RunOutcome) == p.RUN_OUTCOMES
     assert set(p.ENGINE_STATES) & (set(p.RUN_STATES) | set(p.RUN_OUTCOMES)) == {"stopped"}
+
+
+def test_status_states_reads_the_new_fields_and_an_older_engines_single_state():
+    """A 1.5 Status says the engine's state and the run's apart; one from a 1.4 engine (no engine_state on the
+    wire) is read from its `state`: a run's state keeps the engine busy, "stopped" is a run's only with `run`."""
+    new = p.Status(state="paused", engine_state="busy", run_state="paused", run=3)
+    assert p.status_states(new) == ("busy", "paused")
+    assert p.status_states(p.Status(state="idle", engine_state="idle")) == ("idle", None)
+
+    def old(**fields):
+        msg = p.decode_message({"kind": "status", "id": "1-1", "step": 0, "max_iters": 0, "message": "", **fields})
+        assert isinstance(msg, p.Status) and msg.engine_state is None and msg.run_state is None
+        return p.status_states(msg)
+
+    assert old(state="idle") == ("idle", None)
+    assert old(state="busy") == ("busy", None)
+    assert old(state="training", run=3) == ("busy", "training")
+    assert old(state="starting") == ("busy", "starting")  # a run's state, even before its id is known
+    assert old(state="finished", run=3) == ("busy", "finished")
+    assert old(state="stopped", run=3) == ("busy", "stopped")
+    assert old(state="stopped") == ("stopped", None)  # the engine exiting
+    assert old(state="teleporting") == (None, None)  # a word this side does not know changes nothing

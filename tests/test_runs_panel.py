@@ -98,7 +98,7 @@ def test_the_engine_renames_and_an_old_peer_ignores_the_new_kind(session):
     assert replies[0].ok and replies[0].row["name"] == "renamed"
     assert not replies[1].ok and "only runs can be renamed" in replies[1].error
     # The protocol grows by its minor number: a 1.2 peer still talks to this side.
-    assert p.PROTOCOL_VERSION == "1.4" and p.compatible("1.2")
+    assert p.PROTOCOL_VERSION == "1.5" and p.compatible("1.2")
 
 
 def test_f2_renames_the_selected_run_in_the_table_and_on_disk(qtbot, session):

@@ -108,11 +108,45 @@ def test_import_train_pause_resume_stop_generate(engine, tmp_path):
     stopped = engine.wait_for(lambda m: isinstance(m, p.Status) and m.state == "stopped")
     assert time.monotonic() - t0 < 5, "stop must answer within a step (plus a checkpoint)"
     assert stopped.run == run_id
+    # The run's states and the engine's travel apart (1.5): the run holds the work lane, so the engine stays busy
+    # through it, its outcome included, and says idle once the job is over.
+    assert (paused.engine_state, paused.run_state) == ("busy", "paused")
+    assert (stopped.engine_state, stopped.run_state) == ("busy", "stopped")
+    idle = engine.wait_for(lambda m: isinstance(m, p.Status) and m.state == "idle")
+    assert (idle.engine_state, idle.run_state, idle.run) == ("idle", None, None)
+    runs_states = [m.run_state for m in engine.inbox if isinstance(m, p.Status) and m.run == run_id]
+    assert runs_states[:2] == ["starting", "training"] and "stopping" in runs_states
 
     metrics = engine.request(p.MetricsRequest(run=run_id))
     assert metrics.ok and len([r for r in metrics.rows if r["split"] == "train"]) >= 5
     runs = engine.request(p.WorkspaceRequest()).workspace["runs"]
     assert runs[-1]["id"] == run_id and runs[-1]["status"] == "stopped"
+
+
+def test_a_run_that_finishes_says_so_and_leaves_the_engine_idle(engine, tmp_path):
+    ds = engine.request(p.ImportRequest(paths=[str(corpus(tmp_path))], name="short"))
+    tok = engine.request(p.TokenizerTrainRequest(dataset=ds.dataset["id"], tokenizer_kind="char"))
+    start = engine.request(p.TrainRequest(config=tiny_config(ds.dataset["id"], tok.tokenizer["id"], 20)))
+    assert start.ok, start.error
+    run_id = start.run["id"]
+    deadline = time.monotonic() + 60
+    while True:  # the broadcasts stay in the inbox in the order they came, up to the engine's idle after the run
+        engine.pump()
+        statuses = [m for m in engine.inbox if isinstance(m, p.Status)]
+        first = next((i for i, m in enumerate(statuses) if m.run == run_id), None)
+        if first is not None and statuses[-1].engine_state == "idle" and statuses[-2].run == run_id:
+            break
+        assert time.monotonic() < deadline, f"no idle after the run; engine log:\n{engine.log()[-2000:]}"
+    states = [(m.engine_state, m.run_state) for m in statuses[first - 1 :]]
+    assert states == [
+        ("busy", None),  # the job takes the work lane
+        ("busy", "starting"),
+        ("busy", "training"),
+        ("busy", "finished"),
+        ("idle", None),
+    ]
+    assert [m.state for m in statuses[first - 1 :]] == ["busy", "starting", "training", "finished", "idle"]
+    assert all(m.run == run_id for m in statuses[first:-1]) and statuses[-1].run is None
 
 
 def test_engine_stops_training_and_exits_when_the_studio_dies(tmp_path):

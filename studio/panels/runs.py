@@ -238,9 +238,10 @@ class RunsPanel(QWidget):
             self._update_live(run_id, step=int(rows[-1].get("step") or 0))
 
     def _on_status(self, st) -> None:
-        if st.run is None:
+        run_state = p.status_states(st)[1]
+        if st.run is None or run_state is None:
             return
-        fields = {"status": st.state, "step": int(st.step or 0)}
+        fields = {"status": run_state, "step": int(st.step or 0)}
         if st.max_iters:
             fields["max_iters"] = int(st.max_iters)
         self._update_live(st.run, **fields)

@@ -261,8 +261,7 @@ class TrainingPanel(QWidget):
         self._update_buttons()
 
     def toggle_pause(self) -> None:
-        paused = self._status is not None and self._status.state == "paused"
-        self.session.control("resume" if paused else "pause")
+        self.session.control("resume" if self._run_state() == "paused" else "pause")
 
     def stop_training(self) -> None:
         if self._start_when_ready:
@@ -367,23 +366,25 @@ class TrainingPanel(QWidget):
         self._schedule()
 
     def _on_status(self, st) -> None:
-        if st.run is None and st.state not in ("idle", "busy"):
+        engine_state, run_state = p.status_states(st)
+        about_run = st.run is not None and run_state is not None
+        if not about_run and engine_state not in ("idle", "busy"):
             return
-        if st.run is not None:
+        if about_run:
             self._status = st
             if st.max_iters:
                 self._max_iters = st.max_iters
-        elif self._status is not None and self._status.state in _LIVE:
+        elif self._live():
             self._status = None  # the engine went idle: whatever ran has ended
-        if st.run is not None:
-            text = status_text(st.state, st.message)
+        if about_run:
+            text = status_text(run_state, st.message)
             shown = st.run == self.curves.run_id or self.curves.run_id is None
             if shown:
                 self.state_label.setText(text)  # the caption above names the run
                 self._update_summary()
-            elif st.state in _LIVE:
+            elif run_state in _LIVE:
                 self.state_label.setText(f"Run {st.run} is {text.lower()} (another run is shown)")
-            if st.state == "failed":
+            if run_state == "failed":
                 self._show_error(f"Run {st.run} failed: {st.message}" if st.message else f"Run {st.run} failed")
         self._schedule()
         self._update_buttons()
@@ -426,17 +427,21 @@ class TrainingPanel(QWidget):
                 self.progress.setFormat("")
 
     # ----------------------------------------------------------------------------------------------- state
+    def _run_state(self) -> str | None:
+        """The state of the run this panel last heard about (None before any)."""
+        return p.status_states(self._status)[1] if self._status is not None else None
+
     def _live(self) -> bool:
-        return self._status is not None and self._status.state in _LIVE
+        return self._run_state() in _LIVE
 
     def _update_buttons(self) -> None:
         engine_ok = self.session.engine_state in ("ready", "starting", "busy", "training", "paused")
         busy = self._train_request is not None or self._live() or self.session.is_training
-        paused = self._status is not None and self._status.state == "paused"
+        paused = self._run_state() == "paused"
         waiting = self._start_when_ready
         self.train_button.setEnabled(engine_ok and not busy and not waiting and self.session.engine_state != "busy")
         self.train_button.setText("Starting…" if waiting else "▶  Train")
-        self.pause_button.setEnabled(self._live() and self._status.state in ("training", "paused"))
+        self.pause_button.setEnabled(self._run_state() in ("training", "paused"))
         self.pause_button.setText("Resume" if paused else "Pause")
         self.stop_button.setEnabled(busy or waiting)
         run = self.session.run

@@ -152,9 +152,10 @@ class WorkspaceState:
         if rows:
             self.update_run(run_id, **progress_of(rows))
 
-    def status_arrived(self, run: int | None, state: str, step: int, max_iters: int) -> None:
-        """The engine's Status of a training run: its row shows the step and how the run stands."""
-        if run is None:
+    def status_arrived(self, run: int | None, state: str | None, step: int, max_iters: int) -> None:
+        """The engine's Status of a training run (`state` its run_state): its row shows the step and how the run
+        stands. A Status about the engine alone (no run, or no run state) changes no row."""
+        if run is None or state is None:
             return
         status = "running" if state in ("starting", "training") else state
         if state == "stopping":
