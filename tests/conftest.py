@@ -188,3 +188,19 @@ def kill_engine_unnoticed(session) -> None:
     os.killpg(os.getpgid(session.client.pid), signal.SIGKILL)
     session.client.proc.wait(10)
     assert session.engine_state != "dead"
+
+
+def use_a_seconds_long_run(session) -> None:
+    """Model and training settings for a run that finishes in seconds (1 layer, 20 steps, evaluations at 10)."""
+    session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
+    session.update_config(
+        "train",
+        batch_size=4,
+        max_iters=20,
+        eval_interval=10,
+        eval_iters=2,
+        log_interval=2,
+        warmup_iters=2,
+        lr_decay_iters=20,
+        checkpoint_interval=1000,
+    )

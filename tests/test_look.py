@@ -7,7 +7,7 @@ from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
-from conftest import ended_runs, shown
+from conftest import ended_runs, shown, use_a_seconds_long_run
 from engine import protocol as p
 from studio import theme
 from studio.panels.data import DataPanel
@@ -128,18 +128,7 @@ def test_the_binary_file_warning_is_shown_once(qtbot, module_session, tmp_path):
 def _short_run_config(session) -> None:
     """A run of seconds on the built-in sample (other tests of the module import and select tiny datasets)."""
     session.select_dataset(next(d for d in session.workspace["datasets"] if d["name"] == "sample"))
-    session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
-    session.update_config(
-        "train",
-        batch_size=4,
-        max_iters=20,
-        eval_interval=10,
-        eval_iters=2,
-        log_interval=2,
-        warmup_iters=2,
-        lr_decay_iters=20,
-        checkpoint_interval=1000,
-    )
+    use_a_seconds_long_run(session)
 
 
 def _ticks_shown(plot) -> bool:

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from conftest import ended_runs, main_window
+from conftest import ended_runs, main_window, use_a_seconds_long_run
 from engine import protocol as p
 from studio.main_window import PAGES
 from studio.widgets.elided_combo import ElidedComboBox
@@ -159,18 +159,7 @@ def _where(w: QWidget) -> str:
 
 def _train_a_short_run(qtbot, session) -> None:
     """A finished run, so the run combos, the charts and the Attention panel have something to show."""
-    session.update_config("model", n_layer=1, n_head=2, n_embd=32, block_size=32)
-    session.update_config(
-        "train",
-        batch_size=4,
-        max_iters=20,
-        eval_interval=10,
-        eval_iters=2,
-        log_interval=2,
-        warmup_iters=2,
-        lr_decay_iters=20,
-        checkpoint_interval=1000,
-    )
+    use_a_seconds_long_run(session)
     ended = ended_runs(session)
     started = []
     session.request(p.TrainRequest(config=session.config.to_dict()), started.append)
