@@ -15,14 +15,19 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from engine.errors import UserError
+from engine.objectives.catalog import OBJECTIVE_NAMES, objective_info
 from engine.resources import read_json, read_text, resource_path
 
-POS_ENCODINGS = ("learned", "sinusoidal", "rope")
+POS_ENCODINGS = ("learned", "sinusoidal", "rope", "alibi")
 NORMS = ("layernorm", "rmsnorm")
+NORM_POSITIONS = ("pre", "post")
 MLPS = ("gelu", "swiglu")
-ARCHITECTURES = ("decoder",)
+ARCHITECTURES = ("decoder", "encoder", "encoder-decoder")
 TOKENIZER_KINDS = ("char", "bpe", "bytebpe", "wordpiece", "unigram")
-OBJECTIVES = ("causal_lm",)
+OBJECTIVES = OBJECTIVE_NAMES
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LR_SCHEDULES = ("cosine", "linear", "constant", "inverse_sqrt")
+DENOISING_NOISES = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -45,7 +50,27 @@ FIELD_LABELS: dict[str, str] = {
     "model.norm": "Normalisation",
     "model.mlp": "MLP",
     "model.tie_embeddings": "Tie embeddings",
+    "model.n_decoder_layer": "Decoder layers",
+    "model.n_segments": "Segments",
+    "model.norm_position": "Norm position",
     "objective.name": "Objective",
+    "objective.mask_prob": "Masked share",
+    "objective.mask_token_share": "Of those, shown as [MASK]",
+    "objective.random_token_share": "Of those, a random token",
+    "objective.whole_word": "Mask whole words",
+    "objective.prefix_fraction": "Prefix share",
+    "objective.noise_density": "Noise density",
+    "objective.mean_span_length": "Mean span length",
+    "objective.fim_rate": "Fill-in-the-middle share",
+    "objective.noises": "Noise functions",
+    "objective.denoise_mask_prob": "Damaged share",
+    "objective.poisson_lambda": "Mean infilled span",
+    "objective.predict_fraction": "Predicted share",
+    "train.optimizer": "Optimizer",
+    "train.momentum": "Momentum",
+    "train.nesterov": "Nesterov momentum",
+    "train.lr_schedule": "Learning-rate schedule",
+    "train.label_smoothing": "Label smoothing",
     "train.batch_size": "Batch size",
     "train.max_iters": "Training steps",
     "train.learning_rate": "Learning rate",
@@ -160,6 +185,17 @@ class ModelConfig:
     norm: str = "layernorm"
     mlp: str = "gelu"
     tie_embeddings: bool = True
+    # encoder-decoder only: the decoder stack's depth; 0 means as many layers as the encoder (model.n_layer).
+    n_decoder_layer: int = 0
+    # encoder only: segment (token-type) embeddings; 0 none, 2 for sentence pairs (NSP / SOP).
+    n_segments: int = 0
+    # "pre": x + f(norm(x)) (GPT-2, LLaMA); "post": norm(x + f(x)) (the original Transformer, BERT).
+    norm_position: str = "pre"
+
+    @property
+    def decoder_layers(self) -> int:
+        """Layers of the decoder stack of an encoder-decoder (n_decoder_layer, or n_layer when that is 0)."""
+        return self.n_decoder_layer or self.n_layer
 
     @property
     def head_dim(self) -> int:
@@ -179,7 +215,10 @@ class ModelConfig:
         _choice("model.pos_encoding", self.pos_encoding, POS_ENCODINGS)
         _choice("model.norm", self.norm, NORMS)
         _choice("model.mlp", self.mlp, MLPS)
+        _choice("model.norm_position", self.norm_position, NORM_POSITIONS)
         _int_range("model.n_layer", self.n_layer, 1, 256)
+        _int_range("model.n_decoder_layer", self.n_decoder_layer, 0, 256)
+        _int_range("model.n_segments", self.n_segments, 0, 16)
         _int_range("model.n_head", self.n_head, 1, 256)
         _int_range("model.n_embd", self.n_embd, 1, 65536)
         _int_range("model.block_size", self.block_size, 2, 1 << 20)
@@ -203,10 +242,62 @@ class ModelConfig:
 
 @dataclass
 class ObjectiveConfig:
+    """What the model learns (engine/objectives/); each option has the default of the paper it comes from and is
+    read only by the objectives that list it in engine/objectives/catalog.py."""
+
     name: str = "causal_lm"
+    # masked_lm (BERT): the share of tokens chosen, and of those the shares shown as [MASK] and as a random
+    # token (the rest stay as they were); whole_word chooses whole words of a subword tokenizer.
+    mask_prob: float = 0.15
+    mask_token_share: float = 0.8
+    random_token_share: float = 0.1
+    whole_word: bool = False
+    # prefix_lm: the share of each sequence read bidirectionally; 0 draws it at random per sequence.
+    prefix_fraction: float = 0.0
+    # span_corruption (T5): the share of tokens hidden and the mean length of a hidden span; on a decoder,
+    # fim_rate is the share of sequences turned into fill-in-the-middle (prefix, suffix, then middle).
+    noise_density: float = 0.15
+    mean_span_length: float = 3.0
+    fim_rate: float = 0.5
+    # denoising (BART): the noise functions, comma-separated (DENOISING_NOISES), the share of tokens damaged
+    # and the Poisson mean of an infilled span; BART's best combination is text infilling + sentence permutation.
+    noises: str = "text_infilling,sentence_permutation"
+    denoise_mask_prob: float = 0.3
+    poisson_lambda: float = 3.0
+    # permutation_lm (XLNet): the share of each factorization order that is predicted (its last part).
+    predict_fraction: float = 1 / 6
+
+    def noise_list(self) -> list[str]:
+        return [n.strip() for n in self.noises.split(",") if n.strip()]
 
     def validate(self) -> None:
         _choice("objective.name", self.name, OBJECTIVES)
+        for key in ("mask_prob", "noise_density", "denoise_mask_prob", "predict_fraction"):
+            _fraction(f"objective.{key}", getattr(self, key), open_low=True)
+        for key in ("mask_token_share", "random_token_share", "fim_rate"):
+            _fraction(f"objective.{key}", getattr(self, key))
+        if self.mask_token_share + self.random_token_share > 1 + 1e-9:
+            raise ConfigError(
+                f"{field_label('objective.mask_token_share')} and {field_label('objective.random_token_share')} "
+                f"add up to more than all of the masked tokens ({self.mask_token_share:g} + "
+                f"{self.random_token_share:g})",
+                "objective.mask_token_share",
+                also=("objective.random_token_share",),
+            )
+        if not 0 <= self.prefix_fraction < 1:
+            raise ConfigError(
+                f"Prefix share must be at least 0 (0 draws it per sequence) and below 1, not {self.prefix_fraction:g}",
+                "objective.prefix_fraction",
+            )
+        for key in ("mean_span_length", "poisson_lambda"):
+            if not 1 <= getattr(self, key) <= 64:
+                raise ConfigError(range_message(field_label(f"objective.{key}"), getattr(self, key), 1, 64), f"objective.{key}")
+        unknown = [n for n in self.noise_list() if n not in DENOISING_NOISES]
+        if unknown or not self.noise_list():
+            raise ConfigError(
+                f"Noise functions must be one or more of {', '.join(DENOISING_NOISES)}, not {self.noises!r}",
+                "objective.noises",
+            )
 
 
 @dataclass
@@ -234,6 +325,13 @@ class TrainConfig:
     # Weights-only checkpoints kept for comparing steps in the playground, one per evaluation (step 0 too),
     # thinned to at most this many (evenly spaced ones, and the newest); 0 keeps none ("latest" always stays).
     keep_checkpoints: int = 10
+    # The classic recipes' options: BERT and the original Transformer used Adam, T5 AdaFactor (here adamw or
+    # sgd with momentum); inverse_sqrt is the original Transformer's warm-up then 1/sqrt(step).
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    nesterov: bool = False
+    lr_schedule: str = "cosine"
+    label_smoothing: float = 0.0
 
     def validate(self) -> None:
         _int_range("train.batch_size", self.batch_size, 1, 1 << 16)
@@ -269,6 +367,19 @@ class TrainConfig:
             )
         _choice("train.device", self.device, DEVICES)
         _choice("train.dtype", self.dtype, DTYPES)
+        _choice("train.optimizer", self.optimizer, OPTIMIZERS)
+        _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _fraction("train.momentum", self.momentum)
+        if not 0 <= self.label_smoothing < 1:
+            raise ConfigError(
+                f"Label smoothing must be at least 0 and below 1, not {self.label_smoothing:g}", "train.label_smoothing"
+            )
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise ConfigError(
+                "Nesterov momentum needs the sgd Optimizer with a Momentum above 0",
+                "train.nesterov",
+                also=("train.optimizer", "train.momentum"),
+            )
 
 
 @dataclass
@@ -287,6 +398,7 @@ class RunConfig:
             if name == "data" and not need_data:
                 continue
             getattr(self, name).validate()
+        check_objective_fits(self.objective, self.model)
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -374,6 +486,36 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
     if value is None or isinstance(value, (int, str)) and not isinstance(value, bool):
         return value
     raise ConfigError(f"{field_label(path)} must be an id or a name, not {value!r}", path)
+
+
+def check_objective_fits(obj: ObjectiveConfig, m: ModelConfig) -> None:
+    """ConfigError, in the panels' words, for an objective the model cannot train (masked LM on a decoder, NSP
+    without segments); engine/objectives/catalog.py says what each objective needs."""
+    info = objective_info(obj.name)
+    if m.arch not in info.archs:
+        archs = " or ".join(info.archs)
+        raise ConfigError(
+            f"{info.label} trains {_a(archs)} model, not {_a(m.arch)}: set Architecture to {info.archs[0]}",
+            "objective.name",
+            also=("model.arch",),
+        )
+    if info.needs_segments and m.n_segments < 2:
+        raise ConfigError(
+            f"{info.label} judges sentence pairs, so the model needs segment embeddings: set Segments to 2",
+            "model.n_segments",
+            also=("objective.name",),
+        )
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _fraction(path: str, value: float, *, open_low: bool = False) -> None:
+    """A share between 0 and 1 (above 0 when open_low)."""
+    if not (0 < value <= 1 if open_low else 0 <= value <= 1):
+        low = "above 0" if open_low else "at least 0"
+        raise ConfigError(f"{field_label(path)} must be {low} and at most 1, not {value:g}", path)
 
 
 def _choice(path: str, value: str, options: tuple[str, ...]) -> None:

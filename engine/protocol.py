@@ -37,7 +37,7 @@ else:  # 3.10: the decorator only informs type checkers
         return lambda fn: fn
 
 
-PROTOCOL_VERSION = "1.5"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.6"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -465,6 +465,9 @@ class AttentionRequest(Message):
     text: str | None = None
     checkpoint: str | None = None
     max_tokens: int = 128
+    # (1.6) encoder-decoder runs: the text the decoder reads (its target side) for cross-attention; None = the
+    # model's own greedy output for `text`
+    target: str | None = None
 
 
 @message("attention_reply")
@@ -491,6 +494,86 @@ class TokenAttentionRequest(Message):
 class TokenAttentionReply(Reply):
     tokens: list = field(default_factory=list)  # display strings of the keys (ids[:position+1], maybe cropped)
     shape: list = field(default_factory=list)  # [n_layer, n_head, n_keys]; buffers[0] is float16 little-endian
+
+
+# ------------------------------------------------------------------------------- objectives and playground
+
+
+@message("sample_batch_request")
+class SampleBatchRequest(Message):
+    """(1.6) A real batch of the dataset as `config`'s objective builds it, as text: what the model sees."""
+
+    config: dict = field(default_factory=dict)  # a RunConfig dict; data.dataset names the dataset
+    n: int = 4  # sequences
+    seed: int = 0  # "Another sample" asks with another seed
+    max_tokens: int = 48  # each sequence is cut to this many tokens for display
+
+
+@message("sample_batch_reply")
+class SampleBatchReply(Reply):
+    objective: str = ""
+    # engine.objectives.base.Objective.describe: [{"input": [span], "target": [span] | None, "label": str | None}]
+    # with span {"text", "mark", "loss", "order"}; mark is kept | masked | random | unchanged | sentinel |
+    # deleted | moved | prefix | special | pad
+    rows: list = field(default_factory=list)
+    note: str = ""  # e.g. that the vocabulary will get the special tokens the objective needs when it trains
+
+
+@message("fill_mask_request")
+class FillMaskRequest(Message):
+    """(1.6) The top candidates for every [MASK] of `text` (a masked-LM run)."""
+
+    run: int | str = 0
+    checkpoint: str | None = None
+    text: str = ""
+    top_k: int = 5
+
+
+@message("fill_mask_reply")
+class FillMaskReply(Reply):
+    # one per mask, left to right: {"position": token index, "candidates": [[text, prob], ...]}
+    masks: list = field(default_factory=list)
+    text: str = ""  # the text with every mask replaced by its best candidate
+    tokens: list = field(default_factory=list)  # display strings of the tokens the model read
+
+
+@message("infill_request")
+class InfillRequest(Message):
+    """(1.6) Fill the gaps between `segments` (text, gap, text, gap, ..., text): span corruption runs write
+    each gap after its sentinel, fill-in-the-middle decoders after prefix and suffix, masked-LM runs fill
+    `gap_tokens` masks per gap."""
+
+    run: int | str = 0
+    checkpoint: str | None = None
+    segments: list = field(default_factory=list)
+    max_new_tokens: int = 32  # per gap
+    gap_tokens: int = 3
+    mode: str = "greedy"  # greedy | sample
+    temperature: float = 0.8
+    seed: int | None = None
+
+
+@message("infill_reply")
+class InfillReply(Reply):
+    fills: list = field(default_factory=list)  # one text per gap
+    text: str = ""  # the segments joined by their fills
+
+
+@message("score_pair_request")
+class ScorePairRequest(Message):
+    """(1.6) How likely B follows A (NSP) or A and B are in order (SOP), by a run trained with a pair task."""
+
+    run: int | str = 0
+    checkpoint: str | None = None
+    a: str = ""
+    b: str = ""
+
+
+@message("score_pair_reply")
+class ScorePairReply(Reply):
+    task: str = ""  # "nsp" | "sop"
+    prob: float = 0.0  # P(B follows A) for nsp, P(in order) for sop
+    words: str = ""  # the answer in a sentence
 
 
 # ---------------------------------------------------------------------------------------------- broadcasts
@@ -544,6 +627,9 @@ class Eval(Message):
     train_loss: float = 0.0
     val_loss: float | None = None
     elapsed_s: float = 0.0
+    # (1.6) the objective's metrics on both splits: {"train_perplexity", "val_perplexity", "val_masked_accuracy",
+    # ...}, keys "<split>_<engine.objectives.catalog METRIC_LABELS key>"
+    metrics: dict = field(default_factory=dict)
 
 
 @message("token")
