@@ -291,7 +291,9 @@ class ObjectiveConfig:
             )
         for key in ("mean_span_length", "poisson_lambda"):
             if not 1 <= getattr(self, key) <= 64:
-                raise ConfigError(range_message(field_label(f"objective.{key}"), getattr(self, key), 1, 64), f"objective.{key}")
+                raise ConfigError(
+                    range_message(field_label(f"objective.{key}"), getattr(self, key), 1, 64), f"objective.{key}"
+                )
         unknown = [n for n in self.noise_list() if n not in DENOISING_NOISES]
         if unknown or not self.noise_list():
             raise ConfigError(
