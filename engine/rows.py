@@ -94,6 +94,10 @@ class MetricRow(TypedDict):
     grad_norm: float | None
     tokens_per_sec: float | None
     elapsed_s: float | None
+    # The objective's metrics an evaluation measured ("<split>_<engine.objectives.catalog METRIC_LABELS key>":
+    # {"train_perplexity": 11.2, "val_perplexity": 11.5, "val_masked_accuracy": 0.41}, accuracies as fractions);
+    # {} on training rows and on rows logged before schema 5.
+    metrics: dict[str, float | None]
 
 
 class TrashEntry(TypedDict):

@@ -214,7 +214,7 @@ def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
                 "tokens_per_sec": 1234.5,
                 "elapsed_s": 1.5,
             },
-            {"step": 10, "split": "val", "loss": 3.2},
+            {"step": 10, "split": "val", "loss": 3.2, "metrics": {"val_perplexity": 24.5, "val_accuracy": 0.25}},
             {"step": 20, "split": "train", "loss": float("inf")},  # a diverged value must not break JSON
         ],
     )
@@ -243,7 +243,9 @@ def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
         "grad_norm": 0.9,
         "tokens_per_sec": 1234.5,
         "elapsed_s": 1.5,
+        "metrics": {},
     }
+    assert again.metrics(run["id"], "val")[0]["metrics"] == {"val_perplexity": 24.5, "val_accuracy": 0.25}
     assert [m["split"] for m in again.metrics(run["id"])] == ["train", "train", "val", "train"]
     assert [c["step"] for c in again.checkpoints(run["id"])] == [10, 20]
     latest = again.latest_checkpoint(run["id"])
@@ -386,6 +388,36 @@ def test_a_schema_1_workspace_is_upgraded_and_its_rows_read_as_before(tmp_path, 
         assert w.tokenizer(tok["id"])["spec"]["special_tokens"] == {"eos": "<|endoftext|>"}
         # The old tokenizer still counts as the default bytebpe one of its size.
         assert w.find_or_train_tokenizer(old["id"], "bytebpe", 300)["id"] == tok["id"]
+
+
+def test_a_schema_4_metrics_table_gains_the_metrics_column_and_its_rows_still_read(tmp_path, corpus):
+    with Workspace(tmp_path / "ws") as w:
+        run, _ = make_run(w, corpus)
+    # Make it a schema 4 workspace: its metrics table as the studio before objectives made it, with rows in it.
+    with sqlite3.connect(tmp_path / "ws" / "workspace.db") as raw:
+        raw.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        raw.execute("DROP TABLE metrics")
+        raw.execute(
+            "CREATE TABLE metrics (run_id INTEGER NOT NULL REFERENCES runs(id), step INTEGER NOT NULL, "
+            "split TEXT NOT NULL, loss FLOAT, lr FLOAT, grad_norm FLOAT, tokens_per_sec FLOAT, elapsed_s FLOAT)"
+        )
+        raw.execute("INSERT INTO metrics (run_id, step, split, loss) VALUES (?, 10, 'val', 2.5)", [run["id"]])
+    with Workspace(tmp_path / "ws") as w:
+        assert "metrics" in w.db["metrics"].columns_dict
+        assert w.metrics(run["id"]) == [
+            {
+                "step": 10,
+                "split": "val",
+                "loss": 2.5,
+                "lr": None,
+                "grad_norm": None,
+                "tokens_per_sec": None,
+                "elapsed_s": None,
+                "metrics": {},
+            }
+        ]
+        w.add_metrics(run["id"], [{"step": 20, "split": "val", "loss": 2.0, "metrics": {"val_perplexity": 7.4}}])
+        assert [m["metrics"] for m in w.metrics(run["id"], "val")] == [{}, {"val_perplexity": 7.4}]
 
 
 def test_a_schema_1_database_file_gains_the_new_columns(tmp_path):

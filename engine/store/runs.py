@@ -9,7 +9,7 @@ from typing import Any
 
 from engine.rows import CheckpointRow, MetricRow, RunRow
 from engine.store.errors import WorkspaceError
-from engine.store.schema import METRIC_FIELDS, RUN_FIELDS, finite_or_none, utc_now
+from engine.store.schema import METRIC_FIELDS, METRIC_JSON, RUN_FIELDS, finite_or_none, utc_now
 
 RUN_NAME_MAX = 80  # fits the Runs table and a terminal line
 
@@ -91,14 +91,15 @@ class RunMethods:
         return self.path / "runs" / str(int(run_id))
 
     def add_metrics(self, run_id: int, rows: list[dict]) -> None:
-        values = [(int(run_id), *(finite_or_none(r.get(k)) for k in METRIC_FIELDS)) for r in rows]
+        """Metric rows of a run: METRIC_FIELDS, and "metrics", the objective's metrics (a dict, may be absent)."""
+        values = [(int(run_id), *(finite_or_none(r.get(k)) for k in METRIC_FIELDS), _metrics_json(r)) for r in rows]
         if not values:
             return
+        cols = ", ".join((*METRIC_FIELDS, METRIC_JSON))
         try:
             with self._write():
                 self.db.conn.executemany(
-                    f"INSERT INTO metrics (run_id, {', '.join(METRIC_FIELDS)}) VALUES (?{', ?' * len(METRIC_FIELDS)})",
-                    values,
+                    f"INSERT INTO metrics (run_id, {cols}) VALUES (?{', ?' * (len(METRIC_FIELDS) + 1)})", values
                 )
         except sqlite3.IntegrityError:
             raise WorkspaceError(
@@ -120,12 +121,17 @@ class RunMethods:
             )
 
     def metrics(self, run_id: int, split: str | None = None) -> list[MetricRow]:
-        cols = ", ".join(METRIC_FIELDS)
+        """A run's metric rows by step; "metrics" is {} where nothing but the loss was measured."""
+        cols = ", ".join((*METRIC_FIELDS, METRIC_JSON))
         if split is None:
-            return self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
-        return self._rows(
-            f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid", [int(run_id), split]
-        )
+            rows = self._rows(f"SELECT {cols} FROM metrics WHERE run_id = ? ORDER BY step, rowid", [int(run_id)])
+        else:
+            rows = self._rows(
+                f"SELECT {cols} FROM metrics WHERE run_id = ? AND split = ? ORDER BY step, rowid", [int(run_id), split]
+            )
+        for row in rows:
+            row[METRIC_JSON] = json.loads(row[METRIC_JSON]) if row[METRIC_JSON] else {}
+        return rows
 
     def add_checkpoint(
         self, run_id: int, step: int, path: Path | str, sha256: str, val_loss: float | None = None
@@ -151,3 +157,11 @@ class RunMethods:
             "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1", [int(run_id)]
         )
         return rows[0] if rows else None
+
+
+def _metrics_json(row: dict) -> str | None:
+    """A row's objective metrics as JSON text (NaN and infinity as null); NULL when it has none."""
+    metrics = row.get(METRIC_JSON) or {}
+    if not metrics:
+        return None
+    return json.dumps({str(k): finite_or_none(float(v)) if v is not None else None for k, v in metrics.items()})

@@ -8,7 +8,7 @@ from typing import Any
 
 from engine.store.errors import WorkspaceError
 
-SCHEMA_VERSION = 4  # 3: the trash table; 4: the tokenizers' unknown share
+SCHEMA_VERSION = 5  # 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {
     "format": str,
@@ -26,9 +26,13 @@ _TOKENIZER_V2 = {"spec": str}
 # Schema 4: the share of the dataset's text (train and validation, in characters) that a tokenizer reads as its
 # unknown token, and the most common such characters (a JSON list); NULL for tokenizers trained before.
 _TOKENIZER_V4 = {"unk_share": float, "unk_examples": str}
+# Schema 5: an evaluation row's objective metrics ({"val_perplexity": ..., "val_masked_accuracy": ...}), a JSON
+# object; NULL (read as {}) for the training rows and for rows logged before.
+_METRICS_V5 = {"metrics": str}
 
 RUN_FIELDS = {"name", "status", "step", "max_iters", "best_val_loss", "device", "message", "config"}
-METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")
+METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")  # the numbers
+METRIC_JSON = "metrics"  # and the JSON column of the objective's metrics
 
 TABLE_OF_KIND = {"dataset": "datasets", "tokenizer": "tokenizers", "run": "runs"}
 KIND_OF_TABLE = {table: kind for kind, table in TABLE_OF_KIND.items()}
@@ -59,8 +63,12 @@ class SchemaMethods:
                 )
         with self._write():
             self._create_tables()
-            # Schema 1 -> 2: new nullable columns; rows from before read as the defaults of the time.
-            for table, cols in (("datasets", _DATASET_V2), ("tokenizers", {**_TOKENIZER_V2, **_TOKENIZER_V4})):
+            # New nullable columns (schemas 2, 4, 5); rows from before read as the defaults of the time.
+            for table, cols in (
+                ("datasets", _DATASET_V2),
+                ("tokenizers", {**_TOKENIZER_V2, **_TOKENIZER_V4}),
+                ("metrics", _METRICS_V5),
+            ):
                 have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}
                 for name, kind in cols.items():
                     if name not in have:
@@ -141,6 +149,7 @@ class SchemaMethods:
                 "grad_norm": float,
                 "tokens_per_sec": float,
                 "elapsed_s": float,
+                **_METRICS_V5,
             },
             not_null={"run_id", "step", "split"},
             foreign_keys=[("run_id", "runs", "id")],
