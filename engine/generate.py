@@ -1,4 +1,4 @@
-"""Generating from a GPT, one token at a time, with a KV cache: greedy, sampling, and beam search.
+"""Generating from a model, one token at a time, with a KV cache: greedy, sampling, and beam search.
 
 The cache makes each new token cost one position's work instead of the whole sequence's. A model only knows
 block_size positions, so when the cache is full we start it again from the last block_size // 2 tokens
@@ -14,6 +14,11 @@ one is given (eos_id); finished beams compete by total log-probability / length 
 length_penalty above 0 favours longer text, 0 compares raw sums (favouring short endings). Without an
 end-of-text token every beam has the same length and the length penalty changes nothing.
 
+Every architecture generates through the same code: engine/infer_stepper.py says how each gives its next-token
+logits (a decoder continues its prompt; an encoder-decoder reads the prompt with its encoder and its decoder
+writes from the decoder start token, at most block_size tokens; a permutation-LM decoder predicts with its query
+stream, without a cache; an encoder is refused, it fills in blanks).
+
 Token details (`details=True`): for each chosen token its probability and the entropy (nats) of the model's
 next-token distribution at temperature 1 (what the model believes, before any sampling filter), and the
 `top_n` most likely alternatives with their probabilities, most likely first.
@@ -28,16 +33,11 @@ from typing import Callable, Iterator
 import torch
 from torch.nn import functional as F
 
-from engine.errors import UserError
-from engine.model import GPT
+from engine.infer_stepper import GenerationError, Stepper, stepper_for
 
 MODES = ("greedy", "sample", "beam")
 MAX_BEAM_WIDTH = 64
 TOP_N = 5  # alternatives shown per token
-
-
-class GenerationError(UserError, ValueError):
-    """Generation settings a user can fix; the message says which and why, in one line."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Step:
 
 
 def _check_args(
-    model: GPT, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None
+    model, prompt_ids: list[int], max_new_tokens: int, temperature: float, top_k: int | None, top_p: float | None
 ) -> None:
     if len(prompt_ids) == 0:
         raise GenerationError("the prompt is empty: give at least one token to start from")
@@ -138,7 +138,7 @@ def _steps(tokens: list[int], details: tuple | None) -> list[Step]:
 
 
 def sample_stream(
-    model: GPT,
+    model,
     prompt_ids: list[int],
     *,
     max_new_tokens: int,
@@ -148,6 +148,8 @@ def sample_stream(
     seed: int | None = None,
     should_stop: Callable[[], bool] | None = None,
     use_cache: bool = True,
+    start_id: int | None = None,
+    next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
 ) -> Iterator[int]:
     """Yield new token ids one at a time.
 
@@ -156,19 +158,35 @@ def sample_stream(
     the model's device, seeded with `seed` (random when None), so the global RNG is never touched.
     should_stop() is checked before each token. The model is in eval mode while the stream runs; its previous
     mode comes back when the stream ends or is closed. Bad arguments raise GenerationError (a ValueError) at
-    the call, not at the first token.
+    the call, not at the first token. An encoder-decoder reads prompt_ids with its encoder and its decoder
+    starts from start_id; next_token_logits (ids -> (V,)) replaces a decoder's own prediction
+    (engine/infer_stepper.py).
     """
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
+    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
     return (
         token
         for token, _ in _stream(
-            model, [int(t) for t in prompt_ids], max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache
+            stepper,
+            _start(stepper, prompt_ids),
+            max_new_tokens,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            should_stop,
+            use_cache,
         )
     )
 
 
+def _start(stepper: Stepper, prompt_ids: list[int]) -> list[int]:
+    """The tokens generation goes on from: the prompt, or the decoder start token of an encoder-decoder."""
+    return list(stepper.start) if stepper.start is not None else [int(t) for t in prompt_ids]
+
+
 def stream_steps(
-    model: GPT,
+    model,
     prompt_ids: list[int],
     *,
     max_new_tokens: int,
@@ -184,10 +202,13 @@ def stream_steps(
     top_n: int = TOP_N,
     should_stop: Callable[[], bool] | None = None,
     use_cache: bool = True,
+    start_id: int | None = None,
+    next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
 ) -> Iterator[Step]:
     """Yield a Step per new token: mode "sample" (temperature, top_k, top_p, seed, as sample_stream),
     "greedy" (the most likely token each time) or "beam" (see the module docstring: its tokens come at the end,
     and eos_id ends a beam). With details, each Step carries prob, entropy and the top_n alternatives.
+    start_id and next_token_logits as for sample_stream.
 
     Bad arguments raise GenerationError at the call.
     """
@@ -195,23 +216,24 @@ def stream_steps(
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     if top_n < 1:
         raise GenerationError("top_n must be at least 1")
-    prompt = [int(t) for t in prompt_ids]
+    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
+    start = _start(stepper, prompt_ids)
     if mode == "beam":
         return _beam_steps(
-            model, prompt, max_new_tokens, beam_width, length_penalty, eos_id, details, top_n, should_stop
+            stepper, start, max_new_tokens, beam_width, length_penalty, eos_id, details, top_n, should_stop
         )
     if mode == "greedy":
         temperature = 0.0
     return _sample_steps(
-        model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
+        stepper, start, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
     )
 
 
 def _sample_steps(
-    model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
+    stepper, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache, details, top_n
 ) -> Iterator[Step]:
     for token, logits in _stream(
-        model, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache
+        stepper, prompt, max_new_tokens, temperature, top_k, top_p, seed, should_stop, use_cache
     ):
         if details:
             yield _steps([token], token_details(logits[None], torch.tensor([token], device=logits.device), top_n))[0]
@@ -220,7 +242,7 @@ def _sample_steps(
 
 
 def beam_search(
-    model: GPT,
+    model,
     prompt_ids: list[int],
     *,
     max_new_tokens: int,
@@ -230,15 +252,18 @@ def beam_search(
     details: bool = False,
     top_n: int = TOP_N,
     should_stop: Callable[[], bool] | None = None,
+    start_id: int | None = None,
+    next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
 ) -> list[Step]:
     """The best sequence beam search finds (see the module docstring), as Steps; stopping early (should_stop)
-    gives the best sequence found so far."""
+    gives the best sequence found so far. start_id and next_token_logits as for sample_stream."""
     _check_args(model, prompt_ids, max_new_tokens, 1.0, None, None)
     _check_beam(beam_width, length_penalty)
+    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
     return list(
         _beam_steps(
-            model,
-            [int(t) for t in prompt_ids],
+            stepper,
+            _start(stepper, prompt_ids),
             max_new_tokens,
             beam_width,
             length_penalty,
@@ -252,7 +277,7 @@ def beam_search(
 
 @torch.no_grad()
 def _stream(
-    model: GPT,
+    stepper: Stepper,
     tokens: list[int],
     max_new_tokens: int,
     temperature: float,
@@ -263,8 +288,8 @@ def _stream(
     use_cache: bool,
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """Yields (token, the logits (V,) it was chosen from)."""
-    device = model.lm_head.weight.device
-    block_size = model.cfg.block_size
+    device = stepper.device
+    block_size = stepper.block_size
     generator = torch.Generator(device=device)
     if seed is None:
         generator.seed()
@@ -273,14 +298,14 @@ def _stream(
 
     def forward(ids: list[int], cache=None) -> torch.Tensor:
         idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)
-        logits, _ = model(idx, kv_cache=cache)  # (1, T, V)
-        return logits[0, -1]  # (V,)
+        return stepper.logits(idx, cache)[0]  # (V,)
 
-    cache = model.new_kv_cache(1, device) if use_cache else None
+    cache = stepper.new_cache(1) if use_cache and stepper.cached else None
+    model = stepper.model
     was_training = model.training
     model.eval()
     try:
-        for i in range(max_new_tokens):
+        for i in range(stepper.max_new_tokens(max_new_tokens)):
             if should_stop is not None and should_stop():
                 return
             if cache is None:
@@ -333,7 +358,7 @@ def _normalized(score: float, length: int, length_penalty: float) -> float:
 
 @torch.no_grad()
 def _beam_steps(
-    model: GPT,
+    stepper: Stepper,
     prompt: list[int],
     max_new_tokens: int,
     width: int,
@@ -343,19 +368,19 @@ def _beam_steps(
     top_n: int,
     should_stop: Callable[[], bool] | None,
 ) -> Iterator[Step]:
-    device = model.lm_head.weight.device
+    device = stepper.device
     beams = _Beams(prompt, width, details)
     finished: list[tuple[float, list[int], tuple | None]] = []  # (normalized score, tokens, details), best first
-    cache = model.new_kv_cache(width, device)
+    cache = stepper.new_cache(width)
+    model = stepper.model
     was_training = model.training
     model.eval()
     try:
-        for n in range(max_new_tokens):
+        for n in range(stepper.max_new_tokens(max_new_tokens)):
             if should_stop is not None and should_stop():
                 break
-            ctx = _beam_context(beams.tokens, cache, n, model.cfg.block_size)
-            logits, _ = model(ctx.to(device), kv_cache=cache)  # (W, T, V)
-            logits = logits[:, -1].float().cpu()  # (W, V)
+            ctx = _beam_context(beams.tokens, cache, n, stepper.block_size)
+            logits = stepper.logits(ctx.to(device), cache).float().cpu()  # (W, V)
             ending = _Ending(finished, n + 1, length_penalty, top_n if details else None)
             rows, toks, scores = _next_tokens(beams, logits, width, eos_id, ending)
             if not rows:
@@ -363,9 +388,7 @@ def _beam_steps(
             rows_t, toks_t = torch.tensor(rows), torch.tensor(toks)
             step_details = token_details(logits[rows_t], toks_t, top_n) if details else None
             beams.grow(rows_t, toks_t, torch.tensor(scores), step_details)
-            for layer in range(len(cache.k)):  # each cache row follows its beam's parent
-                cache.k[layer] = cache.k[layer][rows_t.to(device)]
-                cache.v[layer] = cache.v[layer][rows_t.to(device)]
+            stepper.reorder(cache, rows_t)  # each cache row follows its beam's parent
             best_live = _normalized(max(scores), n + 1, length_penalty)
             if len(finished) == width and best_live < finished[-1][0]:
                 break  # no live beam beats the endings already found
@@ -377,8 +400,9 @@ def _beam_steps(
 
 def _beam_context(tokens: torch.Tensor, cache, n: int, block_size: int) -> torch.Tensor:
     """The positions step `n` feeds the model: the whole (last block of the) prompt first, then the newest
-    token, or, once the cache is full, the last half block again on an emptied cache (re-priming)."""
-    if n == 0:
+    token, or, once the cache is full, the last half block again on an emptied cache (re-priming). Without a
+    cache: the last block every time."""
+    if n == 0 or cache is None:
         return tokens[:, -block_size:]
     if cache.length < block_size:
         return tokens[:, -1:]
@@ -453,6 +477,6 @@ def _best_sequence(beams: _Beams, finished: list, length_penalty: float) -> tupl
     return [], None
 
 
-def generate(model: GPT, prompt_ids: list[int], **kw) -> list[int]:
+def generate(model, prompt_ids: list[int], **kw) -> list[int]:
     """All new tokens of sample_stream(model, prompt_ids, **kw) as a list."""
     return list(sample_stream(model, prompt_ids, **kw))
