@@ -10,7 +10,7 @@ and `payload()`, the plain dict these events were before they had types. Standar
 from __future__ import annotations
 
 import inspect
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable, ClassVar, Literal, Union
 
 from engine.protocol import RunOutcome, RunState
@@ -54,13 +54,16 @@ class Metrics(TrainingEvent):
 
 @dataclass(frozen=True, slots=True)
 class Evaluation(TrainingEvent):
-    """The mean losses on fixed windows of the training and the validation text."""
+    """The mean losses on fixed batches of the training and the validation text, and the objective's metrics on
+    both: {"train_perplexity", "val_perplexity", "val_masked_accuracy", ...} ("<split>_<METRIC_LABELS key>" of
+    engine/objectives/catalog.py; accuracies as fractions 0..1)."""
 
     kind: ClassVar[str] = "eval"
     step: int
     train_loss: float
     val_loss: float
     elapsed_s: float
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

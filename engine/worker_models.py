@@ -94,6 +94,7 @@ class ModelHandlers:
                             train_loss=float(event.train_loss),
                             val_loss=event.val_loss,
                             elapsed_s=float(event.elapsed_s),
+                            metrics={str(k): float(v) for k, v in event.metrics.items()},
                         )
                     )
                 case ev.Progress():
