@@ -1,5 +1,6 @@
 """The choices and defaults both sides need, defined once: import formats and their file patterns, import and
-cleaning options, tokenizer kinds, special-token roles, normalizers and pre-tokenizers.
+cleaning options, tokenizer kinds, special-token roles (and the tokens an objective adds), normalizers and
+pre-tokenizers.
 
 The engine checks input against them (engine/data/, engine/tokenizer.py); the studio builds its forms from them.
 The studio may not import engine.data or engine.tokenizer (they load numpy, pyarrow and `tokenizers`), so they
@@ -75,6 +76,27 @@ DEFAULT_SPECIALS: dict[str, dict[str, str]] = {
     "wordpiece": {"pad": "[PAD]", "unk": UNK, "cls": "[CLS]", "sep": "[SEP]", "mask": "[MASK]"},
     "unigram": {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"},
 }
+# The token a role gets when an objective needs it and the tokenizer's kind has none (a run's own vocabulary
+# adds them; engine/run_setup.py). BERT's names, and GPT-2's end of text.
+ROLE_TOKENS: dict[str, str] = {
+    "pad": "[PAD]",
+    "unk": UNK,
+    "eos": EOT,
+    "mask": "[MASK]",
+    "cls": "[CLS]",
+    "sep": "[SEP]",
+}
+# T5's sentinels: the placeholders of span corruption, <extra_id_0> ... <extra_id_{SENTINELS - 1}>, added after the
+# other special tokens. T5 has 100; 32 cover every span of a context of up to ~640 tokens at the default density.
+SENTINELS = 32
+SENTINEL_PREFIX = "<extra_id_"
+
+
+def sentinel_tokens(n: int) -> list[str]:
+    """The first n sentinel tokens, in id order."""
+    return [f"{SENTINEL_PREFIX}{i}>" for i in range(n)]
+
+
 NORMALIZERS = ("none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert")
 PRE_TOKENIZERS = ("none", "bytelevel", "metaspace", "whitespace", "whitespace_split", "bert")
 DEFAULT_PRE_TOKENIZER = {

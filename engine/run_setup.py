@@ -1,5 +1,5 @@
-"""Before a run trains: its config checked against this machine and its data, its vocabulary found or trained,
-its row created (prepare_run). engine/train.py then trains it.
+"""Before a run trains: its config checked against this machine and its data, its vocabulary found or trained
+(with the special tokens its objective needs), its row created (prepare_run). engine/train.py then trains it.
 
 Everything here that can go wrong is the user's to fix, so it fails early, before anything is written, with a
 ConfigError naming the field (or a WorkspaceError / TokenizerError for a dataset or vocabulary that is not there).
@@ -7,9 +7,11 @@ ConfigError naming the field (or a WorkspaceError / TokenizerError for a dataset
 
 from __future__ import annotations
 
+from engine import tokenizer as tk
 from engine import training_events as ev
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
+from engine.objectives.catalog import ObjectiveInfo, objective_info
 from engine.training_data import TokenData
 
 
@@ -26,9 +28,11 @@ def prepare_run(
 ) -> dict:
     """Check the config, find its dataset, find or train its tokenizer, and create the run row (returned).
 
-    Raises ConfigError (before anything is written) for an impossible config, and WorkspaceError /
-    TokenizerError for a missing dataset or tokenizer. The stored config names the dataset and tokenizer by id.
-    A stop asked of `control` (an engine.train.Control) cancels a vocabulary being trained for the run.
+    Raises ConfigError (before anything is written) for an impossible config, a chosen tokenizer that lacks
+    the special tokens the objective needs or a context too short for it, and WorkspaceError / TokenizerError for
+    a missing dataset or tokenizer. A vocabulary trained for the run gets the objective's special tokens. The
+    stored config names the dataset and tokenizer by id. A stop asked of `control` (an engine.train.Control)
+    cancels a vocabulary being trained for the run.
     """
     emit = ev.as_handler(on_event)
     cfg = cfg.copy().validate()
@@ -40,6 +44,7 @@ def prepare_run(
     # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
     if (ds.get("train_chars") or 0) * 4 < need:
         raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
+    info = objective_info(cfg.objective.name)
     chosen = tcfg.tokenizer not in (None, "")
     if chosen:
         tok = ws.tokenizer(tcfg.tokenizer)
@@ -50,17 +55,22 @@ def prepare_run(
                 "tokenizer.tokenizer",
                 also=("data.dataset",),
             )
+        require_specials(info, tok)
     else:
+        options = run_vocabulary_options(cfg)
 
         def progress(fraction: float, message: str = "") -> None:
             emit(ev.Progress(fraction=float(fraction), message=message))
 
         cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
-        tok = ws.find_or_train_tokenizer(ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress, cancelled=cancelled)
+        tok = ws.find_or_train_tokenizer(
+            ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress, cancelled=cancelled, **options
+        )
     files = ws.token_files(tok["id"])
     n_train = TokenData(files["train"], files["dtype"]).n_tokens
     if n_train < need:
         raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
+    check_objective(ws, cfg, tok["id"])
     _report_vocabulary(emit, tok, ds, trained_here=not chosen)
     cfg.data.dataset = ds["id"]
     # The stored config describes the vocabulary the run really uses (not the size asked of a new one).
@@ -70,6 +80,49 @@ def prepare_run(
     m = cfg.model
     name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def run_vocabulary_options(cfg: RunConfig) -> dict:
+    """The TokenizerSpec options of the vocabulary a run trains for itself: the special tokens its objective
+    needs that the kind lacks, and the sentinels; {} for causal LM, so its runs find the vocabularies they did.
+    ConfigError (Vocabulary size) when the size leaves no room for them."""
+    options = tk.spec_options_for(cfg.tokenizer.kind, objective_info(cfg.objective.name).needs)
+    try:
+        tk.make_spec(cfg.tokenizer.kind, cfg.tokenizer.vocab_size, **options)
+    except tk.TokenizerError as e:
+        raise ConfigError(f"Vocabulary size: {e}", "tokenizer.vocab_size") from None
+    return options
+
+
+def require_specials(info: ObjectiveInfo, tok: dict) -> None:
+    """ConfigError (Tokenizer) when the chosen vocabulary lacks a special token the objective needs, naming the
+    tokens and the two ways out."""
+    missing = tk.missing_specials(tok["spec"], info.needs)
+    if not missing:
+        return
+    what = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    raise ConfigError(
+        f"{info.label} needs the special token{'s' if len(missing) > 1 else ''} {what}, which the vocabulary "
+        f"{tok['name']!r} lacks: let the run train its own vocabulary (Tokenizer: new) or train one with "
+        f"{what} on the Vocabulary panel",
+        "tokenizer.tokenizer",
+        also=("objective.name",),
+    )
+
+
+def check_objective(ws, cfg: RunConfig, tokenizer_id: int) -> None:
+    """The objective's own checks on the run's training tokens (its special tokens, a context long enough for
+    its spans or sentence pairs), before the run row exists."""
+    from engine.objectives.registry import get_objective
+
+    try:
+        objective = get_objective(cfg)
+        from engine.objectives.text_source import TokenSource
+    except ModuleNotFoundError as e:  # TEMPORARY (issue 10, while the objectives land): no checks to run yet
+        if (e.name or "").startswith("engine.objectives."):
+            return
+        raise
+    objective.check(TokenSource.from_workspace(ws, tokenizer_id, "train"))
 
 
 def _report_vocabulary(emit: ev.EventFn, tok: dict, ds: dict, trained_here: bool) -> None:

@@ -32,7 +32,7 @@ class TokenizerMethods:
         """Train a tokenizer on a dataset's train.txt and encode train/val to token files (TokenizerError).
 
         spec_options are TokenizerSpec fields: min_frequency, special_tokens ({role: token}), normalizer,
-        pre_tokenizer; the row keeps the whole spec ("spec").
+        pre_tokenizer, sentinels; the row keeps the whole spec ("spec").
         """
         spec = tk.make_spec(kind, vocab_size, **spec_options)
         ds = self.dataset(dataset_ref)
@@ -109,7 +109,8 @@ class TokenizerMethods:
         cancelled: Cancelled | None = None,
         **spec_options: Any,
     ) -> TokenizerRow:
-        """The newest tokenizer of this dataset with the same kind, requested size and spec, or a new one.
+        """The newest tokenizer of this dataset with the same kind, requested size and spec (special tokens and
+        sentinels included), or a new one.
 
         A character vocabulary that took every character of the text (it came out smaller than asked for) is the
         same for any size at least as big, so it is reused for those too.

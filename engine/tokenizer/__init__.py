@@ -15,7 +15,8 @@ Text is always read here in bounded, line-aligned chunks: `tokenizers` takes gig
 
 The package: spec.py (the kinds, special token roles and TokenizerSpec; standard library only), training.py,
 files.py (saving and loading tokenizer.json), streaming.py (text in and token files out, in bounded chunks),
-special_tokens.py (the separator and unknown tokens, the unknown-text tally) and display.py (tokens as a person
+special_tokens.py (the separator, unknown, mask and sentinel tokens, the ones an objective needs, the
+unknown-text tally) and display.py (tokens as a person
 reads them). Callers import from the package.
 """
 
@@ -35,7 +36,19 @@ from engine.tokenizer.spec import (
     TokenizerSpec,
     make_spec,
 )
-from engine.tokenizer.special_tokens import EXAMPLES_KEPT, UnknownTally, separator_id, unknown_characters, unknown_id
+from engine.tokenizer.special_tokens import (
+    EXAMPLES_KEPT,
+    SENTINEL,
+    UnknownTally,
+    missing_specials,
+    role_ids,
+    sentinel_ids,
+    separator_id,
+    spec_options_for,
+    unknown_characters,
+    unknown_id,
+    with_specials,
+)
 from engine.tokenizer.streaming import (
     CHUNK_BYTES,
     PIECE_CHARS,
@@ -60,6 +73,7 @@ __all__ = [
     "PIECE_CHARS",
     "PRE_TOKENIZERS",
     "ROLES",
+    "SENTINEL",
     "UNK",
     "Cancelled",
     "Progress",
@@ -74,8 +88,12 @@ __all__ = [
     "load_tokenizer",
     "make_spec",
     "merge_ranks",
+    "missing_specials",
+    "role_ids",
     "save_tokenizer",
+    "sentinel_ids",
     "separator_id",
+    "spec_options_for",
     "split_pieces",
     "token_counts",
     "token_dtype",
@@ -84,4 +102,5 @@ __all__ = [
     "train_tokenizer",
     "unknown_characters",
     "unknown_id",
+    "with_specials",
 ]

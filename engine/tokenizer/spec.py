@@ -17,12 +17,14 @@ from engine.choices import (
     NORMALIZERS,
     PRE_TOKENIZERS,
     UNK,  # noqa: F401 (re-exported)
+    sentinel_tokens,
 )
 from engine.choices import SPECIAL_ROLES as ROLES
 from engine.choices import TOKENIZER_KINDS as KINDS
 from engine.tokenizer.errors import TokenizerError
 
 METASPACE = "\u2581"  # "▁", SentencePiece's word marker
+MAX_SENTINELS = 1000  # T5 has 100; a vocabulary of only placeholders helps nobody
 
 
 @dataclass
@@ -36,6 +38,8 @@ class TokenizerSpec:
     normalizer: "none", "nfc", "nfkc", "lowercase", "nfkc_lowercase", "bert".
     pre_tokenizer: how text is cut into words before the model: "metaspace" (lossless), "whitespace",
         "whitespace_split", "bert", "none"; fixed for char ("none") and bytebpe ("bytelevel"). None: the default.
+    sentinels: how many of T5's <extra_id_0>, <extra_id_1>, ... (span corruption's placeholders) the vocabulary
+        has, as special tokens after the others; 0 (the default) for none.
     """
 
     kind: str = "char"
@@ -44,6 +48,7 @@ class TokenizerSpec:
     special_tokens: dict | None = None
     normalizer: str = "none"
     pre_tokenizer: str | None = None
+    sentinels: int = 0
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -51,8 +56,11 @@ class TokenizerSpec:
         try:
             self.vocab_size = int(self.vocab_size)
             self.min_frequency = int(self.min_frequency or 0)
+            self.sentinels = int(self.sentinels or 0)
         except (TypeError, ValueError):
-            raise TokenizerError("vocab_size and min_frequency must be whole numbers") from None
+            raise TokenizerError("vocab_size, min_frequency and sentinels must be whole numbers") from None
+        if not 0 <= self.sentinels <= MAX_SENTINELS:
+            raise TokenizerError(f"sentinels must be between 0 and {MAX_SENTINELS}, not {self.sentinels}")
         if self.min_frequency < 0:
             raise TokenizerError(f"min_frequency must be 0 or more, not {self.min_frequency}")
         self.normalizer = (self.normalizer or "none").lower()
@@ -83,29 +91,43 @@ class TokenizerSpec:
         tokens = [specials[r] for r in ROLES if r in specials]
         if len(set(tokens)) != len(tokens):
             raise TokenizerError("two special token roles name the same token")
+        taken = set(tokens) & set(sentinel_tokens(self.sentinels))
+        if taken:
+            raise TokenizerError(f"{', '.join(sorted(taken))} is a sentinel token; give its role another token")
         self.special_tokens = {r: specials[r] for r in ROLES if r in specials}
+        self._check_room(tokens)
+
+    def _check_room(self, role_tokens: list[str]) -> None:
+        """TokenizerError when vocab_size leaves no room for the ordinary tokens beside the special ones."""
+        n_special = len(role_tokens) + self.sentinels
         if self.vocab_size < 2:
             raise TokenizerError(f"a vocabulary needs at least 2 tokens, not {self.vocab_size}")
-        if self.kind == "bytebpe" and self.vocab_size < 256 + len(tokens):
+        if self.kind == "bytebpe" and self.vocab_size < 256 + n_special:
+            listed = ", ".join(role_tokens + ([f"{self.sentinels} sentinels"] if self.sentinels else []))
             raise TokenizerError(
-                f"byte-level BPE needs a vocabulary of at least {256 + len(tokens)} tokens "
-                f"(256 bytes and {', '.join(tokens)}), not {self.vocab_size}"
+                f"byte-level BPE needs a vocabulary of at least {256 + n_special} tokens "
+                f"(256 bytes and {listed}), not {self.vocab_size}"
             )
-        if self.kind != "bytebpe" and self.vocab_size < len(tokens) + 1:
-            raise TokenizerError(
-                f"a vocabulary of {self.vocab_size} has no room beside the {len(tokens)} special tokens"
-            )
+        if self.kind != "bytebpe" and self.vocab_size < n_special + 1:
+            raise TokenizerError(f"a vocabulary of {self.vocab_size} has no room beside the {n_special} special tokens")
 
     def specials(self) -> list[str]:
-        """The special tokens in id order."""
-        return list(self.special_tokens.values())
+        """The special tokens in id order: the roles' tokens, then the sentinels."""
+        return [*self.special_tokens.values(), *self.sentinel_tokens()]
+
+    def sentinel_tokens(self) -> list[str]:
+        return sentinel_tokens(self.sentinels)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """JSON-safe; "sentinels" only when there are some, so a spec reads as it did before they existed."""
+        d = asdict(self)
+        if not self.sentinels:
+            del d["sentinels"]
+        return d
 
 
 def make_spec(kind: str, vocab_size: int, **options: Any) -> TokenizerSpec:
-    unknown = set(options) - {"min_frequency", "special_tokens", "normalizer", "pre_tokenizer"}
+    unknown = set(options) - {"min_frequency", "special_tokens", "normalizer", "pre_tokenizer", "sentinels"}
     if unknown:
         raise TokenizerError(f"unknown tokenizer option(s): {', '.join(sorted(unknown))}")
     return TokenizerSpec(kind, vocab_size, **options)

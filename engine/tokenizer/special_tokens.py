@@ -1,5 +1,6 @@
-"""The special tokens a tokenizer gives a role (the document separator, the unknown token), and the tally of
-text that reads as the unknown token."""
+"""The special tokens a tokenizer gives a role (the document separator, the unknown token, the mask and the
+sentinels an objective needs), adding the ones an objective needs, and the tally of text that reads as the unknown
+token."""
 
 from __future__ import annotations
 
@@ -9,7 +10,71 @@ from dataclasses import dataclass
 import numpy as np
 from tokenizers import Tokenizer
 
+from engine.choices import DEFAULT_SPECIALS, ROLE_TOKENS, SENTINELS, sentinel_tokens
 from engine.tokenizer.spec import TokenizerSpec
+
+SENTINEL = "sentinel"  # the catalog's name for the need of T5's sentinels (engine/objectives/catalog.py)
+
+
+def _spec_dict(spec: TokenizerSpec | dict | None) -> dict:
+    """A spec as stored (a tokenizer row's "spec"); rows from before sentinels existed have none."""
+    d = spec.to_dict() if isinstance(spec, TokenizerSpec) else dict(spec or {})
+    d["special_tokens"] = dict(d.get("special_tokens") or {})
+    d["sentinels"] = int(d.get("sentinels") or 0)
+    return d
+
+
+def role_ids(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> dict[str, int]:
+    """{role: id} for the spec's special tokens that the tokenizer has (pad unk bos eos mask cls sep)."""
+    found = {role: tok.token_to_id(token) for role, token in _spec_dict(spec)["special_tokens"].items()}
+    return {role: i for role, i in found.items() if i is not None}
+
+
+def sentinel_ids(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> list[int]:
+    """The ids of <extra_id_0>, <extra_id_1>, ... in order, as many as the spec has and the tokenizer knows."""
+    ids = []
+    for token in sentinel_tokens(_spec_dict(spec)["sentinels"]):
+        i = tok.token_to_id(token)
+        if i is None:
+            break
+        ids.append(i)
+    return ids
+
+
+def missing_specials(spec: TokenizerSpec | dict, needs: tuple[str, ...] | list[str]) -> list[str]:
+    """The tokens a vocabulary of `spec` lacks for an objective's needs (catalog roles; "sentinel" for T5's
+    placeholders), named as a run's own vocabulary would add them: [MASK], [CLS], <extra_id_0> … in that order."""
+    d = _spec_dict(spec)
+    missing = [ROLE_TOKENS[r] for r in needs if r != SENTINEL and r not in d["special_tokens"]]
+    if SENTINEL in needs and not d["sentinels"]:
+        missing.append(f"<extra_id_0> … <extra_id_{SENTINELS - 1}>")
+    return missing
+
+
+def spec_options_for(kind: str, needs: tuple[str, ...] | list[str]) -> dict:
+    """The TokenizerSpec options of a vocabulary trained for an objective: the roles it needs that the kind's
+    defaults lack (ROLE_TOKENS), and SENTINELS sentinels when it needs them. {} when the kind's own tokens
+    serve, so such runs find the vocabularies they found before."""
+    added = {r: ROLE_TOKENS[r] for r in needs if r != SENTINEL and r not in DEFAULT_SPECIALS[kind]}
+    options: dict = {"special_tokens": added} if added else {}
+    if SENTINEL in needs:
+        options["sentinels"] = SENTINELS
+    return options
+
+
+def with_specials(tok: Tokenizer, spec: TokenizerSpec | dict, needs) -> tuple[Tokenizer, dict]:
+    """A copy of `tok` in memory (the stored tokenizer is untouched) with the special tokens `needs` asks for that
+    it lacks added after its own ids, and the spec dict that describes the copy; `tok` itself when none lack."""
+    d = _spec_dict(spec)
+    roles = {r: ROLE_TOKENS[r] for r in needs if r != SENTINEL and r not in d["special_tokens"]}
+    sentinels = SENTINELS if SENTINEL in needs and not d["sentinels"] else 0
+    if not roles and not sentinels:
+        return tok, d
+    copy = Tokenizer.from_str(tok.to_str())
+    copy.add_special_tokens([*roles.values(), *sentinel_tokens(sentinels)])
+    d["special_tokens"].update(roles)
+    d["sentinels"] = d["sentinels"] or sentinels
+    return copy, d
 
 
 def separator_id(tok: Tokenizer, spec: TokenizerSpec | dict | None) -> int | None:

@@ -25,9 +25,10 @@ def train_tokenizer(
     special_tokens: dict | None = None,
     normalizer: str = "none",
     pre_tokenizer: str | None = None,
+    sentinels: int = 0,
 ) -> Tokenizer:
     """Train a tokenizer of `kind` with at most `vocab_size` tokens on the text files (TokenizerSpec options)."""
-    spec = TokenizerSpec(kind, vocab_size, min_frequency, special_tokens, normalizer, pre_tokenizer)
+    spec = TokenizerSpec(kind, vocab_size, min_frequency, special_tokens, normalizer, pre_tokenizer, sentinels)
     return train_from_spec(spec, files, progress=progress, cancelled=cancelled)
 
 
@@ -148,7 +149,7 @@ def _char_tokenizer(counts: Counter[str], spec: TokenizerSpec | int) -> Tokenize
     if isinstance(spec, int):  # the old call: (counts, vocab_size)
         spec = TokenizerSpec("char", spec)
     unk = spec.special_tokens["unk"]
-    extra = [t for r, t in spec.special_tokens.items() if r != "unk"]
+    extra = [t for r, t in spec.special_tokens.items() if r != "unk"] + spec.sentinel_tokens()
     room = max(1, spec.vocab_size - 1 - len(extra))
     frequent = [c for c in counts if counts[c] >= spec.min_frequency and c != unk and c not in extra]
     # Most frequent first, ties by character, so the choice is deterministic; ids then follow sorted order
@@ -165,5 +166,5 @@ def _char_tokenizer(counts: Counter[str], spec: TokenizerSpec | int) -> Tokenize
     if norm is not None:
         tok.normalizer = norm
     if extra:
-        tok.add_special_tokens(extra)  # after [UNK], so the character ids stay as nanoGPT's
+        tok.add_special_tokens(extra)  # after [UNK] (sentinels last), so the character ids stay as nanoGPT's
     return tok
