@@ -1,15 +1,28 @@
-"""Playground: write a prompt and watch a trained model continue it, token by token; click a token to see how sure
-the model was, what else it considered, and where it looked; compare two checkpoints side by side.
+"""Playground: try a trained model in the ways its training allows. A decoder continues a prompt, token by token
+(click a token to see how sure the model was, what else it considered, and where it looked; compare two
+checkpoints side by side); an encoder-decoder writes an output for an input; a masked-LM encoder fills in blanks;
+a span-corruption run fills gaps; a run trained on a pair task scores two texts. The modes shown are the run's
+own (studio/state/playground_modes.py says which, and why).
 
-The panel composes the output panes (studio/widgets/playground_output.py), the settings column
-(playground_settings.py) and the token details (playground_details.py); what is written and what is said about it
-is in studio/state/playground.py, tested without a window. The panel talks to the engine."""
+The panel composes the run chooser and output panes (studio/widgets/playground_output.py), the settings column
+(playground_settings.py), the token details (playground_details.py) and the other modes' pages
+(playground_modes.py, which send their own questions); what is written and what is said about it is in
+studio/state/playground.py, tested without a window. The panel talks to the engine for generation."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFontDatabase, QKeySequence, QShortcut
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPlainTextEdit, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPlainTextEdit,
+    QSplitter,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from engine import protocol as p
 from studio.state.playground import (
@@ -21,9 +34,12 @@ from studio.state.playground import (
     prompt_placeholder,
     shared_seed,
 )
+from studio.state.playground_modes import modes_line, pair_task, run_modes
+from studio import theme
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.playground_details import TokenDetails
-from studio.widgets.playground_output import OutputPane, TokenText
+from studio.widgets.playground_modes import FillMaskPage, InfillPage, ModeBar, ModePage, PairPage
+from studio.widgets.playground_output import OutputPane, RunChooser, TokenText
 from studio.widgets.playground_settings import GenerationSettings
 
 FLUSH_MS = 33  # streamed tokens are painted at most ~30 times a second
@@ -43,6 +59,7 @@ SETTING_CONTROLS = (
     "generate_button",
     "stop_button",
 )
+INPUT_PLACEHOLDER = "The text the encoder reads; the decoder writes its output"
 
 
 class PlaygroundPanel(QWidget):
@@ -56,6 +73,8 @@ class PlaygroundPanel(QWidget):
         self._details_for: tuple[OutputPane, int] | None = None
         self._attentions = TokenAttentions()
         self._placeholder_dataset = None
+        self._placeholder = prompt_placeholder("")
+        self.mode: str | None = "generate"  # the shown mode (None: the run supports none)
         self._build()
         self._restore_settings()
         session.workspaceChanged.connect(self._fill_runs)
@@ -92,14 +111,18 @@ class PlaygroundPanel(QWidget):
 
     # ------------------------------------------------------------------------------------------ saved settings
     def settings(self) -> dict:
-        """The sampling settings and the prompt, as kept in the workspace."""
-        return {"prompt": self.prompt.toPlainText(), **self.form.values()}
+        """The sampling settings, the prompt and the other modes' texts, as kept in the workspace."""
+        pages = {key: page.values() for key, page in self.mode_pages.items()}
+        return {"prompt": self.prompt.toPlainText(), **self.form.values(), **pages}
 
     def _restore_settings(self) -> None:
         saved = self.session.ui("playground") or {}
         self.form.restore(saved)
         if isinstance(saved.get("prompt"), str):
             self.prompt.setPlainText(saved["prompt"])
+        for key, page in self.mode_pages.items():
+            page.restore(saved.get(key) if isinstance(saved.get(key), dict) else {})
+            page.changed.connect(self._save_settings)
         self.form.changed.connect(self._save_settings)
         self.prompt.textChanged.connect(self._save_settings)
 
@@ -112,10 +135,49 @@ class PlaygroundPanel(QWidget):
         root.addWidget(
             PanelHeader(
                 "Playground",
-                "Give a trained model the start of a text and watch it write the rest, one token at a "
-                "time. Click a written token to see what the model was thinking there.",
+                "Try a trained model. One that predicts the next token writes the rest of a text, one token at a "
+                "time (click a written token to see what it was thinking there); others fill in blanks or gaps, "
+                "turn one text into another, or judge two texts.",
             )
         )
+        root.addLayout(self._build_top())
+        self.modes_label = theme.description_label("")
+        self.modes_label.setToolTip("What the selected run was trained to do, and so what it can do here.")
+        root.addWidget(self.modes_label)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self._build_generate_page())
+        self.mode_pages: dict[str, ModePage] = {
+            "fill_mask": FillMaskPage(),
+            "infill": InfillPage(),
+            "pair": PairPage(),
+        }
+        for page in self.mode_pages.values():
+            page.askPressed.connect(lambda page=page: self.ask(page))
+            page.busyChanged.connect(self._update_buttons)
+            self.stack.addWidget(page)
+        self.nothing_page = QWidget()  # a run the Playground can ask nothing of: the line above says so
+        self.stack.addWidget(self.nothing_page)
+        root.addWidget(self.stack, 1)
+        self.error_label = MessageLine()
+        root.addWidget(self.error_label)
+        esc = QShortcut(QKeySequence("Esc"), self)
+        esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        esc.activated.connect(self.stop)
+        self._update_buttons()
+
+    def _build_top(self) -> QHBoxLayout:
+        """The run (and checkpoint) every mode asks, and the buttons of the modes it supports."""
+        top = QHBoxLayout()
+        top.addWidget(QLabel("<b>Run</b>"))
+        self.chooser = RunChooser()
+        top.addWidget(self.chooser, 1)
+        self.mode_bar = ModeBar()
+        self.mode_bar.modeChosen.connect(self.show_mode)
+        top.addWidget(self.mode_bar)
+        return top
+
+    def _build_generate_page(self) -> QWidget:
+        """Continue a text (and Text to text): the prompt and output panes, the settings, the token details."""
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self._build_texts())
         self.form = GenerationSettings()
@@ -132,20 +194,16 @@ class PlaygroundPanel(QWidget):
         split.setStretchFactor(0, 5)
         split.setStretchFactor(1, 0)
         split.setStretchFactor(2, 3)
-        root.addWidget(split, 1)
-        self.error_label = MessageLine()
-        root.addWidget(self.error_label)
-        esc = QShortcut(QKeySequence("Esc"), self)
-        esc.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        esc.activated.connect(self.stop)
-        self._update_buttons()
+        self.generate_page = split
+        return split
 
     def _build_texts(self) -> QWidget:
         """The prompt above the output panes (the second pane shows in Compare)."""
         left = QWidget()
         ll = QVBoxLayout(left)
         ll.setContentsMargins(0, 0, 0, 0)
-        ll.addWidget(QLabel("Prompt"))
+        self.prompt_label = QLabel("Prompt")
+        ll.addWidget(self.prompt_label)
         self.prompt = QPlainTextEdit()
         self.prompt.setPlaceholderText(prompt_placeholder(""))  # the selected run's own text, once known
         self.prompt.setToolTip("The text the model continues. It may be empty: the model then starts from nothing.")
@@ -153,7 +211,8 @@ class PlaygroundPanel(QWidget):
         self.prompt.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         ll.addWidget(self.prompt)
         outputs = QHBoxLayout()
-        self.panes = [OutputPane("Output"), OutputPane("Compared with")]
+        # The first pane writes with the run chosen above every mode; the second (Compare) has its own chooser.
+        self.panes = [OutputPane("Output", chooser=self.chooser), OutputPane("Compared with")]
         for pane in self.panes:
             pane.tokenClicked.connect(self.show_token_details)
             pane.run_combo.currentIndexChanged.connect(lambda *_, pane=pane: self._on_pane_run(pane))
@@ -163,8 +222,12 @@ class PlaygroundPanel(QWidget):
         return left
 
     def handle_ctrl_return(self) -> bool:
-        """Ctrl+Return (the window routes it here while this panel is shown): write, as the Generate button."""
-        if self.generate_button.isEnabled():
+        """Ctrl+Return (the window routes it here while this panel is shown): the shown mode's button."""
+        page = self.mode_pages.get(self.mode or "")
+        if page is not None:
+            if page.ask_button.isEnabled():
+                self.ask(page)
+        elif self.generate_button.isEnabled():
             self.generate()
         return True
 
@@ -194,6 +257,7 @@ class PlaygroundPanel(QWidget):
                 self._load_checkpoints(pane)  # a run may have new checkpoints since
         self._update_buttons()
         self._update_prompt_placeholder()  # the combo kept its index, so no signal said the run is new
+        self._update_modes()
 
     def _on_run_updated(self, run: dict) -> None:
         for pane in self.panes:
@@ -213,6 +277,42 @@ class PlaygroundPanel(QWidget):
         self._update_buttons()
         if pane is self.panes[0]:
             self._update_prompt_placeholder()
+            self._update_modes()
+
+    # ---------------------------------------------------------------------------------------------------- modes
+    def _update_modes(self) -> None:
+        """The modes of the selected run: its buttons, the line that says why, and the page of the mode shown
+        (kept when the new run supports it too)."""
+        run = self.session.find("runs", self.selected_run_id())
+        modes = run_modes(run) if run is not None else ["generate"]
+        mode = self.mode if self.mode in modes else (modes[0] if modes else None)
+        self.mode_bar.set_modes(modes, mode)
+        self.modes_label.setText(modes_line(run) if run is not None or self.run_combo.count() == 0 else "")
+        self.mode_pages["pair"].set_task(pair_task(run))
+        self.show_mode(mode)
+
+    def modes(self) -> list[str]:
+        """The modes the selected run supports (their buttons show when there are two)."""
+        return list(self.mode_bar.modes)
+
+    def show_mode(self, mode: str | None) -> None:
+        self.mode = mode
+        self.mode_bar.set_modes(self.mode_bar.modes, mode)
+        page = self.mode_pages.get(mode or "")
+        self.stack.setCurrentWidget(page or (self.generate_page if mode else self.nothing_page))
+        text2text = mode == "text2text"
+        self.prompt_label.setText("Input" if text2text else "Prompt")
+        self.prompt.setPlaceholderText(INPUT_PLACEHOLDER if text2text else self._placeholder)
+        for pane in self.panes:
+            pane.echo = not text2text  # an encoder-decoder's output is a text of its own, not a continuation
+        self._update_buttons()
+
+    def ask(self, page: ModePage) -> None:
+        """Send a mode page's question about the selected run and checkpoint."""
+        if self.selected_run_id() is None:
+            page.show_error("Train a model first: there is no run to ask yet.")
+            return
+        page.ask(self.session, self.selected_run_id(), self.chooser.checkpoint())
 
     def _update_prompt_placeholder(self) -> None:
         """An example prompt from the selected run's own dataset: how its text begins."""
@@ -222,16 +322,21 @@ class PlaygroundPanel(QWidget):
             return  # asked already (the workspace is re-read often while training)
         self._placeholder_dataset = dataset
         if dataset is None or self.session.engine_state in ("dead", "stopped"):
-            self.prompt.setPlaceholderText(prompt_placeholder(""))
+            self._set_placeholder(prompt_placeholder(""))
             return
 
         def done(reply):
             if not reply.ok:
                 self._placeholder_dataset = None  # ask again next time
             elif self._placeholder_dataset == dataset:
-                self.prompt.setPlaceholderText(prompt_placeholder(reply.text))
+                self._set_placeholder(prompt_placeholder(reply.text))
 
         self.session.request(p.DatasetPreviewRequest(dataset=dataset, n_chars=400), guarded(self, done))
+
+    def _set_placeholder(self, text: str) -> None:
+        self._placeholder = text
+        if self.mode != "text2text":
+            self.prompt.setPlaceholderText(text)
 
     def _load_checkpoints(self, pane: OutputPane, prefer_first: bool = False) -> None:
         """Fill a pane's checkpoint list (CheckpointsRequest); 'latest' stays first."""
@@ -298,6 +403,9 @@ class PlaygroundPanel(QWidget):
         for pane in self.panes:
             if pane.request is not None:
                 self.session.cancel(pane.request)
+        for page in self.mode_pages.values():
+            if page.request is not None:
+                self.session.cancel(page.request)
 
     def _on_event(self, msg) -> None:
         self._on_pane_event(self.panes[0], msg)
@@ -344,6 +452,12 @@ class PlaygroundPanel(QWidget):
 
     def _request_token_attention(self) -> None:
         pane, index = self._details_for
+        if not pane.echo:
+            self.details.show_note(
+                "The decoder looked at the input through cross-attention: the Attention panel shows it for "
+                "encoder-decoder runs."
+            )
+            return
         if pane.request is not None:
             self.details.show_note("Where the model looked is shown once the text is finished.")
             return
@@ -397,6 +511,8 @@ class PlaygroundPanel(QWidget):
         engine_ok = self.session.engine_state not in ("dead", "hung", "stopped")
         self.generate_button.setEnabled(not self.writing and engine_ok and self.run_combo.count() > 0)
         self.stop_button.setEnabled(self.writing)
+        for page in getattr(self, "mode_pages", {}).values():
+            page.ask_button.setEnabled(page.request is None and engine_ok and self.run_combo.count() > 0)
 
     def _show_error(self, text: str) -> None:
         self.error_label.show_message(text, "error")

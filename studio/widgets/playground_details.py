@@ -27,10 +27,12 @@ class AlternativesBars(QWidget):
 
     ROW = 20
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, plain: bool = False):
         super().__init__(parent)
         self.rows: list[tuple[str, float]] = []
         self.chosen: str | None = None
+        # plain: the rows are words (an answer), shown as they are; else tokens, with their spaces made visible.
+        self._shown = (lambda text: text) if plain else visible
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(
             "What the model considered writing here, with the probability it gave each (temperature "
@@ -40,7 +42,7 @@ class AlternativesBars(QWidget):
     def set_rows(self, rows: list, chosen: str | None) -> None:
         self.rows = [(str(t), float(pr)) for t, pr in rows]
         # The engine names alternatives in their readable form (␣ for a space), the chosen token in raw text.
-        self.chosen = visible(chosen) if chosen is not None else None
+        self.chosen = self._shown(chosen) if chosen is not None else None
         self.setFixedHeight(max(1, len(self.rows)) * self.ROW + 4)
         self.update()
 
@@ -51,12 +53,12 @@ class AlternativesBars(QWidget):
         painter = QPainter(self)
         pal = self.palette()
         fm = painter.fontMetrics()
-        label_w = min(110, max([fm.horizontalAdvance(visible(t)) for t, _ in self.rows] + [30]) + 8)
+        label_w = min(110, max([fm.horizontalAdvance(self._shown(t)) for t, _ in self.rows] + [30]) + 8)
         value_w = fm.horizontalAdvance("100.0 %") + 6
         bar_w = max(10, self.width() - label_w - value_w - 4)
         for i, (text, prob) in enumerate(self.rows):
             y = 2 + i * self.ROW
-            chosen = visible(text) == self.chosen
+            chosen = self._shown(text) == self.chosen
             painter.setPen(pal.color(QPalette.ColorRole.WindowText))
             font = painter.font()
             font.setBold(chosen)
@@ -67,7 +69,7 @@ class AlternativesBars(QWidget):
                 label_w - 6,
                 self.ROW,
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                fm.elidedText(visible(text), Qt.TextElideMode.ElideRight, label_w - 6),
+                fm.elidedText(self._shown(text), Qt.TextElideMode.ElideRight, label_w - 6),
             )
             color = QColor(theme.ACCENT) if chosen else pal.color(QPalette.ColorRole.Mid)
             painter.fillRect(label_w, y + 3, max(1, int(bar_w * prob)), self.ROW - 6, color)

@@ -1,12 +1,12 @@
-"""The Playground's output: one pane per model, with the run and checkpoint that write, the text in which each
-written token can be clicked, and a line of statistics. What the pane holds is a GeneratedText
+"""The Playground's output: one pane per model, with the run and checkpoint that write (a RunChooser), the text in
+which each written token can be clicked, and a line of statistics. What the pane holds is a GeneratedText
 (studio/state/playground.py); the pane paints it."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QTextEdit, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QTextEdit, QVBoxLayout, QWidget
 
 from studio import theme
 from studio.run_names import run_line
@@ -74,38 +74,17 @@ class TokenText(QTextEdit):
             self.clicked.emit(self.char_at(event.position().toPoint()))
 
 
-class OutputPane(QFrame):
-    """One model's output: the run and checkpoint that write, the text, and its clickable tokens."""
+class RunChooser(QWidget):
+    """The run that writes and which of its checkpoints: the latest, or an earlier one."""
 
-    tokenClicked = Signal(object, int)  # this pane, token index
-
-    def __init__(self, title: str, parent=None):
+    def __init__(self, parent=None):
         super().__init__(parent)
-        self.title = title
-        self.text = GeneratedText()
-        self.colour_by_confidence = True
         self.loaded_run = None  # the run whose checkpoints the checkpoint list holds
-        lay = QVBoxLayout(self)
+        lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addLayout(self._build_head(title))
-        self.output = TokenText()
-        self.output.setToolTip(
-            "The prompt (plain) followed by what the model wrote (coloured). Click a written token "
-            "to see its probability, the alternatives and where the model looked."
-        )
-        self.output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.output.clicked.connect(self._on_char_clicked)
-        lay.addWidget(self.output, 1)
-        self.stats_label = theme.description_label("")
-        lay.addWidget(self.stats_label)
-
-    def _build_head(self, title: str) -> QHBoxLayout:
-        head = QHBoxLayout()
-        self.title_label = QLabel(f"<b>{title}</b>")
-        head.addWidget(self.title_label)
         self.run_combo = ElidedComboBox("The trained run that writes the text.")
         self.run_combo.setMinimumContentsLength(18)
-        head.addWidget(self.run_combo, 1)
+        lay.addWidget(self.run_combo, 1)
         self.checkpoint_combo = QComboBox()
         self.checkpoint_combo.setToolTip(
             "Which saved checkpoint of the run writes: the latest, or an earlier one "
@@ -114,16 +93,7 @@ class OutputPane(QFrame):
         self.checkpoint_combo.addItem("latest", None)
         # Its items change with the run: sized once for "latest", "step 2,000, val 1.23" would be cut.
         theme.fit_to_contents(self.checkpoint_combo)
-        head.addWidget(self.checkpoint_combo)
-        return head
-
-    # The text's state, as the pane's own attributes (the panel and its tests read them here).
-    request = property(lambda self: self.text.request)
-    tokens = property(lambda self: self.text.tokens)
-    prompt_tokens = property(lambda self: self.text.prompt_tokens)
-    token_ids = property(lambda self: self.text.token_ids)
-    generated = property(lambda self: self.text.generated)
-    selected = property(lambda self: self.text.selected)
+        lay.addWidget(self.checkpoint_combo)
 
     def run_id(self):
         return self.run_combo.currentData() if self.run_combo.count() else None
@@ -131,7 +101,6 @@ class OutputPane(QFrame):
     def checkpoint(self):
         return self.checkpoint_combo.currentData()
 
-    # --------------------------------------------------------------------------------------- runs, checkpoints
     def set_runs(self, runs: list[dict]) -> None:
         """Fill the run list (no signal: the caller then selects the run it wants)."""
         self.run_combo.blockSignals(True)
@@ -175,12 +144,85 @@ class OutputPane(QFrame):
         elif keep is not None and combo.findData(keep) >= 0:
             combo.setCurrentIndex(combo.findData(keep))
 
+
+class OutputPane(QFrame):
+    """One model's output: the run and checkpoint that write (its own chooser, or one the panel shows above
+    every mode), the text, and its clickable tokens."""
+
+    tokenClicked = Signal(object, int)  # this pane, token index
+
+    def __init__(self, title: str, parent=None, chooser: RunChooser | None = None):
+        super().__init__(parent)
+        self.title = title
+        self.text = GeneratedText()
+        self.colour_by_confidence = True
+        self.echo = True  # the prompt is shown before the text (a decoder continues it; an encoder-decoder does not)
+        self.own_chooser = chooser is None
+        self.chooser = chooser if chooser is not None else RunChooser()
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(self._build_head(title))
+        self.output = TokenText()
+        self.output.setToolTip(
+            "The prompt (plain) followed by what the model wrote (coloured). Click a written token "
+            "to see its probability, the alternatives and where the model looked."
+        )
+        self.output.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.output.clicked.connect(self._on_char_clicked)
+        lay.addWidget(self.output, 1)
+        self.stats_label = theme.description_label("")
+        lay.addWidget(self.stats_label)
+
+    def _build_head(self, title: str) -> QHBoxLayout:
+        head = QHBoxLayout()
+        self.title_label = QLabel(f"<b>{title}</b>")
+        head.addWidget(self.title_label)
+        if self.own_chooser:
+            head.addWidget(self.chooser, 1)
+        else:
+            head.addStretch(1)
+        return head
+
+    # The text's state, as the pane's own attributes (the panel and its tests read them here).
+    request = property(lambda self: self.text.request)
+    tokens = property(lambda self: self.text.tokens)
+    prompt_tokens = property(lambda self: self.text.prompt_tokens)
+    token_ids = property(lambda self: self.text.token_ids)
+    generated = property(lambda self: self.text.generated)
+    selected = property(lambda self: self.text.selected)
+    # The run and checkpoint, as before the chooser was its own widget.
+    run_combo = property(lambda self: self.chooser.run_combo)
+    checkpoint_combo = property(lambda self: self.chooser.checkpoint_combo)
+    loaded_run = property(lambda self: self.chooser.loaded_run)
+
+    def run_id(self):
+        return self.chooser.run_id()
+
+    def checkpoint(self):
+        return self.chooser.checkpoint()
+
+    def set_runs(self, runs: list[dict]) -> None:
+        self.chooser.set_runs(runs)
+
+    def select_run(self, run_id) -> None:
+        self.chooser.select_run(run_id)
+
+    def update_run(self, run: dict) -> None:
+        self.chooser.update_run(run)
+
+    def reset_checkpoints(self) -> None:
+        self.chooser.reset_checkpoints()
+
+    def set_checkpoints(self, rows: list[dict], prefer_first: bool = False) -> None:
+        self.chooser.set_checkpoints(rows, prefer_first)
+
     # ------------------------------------------------------------------------------------------------ text
     def start(self, prompt: str) -> None:
         self.output.clear()
         self.text.start()
         self.stats_label.setText(self.text.stats)
-        self._insert(prompt, QTextCharFormat())
+        if self.echo:
+            self._insert(prompt, QTextCharFormat())
 
     def _insert(self, text: str, fmt: QTextCharFormat) -> tuple[int, int]:
         cursor = self.output.textCursor()
