@@ -1,8 +1,12 @@
 """Text from a run: the model of one of its checkpoints, a prompt made tokens, and tokens made text again.
 
-`load_model_for_run` builds the model a checkpoint describes and keeps the last few in a cache (the playground
-compares two checkpoints and generates while a run trains; the attention requests use it too).
-`generate_text` runs the algorithms of engine/generate.py on it and hands the text out as it becomes complete:
+`load_run` builds the model a checkpoint describes, of any architecture (engine.model.build_model), with what
+the playground needs to know about the run (its objective, the tokenizer's special tokens and sentinels as a
+TokenSource), and keeps the last few in a cache (the playground compares two checkpoints and generates while a
+run trains; the attention requests use it too); `load_model_for_run` is its (model, tokenizer, meta) part.
+`generate_text` runs the algorithms of engine/generate.py on it (an encoder-decoder reads the prompt with its
+encoder and writes its output from the decoder start token; a permutation LM predicts with its query stream)
+and hands the text out as it becomes complete:
 a byte-level token can end inside a character, so `_StreamDecoder` holds such a piece back until the character
 is whole.
 """
@@ -11,24 +15,51 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from engine.checkpoint import checkpoint_name, find_checkpoint, load_checkpoint, read_checkpoint_meta
 from engine.config import RunConfig
 from engine.device import pick_device
-from engine.generate import stream_steps
-from engine.model import GPT
+from engine.generate import GenerationError, stream_steps
+from engine.infer_stepper import ENCODER_REFUSAL
 
 _cache_lock = threading.Lock()
-_model_cache: dict = {}  # {(checkpoint path, sha256, device): (model, tokenizer, meta)}, the last few used
+_model_cache: dict = {}  # {(checkpoint path, sha256, device): LoadedRun}, the last few used
 _MODEL_CACHE_SIZE = 3  # the playground compares two checkpoints; the third is the one training just wrote
 
 
-def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
-    """(model in eval mode, tokenizer, checkpoint meta) from run `run_ref`'s checkpoint called `checkpoint`
-    (see list_checkpoints; None: the newest)."""
+@dataclass(frozen=True)
+class LoadedRun:
+    """A run's checkpoint made ready to use: the model in eval mode, its tokenizer, the checkpoint's meta (with
+    "checkpoint", its name), the run's config and a TokenSource that knows the vocabulary's special tokens
+    (no token ids of its own)."""
+
+    model: Any
+    tok: Any
+    meta: dict
+    cfg: RunConfig
+    source: Any  # engine.objectives.text_source.TokenSource
+
+    @property
+    def arch(self) -> str:
+        return self.cfg.model.arch
+
+    @property
+    def objective(self) -> str:
+        return self.cfg.objective.name
+
+    @property
+    def specials(self) -> dict[str, int]:
+        return self.source.specials
+
+
+def load_run(ws, run_ref, device="cpu", checkpoint: str | None = None) -> LoadedRun:
+    """Run `run_ref`'s checkpoint called `checkpoint` (see list_checkpoints; None: the newest), loaded."""
+    from engine.objectives.text_source import TokenSource
     from engine.tokenizer import load_tokenizer
 
     run = ws.run(run_ref)
@@ -41,23 +72,61 @@ def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None)
             return _model_cache[key]
     meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
     cfg = RunConfig.from_dict(meta["config"])
+    vocab_size = int(meta["vocab_size"])
     with _cache_lock:
         # Building a model draws its initial weights from the global RNG; a training paused in another thread
         # must continue with the random numbers it would have had.
         state = torch.get_rng_state()
         try:
-            model = GPT(cfg.model, int(meta["vocab_size"]))
+            model = _build_model(cfg.model, vocab_size)
         finally:
             torch.set_rng_state(state)
     load_checkpoint(ck["path"], model, map_location="cpu")
     model.to(device).eval()
-    tok = load_tokenizer(ws.tokenizer_path(meta.get("tokenizer_id", run["tokenizer_id"])))
+    tokenizer_id = meta.get("tokenizer_id", run["tokenizer_id"])
+    tok = load_tokenizer(ws.tokenizer_path(tokenizer_id))
+    source = TokenSource.from_tokenizer(
+        tok, ws.tokenizer(tokenizer_id).get("spec"), np.zeros(0, dtype=np.int64), vocab_size
+    )
     meta = {**meta, "checkpoint": checkpoint_name(ck["path"])}
+    loaded = LoadedRun(model, tok, meta, cfg, source)
     with _cache_lock:
-        _model_cache[key] = (model, tok, meta)
+        _model_cache[key] = loaded
         while len(_model_cache) > _MODEL_CACHE_SIZE:
             _model_cache.pop(next(iter(_model_cache)))
-    return model, tok, meta
+    return loaded
+
+
+def _build_model(cfg, vocab_size: int):
+    try:
+        from engine.model import build_model
+    except ImportError:  # until engine.model has every architecture
+        from engine.model import GPT as build_model
+    return build_model(cfg, vocab_size)
+
+
+def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
+    """(model in eval mode, tokenizer, checkpoint meta) of load_run."""
+    loaded = load_run(ws, run_ref, device, checkpoint)
+    return loaded.model, loaded.tok, loaded.meta
+
+
+def generation_inputs(loaded: LoadedRun) -> dict:
+    """The keyword arguments engine.generate needs for the run's kind of model: the decoder start token of an
+    encoder-decoder, the query-stream prediction of a permutation LM (engine/infer_stepper.py)."""
+    from engine.objectives.base import decoder_start_id
+
+    if loaded.arch == "encoder-decoder":
+        return {"start_id": decoder_start_id(loaded.specials)}
+    if loaded.arch == "decoder" and loaded.objective == "permutation_lm":
+        from engine.objectives.permutation_lm import next_token_logits
+
+        mask_id = loaded.specials.get("mask")
+        if mask_id is None:
+            raise GenerationError("this permutation-LM run's vocabulary has no [MASK] token to predict from")
+        model = loaded.model
+        return {"next_token_logits": lambda ids: next_token_logits(model, ids, mask_id)}
+    return {}
 
 
 def _start_ids(tok, prompt: str) -> list[int]:
@@ -141,7 +210,9 @@ def generate_text(
 ) -> dict:
     """Continue `prompt` with a checkpoint of the run (`checkpoint` a name from list_checkpoints; None: the
     newest), in mode "sample", "greedy" or "beam" (engine/generate.py; beam search stops a beam at the
-    end-of-text token and hands its tokens over when the search is done).
+    end-of-text token and hands its tokens over when the search is done). An encoder-decoder run reads the
+    prompt with its encoder and the text is its decoder's output (at most Context length tokens); an encoder run
+    is refused with a GenerationError (it fills in blanks: Fill mask).
 
     The text ends early ("ended" True) when the model writes the token that ends a document in its training
     data (the tokenizer's eos or sep token; engine.tokenizer.separator_id); that token is not part of the text.
@@ -156,7 +227,10 @@ def generate_text(
     texts of all records join to the returned text, a token ending inside a character having text "" (such a
     record waits for the next token, so it can take the rest of the text should the generation end there).
     """
-    model, tok, meta = load_model_for_run(ws, run_ref, device, checkpoint)
+    loaded = load_run(ws, run_ref, device, checkpoint)
+    model, tok, meta = loaded.model, loaded.tok, loaded.meta
+    if loaded.arch == "encoder":
+        raise GenerationError(ENCODER_REFUSAL)
     ids = _start_ids(tok, prompt)
     seen = ids[-model.cfg.block_size :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
@@ -175,6 +249,7 @@ def generate_text(
         eos_id=eos_id,
         details=details,
         should_stop=should_stop,
+        **generation_inputs(loaded),
     )
     emit = _emitter(on_token, on_step)
     t0 = time.perf_counter()
