@@ -17,8 +17,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from engine.choices import ROLE_TOKENS, SENTINELS, sentinel_tokens
+from engine.config import ConfigError
 from engine.errors import UserError
-from engine.tokenizer import METASPACE, TokenizerError, display_token, is_byte_level, is_metaspace, separator_id
+from engine.tokenizer import (
+    METASPACE,
+    display_token,
+    is_byte_level,
+    is_metaspace,
+    role_ids,
+    sentinel_ids,
+    separator_id,
+)
 from engine.training_data import TokenData
 
 if TYPE_CHECKING:
@@ -26,9 +36,6 @@ if TYPE_CHECKING:
 
     from engine.objectives.catalog import ObjectiveInfo
 
-# The strings of the roles a tokenizer kind lacks, as the objectives add them (contract: issue 10 §2).
-ROLE_TOKENS = {"pad": "[PAD]", "mask": "[MASK]", "cls": "[CLS]", "sep": "[SEP]", "eos": "<|endoftext|>"}
-SENTINEL_FORMAT = "<extra_id_{}>"
 _SENTENCE_ENDS = frozenset(".!?\n")
 # display_token makes whitespace visible; the word and sentence tests read the text itself.
 _INVISIBLE = {"␣": " ", "⏎": "\n", "⇥": "\t"}
@@ -82,8 +89,8 @@ class TokenSource:
         """A source over `ids` read with `tok` (whose spec, as the workspace keeps it, names the roles)."""
         n_real = tok.get_vocab_size(with_added_tokens=True)
         size = max(int(vocab_size or 0), n_real)
-        specials = _role_ids(tok, spec)
-        sentinels = _sentinel_ids(tok)
+        specials = role_ids(tok, spec)
+        sentinels = sentinel_ids(tok, spec)
         is_special = np.zeros(size, dtype=bool)
         added = [i for i, t in tok.get_added_tokens_decoder().items() if t.special]
         is_special[[i for i in (*added, *specials.values(), *sentinels) if i < size]] = True
@@ -166,30 +173,6 @@ class TokenSource:
         return start, end
 
 
-def _role_ids(tok: "Tokenizer", spec: dict | None) -> dict[str, int]:
-    """{role: id}: the spec's roles, and a role's usual token where the tokenizer has it but the spec does not
-    name it (an in-memory copy that had the objective's tokens added)."""
-    named = dict((spec or {}).get("special_tokens") or {})
-    out = {}
-    for role in ("pad", "unk", "bos", "eos", "mask", "cls", "sep"):
-        token = named.get(role) or ROLE_TOKENS.get(role)
-        token_id = tok.token_to_id(token) if token else None
-        if token_id is not None and (role in named or _is_added(tok, token_id)):
-            out[role] = int(token_id)
-    return out
-
-
-def _is_added(tok: "Tokenizer", token_id: int) -> bool:
-    return token_id in tok.get_added_tokens_decoder()
-
-
-def _sentinel_ids(tok: "Tokenizer") -> list[int]:
-    out: list[int] = []
-    while (i := tok.token_to_id(SENTINEL_FORMAT.format(len(out)))) is not None:
-        out.append(int(i))
-    return out
-
-
 def _token_text(tok: "Tokenizer", token_id: int) -> str:
     """The text a token stands for (a WordPiece continuation keeps its "##"; a stray byte reads as <0xNN>)."""
     if not is_byte_level(tok):
@@ -214,15 +197,19 @@ def _word_starts(texts: list[str], tok: "Tokenizer", spec: dict | None) -> np.nd
 
 
 def require_specials(info: "ObjectiveInfo", source: TokenSource) -> None:
-    """TokenizerError naming the special tokens `info`'s objective needs that the vocabulary lacks, and the fix."""
-    missing = [ROLE_TOKENS.get(r, f"[{r.upper()}]") for r in info.needs if r != "sentinel" and r not in source.specials]
+    """ConfigError (Tokenizer) naming the special tokens `info`'s objective needs that the vocabulary lacks, and
+    the two ways out (the words engine/run_setup.py uses for a chosen vocabulary)."""
+    missing = [ROLE_TOKENS[r] for r in info.needs if r != "sentinel" and r not in source.specials]
     if "sentinel" in info.needs and not source.sentinels:
-        missing.append(f"the sentinels {SENTINEL_FORMAT.format(0)}, {SENTINEL_FORMAT.format(1)}, …")
+        first, last = sentinel_tokens(SENTINELS)[0], sentinel_tokens(SENTINELS)[-1]
+        missing.append(f"{first} … {last}")
     if not missing:
         return
-    tokens = ", ".join(missing)
-    noun = "token" if len(missing) == 1 and "sentinels" not in tokens else "tokens"
-    raise TokenizerError(
-        f"{info.label} needs the special {noun} {tokens}, which this tokenizer lacks: train a new tokenizer for "
-        f"the run (the Objective and Train panels add the tokens the objective needs when they train one)"
+    what = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
+    raise ConfigError(
+        f"{info.label} needs the special token{'s' if len(missing) > 1 else ''} {what}, which the vocabulary "
+        f"lacks: let the run train its own vocabulary (Tokenizer: new) or train one with {what} on the "
+        f"Vocabulary panel",
+        "tokenizer.tokenizer",
+        also=("objective.name",),
     )
