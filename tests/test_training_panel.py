@@ -250,3 +250,60 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
             assert ended.pop().state == "stopped" and not w.error_label.isVisible()
     finally:
         stop_session(s)
+
+
+# ------------------------------------------------------------------------------------ the objective's metrics
+
+
+def _masked_run(run_id: int = 8) -> dict:
+    config = {"model": {"arch": "encoder"}, "objective": {"name": "masked_lm"}}
+    return {"id": run_id, "name": "bert", "status": "training", "step": 0, "max_iters": 100, "config": config}
+
+
+def test_an_eval_with_metrics_shows_the_objectives_own_numbers_beside_the_loss(qtbot, panel):
+    s = panel.session
+    s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [_masked_run()]})
+    s.select_run(8)
+    qtbot.waitUntil(lambda: panel.metric_cards.names == ["perplexity", "masked_accuracy"], timeout=2000)
+    assert panel.metric_cards.isVisible() and panel.metric_cards.value("masked_accuracy") == "—"
+    assert panel.metric_cards.cards["masked_accuracy"].caption.text() == "Val masked-token accuracy"
+    s.deliver([p.Status(state="training", run=8, step=20, max_iters=100)])
+    metrics = {"train_perplexity": 14.2, "val_perplexity": 15.37, "train_masked_accuracy": 0.43}
+    s.deliver(
+        [p.Eval(run=8, step=20, train_loss=2.6, val_loss=2.73, metrics={**metrics, "val_masked_accuracy": 0.4125})]
+    )
+    qtbot.waitUntil(lambda: panel.metric_cards.value("masked_accuracy") == "41.2 %", timeout=2000)
+    assert panel.metric_cards.value("perplexity") == "15.37" and panel.cards["val_loss"].value.text() == "2.730"
+    assert "On training text: 43.0 %" in panel.metric_cards.cards["masked_accuracy"].toolTip()
+    plot = panel.metric_plots["masked_accuracy"]
+    assert plot.isVisible() and _data(plot.curves[next(iter(plot.curves))]) == ([20.0], [41.25])
+    # Live: the next evaluation moves the card and adds a point.
+    s.deliver([p.Eval(run=8, step=40, train_loss=2.2, val_loss=2.4, metrics={"val_masked_accuracy": 0.5})])
+    qtbot.waitUntil(lambda: panel.metric_cards.value("masked_accuracy") == "50.0 %", timeout=2000)
+    assert _data(plot.curves[next(iter(plot.curves))])[0] == [20.0, 40.0]
+
+
+def test_a_causal_run_shows_perplexity_and_a_pair_run_only_pair_accuracy(qtbot, panel):
+    s = panel.session
+    causal = {"id": 1, "name": "gpt", "status": "finished", "step": 10, "max_iters": 10, "config": {}}
+    pair = {**_masked_run(2), "config": {"model": {"arch": "encoder"}, "objective": {"name": "nsp"}}}
+    s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [causal, pair]})
+    s.select_run(1)
+    req = next(m for m in reversed(s.queued) if isinstance(m, p.MetricsRequest))
+    history = [{"step": 10, "split": "val", "loss": 2.0, "metrics": {"val_perplexity": 7.389, "val_accuracy": 0.3}}]
+    s.deliver([p.MetricsReply(parent=req.id, run=causal, rows=history)])
+    qtbot.waitUntil(lambda: panel.metric_cards.value("perplexity") == "7.39", timeout=2000)
+    assert panel.metric_cards.names == ["perplexity", "accuracy"] and panel.metric_cards.value("accuracy") == "30.0 %"
+    s.select_run(2)
+    qtbot.waitUntil(lambda: panel.metric_cards.names == ["pair_accuracy"], timeout=2000)
+    assert not panel.metric_plots["accuracy"].isVisible() and panel.metric_plots["pair_accuracy"].isVisible()
+
+
+def test_run_curves_keep_each_metric_by_split_and_merge_live_with_history():
+    c = RunCurves(3)
+    c.add_eval(40, 2.0, {"val_masked_accuracy": 0.5})
+    c.merge_history([{"step": 20, "split": "val", "loss": 2.5, "metrics": {"val_masked_accuracy": 0.3}}])
+    assert c.metrics["val_masked_accuracy"] == ([20, 40], [0.3, 0.5]) and c.last_metrics["val_masked_accuracy"] == 0.5
+    assert c.metric_names() == ["masked_accuracy"] and c.val_steps == [20, 40]
+    c.add_eval(40, 2.0, {"val_masked_accuracy": 0.55, "val_perplexity": float("nan"), "note": "x"})
+    assert c.metrics["val_masked_accuracy"] == ([20, 40], [0.3, 0.55]) and "note" not in c.metrics

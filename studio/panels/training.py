@@ -1,8 +1,9 @@
 """Train: start, pause, stop and resume runs, and watch their curves live.
 
 The panel composes the run summary, the controls, the cards of big numbers (studio/widgets/train_cards.py) and
-the plots (studio/widgets/loss_plot.py); the curves are studio/state/curves.py's RunCurves and what the panel says
-about a run is studio/state/train_summary.py's, both tested without a window."""
+the plots (studio/widgets/loss_plot.py), with a card per metric of the run's objective and a plot per accuracy;
+the curves are studio/state/curves.py's RunCurves and what the panel says about a run is
+studio/state/train_summary.py's, both tested without a window."""
 
 from __future__ import annotations
 
@@ -30,10 +31,19 @@ from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
 from studio.state.curves import RunCurves
 from studio.state.model_form import ASSUMED_CHAR_VOCAB
-from studio.state.train_summary import config_differences, config_html, differs_text, status_text
+from studio.state.train_summary import (
+    ACCURACIES,
+    config_differences,
+    config_html,
+    differs_text,
+    metric_caption,
+    metric_tooltip,
+    run_metrics,
+    status_text,
+)
 from studio.widgets.form_helpers import MessageLine, PanelHeader
-from studio.widgets.loss_plot import LossPlot, small_plot
-from studio.widgets.train_cards import stat_cards
+from studio.widgets.loss_plot import CurvePlot, LossPlot, metric_plot, small_plot
+from studio.widgets.train_cards import MetricCards, stat_cards
 
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
@@ -87,6 +97,8 @@ class TrainingPanel(QWidget):
         root.addWidget(self.error_label)
         grid, self.cards = stat_cards()
         root.addLayout(grid)
+        self.metric_cards = MetricCards()
+        root.addWidget(self.metric_cards)
         self._build_plots(root)
         for seq in ("Esc", "Ctrl+."):
             sc = QShortcut(QKeySequence(seq), self)
@@ -169,6 +181,8 @@ class TrainingPanel(QWidget):
         self.grad_curve = self.grad_plot.curves["grad norm"]
         small.addWidget(self.lr_plot)
         small.addWidget(self.grad_plot)
+        self.small_plots = small
+        self.metric_plots: dict[str, CurvePlot] = {}  # one per accuracy the shown run reports, made when first needed
         root.addLayout(small, 1)
 
     # ------------------------------------------------------------------------------------------------ summary
@@ -176,6 +190,7 @@ class TrainingPanel(QWidget):
         """The shown run's caption and settings; when your current settings differ, what Train would start; and
         a warning before training on a vocabulary that leaves much of the text unknown."""
         self._update_run_summary()
+        self._schedule()  # the objective's metric cards follow the shown run's objective (or your settings')
         warning = coverage_warning(self.session.tokenizer, self.session.dataset)
         self.coverage_label.show_message(f"⚠ {warning}" if warning else "", "warning")
 
@@ -362,7 +377,7 @@ class TrainingPanel(QWidget):
             self.curves.run_id = ev.run
         if ev.run != self.curves.run_id:
             return
-        self.curves.add_eval(ev.step, ev.val_loss)
+        self.curves.add_eval(ev.step, ev.val_loss, getattr(ev, "metrics", None))
         self._schedule()
 
     def _on_status(self, st) -> None:
@@ -394,8 +409,33 @@ class TrainingPanel(QWidget):
         if not self._redraw_timer.isActive():
             self._redraw_timer.start()
 
+    def _objective(self) -> str:
+        """The objective of the shown run (of your settings before any run)."""
+        run = self.shown_run()
+        if run is not None and run.get("config"):
+            return str(((run.get("config") or {}).get("objective") or {}).get("name") or "causal_lm")
+        return self.session.config.objective.name
+
+    def _draw_metrics(self) -> None:
+        """The cards of the objective's metrics, and a plot of each accuracy on the validation text."""
+        c = self.curves
+        names = run_metrics(self._objective(), c.metric_names())
+        self.metric_cards.set_metrics(names)
+        self.metric_cards.show_values(c.last_metrics)
+        for name in names:
+            if name in ACCURACIES and name not in self.metric_plots:
+                caption = metric_caption(name)
+                plot = metric_plot(f"{caption} (%)", metric_tooltip(name, None))
+                self.metric_plots[name] = plot
+                self.small_plots.addWidget(plot)
+        for name, plot in self.metric_plots.items():
+            plot.setVisible(name in names)
+            steps, values = c.metrics.get(f"val_{name}", ([], []))
+            plot.set_series(plot_name(plot), steps, [100 * v for v in values])
+
     def redraw(self) -> None:
         c = self.curves
+        self._draw_metrics()
         self.train_curve.setData(c.steps, c.loss)
         self.val_curve.setData(c.val_steps, c.val_loss)
         self.lr_curve.setData(c.steps, c.lr)
@@ -474,3 +514,8 @@ class TrainingPanel(QWidget):
 
     def _clear_error(self) -> None:
         self.error_label.clear_message()
+
+
+def plot_name(plot: CurvePlot) -> str:
+    """The name of a one-curve plot's curve."""
+    return next(iter(plot.curves))

@@ -1,4 +1,5 @@
-"""The curves of one run as the Train panel draws them (Qt-free, so they are tested without a window)."""
+"""The curves of one run as the Train panel draws them (Qt-free, so they are tested without a window): the loss on
+both splits, the learning rate, the gradient norm, and the objective's own metrics at each evaluation."""
 
 from __future__ import annotations
 
@@ -16,10 +17,16 @@ class RunCurves:
         self.val_loss: list[float] = []
         self.last: dict = {}
         self.last_val: float | None = None
+        # The objective's metrics at each evaluation, by "<split>_<metric>" (e.g. "val_masked_accuracy"):
+        # (steps, values); last_metrics holds the latest value of each.
+        self.metrics: dict[str, tuple[list[int], list[float]]] = {}
+        self.last_metrics: dict[str, float] = {}
 
     def add_rows(self, rows: list[dict]) -> None:
         for r in rows:
             split = r.get("split", "train")
+            if isinstance(r.get("metrics"), dict) and r["metrics"]:
+                self.add_metrics(int(r["step"]), r["metrics"])
             if split == "val":
                 self.add_eval(int(r["step"]), r.get("val_loss", r.get("loss")))
                 continue
@@ -34,7 +41,9 @@ class RunCurves:
             self.grad_norm.append(float(r.get("grad_norm") or 0.0))
             self.last = dict(r)
 
-    def add_eval(self, step: int, val_loss) -> None:
+    def add_eval(self, step: int, val_loss, metrics: dict | None = None) -> None:
+        if metrics:
+            self.add_metrics(step, metrics)
         if val_loss is None:
             return
         if self.val_steps and step <= self.val_steps[-1]:
@@ -44,6 +53,30 @@ class RunCurves:
         self.val_steps.append(step)
         self.val_loss.append(float(val_loss))
         self.last_val = float(val_loss)
+
+    def add_metrics(self, step: int, metrics: dict) -> None:
+        """An evaluation's metrics ({"val_perplexity": 5.1, ...}); a step already held is updated, not repeated."""
+        for key, value in metrics.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            steps, values = self.metrics.setdefault(str(key), ([], []))
+            if steps and step <= steps[-1]:
+                if step == steps[-1]:
+                    values[-1] = float(value)
+                    self.last_metrics[str(key)] = float(value)
+                continue
+            steps.append(step)
+            values.append(float(value))
+            self.last_metrics[str(key)] = float(value)
+
+    def metric_names(self) -> list[str]:
+        """The metrics this run has values for ("masked_accuracy", ...), without the split, in first-seen order."""
+        names: list[str] = []
+        for key in self.metrics:
+            name = key.split("_", 1)[1] if key.split("_", 1)[0] in ("train", "val") else key
+            if name not in names:
+                names.append(name)
+        return names
 
     def merge_history(self, rows: list[dict]) -> None:
         """History from the store first, then the live rows that came after it."""
@@ -57,3 +90,6 @@ class RunCurves:
             self.last = live.last
         for step, val in zip(live.val_steps, live.val_loss):
             self.add_eval(step, val)
+        for key, (steps, values) in live.metrics.items():
+            for step, value in zip(steps, values):
+                self.add_metrics(step, {key: value})

@@ -1,15 +1,17 @@
-"""What the Train panel says, without Qt: the numbers on its cards, the summary of a run's settings (and how your
-current settings differ from them), and the line that says how a run stands.
+"""What the Train panel says, without Qt: the numbers on its cards (the objective's metrics among them), the summary
+of a run's settings (and how your current settings differ from them), and the line that says how a run stands.
 
 The panel (studio/panels/training.py) shows these; they are plain functions of a RunConfig and rows.
 """
 
 from __future__ import annotations
 
+import math
 from html import escape
 
 from engine.config import ConfigError, RunConfig, field_label, param_count
 from engine.format import human_count, plural
+from engine.objectives.catalog import METRIC_LABELS, OBJECTIVE_CATALOG
 
 # The words for a run's Status.state on the panel's state line.
 STATE_WORDS = {
@@ -56,6 +58,11 @@ def differs_text(names: list[str]) -> str:
     return shown + (f" and {len(names) - 4} more" if len(names) > 4 else "")
 
 
+def objective_label(cfg: RunConfig) -> str:
+    info = OBJECTIVE_CATALOG.get(cfg.objective.name)
+    return info.label if info is not None else cfg.objective.name
+
+
 def config_html(
     cfg: RunConfig, dataset: dict | None, tokenizer: dict | None, fallback_vocab: int, short: bool = False
 ) -> str:
@@ -74,8 +81,10 @@ def config_html(
         )
     else:
         tok = f"a new {escape(cfg.tokenizer.kind)} vocabulary, trained first"
+    # A decoder is what every run was before architectures were a choice: only the others are named.
+    arch = "" if m.arch == "decoder" else f"{escape(m.arch[:1].upper() + m.arch[1:])}, "
     model = (
-        f"{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
+        f"{arch}{plural(m.n_layer, 'layer')} × {plural(m.n_head, 'head')} × {m.n_embd} wide, "
         f"context {m.block_size} · "
         f"<b>{params} parameters</b>"
     )
@@ -84,9 +93,51 @@ def config_html(
     tokens_step = t.batch_size * m.block_size * t.gradient_accumulation_steps
     return (
         f"<b>Model</b> {model}<br>"
-        f"<b>Data</b> {data} · <b>Vocabulary</b> {tok}<br>"
+        f"<b>Data</b> {data} · <b>Vocabulary</b> {tok} · <b>Objective</b> {escape(objective_label(cfg))}<br>"
         f"<b>Training</b> {plural(t.max_iters, 'step')} × {tokens_step:,} tokens/step "
         f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
         f"learning rate {t.learning_rate:g} · eval every "
         f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}"
     )
+
+
+# --------------------------------------------------------------------------------------- the objective's metrics
+
+ACCURACIES = ("accuracy", "masked_accuracy", "pair_accuracy")
+METRIC_TIPS = {
+    "perplexity": "e to the power of the loss: the model is as unsure as a pick among this many equally likely "
+    "tokens. Lower is better; 1 is a perfect guess every time.",
+    "accuracy": "The share of predicted tokens whose most likely guess was the right one.",
+    "masked_accuracy": "The share of masked tokens the model guessed right (its most likely guess).",
+    "pair_accuracy": "The share of pairs the model judged right; 50 % is chance.",
+}
+
+
+def run_metrics(objective: str, seen: list[str]) -> list[str]:
+    """The metrics the Train panel shows for a run: those its objective reports, then any others it has values
+    for (an objective this studio does not know)."""
+    info = OBJECTIVE_CATALOG.get(objective)
+    names = list(info.metrics) if info is not None else []
+    return names + [m for m in seen if m not in names]
+
+
+def metric_caption(name: str, split: str = "val") -> str:
+    """'Val masked-token accuracy' (the card's caption)."""
+    label = METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
+    return f"{split.capitalize()} {label[:1].lower()}{label[1:]}"
+
+
+def metric_text(name: str, value: float | None) -> str:
+    """A metric as the cards show it: accuracies as '41.2 %', perplexity as '5.12'."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    if name in ACCURACIES or name.endswith("accuracy"):
+        return f"{100 * value:.1f} %"
+    return f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
+
+
+def metric_tooltip(name: str, train: float | None) -> str:
+    """What the metric means, and its value on the training text (the card shows the validation text's)."""
+    tip = METRIC_TIPS.get(name, "")
+    on_train = f"On training text: {metric_text(name, train)}." if train is not None else ""
+    return " ".join(t for t in (f"Measured on held-out text at the latest evaluation. {tip}", on_train) if t)

@@ -126,13 +126,22 @@ class LossPlot(CurvePlot):
         self.setMinimumHeight(220)
 
 
-def small_plot(y_label: str, name: str, color: str, parent=None) -> CurvePlot:
-    """A plot of one curve: its name is the title (no legend), so the left axis needs no label either."""
+def small_plot(y_label: str, name: str, color: str, parent=None, symbol: str | None = None) -> CurvePlot:
+    """A plot of one curve: its name is the title (no legend), so the left axis needs no label either. `symbol`
+    marks each point (for values measured only at evaluations)."""
     plot = CurvePlot("step", None if y_label == name else y_label, title=name[:1].upper() + name[1:], parent=parent)
-    plot.add_curve(name, color, legend=False)
+    plot.add_curve(name, color, legend=False, symbol=symbol)
     plot.setMinimumHeight(140)
     left = plot.getPlotItem().getAxis("left")
     left.enableAutoSIPrefix(False)  # "learning rate (x0.001)" would be cut off; show 0.002 plainly
     left.setWidth(64)
     plot.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent, True)
+    return plot
+
+
+def metric_plot(caption: str, tooltip: str, parent=None) -> CurvePlot:
+    """An objective's metric at each evaluation (e.g. 'Val masked-token accuracy'), points marked as the
+    validation loss's are."""
+    plot = small_plot(caption, caption, theme.VAL_COLOR, parent=parent, symbol="o")
+    plot.setToolTip(tooltip)
     return plot

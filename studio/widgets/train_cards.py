@@ -1,11 +1,13 @@
-"""The Train panel's row of big numbers: step, losses, learning rate, gradient norm, speed, time so far and ETA."""
+"""The Train panel's rows of big numbers: step, losses, learning rate, gradient norm, speed, time so far and ETA;
+and under them the objective's own metrics (the words are studio/state/train_summary.py's)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from studio import theme
+from studio.state.train_summary import metric_caption, metric_text, metric_tooltip
 
 # (key, caption, tooltip), left to right.
 CARDS = [
@@ -57,3 +59,44 @@ def stat_cards() -> tuple[QGridLayout, dict[str, StatCard]]:
         cards[key] = StatCard(caption, tip)
         grid.addWidget(cards[key], 0, i)
     return grid, cards
+
+
+class MetricCards(QWidget):
+    """The objective's own metrics at the latest evaluation (perplexity, masked-token accuracy, pair accuracy, …):
+    one card per metric the shown run reports, on the validation text, the training text's value in its tooltip.
+    Hidden for a run that reports none."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.row = QHBoxLayout(self)
+        self.row.setContentsMargins(0, 0, 0, 0)
+        self.row.setSpacing(6)
+        self.cards: dict[str, StatCard] = {}
+        self.names: list[str] = []
+        self.row.addStretch(1)
+        self.setVisible(False)
+
+    def set_metrics(self, names: list[str]) -> None:
+        """Cards for these metrics (keys of engine.objectives.catalog.METRIC_LABELS), in this order."""
+        if names == self.names:
+            return
+        for card in self.cards.values():
+            card.setParent(None)
+            card.deleteLater()
+        self.cards = {}
+        for i, name in enumerate(names):
+            self.cards[name] = StatCard(metric_caption(name), metric_tooltip(name, None))
+            self.row.insertWidget(i, self.cards[name])
+        self.names = list(names)
+        self.setVisible(bool(names))
+
+    def show_values(self, last: dict[str, float]) -> None:
+        """The latest "<split>_<metric>" values (RunCurves.last_metrics)."""
+        for name, card in self.cards.items():
+            card.set(metric_text(name, last.get(f"val_{name}")))
+            card.setToolTip(metric_tooltip(name, last.get(f"train_{name}")))
+
+    def value(self, name: str) -> str:
+        """The text a metric's card shows ('' when there is no card for it)."""
+        card = self.cards.get(name)
+        return card.value.text() if card is not None else ""
