@@ -1,5 +1,6 @@
-"""The Model panel's Qt-free state (studio/state/model_form.py): presets, undo, marked fields, estimates, the
-diagram's boxes. No window is needed."""
+"""The Model panel's Qt-free state (studio/state/model_form.py, architecture_diagram.py): presets, undo, marked
+fields, estimates, the fields that do not apply, the objective that follows the architecture, the diagram of each
+architecture. No window is needed."""
 
 import subprocess
 import sys
@@ -7,17 +8,20 @@ from pathlib import Path
 
 from engine import config as C
 from engine.config import ConfigError, ModelConfig, RunConfig, param_count, preset
+from studio.state.architecture_diagram import diagram, diagram_boxes
 from studio.state.model_form import (
     ALL_FIELDS,
     ASSUMED_CHAR_VOCAB,
+    CONDITIONAL_FIELDS,
     CUSTOM,
     PresetUndo,
     changed_fields,
     config_with,
     decay_follows_steps,
-    diagram_boxes,
     error_keys,
     estimate,
+    fit_objective,
+    inapplicable,
     marked_fields,
     matching_preset,
     preset_description,
@@ -29,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_the_state_loads_no_qt():
-    code = "import sys, studio.state.model_form; print('PySide6' in sys.modules)"
+    code = "import sys, studio.state.model_form, studio.state.architecture_diagram; print('PySide6' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
 
@@ -37,9 +41,13 @@ def test_the_state_loads_no_qt():
 def test_choice_fields_offer_exactly_the_engines_values():
     choices = {f.key: [v for v, _ in f.options] for f in ALL_FIELDS if f.kind == "choice"}
     assert choices == {
+        ("model", "arch"): list(C.ARCHITECTURES),
         ("model", "pos_encoding"): list(C.POS_ENCODINGS),
         ("model", "norm"): list(C.NORMS),
+        ("model", "norm_position"): list(C.NORM_POSITIONS),
         ("model", "mlp"): list(C.MLPS),
+        ("train", "optimizer"): list(C.OPTIMIZERS),
+        ("train", "lr_schedule"): list(C.LR_SCHEDULES),
         ("train", "device"): list(C.DEVICES),
         ("train", "dtype"): list(C.DTYPES),
     }
@@ -135,3 +143,82 @@ def test_diagram_boxes_describe_the_model():
     assert texts[1] == "Token embedding 1,000 × 64 (RoPE in attention)"
     assert texts[3] == "Causal self-attention: 2 heads × 32" and texts[2] == "RMSNorm"
     assert texts[5] == f"MLP (SwiGLU, 64 → {m.mlp_hidden} → 64)" and texts[7] == "LM head 64 → 1,000"
+
+
+def test_the_form_offers_every_new_model_and_training_field():
+    keys = {f.key for f in ALL_FIELDS}
+    for key in ("arch", "n_decoder_layer", "n_segments", "norm_position"):
+        assert ("model", key) in keys
+    for key in ("optimizer", "momentum", "nesterov", "lr_schedule", "label_smoothing"):
+        assert ("train", key) in keys
+    assert dict(next(f for f in ALL_FIELDS if f.name == "pos_encoding").options)["alibi"] == "ALiBi"
+
+
+def test_fields_that_do_not_apply_say_why():
+    cfg = RunConfig()
+    off = inapplicable(cfg)
+    assert off[("model", "n_decoder_layer")] == "encoder-decoder only"
+    assert off[("model", "n_segments")] == "encoder only"
+    assert off[("train", "momentum")] == "SGD only" and ("train", "beta1") not in off
+    cfg.model.arch, cfg.train.optimizer, cfg.train.lr_schedule = "encoder-decoder", "sgd", "inverse_sqrt"
+    off = inapplicable(cfg)
+    assert ("model", "n_decoder_layer") not in off and ("model", "n_segments") in off
+    assert ("train", "momentum") not in off and ("train", "beta2") in off
+    assert ("train", "min_lr") in off and ("train", "lr_decay_iters") in off
+    assert set(off) <= CONDITIONAL_FIELDS
+
+
+def test_an_architecture_the_objective_cannot_train_switches_the_objective_and_back():
+    remembered: dict[str, str] = {}
+    before = RunConfig.from_dict({"objective": {"name": "prefix_lm"}})
+    cfg = before.copy()
+    cfg.model.arch = "encoder"
+    note = fit_objective(cfg, before, remembered)
+    assert cfg.objective.name == "masked_lm"
+    assert note.startswith("Prefix language modelling does not train an encoder, so the objective is now Masked")
+    cfg.validate(need_data=False)
+    back = cfg.copy()
+    back.model.arch = "decoder"
+    assert fit_objective(back, cfg, remembered) and back.objective.name == "prefix_lm"  # the one used there
+    # span corruption trains a decoder too: nothing to switch
+    fim = RunConfig.from_dict({"objective": {"name": "span_corruption"}, "model": {"arch": "encoder-decoder"}})
+    after = fim.copy()
+    after.model.arch = "decoder"
+    assert fit_objective(after, fim, {}) == "" and after.objective.name == "span_corruption"
+    # a pair task loses its segments: masked LM still trains the encoder
+    pairs = RunConfig.from_dict({"objective": {"name": "nsp"}, "model": {"arch": "encoder", "n_segments": 2}})
+    fewer = pairs.copy()
+    fewer.model.n_segments = 0
+    assert "needs Segments 2" in fit_objective(fewer, pairs, {}) and fewer.objective.name == "masked_lm"
+
+
+def test_each_architecture_has_its_own_diagram():
+    m = ModelConfig(n_head=2, n_embd=32, n_layer=3)
+    dec = diagram(m, 100)
+    assert [s.title for s in dec.stacks] == ["Decoder"] and dec.stacks[0].causal and not dec.cross
+    enc_cfg = ModelConfig(arch="encoder", n_head=2, n_embd=32, n_segments=2)
+    enc = diagram(enc_cfg, 100)
+    (stack,) = enc.stacks
+    assert stack.title == "Encoder" and not stack.causal
+    texts = [t for _, t in stack.boxes()]
+    assert "Self-attention, both ways: 2 heads × 16" in texts
+    assert any("+ 2 segments" in t for t in texts) and any("pair head" in t for t in texts)
+    assert any(t.startswith("Masked-LM head 32 → 100") for t in texts)
+    ed = diagram(ModelConfig(arch="encoder-decoder", n_head=2, n_embd=32, n_layer=3, n_decoder_layer=2), 100)
+    assert [s.title for s in ed.stacks] == ["Encoder", "Decoder"] and ed.cross
+    assert [s.n_layers for s in ed.stacks] == [3, 2]
+    assert [r for r, _ in ed.stacks[1].block] == ["norm", "attn", "norm", "cross", "norm", "mlp"]
+    assert not ed.stacks[0].causal and ed.stacks[1].causal
+    assert len({tuple(d.boxes()) for d in (dec, enc, ed)}) == 3
+
+
+def test_pre_and_post_norm_put_the_norm_on_either_side_of_the_residual_addition():
+    pre = diagram(ModelConfig(), 65).stacks[0]
+    post = diagram(ModelConfig(norm_position="post"), 65).stacks[0]
+    assert [r for r, _ in pre.block] == ["norm", "attn", "norm", "mlp"]
+    assert pre.residuals == ((0, 1), (2, 3))  # the branch skips the norm and the sub-layer
+    assert [r for r, _ in post.block] == ["attn", "norm", "mlp", "norm"]
+    assert post.residuals == ((0, 0), (2, 2))  # the branch skips the sub-layer; the norm follows the addition
+    assert pre.outputs[0] == ("norm", "Final LayerNorm") and post.outputs[0][0] == "head"
+    alibi = diagram_boxes(ModelConfig(pos_encoding="alibi"), 65)
+    assert alibi[1] == ("embed", "Token embedding 65 × 128 (ALiBi in attention)")

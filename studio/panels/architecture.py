@@ -5,14 +5,19 @@ impossible (n_embd not divisible by n_head, RoPE with an odd head size, min_lr a
 in red, the fields the error names (its structured keys, never its text) are marked, and session.config keeps its
 last valid value, so Train never starts with it.
 
-The fields, presets, estimates and diagram boxes are worked out without Qt in studio/state/model_form.py; the
-widgets are studio/widgets/model_fields.py, model_estimates.py and model_diagram.py.
+The architecture decides which fields apply (Decoder layers for an encoder-decoder, Segments for an encoder;
+the optimizer and schedule decide theirs): the others are greyed out with why. Choosing an architecture the
+objective cannot train switches the objective to one that can, and says so.
+
+The fields, presets, estimates and what applies are worked out without Qt in studio/state/model_form.py, the
+diagram in studio/state/architecture_diagram.py; the widgets are studio/widgets/model_fields.py,
+model_estimates.py and model_diagram.py.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
     QFrame,
@@ -22,6 +27,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -29,6 +35,8 @@ from PySide6.QtWidgets import (
 from engine.config import PRESETS, ConfigError, RunConfig
 from studio.state.model_form import (
     ADVANCED_FIELDS,
+    ARCH_EXPLAINED,
+    CONDITIONAL_FIELDS,
     CUSTOM,
     MODEL_FIELDS,
     TRAIN_FIELDS,
@@ -39,6 +47,8 @@ from studio.state.model_form import (
     decay_follows_steps,
     error_keys,
     estimate,
+    fit_objective,
+    inapplicable,
     marked_fields,
     matching_preset,
     preset_description,
@@ -62,6 +72,7 @@ class ArchitecturePanel(QWidget):
         self.fields, self.labels, self.hints = self.form.fields, self.form.labels, self.form.hints
         self.undo_stack = PresetUndo()
         self.error: str = ""
+        self._objective_by_arch: dict[str, str] = {}  # the objective last used on each architecture
         self._loading = False
         self._applying = False
         self._build()
@@ -92,11 +103,13 @@ class ArchitecturePanel(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.addLayout(self._build_fields(), 0, 0)
         grid.addLayout(self._build_estimates(), 0, 1)
-        grid.setColumnStretch(0, 3)
-        grid.setColumnStretch(1, 2)
+        grid.setColumnStretch(0, 5)
+        grid.setColumnStretch(1, 4)
         # outside the scroll area, so the reason an edit is refused is always in view
         self.error_line = MessageLine(self)
         root.addWidget(self.error_line)
+        self.note_line = MessageLine(self)  # what else an edit changed (the objective)
+        root.addWidget(self.note_line)
 
     def _build_presets(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -132,17 +145,29 @@ class ArchitecturePanel(QWidget):
 
     def _build_fields(self) -> QVBoxLayout:
         left = QVBoxLayout()
+        conditional = CONDITIONAL_FIELDS
         model_box = QGroupBox("Model")
-        model_box.setLayout(self.form.form(MODEL_FIELDS))
+        model_form = self.form.form(MODEL_FIELDS, conditional)
+        # the chosen architecture in one line, under its field
+        self.arch_explained = QLabel()
+        self.arch_explained.setWordWrap(True)
+        self.arch_explained.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        self.arch_explained.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        model_form.insertRow(1, self.arch_explained)  # spanning both columns: wrapped labels get the full width
+        arch = self.fields[("model", "arch")]
+        for i in range(arch.count()):
+            arch.setItemData(i, ARCH_EXPLAINED.get(arch.itemData(i), ""), Qt.ItemDataRole.ToolTipRole)
+        self.fields[("model", "n_decoder_layer")].setSpecialValueText("same as Layers")
+        model_box.setLayout(model_form)
         left.addWidget(model_box)
         train_box = QGroupBox("Training schedule")
         tv = QVBoxLayout(train_box)
-        tv.addLayout(self.form.form(TRAIN_FIELDS))
+        tv.addLayout(self.form.form(TRAIN_FIELDS, conditional))
         self.advanced = QWidget()
-        self.advanced.setLayout(self.form.form(ADVANCED_FIELDS))
+        self.advanced.setLayout(self.form.form(ADVANCED_FIELDS, conditional))
         self.advanced_toggle = disclosure_button(
             "Advanced",
-            "Show the less common settings: decay length, Adam betas, evaluation, logging, "
+            "Show the less common settings: decay length, Adam betas, SGD momentum, evaluation, logging, "
             "checkpoints, device and precision.",
             self.advanced,
         )
@@ -197,8 +222,12 @@ class ArchitecturePanel(QWidget):
         self.apply_form(changed)
 
     def apply_form(self, changed: list[FieldKey] | None = None) -> bool:
-        """Validate the form; write it to session.config when valid, else show why. Returns validity."""
+        """Validate the form; write it to session.config when valid, else show why. Returns validity. An
+        architecture the objective cannot train switches the objective (the line under the form says so)."""
         cfg = self.form_config()
+        if {("model", "arch"), ("model", "n_segments")} & set(changed or []):
+            note = fit_objective(cfg, self.session.config, self._objective_by_arch)
+            self.note_line.show_message(note, "note")
         self._update_estimates(cfg)
         try:
             cfg.validate(need_data=False)
@@ -226,11 +255,17 @@ class ArchitecturePanel(QWidget):
             error.message + " — not applied until fixed.", "error", detail=f"Config: {', '.join(keys)}" if keys else ""
         )
         self.form.mark(marked_fields(error, changed, self.fields))
+        self._show_applicable()
 
     def _clear_error(self) -> None:
         self.error = ""
         self.error_line.clear_message()
         self.form.mark(())
+        self._show_applicable()
+
+    def _show_applicable(self) -> None:
+        """Grey out what the form's config does not use; a field an error is about stays editable."""
+        self.form.set_applicable(getattr(self, "_not_applying", {}), keep=self.form.invalid())
 
     def invalid_fields(self) -> list[FieldKey]:
         return self.form.invalid()
@@ -243,6 +278,7 @@ class ArchitecturePanel(QWidget):
         if self.form.config_values(self.session.config) != self._applied_values():
             self.write_form(self.session.config)
             self._sync_preset_combo()
+            self.note_line.clear_message()
         self._update_estimates()
 
     def _on_tokenizer_selected(self, _row) -> None:
@@ -303,6 +339,9 @@ class ArchitecturePanel(QWidget):
         """The estimates and the diagram of the form's model; while the model is impossible, neither is shown
         (they would describe a model the trainer refuses to build), only why."""
         cfg = cfg or self.form_config()
+        self.arch_explained.setText(ARCH_EXPLAINED.get(cfg.model.arch, ""))
+        self._not_applying = inapplicable(cfg)
+        self._show_applicable()
         vocab, source = self.vocab_for_estimates(cfg)
         est = estimate(cfg, vocab)
         if est.problem:

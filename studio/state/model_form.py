@@ -1,5 +1,6 @@
-"""What the Model panel's form means, without Qt: its fields, the preset it matches, the estimates and the
-diagram it shows, the fields an error is about, and the undo of a preset change.
+"""What the Model panel's form means, without Qt: its fields (studio/state/config_fields.py), the preset it
+matches, the estimates it shows, the fields an error is about or that do not apply, the objective that follows
+the architecture, and the undo of a preset change (the diagram is studio/state/architecture_diagram.py).
 
 The panel (studio/panels/architecture.py) turns these into widgets; everything here is tested without a window.
 The values each field offers are engine.config's; only the words for them are here.
@@ -8,291 +9,24 @@ The values each field offers are engine.config's; only the words for them are he
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
 
-from engine.config import (
-    DEVICES,
-    DTYPES,
-    MLPS,
-    NORMS,
-    POS_ENCODINGS,
-    PRESETS,
-    ConfigError,
-    ModelConfig,
-    RunConfig,
-    field_label,
-    flops_per_token,
-    memory_estimate,
-    param_count,
-    preset,
+from engine.config import PRESETS, ConfigError, RunConfig, flops_per_token, memory_estimate, param_count, preset
+from engine.objectives.catalog import OBJECTIVE_CATALOG, compatible_objectives, objective_info
+
+# The form's fields live in studio/state/config_fields.py; panels and tests import them from here too.
+from studio.state.config_fields import (  # noqa: F401
+    ADVANCED_FIELDS,
+    ALL_FIELDS,
+    ARCH_EXPLAINED,
+    ARCH_LABELS,
+    MODEL_FIELDS,
+    TRAIN_FIELDS,
+    FieldKey,
+    FieldSpec,
 )
 
 ASSUMED_CHAR_VOCAB = 65  # tinyshakespeare's character count: a fair guess before a tokenizer exists
 CUSTOM = "custom"
-INT_MAX = 2_000_000_000
-
-FieldKey = tuple[str, str]  # (section, name), e.g. ("model", "n_head")
-
-
-class FieldSpec(NamedTuple):
-    """One field of the form. kind: "int" (options lo, hi, step) | "float" (lo, hi, step, decimals) |
-    "sci" (lo, hi) | "bool" | "choice" ((value, label), ...)."""
-
-    section: str
-    name: str
-    label: str
-    kind: str
-    options: tuple | None
-    tooltip: str
-
-    @property
-    def key(self) -> FieldKey:
-        return self.section, self.name
-
-
-def _field(section: str, name: str, kind: str, options: tuple | None, tooltip: str) -> FieldSpec:
-    # The label is the one every message names the field by (engine.config.FIELD_LABELS).
-    return FieldSpec(section, name, field_label(f"{section}.{name}"), kind, options, tooltip)
-
-
-def _choices(values: tuple[str, ...], labels: dict[str, str]) -> tuple[tuple[str, str], ...]:
-    return tuple((v, labels.get(v, v)) for v in values)
-
-
-POS_LABELS = {"learned": "Learned", "sinusoidal": "Sinusoidal", "rope": "RoPE"}
-NORM_LABELS = {"layernorm": "LayerNorm", "rmsnorm": "RMSNorm"}
-MLP_LABELS = {"gelu": "GELU", "swiglu": "SwiGLU"}
-DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "GPU (CUDA)"}
-DTYPE_LABELS = {"auto": "Automatic", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-# How the diagram's embedding box says where positions come from.
-POS_IN_DIAGRAM = {
-    "learned": "+ learned positions",
-    "sinusoidal": "+ sinusoidal positions",
-    "rope": "(RoPE in attention)",
-}
-
-MODEL_FIELDS = (
-    _field(
-        "model",
-        "n_layer",
-        "int",
-        (1, 256, 1),
-        "How many transformer blocks are stacked, usually 2–12 here. More layers learn more complex patterns "
-        "but train slower; each adds the same number of parameters.",
-    ),
-    _field(
-        "model",
-        "n_head",
-        "int",
-        (1, 256, 1),
-        "How many attention heads each layer has, usually 2–16. Each head looks at the text in its own way; "
-        "the width must be a multiple of the number of heads, so that each head gets an equal share.",
-    ),
-    _field(
-        "model",
-        "n_embd",
-        "int",
-        (1, 65536, 32),
-        "The size of each token's vector, usually 64–768 here. Wider models learn more but the cost grows with "
-        "the square of the width; too wide for a small text mostly memorises it.",
-    ),
-    _field(
-        "model",
-        "block_size",
-        "int",
-        (2, 1 << 20, 32),
-        "How many tokens the model can look back at, usually 64–1024. Longer context sees more but memory and "
-        "time grow with it (attention with its square).",
-    ),
-    _field(
-        "model",
-        "dropout",
-        "float",
-        (0.0, 0.9, 0.05, 2),
-        "Randomly silences this fraction of activations while training, 0–0.2 is usual. Helps against "
-        "memorising a small text; too high and the model learns slowly. 0 for tiny runs.",
-    ),
-    _field(
-        "model",
-        "bias",
-        "bool",
-        None,
-        "Add bias vectors to the linear layers and norms. GPT-2 had them; modern models leave them out "
-        "(slightly faster, about as good).",
-    ),
-    _field(
-        "model",
-        "pos_encoding",
-        "choice",
-        _choices(POS_ENCODINGS, POS_LABELS),
-        "How the model knows where each token is. Learned: a trained vector per position (GPT-2). Sinusoidal: "
-        "fixed waves (original Transformer). RoPE: rotates queries and keys (LLaMA); needs an even head size.",
-    ),
-    _field(
-        "model",
-        "norm",
-        "choice",
-        _choices(NORMS, NORM_LABELS),
-        "How activations are kept at a steady scale. LayerNorm (GPT-2) or RMSNorm (LLaMA; a little simpler).",
-    ),
-    _field(
-        "model",
-        "mlp",
-        "choice",
-        _choices(MLPS, MLP_LABELS),
-        "The feed-forward part of each block. GELU: two matrices (GPT-2). SwiGLU: three smaller gated ones "
-        "(LLaMA), the same parameter count.",
-    ),
-    _field(
-        "model",
-        "tie_embeddings",
-        "bool",
-        None,
-        "Use the same matrix to read tokens in and to score the next token. Saves vocab × width parameters; "
-        "usual for small models.",
-    ),
-)
-TRAIN_FIELDS = (
-    _field(
-        "train",
-        "batch_size",
-        "int",
-        (1, 65536, 1),
-        "Sequences per step, usually 8–64. Bigger gives smoother learning but needs more memory; too big runs "
-        "out of memory.",
-    ),
-    _field(
-        "train",
-        "max_iters",
-        "int",
-        (1, INT_MAX, 100),
-        "How many optimisation steps to train for. A few hundred show something on the sample text; thousands "
-        "for a real corpus. Longer than needed starts to memorise (watch the validation loss).",
-    ),
-    _field(
-        "train",
-        "learning_rate",
-        "sci",
-        (1e-7, 1.0),
-        "How big each update step is, around 1e-4 to 3e-3 for small models. Too high and the loss jumps or "
-        "explodes; too low and learning is slow.",
-    ),
-    _field(
-        "train",
-        "min_lr",
-        "sci",
-        (0.0, 1.0),
-        "The learning rate at the end of the cosine decay, usually a tenth of the learning rate. Must not be "
-        "above the learning rate.",
-    ),
-    _field(
-        "train",
-        "warmup_iters",
-        "int",
-        (0, INT_MAX, 10),
-        "Steps over which the learning rate rises from 0 at the start, usually 1–5 % of the steps. Keeps the "
-        "first updates from wrecking the fresh model.",
-    ),
-    _field(
-        "train",
-        "gradient_accumulation_steps",
-        "int",
-        (1, 4096, 1),
-        "Add up gradients over this many batches before one update: a bigger effective batch without the "
-        "memory. 1 means off; it makes each step this many times slower.",
-    ),
-    _field(
-        "train",
-        "eval_interval",
-        "int",
-        (1, INT_MAX, 50),
-        "Measure training and validation loss every this many steps. Often enough to see the curves; each "
-        "evaluation costs a little time.",
-    ),
-    _field(
-        "train",
-        "grad_clip",
-        "float",
-        (0.0, 1000.0, 0.1, 2),
-        "Limit the gradient's size to this value, usually 1.0, so one bad batch cannot derail training. 0 "
-        "turns clipping off.",
-    ),
-    _field(
-        "train",
-        "weight_decay",
-        "float",
-        (0.0, 10.0, 0.01, 3),
-        "Pulls weights gently towards zero, usually 0.1. Helps against memorising; too high and the model "
-        "cannot learn.",
-    ),
-    _field(
-        "train",
-        "seed",
-        "int",
-        (0, 2**31 - 1, 1),
-        "Fixes the random start and data order, so a run can be repeated exactly. Change it to see how much "
-        "results vary by chance.",
-    ),
-)
-ADVANCED_FIELDS = (
-    _field(
-        "train",
-        "lr_decay_iters",
-        "int",
-        (1, INT_MAX, 100),
-        "Steps over which the learning rate decays to its final value, usually the same as training steps "
-        "(it follows them when they were equal).",
-    ),
-    _field(
-        "train",
-        "beta1",
-        "float",
-        (0.0, 0.999, 0.01, 3),
-        "AdamW's momentum for the gradient, usually 0.9. Must be below 1.",
-    ),
-    _field(
-        "train",
-        "beta2",
-        "float",
-        (0.0, 0.9999, 0.01, 4),
-        "AdamW's momentum for the gradient's square, 0.95–0.999. Lower reacts faster to changes; below 1.",
-    ),
-    _field(
-        "train",
-        "eval_iters",
-        "int",
-        (1, 1 << 20, 10),
-        "Batches averaged for each loss evaluation, usually 10–200. More gives a steadier number but takes longer.",
-    ),
-    _field(
-        "train", "log_interval", "int", (1, INT_MAX, 10), "Send the training loss to the plot every this many steps."
-    ),
-    _field(
-        "train",
-        "checkpoint_interval",
-        "int",
-        (1, INT_MAX, 100),
-        "Save the model every this many steps, so a run can be resumed after a stop or crash. Saving takes a "
-        "moment for big models.",
-    ),
-    _field(
-        "train",
-        "device",
-        "choice",
-        _choices(DEVICES, DEVICE_LABELS),
-        "Where to train. Automatic uses the GPU when there is one.",
-    ),
-    _field(
-        "train",
-        "dtype",
-        "choice",
-        _choices(DTYPES, DTYPE_LABELS),
-        "Number format for training. Automatic picks bfloat16 on GPUs that support it, else float32. Lower "
-        "precision is faster and smaller but can be less stable.",
-    ),
-)
-ALL_FIELDS = MODEL_FIELDS + TRAIN_FIELDS + ADVANCED_FIELDS
-
 
 # -------------------------------------------------------------------------------------------------- presets
 
@@ -421,21 +155,72 @@ def estimate(cfg: RunConfig, vocab: int) -> Estimates:
     )
 
 
-def diagram_boxes(m: ModelConfig, vocab_size: int) -> list[tuple[str, str]]:
-    """The block diagram's boxes as (role, text), top to bottom: embedding, one block (norm, attention, norm,
-    MLP), the final norm and the LM head."""
-    norm = NORM_LABELS.get(m.norm, m.norm)
-    pos = POS_IN_DIAGRAM.get(m.pos_encoding, m.pos_encoding)
-    mlp = MLP_LABELS.get(m.mlp, m.mlp)
-    head_dim = m.n_embd // m.n_head if m.n_head else 0
-    return [
-        ("io", "tokens (ids)"),
-        ("embed", f"Token embedding {vocab_size:,} × {m.n_embd} {pos}"),
-        ("norm", norm),
-        ("attn", f"Causal self-attention: {m.n_head} heads × {head_dim}"),
-        ("norm", norm),
-        ("mlp", f"MLP ({mlp}, {m.n_embd} → {m.mlp_hidden} → {m.n_embd})"),
-        ("norm", f"Final {norm}"),
-        ("head", f"LM head {m.n_embd} → {vocab_size:,}" + (" (tied)" if m.tie_embeddings else "")),
-        ("io", "next-token probabilities"),
-    ]
+# ------------------------------------------------------------------------------------ fields that do not apply
+
+
+CONDITIONAL_FIELDS: frozenset[FieldKey] = frozenset(
+    {
+        ("model", "n_decoder_layer"),
+        ("model", "n_segments"),
+        ("train", "beta1"),
+        ("train", "beta2"),
+        ("train", "momentum"),
+        ("train", "nesterov"),
+        ("train", "min_lr"),
+        ("train", "lr_decay_iters"),
+    }
+)  # every field inapplicable() may name
+
+
+def inapplicable(cfg: RunConfig) -> dict[FieldKey, str]:
+    """The fields the config makes meaningless, with why in a few words: the panel disables them and says so
+    (the values stay, so switching back brings them back)."""
+    m, t = cfg.model, cfg.train
+    out: dict[FieldKey, str] = {}
+    if m.arch != "encoder-decoder":
+        out[("model", "n_decoder_layer")] = "encoder-decoder only"
+    if m.arch != "encoder":
+        out[("model", "n_segments")] = "encoder only"
+    if t.optimizer == "sgd":
+        out[("train", "beta1")] = out[("train", "beta2")] = "Adam, AdamW only"
+    else:
+        out[("train", "momentum")] = out[("train", "nesterov")] = "SGD only"
+    if t.lr_schedule in ("constant", "inverse_sqrt"):
+        why = "not with this schedule"
+        out[("train", "min_lr")] = out[("train", "lr_decay_iters")] = why
+    return out
+
+
+# ------------------------------------------------------------------------- the objective follows the model
+
+
+def fit_objective(cfg: RunConfig, before: RunConfig, remembered: dict[str, str]) -> str:
+    """When the form's architecture (or segments) leaves the objective untrainable, switch `cfg`'s objective to
+    one that trains it (the one last used on that architecture, else its natural one) and say so; "" when the
+    objective still fits. `remembered` (architecture -> objective) learns the objective `before` used."""
+    remembered[before.model.arch] = before.objective.name
+    name = cfg.objective.name
+    if _fits(name, cfg):
+        return ""
+    wanted = remembered.get(cfg.model.arch)
+    choices = [n for n in compatible_objectives(cfg.model.arch) if _fits(n, cfg)]
+    if not choices:
+        return ""  # nothing trains it: validation says why
+    new = wanted if wanted in choices else choices[0]
+    cfg.objective.name = new
+    old = objective_info(name)
+    why = "needs Segments 2" if cfg.model.arch in old.archs else f"does not train {_a(cfg.model.arch)}"
+    return (
+        f"{old.label} {why}, so the objective is now {objective_info(new).label} (the Objective panel has the others)."
+    )
+
+
+def _a(arch: str) -> str:
+    return f"an {arch}" if arch[:1] in "aeiou" else f"a {arch}"
+
+
+def _fits(name: str, cfg: RunConfig) -> bool:
+    info = OBJECTIVE_CATALOG.get(name)
+    if info is None:
+        return True  # an objective this studio does not know: validation names it
+    return cfg.model.arch in info.archs and (not info.needs_segments or cfg.model.n_segments >= 2)

@@ -1,12 +1,23 @@
-"""The Model panel's fields as widgets: one control per FieldSpec (studio/state/model_form.py), laid out in
-forms, read and written as {(section, name): value}, and marked when an error is about them."""
+"""The Model panel's fields as widgets: one control per FieldSpec (studio/state/config_fields.py), laid out in
+forms, read and written as {(section, name): value}, marked when an error is about them, and greyed out with a
+few words of why when the rest of the config makes them meaningless (studio/state/model_form.py inapplicable)."""
 
 from __future__ import annotations
 
 from typing import Callable, Iterable
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QLabel, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QSpinBox,
+    QWidget,
+)
 
 from engine.config import RunConfig
 from studio.state.model_form import FieldKey, FieldSpec
@@ -16,6 +27,7 @@ from studio.widgets.form_helpers import (
     RangeHint,
     SciSpinBox,
     field_with_hint,
+    muted_color,
     set_invalid,
 )
 
@@ -80,9 +92,14 @@ class ConfigFields:
         self.fields: dict[FieldKey, QWidget] = {}
         self.labels: dict[FieldKey, QLabel] = {}
         self.hints: dict[FieldKey, RangeHint] = {}
+        self.reasons: dict[FieldKey, QLabel] = {}  # why a field does not apply, beside it
+        self._tips: dict[FieldKey, str] = {}
+        self.off: set[FieldKey] = set()  # greyed out as not applying
 
-    def form(self, specs: Iterable[FieldSpec]) -> QFormLayout:
-        """A form with a row per spec (label, control and, for a bounded number, its range hint)."""
+    def form(self, specs: Iterable[FieldSpec], conditional: Iterable[FieldKey] = ()) -> QFormLayout:
+        """A form with a row per spec (label, control and, for a bounded number, its range hint); the fields in
+        `conditional` get room beside them for why they do not apply (set_applicable)."""
+        conditional = set(conditional)
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight)
         # Only the fields with a range hint beside them (Expanding) take the row's width; the rest keep theirs.
@@ -92,6 +109,7 @@ class ConfigFields:
             # The config key is for people who write configs or use the CLI; the label is what the form says.
             tip = f"{spec.tooltip}\n\nIn a config file or on the command line: {spec.section}.{spec.name}"
             w.setToolTip(tip)
+            self._tips[spec.key] = tip
             w.setObjectName(f"{spec.section}.{spec.name}")
             if spec.name == "seed" and isinstance(w, QSpinBox):
                 w.setGroupSeparatorShown(False)  # an identifier, not a quantity
@@ -101,12 +119,50 @@ class ConfigFields:
             lab.setToolTip(tip)
             lab.setBuddy(w)
             self.labels[spec.key] = lab
+            row: QWidget = w
             if isinstance(w, (BoundedSpinBox, BoundedDoubleSpinBox)):
                 row, self.hints[spec.key] = field_with_hint(w, spec.label)
-                form.addRow(lab, row)
-            else:
-                form.addRow(lab, w)
+            if spec.key in conditional:
+                row = self._with_reason(spec.key, row, w)
+            form.addRow(lab, row)
         return form
+
+    def _with_reason(self, key: FieldKey, row: QWidget, w: QWidget) -> QWidget:
+        reason = QLabel()
+        reason.setStyleSheet(f"color: {muted_color(reason).name()};")
+        reason.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # takes no width
+        reason.hide()
+        self.reasons[key] = reason
+        if row is not w:  # a field with its range hint: the reason shares the hint's place
+            row.layout().addWidget(reason, 1)
+            return row
+        holder = QWidget()
+        lay = QHBoxLayout(holder)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(w)
+        lay.addWidget(reason, 1)
+        holder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        return holder
+
+    def set_applicable(self, reasons: dict[FieldKey, str], keep: Iterable[FieldKey] = ()) -> None:
+        """Grey out the fields in `reasons` and say why beside them; the fields in `keep` (an error is about
+        them) stay editable so the error can be fixed."""
+        keep = set(keep)
+        self.off = set()
+        for key, label in self.reasons.items():
+            why = reasons.get(key, "")
+            off = bool(why) and key not in keep
+            if off:
+                self.off.add(key)
+            self.fields[key].setEnabled(not off)
+            self.labels[key].setEnabled(not off)
+            label.setText(f"({why})" if off else "")
+            label.setVisible(off)
+            if key in self.hints:
+                self.hints[key].setVisible(not off)
+            tip = f"Not used now ({why}).\n\n{self._tips[key]}" if off else self._tips[key]
+            self.fields[key].setToolTip(tip)
+            self.labels[key].setToolTip(tip)
 
     def values(self) -> dict[FieldKey, object]:
         return {key: field_value(w) for key, w in self.fields.items()}
