@@ -48,13 +48,7 @@ def prepare_run(
     chosen = tcfg.tokenizer not in (None, "")
     if chosen:
         tok = ws.tokenizer(tcfg.tokenizer)
-        if tok["dataset_id"] != ds["id"]:
-            raise ConfigError(
-                f"the vocabulary {tok['name']!r} was trained on another dataset than "
-                f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
-                "tokenizer.tokenizer",
-                also=("data.dataset",),
-            )
+        check_tokenizer_dataset(tok, ds)
         require_specials(info, tok)
     else:
         options = run_vocabulary_options(cfg)
@@ -80,6 +74,17 @@ def prepare_run(
     m = cfg.model
     name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def check_tokenizer_dataset(tok: dict, ds: dict) -> None:
+    """ConfigError (Tokenizer) for a chosen vocabulary of another dataset than the run's."""
+    if tok["dataset_id"] != ds["id"]:
+        raise ConfigError(
+            f"the vocabulary {tok['name']!r} was trained on another dataset than "
+            f"{ds['name']!r}; choose a vocabulary of this dataset or let one be trained",
+            "tokenizer.tokenizer",
+            also=("data.dataset",),
+        )
 
 
 def run_vocabulary_options(cfg: RunConfig) -> dict:

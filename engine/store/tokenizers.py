@@ -109,11 +109,22 @@ class TokenizerMethods:
         cancelled: Cancelled | None = None,
         **spec_options: Any,
     ) -> TokenizerRow:
+        """find_tokenizer's tokenizer, or a new one trained with that spec."""
+        found = self.find_tokenizer(dataset_ref, kind, vocab_size, **spec_options)
+        if found is not None:
+            return found
+        return self.train_tokenizer(
+            dataset_ref, kind, vocab_size, progress=progress, cancelled=cancelled, **spec_options
+        )
+
+    def find_tokenizer(
+        self, dataset_ref: int | str, kind: str, vocab_size: int, **spec_options: Any
+    ) -> TokenizerRow | None:
         """The newest tokenizer of this dataset with the same kind, requested size and spec (special tokens and
-        sentinels included), or a new one.
+        sentinels included), or None.
 
         A character vocabulary that took every character of the text (it came out smaller than asked for) is the
-        same for any size at least as big, so it is reused for those too.
+        same for any size at least as big, so it is found for those too.
         """
         spec = tk.make_spec(kind, vocab_size, **spec_options).to_dict()
         ds = self.dataset(dataset_ref)
@@ -127,7 +138,7 @@ class TokenizerMethods:
                 continue
             if {**row["spec"], "vocab_size": 0} == {**spec, "vocab_size": 0}:
                 return row
-        return self.train_tokenizer(ds["id"], kind, vocab_size, progress=progress, cancelled=cancelled, **spec_options)
+        return None
 
     def _tokenizer_row(self, row: dict) -> TokenizerRow:
         row = dict(row)

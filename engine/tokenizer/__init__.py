@@ -59,7 +59,7 @@ from engine.tokenizer.streaming import (
     token_counts,
     token_dtype,
 )
-from engine.tokenizer.training import train_from_spec, train_tokenizer
+from engine.tokenizer.training import char_tokenizer_of_text, train_from_spec, train_tokenizer
 
 __all__ = [
     "CHUNK_BYTES",
@@ -81,6 +81,7 @@ __all__ = [
     "TokenizerError",
     "TokenizerSpec",
     "UnknownTally",
+    "char_tokenizer_of_text",
     "display_token",
     "encode_to_memmap",
     "is_byte_level",

@@ -145,6 +145,14 @@ def _untrained(spec: TokenizerSpec):
     return tok, trainer
 
 
+def char_tokenizer_of_text(text: str, spec: TokenizerSpec) -> Tokenizer:
+    """A char tokenizer of `spec` trained on a text in memory (a quick look before any vocabulary exists)."""
+    if spec.kind != "char":
+        raise TokenizerError(f"char_tokenizer_of_text makes char tokenizers, not {spec.kind}")
+    norm = _normalizer(spec.normalizer)
+    return _char_tokenizer(Counter(norm.normalize_str(text) if norm is not None else text), spec)
+
+
 def _char_tokenizer(counts: Counter[str], spec: TokenizerSpec | int) -> Tokenizer:
     if isinstance(spec, int):  # the old call: (counts, vocab_size)
         spec = TokenizerSpec("char", spec)
