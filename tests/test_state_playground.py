@@ -182,3 +182,55 @@ def test_the_state_needs_no_qt():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+# ------------------------------------------------------------------------------------------ modes by the run
+
+from studio.state import playground_modes as pm  # noqa: E402
+
+
+def _run(arch, objective):
+    return {"id": 1, "config": {"model": {"arch": arch}, "objective": {"name": objective}}}
+
+
+def test_each_kind_of_run_gets_its_own_modes_and_a_line_saying_why():
+    cases = {
+        ("decoder", "causal_lm"): ["generate"],
+        ("decoder", "prefix_lm"): ["generate"],
+        ("decoder", "permutation_lm"): ["generate"],
+        ("decoder", "span_corruption"): ["infill", "generate"],
+        ("encoder", "masked_lm"): ["fill_mask"],
+        ("encoder", "masked_lm+nsp"): ["fill_mask", "pair"],
+        ("encoder", "sop"): ["pair"],
+        ("encoder-decoder", "span_corruption"): ["infill", "text2text"],
+        ("encoder-decoder", "denoising"): ["text2text"],
+    }
+    for (arch, objective), modes in cases.items():
+        assert pm.run_modes(_run(arch, objective)) == modes, (arch, objective)
+    assert pm.run_modes({"id": 1, "config": {}}) == ["generate"]  # a run from before objectives
+    assert (
+        pm.modes_line(_run("encoder", "masked_lm"))
+        == "This run is an encoder trained with masked language modelling: it fills in blanks."
+    )
+    assert pm.modes_line(_run("encoder", "masked_lm+sop")).endswith(
+        "fills in blanks and judges whether two texts are in order."
+    )
+    assert "writes it back repaired" in pm.modes_line(_run("encoder-decoder", "denoising"))
+    assert pm.pair_task(_run("encoder", "masked_lm+nsp")) == "nsp" and pm.pair_task(_run("encoder", "sop")) == "sop"
+
+
+def test_masks_gaps_and_pair_answers_in_words():
+    assert pm.mask_selection("To be or not to be", 16, 18) == ("To be or not to [MASK]", 22)
+    assert pm.mask_selection("ab", 1, 1) == ("a[MASK]b", 7)  # nothing selected: a mask at the cursor
+    assert pm.fill_mask_refusal("no blanks").startswith("Put [MASK]") and pm.fill_mask_refusal("a [MASK]") == ""
+    masks = [{"position": 4, "candidates": [["␣be", 0.6], ["␣go", 0.2]]}, {"position": 6, "candidates": []}]
+    html = pm.fill_mask_html("to [MASK] & [MASK]", masks)
+    assert "<b> be</b><sup>1</sup>" in html and "&amp;" in html and "<b>?</b><sup>2</sup>" in html
+    assert pm.candidate_rows(masks[0]) == [("␣be", 0.6), ("␣go", 0.2)] and pm.mask_heading(0, masks[0]) == (
+        "Blank 1 (token 5)"
+    )
+    assert pm.split_gaps("a [GAP] b [GAP]") == ["a ", " b ", ""]
+    assert "<b>x</b>" in pm.infill_html(["a ", " b"], ["x"]) and pm.fills_text(["x y"]) == "Gap 1: ‘x␣y’"
+    assert pm.infill_refusal("no gap").startswith("Mark at least one gap")
+    assert pm.pair_answer("nsp", 0.874) == "B follows A: 87 %" and pm.pair_answer("sop", 0.12) == "In order: 12 %"
+    assert pm.pair_refusal("a", " ") == "Write a text in A and another in B."

@@ -59,3 +59,39 @@ def test_the_train_panels_lines():
     assert config_html(cfg, None, {"name": "t", "kind": "char", "vocab_size": 80}, 65, short=True).endswith(
         f"none chosen (Data panel) · t (char, 80 tokens) · {cfg.train.max_iters:,} steps"
     )
+
+
+def _run(run_id, arch, objective):
+    return {"id": run_id, "config": {"model": {"arch": arch}, "objective": {"name": objective}}}
+
+
+def test_the_overlay_notes_losses_of_different_objectives_and_not_those_of_one():
+    from studio.state.runs import kind_cells, overlay_note
+
+    causal, masked = _run(1, "decoder", "causal_lm"), _run(2, "encoder", "masked_lm")
+    note = overlay_note([causal, masked])
+    assert note.startswith("These losses are not comparable")
+    assert "run 1 (Causal language modelling) over every token" in note
+    assert "run 2 (Masked language modelling) over the masked tokens" in note
+    assert overlay_note([causal, _run(3, "decoder", "causal_lm")]) == ""
+    assert overlay_note([causal, {"id": 4, "config": {}}]) == ""  # an old run trained causal LM
+    both = overlay_note([causal, _run(3, "decoder", "causal_lm"), masked])
+    assert "runs 1 and 3 (Causal language modelling) over every token" in both
+    assert kind_cells(_run(5, "encoder-decoder", "span_corruption")) == ("Span corruption", "Encoder-decoder")
+    assert kind_cells({"config": {}}) == ("Causal language modelling", "Decoder")
+
+
+def test_the_objectives_metrics_in_words():
+    from studio.state.train_summary import metric_caption, metric_text, metric_tooltip, run_metrics
+
+    assert run_metrics("masked_lm", []) == ["perplexity", "masked_accuracy"]
+    assert run_metrics("causal_lm", ["perplexity", "bleu"]) == ["perplexity", "accuracy", "bleu"]
+    assert run_metrics("someday", ["bleu"]) == ["bleu"]
+    assert metric_caption("masked_accuracy") == "Val masked-token accuracy"
+    assert metric_caption("perplexity", "train") == "Train perplexity"
+    assert metric_text("pair_accuracy", 0.8766) == "87.7 %" and metric_text("perplexity", 5.123) == "5.12"
+    assert metric_text("perplexity", 12345.0) == "12,345" and metric_text("accuracy", None) == "—"
+    assert "On training text: 50.0 %" in metric_tooltip("pair_accuracy", 0.5)
+    cfg = RunConfig.from_dict({"model": {"arch": "encoder"}, "objective": {"name": "masked_lm"}})
+    html = config_html(cfg, None, None, 65)
+    assert "<b>Objective</b> Masked language modelling" in html and "Encoder, " in html

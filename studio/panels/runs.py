@@ -1,7 +1,9 @@
 """Runs: every training run in the workspace, to compare, rename, resume, or open in the playground.
 
-What the tables say (dates, a run's settings and how two runs differ, the cells that follow a training run) is
-studio/state/runs.py's, tested without a window."""
+What the tables say (dates, a run's settings and how two runs differ, the cells that follow a training run, each
+run's objective and architecture) is studio/state/runs.py's, tested without a window. Under the table, a run's
+configuration, or the curves of several runs on one plot (studio/widgets/runs_overlay.py), with a note when their
+objectives make the losses incomparable."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QPushButton,
     QSplitter,
+    QTabWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -26,12 +29,13 @@ from PySide6.QtWidgets import (
 from engine import protocol as p
 from engine.format import fmt_created
 from studio import theme
-from studio.state.runs import config_diff, config_rows, progress_cells, run_heading, value_names
+from studio.state.runs import config_diff, config_rows, kind_cells, progress_cells, run_heading, value_names
 from studio.widgets.form_helpers import MessageLine, PanelHeader
+from studio.widgets.runs_overlay import RunsOverlay
 from studio.widgets.undo_bar import UndoBar
 from engine.format import plural
 
-COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created")
+COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created", "Objective", "Architecture")
 NAME_COLUMN = 1
 CONFIG_COLUMNS = ("Section", "Setting", "Value")
 
@@ -97,7 +101,12 @@ class RunsPanel(QWidget):
         tl.addWidget(self.error_label)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(top)
-        split.addWidget(self._build_config())
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._build_config(), "Configuration")
+        self.overlay = RunsOverlay(self.session)
+        self.tabs.addTab(self.overlay, "Curves")
+        self.tabs.setTabToolTip(1, "The curves of the runs you tick, on one plot.")
+        split.addWidget(self.tabs)
         split.setStretchFactor(0, 1)
         split.setStretchFactor(1, 1)
         root.addWidget(split, 1)
@@ -208,6 +217,7 @@ class RunsPanel(QWidget):
         self.table.setRowCount(len(runs))
         for i, run in enumerate(runs):
             run = {**run, **self._live.get(run.get("id"), {})}
+            objective, arch = kind_cells(run)
             cells = [
                 _Item(str(run.get("id")), run.get("id")),
                 _Item(str(run.get("name") or ""), editable=True),
@@ -216,6 +226,8 @@ class RunsPanel(QWidget):
                 _Item(""),
                 _Item(str(run.get("device") or "")),
                 _Item(fmt_created(run.get("created")), str(run.get("created") or "")),
+                _Item(objective),
+                _Item(arch),
             ]
             for col, item in enumerate(cells):
                 if col in (0, 3, 4):
@@ -223,6 +235,7 @@ class RunsPanel(QWidget):
                 self.table.setItem(i, col, item)
             self._show_progress(i, run)
         self.table.blockSignals(False)
+        self.overlay.set_runs(runs)
         self._on_run_selected(self.session.run)
 
     def _show_progress(self, row: int, run: dict) -> None:
@@ -234,6 +247,7 @@ class RunsPanel(QWidget):
 
     # ----------------------------------------------------------------------------------------------- live
     def _on_metrics(self, run_id: int, rows: list) -> None:
+        self.overlay.on_metrics(run_id, rows)
         if rows:
             self._update_live(run_id, step=int(rows[-1].get("step") or 0))
 
@@ -250,6 +264,7 @@ class RunsPanel(QWidget):
             self.message_label.setText(st.message)
 
     def _on_eval(self, ev) -> None:
+        self.overlay.on_eval(ev)
         if ev.val_loss is None:
             return
         best = self._current(ev.run).get("best_val_loss")
@@ -305,6 +320,7 @@ class RunsPanel(QWidget):
         self._fill_compare_choices()
         self._show_config()
         self._update_buttons()
+        self.overlay.refresh()  # with no run ticked, the overlay draws the selected run
 
     # --------------------------------------------------------------------------------------------- config view
     def _fill_compare_choices(self) -> None:

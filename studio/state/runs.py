@@ -1,5 +1,6 @@
 """What the Runs panel shows, without Qt: when a run was made, its configuration as rows of labelled settings (or
-only the settings in which two runs differ), and the cells that follow a run while it trains.
+only the settings in which two runs differ), the cells that follow a run while it trains, each run's objective and
+architecture, and the note the overlaid curves get when the runs' losses are not comparable.
 
 The panel (studio/panels/runs.py) puts these in its tables; labels are the ones the other panels use (the shared
 list in engine.config, else the Model panel's form in studio/state/model_form.py).
@@ -8,6 +9,7 @@ list in engine.config, else the Model panel's form in studio/state/model_form.py
 from __future__ import annotations
 
 from engine import config as _config
+from engine.objectives.catalog import OBJECTIVE_CATALOG, losses_comparable
 from studio.state.model_form import ALL_FIELDS
 
 # Config sections in the order of the sidebar, named as the panels are.
@@ -137,3 +139,57 @@ def progress_cells(run: dict) -> list[tuple[int, str, object]]:
         (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
         (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf")),
     ]
+
+
+# ------------------------------------------------------------------------------------ objectives and curves
+
+ARCH_LABELS = {"decoder": "Decoder", "encoder": "Encoder", "encoder-decoder": "Encoder-decoder"}
+
+
+def run_objective(run: dict) -> str:
+    """objective.name of a run row (a config from before objectives were a choice trained causal LM)."""
+    return str(((run.get("config") or {}).get("objective") or {}).get("name") or "causal_lm")
+
+
+def run_arch(run: dict) -> str:
+    return str(((run.get("config") or {}).get("model") or {}).get("arch") or "decoder")
+
+
+def objective_label(name: str) -> str:
+    info = OBJECTIVE_CATALOG.get(name)
+    return info.label if info is not None else name
+
+
+def kind_cells(run: dict) -> tuple[str, str]:
+    """(objective, architecture) as the runs table shows them."""
+    arch = run_arch(run)
+    return objective_label(run_objective(run)), ARCH_LABELS.get(arch, arch)
+
+
+def _run_list(ids: list) -> str:
+    """'run 3', 'runs 1 and 2', 'runs 1, 2 and 4'."""
+    if len(ids) == 1:
+        return f"run {ids[0]}"
+    return "runs " + ", ".join(str(i) for i in ids[:-1]) + f" and {ids[-1]}"
+
+
+def overlay_note(runs: list[dict]) -> str:
+    """What the overlay plot says when the runs' losses average over different things (catalog.loss_over), so a
+    lower curve is not a better model: '' when they are comparable."""
+    names = [run_objective(r) for r in runs]
+    if losses_comparable(names):
+        return ""
+    groups: dict[str, list] = {}
+    for run, name in zip(runs, names):
+        info = OBJECTIVE_CATALOG.get(name)
+        groups.setdefault(info.loss_over if info is not None else name, []).append(run)
+    parts = []
+    for loss_over, members in groups.items():
+        labels = sorted({objective_label(run_objective(r)) for r in members})
+        who = _run_list([r.get("id") for r in members])
+        parts.append(f"{who} ({', '.join(labels)}) over {loss_over}")
+    return (
+        "These losses are not comparable: they average over different things — "
+        + "; ".join(parts)
+        + ". A lower curve here is not a better model; compare runs of one objective, or their own metrics."
+    )

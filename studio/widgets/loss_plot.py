@@ -65,6 +65,16 @@ class CurvePlot(pg.PlotWidget):
         curve.sigPlotChanged.connect(self._update_empty)
         return curve
 
+    def remove_curves(self) -> None:
+        """No curves any more (a plot whose curves are chosen anew, as the Runs panel's overlay)."""
+        item = self.getPlotItem()
+        for curve in self.curves.values():
+            item.removeItem(curve)
+        self.legend.clear()
+        self.legend.setVisible(False)
+        self.curves = {}
+        self._update_empty()
+
     # ------------------------------------------------------------------------------------------ data
     def set_series(self, name: str, xs, ys) -> None:
         self.curves[name].setData(list(xs), list(ys))
