@@ -77,6 +77,8 @@ _ALL = (
         "Yang et al. 2019, XLNet",
         options=("predict_fraction",),
         metrics=("perplexity", "accuracy"),
+        # The query stream starts from the [MASK] embedding (XLNet's learned w, here shared with the vocabulary).
+        needs=("mask",),
         loss_over="the predicted last part of each order",
     ),
     ObjectiveInfo(
