@@ -17,7 +17,7 @@ from engine.objectives.losses import to_device, token_loss
 def next_token_windows(source, block_size: int, batch_size: int, generator: torch.Generator):
     """(x, y): windows of block_size + 1 tokens split into inputs and next-token targets, each (B, T), CPU."""
     w = source.windows(block_size + 1, batch_size, generator)
-    return w[:, :-1].contiguous(), w[:, 1:].contiguous()
+    return w[:, :-1].clone(), w[:, 1:].clone()  # copies: a view of one row would share w with the other
 
 
 class CausalLM(Objective):

@@ -110,6 +110,14 @@ class TokenSource:
         tok = ws.load_tokenizer(tokenizer_id)
         return cls.from_tokenizer(tok, ws.tokenizer(tokenizer_id)["spec"], data, int(files["vocab_size"]))
 
+    def with_ids(self, ids: np.ndarray | TokenData) -> "TokenSource":
+        """A source over other ids of the same vocabulary (a sample text, the other split)."""
+        n_real = len(self.ordinary) + int(self.is_special.sum())
+        return TokenSource(
+            ids, self.vocab_size, self.specials, self.sentinels, self.doc_end, self.is_special, self.word_start,
+            self.sentence_end, n_real,
+        )  # fmt: skip
+
     # ------------------------------------------------------------------------------------------------ reading
     @property
     def ids(self) -> np.ndarray:
