@@ -119,15 +119,9 @@ def check_objective(ws, cfg: RunConfig, tokenizer_id: int) -> None:
     """The objective's own checks on the run's training tokens (its special tokens, a context long enough for
     its spans or sentence pairs), before the run row exists."""
     from engine.objectives.registry import get_objective
+    from engine.objectives.text_source import TokenSource
 
-    try:
-        objective = get_objective(cfg)
-        from engine.objectives.text_source import TokenSource
-    except ModuleNotFoundError as e:  # TEMPORARY (issue 10, while the objectives land): no checks to run yet
-        if (e.name or "").startswith("engine.objectives."):
-            return
-        raise
-    objective.check(TokenSource.from_workspace(ws, tokenizer_id, "train"))
+    get_objective(cfg).check(TokenSource.from_workspace(ws, tokenizer_id, "train"))
 
 
 def _report_vocabulary(emit: ev.EventFn, tok: dict, ds: dict, trained_here: bool) -> None:

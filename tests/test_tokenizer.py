@@ -344,3 +344,44 @@ def test_documents_are_joined_by_one_end_of_text_token_whatever_the_chunking(tmp
     ids = np.fromfile(tmp_path / "ids.bin", dtype=dtype)
     assert len(ids) == n and np.count_nonzero(ids == eot) == len(docs) - 1
     assert tok.decode(ids.tolist(), skip_special_tokens=False) == "<|endoftext|>".join(docs) + "\n"
+
+
+# ------------------------------------------------------------------------------------- sentinels (issue 10)
+
+
+def test_sentinels_come_after_the_other_special_tokens_and_keep_the_char_ids(corpus):
+    from engine.tokenizer import TokenizerSpec, sentinel_ids, train_from_spec
+
+    plain = train_tokenizer("char", 512, [corpus])
+    spec = TokenizerSpec("char", 512, special_tokens={"mask": "[MASK]"}, sentinels=4)
+    tok = train_from_spec(spec, [corpus])
+    n = plain.get_vocab_size()
+    assert [tok.id_to_token(i) for i in range(n)] == [plain.id_to_token(i) for i in range(n)]
+    assert tok.token_to_id("[MASK]") == n
+    assert sentinel_ids(tok, spec) == [n + 1, n + 2, n + 3, n + 4]
+    assert tok.id_to_token(n + 4) == "<extra_id_3>" and tok.get_vocab_size() == n + 5
+    assert decode(tok, tok.encode("ab<extra_id_2>c").ids) == "ab<extra_id_2>c"
+
+
+def test_sentinels_in_a_trained_kind_follow_its_special_tokens(corpus):
+    from engine.tokenizer import TokenizerSpec, role_ids, sentinel_ids, train_from_spec
+
+    spec = TokenizerSpec("bytebpe", 400, sentinels=3)
+    tok = train_from_spec(spec, [corpus])
+    assert role_ids(tok, spec) == {"eos": 0} and sentinel_ids(tok, spec) == [1, 2, 3]
+    assert spec.specials() == ["<|endoftext|>", "<extra_id_0>", "<extra_id_1>", "<extra_id_2>"]
+
+
+def test_a_spec_without_sentinels_reads_as_before_and_sentinels_count_against_the_room():
+    from engine.tokenizer import TokenizerSpec
+
+    assert "sentinels" not in TokenizerSpec("bpe", 300).to_dict()
+    assert TokenizerSpec("bpe", 300, sentinels=2).to_dict()["sentinels"] == 2
+    with pytest.raises(TokenizerError, match="at least 289 tokens .256 bytes and <\\|endoftext\\|>, 32 sentinels"):
+        TokenizerSpec("bytebpe", 288, sentinels=32)
+    with pytest.raises(TokenizerError, match="no room beside the 34 special tokens"):
+        TokenizerSpec("bpe", 34, sentinels=32)
+    with pytest.raises(TokenizerError, match="<extra_id_0> is a sentinel token"):
+        TokenizerSpec("bpe", 300, special_tokens={"mask": "<extra_id_0>"}, sentinels=1)
+    with pytest.raises(TokenizerError, match="sentinels must be between 0 and 1000"):
+        TokenizerSpec("char", 300, sentinels=-1)

@@ -74,10 +74,8 @@ def _vocabulary(ws, cfg: RunConfig, ds: dict, info: ObjectiveInfo):
         f"{ds['name']!r} has no {tcfg.kind} vocabulary yet, so this sample reads the start of its text one "
         f"character at a time; a run first trains {what}"
     )
-    return (
-        *_char_of_text(ws, ds, info),
-        [note + (" with the special tokens its objective needs." if info.needs else ".")],
-    )
+    adds = tk.missing_specials({"special_tokens": tk.DEFAULT_SPECIALS[tcfg.kind]}, info.needs)
+    return (*_char_of_text(ws, ds, info), [note + (f" with {_and(adds)}." if adds else ".")])
 
 
 def _stored(ws, row: dict):
