@@ -136,6 +136,8 @@ def fill_mask_html(text: str, masks: list[dict]) -> str:
     for n, part in enumerate(parts[1:]):
         rows = candidate_rows(masks[n]) if n < len(masks) else []
         best = rows[0][0].replace("␣", " ") if rows else "?"
+        if best.startswith(" ") and parts[n][-1:].isspace():
+            best = best[1:]  # a word token that carries its space, after the space typed before the mask
         out.append(
             f'<span style="background-color:{FILL_BACKGROUND}"><b>{html_text(best)}</b><sup>{n + 1}</sup></span>'
         )
@@ -143,11 +145,9 @@ def fill_mask_html(text: str, masks: list[dict]) -> str:
     return "<div style='white-space: pre-wrap'>" + "".join(out) + "</div>"
 
 
-def mask_heading(n: int, mask: dict) -> str:
-    """'Blank 1 (token 5)': the heading over one mask's candidate bars."""
-    position = mask.get("position")
-    where = f" (token {int(position) + 1})" if isinstance(position, int) else ""
-    return f"Blank {n + 1}{where}"
+def mask_heading(n: int) -> str:
+    """'Blank 1': the heading over one mask's candidate bars (numbered as in the filled text)."""
+    return f"Blank {n + 1}"
 
 
 # ---------------------------------------------------------------------------------------------------- infill

@@ -8,7 +8,7 @@ playground.py). The words are studio/state/playground_modes.py's, tested without
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractButton,
     QButtonGroup,
@@ -73,6 +73,15 @@ def _text_edit(tip: str, placeholder: str, height: int | None = None) -> QPlainT
     if height:
         edit.setMaximumHeight(height)
     return edit
+
+
+def _key(edit: QPlainTextEdit, keys: str, what: str, slot) -> QShortcut:
+    """A key that works while `edit` has the focus (at once: a button's own shortcut clicks 100 ms later)."""
+    shortcut = QShortcut(QKeySequence(keys), edit)
+    shortcut.setContext(Qt.ShortcutContext.WidgetShortcut)
+    shortcut.setWhatsThis(what)  # the Keyboard shortcuts page lists it in these words
+    shortcut.activated.connect(slot)
+    return shortcut
 
 
 def _result_view(tip: str) -> QTextBrowser:
@@ -167,7 +176,7 @@ class FillMaskPage(ModePage):
             "e.g. To be or not to [MASK], that is the question",
             110,
         )
-        self.edit.textChanged.connect(self.changed.emit)
+        self.edit.textChanged.connect(lambda *_: self.changed.emit())
         left.addWidget(self.edit)
         left.addLayout(self._build_row())
         left.addWidget(QLabel("Filled in"))
@@ -181,17 +190,17 @@ class FillMaskPage(ModePage):
     def _build_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.mask_button = QPushButton("Mask selection")
-        self.mask_button.setShortcut(QKeySequence("Ctrl+M"))
         self.mask_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the text keeps its selection and focus
-        self.mask_button.setToolTip("Turn the selected characters into [MASK] (Ctrl+M).")
+        self.mask_button.setToolTip("Turn the selected characters into [MASK] (Ctrl+M in the text).")
         self.mask_button.clicked.connect(self.mask_selection)
+        _key(self.edit, "Ctrl+M", "Turn the selected characters into [MASK]", self.mask_selection)
         row.addWidget(self.mask_button)
         row.addWidget(QLabel("Guesses per blank"))
         self.top_k = QSpinBox()
         self.top_k.setRange(1, 50)
         self.top_k.setValue(5)
         self.top_k.setToolTip("How many of the model's best guesses to list for each blank.")
-        self.top_k.valueChanged.connect(self.changed.emit)
+        self.top_k.valueChanged.connect(lambda *_: self.changed.emit())
         row.addWidget(self.top_k)
         row.addStretch(1)
         row.addWidget(self.ask_button)
@@ -243,7 +252,7 @@ class FillMaskPage(ModePage):
             bars = AlternativesBars()
             bars.setToolTip("The model's best guesses for this blank, with the probability it gave each.")
             bars.set_rows(rows, rows[0][0] if rows else None)
-            self.guesses_layout.insertWidget(2 * n, QLabel(pm.mask_heading(n, mask)))
+            self.guesses_layout.insertWidget(2 * n, QLabel(pm.mask_heading(n)))
             self.guesses_layout.insertWidget(2 * n + 1, bars)
             self.bars.append(bars)
         self.status_label.setText(f"The model read {len(reply.tokens or [])} tokens." if reply.tokens else "")
@@ -273,7 +282,7 @@ class InfillPage(ModePage):
             f"e.g. ROMEO: But soft, what light {pm.GAP} window breaks?",
             110,
         )
-        self.edit.textChanged.connect(self.changed.emit)
+        self.edit.textChanged.connect(lambda *_: self.changed.emit())
         lay.addWidget(self.edit)
         lay.addLayout(self._build_row())
         lay.addWidget(QLabel("Filled in"))
@@ -287,10 +296,10 @@ class InfillPage(ModePage):
     def _build_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
         self.gap_button = QPushButton("Gap")
-        self.gap_button.setShortcut(QKeySequence("Ctrl+G"))
         self.gap_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self.gap_button.setToolTip("Insert a gap at the cursor; selected text becomes the gap (Ctrl+G).")
+        self.gap_button.setToolTip("Insert a gap at the cursor; selected text becomes the gap (Ctrl+G in the text).")
         self.gap_button.clicked.connect(self.insert_gap)
+        _key(self.edit, "Ctrl+G", "Insert a gap at the cursor", self.insert_gap)
         row.addWidget(self.gap_button)
         row.addWidget(QLabel("Mode"))
         self.mode_combo = QComboBox()
@@ -306,14 +315,14 @@ class InfillPage(ModePage):
         self.temperature.setSingleStep(0.05)
         self.temperature.setValue(0.8)
         self.temperature.setToolTip("Randomness of sampling: below 1 is safer, above 1 wilder.")
-        self.temperature.valueChanged.connect(self.changed.emit)
+        self.temperature.valueChanged.connect(lambda *_: self.changed.emit())
         row.addWidget(self.temperature)
         row.addWidget(QLabel("Tokens per gap"))
         self.max_new = QSpinBox()
         self.max_new.setRange(1, 512)
         self.max_new.setValue(32)
         self.max_new.setToolTip("The most tokens the model may write into one gap.")
-        self.max_new.valueChanged.connect(self.changed.emit)
+        self.max_new.valueChanged.connect(lambda *_: self.changed.emit())
         row.addWidget(self.max_new)
         row.addStretch(1)
         row.addWidget(self.ask_button)
@@ -388,7 +397,7 @@ class PairPage(ModePage):
         self.b_edit = _text_edit("The second text.", "e.g. Soon it was dark in the valley.", 90)
         lay.addWidget(self.b_edit)
         for edit in (self.a_edit, self.b_edit):
-            edit.textChanged.connect(self.changed.emit)
+            edit.textChanged.connect(lambda *_: self.changed.emit())
         row = QHBoxLayout()
         row.addStretch(1)
         row.addWidget(self.ask_button)
@@ -423,7 +432,7 @@ class PairPage(ModePage):
         self.answer_label.setText(answer)
         label = answer.split(":")[0]
         self.bar.set_rows([(label, float(reply.prob))], label)
-        self.words_label.setText(reply.words or "")
+        self.words_label.setText(reply.words if reply.words and reply.words != answer else "")
         self.status_label.setText("")
 
     def values(self) -> dict:
