@@ -123,3 +123,84 @@ def test_external_config_change_updates_form(qtbot, tmp_path):
     session.select_tokenizer({"id": 1, "name": "chars", "kind": "char", "vocab_size": 100, "dataset_id": 1})
     assert panel.params_label.text() == human_count(param_count(cfg.model, 100))
     assert "100 tokens" in panel.vocab_note.text()
+
+
+def choose(panel, section, name, value):
+    box = field(panel, section, name)
+    box.setCurrentIndex(box.findData(value))
+
+
+def test_the_form_offers_the_architectures_and_greys_out_what_does_not_apply(qtbot, tmp_path):
+    session, panel = make_panel(qtbot, tmp_path)
+    arch = field(panel, "model", "arch")
+    assert [arch.itemData(i) for i in range(arch.count())] == ["decoder", "encoder", "encoder-decoder"]
+    assert "only the tokens before it" in panel.arch_explained.text()
+    decoder_layers, segments = field(panel, "model", "n_decoder_layer"), field(panel, "model", "n_segments")
+    assert not decoder_layers.isEnabled() and panel.form.reasons[("model", "n_decoder_layer")].text() == (
+        "(encoder-decoder only)"
+    )
+    assert not segments.isEnabled()
+    for key in ("norm_position", "pos_encoding"):
+        assert field(panel, "model", key).isEnabled()
+    assert field(panel, "model", "pos_encoding").findData("alibi") >= 0
+
+    choose(panel, "model", "arch", "encoder-decoder")
+    assert session.config.model.arch == "encoder-decoder"
+    assert decoder_layers.isEnabled() and not segments.isEnabled()
+    assert "cross-attention" in panel.arch_explained.text()
+    decoder_layers.setValue(1)
+    assert session.config.model.decoder_layers == 1
+
+    # the optimizer and the schedule decide their fields
+    assert not field(panel, "train", "momentum").isEnabled()
+    choose(panel, "train", "optimizer", "sgd")
+    assert field(panel, "train", "momentum").isEnabled() and not field(panel, "train", "beta1").isEnabled()
+    field(panel, "train", "nesterov").setChecked(True)
+    assert session.config.train.nesterov and session.config.train.optimizer == "sgd"
+    choose(panel, "train", "lr_schedule", "inverse_sqrt")
+    assert session.config.train.lr_schedule == "inverse_sqrt" and not field(panel, "train", "min_lr").isEnabled()
+    field(panel, "train", "label_smoothing").setValue(0.1)
+    assert session.config.train.label_smoothing == 0.1
+
+    choose(panel, "train", "optimizer", "adam")  # Nesterov needs SGD: refused, and Nesterov stays editable
+    assert "Nesterov momentum needs the sgd Optimizer" in panel.error_line.text()
+    assert field(panel, "train", "nesterov").isEnabled() and session.config.train.optimizer == "sgd"
+    field(panel, "train", "nesterov").setChecked(False)
+    assert session.config.train.optimizer == "adam" and not field(panel, "train", "nesterov").isEnabled()
+
+
+def test_an_architecture_the_objective_cannot_train_switches_the_objective(qtbot, tmp_path):
+    session, panel = make_panel(qtbot, tmp_path)
+    assert session.config.objective.name == "causal_lm"
+    choose(panel, "model", "arch", "encoder")
+    assert session.config.model.arch == "encoder" and session.config.objective.name == "masked_lm"
+    assert panel.error == "" and panel.note_line.isVisible()
+    assert "Causal language modelling does not train an encoder, so the objective is now Masked" in (
+        panel.note_line.text()
+    )
+    choose(panel, "model", "arch", "decoder")
+    assert session.config.objective.name == "causal_lm"  # the one it had on a decoder
+
+
+def test_the_diagram_draws_each_architecture(qtbot, tmp_path):
+    session, panel = make_panel(qtbot, tmp_path)
+    drawn = {}
+    for arch in ("decoder", "encoder", "encoder-decoder"):
+        choose(panel, "model", "arch", arch)
+        d = panel.diagram.diagram()
+        drawn[arch] = panel.diagram.boxes()
+        assert [s.title for s in d.stacks] == {"decoder": ["Decoder"], "encoder": ["Encoder"]}.get(
+            arch, ["Encoder", "Decoder"]
+        )
+        qtbot.waitUntil(lambda: panel.diagram.height() >= panel.diagram.minimumHeight())
+    assert len({tuple(b) for b in drawn.values()}) == 3
+    assert any(role == "cross" for role, _ in drawn["encoder-decoder"])
+    assert any("both ways" in text for _, text in drawn["encoder"])
+    assert panel.diagram.minimumWidth() > 400  # two stacks side by side
+    before = panel.diagram.boxes()
+    choose(panel, "model", "norm_position", "post")
+    assert session.config.model.norm_position == "post" and panel.diagram.boxes() != before
+    # a box's full text is its tooltip (the columns of an encoder-decoder elide it)
+    placed = panel.diagram._layout()
+    rect, box = placed[1].rects[3]
+    assert panel.diagram.box_at(rect.center()) == box

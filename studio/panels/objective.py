@@ -1,9 +1,18 @@
-"""Objective panel: choose what the model learns to predict. Causal language modelling is the one there is now;
-the others are shown, greyed out, so a user sees where the studio is going and what the choice means."""
+"""Objective panel: choose what the model learns, from every objective the engine trains, grouped by what it
+asks of the model (engine.objectives.catalog GROUPS), each with its two plain sentences and its paper; set the
+chosen one's options; and see "What the model sees", a real batch of the dataset as the objective builds it.
+
+Bound to session.config.objective. Choosing an objective the current architecture cannot train switches the
+architecture to the objective's natural one (and gives pair tasks their segments), says so in a line at the top
+and offers to undo it. Option edits are written once the whole config validates, as the Model panel does.
+The words and rules are studio/state/objective.py's; the options form is studio/widgets/objective_options.py,
+the batch studio/widgets/sample_batch_view.py.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, Qt
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QButtonGroup,
     QFrame,
@@ -12,160 +21,172 @@ from PySide6.QtWidgets import (
     QLabel,
     QRadioButton,
     QScrollArea,
+    QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
-from engine.config import OBJECTIVES
-from studio.widgets.form_helpers import PanelHeader, muted_color
-from studio.widgets.token_spans import PASTELS, SPAN_TEXT
-
-# (config name, label, explanation, available)
-CHOICES = (
-    (
-        "causal_lm",
-        "Causal language modelling",
-        "Predict the next token from the ones before it — how GPT models learn. The model never sees what comes "
-        "after, so once trained it can write text one token at a time.",
-        True,
-    ),
-    (
-        "masked_lm",
-        "Masked language modelling",
-        "Hide some tokens and predict them from both sides, as BERT does. Good for understanding text, not for "
-        "writing it. Coming later.",
-        False,
-    ),
-    (
-        "prefix_lm",
-        "Prefix language modelling",
-        "Read a prefix with attention in both directions, then write the rest left to right. Coming later.",
-        False,
-    ),
-    (
-        "span_corruption",
-        "Span corruption",
-        "Replace spans of text with placeholders and learn to fill them in, as T5 does. Coming later.",
-        False,
-    ),
-)
-EXAMPLE = ("The", "cat", "sat", "on", "the", "mat")
-
-
-def _chip(text: str, color: str, bold: bool = False) -> str:
-    weight = "font-weight:bold;" if bold else ""
-    return f'<span style="background-color:{color}; color:{SPAN_TEXT}; {weight}">&nbsp;{text}&nbsp;</span>'
-
-
-def example_html(muted: str) -> str:
-    """Each prefix of a sentence with the next token, the target, highlighted: what one training text teaches."""
-    rows = []
-    for n in range(1, 4 + 1):
-        context = " ".join(_chip(w, PASTELS[2]) for w in EXAMPLE[:n])
-        rows.append(
-            f"<tr><td align='right'>{context}</td><td>&nbsp;&nbsp;→&nbsp;&nbsp;</td>"
-            f"<td>{_chip(EXAMPLE[n], PASTELS[0], bold=True)}</td></tr>"
-        )
-    return (
-        "<table cellspacing='4'>" + "".join(rows) + "</table>"
-        f"<p style='color:{muted}'>Blue: what the model has read. Orange: the token it must predict (the target). "
-        "In one training step it makes this prediction at every position of the context at once; a causal mask "
-        "stops each position from peeking at the tokens after it.</p>"
-    )
+from engine.config import ConfigError
+from engine.objectives.catalog import OBJECTIVE_CATALOG, ObjectiveInfo
+from studio.state.objective import ARCH_WORDS, Before, choose, grouped, trains_words, with_defaults
+from studio.widgets.form_helpers import PanelHeader
+from studio.widgets.objective_options import ObjectiveOptions
+from studio.widgets.sample_batch_view import SampleBatchBox
 
 
 class ObjectivePanel(QWidget):
-    """Bound to session.config.objective.name."""
+    """Bound to session.config.objective (and, when a choice needs it, model.arch / model.n_segments)."""
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.session = session
         self.buttons: dict[str, QRadioButton] = {}
+        self.before: Before | None = None  # what the last model-changing choice replaced (for Undo)
         outer = QVBoxLayout(self)
         outer.addWidget(
             PanelHeader(
                 "Choose what the model learns",
                 "The objective is the task the model practises on your text millions of times. It decides what the "
-                "trained model is good at.",
+                "trained model is good at, and which architecture it needs.",
             )
         )
+        # what the last choice changed in the model, with Undo: outside the scroll area, always in view
+        self.switch_note = QLabel()
+        self.switch_note.setWordWrap(True)
+        self.switch_note.setTextFormat(Qt.TextFormat.RichText)
+        self.switch_note.linkActivated.connect(lambda _link: self.undo_switch())
+        self.switch_note.hide()
+        outer.addWidget(self.switch_note)
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.setChildrenCollapsible(False)
+        splitter.addWidget(self._build_choices())
+        # the options beside the batch they change
+        right = QWidget()
+        rv = QVBoxLayout(right)
+        rv.setContentsMargins(6, 0, 0, 0)
+        self.options = ObjectiveOptions(self._options_changed, self.restore_defaults)
+        rv.addWidget(self.options)
+        self.sample = SampleBatchBox(session)
+        rv.addWidget(self.sample, 1)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 4)
+        splitter.setStretchFactor(1, 5)
+        outer.addWidget(splitter, 1)
+        session.configChanged.connect(self._show_config)
+        self._show_config()
+
+    # ------------------------------------------------------------------------------------------------- layout
+    def _build_choices(self) -> QScrollArea:
         # a scroll area, so the wrapped explanations are never clipped in a small window
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
-        outer.addWidget(scroll, 1)
+        scroll.setMinimumWidth(340)
         body = QWidget()
         scroll.setWidget(body)
         root = QVBoxLayout(body)
-        root.setContentsMargins(0, 0, 0, 0)
-
-        box = QGroupBox("Objective")
-        bv = QVBoxLayout(box)
+        root.setContentsMargins(0, 0, 6, 0)
         self.group = QButtonGroup(self)
         self.group.setExclusive(True)
-        for name, label, text, available in CHOICES:
-            available = available and name in OBJECTIVES
-            radio = QRadioButton(label if available else f"{label} (coming later)")
-            radio.setEnabled(available)
-            radio.setToolTip(text)
-            radio.setProperty("objective", name)
-            radio.clicked.connect(lambda _checked=False, n=name: self.choose(n))
-            self.group.addButton(radio)
-            self.buttons[name] = radio
-            explain = QLabel(text)
-            explain.setWordWrap(True)
-            explain.setEnabled(available)
-            explain.setToolTip(text)
-            row = QVBoxLayout()
-            row.setSpacing(1)
-            row.addWidget(radio)
-            indent = QHBoxLayout()
-            indent.addSpacing(24)
-            indent.addWidget(explain, 1)
-            row.addLayout(indent)
-            bv.addLayout(row)
-            bv.addSpacing(6)
-        root.addWidget(box)
-
-        self.example_box = QGroupBox("What one sentence teaches")
-        ev = QVBoxLayout(self.example_box)
-        self.example = QLabel(example_html(muted_color(self).name()))
-        self.example.setTextFormat(Qt.TextFormat.RichText)
-        self.example.setWordWrap(True)
-        self.example.setToolTip("Causal language modelling turns every text into many next-token questions.")
-        ev.addWidget(self.example)
-        root.addWidget(self.example_box)
+        for label, infos in grouped():
+            box = QGroupBox(label)
+            bv = QVBoxLayout(box)
+            for info in infos:
+                bv.addLayout(self._entry(info))
+            root.addWidget(box)
         self.status = QLabel()
+        self.status.setWordWrap(True)
         root.addWidget(self.status)
         root.addStretch(1)
+        return scroll
 
-        session.configChanged.connect(self._show_config)
-        self._show_config()
+    def _entry(self, info: ObjectiveInfo) -> QVBoxLayout:
+        """One objective: its radio button, its two sentences and, smaller, its paper and what it trains."""
+        radio = QRadioButton(info.label)
+        radio.setToolTip(info.teaches)
+        radio.setProperty("objective", info.name)
+        radio.clicked.connect(lambda _checked=False, n=info.name: self.choose(n))
+        self.group.addButton(radio)
+        self.buttons[info.name] = radio
+        teaches = QLabel(info.teaches)
+        teaches.setWordWrap(True)
+        source = QLabel(f"{info.paper} · {trains_words(info)}")
+        source.setWordWrap(True)
+        source.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+        small = source.font()
+        small.setPointSizeF(small.pointSizeF() * 0.9)
+        source.setFont(small)
+        row = QVBoxLayout()
+        row.setSpacing(1)
+        row.addWidget(radio)
+        for label in (teaches, source):
+            indent = QHBoxLayout()
+            indent.addSpacing(24)
+            indent.addWidget(label, 1)
+            row.addLayout(indent)
+        row.addSpacing(6)
+        return row
 
-    def changeEvent(self, event):
-        # the example's grey note is baked into its HTML: redo it when the theme (light/dark) changes
-        if event.type() == QEvent.Type.PaletteChange and hasattr(self, "example"):
-            self.example.setText(example_html(muted_color(self).name()))
-        super().changeEvent(event)
-
+    # ------------------------------------------------------------------------------------------------ choosing
     def choose(self, name: str) -> None:
-        if name not in OBJECTIVES:
-            return  # a placeholder for a later objective
-        self.session.update_config("objective", name=name)
+        """Train with objective `name`; an architecture it cannot train is switched (and the switch told)."""
+        if name not in OBJECTIVE_CATALOG:
+            return
+        before = self.session.config
+        cfg, note = choose(before, name)
+        if note:
+            self.before = Before.of(before)
+            self.switch_note.setText(f"{note}. <a href='undo'>Undo</a>")
+            self.switch_note.setToolTip("Undo puts the objective and the architecture back as they were.")
+        else:
+            self.before = None
+        self.switch_note.setVisible(bool(note))
+        if cfg.to_dict() != before.to_dict():
+            self.session.set_config(cfg)
         self._show_config()
+
+    def undo_switch(self) -> None:
+        """The objective, architecture and segments as they were before the last choice that changed them."""
+        if self.before is None:
+            return
+        cfg = self.before.restore(self.session.config)
+        self.before = None
+        self.switch_note.hide()
+        self.session.set_config(cfg)
 
     def selected(self) -> str | None:
         b = self.group.checkedButton()
         return b.property("objective") if b else None
 
+    # ------------------------------------------------------------------------------------------------ options
+    def _options_changed(self) -> None:
+        cfg = self.session.config.copy()
+        for key, value in self.options.values().items():
+            setattr(cfg.objective, key, value)
+        try:
+            cfg.validate(need_data=False)
+        except ConfigError as e:
+            self.options.error_line.show_message(e.message + " — not applied until fixed.", "error")
+            self.options.mark({k.split(".", 1)[1] for k in e.fields if k.startswith("objective.")})
+            return
+        self._clear_option_error()
+        if cfg.to_dict() != self.session.config.to_dict():
+            self.session.set_config(cfg)
+
+    def restore_defaults(self) -> None:
+        self._clear_option_error()
+        self.session.set_config(with_defaults(self.session.config, self.session.config.objective.name))
+
+    def _clear_option_error(self) -> None:
+        self.options.error_line.clear_message()
+        self.options.mark(set())
+
+    # ------------------------------------------------------------------------------------------------ showing
     def _show_config(self) -> None:
-        name = self.session.config.objective.name
-        button = self.buttons.get(name) if name in OBJECTIVES else None
-        if button is not None:
-            button.setChecked(True)
-            label = next(lab for n, lab, _, _ in CHOICES if n == name)
-            self.status.setText(f"Training will use: <b>{label}</b>.")
-        else:
+        cfg = self.session.config
+        name = cfg.objective.name
+        info = OBJECTIVE_CATALOG.get(name)
+        if info is None:
             self.group.setExclusive(False)
             for b in self.buttons.values():
                 b.setChecked(False)
@@ -173,3 +194,12 @@ class ObjectivePanel(QWidget):
             self.status.setText(
                 f"The config asks for an objective this studio does not know ({name!r}); choose one above."
             )
+        else:
+            self.buttons[name].setChecked(True)
+            self.status.setText(
+                f"Training will use: <b>{info.label}</b> on {ARCH_WORDS.get(cfg.model.arch, cfg.model.arch)}; its loss "
+                f"is over {info.loss_over}."
+            )
+        if name != self.options.name or not self.options.error_line.text():
+            self._clear_option_error()  # a half-typed impossible value stays until it is fixed
+            self.options.show_objective(cfg)

@@ -1,0 +1,263 @@
+"""What the Objective panel means, without Qt: the objectives grouped by what they ask of the model, the form
+fields of their options, what choosing one does to the model (and its undo), and how the sample batch is asked
+for and read.
+
+Everything about an objective in words is engine/objectives/catalog.py's; the option values and defaults are
+engine.config.ObjectiveConfig's; only the words for the option fields are here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from engine.config import DENOISING_NOISES, ObjectiveConfig, RunConfig, field_label
+from engine.objectives.catalog import GROUPS, OBJECTIVE_CATALOG, ObjectiveInfo, objective_info
+from studio.state.config_fields import FieldSpec
+
+ARCH_WORDS = {"decoder": "a decoder", "encoder": "an encoder", "encoder-decoder": "an encoder-decoder"}
+
+
+def grouped() -> list[tuple[str, list[ObjectiveInfo]]]:
+    """(group label, its objectives) in the catalog's order of groups and objectives."""
+    return [(label, [o for o in OBJECTIVE_CATALOG.values() if o.group == key]) for key, label in GROUPS.items()]
+
+
+def trains_words(info: ObjectiveInfo) -> str:
+    """'trains an encoder' / 'trains an encoder-decoder or a decoder' (with segments for pair tasks)."""
+    archs = " or ".join(ARCH_WORDS.get(a, a) for a in info.archs)
+    return f"trains {archs}" + (" with segments" if info.needs_segments else "")
+
+
+# ------------------------------------------------------------------------------------------------ options
+
+NOISE_LABELS = {
+    "token_masking": "Token masking",
+    "token_deletion": "Token deletion",
+    "text_infilling": "Text infilling",
+    "sentence_permutation": "Sentence permutation",
+    "document_rotation": "Document rotation",
+}
+
+
+def _option(name: str, kind: str, options: tuple | None, tooltip: str) -> FieldSpec:
+    return FieldSpec("objective", name, field_label(f"objective.{name}"), kind, options, tooltip)
+
+
+# kind "noises": a check box per engine.config.DENOISING_NOISES, the value their names comma-separated
+OPTION_FIELDS: dict[str, FieldSpec] = {
+    f.name: f
+    for f in (
+        _option(
+            "mask_prob",
+            "float",
+            (0.01, 1.0, 0.01, 2),
+            "The share of tokens the model must predict. More to learn from per batch, but less context left to "
+            "learn it from.",
+        ),
+        _option(
+            "mask_token_share",
+            "float",
+            (0.0, 1.0, 0.05, 2),
+            "Of the chosen tokens, the share shown as [MASK]. The others become a random token or stay as they "
+            "were, so the model cannot count on seeing [MASK] where it must predict.",
+        ),
+        _option(
+            "random_token_share",
+            "float",
+            (0.0, 1.0, 0.05, 2),
+            "Of the chosen tokens, the share replaced by a random token; the rest of them stay unchanged.",
+        ),
+        _option(
+            "whole_word",
+            "bool",
+            None,
+            "Choose whole words, every piece of a word together, so a word cannot be guessed from its own other "
+            "half (BERT's later whole-word masking).",
+        ),
+        _option(
+            "prefix_fraction",
+            "float",
+            (0.0, 0.95, 0.05, 2),
+            "The share of each text read in both directions before the rest is predicted; 0 draws it at random "
+            "for each text.",
+        ),
+        _option(
+            "noise_density",
+            "float",
+            (0.01, 1.0, 0.01, 2),
+            "The share of tokens cut out in spans.",
+        ),
+        _option(
+            "mean_span_length",
+            "float",
+            (1.0, 64.0, 0.5, 1),
+            "How long a cut-out span is on average, in tokens.",
+        ),
+        _option(
+            "fim_rate",
+            "float",
+            (0.0, 1.0, 0.05, 2),
+            "On a decoder: the share of texts turned into fill-in-the-middle (the text before the gap, after it, "
+            "then its middle); the others train as plain next-token prediction.",
+        ),
+        _option(
+            "noises",
+            "noises",
+            tuple(NOISE_LABELS.get(n, n) for n in DENOISING_NOISES),
+            "How the text is damaged: masking tokens, deleting them, replacing spans by one [MASK] (infilling), "
+            "shuffling the sentences, rotating the text to start elsewhere. BART's best: infilling with "
+            "sentence shuffling.",
+        ),
+        _option(
+            "denoise_mask_prob",
+            "float",
+            (0.01, 1.0, 0.01, 2),
+            "The share of tokens masked, deleted or infilled.",
+        ),
+        _option(
+            "poisson_lambda",
+            "float",
+            (1.0, 64.0, 0.5, 1),
+            "The mean length of an infilled span, in tokens (spans are drawn from a Poisson distribution).",
+        ),
+        _option(
+            "predict_fraction",
+            "float",
+            (0.01, 1.0, 0.01, 3),
+            "The share of each random order that is predicted: its last part, each token from the ones before it "
+            "in the order. The rest is context only.",
+        ),
+    )
+}
+DEFAULTS = ObjectiveConfig()
+
+
+def option_fields(name: str) -> list[FieldSpec]:
+    """The form fields of objective `name`'s options, in the catalog's order."""
+    info = OBJECTIVE_CATALOG.get(name)
+    return [OPTION_FIELDS[o] for o in info.options if o in OPTION_FIELDS] if info else []
+
+
+def default_text(key: str) -> str:
+    """The paper's default of an option in words ('0.15', 'on', 'Text infilling, Sentence permutation')."""
+    value = getattr(DEFAULTS, key)
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key == "noises":
+        return ", ".join(NOISE_LABELS.get(n, n) for n in DEFAULTS.noise_list())
+    return f"{value:.3g}"
+
+
+def option_not_applying(key: str, cfg: RunConfig) -> str:
+    """Why an option of the chosen objective does nothing with this model ("" when it does)."""
+    if key == "fim_rate" and cfg.model.arch != "decoder":
+        return "on a decoder only"
+    return ""
+
+
+def with_defaults(cfg: RunConfig, name: str) -> RunConfig:
+    """cfg with objective `name`'s options back at the paper's defaults."""
+    new = cfg.copy()
+    for key in objective_info(name).options:
+        setattr(new.objective, key, getattr(DEFAULTS, key))
+    return new
+
+
+def noises_value(chosen: list[str]) -> str:
+    """The objective.noises text for the checked noise functions, in the config's order."""
+    return ",".join(n for n in DENOISING_NOISES if n in chosen)
+
+
+# ------------------------------------------------------------------------------------ choosing an objective
+
+
+def choose(cfg: RunConfig, name: str) -> tuple[RunConfig, str]:
+    """The config once objective `name` is chosen, and what that changed in the model, in words ("" when
+    nothing): an architecture the objective cannot train becomes its natural one, and pair tasks get the
+    segments they need."""
+    new = cfg.copy()
+    new.objective.name = name
+    info = OBJECTIVE_CATALOG.get(name)
+    if info is None:
+        return new, ""
+    changes = []
+    arch_changed = new.model.arch not in info.archs
+    if arch_changed:
+        new.model.arch = info.archs[0]
+        changes.append(f"the architecture is now {info.archs[0]}")
+    if info.needs_segments and new.model.n_segments < 2:
+        new.model.n_segments = 2
+        changes.append("Segments is now 2")
+    if not changes:
+        return new, ""
+    why = f"trains {ARCH_WORDS.get(info.archs[0], info.archs[0])}" if arch_changed else "judges sentence pairs"
+    return new, f"{info.label} {why}: {' and '.join(changes)}"
+
+
+@dataclass(frozen=True)
+class Before:
+    """What a choice that changed the model replaced: the objective, the architecture and the segments."""
+
+    objective: str
+    arch: str
+    n_segments: int
+
+    @classmethod
+    def of(cls, cfg: RunConfig) -> "Before":
+        return cls(cfg.objective.name, cfg.model.arch, cfg.model.n_segments)
+
+    def restore(self, cfg: RunConfig) -> RunConfig:
+        """cfg with the objective and model as they were (everything else as it is now)."""
+        new = cfg.copy()
+        new.objective.name, new.model.arch, new.model.n_segments = self.objective, self.arch, self.n_segments
+        return new
+
+
+# -------------------------------------------------------------------------------------------- sample batch
+
+MARK_WORDS = {
+    "masked": "hidden as [MASK]",
+    "random": "replaced by a random token",
+    "unchanged": "chosen, left as it was",
+    "sentinel": "placeholder for a cut-out span",
+    "deleted": "deleted",
+    "moved": "moved",
+    "prefix": "prefix, read both ways",
+    "special": "special token",
+    "pad": "padding",
+    "kept": "kept",
+}
+SAMPLE_ROWS = 4
+SAMPLE_TOKENS = 48
+
+
+def sample_key(cfg: RunConfig) -> str:
+    """What the sample batch depends on, as text: a config edit that leaves it equal asks for no new batch."""
+    d = cfg.to_dict()
+    model = {k: d["model"][k] for k in ("arch", "block_size", "n_segments")}
+    return json.dumps([d["data"], d["tokenizer"], model, d["objective"]], sort_keys=True)
+
+
+def why_no_sample(engine_ready: bool, cfg: RunConfig) -> str:
+    """Why no batch can be drawn now, in words ("" when one can)."""
+    if cfg.data.dataset in (None, ""):
+        return "Choose a dataset on the Data panel (or import a text there) to see a batch of it here."
+    if not engine_ready:
+        return "The engine is not running, so no batch can be drawn; it starts with the studio (Engine menu)."
+    return ""
+
+
+def marks_in(rows: list[dict]) -> list[str]:
+    """The marks a batch shows, in MARK_WORDS' order (the legend lists these)."""
+    seen = {span.get("mark") for row in rows for side in ("input", "target") for span in row.get(side) or []}
+    return [m for m in MARK_WORDS if m in seen] + sorted(m for m in seen if m and m not in MARK_WORDS)
+
+
+def has_target(rows: list[dict]) -> bool:
+    """Whether the batch has a target side (encoder-decoder objectives): the view shows it beside the input."""
+    return any(row.get("target") for row in rows)
+
+
+def has_loss(rows: list[dict]) -> bool:
+    return any(span.get("loss") for row in rows for side in ("input", "target") for span in row.get(side) or [])
