@@ -222,3 +222,17 @@ def test_pre_and_post_norm_put_the_norm_on_either_side_of_the_residual_addition(
     assert pre.outputs[0] == ("norm", "Final LayerNorm") and post.outputs[0][0] == "head"
     alibi = diagram_boxes(ModelConfig(pos_encoding="alibi"), 65)
     assert alibi[1] == ("embed", "Token embedding 65 × 128 (ALiBi in attention)")
+
+
+def test_a_recipe_preset_brings_its_objective_and_others_keep_a_fitting_one():
+    undo = PresetUndo()
+    start = RunConfig.from_dict({"data": {"dataset": 1}, "objective": {"name": "prefix_lm"}})
+    recipes = [name for name, spec in C.PRESETS.items() if "objective" in spec]
+    for name in recipes:
+        cfg = undo.apply(name, start)
+        assert cfg.objective == preset(name).objective and cfg.data.dataset == 1
+        cfg.validate(need_data=False)
+        assert undo.note == f"The {name} preset trains {C.objective_info(cfg.objective.name).label}."
+    cfg = undo.apply("tiny", start)  # no objective of its own: the chosen one stays
+    assert cfg.objective.name == "prefix_lm" and undo.note == ""
+    assert undo.undo(cfg).objective.name == "prefix_lm"

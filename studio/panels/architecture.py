@@ -302,6 +302,7 @@ class ArchitecturePanel(QWidget):
         cfg = self.undo_stack.apply(name, self.session.config)
         self.undo_button.setEnabled(True)
         self._show_config(cfg)
+        self.note_line.show_message(self.undo_stack.note, "note")
 
     def undo_preset(self) -> None:
         cfg = self.undo_stack.undo(self.session.config)
@@ -309,6 +310,7 @@ class ArchitecturePanel(QWidget):
             return
         self.undo_button.setEnabled(bool(self.undo_stack))
         self._show_config(cfg)
+        self.note_line.clear_message()
 
     def _show_config(self, cfg: RunConfig) -> None:
         """A preset change or its undo: the form, the session's config and the estimates all take `cfg`."""

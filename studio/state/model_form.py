@@ -50,16 +50,25 @@ class PresetUndo:
 
     def __init__(self):
         self._before: list[RunConfig] = []
+        self.note = ""  # what the last preset did to the objective, in words ("" when nothing)
 
     def __bool__(self) -> bool:
         return bool(self._before)
 
     def apply(self, name: str, current: RunConfig) -> RunConfig:
-        """The config preset `name` gives, keeping `current`'s dataset, objective and a chosen tokenizer."""
+        """The config preset `name` gives, keeping `current`'s dataset and a chosen tokenizer. A preset that
+        names an objective (a recipe: BERT, T5) brings it; otherwise `current`'s objective stays, switched to one
+        that trains the preset's model when it cannot."""
         before = current.copy()
         cfg = preset(name)
         cfg.data = before.data
-        cfg.objective = before.objective
+        self.note = ""
+        if "objective" in PRESETS[name]:
+            if cfg.objective.name != before.objective.name:
+                self.note = f"The {name} preset trains {objective_info(cfg.objective.name).label}."
+        else:
+            cfg.objective = before.objective
+            self.note = fit_objective(cfg, before, {})
         if before.tokenizer.tokenizer is not None:
             cfg.tokenizer = before.tokenizer  # a tokenizer the user picked beats the preset's kind
         self._before.append(before)
