@@ -11,7 +11,8 @@ hides, then eos. For "The cat sat on the mat" hiding "cat" and "on the":
 
 The decoder reads the target shifted right behind decoder_start_id (base.py). L is the longest window whose input
 and target each fit block_size and whose spans each have a sentinel, so every sequence of a batch has the same
-lengths and nothing is padded. Infilling with a trained model uses the same layout (infill_input, fills_of).
+lengths and nothing is padded. Spans never hide a document separator (the mask is drawn again while one does), so
+the eos that ends a target is the only one in it. Infilling with a trained model uses the same layout (infill_input, fills_of).
 
 Decoder. For fim_rate of the sequences the window is cut at two points drawn uniformly (Bavarian et al.: the
 middle can be anything from empty to the whole text; one that would cross a document's end is cut short
@@ -36,6 +37,7 @@ from engine.objectives.seq2seq_view import describe_seq2seq
 from engine.objectives.spans import fit_layout, holds_a_span, noise_mask, shortest_context
 from engine.objectives.losses import to_device, token_loss
 
+MASK_TRIES = 20  # draws of a noise mask that leaves document separators visible (a window full of them gives up)
 FIM_MARKERS = 3  # <extra_id_0..2>: before the prefix, the suffix and the middle
 FIM_MIN_CONTEXT = 6  # the markers, eos, and one token each before, in and after the middle, shifted by one
 
@@ -141,7 +143,7 @@ class SpanCorruption(Objective):
         eos = source.specials["eos"]
         rows, marks, targets, target_marks = [], [], [], []
         for w in windows.tolist():
-            inp, im, tgt, tm = corrupt(w, noise_mask(lay, generator).tolist(), source.sentinels)
+            inp, im, tgt, tm = corrupt(w, self._mask(lay, w, source.doc_end, generator), source.sentinels)
             rows.append(inp)
             marks.append(im)
             targets.append(tgt + [eos])
@@ -157,6 +159,17 @@ class SpanCorruption(Objective):
             extra={"target_marks": target_marks},
             n_tokens=src.numel() + tgt_in.numel(),
         )
+
+    @staticmethod
+    def _mask(lay, window: list[int], doc_end: int | None, generator: torch.Generator) -> list[bool]:
+        """A noise mask whose spans leave the window's document separators visible, so the eos that ends a target
+        is the only one in it: drawn again (at most MASK_TRIES times) while a span covers one."""
+        ends = torch.tensor([t == doc_end for t in window])
+        for _ in range(MASK_TRIES):
+            mask = noise_mask(lay, generator)
+            if not (mask & ends).any():
+                break
+        return mask.tolist()
 
     def _fim_batch(self, source, batch_size: int, generator: torch.Generator) -> Batch:
         windows = source.windows(self.block_size + 1, batch_size, generator)  # (B, T + 1), as causal LM draws

@@ -3,7 +3,8 @@
 Raffel et al. 2020 (T5, section 3.1.4 and the `random_spans_noise_mask` of its code) hide round(L * density)
 of a window's L tokens in round(hidden / mean_span_length) spans. The hidden tokens and the kept tokens are each
 cut at random into that many non-empty runs (a random segmentation: every way of cutting is equally likely), and
-the runs alternate, kept first, so a span never touches another. Every window of the same length therefore has
+the runs alternate, so a span never touches another (T5 puts a kept run first, which always hides a window's
+last token; noise_mask lets a coin choose). Every window of the same length therefore has
 the same number of hidden tokens and spans, so the encoder input and the target of a batch all have one length.
 """
 
@@ -88,13 +89,18 @@ def shortest_context(noise_density: float, mean_span_length: float, n_sentinels:
 
 
 def noise_mask(lay: SpanLayout, generator: torch.Generator) -> torch.Tensor:
-    """A bool (length,) mask, True = hidden: kept and hidden runs alternate, kept first, as T5 lays them out."""
+    """A bool (length,) mask, True = hidden: kept and hidden runs alternate. T5 always puts a kept run first (so
+    a window's last token is always hidden); here a coin chooses which kind comes first, with the same counts."""
     kept = random_segmentation(lay.length - lay.n_noise, lay.n_spans, generator)
     hidden = random_segmentation(lay.n_noise, lay.n_spans, generator)
+    hidden_first = bool(torch.randint(2, (1,), generator=generator))
     mask = torch.zeros(lay.length, dtype=torch.bool)
     at = 0
     for k, h in zip(kept, hidden):
-        at += k
-        mask[at : at + h] = True
-        at += h
+        if hidden_first:
+            mask[at : at + h] = True
+            at += h + k
+        else:
+            mask[at + k : at + k + h] = True
+            at += k + h
     return mask
