@@ -7,6 +7,10 @@
     studio-engine generate --run R [--checkpoint C] [--prompt P] [--max-new-tokens N] [--mode sample|greedy|beam]
                            [--temperature T] [--top-k K] [--top-p P] [--seed S] [--beam-width W] [--length-penalty L]
     studio-engine attention --run R [--checkpoint C] --text T --out FILE.npz [--max-tokens N]
+    studio-engine objectives  |  sample-batch [CONFIG.json|-] [--preset NAME] [--set section.key=value ...] [--seed S]
+                           [-n N] [--max-tokens N]
+    studio-engine fill-mask --run R --text "To be or not to [MASK]" [--top-k K]  |  score-pair --run R --a A --b B
+    studio-engine infill --run R --text "a [GAP] b"
     studio-engine runs | datasets | tokenizers | checkpoints --run R
     studio-engine runs rename RUN NAME
 
@@ -44,6 +48,8 @@ from engine.cli_commands import (
     cmd_trash,
     err,
 )
+from engine.cli_objectives import add_commands as add_objective_commands
+from engine.cli_playground import add_commands as add_playground_commands
 from engine.cli_training import cmd_attention, cmd_checkpoints, cmd_generate, cmd_train
 from engine.config import DEFAULT_PRESET, ConfigError
 from engine.errors import user_text
@@ -73,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_commands(sub, common)
     _add_training_commands(sub, common)
     _add_workspace_commands(sub, common)
+    add_objective_commands(sub)
+    add_playground_commands(sub, common)
     return ap
 
 

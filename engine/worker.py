@@ -37,6 +37,8 @@ from engine.errors import field_of, is_user_error, user_text
 from engine.outbox import Outbox
 from engine.worker_data import DataHandlers
 from engine.worker_models import ModelHandlers
+from engine.worker_objectives import ObjectiveHandlers
+from engine.worker_playground import PlaygroundHandlers
 
 ENGINE_VERSION = "0.1.0"
 
@@ -51,7 +53,7 @@ class Job:
         return self.cancel.is_set()
 
 
-class Engine(DataHandlers, ModelHandlers):
+class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers):
     """The threads' shared state, the dispatcher and the requests about the engine itself; the handlers of data
     and tokenizer requests live in engine/worker_data.py, those of runs and models in engine/worker_models.py."""
 
