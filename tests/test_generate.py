@@ -1,4 +1,6 @@
-"""engine.generate: KV-cache sampling matches recomputation, seeding, filters, stopping, long generations."""
+"""engine.generate: KV-cache sampling matches recomputation, seeding, filters, stopping, long generations; the
+encoder-decoder (cached equals uncached, beams follow their parents), the encoder refused, a given next-token
+function (permutation LM)."""
 
 import pytest
 import torch
@@ -238,3 +240,82 @@ def test_beam_search_stops_when_asked_and_rejects_bad_settings():
         stream_steps(model, [1], max_new_tokens=3, mode="nucleus")
     with pytest.raises(GenerationError, match="length_penalty"):
         beam_search(model, [1], max_new_tokens=3, length_penalty=float("nan"))
+
+
+# ------------------------------------------------------------------------------ other architectures (issue 10)
+
+from engine.model import build_model  # noqa: E402
+from engine.objectives.permutation_lm import next_token_logits  # noqa: E402
+
+START = 1  # the decoder start token of the encoder-decoders here
+
+
+def build_arch(arch: str, pos: str = "learned", seed: int = 0, **kw):
+    torch.manual_seed(seed)
+    cfg = ModelConfig(arch=arch, n_layer=2, n_head=4, n_embd=32, block_size=16, pos_encoding=pos, **kw)
+    return sharpen(build_model(cfg, V))
+
+
+@torch.no_grad()
+def _decode_greedy(model, src: list[int], n: int) -> list[int]:
+    """Greedy decoding the long way: the whole decoder input again for every token, no cache, no engine code."""
+    memory = model.encode(torch.tensor([src]))
+    out = [START]
+    for _ in range(n):
+        out.append(int(model.decode(torch.tensor([out]), memory)[0, -1].argmax()))
+    return out[1:]
+
+
+@pytest.mark.parametrize("pos", ["learned", "rope", "alibi"])
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_encoder_decoder_generation_with_the_cache_equals_without(pos, temperature):
+    model = build_arch("encoder-decoder", pos)
+    src = [3, 14, 15, 9, 2, 6]
+    kw = dict(max_new_tokens=40, temperature=temperature, seed=7, start_id=START)
+    cached = generate(model, src, use_cache=True, **kw)
+    assert cached == generate(model, src, use_cache=False, **kw)
+    assert len(cached) == 16  # the decoder's output is at most its context: no re-priming
+    if temperature == 0:
+        assert cached == _decode_greedy(model, src, 16) and len(set(cached)) > 1
+        assert cached != generate(model, [7, 7, 7], use_cache=True, **kw)  # the output follows the input
+
+
+def test_encoder_decoder_beams_follow_their_parents_in_the_cache():
+    model = build_arch("encoder-decoder", "rope", seed=2).eval()
+    src = [5, 4, 3, 2]
+    greedy = generate(model, src, max_new_tokens=12, temperature=0, start_id=START)
+    assert [s.token for s in beam_search(model, src, max_new_tokens=12, beam_width=1, start_id=START)] == greedy
+    # Each token's probability as the beam saw it (through the cache) is the probability of the winning
+    # sequence decoded the long way, which holds only when every cache row (self- and cross-attention) follows
+    # its beam's parent.
+    got = beam_search(model, src, max_new_tokens=10, beam_width=4, start_id=START, details=True)
+    tokens = [s.token for s in got]
+    with torch.no_grad():
+        probs = torch.softmax(model.decode(torch.tensor([[START, *tokens]]), model.encode(torch.tensor([src]))), -1)
+    assert [s.prob for s in got] == pytest.approx([float(probs[0, i, t]) for i, t in enumerate(tokens)], rel=1e-4)
+    assert tokens != greedy[:10]  # the beam chose otherwise somewhere, so its rows were reordered
+
+
+def test_an_encoder_is_refused_with_a_pointer_to_fill_mask():
+    model = build_arch("encoder")
+    with pytest.raises(GenerationError, match="an encoder fills in blanks.*use Fill mask"):
+        generate(model, [1, 2], max_new_tokens=3)
+    with pytest.raises(GenerationError, match="use Fill mask"):
+        stream_steps(model, [1, 2], max_new_tokens=3, mode="beam")
+
+
+def test_a_given_next_token_function_writes_left_to_right_without_a_cache():
+    model = build_arch("decoder", "rope")
+    mask = V - 1
+
+    def predict(ids):
+        return next_token_logits(model, ids, mask)
+
+    out = generate(model, [3, 1, 4], max_new_tokens=30, temperature=0, next_token_logits=predict)
+    expected = [3, 1, 4]
+    with torch.no_grad():
+        for _ in range(30):  # past the context: the last block_size - 1 tokens each time
+            expected.append(int(next_token_logits(model, expected[-15:], mask).argmax()))
+    assert out == expected[3:] and out != generate(model, [3, 1, 4], max_new_tokens=30, temperature=0)
+    beam = [s.token for s in beam_search(model, [3, 1, 4], max_new_tokens=10, beam_width=1, next_token_logits=predict)]
+    assert beam == out[:10]
