@@ -82,7 +82,10 @@ def test_the_overlay_notes_losses_of_different_objectives_and_not_those_of_one()
 
 
 def test_the_objectives_metrics_in_words():
-    from studio.state.train_summary import metric_caption, metric_text, metric_tooltip, run_metrics
+    from studio.state.train_summary import loss_over_text, metric_caption, metric_text, metric_tooltip, run_metrics
+
+    assert loss_over_text("masked_lm") == "This run's loss averages over the masked tokens, not over every token."
+    assert loss_over_text("causal_lm") == "" and loss_over_text("unknown") == ""
 
     assert run_metrics("masked_lm", []) == ["perplexity", "masked_accuracy"]
     assert run_metrics("causal_lm", ["perplexity", "bleu"]) == ["perplexity", "accuracy", "bleu"]

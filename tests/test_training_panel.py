@@ -265,8 +265,9 @@ def test_an_eval_with_metrics_shows_the_objectives_own_numbers_beside_the_loss(q
     s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [_masked_run()]})
     s.select_run(8)
     qtbot.waitUntil(lambda: panel.metric_cards.names == ["perplexity", "masked_accuracy"], timeout=2000)
-    assert panel.metric_cards.isVisible() and panel.metric_cards.value("masked_accuracy") == "—"
+    assert panel.metric_cards.cards["perplexity"].isVisible() and panel.metric_cards.value("masked_accuracy") == "—"
     assert panel.metric_cards.cards["masked_accuracy"].caption.text() == "Val masked-token accuracy"
+    assert "averages over the masked tokens" in panel.loss_plot.toolTip()
     s.deliver([p.Status(state="training", run=8, step=20, max_iters=100)])
     metrics = {"train_perplexity": 14.2, "val_perplexity": 15.37, "train_masked_accuracy": 0.43}
     s.deliver(

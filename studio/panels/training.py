@@ -36,6 +36,7 @@ from studio.state.train_summary import (
     config_differences,
     config_html,
     differs_text,
+    loss_over_text,
     metric_caption,
     metric_tooltip,
     run_metrics,
@@ -97,8 +98,7 @@ class TrainingPanel(QWidget):
         root.addWidget(self.error_label)
         grid, self.cards = stat_cards()
         root.addLayout(grid)
-        self.metric_cards = MetricCards()
-        root.addWidget(self.metric_cards)
+        self.metric_cards = MetricCards(grid)
         self._build_plots(root)
         for seq in ("Esc", "Ctrl+."):
             sc = QShortcut(QKeySequence(seq), self)
@@ -419,7 +419,10 @@ class TrainingPanel(QWidget):
     def _draw_metrics(self) -> None:
         """The cards of the objective's metrics, and a plot of each accuracy on the validation text."""
         c = self.curves
-        names = run_metrics(self._objective(), c.metric_names())
+        objective = self._objective()
+        over = loss_over_text(objective)
+        self.loss_plot.setToolTip(self.loss_plot.base_tooltip + (f"\n{over}" if over else ""))
+        names = run_metrics(objective, c.metric_names())
         self.metric_cards.set_metrics(names)
         self.metric_cards.show_values(c.last_metrics)
         for name in names:

@@ -141,3 +141,12 @@ def metric_tooltip(name: str, train: float | None) -> str:
     tip = METRIC_TIPS.get(name, "")
     on_train = f"On training text: {metric_text(name, train)}." if train is not None else ""
     return " ".join(t for t in (f"Measured on held-out text at the latest evaluation. {tip}", on_train) if t)
+
+
+def loss_over_text(objective: str) -> str:
+    """'This run's loss averages over the masked tokens.' (the loss plot's tooltip adds it; '' for every token,
+    which is what the plot's own words say)."""
+    info = OBJECTIVE_CATALOG.get(objective)
+    if info is None or info.loss_over == "every token":
+        return ""
+    return f"This run's loss averages over {info.loss_over}, not over every token."

@@ -128,11 +128,12 @@ class LossPlot(CurvePlot):
         super().__init__("step", "loss (nats/token)", parent=parent)
         self.train_curve = self.add_curve("train loss", theme.TRAIN_COLOR)
         self.val_curve = self.add_curve("val loss", theme.VAL_COLOR, symbol="o", width=2.0)
-        self.setToolTip(
+        self.base_tooltip = (
             "Cross-entropy loss per token, in nats: lower is better. The blue line is measured on\n"
             "each training batch; orange dots are measured on held-out validation text. If the\n"
             "orange dots rise while the blue line falls, the model is memorising (overfitting)."
         )
+        self.setToolTip(self.base_tooltip)
         self.setMinimumHeight(220)
 
 

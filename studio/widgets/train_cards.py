@@ -4,7 +4,7 @@ and under them the objective's own metrics (the words are studio/state/train_sum
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout
 
 from studio import theme
 from studio.state.train_summary import metric_caption, metric_text, metric_tooltip
@@ -61,34 +61,38 @@ def stat_cards() -> tuple[QGridLayout, dict[str, StatCard]]:
     return grid, cards
 
 
-class MetricCards(QWidget):
+class MetricCards:
     """The objective's own metrics at the latest evaluation (perplexity, masked-token accuracy, pair accuracy, …):
     one card per metric the shown run reports, on the validation text, the training text's value in its tooltip.
-    Hidden for a run that reports none."""
+    They sit in the row under the cards of CARDS, in the same grid, so they line up; a long caption takes two
+    columns."""
 
-    def __init__(self, parent=None):
-        super().__init__(parent)
-        self.row = QHBoxLayout(self)
-        self.row.setContentsMargins(0, 0, 0, 0)
-        self.row.setSpacing(6)
+    def __init__(self, grid: QGridLayout, row: int = 1):
+        self.grid = grid
+        self.row = row
         self.cards: dict[str, StatCard] = {}
         self.names: list[str] = []
-        self.row.addStretch(1)
-        self.setVisible(False)
 
     def set_metrics(self, names: list[str]) -> None:
         """Cards for these metrics (keys of engine.objectives.catalog.METRIC_LABELS), in this order."""
         if names == self.names:
             return
         for card in self.cards.values():
+            self.grid.removeWidget(card)
             card.setParent(None)
             card.deleteLater()
         self.cards = {}
-        for i, name in enumerate(names):
-            self.cards[name] = StatCard(metric_caption(name), metric_tooltip(name, None))
-            self.row.insertWidget(i, self.cards[name])
+        column = 0
+        for name in names:
+            caption = metric_caption(name)
+            span = 2 if len(caption) > 16 else 1
+            if column + span > len(CARDS):
+                break  # more metrics than the row holds: the first ones, as the objective lists them
+            self.cards[name] = StatCard(caption, metric_tooltip(name, None))
+            self.grid.addWidget(self.cards[name], self.row, column, 1, span)
+            self.cards[name].show()  # at once: a layout shows a widget added to a shown window one event later
+            column += span
         self.names = list(names)
-        self.setVisible(bool(names))
 
     def show_values(self, last: dict[str, float]) -> None:
         """The latest "<split>_<metric>" values (RunCurves.last_metrics)."""
