@@ -171,6 +171,18 @@ def test_fim_sequences_hold_the_three_markers_and_the_middle_after_them(setup):
     assert min(middles) < 5 and max(middles) > 10  # middles of every size, as two uniform cuts make them
 
 
+def test_fim_describe_shows_the_markers_the_moved_middle_and_loss_everywhere(setup):
+    source, tok = setup
+    obj = get_objective(tiny_config("decoder", "span_corruption", 32, fim_rate=1.0))
+    row = obj.describe(obj.batch(source, 1, torch.Generator().manual_seed(2), "cpu"), source, tok.id_to_token)[0]
+    texts = [s["text"] for s in row["input"]]
+    assert texts[0] == "<extra_id_0>" and texts[-1] == "<|endoftext|>" and len(texts) == 33
+    assert [s["text"] for s in row["input"] if s["mark"] == "sentinel"] == [f"<extra_id_{k}>" for k in range(3)]
+    moved = [k for k, s in enumerate(row["input"]) if s["mark"] == "moved"]
+    assert moved and min(moved) > texts.index("<extra_id_2>")  # the middle comes after the last marker
+    assert all(s["loss"] for s in row["input"][1:])
+
+
 def test_fim_rate_is_the_share_of_rearranged_sequences(setup):
     source, _ = setup
     for rate in (0.0, 0.5):

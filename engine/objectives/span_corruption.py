@@ -122,6 +122,13 @@ class SpanCorruption(Objective):
                     f"placeholder for each span, and the spans; choose at least {need}",
                     "model.block_size",
                 )
+        elif len(source.sentinels) < FIM_MARKERS:
+            raise ConfigError(
+                "Span corruption on a decoder (fill-in-the-middle) needs the sentinels <extra_id_0>, <extra_id_1> "
+                "and <extra_id_2>, which the vocabulary lacks: let the run train its own vocabulary (Tokenizer: new)",
+                "tokenizer.tokenizer",
+                also=("objective.name",),
+            )
         elif self.block_size < FIM_MIN_CONTEXT:
             raise ConfigError(
                 f"Context length {self.block_size} is too short for span corruption on a decoder "
