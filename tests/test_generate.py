@@ -13,6 +13,15 @@ V = 30
 PERIOD = 7  # the trained model continues 0, 1, ..., 6, 0, 1, ...
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    # Tiny models generate faster on one thread, and stay fast when other processes keep the cores busy.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def build(pos="learned", seed=0, **kw) -> GPT:
     torch.manual_seed(seed)
     cfg = ModelConfig(n_layer=2, n_head=4, n_embd=32, block_size=16, pos_encoding=pos, **kw)
