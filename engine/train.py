@@ -2,10 +2,17 @@
 
 Everything a run needs is in the workspace: its RunConfig (the run row), its token memmaps (the tokenizer), its
 checkpoints. It reports through `on_event(event)`, one typed event (engine/training_events.py) at a time; the
-engine worker turns them into protocol messages and the CLI into lines of text. The windows it trains on come
-from engine/training_data.py; its checkpoints are written and registered by engine/checkpoint.py, its metric
-rows and attention snapshots by engine/training_records.py. A run is made first (its config checked, its
-vocabulary found or trained, its row created) by engine/run_setup.py.
+engine worker turns them into protocol messages and the CLI into lines of text. What the model learns is the
+run's objective (engine/objectives/): it builds each batch from the split's TokenSource and computes the loss;
+the model is the one build_model makes for model.arch, the optimizer and the learning-rate schedule come from
+engine/optim.py. Its checkpoints are written and registered by engine/checkpoint.py, its metric rows and
+attention snapshots by engine/training_records.py. A run is made first (its config checked, its vocabulary
+found or trained, its row created) by engine/run_setup.py.
+
+Evaluation averages the loss over fixed batches of each split, and the objective's statistics over the same
+batches into its metrics ("val_perplexity" = exp(summed token loss / tokens), "val_masked_accuracy" = correct /
+predicted, ...). It measures the plain loss, without label smoothing, so the validation losses of runs with and
+without it can be read against each other; the training rows log the loss the optimizer minimised.
 
 What a run keeps in run_dir (workspace/runs/<id>/):
     checkpoints/latest.*             the resumable checkpoint: weights, optimizer, RNG states (rewritten)
@@ -48,14 +55,16 @@ from engine.checkpoint import (
     set_rng_state,
     thin_kept_checkpoints,
 )
-from engine.config import RunConfig, TrainConfig
+from engine.config import RunConfig
 from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
-from engine.model import GPT
+from engine.model import build_model
+from engine.objectives.registry import get_objective
+from engine.optim import lr_at, make_optimizer
 from engine.run_setup import check_device
-from engine.training_data import TokenData, generator_state, get_batch, set_generator_state
-from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer
+from engine.training_data import generator_state, set_generator_state
+from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer, TokenSpeed, metric_values
 
 # Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
 # silences this logger so a user sees one line, not a traceback.
@@ -104,18 +113,8 @@ class Control:
         self._running.wait(timeout)
 
 
-# ------------------------------------------------------------------------------------------------ schedule
-
-
-def get_lr(it: int, tc: TrainConfig) -> float:
-    """Learning rate of optimizer step `it` (0-based): linear warm-up, cosine decay to min_lr, then min_lr."""
-    if it < tc.warmup_iters:
-        return tc.learning_rate * (it + 1) / (tc.warmup_iters + 1)
-    if it > tc.lr_decay_iters or tc.lr_decay_iters <= tc.warmup_iters:
-        return tc.min_lr
-    ratio = (it - tc.warmup_iters) / (tc.lr_decay_iters - tc.warmup_iters)
-    coeff = 0.5 * (1.0 + math.cos(math.pi * ratio))  # 1 at the end of warm-up, 0 at lr_decay_iters
-    return tc.min_lr + coeff * (tc.learning_rate - tc.min_lr)
+# The learning rate of a step under the run's schedule (engine/optim.py); the older name, kept for its callers.
+get_lr = lr_at
 
 
 # ------------------------------------------------------------------------------------------------- training
@@ -217,38 +216,47 @@ class _Training:
         self.device = pick_device(tc.device)
         self.device_desc = device_description(self.device)
         self.status("starting", "loading the data")
-        files = self.ws.token_files(self.run["tokenizer_id"])
-        self.vocab_size = int(files["vocab_size"])
-        self.train_data = TokenData(files["train"], files["dtype"])
-        self.val_data = TokenData(files["val"], files["dtype"])
-        need = mc.block_size + 1
-        if self.train_data.n_tokens < need:
-            raise TrainingError(
-                f"the training text has {self.train_data.n_tokens:,} tokens, fewer than "
-                f"block_size + 1 = {need:,}: choose a shorter block_size or import more text"
-            )
-        if self.val_data.n_tokens < need:
-            self.note = (
-                f"the validation text has {self.val_data.n_tokens:,} tokens, fewer than block_size + 1, "
-                f"so the validation loss is measured on training text"
-            )
-            self.val_data = self.train_data
+        self.objective = get_objective(self.cfg)
+        self.load_sources()
+        # Before step 0: a vocabulary without the special tokens the objective needs fails the run, saying which.
+        self.objective.check(self.train_source)
 
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(tc.seed)
-        self.model = GPT(mc, self.vocab_size).to(self.device)
+        self.model = build_model(mc, self.vocab_size).to(self.device)
         self.model.train()
-        self.optimizer = self.model.configure_optimizer(
-            tc.weight_decay, tc.learning_rate, (tc.beta1, tc.beta2), self.device.type
-        )
+        self.optimizer = make_optimizer(self.model, tc, self.device.type)
         self.amp_dtype = autocast_dtype(self.device, tc.dtype)
         # Only float16 can underflow gradients; bfloat16 has float32's range and needs no scaler.
         self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
         self.data_gen = torch.Generator().manual_seed(tc.seed)
         if resume:
             self.restore()
+
+    def load_sources(self) -> None:
+        """The train and val TokenSources; a validation text too short for one window is replaced by the
+        training text, with a note saying so."""
+        from engine.objectives.text_source import TokenSource
+
+        tokenizer_id = self.run["tokenizer_id"]
+        self.train_source = TokenSource.from_workspace(self.ws, tokenizer_id, "train")
+        self.val_source = TokenSource.from_workspace(self.ws, tokenizer_id, "val")
+        self.vocab_size = int(self.train_source.vocab_size)
+        need = self.mc.block_size + 1
+        n_train, n_val = len(self.train_source), len(self.val_source)
+        if n_train < need:
+            raise TrainingError(
+                f"the training text has {n_train:,} tokens, fewer than "
+                f"block_size + 1 = {need:,}: choose a shorter block_size or import more text"
+            )
+        if n_val < need:
+            self.note = (
+                f"the validation text has {n_val:,} tokens, fewer than block_size + 1, "
+                f"so the validation loss is measured on training text"
+            )
+            self.val_source = self.train_source
 
     def restore(self) -> None:
         ck = resumable_checkpoint(self.ws, self.run_id)
@@ -282,31 +290,27 @@ class _Training:
         n_params = self.model.num_params()
         about = f"{human_count(n_params)} parameters on {self.device_desc}"
         self.status("training", f"{about}; {self.note}" if self.note else about)
-        tokens_per_step = tc.batch_size * self.mc.block_size * tc.gradient_accumulation_steps
         if self.step == 0:
             # The untrained model, so the attention panel and the playground can show where learning began.
-            self.attention.record(self.model, self.step, self.val_data)
+            self.attention.record(self.model, self.step, self.val_source.ids)
             self.keep_weights()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
-        # tokens/s measures training, not evaluation: a window of steps since the last log line, and the sums of
-        # all windows of this session, which give the last line the run's average speed.
-        window_start, window_steps = time.perf_counter(), 0
-        trained_s, trained_steps = 0.0, 0
+        speed = TokenSpeed()
 
         while self.step < tc.max_iters:
             if self.control.paused and not self.control.stop_requested:
                 self.pause()
-                window_start, window_steps = time.perf_counter(), 0
+                speed.restart()
             if self.control.stop_requested:
                 return self.stop()
 
-            lr = get_lr(self.step, tc)
+            lr = lr_at(self.step, tc)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            loss, grad_norm = self.train_step()
+            loss, grad_norm, n_tokens = self.train_step()
             self.step += 1
-            window_steps += 1
+            speed.tokens += n_tokens
             last = self.step == tc.max_iters
             evaluated = self.step % tc.eval_interval == 0 or last
 
@@ -319,18 +323,16 @@ class _Training:
                         f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
                         f"train.grad_clip, train.dtype)"
                     )
-                now = time.perf_counter()
-                trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
+                seconds, tokens = speed.count_window()
                 # The last line is what the run did on the whole, not its last few steps (the figure it ends on).
-                steps, seconds = (trained_steps, trained_s) if last else (window_steps, now - window_start)
-                self.log_train(lossf, normf, lr, steps * tokens_per_step / max(seconds, 1e-9))
-                window_start, window_steps = now, 0
+                if last:
+                    seconds, tokens = speed.total_s, speed.total_tokens
+                self.log_train(lossf, normf, lr, tokens / max(seconds, 1e-9))
 
             if evaluated:
-                now = time.perf_counter()  # the steps since the last log line count, the evaluation does not
-                trained_s, trained_steps = trained_s + now - window_start, trained_steps + window_steps
+                speed.count_window()  # the steps since the last log line count, the evaluation does not
                 self.evaluate()
-                self.attention.record(self.model, self.step, self.val_data)
+                self.attention.record(self.model, self.step, self.val_source.ids)
                 self.keep_weights()  # before `latest`, which thus stays the newest checkpoint of this step
             if evaluated or self.step % tc.checkpoint_interval == 0 or last:
                 self.checkpoint()
@@ -338,8 +340,7 @@ class _Training:
                 self.metrics.flush()
                 self.ws.update_run(self.run_id, step=self.step)
             if evaluated:
-                # A new window after the evaluation: its steps were counted above, its time is not training.
-                window_start, window_steps = time.perf_counter(), 0
+                speed.restart()  # a new window after the evaluation: its time is not training
 
         self.checkpoint()  # a no-op unless resumed at max_iters
         self.metrics.flush()
@@ -364,15 +365,18 @@ class _Training:
         self.metrics.add(row)
         self.emit(ev.Metrics(**{k: v for k, v in row.items() if k != "split"}, eta_s=self.eta()))
 
-    def train_step(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step over gradient_accumulation_steps micro-batches; returns (loss, grad norm) tensors."""
+    def train_step(self) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """One optimizer step over gradient_accumulation_steps micro-batches of the objective; returns the loss and
+        the gradient norm (tensors) and the tokens the model read."""
         tc = self.tc
         accum = tc.gradient_accumulation_steps
         total = torch.zeros((), device=self.device)
+        n_tokens = 0
         for _ in range(accum):
-            x, y = get_batch(self.train_data, self.mc.block_size, tc.batch_size, self.data_gen, self.device)
+            batch = self.objective.batch(self.train_source, tc.batch_size, self.data_gen, self.device)
+            n_tokens += batch.n_tokens
             with autocast_context(self.device, self.amp_dtype):
-                _, loss = self.model(x, y)
+                loss = self.objective.loss(self.model, batch, tc.label_smoothing).loss
                 loss = loss / accum  # gradients of the micro-batches add up to the mean's gradient
             total += loss.detach()
             if self.scaler is not None:
@@ -391,22 +395,15 @@ class _Training:
         else:
             self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total, grad_norm
+        return total, grad_norm, n_tokens
 
     @torch.no_grad()
     def evaluate(self) -> None:
-        tc = self.tc
         self.model.eval()
-        losses = {}
-        for split, data in (("train", self.train_data), ("val", self.val_data)):
-            gen = torch.Generator().manual_seed(tc.seed + _EVAL_SEED_OFFSET[split])
-            total = torch.zeros((), device=self.device)
-            for _ in range(tc.eval_iters):
-                x, y = get_batch(data, self.mc.block_size, tc.batch_size, gen, self.device)
-                with autocast_context(self.device, self.amp_dtype):
-                    _, loss = self.model(x, y)
-                total += loss.float()
-            losses[split] = (total / tc.eval_iters).item()
+        losses, metrics = {}, {}
+        for split, source in (("train", self.train_source), ("val", self.val_source)):
+            losses[split], stats = self.evaluate_split(split, source)
+            metrics.update(stats)
         self.model.train()
         train_loss, val_loss = losses["train"], losses["val"]
         if self.best_val_loss is None or val_loss < self.best_val_loss:
@@ -422,10 +419,33 @@ class _Training:
                 "grad_norm": None,
                 "tokens_per_sec": None,
                 "elapsed_s": elapsed,
+                "metrics": metrics,
             }
         )
         self.ws.update_run(self.run_id, best_val_loss=self.best_val_loss)
-        self.emit(ev.Evaluation(step=self.step, train_loss=train_loss, val_loss=val_loss, elapsed_s=elapsed))
+        self.emit(
+            ev.Evaluation(step=self.step, train_loss=train_loss, val_loss=val_loss, elapsed_s=elapsed, metrics=metrics)
+        )
+
+    def evaluate_split(self, split: str, source) -> tuple[float, dict[str, float]]:
+        """The mean loss over eval_iters fixed batches of `source`, and the objective's metrics over them."""
+        tc = self.tc
+        # The same batches at every evaluation, so the curve shows learning only.
+        gen = torch.Generator().manual_seed(tc.seed + _EVAL_SEED_OFFSET[split])
+        total = torch.zeros((), device=self.device)
+        sums: dict[str, list[torch.Tensor]] = {}
+        for _ in range(tc.eval_iters):
+            batch = self.objective.batch(source, tc.batch_size, gen, self.device)
+            with autocast_context(self.device, self.amp_dtype):
+                out = self.objective.loss(self.model, batch, 0.0)
+            total += out.loss.float()
+            for key, (part, count) in out.stats.items():
+                acc = sums.setdefault(key, [torch.zeros((), device=self.device), torch.zeros((), device=self.device)])
+                acc[0] += part.float()
+                acc[1] += count.float()
+        return (total / tc.eval_iters).item(), metric_values(
+            split, {k: (s.item(), c.item()) for k, (s, c) in sums.items()}
+        )
 
     def checkpoint_meta(self) -> dict:
         return {

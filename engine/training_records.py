@@ -4,19 +4,64 @@ engine/train.py's loop hands them over and goes on: `MetricsBuffer` batches the 
 SQLite (one write per second, not one per step), `AttentionRecorder` stores the attention of a few probe texts
 under the run's attention/ folder (engine/attention_probes.py) and reports each snapshot as an event. Neither
 draws random numbers nor leaves the model in another mode, so recording changes nothing in the training.
+`metric_values` turns an evaluation's summed statistics into the objective's metrics, `TokenSpeed` measures
+the tokens per second the training rows log.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
 from engine import training_events as ev
+from engine.objectives.catalog import METRIC_LABELS
 
 log = logging.getLogger(__name__)
 ATTENTION_DIR = "attention"  # under run_dir: attention/step-NNNNNNNN.npz
 METRICS_FLUSH_S = 1.0
+
+
+def metric_values(split: str, sums: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """The objective's metrics of a split from its summed statistics (LossOut.stats), in the catalog's order:
+    "lm_loss" (summed token losses, tokens) gives "<split>_perplexity", an accuracy (correct, total)
+    "<split>_<its name>" as a fraction. A statistic with nothing counted, or too large to write, is left out."""
+    out = {}
+    for key in METRIC_LABELS:
+        part, count = sums.get("lm_loss" if key == "perplexity" else key, (0.0, 0.0))
+        if not count > 0:
+            continue
+        value = part / count
+        if key == "perplexity":
+            if not value < 700:  # exp would overflow; such a model is at chance anyway
+                continue
+            value = math.exp(value)
+        if math.isfinite(value):
+            out[f"{split}_{key}"] = value
+    return out
+
+
+class TokenSpeed:
+    """Tokens per second of training, not evaluation: a window of steps since the last log line, and the sums
+    of all windows of this session, which give the last line the run's average speed. The loop adds the tokens
+    of each step to `tokens`."""
+
+    def __init__(self):
+        self.total_s, self.total_tokens = 0.0, 0
+        self.restart()
+
+    def restart(self) -> None:
+        """A new window from now; what the old one held is not counted (a pause, an evaluation)."""
+        self.start, self.tokens = time.perf_counter(), 0
+
+    def count_window(self) -> tuple[float, int]:
+        """Add the window so far to the sums and start a new one; (seconds, tokens) of the window."""
+        now = time.perf_counter()
+        seconds, tokens = now - self.start, self.tokens
+        self.total_s, self.total_tokens = self.total_s + seconds, self.total_tokens + tokens
+        self.start, self.tokens = now, 0
+        return seconds, tokens
 
 
 class MetricsBuffer:
@@ -57,7 +102,8 @@ class AttentionRecorder:
         self.texts: list[str] | None = None
         self._tokenizer = None
 
-    def record(self, model, step: int, val_data) -> None:
+    def record(self, model, step: int, val_ids) -> None:
+        """Probe `model` at `step`; the texts come from `val_ids` (the validation split's token ids)."""
         if not self.enabled:
             return
         from engine import attention_probes as ins
@@ -66,7 +112,7 @@ class AttentionRecorder:
         try:
             tok = self.tokenizer()
             if self.texts is None:
-                self.texts = ins.default_probe_texts(tok, val_data.array())
+                self.texts = ins.default_probe_texts(tok, val_ids)
             snapshot, heads = ins.probe_model(model, tok, self.texts)
             meta, blobs = ins.encode_snapshot(snapshot, heads, step=step)
             meta.update(source="training", checkpoint=None)
@@ -74,11 +120,19 @@ class AttentionRecorder:
         except Exception as e:
             log.warning("attention probes of run %s failed", self.run["id"], exc_info=True)
             self.enabled = False
-            self.emit(ev.Notice("warning", f"attention is not recorded for the rest of this session: {e}"))
+            self.emit(self._off_notice(model, e))
             return
         self.emit(
             ev.AttentionSnapshot(step=step, meta=meta, blobs=blobs, path=str(path), seconds=time.perf_counter() - t0)
         )
+
+    @staticmethod
+    def _off_notice(model, e: Exception) -> ev.Notice:
+        arch = getattr(getattr(model, "cfg", None), "arch", "decoder")
+        if arch != "decoder":
+            # The probes were written for decoders; an architecture they cannot read yet trains without them.
+            return ev.Notice("info", f"attention is not recorded for {arch} models yet ({e})")
+        return ev.Notice("warning", f"attention is not recorded for the rest of this session: {e}")
 
     def tokenizer(self):
         if self._tokenizer is None:
