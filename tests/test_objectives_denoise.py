@@ -188,5 +188,5 @@ def test_a_context_too_short_is_refused(setup):
 
 def test_the_validation_loss_falls_within_a_few_hundred_steps(setup):
     source, _ = setup
-    before, after = train_briefly(tiny_config("encoder-decoder", "denoising", BLOCK), source, steps=200)
+    before, after = train_briefly(tiny_config("encoder-decoder", "denoising", BLOCK), source, steps=120)
     assert after < 0.7 * before, (before, after)

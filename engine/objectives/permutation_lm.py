@@ -41,8 +41,10 @@ def stream_masks(rank: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(content mask, query mask), each bool (B, T, T), True = the query position may see the key position."""
     query_rank, key_rank = rank[:, :, None], rank[:, None, :]
     content = key_rank <= query_rank
-    first = (rank == 0)[:, :, None] & torch.eye(rank.size(1), dtype=torch.bool, device=rank.device)
-    query = (key_rank < query_rank) | first  # the first of an order may see itself (see the module docstring)
+    query = key_rank < query_rank
+    first = rank.argmin(1)  # the first of each order may see itself (see the module docstring)
+    rows = torch.arange(rank.size(0), device=rank.device)
+    query[rows, first, first] = True
     return content, query
 
 
@@ -88,9 +90,9 @@ class PermutationLM(Objective):
         rank.scatter_(1, orders, torch.arange(T).expand(batch_size, T).contiguous())  # rank[order[k]] = k
         predicted = rank >= T - n_predicted(T, self.options.predict_fraction)
         targets = torch.where(predicted, idx, torch.full_like(idx, IGNORE))
-        content_mask, _ = stream_masks(rank)
         return Batch(
-            {"idx": to_device(idx, device), "attn_mask": to_device(content_mask, device)},
+            # The masks follow from the orders; loss() builds them where the model runs.
+            {"idx": to_device(idx, device)},
             to_device(targets, device),
             marks=[["kept"] * T for _ in range(batch_size)],
             extra={"rank": to_device(rank, device), "mask_id": source.specials["mask"]},

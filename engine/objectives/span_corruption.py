@@ -28,13 +28,14 @@ shape the encoder-decoder's spans only. fim_prompt builds the prompt the model c
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from engine.config import ConfigError
 from engine.objectives.base import Batch, LossOut, Objective, decoder_start_id
 from engine.objectives.catalog import objective_info
 from engine.objectives.seq2seq_view import describe_seq2seq
-from engine.objectives.spans import fit_layout, holds_a_span, noise_mask, shortest_context
+from engine.objectives.spans import corrupt_batch, fit_layout, holds_a_span, noise_mask, shortest_context
 from engine.objectives.losses import to_device, token_loss
 
 MASK_TRIES = 20  # draws of a noise mask that leaves document separators visible (a window full of them gives up)
@@ -76,26 +77,6 @@ def fills_of(target_ids: list[int], source, n_gaps: int) -> list[list[int]]:
         elif current is not None:
             fills[current].append(t)
     return fills
-
-
-def corrupt(tokens: list[int], hidden: list[bool], sentinels: list[int]) -> tuple[list, list, list, list]:
-    """(input, its marks, target without eos, its marks) of one window and its noise mask."""
-    inp, inp_marks, tgt, tgt_marks = [], [], [], []
-    span = -1
-    for i, (t, h) in enumerate(zip(tokens, hidden)):
-        if h and (i == 0 or not hidden[i - 1]):
-            span += 1
-            inp.append(sentinels[span])
-            inp_marks.append("sentinel")
-            tgt.append(sentinels[span])
-            tgt_marks.append("sentinel")
-        if h:
-            tgt.append(t)
-            tgt_marks.append("masked")
-        else:
-            inp.append(t)
-            inp_marks.append("kept")
-    return inp, inp_marks, tgt, tgt_marks
 
 
 class SpanCorruption(Objective):
@@ -147,23 +128,22 @@ class SpanCorruption(Objective):
     def _encdec_batch(self, source, batch_size: int, generator: torch.Generator) -> Batch:
         lay = self._layout(source)
         windows = source.windows(lay.length, batch_size, generator)  # (B, L)
-        eos = source.specials["eos"]
-        rows, marks, targets, target_marks = [], [], [], []
-        for w in windows.tolist():
-            inp, im, tgt, tm = corrupt(w, self._mask(lay, w, source.doc_end, generator), source.sentinels)
-            rows.append(inp)
-            marks.append(im)
-            targets.append(tgt + [eos])
-            target_marks.append(tm + ["special"])
-        src = torch.tensor(rows, dtype=torch.long)  # (B, input_length)
-        target = torch.tensor(targets, dtype=torch.long)  # (B, target_length)
+        masks = [self._mask(lay, w, source.doc_end, generator) for w in windows.tolist()]
+        hidden = torch.from_numpy(np.array(masks, dtype=bool))  # (B, L)
+        src, src_sentinel, target, target_sentinel = corrupt_batch(windows, hidden, source.sentinels)
+        eos = torch.full((batch_size, 1), source.specials["eos"], dtype=torch.long)
+        target = torch.cat([target, eos], dim=1)  # (B, target_length)
         start = torch.full((batch_size, 1), decoder_start_id(source.specials), dtype=torch.long)
         tgt_in = torch.cat([start, target[:, :-1]], dim=1)  # the target shifted right behind the start token
         return Batch(
             {"idx": src, "tgt": tgt_in},
             target,
-            marks=marks,
-            extra={"target_marks": target_marks},
+            marks=[["sentinel" if s else "kept" for s in row] for row in src_sentinel.tolist()],
+            extra={
+                "target_marks": [
+                    ["sentinel" if s else "masked" for s in row] + ["special"] for row in target_sentinel.tolist()
+                ]
+            },
             n_tokens=src.numel() + tgt_in.numel(),
         )
 
@@ -171,12 +151,12 @@ class SpanCorruption(Objective):
     def _mask(lay, window: list[int], doc_end: int | None, generator: torch.Generator) -> list[bool]:
         """A noise mask whose spans leave the window's document separators visible, so the eos that ends a target
         is the only one in it: drawn again (at most MASK_TRIES times) while a span covers one."""
-        ends = torch.tensor([t == doc_end for t in window])
+        ends = [k for k, t in enumerate(window) if t == doc_end]
         for _ in range(MASK_TRIES):
             mask = noise_mask(lay, generator)
-            if not (mask & ends).any():
+            if not any(mask[k] for k in ends):
                 break
-        return mask.tolist()
+        return mask
 
     def _fim_batch(self, source, batch_size: int, generator: torch.Generator) -> Batch:
         windows = source.windows(self.block_size + 1, batch_size, generator)  # (B, T + 1), as causal LM draws

@@ -88,19 +88,36 @@ def shortest_context(noise_density: float, mean_span_length: float, n_sentinels:
     return max(high, 2)
 
 
-def noise_mask(lay: SpanLayout, generator: torch.Generator) -> torch.Tensor:
-    """A bool (length,) mask, True = hidden: kept and hidden runs alternate. T5 always puts a kept run first (so
-    a window's last token is always hidden); here a coin chooses which kind comes first, with the same counts."""
+def noise_mask(lay: SpanLayout, generator: torch.Generator) -> list[bool]:
+    """A (length,) mask, True = hidden: kept and hidden runs alternate. T5 always puts a kept run first (so a
+    window's last token is always hidden); here a coin chooses which kind comes first, with the same counts."""
     kept = random_segmentation(lay.length - lay.n_noise, lay.n_spans, generator)
     hidden = random_segmentation(lay.n_noise, lay.n_spans, generator)
     hidden_first = bool(torch.randint(2, (1,), generator=generator))
-    mask = torch.zeros(lay.length, dtype=torch.bool)
-    at = 0
+    mask: list[bool] = []
     for k, h in zip(kept, hidden):
-        if hidden_first:
-            mask[at : at + h] = True
-            at += h + k
-        else:
-            mask[at + k : at + k + h] = True
-            at += k + h
+        mask += [True] * h + [False] * k if hidden_first else [False] * k + [True] * h
     return mask
+
+
+def corrupt_batch(tokens: torch.Tensor, hidden: torch.Tensor, sentinels: list[int]):
+    """T5's input and target (without eos) of windows (B, L) and their noise masks (B, L), all at once:
+    (input (B, S), its sentinel positions (B, S), target (B, U), its sentinel positions (B, U)).
+
+    Each position p gives two slots, 2p (the sentinel of the span p begins, if it begins one) and 2p + 1 (its
+    token); the input keeps the sentinels and the kept tokens, the target the sentinels and the hidden tokens. Every
+    window has the same counts, so each row keeps as many slots."""
+    B, L = tokens.shape
+    starts = hidden.clone()
+    starts[:, 1:] &= ~hidden[:, :-1]
+    span = (starts.long().cumsum(1) - 1).clamp(min=0)  # the span a start opens
+    sentinel = torch.tensor(sentinels, dtype=torch.long)[span]  # (B, L)
+    values = torch.stack([sentinel, tokens], dim=2).reshape(B, 2 * L)
+    is_sentinel = torch.stack([starts, torch.zeros_like(starts)], dim=2).reshape(B, 2 * L)
+
+    def keep(token_slots: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        slots = torch.stack([starts, token_slots], dim=2).reshape(B, 2 * L)
+        width = int(slots[0].sum())
+        return values[slots].view(B, width), is_sentinel[slots].view(B, width)
+
+    return (*keep(~hidden), *keep(hidden))
