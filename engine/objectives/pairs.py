@@ -79,6 +79,15 @@ def text_at(source, arr, length: int, generator: torch.Generator, elsewhere=None
     raise AssertionError("unreachable: the last attempt returns")
 
 
+def fit_sentences(source, text: np.ndarray, length: int) -> np.ndarray:
+    """The longest head of text that ends at a sentence end and fits in `length`; its first `length` tokens when
+    no sentence ends in them."""
+    if len(text) <= length:
+        return text
+    ends = np.flatnonzero(source.sentence_end[text[:length]])
+    return text[: ends[-1] + 1] if len(ends) else text[:length]
+
+
 def cut_point(source, window: np.ndarray, generator: torch.Generator) -> int:
     """Where A ends in the window: after a sentence end inside it, else at a random token boundary."""
     if len(window) < 2:
@@ -114,9 +123,10 @@ class _Pairs(Objective):
             return a, b
         if self.swaps:
             return b, a
-        # B's window is drawn as the whole pair's was, so it ends where a sentence ends as often as A's next does.
-        _, other = text_at(source, arr, max(2, budget - len(a)), generator, self._elsewhere(source, pos, budget))
-        return a, other
+        # B is drawn as the whole pair was, then kept to the sentences that fit beside A, so it begins and ends at
+        # sentence ends as often as the B that follows A does.
+        _, other = text_at(source, arr, budget, generator, self._elsewhere(source, pos, budget))
+        return a, fit_sentences(source, other, max(1, budget - len(a)))
 
     @staticmethod
     def _elsewhere(source, pos: int, budget: int):
