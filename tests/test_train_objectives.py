@@ -204,3 +204,35 @@ def test_attention_probes_never_end_an_encoder_decoder_run(ws):
     assert [e for e in events.events if e.kind == "warning"] == []
     recorded = [e.step for e in events.of("attention")]
     assert recorded == [0, 10, 20] or (recorded == [] and len(events.of("info")) == 1)
+
+
+def test_the_engine_sends_the_metrics_with_each_evaluation_and_in_the_stored_rows(tmp_path):
+    """Through the real engine process: the Eval broadcasts of a masked-LM run carry its metrics, and the
+    metrics reply (what the Runs and Train panels read back) has them on its rows."""
+    from engine import protocol as p
+    from tests.engine_harness import EngineProcess
+
+    engine = EngineProcess(tmp_path / "ws")
+    try:
+        src = tmp_path / "stories.jsonl"
+        rng = random.Random(1)
+        src.write_text("\n".join(json.dumps({"text": _document(rng)}) for _ in range(200)) + "\n", encoding="utf-8")
+        ds = engine.request(p.ImportRequest(paths=[str(src)], name="stories"))
+        cfg = objective_config("masked_lm", max_iters=20, eval_interval=10, log_interval=10).to_dict()
+        cfg["data"]["dataset"] = ds.dataset["id"]
+        start = engine.request(p.TrainRequest(config=cfg), timeout=120)
+        assert start.ok, start.error
+        run_id = start.run["id"]
+        last = engine.wait_for(lambda m: isinstance(m, p.Eval) and m.run == run_id and m.step == 20, timeout=120)
+        assert set(last.metrics) == {
+            "train_perplexity",
+            "val_perplexity",
+            "train_masked_accuracy",
+            "val_masked_accuracy",
+        }
+        engine.wait_for(lambda m: isinstance(m, p.Status) and m.run == run_id and m.run_state == "finished", 60)
+        reply = engine.request(p.MetricsRequest(run=run_id))
+        val = [r for r in reply.rows if r["split"] == "val"]
+        assert [r["step"] for r in val] == [10, 20] and val[-1]["metrics"] == last.metrics
+    finally:
+        engine.close()
