@@ -43,7 +43,9 @@ def choose(panel, run_id) -> None:
 
 
 def shown_buttons(panel) -> list[str]:
-    return [key for key, b in panel.mode_bar.buttons.items() if b.isVisibleTo(panel)]
+    """The mode buttons a user sees, left to right."""
+    shown = [b for b in panel.mode_bar.buttons.values() if b.isVisibleTo(panel)]
+    return [b.property("mode") for b in sorted(shown, key=lambda b: panel.mode_bar.layout().indexOf(b))]
 
 
 def test_each_run_shows_only_its_modes_with_a_line_saying_why(panel):
@@ -57,7 +59,7 @@ def test_each_run_shows_only_its_modes_with_a_line_saying_why(panel):
         panel.modes_label.text() == "This run is an encoder trained with masked language modelling: it fills in blanks."
     )
     choose(panel, 3)
-    assert shown_buttons(panel) == ["text2text", "infill"] and panel.mode == "infill"
+    assert shown_buttons(panel) == ["infill", "text2text"] and panel.mode == "infill"
     panel.mode_bar.buttons["text2text"].click()
     assert panel.mode == "text2text" and panel.stack.currentWidget() is panel.generate_page
     assert panel.prompt_label.text() == "Input"

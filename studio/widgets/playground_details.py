@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette
+from PySide6.QtGui import QColor, QFontDatabase, QFontMetrics, QPainter, QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QTextBrowser, QVBoxLayout, QWidget
 
 from studio import theme
@@ -53,7 +53,11 @@ class AlternativesBars(QWidget):
         painter = QPainter(self)
         pal = self.palette()
         fm = painter.fontMetrics()
-        label_w = min(110, max([fm.horizontalAdvance(self._shown(t)) for t, _ in self.rows] + [30]) + 8)
+        bold = painter.font()
+        bold.setBold(True)
+        # Measured in bold: the chosen row is drawn bold, and measured plainly its first letters were cut.
+        wide = QFontMetrics(bold)
+        label_w = min(110, max([wide.horizontalAdvance(self._shown(t)) for t, _ in self.rows] + [30]) + 8)
         value_w = fm.horizontalAdvance("100.0 %") + 6
         bar_w = max(10, self.width() - label_w - value_w - 4)
         for i, (text, prob) in enumerate(self.rows):

@@ -56,6 +56,12 @@ class ModeBar(QWidget):
         self.modes: list[str] = []
 
     def set_modes(self, modes: list[str], current: str | None) -> None:
+        """Show these modes' buttons, in this order (the run's own mode first), `current` pressed."""
+        if modes != self.modes:
+            lay = self.layout()
+            for n, key in enumerate([*modes, *(k for k in self.buttons if k not in modes)]):
+                lay.removeWidget(self.buttons[key])
+                lay.insertWidget(n, self.buttons[key])
         self.modes = list(modes)
         for key, button in self.buttons.items():
             button.setVisible(key in modes and len(modes) > 1)
@@ -179,11 +185,11 @@ class FillMaskPage(ModePage):
         self.edit.textChanged.connect(lambda *_: self.changed.emit())
         left.addWidget(self.edit)
         left.addLayout(self._build_row())
+        left.addWidget(self.error_label)  # under the button that asked, where the eye is
         left.addWidget(QLabel("Filled in"))
         self.result = _result_view("The text with each blank filled by the model's best guess (numbered).")
         left.addWidget(self.result, 1)
         left.addWidget(self.status_label)
-        left.addWidget(self.error_label)
         lay.addLayout(left, 3)
         lay.addWidget(self._build_guesses(), 2)
 
@@ -285,13 +291,13 @@ class InfillPage(ModePage):
         self.edit.textChanged.connect(lambda *_: self.changed.emit())
         lay.addWidget(self.edit)
         lay.addLayout(self._build_row())
+        lay.addWidget(self.error_label)
         lay.addWidget(QLabel("Filled in"))
         self.result = _result_view("The text with what the model wrote in each gap highlighted.")
         lay.addWidget(self.result, 1)
         self.fills_label = theme.description_label("")
         lay.addWidget(self.fills_label)
         lay.addWidget(self.status_label)
-        lay.addWidget(self.error_label)
 
     def _build_row(self) -> QHBoxLayout:
         row = QHBoxLayout()
@@ -406,6 +412,7 @@ class PairPage(ModePage):
         lay.addWidget(self.answer_label)
         self.bar = AlternativesBars(plain=True)
         self.bar.setToolTip("The model's probability for the answer above.")
+        self.bar.setMaximumWidth(640)  # a bar across the whole window is hard to read against its number
         lay.addWidget(self.bar)
         self.words_label = QLabel("")
         self.words_label.setWordWrap(True)

@@ -39,6 +39,8 @@ class RunsOverlay(QWidget):
         self.run_list = QListWidget()
         self.run_list.setToolTip("Tick the runs to draw on one plot; with none ticked, the selected run is drawn.")
         self.run_list.setMaximumWidth(320)
+        self.run_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.run_list.setTextElideMode(Qt.TextElideMode.ElideRight)  # the tooltip of a run has it whole
         self.run_list.itemChanged.connect(lambda *_: self.refresh())
         lay.addWidget(self.run_list)
         right = QVBoxLayout()
@@ -67,8 +69,9 @@ class RunsOverlay(QWidget):
         self.run_list.clear()
         for run in runs:
             objective, arch = kind_cells(run)
-            item = QListWidgetItem(f"{run_title(run)} · {objective}, {arch.lower()}")
+            item = QListWidgetItem(f"{run_title(run)}\n{objective} · {arch.lower()}")
             item.setData(Qt.ItemDataRole.UserRole, run.get("id"))
+            item.setToolTip(item.text())
             item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             item.setCheckState(Qt.CheckState.Checked if run.get("id") in ticked else Qt.CheckState.Unchecked)
             self.run_list.addItem(item)

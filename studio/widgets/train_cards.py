@@ -85,7 +85,7 @@ class MetricCards:
         column = 0
         for name in names:
             caption = metric_caption(name)
-            span = 2 if len(caption) > 16 else 1
+            span = 2 if len(caption) > 20 else 1
             if column + span > len(CARDS):
                 break  # more metrics than the row holds: the first ones, as the objective lists them
             self.cards[name] = StatCard(caption, metric_tooltip(name, None))
