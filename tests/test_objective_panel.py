@@ -132,7 +132,7 @@ def sample_text(panel) -> str:
 def wait_for_batch(qtbot, panel, check) -> None:
     """Until the batch on screen is the answer to the latest request and passes `check(rows)`."""
     qtbot.waitUntil(
-        lambda: panel.sample.pending is None and panel.sample.view.rows and check(panel.sample.view.rows),
+        lambda: bool(panel.sample.pending is None and panel.sample.view.rows and check(panel.sample.view.rows)),
         timeout=SAMPLE_TIMEOUT_MS,
     )
 

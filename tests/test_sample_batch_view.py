@@ -77,9 +77,11 @@ def test_a_target_side_is_shown_beside_the_input(qtbot):
 
 def test_the_prediction_order_is_shown_over_predicted_tokens(qtbot):
     view = shown(qtbot, SampleBatchView(), (600, 400))
-    view.show_rows([{"input": [span("a", order=0), span("b", loss=True, order=3)], "target": None}])
-    assert "b4" in view.plain_text().replace("\u2028", "")  # 'b' then its place in the order, raised
-    assert "prediction order" in view.legend.text()
+    rows = [{"input": [span("a", order=0), span("b", loss=True, order=9), span("c", loss=True, order=5)]}]
+    view.show_rows(rows)
+    # among the predicted tokens, c comes first in the random order and b second: the raised numbers say so
+    assert view.plain_text().replace("\u200b", "").endswith("ab2c1")
+    assert "predicted n-th" in view.legend.text()
 
 
 def test_without_a_dataset_or_an_engine_it_says_why(qtbot, tmp_path):

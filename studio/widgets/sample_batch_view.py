@@ -56,7 +56,8 @@ def _visible(text: str) -> str:
     return text
 
 
-def _span_html(span: dict) -> str:
+def _span_html(span: dict, rank: int | None = None) -> str:
+    """One token; `rank`: its place among the predicted tokens in the factorization order (1 = first)."""
     mark, loss = str(span.get("mark") or "kept"), bool(span.get("loss"))
     style = []
     if mark in MARK_COLORS:
@@ -67,16 +68,24 @@ def _span_html(span: dict) -> str:
     if loss:
         style.append("font-weight:bold")
     tip = MARK_WORDS.get(mark, mark) + ("; predicted, carries loss" if loss else "")
-    order = span.get("order")
-    if order is not None:
-        tip += f"; predicted {int(order) + 1}. in the order"
+    if rank is not None:
+        tip += f"; predicted {_ordinal(rank)} of the tokens shown"
     text = html.escape(_visible(str(span.get("text", ""))))
-    sup = f"<sup>{int(order) + 1}</sup>" if order is not None and loss else ""
-    return f'<span title="{html.escape(tip)}" style="{";".join(style)}">{text}</span>{sup}'
+    sup = f"<sup>{rank}</sup>" if rank is not None else ""
+    # a zero-width space after each token: long rows of tokens wrap between tokens, not inside one
+    return f'<span title="{html.escape(tip)}" style="{";".join(style)}">{text}</span>{sup}\u200b'
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _side_html(spans: list[dict]) -> str:
-    return "".join(_span_html(s) for s in spans)
+    # the predicted tokens of a permutation LM, ranked by their place in the order
+    ordered = sorted((int(s["order"]), i) for i, s in enumerate(spans) if s.get("loss") and s.get("order") is not None)
+    ranks = {i: r + 1 for r, (_, i) in enumerate(ordered)}
+    return "".join(_span_html(s, ranks.get(i)) for i, s in enumerate(spans))
 
 
 SIDE_TITLES = {
@@ -130,7 +139,7 @@ def legend_html(rows: list[dict]) -> str:
     if any(row.get("label") for row in rows):
         chips.append("<b>bold first</b>: the pair's label, what the model must tell")
     if any(span.get("order") is not None for row in rows for span in row.get("input") or []):
-        chips.append("<sup>n</sup>: its place in the prediction order")
+        chips.append("<sup>n</sup>: predicted n-th (the random order)")
     return " &nbsp; ".join(chips)
 
 
