@@ -140,7 +140,8 @@ class ConfigFields:
         lay = QHBoxLayout(holder)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(w)
-        lay.addWidget(reason, 1)
+        lay.addWidget(reason, 2)
+        lay.addStretch(1)  # the field keeps its own width while the reason is hidden
         holder.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         return holder
 
