@@ -212,3 +212,32 @@ def test_a_pair_run_scores_two_texts(ws, objective, words):
 def test_a_run_without_a_pair_task_does_not_score_pairs(ws, decoder_run):
     with pytest.raises(PlaygroundError, match="Score a pair needs an encoder.*use Continue a text"):
         score_pair(ws, decoder_run, "a", "b", device="cpu")
+
+
+# ------------------------------------------------------------------------------------------ through the engine
+
+from engine import protocol as p  # noqa: E402
+
+
+def test_the_engine_answers_every_playground_request(ws, masked_run, t5_run, decoder_run):
+    from tests.engine_harness import EngineProcess
+
+    pair_run = _run(ws, "encoder", "sop", n_segments=2)
+    eng = EngineProcess(ws.path)
+    try:
+        assert eng.request(p.HelloRequest()).ok
+        filled = eng.request(p.FillMaskRequest(run=masked_run, text="to be or not to [MASK]e", top_k=3))
+        assert filled.ok and filled.masks[0]["candidates"][0][0] == "b" and filled.text == "to be or not to be"
+        assert filled.tokens[filled.masks[0]["position"]] == "[MASK]"
+        gaps = eng.request(p.InfillRequest(run=masked_run, segments=["to be or not to ", "e"], gap_tokens=1))
+        assert gaps.ok and gaps.fills == ["b"] and gaps.text == "to be or not to be"
+        pair = eng.request(p.ScorePairRequest(run=pair_run, a="to be or not", b="to be"))
+        assert pair.ok and pair.task == "sop" and 0 <= pair.prob <= 1 and pair.words.startswith("In order: ")
+        refused = eng.request(p.FillMaskRequest(run=decoder_run, text="to [MASK]"))
+        assert not refused.ok and "use Continue a text" in refused.error
+        asked = p.GenerateRequest(run=t5_run, prompt="to be or", max_new_tokens=8, mode="greedy")
+        reply = eng.request(asked)
+        tokens = eng.events(asked.id, p.Token)
+        assert reply.ok and "".join(t.text for t in tokens) == reply.text and len(tokens) == reply.n_tokens > 0
+    finally:
+        eng.close()
