@@ -196,13 +196,23 @@ class ModelHandlers:
 
     def _attention_of_text(self, job: Job) -> None:
         from engine import attention_probes as ins
-        from engine.run_generation import load_model_for_run
+        from engine.objectives.base import decoder_start_id
+        from engine.run_generation import load_run
 
         msg: p.AttentionRequest = job.request
         ws = self.ws()
         run = ws.run(msg.run)
-        model, tok, meta = load_model_for_run(ws, run["id"], "auto", msg.checkpoint)
-        snapshot, heads = ins.probe_model(model, tok, [msg.text], max_tokens=msg.max_tokens)
+        loaded = load_run(ws, run["id"], "auto", msg.checkpoint)
+        model, tok, meta = loaded.model, loaded.tok, loaded.meta
+        # An encoder-decoder's decoder reads msg.target (None: the text itself) behind the run's start token.
+        snapshot, heads = ins.probe_model(
+            model,
+            tok,
+            [msg.text],
+            max_tokens=msg.max_tokens,
+            targets=[msg.target],
+            start_id=decoder_start_id(loaded.specials),
+        )
         step = int(meta.get("step") or 0)
         out, blobs = ins.encode_snapshot(snapshot, heads, step=step)
         out.update(source="text", checkpoint=meta.get("checkpoint"))
