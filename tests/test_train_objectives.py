@@ -236,3 +236,24 @@ def test_the_engine_sends_the_metrics_with_each_evaluation_and_in_the_stored_row
         assert [r["step"] for r in val] == [10, 20] and val[-1]["metrics"] == last.metrics
     finally:
         engine.close()
+
+
+@pytest.mark.parametrize("name", ["masked_lm", "denoising"])
+def test_a_resumed_run_draws_the_same_corrupted_batches(ws, name):
+    """The objective's corruption comes from the checkpointed generator: 10 steps, a stop, a resume and 10 more
+    give the very losses of 20 steps straight."""
+    from engine.train import Control
+
+    cfg = objective_config(name, max_iters=20, eval_interval=10, lr_decay_iters=20, log_interval=1)
+    straight, _, _ = _train(ws, cfg)
+    control = Control()
+
+    def stop_at_10(event):
+        if event.kind == "metrics" and event.step == 10:
+            control.request_stop()
+
+    run = prepare_run(ws, cfg)
+    assert run_training(ws, run["id"], on_event=stop_at_10, control=control) == "stopped"
+    assert run_training(ws, run["id"], on_event=None, resume=True) == "finished"
+    losses = [[(r["step"], r["split"], r["loss"]) for r in ws.metrics(i)] for i in (straight, run["id"])]
+    assert losses[0] == losses[1] and len(losses[0]) == 22
