@@ -223,7 +223,8 @@ def _encoder_decoder_probes(model, tokenizer, text, ids, chars_cut, max_tokens, 
     src_tokens, tgt_tokens = token_strings(tokenizer, src), token_strings(tokenizer, tgt)
     common = {"kind": "text", "text": text, "chars_cut": chars_cut}
     dropped = {"n_dropped": len(ids) - T}
-    tgt_dropped = {"n_dropped": len(target_ids) + 1 - len(tgt)}
+    # n_dropped counts tokens before the shown ones; a target cut at its end (to the context) is not counted.
+    tgt_dropped = dropped if target is None else {"n_dropped": 0}
     return [
         {**common, **dropped, "part": "encoder", "causal": False, "tokens": src_tokens, "ids": src},
         {**common, **tgt_dropped, "part": "decoder", "causal": True, "tokens": tgt_tokens, "ids": tgt},

@@ -3,8 +3,10 @@
 The engine sends attention as float16 bytes described by a JSON meta (engine.attention_probes.encode_snapshot). The studio
 may not import engine.attention_probes (it pulls in torch), so the small decoder lives here and reads the meta alone:
     layout "tril": per head, the T * (T + 1) / 2 lower-triangle values in np.tril_indices(T) order
-    layout "full": per head, T * T values, row by row
-Rows are queries, columns keys; each row sums to 1.
+    layout "full": per head, Tq * Tk values, row by row
+Rows are queries, columns keys; each row sums to 1. A probe is one part of the model: "self" (a decoder's causal or
+an encoder's bidirectional self-attention), or an encoder-decoder's "encoder", "decoder" and "cross" (decoder
+tokens by encoder tokens, Tq != Tk); Snapshot.part_view shows one part as a snapshot of its own.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ import numpy as np
 
 SNAPSHOT_FORMAT = 1
 # The head patterns the engine can name (engine.attention_probes.HEAD_PATTERNS); their explanations travel in the meta.
-PATTERNS = ("previous-token", "first-token", "self", "local", "induction", "mixed")
+PATTERNS = ("previous-token", "next-token", "first-token", "self", "local", "induction", "aligned", "mixed")
+# What each part of a model is called where the panel offers the choice (encoder-decoder runs).
+PART_NAMES = {
+    "self": "Self-attention",
+    "encoder": "Encoder self-attention",
+    "decoder": "Decoder self-attention",
+    "cross": "Cross-attention (decoder tokens by encoder tokens)",
+}
 # Decoded snapshots kept for scrubbing (at least the one on screen); the encoded ones, a quarter of the bytes,
 # are kept for the whole run.
 DECODED_BUDGET_BYTES = 128 * 1024 * 1024
@@ -36,7 +45,7 @@ _HALF_TO_FLOAT = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.flo
 
 
 def _decode_blob(blob: bytes, shape: tuple[int, int, int, int], layout: str) -> np.ndarray:
-    """float32 [L, H, T, T] from the engine's little-endian float16 bytes."""
+    """float32 [L, H, Tq, Tk] from the engine's little-endian float16 bytes."""
     L, H, T, _ = shape
     bits = np.frombuffer(blob, dtype="<u2").reshape(L * H, -1)
     if layout != "tril":
@@ -53,8 +62,9 @@ def _decode_blob(blob: bytes, shape: tuple[int, int, int, int], layout: str) -> 
 
 @dataclass
 class Probe:
-    """One text the heads were looked at with. `attn` (float32 [layer, head, query, key]) is decoded from the
-    wire's float16 bytes when first used: a snapshot holds several probes and the panel shows one at a time."""
+    """One text the heads were looked at with, in one part of the model. `attn` (float32 [layer, head, query,
+    key]) is decoded from the wire's float16 bytes when first used: a snapshot holds several probes and the panel
+    shows one at a time. `tokens` label the keys; `query_tokens` the queries (the same but for cross-attention)."""
 
     kind: str  # "text" | "induction" | "custom"
     text: str
@@ -65,6 +75,9 @@ class Probe:
     chars_cut: int = 0
     blob: bytes | None = field(default=None, repr=False)
     layout: str = "full"
+    part: str = "self"  # "self" | "encoder" | "decoder" | "cross"
+    causal: bool = True  # a query sees only the keys up to itself
+    query_tokens: list[str] | None = None  # cross-attention's queries (the decoder's tokens)
     _attn: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -81,7 +94,17 @@ class Probe:
 
     @property
     def n_tokens(self) -> int:
-        return int(self.shape[-1])
+        """Tokens along the longer side (keys, or the queries of a longer target)."""
+        return int(max(self.shape[-2:]))
+
+    @property
+    def square(self) -> bool:
+        """Queries and keys are the same tokens (self-attention)."""
+        return self.query_tokens is None
+
+    @property
+    def row_tokens(self) -> list[str]:
+        return self.tokens if self.query_tokens is None else self.query_tokens
 
     def title(self, max_chars: int = 48) -> str:
         if self.kind == "induction":
@@ -99,6 +122,21 @@ class Snapshot:
     labels: list[list[dict]] = field(default_factory=list)  # [layer][head] {"label", "score", "explanation", ...}
     scores: dict[str, np.ndarray] = field(default_factory=dict)
     run: int | None = None
+    part_heads: dict[str, tuple[list, dict]] = field(default_factory=dict)  # part -> (labels, scores), several parts
+
+    @property
+    def parts(self) -> list[str]:
+        """The parts of the model the probes show, in the engine's order ("self" alone, or encoder, decoder,
+        cross)."""
+        return list(dict.fromkeys(p.part for p in self.probes))
+
+    def part_view(self, part: str) -> Snapshot:
+        """The probes of one part with that part's labels, as a snapshot of its own (itself with one part)."""
+        if self.parts == [part] or part not in self.parts:
+            return self
+        labels, scores = self.part_heads.get(part, ([], {}))
+        probes = [p for p in self.probes if p.part == part]
+        return Snapshot(step=self.step, probes=probes, labels=labels, scores=scores, run=self.run)
 
     @property
     def n_layer(self) -> int:
@@ -141,33 +179,40 @@ def decode_probes(meta: dict, blobs) -> list[Probe]:
     blobs = list(blobs or ())
     if len(probes) != len(blobs):
         raise AttentionError(f"the attention snapshot is damaged: {len(probes)} probes but {len(blobs)} arrays")
-    out = []
-    for probe, blob in zip(probes, blobs):
-        try:
-            L, H, T, T2 = (int(n) for n in probe["shape"])
-            layout = probe.get("layout", "full")
-        except (KeyError, TypeError, ValueError):
-            raise AttentionError("the attention snapshot is damaged: a probe has no shape") from None
-        per_head = T * (T + 1) // 2 if layout == "tril" else T * T2
-        if T != T2 or len(blob) != 2 * L * H * per_head:
-            raise AttentionError(f"the attention snapshot is damaged: {len(blob)} bytes for shape {[L, H, T, T2]}")
-        tokens = [str(t) for t in probe.get("tokens") or []]
-        if len(tokens) != T:
-            tokens = (tokens + [f"#{i}" for i in range(len(tokens), T)])[:T]
-        out.append(
-            Probe(
-                kind=str(probe.get("kind", "text")),
-                text=str(probe.get("text", "")),
-                tokens=tokens,
-                ids=[int(i) for i in probe.get("ids") or []],
-                shape=(L, H, T, T),
-                blob=bytes(blob),
-                layout=layout,
-                n_dropped=int(probe.get("n_dropped", 0) or 0),
-                chars_cut=int(probe.get("chars_cut", 0) or 0),
-            )
-        )
-    return out
+    return [_probe(probe, blob) for probe, blob in zip(probes, blobs)]
+
+
+def _fit_tokens(tokens, n: int) -> list[str]:
+    """n labels: the meta's, or #i for any it lacks."""
+    tokens = [str(t) for t in tokens or []]
+    return tokens if len(tokens) == n else (tokens + [f"#{i}" for i in range(len(tokens), n)])[:n]
+
+
+def _probe(probe: dict, blob) -> Probe:
+    try:
+        L, H, T, T2 = (int(n) for n in probe["shape"])
+        layout = probe.get("layout", "full")
+    except (KeyError, TypeError, ValueError):
+        raise AttentionError("the attention snapshot is damaged: a probe has no shape") from None
+    part = str(probe.get("part", "self"))
+    per_head = T * (T + 1) // 2 if layout == "tril" else T * T2
+    square = T == T2 and "query_tokens" not in probe
+    if (not square and (part != "cross" or layout == "tril")) or len(blob) != 2 * L * H * per_head:
+        raise AttentionError(f"the attention snapshot is damaged: {len(blob)} bytes for shape {[L, H, T, T2]}")
+    return Probe(
+        kind=str(probe.get("kind", "text")),
+        text=str(probe.get("text", "")),
+        tokens=_fit_tokens(probe.get("tokens"), T2),
+        ids=[int(i) for i in probe.get("ids") or []],
+        shape=(L, H, T, T2),
+        blob=bytes(blob),
+        layout=layout,
+        n_dropped=int(probe.get("n_dropped", 0) or 0),
+        chars_cut=int(probe.get("chars_cut", 0) or 0),
+        part=part,
+        causal=bool(probe.get("causal", layout == "tril")),
+        query_tokens=None if square else _fit_tokens(probe.get("query_tokens"), T),
+    )
 
 
 def decode_snapshot(meta: dict, blobs, *, step: int | None = None, run: int | None = None) -> Snapshot:
@@ -175,19 +220,29 @@ def decode_snapshot(meta: dict, blobs, *, step: int | None = None, run: int | No
     probes = decode_probes(meta, blobs)
     if not probes:
         raise AttentionError("the attention snapshot holds no probe texts")
-    shapes = {p.shape[:2] for p in probes}
-    if len(shapes) != 1:
-        raise AttentionError(f"the attention snapshot is damaged: probes disagree on layers x heads {sorted(shapes)}")
+    for part in dict.fromkeys(p.part for p in probes):
+        shapes = {p.shape[:2] for p in probes if p.part == part}
+        if len(shapes) != 1:
+            raise AttentionError(
+                f"the attention snapshot is damaged: probes disagree on layers x heads {sorted(shapes)}"
+            )
     heads = meta.get("heads") or {}
+    labels, scores = _heads(heads)
+    parts = {str(part): _heads(h) for part, h in (heads.get("parts") or {}).items() if isinstance(h, dict)}
+    if step is None:
+        step = meta.get("step")
+    return Snapshot(step=int(step or 0), probes=probes, labels=labels, scores=scores, run=run, part_heads=parts)
+
+
+def _heads(heads: dict) -> tuple[list, dict[str, np.ndarray]]:
+    """(labels, scores) of a head report in the meta."""
     scores = {}
     for name, value in (heads.get("scores") or {}).items():
         try:
             scores[name] = np.asarray(value, dtype=np.float32)
         except (TypeError, ValueError):
             continue
-    if step is None:
-        step = meta.get("step")
-    return Snapshot(step=int(step or 0), probes=probes, labels=list(heads.get("labels") or []), scores=scores, run=run)
+    return list(heads.get("labels") or []), scores
 
 
 # -------------------------------------------------------------------------------------------------- summaries
@@ -199,6 +254,20 @@ def mean_over_heads(attn: np.ndarray) -> np.ndarray:
     if attn.ndim != 4:
         raise AttentionError(f"attention must be [layer, head, query, key], not shape {attn.shape}")
     return np.asarray(attn, dtype=np.float32).mean(axis=1)
+
+
+def square_up(attn: np.ndarray) -> np.ndarray:
+    """[..., Tq, Tk] stretched to [..., N, N] (N the longer side, nearest cell), so cross-attention, whose
+    target and source differ in length, fits the square thumbnails of the model view; a square array is
+    returned as it is."""
+    attn = np.asarray(attn)
+    Tq, Tk = attn.shape[-2:]
+    if Tq == Tk:
+        return attn
+    n = max(Tq, Tk)
+    rows = np.arange(n) * Tq // n
+    cols = np.arange(n) * Tk // n
+    return attn[..., rows, :][..., cols]
 
 
 def rollout(attn: np.ndarray, residual: float = 0.5) -> np.ndarray:

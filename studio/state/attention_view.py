@@ -1,6 +1,7 @@
 """What the Attention panel is looking at, without Qt: the run and its stored snapshots, the step wanted on screen
-(following a running training while the slider is at the end), a typed text's snapshot, the head opened large,
-and the words and arrays the views show for them.
+(following a running training while the slider is at the end), a typed text's snapshot, the part of an
+encoder-decoder shown (encoder, decoder or cross-attention), the head opened large, and the words and arrays the
+views show for them.
 
 The panel (studio/panels/attention.py) keeps its controls in step with this and asks the engine for what it
 lacks; the decoding and the summaries are in studio/state/attention.py.
@@ -11,10 +12,25 @@ from __future__ import annotations
 import numpy as np
 
 from engine.format import plural
-from studio.state.attention import AttentionHistory, Probe, Snapshot, mean_over_heads, rollout, token_window
+from studio.state.attention import (
+    PART_NAMES,
+    AttentionHistory,
+    Probe,
+    Snapshot,
+    mean_over_heads,
+    rollout,
+    token_window,
+)
 
 SUMMARIES = ("mean", "rollout")  # the columns after a layer's heads
 SUMMARY_NAMES = {"mean": "mean of its heads", "rollout": "rollout up to here"}
+# Rollout follows a token through one stack's layers; cross-attention joins two texts, so it has the mean only.
+CROSS_SUMMARIES = ("mean",)
+
+
+def summary_names(probe: Probe | None) -> tuple[str, ...]:
+    """The summary columns a probe has."""
+    return SUMMARIES if probe is None or probe.square else CROSS_SUMMARIES
 
 
 class AttentionView:
@@ -27,6 +43,7 @@ class AttentionView:
         self.fetch: tuple[str, int | None] | None = None  # (request id, step) of the snapshot being fetched
         self.layer = 0
         self.column = 0  # < n_head: a head; then "mean", "rollout"
+        self.part: str | None = None  # the part of an encoder-decoder chosen (None: the first)
         self.probe_titles: list[str] = []  # the texts to choose from: the stored probes, then the typed text
         self._summaries: tuple[object, dict] | None = None
 
@@ -99,6 +116,18 @@ class AttentionView:
             return "stop", None
         return "show", steps[i + 1]
 
+    # ------------------------------------------------------------------------------------------------ the parts
+    def part_of(self, snap: Snapshot | None) -> str:
+        """The part shown of `snap`: the one chosen when it has it, else its first."""
+        parts = snap.parts if snap is not None else []
+        if self.part in parts:
+            return str(self.part)
+        return parts[0] if parts else "self"
+
+    def in_part(self, snap: Snapshot | None) -> Snapshot | None:
+        """`snap` narrowed to the part shown (the whole snapshot when it has one part)."""
+        return None if snap is None else snap.part_view(self.part_of(snap))
+
     # ------------------------------------------------------------------------------------------------ the texts
     def set_custom(self, snap: Snapshot) -> None:
         """Attention computed for a typed text; it is offered after the stored probes."""
@@ -107,6 +136,7 @@ class AttentionView:
         self.custom = snap
 
     def titles(self, stored: Snapshot | None) -> list[str]:
+        stored = self.in_part(stored)
         titles = [pr.title() for pr in stored.probes] if stored else []
         if self.custom is not None:
             titles.append("Your text: " + self.custom.probes[0].title())
@@ -119,7 +149,9 @@ class AttentionView:
     def current(self, index: int, stored: Snapshot | None) -> tuple[Snapshot | None, Probe | None]:
         """(snapshot, probe) of text `index`, or (None, None)."""
         if self.is_custom(index):
-            return self.custom, self.custom.probes[0]
+            custom = self.in_part(self.custom)
+            return custom, custom.probes[0]
+        stored = self.in_part(stored)
         if stored is None:
             return None, None
         i = min(max(index, 0), len(stored.probes) - 1)
@@ -129,32 +161,39 @@ class AttentionView:
     def select(self, layer: int, column: int) -> None:
         self.layer, self.column = layer, column
 
-    def fit_selection(self, n_layer: int, n_head: int) -> None:
+    def fit_selection(self, n_layer: int, n_head: int, n_summaries: int = len(SUMMARIES)) -> None:
         """A snapshot of another shape: a head that no longer exists gives way to the first."""
-        if self.layer >= n_layer or self.column >= n_head + len(SUMMARIES):
+        if self.layer >= n_layer or self.column >= n_head + n_summaries:
             self.layer, self.column = 0, 0
 
     def summaries(self, probe: Probe) -> dict[str, np.ndarray]:
-        """Mean over heads and rollout of a probe, computed once per probe."""
+        """Mean over heads and rollout of a probe (the mean alone for cross-attention), computed once per probe."""
         if self._summaries is None or self._summaries[0] is not probe:
-            self._summaries = (probe, {"mean": mean_over_heads(probe.attn), "rollout": rollout(probe.attn)})
+            values = {"mean": mean_over_heads(probe.attn)}
+            if probe.square:
+                values["rollout"] = rollout(probe.attn)
+            self._summaries = (probe, values)
         return self._summaries[1]
 
     def matrix(self, probe: Probe, layer: int, column: int) -> np.ndarray:
-        """The [T, T] weights of one head, or of a layer's summary (column n_head: mean, n_head + 1: rollout)."""
+        """The [Tq, Tk] weights of one head, or of a layer's summary (column n_head: mean, n_head + 1: rollout)."""
         H = probe.attn.shape[1]
         if column < H:
             return probe.attn[layer, column]
-        return self.summaries(probe)[SUMMARIES[column - H]][layer]
+        return self.summaries(probe)[summary_names(probe)[column - H]][layer]
 
     def title(self, snap: Snapshot, layer: int, custom_selected: bool) -> str:
-        """'Layer 0 · head 1 — previous-token 0.50 · step 300': what the large view shows."""
+        """'Layer 0 · head 1 — previous-token 0.50 · step 300': what the large view shows (an encoder-decoder's
+        part first: 'Cross-attention · Layer 0 · …')."""
         when = "your text" if custom_selected else f"step {snap.step:,}"
+        part = snap.probes[0].part if snap.probes else "self"
+        where = "" if part == "self" else f"{PART_NAMES.get(part, part).split(' (')[0]} · "
+        names = summary_names(snap.probes[0] if snap.probes else None)
         if self.column >= snap.n_head:
-            return f"Layer {layer} · {SUMMARY_NAMES[SUMMARIES[self.column - snap.n_head]]} · {when}"
+            return f"{where}Layer {layer} · {SUMMARY_NAMES[names[self.column - snap.n_head]]} · {when}"
         info = snap.label(layer, self.column)
         label = f" — {info.get('label')} {info.get('score', 0):.2f}" if info else ""
-        return f"Layer {layer} · head {self.column}{label} · {when}"
+        return f"{where}Layer {layer} · head {self.column}{label} · {when}"
 
 
 def window_text(probe: Probe, cap: int, start: int) -> tuple[tuple[int, int], str]:
@@ -162,24 +201,29 @@ def window_text(probe: Probe, cap: int, start: int) -> tuple[tuple[int, int], st
     T = probe.n_tokens
     s, e = token_window(T, cap, start)
     dropped = f" (the {plural(probe.n_dropped, 'token')} before them did not fit the model's context)"
-    return (s, e), f"tokens {s}–{e - 1} of {T}" + (dropped if probe.n_dropped else "")
+    of = f"{T}" if probe.square else f"{probe.shape[-2]} decoder and {probe.shape[-1]} encoder tokens"
+    return (s, e), f"tokens {s}–{e - 1} of {of}" + (dropped if probe.n_dropped else "")
 
 
 def npz_arrays(snap: Snapshot, probe: Probe, run: int | None, summaries: dict[str, np.ndarray]) -> dict:
-    """What 'Weights as .npz' saves: attn float32 [layer, head, query, key], tokens, ids, text, step, run, the
-    heads' labels and scores, and the summaries. Plain arrays only, so it loads without pickle."""
+    """What 'Weights as .npz' saves: attn float32 [layer, head, query, key], tokens (the keys'), ids, text, step,
+    run, part, the heads' labels and scores, and the summaries (+ query_tokens for cross-attention). Plain arrays
+    only, so it loads without pickle."""
     L, H = probe.attn.shape[:2]
     labels = [[(snap.label(la, h) or {}).get("label", "") for h in range(H)] for la in range(L)]
     scores = [[float((snap.label(la, h) or {}).get("score", np.nan)) for h in range(H)] for la in range(L)]
-    return dict(
+    out = dict(
         attn=probe.attn.astype(np.float32),
         tokens=np.array(probe.tokens, dtype=str),
         ids=np.array(probe.ids, dtype=np.int64),
         text=np.array(probe.text, dtype=str),
         step=np.int64(snap.step),
         run=np.int64(run or 0),
+        part=np.array(probe.part, dtype=str),
         labels=np.array(labels, dtype=str),
         label_scores=np.array(scores, dtype=np.float32),
-        mean=summaries["mean"],
-        rollout=summaries["rollout"],
+        **summaries,
     )
+    if not probe.square:
+        out["query_tokens"] = np.array(probe.row_tokens, dtype=str)
+    return out
