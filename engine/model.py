@@ -130,14 +130,17 @@ class GPT(TransformerBase):
         kv_cache: KVCache | None = None,
         return_attn: bool = False,
         attn_mask: torch.Tensor | None = None,
+        key_padding: torch.Tensor | None = None,
     ):
         """idx LongTensor (B,T). Returns (logits, loss). logits is (B,T,V) always (all positions).
 
         loss = cross-entropy over the positions whose target is not -1 when targets given, else None.
         With kv_cache: idx holds only the NEW tokens; positions continue from kv_cache.length; the cache is
         updated in place. attn_mask, bool (T, T_keys) or (B, T, T_keys) with True = the query may see the key,
-        replaces the causal mask (T_keys = cached + new tokens). return_attn=True uses the explicit-softmax
-        inspect path and returns (logits, loss, attn), attn a list per layer of (B, n_head, T_q, T_k) weights.
+        replaces the causal mask (T_keys = cached + new tokens); a float mask is added to the scores instead (0
+        sees, -inf hides). key_padding (B, T) bool, True = a real token, hides pad keys from every query.
+        return_attn=True uses the explicit-softmax inspect path and returns (logits, loss, attn), attn a list per
+        layer of (B, n_head, T_q, T_k) weights.
         """
         B, T = idx.size()
         past = kv_cache.length if kv_cache is not None else 0
@@ -147,7 +150,9 @@ class GPT(TransformerBase):
         x, pos = self.embed(idx, past)
         attn = []
         for layer, block in enumerate(self.transformer.h):
-            x, att = block(x, pos, attn_mask, return_attn=return_attn, kv_cache=kv_cache, layer=layer)
+            x, att = block(
+                x, pos, attn_mask, return_attn=return_attn, key_padding=key_padding, kv_cache=kv_cache, layer=layer
+            )
             attn.append(att)
         if kv_cache is not None:
             kv_cache.advance(T)

@@ -22,7 +22,7 @@ Two attention paths compute the same thing:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
@@ -122,16 +122,19 @@ class Positions:
     index: torch.Tensor
     rope: tuple[torch.Tensor, torch.Tensor] | None = None
     alibi: torch.Tensor | None = None
+    _biases: dict = field(default_factory=dict, repr=False, compare=False)  # one per key count, for every layer
 
     def bias(self, n_keys: int) -> torch.Tensor | None:
         """ALiBi's score bias (nh, T, n_keys), -slope * |query position - key position|, for keys at the n_keys
         positions that end with the last query (a cache holds the earlier ones); None without ALiBi."""
         if self.alibi is None:
             return None
-        end = self.start + self.index.numel()
-        keys = torch.arange(end - n_keys, end, device=self.index.device)
-        distance = (self.index[:, None] - keys[None, :]).abs().float()  # (T, n_keys)
-        return -self.alibi.to(distance.device)[:, None, None] * distance  # (nh, T, n_keys)
+        if n_keys not in self._biases:
+            end = self.start + self.index.numel()
+            keys = torch.arange(end - n_keys, end, device=self.index.device)
+            distance = (self.index[:, None] - keys[None, :]).abs().float()  # (T, n_keys)
+            self._biases[n_keys] = -self.alibi.to(distance.device)[:, None, None] * distance  # (nh, T, n_keys)
+        return self._biases[n_keys]
 
 
 # ------------------------------------------------------------------------------------------------ the parts
@@ -180,7 +183,7 @@ def attention_mask(
 ) -> tuple[torch.Tensor | None, bool]:
     """(boolean mask broadcastable to (B, nh, T, n_keys) with True = may see, or None for all; is_causal).
 
-    attn_mask (T, n_keys) or (B, T, n_keys) replaces the causal mask. A causal mask is only built when it has to
+    attn_mask, bool (T, n_keys) or (B, T, n_keys), replaces the causal mask. A causal mask is only built when it has to
     be (materialize: the inspect path or an ALiBi bias, or keys cached from earlier calls): otherwise
     is_causal=True lets the fused kernel skip it. Query i sits at position past + i (past = n_keys - T) and may
     see every key up to and including that position; a single new token may see everything cached.
@@ -272,11 +275,15 @@ class SelfAttention(nn.Module):
                 raise ValueError("a KV cache holds one stream; kv_x cannot be used with it")
             k, v = kv_cache.update(layer, k, v)  # (B, nh, past + T, hd) each
         bias = pos.bias(k.size(2))
+        additive = attn_mask is not None and attn_mask.is_floating_point()
+        if additive:  # a float mask is added to the scores (0 = may see, -inf = hidden) and replaces the causal one
+            added = attn_mask if attn_mask.dim() == 2 else attn_mask[:, None]
+            bias = added if bias is None else bias + added
         mask, is_causal = attention_mask(
             T,
             k.size(2),
-            causal=self.causal,
-            attn_mask=attn_mask,
+            causal=self.causal and not additive,
+            attn_mask=None if additive else attn_mask,
             key_padding=key_padding,
             materialize=return_attn or bias is not None,
             device=x.device,
