@@ -26,6 +26,7 @@ from engine.config import RunConfig
 from engine.device import pick_device
 from engine.generate import GenerationError, stream_steps
 from engine.infer_stepper import ENCODER_REFUSAL
+from engine.model import build_model
 
 _cache_lock = threading.Lock()
 _model_cache: dict = {}  # {(checkpoint path, sha256, device): LoadedRun}, the last few used
@@ -78,7 +79,7 @@ def load_run(ws, run_ref, device="cpu", checkpoint: str | None = None) -> Loaded
         # must continue with the random numbers it would have had.
         state = torch.get_rng_state()
         try:
-            model = _build_model(cfg.model, vocab_size)
+            model = build_model(cfg.model, vocab_size)
         finally:
             torch.set_rng_state(state)
     load_checkpoint(ck["path"], model, map_location="cpu")
@@ -95,14 +96,6 @@ def load_run(ws, run_ref, device="cpu", checkpoint: str | None = None) -> Loaded
         while len(_model_cache) > _MODEL_CACHE_SIZE:
             _model_cache.pop(next(iter(_model_cache)))
     return loaded
-
-
-def _build_model(cfg, vocab_size: int):
-    try:
-        from engine.model import build_model
-    except ImportError:  # until engine.model has every architecture
-        from engine.model import GPT as build_model
-    return build_model(cfg, vocab_size)
 
 
 def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None):
