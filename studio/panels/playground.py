@@ -34,7 +34,7 @@ from studio.state.playground import (
     prompt_placeholder,
     shared_seed,
 )
-from studio.state.playground_modes import modes_line, pair_task, run_modes
+from studio.state.playground_modes import modes_line, pair_task, run_kind, run_modes
 from studio import theme
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.playground_details import TokenDetails
@@ -303,8 +303,6 @@ class PlaygroundPanel(QWidget):
         text2text = mode == "text2text"
         self.prompt_label.setText("Input" if text2text else "Prompt")
         self.prompt.setPlaceholderText(INPUT_PLACEHOLDER if text2text else self._placeholder)
-        for pane in self.panes:
-            pane.echo = not text2text  # an encoder-decoder's output is a text of its own, not a continuation
         self._update_buttons()
 
     def ask(self, page: ModePage) -> None:
@@ -370,6 +368,8 @@ class PlaygroundPanel(QWidget):
         self._details_for = None
         self.details.clear()
         for pane in panes:
+            # An encoder-decoder's output is a text of its own, not a continuation: its input is not shown before it.
+            pane.echo = run_kind(self.session.find("runs", pane.run_id()))[0] != "encoder-decoder"
             pane.start(prompt)
             msg = p.GenerateRequest(
                 run=pane.run_id(),

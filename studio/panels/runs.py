@@ -142,7 +142,10 @@ class RunsPanel(QWidget):
         self.curves_button.setToolTip("Open the Train panel with this run's loss curves (or double-click the run).")
         self.curves_button.clicked.connect(lambda: self._emit_selected(self.showCurves))
         self.playground_button = theme.make_primary(QPushButton("Open in Playground"))
-        self.playground_button.setToolTip("Generate text with this run's latest checkpoint.")
+        self.playground_button.setToolTip(
+            "Try this run in the Playground: continue a text, fill in blanks or gaps, or score two texts, as its "
+            "training allows."
+        )
         self.playground_button.clicked.connect(lambda: self._emit_selected(self.openInPlayground))
         self.rename_button = QPushButton("Rename")
         self.rename_button.setToolTip("Type a new name for the selected run (F2); Enter keeps it, Esc cancels.")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QPoint, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFrame, QHBoxLayout, QLabel, QSizePolicy, QTextEdit, QVBoxLayout, QWidget
 
 from studio import theme
 from studio.run_names import run_line
@@ -159,6 +159,8 @@ class OutputPane(QFrame):
         self.echo = True  # the prompt is shown before the text (a decoder continues it; an encoder-decoder does not)
         self.own_chooser = chooser is None
         self.chooser = chooser if chooser is not None else RunChooser()
+        # Side by side (Compare), two panes share the width equally, whatever their heads hold.
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(self._build_head(title))
