@@ -225,3 +225,51 @@ def test_describe_names_the_label_and_leaves_the_padding_out(tagged):
             assert len(row["input"]) == int(real.sum())
             assert row["input"][0] == {"text": "[CLS]", "mark": "special", "loss": False, "order": None}
             assert (row["target"] is None) == (name == "nsp")
+
+
+# ------------------------------------------------------------------------------------------------ learning
+
+
+def _kind_sentences(rng, words: list[str], n: int) -> list[str]:
+    return [f"{' '.join(rng.choice(words) for _ in range(rng.randint(3, 4)))}." for _ in range(n)]
+
+
+LOWER, DIGITS, UPPER = WORDS, "12 34 56 78 90 13 57 24".split(), "RED BLUE GREEN PINK GREY".split()
+
+
+def pair_accuracy(tmp_path, name: str, docs: list[str]) -> float:
+    """The pair accuracy of the last 50 of 150 steps of a tiny encoder trained with the objective. Large batches:
+    a pair gives one bit per sequence, and with 16 of them the signal is too noisy for a model this small to
+    leave chance within a few hundred steps (measured: stuck at 50 % for most seeds, where 128 learn at every
+    seed tried)."""
+    source, _ = _source(tmp_path, docs)
+    cfg = config(name, block=32, n_layer=2, n_head=4, pos_encoding="rope")
+    objective = get_objective(cfg)
+    objective.check(source)
+    torch.manual_seed(0)
+    model = build_model(cfg.model, source.vocab_size)
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    gen = torch.Generator().manual_seed(0)
+    correct = total = 0
+    for step in range(150):
+        out = objective.loss(model, objective.batch(source, 128, gen, "cpu"))
+        opt.zero_grad()
+        out.loss.backward()
+        opt.step()
+        if step >= 100:
+            correct += int(out.stats["pair_accuracy"][0])
+            total += int(out.stats["pair_accuracy"][1])
+    return correct / total
+
+
+def test_nsp_learns_which_text_follows_on_two_very_different_documents(tmp_path):
+    rng = random.Random(0)
+    docs = [" ".join(_kind_sentences(rng, LOWER, 600)), " ".join(_kind_sentences(rng, DIGITS, 600))]
+    assert pair_accuracy(tmp_path, "nsp", docs) > 0.7  # chance is 0.5
+
+
+def test_sop_learns_the_order_of_sentences_that_always_come_in_one_order(tmp_path):
+    rng = random.Random(0)
+    # Each document: a sentence of words, one of numbers, one of capitals, always in that order.
+    docs = [" ".join(_kind_sentences(rng, k, 1)[0] for k in (LOWER, DIGITS, UPPER)) for _ in range(400)]
+    assert pair_accuracy(tmp_path, "sop", docs) > 0.7
