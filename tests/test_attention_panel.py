@@ -76,6 +76,9 @@ def test_opens_the_latest_snapshot_with_labels_and_legend(panel):
     # The first head is open large: its weights, its tokens, its label in the title.
     np.testing.assert_allclose(panel.heatmap.matrix, attn[0, 0].astype(np.float16), atol=1e-3)
     assert "Layer 0 · head 0 — previous-token 0.50 · step 300" == panel.heatmap.plot.titleLabel.text
+    # A decoder has one attention: no choice of encoder, decoder or cross-attention is offered.
+    assert not panel.part_combo.isVisible() and not panel.source.part_label.isVisible()
+    assert "looking back" in panel.heatmap.toolTip()
 
 
 def test_clicking_a_thumbnail_opens_it_large_and_summaries_are_right(qtbot, panel):

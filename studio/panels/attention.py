@@ -1,5 +1,7 @@
 """Attention: look inside the model while it learns — every head of every layer, one head large, lines between
-tokens, and a time slider through the snapshots the engine stores at each evaluation.
+tokens, and a time slider through the snapshots the engine stores at each evaluation. A decoder's maps are causal
+(nothing above the diagonal), an encoder's are drawn whole; an encoder-decoder run offers its encoder
+self-attention, decoder self-attention and cross-attention (decoder tokens by encoder tokens).
 
 The panel composes the controls (studio/widgets/attention_controls.py), the two views (attention_views.py) and
 the export (attention_export.py); what is looked at — the run's snapshots, the step wanted, the head opened — is
@@ -13,7 +15,7 @@ from PySide6.QtWidgets import QSplitter, QVBoxLayout, QWidget
 
 from engine import protocol as p
 from studio.state.attention import AttentionError, Snapshot, decode_snapshot
-from studio.state.attention_view import AttentionView, window_text
+from studio.state.attention_view import AttentionView, summary_names, window_text
 from studio.widgets.attention_controls import MAX_TEXT_TOKENS, AttentionSource, Timeline, WindowBar
 from studio.widgets.attention_export import AttentionExports
 from studio.widgets.attention_views import HeadDetail, ModelView
@@ -23,7 +25,7 @@ REDRAW_MS = 33  # snapshots arrive in bursts; the views redraw at most ~30 times
 PLAY_MS = 450  # one snapshot per tick while playing
 # The parts' controls, reached from the panel as before (tests, screenshots, the benchmark).
 CONTROLS = {
-    "source": ("run_combo", "probe_combo", "text_edit", "checkpoint_combo", "look_button"),
+    "source": ("run_combo", "probe_combo", "part_combo", "text_edit", "checkpoint_combo", "look_button"),
     "timeline": ("play_button", "time_slider", "step_label"),
     "model_view": ("summaries_box", "scale_combo", "grid", "legend"),
     "detail": ("layer_spin", "head_combo", "tabs", "heatmap", "head_view", "head_scroll"),
@@ -111,6 +113,7 @@ class AttentionPanel(AttentionExports, QWidget):
     def _connect(self) -> None:
         self.run_combo.currentIndexChanged.connect(self._on_run_combo)
         self.probe_combo.currentIndexChanged.connect(lambda *_: self._on_probe_changed())
+        self.part_combo.currentIndexChanged.connect(lambda *_: self._on_part_changed())
         self.text_edit.returnPressed.connect(self.look_at_text)
         self.look_button.clicked.connect(self.look_at_text)
         self.play_button.toggled.connect(self._on_play_toggled)
@@ -330,6 +333,22 @@ class AttentionPanel(AttentionExports, QWidget):
         index = self.probe_combo.currentIndex()
         return self.view.current(index, None if self.view.is_custom(index) else self._stored_snapshot())
 
+    def _on_part_changed(self) -> None:
+        part = self.part_combo.currentData()
+        if part is not None:
+            self.show_part(part)
+
+    def show_part(self, part: str) -> None:
+        """Show one attention of an encoder-decoder: "encoder", "decoder" or "cross"."""
+        self.view.part = part
+        self._schedule()
+
+    def _fill_parts(self, stored: Snapshot | None) -> None:
+        """The part choice, offered when the snapshot shown has several parts (an encoder-decoder run)."""
+        whole = self.view.custom if self._custom_selected() or stored is None else stored
+        parts = whole.parts if whole is not None else []
+        self.source.set_parts(parts, self.view.part_of(whole))
+
     def _on_probe_changed(self) -> None:
         self._update_controls()
         self._schedule()
@@ -357,7 +376,9 @@ class AttentionPanel(AttentionExports, QWidget):
     def render_now(self) -> None:
         """Bring every view up to date with the wanted snapshot (called by the redraw timer)."""
         self._redraw.stop()
-        self._fill_probes(self._stored_snapshot())
+        stored = self._stored_snapshot()
+        self._fill_probes(stored)
+        self._fill_parts(stored)
         snap, probe = self.current_snapshot_and_probe()
         self.shown = snap
         self._set_status_text()
@@ -367,8 +388,9 @@ class AttentionPanel(AttentionExports, QWidget):
             self.head_view.clear()
             self._update_controls()
             return
-        self.detail.set_shape(snap.n_layer, snap.n_head)
-        self.view.fit_selection(snap.n_layer, snap.n_head)
+        names = summary_names(probe)
+        self.detail.set_shape(snap.n_layer, snap.n_head, names)
+        self.view.fit_selection(snap.n_layer, snap.n_head, len(names))
         self._draw_model_view(snap, probe)
         self.window_bar.set_token_count(probe.n_tokens)
         (s, e), text = window_text(probe, self.cap_spin.value(), self.start_spin.value())
@@ -379,6 +401,10 @@ class AttentionPanel(AttentionExports, QWidget):
 
     def _draw_model_view(self, snap: Snapshot, probe) -> None:
         self.legend.set_explanations(snap.explanations())
+        self.legend.set_patterns(
+            {cell.get("label") for row in snap.labels for cell in row}
+            | {name for row in snap.labels for cell in row for name in cell.get("scores") or {}}
+        )
         summaries = self.model_view.summaries_box.isChecked()
         self.grid.set_attention(
             probe.attn,
@@ -394,13 +420,14 @@ class AttentionPanel(AttentionExports, QWidget):
     def _draw_large(self, snap: Snapshot, probe, s: int, e: int) -> None:
         """The heatmap or the head view of tokens s..e-1 of the head opened large."""
         layer = min(self.layer, snap.n_layer - 1)
-        tokens = probe.tokens[s:e]
+        tokens, rows = probe.tokens[s:e], probe.row_tokens[s:e]  # keys, queries (the decoder's for cross)
         if self.detail.heatmap_shown():
+            self.heatmap.set_kind("cross" if not probe.square else "causal" if probe.causal else "bidirectional")
             m = self.view.matrix(probe, layer, self.column)[s:e, s:e]
             hi = float(m.max()) if self.model_view.stretched() and m.size else 1.0
             self.heatmap.set_matrix(
                 m,
-                tokens,
+                rows,
                 tokens,
                 q_offset=s,
                 k_offset=s,
@@ -408,7 +435,9 @@ class AttentionPanel(AttentionExports, QWidget):
                 levels=(0.0, max(hi, 1e-6)),
             )
         else:
-            self.head_view.set_attention(probe.attn[layer][:, s:e, s:e], tokens, self.detail.checked_heads(), offset=s)
+            keys = None if probe.square else tokens
+            heads = self.detail.checked_heads()
+            self.head_view.set_attention(probe.attn[layer][:, s:e, s:e], rows, heads, offset=s, key_tokens=keys)
 
     def _set_status_text(self) -> None:
         self.step_label.setText(self.view.where(self._custom_selected()))

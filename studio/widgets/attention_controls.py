@@ -1,5 +1,5 @@
 """The Attention panel's controls around its views: which run and text are shown (and a text of your own to
-look at), the time slider through the run's snapshots, and the window of tokens the large views show with the
+look at; for an encoder-decoder, which of its attentions), the time slider through the run's snapshots, and the window of tokens the large views show with the
 Export menu. They hold no state of their own beyond their widgets; the panel keeps them in step."""
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from studio import theme
 from studio.run_names import run_line
+from studio.state.attention import PART_NAMES
 
 MAX_TEXT_TOKENS = 256  # a typed text is cut to its last this many tokens
 
@@ -56,6 +57,17 @@ class AttentionSource(QWidget):
         self.probe_combo.setMinimumContentsLength(28)
         self.probe_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         top.addWidget(self.probe_combo, 1)
+        self.part_label = QLabel("Attention:")
+        top.addWidget(self.part_label)
+        self.part_combo = QComboBox()
+        self.part_combo.setToolTip(
+            "An encoder-decoder has three attentions: the encoder's tokens looking at each other (both ways), "
+            "the decoder's tokens looking back at the decoder's, and cross-attention, where each decoder token "
+            "looks at the encoder's tokens."
+        )
+        self.part_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        top.addWidget(self.part_combo)
+        self.set_parts([], None)
         own = _row(lay)
         self.text_edit = QLineEdit()
         self.text_edit.setPlaceholderText("Type your own text to look at, e.g. the cat sat on the mat. the cat")
@@ -100,6 +112,23 @@ class AttentionSource(QWidget):
             self.checkpoint_combo.addItem(
                 f"{row.get('name')} (step {int(row.get('step') or 0):,}{val})", row.get("name")
             )
+
+    def set_parts(self, parts: list[str], current: str | None) -> None:
+        """The parts of the model to choose from, shown only when there are several (an encoder-decoder); the
+        combo's data is the part (no signal)."""
+        combo = self.part_combo
+        if [combo.itemData(i) for i in range(combo.count())] != list(parts):
+            combo.blockSignals(True)
+            combo.clear()
+            for part in parts:
+                combo.addItem(PART_NAMES.get(part, part), part)
+            combo.blockSignals(False)
+        i = combo.findData(current)
+        combo.blockSignals(True)
+        combo.setCurrentIndex(i if i >= 0 else (0 if parts else -1))
+        combo.blockSignals(False)
+        for widget in (self.part_label, combo):
+            widget.setVisible(len(parts) > 1)
 
     def set_titles(self, titles: list[str]) -> None:
         """The texts to choose from; the one chosen stays chosen by its place (no signal)."""

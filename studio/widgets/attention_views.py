@@ -19,6 +19,8 @@ from PySide6.QtWidgets import (
 
 from studio import theme
 from studio.state.attention_view import SUMMARIES
+
+SUMMARY_ITEMS = {"mean": "mean of heads", "rollout": "rollout up to here"}
 from studio.widgets.head_grid import HeadGrid, PatternLegend
 from studio.widgets.head_view import HeadView, head_color
 from studio.widgets.heatmap import AttentionHeatmap
@@ -135,19 +137,20 @@ class HeadDetail(QWidget):
         self.head_combo.setCurrentIndex(column)
         self.head_combo.blockSignals(False)
 
-    def set_shape(self, n_layer: int, n_head: int) -> None:
-        """Pickers and head boxes for a model of `n_layer` layers of `n_head` heads."""
+    def set_shape(self, n_layer: int, n_head: int, summaries: tuple[str, ...] = SUMMARIES) -> None:
+        """Pickers and head boxes for a model of `n_layer` layers of `n_head` heads, with the layer's
+        `summaries` after the heads (cross-attention has the mean only)."""
         if self.layer_spin.maximum() != n_layer - 1:
             self.layer_spin.blockSignals(True)
             self.layer_spin.setRange(0, max(0, n_layer - 1))
             self.layer_spin.blockSignals(False)
-        if self.head_combo.count() != n_head + len(SUMMARIES):
+        items = [f"head {h}" for h in range(n_head)] + [SUMMARY_ITEMS[name] for name in summaries]
+        if [self.head_combo.itemText(i) for i in range(self.head_combo.count())] != items:
+            keep = self.head_combo.currentIndex()
             self.head_combo.blockSignals(True)
             self.head_combo.clear()
-            for h in range(n_head):
-                self.head_combo.addItem(f"head {h}")
-            self.head_combo.addItem("mean of heads")
-            self.head_combo.addItem("rollout up to here")
+            self.head_combo.addItems(items)
+            self.head_combo.setCurrentIndex(min(max(keep, 0), len(items) - 1))
             self.head_combo.blockSignals(False)
         if len(self.head_boxes) != n_head:
             self._make_head_boxes(n_head)

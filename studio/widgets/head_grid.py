@@ -12,7 +12,7 @@ from PySide6.QtCore import QPoint, QRect, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QImage, QPaintEngine, QPainter, QPalette, QPen
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QToolTip, QWidget
 
-from studio.state.attention import PATTERNS, downsample_max
+from studio.state.attention import PATTERNS, downsample_max, square_up
 from studio.widgets.heatmap import lookup_table
 
 MAX_CELL_PX = 150
@@ -21,18 +21,22 @@ GAP = 6
 # Okabe-Ito colours: told apart with common colour-vision deficiencies.
 PATTERN_COLORS = {
     "previous-token": "#56b4e9",
+    "next-token": "#0072b2",
     "first-token": "#e69f00",
     "self": "#cc79a7",
     "local": "#009e73",
     "induction": "#d55e00",
+    "aligned": "#f0e442",
     "mixed": "#8b949e",
 }
 SHORT = {
     "previous-token": "prev",
+    "next-token": "next",
     "first-token": "first",
     "self": "self",
     "local": "local",
     "induction": "induct",
+    "aligned": "aligned",
     "mixed": "mixed",
 }
 
@@ -92,8 +96,11 @@ class HeadGrid(QWidget):
         summaries: dict[str, np.ndarray] | None = None,
         levels: tuple[float, float] | None = (0.0, 1.0),
     ) -> None:
-        """attn [L, H, T, T]; summaries name -> [L, T, T] become extra columns; levels None = stretch each cell."""
-        attn = np.asarray(attn)
+        """attn [L, H, Tq, Tk]; summaries name -> [L, Tq, Tk] become extra columns; levels None = stretch each cell.
+        Every map is drawn whole (an encoder's has no causal triangle); cross-attention (Tq != Tk) is stretched to
+        a square thumbnail."""
+        attn = square_up(attn)
+        summaries = {name: square_up(v) for name, v in summaries.items()} if summaries else summaries
         L, H = attn.shape[:2]
         names = [str(h) for h in range(H)] + list(summaries or {})
         layout_changed = (L, H, names) != (self.n_layer, self.n_head, self.columns)
@@ -357,12 +364,20 @@ class PatternLegend(QWidget):
         )
         lay.addWidget(title)
         self.items: dict[str, QLabel] = {}
+        self.shown = list(PATTERNS)
         for name in PATTERNS:
             label = QLabel(f'<span style="color:{PATTERN_COLORS[name]}; font-size:14pt">■</span> {name}')
             label.setToolTip(name)
             self.items[name] = label
             lay.addWidget(label)
         lay.addStretch(1)
+
+    def set_patterns(self, names) -> None:
+        """Show only these patterns (the ones the heads on screen were scored on, and mixed); none: all."""
+        names = set(names or PATTERNS) | {"mixed"}
+        self.shown = [n for n in PATTERNS if n in names]
+        for name, label in self.items.items():
+            label.setVisible(name in names)
 
     def set_explanations(self, explanations: dict[str, str]) -> None:
         for name, text in explanations.items():

@@ -1,5 +1,6 @@
 """The head view: the tokens twice, side by side, and a line from each token (left) to each token it attends to
-(right); the thicker and more opaque the line, the larger the weight. One colour per head.
+(right); the thicker and more opaque the line, the larger the weight. One colour per head. For cross-attention the
+left column is the decoder's tokens and the right one the encoder's.
 
 At 12 heads x 256 tokens there would be close to 400,000 lines, so only the strongest TOP_K keys of each query
 above MIN_WEIGHT are kept, at most MAX_LINES of them (the strongest) are drawn at rest, in batches of one pen
@@ -76,7 +77,9 @@ class HeadView(QWidget):
         self.setMouseTracking(True)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Minimum)
         self.attn = np.zeros((0, 0, 0), dtype=np.float32)
-        self.tokens: list[str] = []
+        self.tokens: list[str] = []  # the queries (left)
+        self.key_tokens: list[str] = []  # the keys (right): the same tokens but for cross-attention
+        self.cross = False
         self.offset = 0
         self.heads: list[int] = []
         self.links: list[tuple[int, int, int, float]] = []
@@ -87,16 +90,27 @@ class HeadView(QWidget):
             "means more attention. Hover a token to see only its lines."
         )
 
-    def set_attention(self, attn: np.ndarray, tokens: list[str], heads: list[int], offset: int = 0) -> None:
-        """attn [H, T, T] of one layer (a window of the text: `offset` is the first token's position)."""
+    def set_attention(
+        self,
+        attn: np.ndarray,
+        tokens: list[str],
+        heads: list[int],
+        offset: int = 0,
+        key_tokens: list[str] | None = None,
+    ) -> None:
+        """attn [H, Tq, Tk] of one layer (a window of the text: `offset` is the first token's position); `tokens`
+        label the queries, `key_tokens` the keys when they differ (cross-attention)."""
         attn = np.asarray(attn)
-        if attn.ndim != 3 or attn.shape[1:] != (len(tokens), len(tokens)):
-            raise ValueError(f"attention of shape {attn.shape} does not match {len(tokens)} tokens")
+        keys = tokens if key_tokens is None else key_tokens
+        if attn.ndim != 3 or attn.shape[1:] != (len(tokens), len(keys)):
+            raise ValueError(f"attention of shape {attn.shape} does not match {len(tokens)} x {len(keys)} tokens")
         self.attn, self.tokens, self.offset = attn, [clip_label(t, 14) for t in tokens], offset
+        self.key_tokens = [clip_label(t, 14) for t in keys]
+        self.cross = key_tokens is not None
         self.heads = [h for h in heads if 0 <= h < attn.shape[0]]
         self.links = strongest_links(attn, self.heads)
         self._base = None
-        if self.hover is not None and self.hover[1] >= len(self.tokens):
+        if self.hover is not None and self.hover[1] >= len(self.side_tokens(self.hover[0])):
             self.hover = None
         self.updateGeometry()
         self.update()
@@ -105,30 +119,33 @@ class HeadView(QWidget):
         self.set_attention(np.zeros((0, 0, 0)), [], [])
 
     # ------------------------------------------------------------------------------------------------- geometry
+    def side_tokens(self, side: str) -> list[str]:
+        return self.tokens if side == "query" else self.key_tokens
+
+    def _rows(self) -> int:
+        return max(len(self.tokens), len(self.key_tokens))
+
     def _columns(self) -> tuple[float, float, int]:
         fm = QFontMetrics(self.font())
-        text_w = max([fm.horizontalAdvance(t) for t in self.tokens] + [20]) + 8
+        text_w = max([fm.horizontalAdvance(t) for t in (*self.tokens, *self.key_tokens)] + [20]) + 8
         return float(text_w + 4), float(self.width() - text_w - 4), text_w
 
     def _row_y(self, i: int) -> float:
         return 24 + i * ROW_PX + ROW_PX / 2
 
     def sizeHint(self) -> QSize:
-        return QSize(360, 24 + max(1, len(self.tokens)) * ROW_PX + 8)
+        return QSize(360, 24 + max(1, self._rows()) * ROW_PX + 8)
 
     def minimumSizeHint(self) -> QSize:
-        return QSize(240, 24 + max(1, len(self.tokens)) * ROW_PX + 8)
+        return QSize(240, 24 + max(1, self._rows()) * ROW_PX + 8)
 
     def token_at(self, pos: QPointF) -> tuple[str, int] | None:
         left, right, text_w = self._columns()
         i = int((pos.y() - 24) // ROW_PX)
-        if not 0 <= i < len(self.tokens):
+        side = "query" if pos.x() <= left else "key" if pos.x() >= right else None
+        if side is None or not 0 <= i < len(self.side_tokens(side)):
             return None
-        if pos.x() <= left:
-            return "query", i
-        if pos.x() >= right:
-            return "key", i
-        return None
+        return side, i
 
     def token_point(self, side: str, i: int) -> QPointF:
         left, right, text_w = self._columns()
@@ -171,14 +188,16 @@ class HeadView(QWidget):
     def _draw_tokens(self, painter: QPainter, only: tuple[str, int] | None = None) -> None:
         pal = self.palette()
         left, right, text_w = self._columns()
-        for i, token in enumerate(self.tokens):
+        for i in range(self._rows()):
             y = int(self._row_y(i) - ROW_PX / 2)
             for side, rect, align in (
                 ("query", QRect(0, y, int(left) - 4, ROW_PX), Qt.AlignmentFlag.AlignRight),
                 ("key", QRect(int(right) + 4, y, text_w, ROW_PX), Qt.AlignmentFlag.AlignLeft),
             ):
-                if only is not None and only != (side, i):
+                tokens = self.side_tokens(side)
+                if i >= len(tokens) or (only is not None and only != (side, i)):
                     continue
+                token = tokens[i]
                 if only is not None:
                     painter.fillRect(rect.adjusted(-2, 0, 2, 0), pal.color(QPalette.ColorRole.Highlight))
                     painter.setPen(pal.color(QPalette.ColorRole.HighlightedText))
@@ -197,9 +216,10 @@ class HeadView(QWidget):
         dark = pal.color(QPalette.ColorRole.Window).lightness() < 128
         left, right, text_w = self._columns()
         painter.setPen(pal.color(QPalette.ColorRole.PlaceholderText))
-        painter.drawText(QRect(0, 2, int(left) + 40, 20), Qt.AlignmentFlag.AlignLeft, "from")
+        words = ("from (decoder)", "to (encoder)") if self.cross else ("from", "to")
+        painter.drawText(QRect(0, 2, int(left) + 120, 20), Qt.AlignmentFlag.AlignLeft, words[0])
         painter.drawText(
-            QRect(int(right) - 40, 2, self.width() - int(right) + 36, 20), Qt.AlignmentFlag.AlignRight, "to"
+            QRect(int(right) - 120, 2, self.width() - int(right) + 116, 20), Qt.AlignmentFlag.AlignRight, words[1]
         )
         if not self.tokens:
             painter.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No attention to show yet.")

@@ -11,6 +11,29 @@ from PySide6.QtCore import QPointF, QRectF, Signal
 from PySide6.QtGui import QColor, QPen
 from PySide6.QtWidgets import QGraphicsRectItem
 
+# What the axes and the tooltip say, by the kind of attention shown (studio.state.attention's parts).
+AXIS_WORDS = {
+    "causal": (
+        "query: the token that looks",
+        "key: the token looked at",
+        "Each row is a token looking back at the tokens before it; a bright cell means it pays much "
+        "attention to that token. Hover a cell for the tokens and the weight; scroll to zoom.",
+    ),
+    "bidirectional": (
+        "query: the token that looks",
+        "key: the token looked at",
+        "Each row is a token looking at every token of the text, before and after it (an encoder reads both "
+        "ways); a bright cell means it pays much attention to that token. Hover a cell for the tokens and the "
+        "weight; scroll to zoom.",
+    ),
+    "cross": (
+        "query: the decoder's token that looks",
+        "key: the encoder's token looked at",
+        "Each row is a token of the decoder's text looking at the encoder's tokens (the input); a bright cell "
+        "means it pays much attention to that input token. Hover a cell for the tokens and the weight; scroll "
+        "to zoom.",
+    ),
+}
 COLORMAP = "inferno"  # perceptually uniform, reads in light and dark themes, prints in grey
 MAX_LABEL_CHARS = 10
 
@@ -85,8 +108,8 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.invertY(True)  # query 0 at the top, like reading the text
-        self.plot.setLabel("left", "query: the token that looks")
-        self.plot.setLabel("bottom", "key: the token looked at")
+        self.kind = ""
+        self.set_kind("causal")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
         self.colorbar = pg.ColorBarItem(
@@ -114,12 +137,18 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.hover_text = ""
         self._hover_cell: tuple[int, int] | None = None
         self._shape = None
-        self.setToolTip(
-            "Each row is a token looking back at the tokens before it; a bright cell means it pays much "
-            "attention to that token. Hover a cell for the tokens and the weight; scroll to zoom."
-        )
 
     # ----------------------------------------------------------------------------------------------- data
+    def set_kind(self, kind: str) -> None:
+        """Word the axes and the tooltip for "causal", "bidirectional" or "cross" attention."""
+        if kind == self.kind or kind not in AXIS_WORDS:
+            return
+        self.kind = kind
+        left, bottom, tip = AXIS_WORDS[kind]
+        self.plot.setLabel("left", left)
+        self.plot.setLabel("bottom", bottom)
+        self.setToolTip(tip)
+
     def set_matrix(
         self,
         weights,
