@@ -184,3 +184,17 @@ def test_each_modes_text_is_kept_for_the_next_window(qtbot, panel):
     qtbot.addWidget(again)
     assert again.mode_pages["fill_mask"].edit.toPlainText() == "a [MASK] b"
     assert again.mode_pages["pair"].a_edit.toPlainText() == "first" and again.mode_pages["infill"].max_new.value() == 7
+
+
+def test_no_text_of_any_mode_is_clipped_at_1280_by_720(qtbot, panel):
+    from test_no_clipping import clipped_texts
+
+    panel.resize(1280 - 200, 720 - 120)  # the window less its sidebar and menu
+    problems = []
+    for run_id in (2, 3, 5):
+        choose(panel, run_id)
+        for mode in panel.modes():
+            panel.show_mode(mode)
+            qtbot.wait(20)
+            problems += [f"{mode}: {p}" for p in clipped_texts(panel)]
+    assert not problems, "\n".join(problems)
