@@ -31,8 +31,8 @@ ANYWHERE = "Anywhere"
 KNOWN = {
     ("train", "Esc"): "Stop training",
     ("train", "Ctrl+."): "Stop training",
-    ("playground", "Ctrl+Return"): "Generate text",
-    ("playground", "Ctrl+Enter"): "Generate text",
+    ("playground", "Ctrl+Return"): "Generate text, or press the shown mode's button (Fill, Fill gaps, Score)",
+    ("playground", "Ctrl+Enter"): "Generate text, or press the shown mode's button (Fill, Fill gaps, Score)",
     ("playground", "Esc"): "Stop generating",
     ("vocab", "Ctrl+T"): "Train the tokenizer",
     ("vocab", "Ctrl+F"): "Search the vocabulary",
