@@ -68,6 +68,37 @@ def prepare(ws: Path, steps: int) -> None:
     )
 
 
+def prepare_masked_lm(ws: Path, steps: int) -> None:
+    """A small BERT-style encoder trained with masked LM on tinyshakespeare, for the fill-mask scene (RoPE
+    positions: on so short a run learned positions leave a bidirectional model guessing letter frequencies)."""
+    marker = ws / "shots-mlm-run"
+    if marker.exists():
+        return
+    run = cli(
+        "train",
+        "--preset",
+        "baby",
+        "--name",
+        "shakespeare-mlm",
+        "--set",
+        "data.dataset=shakespeare",
+        "--set",
+        "model.arch=encoder",
+        "--set",
+        "model.pos_encoding=rope",
+        "--set",
+        "objective.name=masked_lm",
+        "--set",
+        f"train.max_iters={steps}",
+        "--set",
+        f"train.lr_decay_iters={steps}",
+        "--set",
+        "train.eval_interval=250",
+        workspace=ws,
+    )
+    marker.write_text(run)
+
+
 def sample_csv(folder: Path) -> Path:
     """A small review corpus with a label column and some mess for the cleaning preview."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -119,10 +150,13 @@ def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--workspace", type=Path, default=Path("/tmp/shots-ws"))
     ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--mlm-steps", type=int, default=1500)
     ap.add_argument("--only", nargs="*", help="scene names to take (default: all)")
     ap.add_argument("--sizes", nargs="*", default=list(SIZES), help="'' (1280x720) and/or 1080p")
     args = ap.parse_args()
     prepare(args.workspace, args.steps)
+    if not args.only or "playground-fill-mask" in args.only:
+        prepare_masked_lm(args.workspace, args.mlm_steps)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -271,7 +305,36 @@ def scene_objective(win, session, args):
     win.show_page("objective")
 
 
+def _objective_scene(name: str):
+    def scene(win, session, args):
+        choose_shakespeare(session)
+        win.show_page("objective")
+        panel = win.panels["objective"]
+        panel.choose(name)
+        wait(30, lambda: panel.sample.pending is None and bool(panel.sample.view.rows))
+        wait(1)
+
+    return scene
+
+
+def scene_fill_mask(win, session, args):
+    win.show_page("playground")
+    panel = win.panels["playground"]
+    run = (args.workspace / "shots-mlm-run").read_text().strip()
+    panel.pane.select_run(int(run))
+    wait(10, lambda: "fill_mask" in panel.modes())
+    panel.show_mode("fill_mask")
+    page = panel.mode_pages["fill_mask"]
+    page.edit.setPlainText(
+        "ROMEO:\nWhat light through yonder w[MASK]ndow breaks? It is the e[MASK]st, and J[MASK]liet is the sun."
+    )
+    panel.ask(page)
+    wait(60, lambda: page.request is None)
+    wait(2)
+
+
 def scene_train(win, session, args):
+    choose_shakespeare(session)  # the objective scenes before this one changed the objective and the model
     win.show_page("train")
     wait(5)
 
@@ -319,10 +382,14 @@ SCENES = {
     "compare": scene_compare,
     "model": scene_model,
     "objective": scene_objective,
+    "objective-masked-lm": _objective_scene("masked_lm"),
+    "objective-span-corruption": _objective_scene("span_corruption"),
+    "objective-permutation-lm": _objective_scene("permutation_lm"),
     "train": scene_train,
     "attention": scene_attention,
     "attention-heatmap": scene_attention_heatmap,
     "playground-details": scene_playground,
+    "playground-fill-mask": scene_fill_mask,
     "runs": scene_runs,
 }
 
