@@ -222,14 +222,14 @@ def test_an_encoder_decoder_run_offers_encoder_decoder_and_cross_attention(qtbot
     assert [w.part_combo.itemText(i) for i in range(3)] == [
         "Encoder self-attention",
         "Decoder self-attention",
-        "Cross-attention (decoder tokens by encoder tokens)",
+        "Cross-attention",
     ]
     assert w.shown.parts == ["encoder"] and above_diagonal_share(w.heatmap.matrix) > 0.1
 
     w.part_combo.setCurrentIndex(1)  # the decoder: causal
     w.render_now()
     assert w.shown.probes[0].part == "decoder" and above_diagonal_share(w.heatmap.matrix) == 0
-    assert w.heatmap.plot.titleLabel.text.startswith("Decoder self-attention · Layer 0")
+    assert w.heatmap.title.startswith("Decoder self-attention · Layer 0")
 
     w.part_combo.setCurrentIndex(2)  # cross: decoder tokens by encoder tokens
     w.render_now()

@@ -75,7 +75,11 @@ def test_opens_the_latest_snapshot_with_labels_and_legend(panel):
     assert panel.time_slider.maximum() == 3 and panel.time_slider.value() == 3
     # The first head is open large: its weights, its tokens, its label in the title.
     np.testing.assert_allclose(panel.heatmap.matrix, attn[0, 0].astype(np.float16), atol=1e-3)
-    assert "Layer 0 · head 0 — previous-token 0.50 · step 300" == panel.heatmap.plot.titleLabel.text
+    assert "Layer 0 · head 0 — previous-token 0.50 · step 300" == panel.heatmap.title
+    # The plot shows it whole or cut with … to its width, never pushing the colour bar out of the widget.
+    shown = panel.heatmap.plot.titleLabel.text
+    assert shown == panel.heatmap.title or panel.heatmap.title.startswith(shown[:-1].rstrip(" ·—"))
+    assert panel.heatmap.colorbar.sceneBoundingRect().right() <= panel.heatmap.width()
     # A decoder has one attention: no choice of encoder, decoder or cross-attention is offered.
     assert not panel.part_combo.isVisible() and not panel.source.part_label.isVisible()
     assert "looking back" in panel.heatmap.toolTip()
@@ -92,7 +96,7 @@ def test_clicking_a_thumbnail_opens_it_large_and_summaries_are_right(qtbot, pane
     qtbot.mouseClick(panel.grid, Qt.MouseButton.LeftButton, pos=panel.grid.cell_rect(1, 4).center())  # mean
     panel.render_now()
     np.testing.assert_allclose(panel.heatmap.matrix, mean_over_heads(half)[1], atol=1e-6)
-    assert "mean of its heads" in panel.heatmap.plot.titleLabel.text
+    assert "mean of its heads" in panel.heatmap.title
     panel.head_combo.setCurrentIndex(5)  # rollout
     panel.render_now()
     np.testing.assert_allclose(panel.heatmap.matrix, rollout(half)[1], atol=1e-6)
@@ -198,7 +202,7 @@ def test_own_text_is_sent_to_the_engine_and_shown(panel):
     panel.render_now()
     assert panel.probe_combo.currentText() == "Your text: the cat sat"
     assert panel.heatmap.q_tokens == list("the cat sat") and not panel.time_slider.isEnabled()
-    assert "your text" in panel.heatmap.plot.titleLabel.text
+    assert "your text" in panel.heatmap.title
     panel.look_button.click()
     req2 = [m for m in s.queued if isinstance(m, p.AttentionRequest)][-1]
     s.deliver([p.AttentionReply(parent=req2.id, status="error", error="run 3 has no checkpoint yet")])

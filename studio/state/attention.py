@@ -20,12 +20,18 @@ import numpy as np
 SNAPSHOT_FORMAT = 1
 # The head patterns the engine can name (engine.attention_probes.HEAD_PATTERNS); their explanations travel in the meta.
 PATTERNS = ("previous-token", "next-token", "first-token", "self", "local", "induction", "aligned", "mixed")
-# What each part of a model is called where the panel offers the choice (encoder-decoder runs).
+# What each part of a model is called where the panel offers the choice (encoder-decoder runs), and what it is.
 PART_NAMES = {
     "self": "Self-attention",
     "encoder": "Encoder self-attention",
     "decoder": "Decoder self-attention",
-    "cross": "Cross-attention (decoder tokens by encoder tokens)",
+    "cross": "Cross-attention",
+}
+PART_WORDS = {
+    "self": "The tokens of the text looking at each other.",
+    "encoder": "The encoder's tokens (the input) looking at each other, before and after them.",
+    "decoder": "The decoder's tokens looking back at the decoder's tokens before them.",
+    "cross": "Each decoder token (rows) looking at the encoder's tokens, the input (columns).",
 }
 # Decoded snapshots kept for scrubbing (at least the one on screen); the encoded ones, a quarter of the bytes,
 # are kept for the whole run.

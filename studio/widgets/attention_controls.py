@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from studio import theme
 from studio.run_names import run_line
-from studio.state.attention import PART_NAMES
+from studio.state.attention import PART_NAMES, PART_WORDS
 
 MAX_TEXT_TOKENS = 256  # a typed text is cut to its last this many tokens
 
@@ -120,8 +120,9 @@ class AttentionSource(QWidget):
         if [combo.itemData(i) for i in range(combo.count())] != list(parts):
             combo.blockSignals(True)
             combo.clear()
-            for part in parts:
+            for i, part in enumerate(parts):
                 combo.addItem(PART_NAMES.get(part, part), part)
+                combo.setItemData(i, PART_WORDS.get(part, ""), Qt.ItemDataRole.ToolTipRole)
             combo.blockSignals(False)
         i = combo.findData(current)
         combo.blockSignals(True)

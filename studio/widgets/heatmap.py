@@ -58,11 +58,16 @@ class TokenAxis(pg.AxisItem):
         super().__init__(orientation, **kwargs)
         self.tokens: list[str] = []
         self.offset = 0  # position of the first token in the whole text (shown in the tooltips)
+        self.label_chars = MAX_LABEL_CHARS  # labels are cut to this many characters (horizontal axes)
         self.setStyle(hideOverlappingLabels=True)
 
     def set_tokens(self, tokens: list[str], offset: int = 0) -> None:
         self.tokens = [clip_label(t) for t in tokens]
         self.offset = offset
+        # Labels are cut to the usual length, not spaced for the longest: one long token (a decoder's start
+        # token) would otherwise thin out every label and widen the axis; hover shows it whole.
+        lengths = sorted(len(t) for t in self.tokens) or [1]
+        self.label_chars = max(2, lengths[int(0.9 * (len(lengths) - 1))])
         self.picture = None
         self.update()
 
@@ -79,7 +84,7 @@ class TokenAxis(pg.AxisItem):
             need = 13.0
         else:
             longest = max(len(t) for t in self.tokens[first : last + 1])
-            need = 7.0 * longest + 8.0
+            need = 7.0 * min(longest, self.label_chars) + 8.0
         stride = max(1, math.ceil(need / px_per_token))
         start = first + (-first) % stride
         return [(float(stride), [i + 0.5 for i in range(start, last + 1, stride)])]
@@ -88,7 +93,7 @@ class TokenAxis(pg.AxisItem):
         out = []
         for v in values:
             i = int(math.floor(v))
-            out.append(self.tokens[i] if 0 <= i < len(self.tokens) else "")
+            out.append(clip_label(self.tokens[i], self.label_chars) if 0 <= i < len(self.tokens) else "")
         return out
 
 
@@ -135,6 +140,7 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.q_offset = 0
         self.k_offset = 0
         self.hover_text = ""
+        self._title = ""  # the whole title; the plot shows it cut to fit
         self._hover_cell: tuple[int, int] | None = None
         self._shape = None
 
@@ -173,12 +179,37 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.colorbar.setLevels(levels)
         self.left_axis.set_tokens(self.q_tokens, q_offset)
         self.bottom_axis.set_tokens(self.k_tokens, k_offset)
-        self.plot.setTitle(title)
+        self._title = title
+        self._fit_title()
         if self._shape != m.shape:
             self._shape = m.shape
             self.plot.setLimits(xMin=0, xMax=max(1, m.shape[1]), yMin=0, yMax=max(1, m.shape[0]))
             self.plot.setRange(xRange=(0, max(1, m.shape[1])), yRange=(0, max(1, m.shape[0])), padding=0)
         self._refresh_hover()
+
+    @property
+    def title(self) -> str:
+        """The whole title (the plot may show it cut)."""
+        return self._title
+
+    def _fit_title(self) -> None:
+        """The title, cut with … to the plot's width: pyqtgraph makes a plot at least as wide as its title, so
+        a long one would push the colour bar out of the widget. A layout made wider once gets the widget's
+        size back."""
+        room = self.width() - self.left_axis.width() - self.colorbar.width() - 24
+        text = self._title
+        self.plot.setTitle(text)
+        while len(text) > 8 and self.plot.titleLabel.itemRect().width() > room:
+            text = text[: max(8, int(len(text) * room / self.plot.titleLabel.itemRect().width()) - 1)]
+            self.plot.setTitle(text.rstrip(" ·—") + "…")
+        self.ci.layout.activate()
+        if self.centralWidget is not None:
+            self.centralWidget.setGeometry(self.range)
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        if getattr(self, "_title", ""):
+            self._fit_title()
 
     def clear_matrix(self) -> None:
         """Show nothing. (Not named clear: GraphicsLayoutWidget puts its layout's clear(), which removes every
@@ -188,6 +219,7 @@ class AttentionHeatmap(pg.GraphicsLayoutWidget):
         self.image.clear()
         self.left_axis.set_tokens([])
         self.bottom_axis.set_tokens([])
+        self._title = ""
         self.plot.setTitle("")
         self._clear_hover()
 
