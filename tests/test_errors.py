@@ -69,7 +69,8 @@ def test_training_events_are_typed_and_old_callbacks_still_get_dicts():
     event = ev.Evaluation(step=10, train_loss=2.0, val_loss=2.5, elapsed_s=1.0)
     ev.as_handler(lambda kind, payload: seen.append((kind, payload)))(event)
     ev.as_handler(seen.append)(event)
-    assert seen == [("eval", {"step": 10, "train_loss": 2.0, "val_loss": 2.5, "elapsed_s": 1.0}), event]
+    expected = {"step": 10, "train_loss": 2.0, "val_loss": 2.5, "elapsed_s": 1.0, "metrics": {}}
+    assert seen == [("eval", expected), event]
     assert ev.Notice("warning", "careful").kind == "warning"
     with pytest.raises(AttributeError):
         event.step = 11
