@@ -305,9 +305,10 @@ def scene_objective(win, session, args):
     win.show_page("objective")
 
 
-def _objective_scene(name: str):
+def _objective_scene(name: str, arch: str = "decoder"):
     def scene(win, session, args):
         choose_shakespeare(session)
+        session.update_config("model", arch=arch)
         win.show_page("objective")
         panel = win.panels["objective"]
         panel.choose(name)
@@ -382,8 +383,8 @@ SCENES = {
     "compare": scene_compare,
     "model": scene_model,
     "objective": scene_objective,
-    "objective-masked-lm": _objective_scene("masked_lm"),
-    "objective-span-corruption": _objective_scene("span_corruption"),
+    "objective-masked-lm": _objective_scene("masked_lm"),  # from a decoder: the switch and its Undo show
+    "objective-span-corruption": _objective_scene("span_corruption", "encoder-decoder"),  # T5's own layout
     "objective-permutation-lm": _objective_scene("permutation_lm"),
     "train": scene_train,
     "attention": scene_attention,
