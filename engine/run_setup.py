@@ -12,6 +12,7 @@ from engine import training_events as ev
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
 from engine.objectives.catalog import ObjectiveInfo, objective_info
+from engine.objectives.text_source import missing_specials_error
 from engine.training_data import TokenData
 
 
@@ -103,16 +104,8 @@ def require_specials(info: ObjectiveInfo, tok: dict) -> None:
     """ConfigError (Tokenizer) when the chosen vocabulary lacks a special token the objective needs, naming the
     tokens and the two ways out."""
     missing = tk.missing_specials(tok["spec"], info.needs)
-    if not missing:
-        return
-    what = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
-    raise ConfigError(
-        f"{info.label} needs the special token{'s' if len(missing) > 1 else ''} {what}, which the vocabulary "
-        f"{tok['name']!r} lacks: let the run train its own vocabulary (Tokenizer: new) or train one with "
-        f"{what} on the Vocabulary panel",
-        "tokenizer.tokenizer",
-        also=("objective.name",),
-    )
+    if missing:
+        raise missing_specials_error(info, missing, tok["name"])
 
 
 def check_objective(ws, cfg: RunConfig, tokenizer_id: int) -> None:

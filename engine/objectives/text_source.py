@@ -211,12 +211,18 @@ def require_specials(info: "ObjectiveInfo", source: TokenSource) -> None:
     if "sentinel" in info.needs and not source.sentinels:
         first, last = sentinel_tokens(SENTINELS)[0], sentinel_tokens(SENTINELS)[-1]
         missing.append(f"{first} … {last}")
-    if not missing:
-        return
+    if missing:
+        raise missing_specials_error(info, missing)
+
+
+def missing_specials_error(info: "ObjectiveInfo", missing: list[str], vocabulary: str = "") -> ConfigError:
+    """The message for a vocabulary (named, when `vocabulary` is given) that lacks the special tokens `missing`
+    `info`'s objective needs, with the two ways out; run_setup says the same for a chosen vocabulary."""
     what = " and ".join([", ".join(missing[:-1]), missing[-1]] if len(missing) > 1 else missing)
-    raise ConfigError(
-        f"{info.label} needs the special token{'s' if len(missing) > 1 else ''} {what}, which the vocabulary "
-        f"lacks: let the run train its own vocabulary (Tokenizer: new) or train one with {what} on the "
+    named = f" {vocabulary!r}" if vocabulary else ""
+    return ConfigError(
+        f"{info.label} needs the special token{'s' if len(missing) > 1 else ''} {what}, which the vocabulary"
+        f"{named} lacks: let the run train its own vocabulary (Tokenizer: new) or train one with {what} on the "
         f"Vocabulary panel",
         "tokenizer.tokenizer",
         also=("objective.name",),
