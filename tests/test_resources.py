@@ -26,7 +26,8 @@ def test_a_checkout_reads_its_own_resources_folder():
 def test_every_preset_file_is_listed_in_order_and_loads():
     folder = ROOT / "resources" / "presets"
     order = (folder / "order.txt").read_text(encoding="utf-8").split()
-    assert list(PRESETS) == order == ["baby", "tiny", "shakespeare-char", "small-bpe"]
+    gpts = ["baby", "tiny", "shakespeare-char", "small-bpe"]
+    assert list(PRESETS) == order == [*gpts, "bert-mini", "t5-mini", "transformer-2017-mini"]
     assert sorted(p.stem for p in folder.glob("*.json")) == sorted(order)
     for name in order:
         assert PRESETS[name] == json.loads((folder / f"{name}.json").read_text(encoding="utf-8"))
