@@ -194,6 +194,8 @@ def cmd_generate(args) -> int:
 
     # Fails before the prompt is echoed; the model stays cached for generate_text.
     load_model_for_run(ws, run["id"], args.device, args.checkpoint)
+    # An encoder-decoder reads the prompt and writes its own text: on a line of its own, not as a continuation.
+    seq2seq = ((run.get("config") or {}).get("model") or {}).get("arch") == "encoder-decoder"
     stop = []
     old = signal.signal(signal.SIGINT, lambda *_: stop.append(True))
     out = sys.stdout
@@ -203,7 +205,7 @@ def cmd_generate(args) -> int:
         out.flush()
 
     try:
-        out.write(args.prompt)
+        out.write(args.prompt + ("\n" if seq2seq else ""))
         if args.mode == "beam":
             out.flush()
             err(f"searching with {args.beam_width} beams; the text comes when the search is done")
@@ -250,12 +252,14 @@ def cmd_attention(args) -> int:
         raise FileNotFoundError(2, "no such folder", str(out.parent))
     ws = open_workspace(args)
     run = _run_with_checkpoint(ws, args.run)
-    from engine.attention_probes import attention_for_text, save_npz
+    from engine.attention_probes import attention_extra_for_text, attention_for_text, save_npz
     from engine.run_generation import load_model_for_run
 
     model, tok, meta = load_model_for_run(ws, run["id"], args.device, args.checkpoint)
     attn, tokens = attention_for_text(model, tok, args.text, max_tokens=args.max_tokens)
-    path = save_npz(out, attn, tokens)
+    # An encoder-decoder's decoder self-attention and cross-attention go beside its encoder's (empty otherwise).
+    extra = attention_extra_for_text(model, tok, args.text, max_tokens=args.max_tokens)
+    path = save_npz(out, attn, tokens, extra=extra)
     L, H, T, _ = attn.shape
     err(
         f"attention of {T} tokens, {L} layer(s) x {H} head(s), checkpoint {meta['checkpoint']} "
