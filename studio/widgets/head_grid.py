@@ -356,7 +356,8 @@ class PatternLegend(QWidget):
         super().__init__(parent)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(12)
+        # Eight patterns since encoders and cross-attention have their own: tight enough to fit at 1280 px.
+        lay.setSpacing(6)
         title = QLabel("Head patterns:")
         title.setToolTip(
             "Every head gets the pattern it follows most (measured on the probe texts at each "
