@@ -60,6 +60,7 @@ from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
 from engine.model import build_model
+from engine.objectives.base import decoder_start_id
 from engine.objectives.registry import get_objective
 from engine.optim import lr_at, make_optimizer
 from engine.run_setup import check_device
@@ -292,7 +293,9 @@ class _Training:
         self.status("training", f"{about}; {self.note}" if self.note else about)
         if self.step == 0:
             # The untrained model, so the attention panel and the playground can show where learning began.
-            self.attention.record(self.model, self.step, self.val_source.ids)
+            self.attention.record(
+                self.model, self.step, self.val_source.ids, decoder_start_id(self.val_source.specials)
+            )
             self.keep_weights()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
@@ -332,7 +335,9 @@ class _Training:
             if evaluated:
                 speed.count_window()  # the steps since the last log line count, the evaluation does not
                 self.evaluate()
-                self.attention.record(self.model, self.step, self.val_source.ids)
+                self.attention.record(
+                    self.model, self.step, self.val_source.ids, decoder_start_id(self.val_source.specials)
+                )
                 self.keep_weights()  # before `latest`, which thus stays the newest checkpoint of this step
             if evaluated or self.step % tc.checkpoint_interval == 0 or last:
                 self.checkpoint()

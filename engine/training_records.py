@@ -102,8 +102,9 @@ class AttentionRecorder:
         self.texts: list[str] | None = None
         self._tokenizer = None
 
-    def record(self, model, step: int, val_ids) -> None:
-        """Probe `model` at `step`; the texts come from `val_ids` (the validation split's token ids)."""
+    def record(self, model, step: int, val_ids, start_id: int | None = None) -> None:
+        """Probe `model` at `step`; the texts come from `val_ids` (the validation split's token ids); `start_id`
+        is the token an encoder-decoder's decoder starts from (base.decoder_start_id of the run's vocabulary)."""
         if not self.enabled:
             return
         from engine import attention_probes as ins
@@ -113,7 +114,7 @@ class AttentionRecorder:
             tok = self.tokenizer()
             if self.texts is None:
                 self.texts = ins.default_probe_texts(tok, val_ids)
-            snapshot, heads = ins.probe_model(model, tok, self.texts)
+            snapshot, heads = ins.probe_model(model, tok, self.texts, start_id=start_id)
             meta, blobs = ins.encode_snapshot(snapshot, heads, step=step)
             meta.update(source="training", checkpoint=None)
             path = ins.save_snapshot(self.folder, step, meta, blobs)
@@ -128,10 +129,6 @@ class AttentionRecorder:
 
     @staticmethod
     def _off_notice(model, e: Exception) -> ev.Notice:
-        arch = getattr(getattr(model, "cfg", None), "arch", "decoder")
-        if arch != "decoder":
-            # The probes were written for decoders; an architecture they cannot read yet trains without them.
-            return ev.Notice("info", f"attention is not recorded for {arch} models yet ({e})")
         return ev.Notice("warning", f"attention is not recorded for the rest of this session: {e}")
 
     def tokenizer(self):
