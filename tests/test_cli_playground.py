@@ -5,7 +5,6 @@ import ast
 import re
 
 import pytest
-import torch
 
 from engine.store import Workspace
 from tests.test_cli import assert_one_error_line, cli
@@ -13,11 +12,8 @@ from tests.test_playground_engine import LINE, _run
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,8 @@ PERIOD = 7  # the trained model continues 0, 1, ..., 6, 0, 1, ...
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models generate faster on one thread, and stay fast when other processes keep the cores busy.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 def build(pos="learned", seed=0, **kw) -> GPT:

@@ -31,12 +31,8 @@ def _corpus(n_lines: int, seed: int = 0) -> list[str]:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models train faster on one thread, and stay fast when other processes keep the cores busy.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 def _source(tmp_path, kind: str, vocab_size: int, lines: list[str]) -> tuple[TokenSource, object]:

@@ -22,11 +22,8 @@ BLOCK = 48
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 def _sentence(rng, words, tag: str = "") -> str:

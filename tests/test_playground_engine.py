@@ -3,7 +3,6 @@ masked-LM encoder, infilling (T5 sentinels, fill-in-the-middle, masks), text to 
 cache changes nothing), pair scores, and the message each kind of run gets for what it cannot do."""
 
 import pytest
-import torch
 
 from engine.config import RunConfig
 from engine.generate import GenerationError, stream_steps
@@ -18,12 +17,8 @@ LINE = "to be or not to be, that is the question.\n"
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models train faster on one thread, and stay fast when other processes keep the cores busy.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 @pytest.fixture(scope="module")

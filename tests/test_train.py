@@ -35,12 +35,8 @@ def _corpus(n_lines: int, seed: int = 0) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models train faster on one thread, and stay fast when other processes keep the cores busy.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 @pytest.fixture(scope="module")

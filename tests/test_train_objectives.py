@@ -7,7 +7,6 @@ import math
 import random
 
 import pytest
-import torch
 
 from engine.config import RunConfig
 from engine.objectives.catalog import OBJECTIVE_CATALOG, objective_info
@@ -32,12 +31,8 @@ def _document(rng: random.Random) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny models train faster on one thread, and stay fast when other processes keep the cores busy.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+def one_thread(one_torch_thread):
+    """Tiny models: one torch thread (conftest)."""
 
 
 @pytest.fixture(scope="module")
