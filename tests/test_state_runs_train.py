@@ -98,3 +98,20 @@ def test_the_objectives_metrics_in_words():
     cfg = RunConfig.from_dict({"model": {"arch": "encoder"}, "objective": {"name": "masked_lm"}})
     html = config_html(cfg, None, None, 65)
     assert "<b>Objective</b> Masked language modelling" in html and "Encoder, " in html
+
+
+def test_a_run_from_before_metrics_shows_its_perplexity():
+    """A validation row stored before metrics were kept (a causal LM's) gets e^loss as its perplexity; a row
+    with the objective's own metrics keeps them."""
+    import math
+
+    from studio.state.curves import RunCurves
+
+    old = RunCurves(1)
+    old.add_rows(
+        [{"step": 100, "split": "val", "loss": 2.0}, {"step": 200, "split": "val", "loss": 1.5, "metrics": {}}]
+    )
+    assert old.metrics["val_perplexity"] == ([100, 200], [math.exp(2.0), math.exp(1.5)])
+    new = RunCurves(2)
+    new.add_rows([{"step": 100, "split": "val", "loss": 3.0, "metrics": {"val_masked_accuracy": 0.4}}])
+    assert "val_perplexity" not in new.metrics and new.last_metrics == {"val_masked_accuracy": 0.4}

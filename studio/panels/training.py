@@ -43,8 +43,10 @@ from studio.state.train_summary import (
     status_text,
 )
 from studio.widgets.form_helpers import MessageLine, PanelHeader
-from studio.widgets.loss_plot import CurvePlot, LossPlot, metric_plot, small_plot
+from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
+
+NOT_RECORDED = "Not recorded for this run: it was trained before the studio kept this metric"
 
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
@@ -435,6 +437,8 @@ class TrainingPanel(QWidget):
             plot.setVisible(name in names)
             steps, values = c.metrics.get(f"val_{name}", ([], []))
             plot.set_series(plot_name(plot), steps, [100 * v for v in values])
+            # A run evaluated without this metric (trained before it was kept) says so, not "Press Train".
+            plot.set_empty_text(NOT_RECORDED if c.val_steps and not values else EMPTY_TEXT)
 
     def redraw(self) -> None:
         c = self.curves

@@ -3,6 +3,8 @@ both splits, the learning rate, the gradient norm, and the objective's own metri
 
 from __future__ import annotations
 
+import math
+
 
 class RunCurves:
     """Buffered curves of one run (no Qt): live rows are appended, a metrics reply fills in the history."""
@@ -27,6 +29,10 @@ class RunCurves:
             split = r.get("split", "train")
             if isinstance(r.get("metrics"), dict) and r["metrics"]:
                 self.add_metrics(int(r["step"]), r["metrics"])
+            elif split == "val" and r.get("loss") is not None:
+                # A row from before metrics were kept (protocol 1.6) is a causal LM's, whose perplexity is
+                # e to its loss: the card shows it instead of a dash.
+                self.add_metrics(int(r["step"]), {"val_perplexity": math.exp(min(float(r["loss"]), 700.0))})
             if split == "val":
                 self.add_eval(int(r["step"]), r.get("val_loss", r.get("loss")))
                 continue
