@@ -46,7 +46,8 @@ from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
 
-NOT_RECORDED = "Not recorded for this run: it was trained before the studio kept this metric"
+# Short enough for a small plot; the run was trained before the studio kept this metric.
+NOT_RECORDED = "Not recorded for this run"
 
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
