@@ -2,7 +2,8 @@
 
 Standard library only, so the studio can validate a config and show estimates without importing torch.
 Names follow nanoGPT where it has one (n_layer, n_head, n_embd, block_size, ...); variants are strings.
-The parameter, FLOP and memory estimates are in engine/estimates.py (re-exported here).
+The parameter, FLOP and memory estimates are in engine/estimates.py and the words for text a vocabulary lacks in
+engine/unknown_text.py (both re-exported here).
 
 Long file: it is the RunConfig, every section's fields with their labels and their checks in one place, the one
 source of truth the GUI, the wire, SQLite, checkpoints and the CLI share (docs/DESIGN.md rule 6).
@@ -551,58 +552,6 @@ def _nearest_multiples(n: int, k: int) -> str:
     return f"{below} or {above}" if below > 0 else f"{above}"
 
 
-# ------------------------------------------------------------------------------------------ unknown text
-
-# More of a corpus than this reading as [UNK] is worth a warning before training: the model learns to write
-# [UNK] and its validation loss looks better than it is (an [UNK] is easy to predict).
-UNKNOWN_WARN_SHARE = 0.01
-_VISIBLE_CHARS = {" ": "␣", "\n": "⏎", "\t": "⇥", "\r": "␍"}
-
-
-def visible_char(c: str) -> str:
-    """A character as it can be read in a message: a space as ␣, a newline as ⏎, a control character as its
-    Unicode picture."""
-    if c in _VISIBLE_CHARS:
-        return _VISIBLE_CHARS[c]
-    return chr(0x2400 + ord(c)) if len(c) == 1 and ord(c) < 32 else c
-
-
-def _and_list(items: list[str], most: int = 6) -> str:
-    """'a', 'a and b', 'a, b and c', 'a, b, c and 4 more'."""
-    if len(items) > most:
-        return f"{', '.join(items[:most])} and {len(items) - most} more"
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
-
-
-def percent(share: float) -> str:
-    """0.123 -> '12 %', 0.015 -> '1.5 %'."""
-    pct = 100 * share
-    return f"{pct:.0f} %" if pct >= 10 else f"{pct:.1f} %"
-
-
-def unknown_share_warning(share: float | None, dataset_name: str, examples: list[str] | None = None) -> str | None:
-    """The warning for a vocabulary that leaves more than UNKNOWN_WARN_SHARE of its dataset's text unknown, in
-    plain words; None when it covers the text (or the share was never measured). The studio and the engine
-    (its Log message, the CLI's line) say the same."""
-    if share is None or share <= UNKNOWN_WARN_SHARE:
-        return None
-    which = f" (for example {_and_list([visible_char(c) for c in examples], 5)})" if examples else ""
-    return (
-        f"{percent(share)} of the text in '{dataset_name}' is not in this vocabulary and reads as "
-        f"[UNK]{which}; train a larger vocabulary"
-    )
-
-
-def unknown_prompt_message(chars: list[str]) -> str | None:
-    """'☃ is not in this model's vocabulary; it reads as [UNK]' for the prompt characters a model never saw."""
-    if not chars:
-        return None
-    shown = [visible_char(c) for c in chars]
-    if len(shown) == 1:
-        return f"{shown[0]} is not in this model's vocabulary; it reads as [UNK]"
-    return f"{_and_list(shown)} are not in this model's vocabulary; they read as [UNK]"
-
-
 # --------------------------------------------------------------------------------------------------- presets
 
 
@@ -629,5 +578,13 @@ def preset(name: str) -> RunConfig:
     return RunConfig.from_dict(copy.deepcopy(d))
 
 
-# The estimates follow the config's classes; they live apart and are re-exported for the callers that import them here.
+# The estimates follow the config's classes and the words for unknown text are the vocabulary's; they live apart
+# and are re-exported for the callers that import them here.
 from engine.estimates import flops_per_token, memory_estimate, param_count  # noqa: E402, F401
+from engine.unknown_text import (  # noqa: E402, F401
+    UNKNOWN_WARN_SHARE,
+    percent,
+    unknown_prompt_message,
+    unknown_share_warning,
+    visible_char,
+)
