@@ -150,6 +150,7 @@ def sample_stream(
     use_cache: bool = True,
     start_id: int | None = None,
     next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
+    bidirectional_prompt: bool = False,
 ) -> Iterator[int]:
     """Yield new token ids one at a time.
 
@@ -159,11 +160,17 @@ def sample_stream(
     should_stop() is checked before each token. The model is in eval mode while the stream runs; its previous
     mode comes back when the stream ends or is closed. Bad arguments raise GenerationError (a ValueError) at
     the call, not at the first token. An encoder-decoder reads prompt_ids with its encoder and its decoder
-    starts from start_id; next_token_logits (ids -> (V,)) replaces a decoder's own prediction
-    (engine/infer_stepper.py).
+    starts from start_id; next_token_logits (ids -> (V,)) replaces a decoder's own prediction;
+    bidirectional_prompt reads the prompt as a prefix LM's prefix (engine/infer_stepper.py).
     """
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
-    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
+    stepper = stepper_for(
+        model,
+        prompt_ids,
+        start_id=start_id,
+        next_token_logits=next_token_logits,
+        bidirectional_prompt=bidirectional_prompt,
+    )
     return (
         token
         for token, _ in _stream(
@@ -204,11 +211,12 @@ def stream_steps(
     use_cache: bool = True,
     start_id: int | None = None,
     next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
+    bidirectional_prompt: bool = False,
 ) -> Iterator[Step]:
     """Yield a Step per new token: mode "sample" (temperature, top_k, top_p, seed, as sample_stream),
     "greedy" (the most likely token each time) or "beam" (see the module docstring: its tokens come at the end,
     and eos_id ends a beam). With details, each Step carries prob, entropy and the top_n alternatives.
-    start_id and next_token_logits as for sample_stream.
+    start_id, next_token_logits and bidirectional_prompt as for sample_stream.
 
     Bad arguments raise GenerationError at the call.
     """
@@ -216,7 +224,13 @@ def stream_steps(
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     if top_n < 1:
         raise GenerationError("top_n must be at least 1")
-    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
+    stepper = stepper_for(
+        model,
+        prompt_ids,
+        start_id=start_id,
+        next_token_logits=next_token_logits,
+        bidirectional_prompt=bidirectional_prompt,
+    )
     start = _start(stepper, prompt_ids)
     if mode == "beam":
         return _beam_steps(
@@ -254,12 +268,19 @@ def beam_search(
     should_stop: Callable[[], bool] | None = None,
     start_id: int | None = None,
     next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
+    bidirectional_prompt: bool = False,
 ) -> list[Step]:
     """The best sequence beam search finds (see the module docstring), as Steps; stopping early (should_stop)
-    gives the best sequence found so far. start_id and next_token_logits as for sample_stream."""
+    gives the best sequence found so far. start_id, next_token_logits and bidirectional_prompt as for sample_stream."""
     _check_args(model, prompt_ids, max_new_tokens, 1.0, None, None)
     _check_beam(beam_width, length_penalty)
-    stepper = stepper_for(model, prompt_ids, start_id=start_id, next_token_logits=next_token_logits)
+    stepper = stepper_for(
+        model,
+        prompt_ids,
+        start_id=start_id,
+        next_token_logits=next_token_logits,
+        bidirectional_prompt=bidirectional_prompt,
+    )
     return list(
         _beam_steps(
             stepper,

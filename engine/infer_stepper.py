@@ -6,6 +6,10 @@
   from the first step on, the cross-attention keys and values of the memory, computed once. The decoder knows
   block_size positions and its first position is the start token, so an output is at most block_size tokens:
   there is no re-priming as a decoder's endless text has.
+- A prefix-LM decoder (UniLM, T5's prefix LM) trained on windows whose first part it read both ways, so the
+  prompt is read that way too: a window read afresh (the prompt, or the text after re-priming) attends
+  bidirectionally over the prompt's tokens in it, and every generated token causally, as the prefix mask of
+  training (engine.objectives.prefix_lm.prefix_mask) does; cached steps are causal, as after a prefix.
 - A permutation-LM decoder (XLNet) predicts a position from its query stream
   (engine.objectives.permutation_lm.next_token_logits): every step reads the whole sequence again, with no
   cache, and the next position must fit in the context, so it reads the last block_size - 1 tokens.
@@ -22,6 +26,7 @@ from typing import Callable
 import torch
 
 from engine.errors import UserError
+from engine.objectives.prefix_lm import prefix_mask
 
 
 class GenerationError(UserError, ValueError):
@@ -98,6 +103,26 @@ class EncoderDecoderStepper(Stepper):
         return out[:, -1]
 
 
+class PrefixStepper(Stepper):
+    """A prefix LM's decoder: the prompt is its prefix, read with attention both ways."""
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.steps = 0  # tokens generated so far: logits is called once per step, for every row at once
+
+    def logits(self, idx: torch.Tensor, cache) -> torch.Tensor:
+        mask = None
+        if cache is None or cache.length == 0:
+            # A fresh window ends in the tokens generated so far; what comes before them is the prompt.
+            prefix = idx.size(1) - self.steps
+            if prefix > 1:
+                prefix_rows = torch.full((idx.size(0),), prefix, dtype=torch.int64)
+                mask = prefix_mask(prefix_rows, idx.size(1)).to(self.device)
+        logits, _ = self.model(idx, kv_cache=cache, attn_mask=mask)
+        self.steps += 1
+        return logits[:, -1]
+
+
 class QueryStreamStepper(Stepper):
     """A decoder that predicts with a function of the whole sequence (a permutation LM's query stream)."""
 
@@ -124,10 +149,12 @@ def stepper_for(
     *,
     start_id: int | None = None,
     next_token_logits: Callable[[list[int]], torch.Tensor] | None = None,
+    bidirectional_prompt: bool = False,
 ) -> Stepper:
     """The Stepper of `model` (its cfg.arch): for an encoder-decoder the prompt is the encoder's input and the
     decoder starts from `start_id` (engine.objectives.base.decoder_start_id; 0 when None); a decoder given
-    `next_token_logits` (ids -> (V,)) predicts with it. An encoder is refused (GenerationError)."""
+    `next_token_logits` (ids -> (V,)) predicts with it; with `bidirectional_prompt` a decoder reads the prompt
+    as a prefix LM's prefix. An encoder is refused (GenerationError)."""
     arch = getattr(model.cfg, "arch", "decoder")
     if arch == "encoder":
         raise GenerationError(ENCODER_REFUSAL)
@@ -135,4 +162,6 @@ def stepper_for(
         return EncoderDecoderStepper(model, prompt_ids, 0 if start_id is None else start_id)
     if next_token_logits is not None:
         return QueryStreamStepper(model, next_token_logits)
+    if bidirectional_prompt:
+        return PrefixStepper(model)
     return Stepper(model)

@@ -106,7 +106,8 @@ def load_model_for_run(ws, run_ref, device="cpu", checkpoint: str | None = None)
 
 def generation_inputs(loaded: LoadedRun) -> dict:
     """The keyword arguments engine.generate needs for the run's kind of model: the decoder start token of an
-    encoder-decoder, the query-stream prediction of a permutation LM (engine/infer_stepper.py)."""
+    encoder-decoder, the query-stream prediction of a permutation LM, the prompt read as a prefix LM's prefix
+    (engine/infer_stepper.py)."""
     from engine.objectives.base import decoder_start_id
 
     if loaded.arch == "encoder-decoder":
@@ -119,6 +120,8 @@ def generation_inputs(loaded: LoadedRun) -> dict:
             raise GenerationError("this permutation-LM run's vocabulary has no [MASK] token to predict from")
         model = loaded.model
         return {"next_token_logits": lambda ids: next_token_logits(model, ids, mask_id)}
+    if loaded.arch == "decoder" and loaded.objective == "prefix_lm":
+        return {"bidirectional_prompt": True}
     return {}
 
 

@@ -27,13 +27,11 @@ def test_nothing_is_said_when_every_library_loads():
     assert app.check_display_libraries("linux", {}, lambda soname: True) is None
 
 
-def test_this_machine_loads_every_library_the_real_way():
-    # The real loader (ctypes) on the real sonames: this machine runs Qt's xcb plugin, so nothing is missing,
-    # and a library that does not exist anywhere is reported.
-    assert app.missing_xcb_libraries() == []
-    assert app.missing_xcb_libraries(libraries=(("libnot-a-real-library.so.7", "not-real7"),)) == [
-        ("libnot-a-real-library.so.7", "not-real7")
-    ]
+def test_the_real_loader_finds_what_is_installed_and_names_what_is_not():
+    # The real loader (ctypes): the C library is on every Linux machine; a library that exists nowhere is
+    # reported. (Whether this machine has the xcb libraries themselves is the machine's business, not the test's.)
+    real = (("libc.so.6", "libc6"), ("libnot-a-real-library.so.7", "not-real7"))
+    assert app.missing_xcb_libraries(libraries=real) == [("libnot-a-real-library.so.7", "not-real7")]
 
 
 @pytest.mark.parametrize(

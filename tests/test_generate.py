@@ -1,6 +1,6 @@
 """engine.generate: KV-cache sampling matches recomputation, seeding, filters, stopping, long generations; the
 encoder-decoder (cached equals uncached, beams follow their parents), the encoder refused, a given next-token
-function (permutation LM)."""
+function (permutation LM), a prefix LM's prompt read both ways."""
 
 import pytest
 import torch
@@ -251,6 +251,7 @@ def test_beam_search_stops_when_asked_and_rejects_bad_settings():
 
 from engine.model import build_model  # noqa: E402
 from engine.objectives.permutation_lm import next_token_logits  # noqa: E402
+from engine.objectives.prefix_lm import prefix_mask  # noqa: E402
 
 START = 1  # the decoder start token of the encoder-decoders here
 
@@ -324,3 +325,33 @@ def test_a_given_next_token_function_writes_left_to_right_without_a_cache():
     assert out == expected[3:] and out != generate(model, [3, 1, 4], max_new_tokens=30, temperature=0)
     beam = [s.token for s in beam_search(model, [3, 1, 4], max_new_tokens=10, beam_width=1, next_token_logits=predict)]
     assert beam == out[:10]
+
+
+@pytest.mark.parametrize("pos", ["learned", "rope", "alibi"])
+def test_a_prefix_lm_reads_its_prompt_both_ways_as_in_training(pos):
+    """Each greedy token and its probability come from training's forward over prompt + tokens so far with the
+    prompt as the prefix (not from the causal reading); cached, uncached and beam-1 agree."""
+    model = build_arch("decoder", pos)
+    prompt = [3, 1, 4, 1, 5]
+    P = len(prompt)
+    kw = dict(max_new_tokens=16 - P, bidirectional_prompt=True)
+    steps = list(stream_steps(model, prompt, mode="greedy", details=True, **kw))
+    out = [s.token for s in steps]
+    seq = prompt + out
+    with torch.no_grad():
+        idx = torch.tensor([seq])
+        both_ways = model(idx, attn_mask=prefix_mask(torch.tensor([P]), len(seq)))[0][0, P - 1 : -1].softmax(-1)
+        causal = model(idx)[0][0, P - 1 : -1].softmax(-1)
+    assert out == both_ways.argmax(-1).tolist()
+    assert [s.prob for s in steps] == pytest.approx(both_ways.max(-1).values.tolist(), rel=1e-4)
+    assert not torch.allclose(both_ways[0], causal[0], atol=1e-3)  # the two readings really differ
+    assert generate(model, prompt, use_cache=False, temperature=0, **kw) == out
+    beam = beam_search(model, prompt, max_new_tokens=8, beam_width=1, bidirectional_prompt=True)
+    assert [s.token for s in beam] == out[:8]
+
+
+def test_a_prefix_lm_goes_on_past_its_context_with_the_cache_as_without():
+    model = build_arch("decoder", "rope")
+    kw = dict(max_new_tokens=40, temperature=0, bidirectional_prompt=True)
+    cached = generate(model, [2, 7, 1, 8], **kw)
+    assert len(cached) == 40 and cached[:12] == generate(model, [2, 7, 1, 8], use_cache=False, **kw)[:12]

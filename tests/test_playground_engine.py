@@ -1,6 +1,7 @@
 """The playground's engine side on tiny runs trained through the real loop in a real workspace: fill-mask on a
 masked-LM encoder, infilling (T5 sentinels, fill-in-the-middle, masks), text to text on an encoder-decoder (its
-cache changes nothing), pair scores, and the message each kind of run gets for what it cannot do."""
+cache changes nothing), a prefix LM's prompt read both ways, pair scores, and the message each kind of run gets
+for what it cannot do."""
 
 import pytest
 
@@ -186,6 +187,16 @@ def test_a_permutation_lm_writes_left_to_right(ws):
     run = _run(ws, "decoder", "permutation_lm")
     out = generate_text(ws, run, "to be", max_new_tokens=40, mode="greedy", device="cpu")
     assert out["n_tokens"] == 40  # past the context too: each step reads the last block_size - 1 tokens
+
+
+def test_a_prefix_lm_reads_the_prompt_as_its_prefix(ws):
+    run = _run(ws, "decoder", "prefix_lm")
+    out = generate_text(ws, run, "to be or", max_new_tokens=20, mode="greedy", device="cpu")
+    loaded = load_run(ws, run)
+    prompt = loaded.tok.encode("to be or", add_special_tokens=False).ids
+    kw = dict(max_new_tokens=20, mode="greedy")
+    both_ways = [s.token for s in stream_steps(loaded.model, prompt, bidirectional_prompt=True, **kw)]
+    assert out["token_ids"] == both_ways
 
 
 # ----------------------------------------------------------------------------------------------- pair scores
