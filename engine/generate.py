@@ -164,13 +164,7 @@ def sample_stream(
     bidirectional_prompt reads the prompt as a prefix LM's prefix (engine/infer_stepper.py).
     """
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
-    stepper = stepper_for(
-        model,
-        prompt_ids,
-        start_id=start_id,
-        next_token_logits=next_token_logits,
-        bidirectional_prompt=bidirectional_prompt,
-    )
+    stepper = stepper_for(model, prompt_ids, **_how(start_id, next_token_logits, bidirectional_prompt))
     return (
         token
         for token, _ in _stream(
@@ -185,6 +179,11 @@ def sample_stream(
             use_cache,
         )
     )
+
+
+def _how(start_id, next_token_logits, bidirectional_prompt) -> dict:
+    """stepper_for's keywords: how the run's kind of model predicts (engine/infer_stepper.py)."""
+    return dict(start_id=start_id, next_token_logits=next_token_logits, bidirectional_prompt=bidirectional_prompt)
 
 
 def _start(stepper: Stepper, prompt_ids: list[int]) -> list[int]:
@@ -224,13 +223,7 @@ def stream_steps(
     _check_args(model, prompt_ids, max_new_tokens, temperature, top_k, top_p)
     if top_n < 1:
         raise GenerationError("top_n must be at least 1")
-    stepper = stepper_for(
-        model,
-        prompt_ids,
-        start_id=start_id,
-        next_token_logits=next_token_logits,
-        bidirectional_prompt=bidirectional_prompt,
-    )
+    stepper = stepper_for(model, prompt_ids, **_how(start_id, next_token_logits, bidirectional_prompt))
     start = _start(stepper, prompt_ids)
     if mode == "beam":
         return _beam_steps(
@@ -274,13 +267,7 @@ def beam_search(
     gives the best sequence found so far. start_id, next_token_logits and bidirectional_prompt as for sample_stream."""
     _check_args(model, prompt_ids, max_new_tokens, 1.0, None, None)
     _check_beam(beam_width, length_penalty)
-    stepper = stepper_for(
-        model,
-        prompt_ids,
-        start_id=start_id,
-        next_token_logits=next_token_logits,
-        bidirectional_prompt=bidirectional_prompt,
-    )
+    stepper = stepper_for(model, prompt_ids, **_how(start_id, next_token_logits, bidirectional_prompt))
     return list(
         _beam_steps(
             stepper,
