@@ -225,10 +225,6 @@ def test_a_run_without_a_pair_task_does_not_score_pairs(ws, decoder_run):
 from engine import protocol as p  # noqa: E402
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="on some CPUs the 400-step masked-LM run fills 'to be or not to [MASK]e' with 'u', not 'b' (stop 19 note)",
-)
 def test_the_engine_answers_every_playground_request(ws, masked_run, t5_run, decoder_run):
     from tests.engine_harness import EngineProcess
 
@@ -236,11 +232,12 @@ def test_the_engine_answers_every_playground_request(ws, masked_run, t5_run, dec
     eng = EngineProcess(ws.path)
     try:
         assert eng.request(p.HelloRequest()).ok
-        filled = eng.request(p.FillMaskRequest(run=masked_run, text="to be or not to [MASK]e", top_k=3))
-        assert filled.ok and filled.masks[0]["candidates"][0][0] == "b" and filled.text == "to be or not to be"
+        # The whole line around the mask: cut short after "[MASK]e", the tiny run's guess depends on the CPU.
+        filled = eng.request(p.FillMaskRequest(run=masked_run, text="to be or not to [MASK]e, that is", top_k=3))
+        assert filled.ok and filled.masks[0]["candidates"][0][0] == "b" and filled.text == "to be or not to be, that is"
         assert filled.tokens[filled.masks[0]["position"]] == "[MASK]"
-        gaps = eng.request(p.InfillRequest(run=masked_run, segments=["to be or not to ", "e"], gap_tokens=1))
-        assert gaps.ok and gaps.fills == ["b"] and gaps.text == "to be or not to be"
+        gaps = eng.request(p.InfillRequest(run=masked_run, segments=["to be or not to ", "e, that is"], gap_tokens=1))
+        assert gaps.ok and gaps.fills == ["b"] and gaps.text == "to be or not to be, that is"
         pair = eng.request(p.ScorePairRequest(run=pair_run, a="to be or not", b="to be"))
         assert pair.ok and pair.task == "sop" and 0 <= pair.prob <= 1 and pair.words.startswith("In order: ")
         refused = eng.request(p.FillMaskRequest(run=decoder_run, text="to [MASK]"))
