@@ -354,8 +354,12 @@ def find_checkpoint(ws, run_ref, name: str | None = None) -> dict:
             raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint yet: train it first")
         return ck
     rows = list_checkpoints(ws, run["id"])
+    wanted = str(name).strip()
+    step = re.fullmatch(r"step-0*(\d+)", wanted)
+    if step:  # "step-250" names the file step-00000250 too
+        wanted = kept_checkpoint_name(int(step.group(1)))
     for row in reversed(rows):
-        if row["name"] == str(name).strip():
+        if row["name"] == wanted:
             return row
     names = ", ".join(r["name"] for r in rows) or "none yet"
     raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint {name!r}; it has: {names}")

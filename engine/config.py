@@ -33,6 +33,10 @@ OBJECTIVES = OBJECTIVE_NAMES
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "linear", "constant", "inverse_sqrt")
 DENOISING_NOISES = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
+FINETUNE_MODES = ("full", "lora")
+# LoRA's matrices: "attention" adapts the query/key/value and output projections (cross-attention's too),
+# "mlp" the feed-forward layers, "all" both.
+LORA_TARGETS = ("attention", "mlp", "all")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -96,6 +100,12 @@ FIELD_LABELS: dict[str, str] = {
     "train.dtype": "Precision",
     "train.probe_attention": "Record attention",
     "train.keep_checkpoints": "Checkpoints kept",
+    "train.init_from": "Start from run",
+    "train.finetune": "Fine-tuning",
+    "train.lora_rank": "LoRA rank",
+    "train.lora_alpha": "LoRA alpha",
+    "train.lora_dropout": "LoRA dropout",
+    "train.lora_targets": "LoRA matrices",
 }
 
 
@@ -308,6 +318,19 @@ class ObjectiveConfig:
 
 
 @dataclass
+class InitFrom:
+    """train.init_from: the run (id or name) whose weights a new run starts from, and which of its checkpoints
+    ("latest" or "step-N"); None starts from random weights. The model and vocabulary then come from that run."""
+
+    run: int | str | None = None
+    checkpoint: str = "latest"
+
+    def validate(self) -> None:
+        if self.run is not None and not str(self.checkpoint).strip():
+            raise ConfigError("Start from run needs a checkpoint: latest or step-N", "train.init_from")
+
+
+@dataclass
 class TrainConfig:
     batch_size: int = 12
     max_iters: int = 2000
@@ -339,8 +362,17 @@ class TrainConfig:
     nesterov: bool = False
     lr_schedule: str = "cosine"
     label_smoothing: float = 0.0
+    # After pre-training (engine/finetune.py): start from another run's weights, and train all of them ("full")
+    # or only LoRA's low-rank updates of the chosen matrices, scaled by alpha / rank, the base weights frozen.
+    init_from: InitFrom = field(default_factory=InitFrom)
+    finetune: str = "full"
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+    lora_targets: str = "attention"
 
     def validate(self) -> None:
+        self.validate_finetune()
         _int_range("train.batch_size", self.batch_size, 1, 1 << 16)
         _int_range("train.max_iters", self.max_iters, 1, 1 << 40)
         _int_range("train.warmup_iters", self.warmup_iters, 0, 1 << 40)
@@ -386,6 +418,24 @@ class TrainConfig:
                 "Nesterov momentum needs the sgd Optimizer with a Momentum above 0",
                 "train.nesterov",
                 also=("train.optimizer", "train.momentum"),
+            )
+
+    def validate_finetune(self) -> None:
+        self.init_from.validate()
+        _choice("train.finetune", self.finetune, FINETUNE_MODES)
+        _choice("train.lora_targets", self.lora_targets, LORA_TARGETS)
+        _int_range("train.lora_rank", self.lora_rank, 1, 1024)
+        if not 0 < self.lora_alpha <= 4096:
+            raise ConfigError(range_message("LoRA alpha", self.lora_alpha, 0, 4096), "train.lora_alpha")
+        if not 0 <= self.lora_dropout < 1:
+            raise ConfigError(
+                f"LoRA dropout must be at least 0 and below 1, not {self.lora_dropout:g}", "train.lora_dropout"
+            )
+        if self.finetune == "lora" and self.init_from.run is None:
+            raise ConfigError(
+                "LoRA adapts a trained model: choose a run to start from (Start from run)",
+                "train.finetune",
+                also=("train.init_from",),
             )
 
 
@@ -442,14 +492,20 @@ class RunConfig:
             if "=" not in item or "." not in item.split("=", 1)[0]:
                 raise ConfigError(f"--set expects section.key=value, got {item!r}")
             path, raw = item.split("=", 1)
-            section, key = path.split(".", 1)
-            if section not in d or key not in d[section]:
+            *outer, key = path.split(".")
+            target: Any = d
+            for name in outer:  # train.init_from.run reaches into the nested init_from object
+                target = target.get(name) if isinstance(target, dict) else None
+            if not isinstance(target, dict) or key not in target:
                 raise ConfigError(f"unknown config field {path!r}")
             try:
                 value = json.loads(raw)
             except json.JSONDecodeError:
                 value = raw
-            d[section][key] = value
+            if isinstance(target[key], dict) and not isinstance(value, dict):
+                target[key]["run"] = value  # --set train.init_from=R is short for train.init_from.run=R
+            else:
+                target[key] = value
         return RunConfig.from_dict(d)
 
     def copy(self) -> "RunConfig":
@@ -467,7 +523,10 @@ def _section_from_dict(section: str, cls: type, d: dict[str, Any]):
     values = {}
     for name, value in d.items():
         default = getattr(defaults, name)
-        values[name] = _coerce(f"{section}.{name}", value, default)
+        if dataclasses.is_dataclass(default):  # a nested object (train.init_from)
+            values[name] = _section_from_dict(f"{section}.{name}", type(default), value or {})
+        else:
+            values[name] = _coerce(f"{section}.{name}", value, default)
     return cls(**values)
 
 

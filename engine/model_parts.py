@@ -29,6 +29,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from engine.config import ModelConfig
+from engine.lora import linear_weight
 
 
 class KVCache:
@@ -247,7 +248,7 @@ class SelfAttention(nn.Module):
         if kv_x is None:
             q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
         else:
-            w_q, w_kv = self.c_attn.weight.split([C, 2 * C])
+            w_q, w_kv = linear_weight(self.c_attn).split([C, 2 * C])  # LoRA's update included
             b_q, b_kv = self.c_attn.bias.split([C, 2 * C]) if self.c_attn.bias is not None else (None, None)
             q = F.linear(x, w_q, b_q)
             k, v = F.linear(kv_x, w_kv, b_kv).split(C, dim=2)

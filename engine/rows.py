@@ -52,6 +52,7 @@ class TokenizerRow(TypedDict):
     spec: dict[str, Any]  # the TokenizerSpec, as a dict
     unk_share: float | None  # the share of the dataset's characters read as the unknown token (None: not measured)
     unk_examples: list[str]  # the most common such characters
+    copied_from: int | None  # the tokenizer whose vocabulary this one reuses on its dataset (None: learned here)
 
 
 class RunRow(TypedDict):

@@ -27,6 +27,8 @@ from engine.device import pick_device
 from engine.generate import GenerationError, stream_steps
 from engine.infer_stepper import ENCODER_REFUSAL
 from engine.model import build_model
+from engine.finetune import build_run_model
+from engine.lora import merge_all
 
 _cache_lock = threading.Lock()
 _model_cache: dict = {}  # {(checkpoint path, sha256, device): LoadedRun}, the last few used
@@ -79,10 +81,11 @@ def load_run(ws, run_ref, device="cpu", checkpoint: str | None = None) -> Loaded
         # must continue with the random numbers it would have had.
         state = torch.get_rng_state()
         try:
-            model = build_model(cfg.model, vocab_size)
+            model = build_run_model(build_model, cfg, vocab_size)
         finally:
             torch.set_rng_state(state)
     load_checkpoint(ck["path"], model, map_location="cpu")
+    merge_all(model)  # a LoRA run generates with its updates folded in: as fast as the plain model
     model.to(device).eval()
     tokenizer_id = meta.get("tokenizer_id", run["tokenizer_id"])
     tok = load_tokenizer(ws.tokenizer_path(tokenizer_id))

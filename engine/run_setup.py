@@ -11,6 +11,7 @@ from engine import tokenizer as tk
 from engine import training_events as ev
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
+from engine.finetune import find_parent, inherit_from_parent
 from engine.objectives.catalog import ObjectiveInfo, objective_info
 from engine.objectives.text_source import missing_specials_error
 from engine.training_data import TokenData
@@ -39,6 +40,10 @@ def prepare_run(
     cfg = cfg.copy().validate()
     check_device(cfg)
     ds = ws.dataset(cfg.data.dataset)
+    parent = find_parent(ws, cfg.train)
+    if parent is not None:
+        chosen_tok = cfg.tokenizer.tokenizer
+        cfg = inherit_from_parent(cfg, parent, ws.tokenizer(chosen_tok) if chosen_tok not in (None, "") else None)
     tcfg = cfg.tokenizer
     need = cfg.model.block_size + 1
     # A character is at most one char token or four byte-level tokens, so a text this short is too short
@@ -47,17 +52,20 @@ def prepare_run(
         raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
     info = objective_info(cfg.objective.name)
     chosen = tcfg.tokenizer not in (None, "")
-    if chosen:
+
+    def progress(fraction: float, message: str = "") -> None:
+        emit(ev.Progress(fraction=float(fraction), message=message))
+
+    cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
+    if parent is not None:  # the parent's vocabulary, reading this run's dataset
+        tok = ws.tokenizer_for_dataset(tcfg.tokenizer, ds["id"], progress=progress, cancelled=cancelled)
+        require_specials(info, tok)
+    elif chosen:
         tok = ws.tokenizer(tcfg.tokenizer)
         check_tokenizer_dataset(tok, ds)
         require_specials(info, tok)
     else:
         options = run_vocabulary_options(cfg)
-
-        def progress(fraction: float, message: str = "") -> None:
-            emit(ev.Progress(fraction=float(fraction), message=message))
-
-        cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
         tok = ws.find_or_train_tokenizer(
             ds["id"], tcfg.kind, tcfg.vocab_size, progress=progress, cancelled=cancelled, **options
         )
@@ -66,7 +74,9 @@ def prepare_run(
     if n_train < need:
         raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
     check_objective(ws, cfg, tok["id"])
-    _report_vocabulary(emit, tok, ds, trained_here=not chosen)
+    _report_vocabulary(emit, tok, ds, trained_here=not chosen and parent is None)
+    if parent is not None:
+        emit(ev.Notice("info", f"starts from the weights of {parent.words}, with its model and vocabulary"))
     cfg.data.dataset = ds["id"]
     # The stored config describes the vocabulary the run really uses (not the size asked of a new one).
     cfg.tokenizer.tokenizer = tok["id"]

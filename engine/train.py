@@ -59,6 +59,7 @@ from engine.config import RunConfig
 from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
+from engine.finetune import find_parent, load_parent_weights, prepare_for_finetune, trainable_words
 from engine.model import build_model
 from engine.objectives.base import decoder_start_id
 from engine.objectives.registry import get_objective
@@ -227,6 +228,10 @@ class _Training:
             torch.backends.cudnn.allow_tf32 = True
         torch.manual_seed(tc.seed)
         self.model = build_model(mc, self.vocab_size).to(self.device)
+        parent = find_parent(self.ws, tc)
+        if parent is not None and not resume:  # a resumed run's own checkpoint holds every weight
+            load_parent_weights(self.model, parent, map_location=self.device)
+        prepare_for_finetune(self.model, tc)
         self.model.train()
         self.optimizer = make_optimizer(self.model, tc, self.device.type)
         self.amp_dtype = autocast_dtype(self.device, tc.dtype)
@@ -288,8 +293,7 @@ class _Training:
     # --------------------------------------------------------------------------------------------------- loop
     def loop(self) -> str:
         tc = self.tc
-        n_params = self.model.num_params()
-        about = f"{human_count(n_params)} parameters on {self.device_desc}"
+        about = f"{trainable_words(self.model, tc, human_count)} on {self.device_desc}"
         self.status("training", f"{about}; {self.note}" if self.note else about)
         if self.step == 0:
             # The untrained model, so the attention panel and the playground can show where learning began.

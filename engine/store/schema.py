@@ -8,7 +8,8 @@ from typing import Any
 
 from engine.store.errors import WorkspaceError
 
-SCHEMA_VERSION = 5  # 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics
+# 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics; 6: copied vocabularies
+SCHEMA_VERSION = 6
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {
     "format": str,
@@ -29,6 +30,9 @@ _TOKENIZER_V4 = {"unk_share": float, "unk_examples": str}
 # Schema 5: an evaluation row's objective metrics ({"val_perplexity": ..., "val_masked_accuracy": ...}), a JSON
 # object; NULL (read as {}) for the training rows and for rows logged before.
 _METRICS_V5 = {"metrics": str}
+# Schema 6: the tokenizer whose vocabulary a tokenizer reuses to read another dataset (a fine-tuned run's parent's
+# vocabulary on the child's text); NULL for a vocabulary learned from its own dataset.
+_TOKENIZER_V6 = {"copied_from": int}
 
 RUN_FIELDS = {"name", "status", "step", "max_iters", "best_val_loss", "device", "message", "config"}
 METRIC_FIELDS = ("step", "split", "loss", "lr", "grad_norm", "tokens_per_sec", "elapsed_s")  # the numbers
@@ -63,10 +67,10 @@ class SchemaMethods:
                 )
         with self._write():
             self._create_tables()
-            # New nullable columns (schemas 2, 4, 5); rows from before read as the defaults of the time.
+            # New nullable columns (schemas 2, 4, 5, 6); rows from before read as the defaults of the time.
             for table, cols in (
                 ("datasets", _DATASET_V2),
-                ("tokenizers", {**_TOKENIZER_V2, **_TOKENIZER_V4}),
+                ("tokenizers", {**_TOKENIZER_V2, **_TOKENIZER_V4, **_TOKENIZER_V6}),
                 ("metrics", _METRICS_V5),
             ):
                 have = {r[1] for r in self.db.execute(f"PRAGMA table_info({table})")}

@@ -36,68 +36,105 @@ class TokenizerMethods:
         """
         spec = tk.make_spec(kind, vocab_size, **spec_options)
         ds = self.dataset(dataset_ref)
+        # Progress: training reads train.txt, then encoding reads train.txt and val.txt, at a similar pace.
+        train_part, encode_part = _split_progress(progress, self._text_sizes(ds), with_training=True)
+        with self._temp_dir(self.path / "tokenizers") as tmp:
+            train_txt, _ = self.dataset_files(ds["id"])
+            tok = tk.train_from_spec(spec, [train_txt], progress=train_part, cancelled=cancelled)
+            row = {
+                "name": (name or "").strip() or f"{ds['name']}-{kind}-{tok.get_vocab_size()}",
+                "requested_vocab_size": int(vocab_size),
+            }
+            row_id = self._encode_and_publish(tmp, tok, spec, ds, row, encode_part, cancelled)
+        return self._ready(row_id, progress)
+
+    def tokenizer_for_dataset(
+        self,
+        tokenizer_ref: int | str,
+        dataset_ref: int | str,
+        *,
+        progress: Progress | None = None,
+        cancelled: Cancelled | None = None,
+    ) -> TokenizerRow:
+        """A vocabulary reading another dataset's text (a run fine-tuned on new text keeps its parent's
+        vocabulary): the tokenizer itself when it belongs to that dataset, else a copy of it with that dataset's
+        text encoded (found again when made before; it keeps the id it was copied from, and find_tokenizer never
+        offers it, since its tokens were learned from other text)."""
+        source = self.tokenizer(tokenizer_ref)
+        ds = self.dataset(dataset_ref)
+        if source["dataset_id"] == ds["id"]:
+            return source
+        original = source.get("copied_from") or source["id"]
+        for row in self.tokenizers(ds["id"]):
+            if row.get("copied_from") == original and self._tokenizer_dir(row["id"]).is_dir():
+                return row
+        tok = self.load_tokenizer(original)
+        spec = tk.TokenizerSpec(**source["spec"])
+        _, encode_part = _split_progress(progress, self._text_sizes(ds), with_training=False)
+        with self._temp_dir(self.path / "tokenizers") as tmp:
+            row = {
+                "name": f"{self.tokenizer(original)['name']} on {ds['name']}",
+                "requested_vocab_size": source.get("requested_vocab_size") or source["vocab_size"],
+                "copied_from": original,
+            }
+            row_id = self._encode_and_publish(tmp, tok, spec, ds, row, encode_part, cancelled)
+        return self._ready(row_id, progress)
+
+    def _text_sizes(self, ds: dict) -> tuple[int, int]:
         train_txt, val_txt = self.dataset_files(ds["id"])
-        report = progress or (lambda fraction, message: None)
         try:
-            sizes = [train_txt.stat().st_size, val_txt.stat().st_size]
+            return train_txt.stat().st_size, val_txt.stat().st_size
         except OSError as e:
             raise WorkspaceError(f"dataset {ds['name']!r} has lost its text files: {e.strerror or e}") from None
-        # Progress: training reads train.txt, then encoding reads train.txt and val.txt, at a similar pace.
-        total = max(1, 2 * sizes[0] + sizes[1])
-        spans = [(0, sizes[0] / total), (sizes[0] / total, 2 * sizes[0] / total), (2 * sizes[0] / total, 1.0)]
 
-        def part(i: int) -> Progress:
-            lo, hi = spans[i]
-            return lambda f, msg: report(lo + (hi - lo) * f, msg)
-
-        with self._temp_dir(self.path / "tokenizers") as tmp:
-            tok = tk.train_from_spec(spec, [train_txt], progress=part(0), cancelled=cancelled)
-            tk.save_tokenizer(tok, tmp / "tokenizer.json")
-            sep = tk.separator_id(tok, spec)
-            tally = tk.UnknownTally(tk.unknown_id(tok, spec))
-            n_train, dtype = tk.encode_to_memmap(
+    def _encode_and_publish(self, tmp: Path, tok, spec, ds: dict, row: dict, progress, cancelled) -> int:
+        """Save `tok` in tmp, encode the dataset's train and val text with it, count the tokens, and publish the
+        folder with its row (`row` adds the name and what the caller knows)."""
+        train_txt, val_txt = self.dataset_files(ds["id"])
+        tk.save_tokenizer(tok, tmp / "tokenizer.json")
+        sep = tk.separator_id(tok, spec)
+        tally = tk.UnknownTally(tk.unknown_id(tok, spec))
+        sizes = self._text_sizes(ds)
+        split = sizes[0] / max(1, sum(sizes))
+        n_tokens = {}
+        for part, (name, txt, lo, hi) in enumerate((("train", train_txt, 0.0, split), ("val", val_txt, split, 1.0))):
+            n_tokens[name], dtype = tk.encode_to_memmap(
                 tok,
-                train_txt,
-                tmp / "train.bin",
-                progress=part(1),
+                txt,
+                tmp / f"{name}.bin",
+                progress=lambda f, msg, lo=lo, hi=hi: progress(lo + (hi - lo) * f, msg),
                 cancelled=cancelled,
                 sep_id=sep,
                 tally=tally,
-                doc_starts=self.document_spans(ds["id"], "train")[1:, 0],
+                doc_starts=self.document_spans(ds["id"], name)[1:, 0],
             )
-            n_val, _ = tk.encode_to_memmap(
-                tok,
-                val_txt,
-                tmp / "val.bin",
-                progress=part(2),
-                cancelled=cancelled,
-                sep_id=sep,
-                doc_starts=self.document_spans(ds["id"], "val")[1:, 0],
-                tally=tally,
-            )
-            vocab = tok.get_vocab_size()
-            counts = sum(
-                tk.token_counts(np.memmap(tmp / f, dtype=dtype, mode="r") if n else np.zeros(0, dtype), vocab)
-                for f, n in (("train.bin", n_train), ("val.bin", n_val))
-            )
-            np.save(tmp / "counts.npy", counts)
-            row = {
-                "name": (name or "").strip() or f"{ds['name']}-{kind}-{vocab}",
-                "dataset_id": ds["id"],
-                "kind": kind,
-                "vocab_size": vocab,
-                "requested_vocab_size": int(vocab_size),
-                "created": utc_now(),
-                "train_tokens": n_train,
-                "val_tokens": n_val,
-                "dtype": dtype,
-                "spec": json.dumps(spec.to_dict()),
-                "unk_share": tally.share,
-                "unk_examples": json.dumps(tally.common(), ensure_ascii=False),
-            }
-            row_id = self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
-        report(1.0, f"tokenizer ready: {vocab:,} tokens, {n_train + n_val:,} tokens of text")
-        return self.tokenizer(row_id)
+        vocab = tok.get_vocab_size()
+        counts = sum(
+            tk.token_counts(np.memmap(tmp / f"{f}.bin", dtype=dtype, mode="r") if n else np.zeros(0, dtype), vocab)
+            for f, n in n_tokens.items()
+        )
+        np.save(tmp / "counts.npy", counts)
+        row = {
+            "dataset_id": ds["id"],
+            "kind": spec.kind,
+            "vocab_size": vocab,
+            "created": utc_now(),
+            "train_tokens": n_tokens["train"],
+            "val_tokens": n_tokens["val"],
+            "dtype": dtype,
+            "spec": json.dumps(spec.to_dict()),
+            "unk_share": tally.share,
+            "unk_examples": json.dumps(tally.common(), ensure_ascii=False),
+            **row,
+        }
+        return self._publish(tmp, self.path / "tokenizers", "tokenizers", row)
+
+    def _ready(self, row_id: int, progress: Progress | None) -> TokenizerRow:
+        row = self.tokenizer(row_id)
+        if progress is not None:
+            total = row["train_tokens"] + row["val_tokens"]
+            progress(1.0, f"tokenizer ready: {row['vocab_size']:,} tokens, {total:,} tokens of text")
+        return row
 
     def find_or_train_tokenizer(
         self,
@@ -132,6 +169,8 @@ class TokenizerMethods:
             "SELECT * FROM tokenizers WHERE dataset_id = ? AND kind = ? ORDER BY id DESC", [ds["id"], kind]
         )
         for row in map(self._tokenizer_row, same):
+            if row.get("copied_from"):
+                continue  # a vocabulary learned from another dataset's text (tokenizer_for_dataset)
             asked = int(row.get("requested_vocab_size") or row["vocab_size"])
             whole = kind == "char" and row["vocab_size"] < asked and int(vocab_size) >= row["vocab_size"]
             if not (asked == int(vocab_size) or whole) or not self._tokenizer_dir(row["id"]).is_dir():
@@ -214,3 +253,20 @@ class TokenizerMethods:
         if tid not in self._merge_ranks:
             self._merge_ranks[tid] = tk.merge_ranks(self.load_tokenizer(tid))
         return self._merge_ranks[tid]
+
+
+def _split_progress(progress: Progress | None, sizes: tuple[int, int], *, with_training: bool):
+    """(training's share, encoding's share) of one progress bar: training reads train.txt once and encoding
+    reads train.txt and val.txt, at a similar pace."""
+    report = progress or (lambda fraction, message: None)
+    train_bytes, val_bytes = sizes
+    total = max(1, (2 if with_training else 1) * train_bytes + val_bytes)
+    cut = train_bytes / total if with_training else 0.0
+
+    def training(f: float, msg: str) -> None:
+        report(cut * f, msg)
+
+    def encoding(f: float, msg: str) -> None:
+        report(cut + (1 - cut) * f, msg)
+
+    return training, encoding

@@ -1,0 +1,147 @@
+"""After pre-training: a run that starts from another run's weights (train.init_from) and trains all of them or
+only LoRA's low-rank updates (train.finetune).
+
+The parent fixes what the weights mean, so the child takes its model section and its vocabulary (prepare_run
+calls inherit_from_parent before anything is written); the child picks its own dataset, objective and training
+settings. A parent that was itself adapted with LoRA hands on its merged weights: the child starts from what the
+parent generates. The weights load before the child's own LoRA layers are added, so every base tensor is the
+parent's, bit for bit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from engine.checkpoint import CheckpointError, find_checkpoint, load_model_state, read_checkpoint_meta
+from engine.config import ConfigError, RunConfig, TrainConfig
+from engine.lora import LORA_KEYS, adapt, merged_state
+from engine.model_encoders import CrossAttention
+from engine.objectives.catalog import objective_info
+from engine.model_parts import MLP, SelfAttention, SwiGLU
+from engine.store.errors import WorkspaceError
+
+_ATTENTION = (SelfAttention, CrossAttention)
+_FEED_FORWARD = (MLP, SwiGLU)
+
+
+@dataclass
+class Parent:
+    """The run a new run starts from and the checkpoint it starts at."""
+
+    run: dict
+    checkpoint: dict  # the checkpoint row (path, step, ...)
+    config: RunConfig  # the parent's config as that checkpoint stored it
+
+    @property
+    def words(self) -> str:
+        return f"run {self.run['id']} ({self.run['name']}) at step {int(self.checkpoint['step']):,}"
+
+
+def find_parent(ws, tc: TrainConfig) -> Parent | None:
+    """The run and checkpoint train.init_from names, or None when it names none; a ConfigError (Start from
+    run) when the run or the checkpoint is not there."""
+    ref = tc.init_from.run
+    if ref in (None, ""):
+        return None
+    try:
+        run = ws.run(ref)
+        ck = find_checkpoint(ws, run["id"], tc.init_from.checkpoint)
+    except (WorkspaceError, CheckpointError) as e:
+        raise ConfigError(f"Start from run: {e}", "train.init_from") from None
+    meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
+    return Parent(run, ck, RunConfig.from_dict(meta["config"]))
+
+
+def inherit_from_parent(cfg: RunConfig, parent: Parent, chosen_tokenizer: dict | None) -> RunConfig:
+    """cfg with the parent's model and the parent's vocabulary (its id in tokenizer.tokenizer; prepare_run
+    encodes another dataset with it). ConfigError when the config chose another vocabulary, or an objective the
+    parent's architecture cannot train."""
+    theirs = parent.run["tokenizer_id"]
+    if chosen_tokenizer is not None and theirs not in (chosen_tokenizer["id"], chosen_tokenizer.get("copied_from")):
+        raise ConfigError(
+            f"the run starts from {parent.words}, which reads text with its own vocabulary; leave Tokenizer "
+            "empty (the parent's vocabulary is used) or start from random weights",
+            "tokenizer.tokenizer",
+            also=("train.init_from",),
+        )
+    info = objective_info(cfg.objective.name)
+    arch = parent.config.model.arch
+    if arch not in info.archs:
+        raise ConfigError(
+            f"{info.label} trains {' or '.join(info.archs)} models, and {parent.words} is {arch_words(arch)}: "
+            "start from a run of that architecture or choose another objective",
+            "objective.name",
+            also=("train.init_from",),
+        )
+    out = cfg.copy()
+    out.model = parent.config.model
+    out.tokenizer = parent.config.tokenizer
+    out.tokenizer.tokenizer = theirs
+    out.train.init_from.run = parent.run["id"]
+    try:
+        return out.validate()
+    except ConfigError as e:  # segments the parent's model lacks, say
+        raise ConfigError(f"{e.message} (the model comes from {parent.words})", "train.init_from") from None
+
+
+def arch_words(arch: str) -> str:
+    return {"decoder": "a decoder", "encoder": "an encoder", "encoder-decoder": "an encoder-decoder"}[arch]
+
+
+def parent_state(parent: Parent, map_location="cpu") -> dict[str, torch.Tensor]:
+    """The parent checkpoint's weights as a plain model's state dict (a LoRA parent's updates merged)."""
+    state = load_model_state(parent.checkpoint["path"], map_location)
+    if any(k.endswith(LORA_KEYS) for k in state):
+        ptc = parent.config.train
+        state = merged_state(state, ptc.lora_alpha / ptc.lora_rank)
+    return state
+
+
+def load_parent_weights(model: nn.Module, parent: Parent, map_location="cpu") -> None:
+    """Load the parent's weights into the child's (not yet adapted) model, strictly; a CheckpointError in the
+    user's words when they do not fit."""
+    state = parent_state(parent, map_location)
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    wrong = [k for k, t in expected.items() if k in state and state[k].shape != t.shape]
+    if missing or wrong or set(state) - set(expected):
+        raise CheckpointError(
+            f"the weights of {parent.words} do not fit this run's model "
+            f"({', '.join((missing + wrong)[:3]) or 'extra tensors'}); start it from a run of the same model"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def _lora_filter(targets: str):
+    classes = {"attention": _ATTENTION, "mlp": _FEED_FORWARD, "all": _ATTENTION + _FEED_FORWARD}[targets]
+    return lambda parent, name: isinstance(parent, classes)
+
+
+def prepare_for_finetune(model: nn.Module, tc: TrainConfig) -> list[str]:
+    """Make `model` the one train.finetune trains: for "lora", every weight frozen and LoRA layers added to the
+    chosen matrices (their names returned); for "full" nothing changes ([] returned)."""
+    if tc.finetune != "lora":
+        return []
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return adapt(model, _lora_filter(tc.lora_targets), tc.lora_rank, tc.lora_alpha, tc.lora_dropout)
+
+
+def build_run_model(build, cfg: RunConfig, vocab_size: int) -> nn.Module:
+    """build(model config, vocab size) with the run's fine-tuning layers added, so its checkpoints load."""
+    model = build(cfg.model, vocab_size)
+    prepare_for_finetune(model, cfg.train)
+    return model
+
+
+def trainable_words(model: nn.Module, tc: TrainConfig, human_count) -> str:
+    """'12.3 k trainable of 804 k parameters (LoRA rank 8 on attention)', or '804 k parameters' when all train."""
+    total = sum(p.numel() for p in model.parameters())  # each shared tensor once
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if trainable == total:
+        return f"{human_count(total)} parameters"
+    how = f" (LoRA rank {tc.lora_rank} on {tc.lora_targets})" if tc.finetune == "lora" else ""
+    return f"{human_count(trainable)} trainable of {human_count(total)} parameters{how}"
