@@ -324,6 +324,7 @@ class InitFrom:
 
     run: int | str | None = None
     checkpoint: str = "latest"
+    step: int | None = None  # written by the engine when the run is made: the step of that checkpoint
 
     def validate(self) -> None:
         if self.run is not None and not str(self.checkpoint).strip():
@@ -639,7 +640,7 @@ def preset(name: str) -> RunConfig:
 
 # The estimates follow the config's classes and the words for unknown text are the vocabulary's; they live apart
 # and are re-exported for the callers that import them here.
-from engine.estimates import flops_per_token, memory_estimate, param_count  # noqa: E402, F401
+from engine.estimates import flops_per_token, lora_param_count, memory_estimate, param_count  # noqa: E402, F401
 from engine.unknown_text import (  # noqa: E402, F401
     UNKNOWN_WARN_SHARE,
     percent,

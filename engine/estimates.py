@@ -60,6 +60,23 @@ def param_count(m: ModelConfig, vocab_size: int) -> int:
     return total
 
 
+def lora_param_count(m: ModelConfig, rank: int, targets: str) -> int:
+    """Exact number of LoRA parameters engine/finetune.py adds for train.lora_targets: r x (in + out) per adapted
+    matrix; a test keeps it equal to the adapted model's trainable count."""
+    E, H = m.n_embd, m.mlp_hidden
+    self_attn = 4 * E + 2 * E  # the fused q, k, v (E -> 3E) and the output projection
+    cross_attn = 2 * E + 3 * E + 2 * E  # q, the fused k, v (E -> 2E), the output projection
+    mlp = (3 if m.mlp == "swiglu" else 2) * (E + H)
+    blocks = m.n_layer + (m.decoder_layers if m.arch == "encoder-decoder" else 0)
+    crosses = m.decoder_layers if m.arch == "encoder-decoder" else 0
+    per = 0
+    if targets in ("attention", "all"):
+        per += blocks * self_attn + crosses * cross_attn
+    if targets in ("mlp", "all"):
+        per += blocks * mlp
+    return rank * per
+
+
 def flops_per_token(m: ModelConfig, vocab_size: int) -> int:
     """Training FLOPs per token (forward + backward): 6 per weight use plus attention scores (PaLM appendix B).
 

@@ -81,6 +81,7 @@ def inherit_from_parent(cfg: RunConfig, parent: Parent, chosen_tokenizer: dict |
     out.tokenizer = parent.config.tokenizer
     out.tokenizer.tokenizer = theirs
     out.train.init_from.run = parent.run["id"]
+    out.train.init_from.step = int(parent.checkpoint["step"])
     try:
         return out.validate()
     except ConfigError as e:  # segments the parent's model lacks, say

@@ -124,6 +124,7 @@ class MainWindow(QMainWindow):
         runs = self.panels["runs"]
         runs.openInPlayground.connect(self._open_in_playground)
         runs.showCurves.connect(lambda _id: self.show_page("train"))
+        runs.fineTune.connect(self._fine_tune)
 
         session.engineStateChanged.connect(self._on_engine_state)
         session.workspaceChanged.connect(self._on_workspace)
@@ -265,6 +266,11 @@ class MainWindow(QMainWindow):
             return
         self.show_page("train")
         self.panels["train"].start_training()
+
+    def _fine_tune(self, cfg) -> None:
+        """Runs → Fine-tune…: the Train panel starts the run and shows it."""
+        self.show_page("train")
+        self.panels["train"].start_config(cfg)
 
     def show_page(self, key: str) -> None:
         keys = [p[0] for p in PAGES]

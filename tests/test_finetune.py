@@ -87,7 +87,7 @@ def test_a_child_starts_exactly_where_its_parent_ended(ws, parent):
     row = ws.run(child)
     assert row["tokenizer_id"] == ws.run(parent)["tokenizer_id"]
     assert row["config"]["model"] == ws.run(parent)["config"]["model"]
-    assert row["config"]["train"]["init_from"] == {"run": parent, "checkpoint": "latest"}
+    assert row["config"]["train"]["init_from"] == {"run": parent, "checkpoint": "latest", "step": 40}
     # Ten more steps on the same text move the weights on from there.
     assert not torch.equal(_logits(ws, child, "latest", BATCH), _logits(ws, parent, "latest", BATCH))
 
@@ -191,3 +191,20 @@ def test_the_command_line_fine_tunes_with_lora(ws, parent, tmp_path):
     bad = cli("train", str(config), "--set", "train.init_from=no-such-run", workspace=ws.path)
     assert_one_error_line(bad)
     assert "Start from run: no run" in bad.stderr
+
+
+@pytest.mark.parametrize("arch", ["decoder", "encoder", "encoder-decoder"])
+@pytest.mark.parametrize("targets", ["attention", "mlp", "all"])
+@pytest.mark.parametrize("mlp", ["gelu", "swiglu"])
+def test_the_lora_estimate_counts_what_lora_trains(arch, targets, mlp):
+    from engine.config import InitFrom, ModelConfig, TrainConfig, lora_param_count, param_count
+    from engine.finetune import prepare_for_finetune
+    from engine.model import build_model
+
+    m = ModelConfig(arch=arch, n_layer=2, n_decoder_layer=1, n_head=2, n_embd=16, block_size=8, mlp=mlp)
+    model = build_model(m, 30)
+    tc = TrainConfig(finetune="lora", lora_rank=3, lora_targets=targets, init_from=InitFrom(run=1))
+    prepare_for_finetune(model, tc)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    assert trainable == lora_param_count(m, 3, targets) > 0
+    assert sum(p.numel() for p in model.parameters()) == param_count(m, 30) + trainable

@@ -30,12 +30,14 @@ from engine import protocol as p
 from engine.format import fmt_created
 from studio import theme
 from studio.state.runs import config_diff, config_rows, kind_cells, progress_cells, run_heading, value_names
+from studio.state.finetune import from_cell, lineage_text, parent_of
+from studio.widgets.finetune_dialog import FinetuneDialog
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.runs_overlay import RunsOverlay
 from studio.widgets.undo_bar import UndoBar
 from engine.format import plural
 
-COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created", "Objective", "Architecture")
+COLUMNS = ("ID", "Name", "Status", "Steps", "Best val loss", "Device", "Created", "Objective", "Architecture", "From")
 NAME_COLUMN = 1
 CONFIG_COLUMNS = ("Section", "Setting", "Value")
 
@@ -59,6 +61,7 @@ class _Item(QTableWidgetItem):
 class RunsPanel(QWidget):
     openInPlayground = Signal(int)
     showCurves = Signal(int)
+    fineTune = Signal(object)  # the RunConfig of a run to start from the selected one (the Train panel starts it)
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -147,10 +150,27 @@ class RunsPanel(QWidget):
             "training allows."
         )
         self.playground_button.clicked.connect(lambda: self._emit_selected(self.openInPlayground))
+        self.finetune_button = QPushButton("Fine-tune…")
+        self.finetune_button.setToolTip(
+            "Start a new run from the selected run's weights (Ctrl+Shift+F): on the same or another dataset, "
+            "training every weight or only small LoRA updates."
+        )
+        self.finetune_button.clicked.connect(self.fine_tune_selected)
+        finetune_key = QShortcut(QKeySequence("Ctrl+Shift+F"), self)
+        finetune_key.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        finetune_key.setWhatsThis("Fine-tune the selected run")
+        finetune_key.activated.connect(self.fine_tune_selected)
         self.rename_button = QPushButton("Rename")
         self.rename_button.setToolTip("Type a new name for the selected run (F2); Enter keeps it, Esc cancels.")
         self.rename_button.clicked.connect(self.start_rename)
-        for b in (self.resume_button, self.curves_button, self.playground_button, self.rename_button):
+        buttons_left = (
+            self.resume_button,
+            self.curves_button,
+            self.playground_button,
+            self.finetune_button,
+            self.rename_button,
+        )
+        for b in buttons_left:
             buttons.addWidget(b)
         buttons.addStretch(1)
         self.delete_button = QPushButton("Delete")
@@ -231,6 +251,7 @@ class RunsPanel(QWidget):
                 _Item(fmt_created(run.get("created")), str(run.get("created") or "")),
                 _Item(objective),
                 _Item(arch),
+                _Item(from_cell(run), parent_of(run) or 0),
             ]
             for col, item in enumerate(cells):
                 if col in (0, 3, 4):
@@ -264,7 +285,7 @@ class RunsPanel(QWidget):
         self._update_live(st.run, **fields)
         run = self.session.run
         if st.message and run is not None and run.get("id") == st.run:
-            self.message_label.setText(st.message)
+            self.message_label.setText("\n".join(filter(None, [st.message, self._lineage(run)])))
 
     def _on_eval(self, ev) -> None:
         self.overlay.on_eval(ev)
@@ -319,7 +340,8 @@ class RunsPanel(QWidget):
         self.showCurves.emit(int(run_id))
 
     def _show_run(self, run) -> None:
-        self.message_label.setText(str(run.get("message") or "") if run else "")
+        lines = [str(run.get("message") or ""), self._lineage(run)] if run else []
+        self.message_label.setText("\n".join(filter(None, lines)))
         self._fill_compare_choices()
         self._show_config()
         self._update_buttons()
@@ -466,6 +488,20 @@ class RunsPanel(QWidget):
             return None
         return self.undo_bar.delete("run", run)
 
+    def _lineage(self, run: dict) -> str:
+        return lineage_text(run, self.session.workspace.get("runs", []))
+
+    def fine_tune_selected(self) -> None:
+        """Fine-tune…: choose how to start a new run from the selected run, then hand its config on."""
+        run = self.session.run
+        if run is None or not self.finetune_button.isEnabled():
+            return
+        # Window-modal and opened, not exec()'d: the engine's replies (the checkpoint list) keep arriving.
+        self.finetune_dialog = dialog = FinetuneDialog(self.session, run, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: dialog.config is not None and self.fineTune.emit(dialog.config))
+        dialog.open()
+
     def _update_buttons(self, *_) -> None:
         run = self.session.run
         has = run is not None
@@ -482,3 +518,4 @@ class RunsPanel(QWidget):
         self.rename_button.setEnabled(has)
         self.delete_button.setEnabled(has and run.get("id") != self.session.training_run)
         self.playground_button.setEnabled(has and step > 0)
+        self.finetune_button.setEnabled(has and step > 0 and run.get("id") != self.session.training_run)

@@ -43,6 +43,7 @@ from studio.state.train_summary import (
     status_text,
 )
 from studio.widgets.form_helpers import MessageLine, PanelHeader
+from studio.widgets.parent_curves import load_parent_curves
 from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
 
@@ -249,7 +250,13 @@ class TrainingPanel(QWidget):
             self._update_buttons()
             return
         self._start_when_ready = False
-        cfg = self.session.config
+        self.start_config(self.session.config)
+
+    def start_config(self, cfg: RunConfig) -> None:
+        """Start a run of `cfg` (Train: the panels' settings; Runs → Fine-tune…: a run from another's weights)."""
+        if self._train_request is not None or self._live() or self.session.is_training:
+            self._show_error("A run is training: stop it before starting another", dialog=True)
+            return
         try:
             cfg.validate()
         except ConfigError as e:
@@ -361,6 +368,7 @@ class TrainingPanel(QWidget):
                 self._show_error(f"Could not load the curves of run {rid}: {reply.error}")
 
         self._metrics_request = self.session.request(p.MetricsRequest(run=run_id), done)
+        load_parent_curves(self.session, self.loss_plot, run, lambda: self.curves.run_id)
 
     def _on_run_updated(self, row: dict) -> None:
         if row.get("id") == self.curves.run_id:

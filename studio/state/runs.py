@@ -56,6 +56,11 @@ def setting_value(section: str, key: str, value, specs: dict | None = None, name
     spec = (specs if specs is not None else _field_specs()).get((section, key))
     if value is None:
         return "—"
+    if isinstance(value, dict) and (section, key) == ("train", "init_from"):
+        if value.get("run") in (None, ""):
+            return "— (random weights)"
+        at = f"step {value['step']:,}" if isinstance(value.get("step"), int) else value.get("checkpoint") or "latest"
+        return f"run {value['run']} at {at}"
     if names and (section, key) in names and value in names[(section, key)]:
         return names[(section, key)][value]
     if spec is not None and spec[3] == "choice":

@@ -98,7 +98,18 @@ def config_html(
         f"(batch {t.batch_size}) = {human_count(t.max_iters * tokens_step)} tokens · "
         f"learning rate {t.learning_rate:g} · eval every "
         f"{'step' if t.eval_interval == 1 else plural(t.eval_interval, 'step')}"
+        f"{start_html(cfg)}"
     )
+
+
+def start_html(cfg: RunConfig) -> str:
+    """'<br><b>Starts from</b> run 3 at step 400 · LoRA rank 8 on attention', or '' from random weights."""
+    init, t = cfg.train.init_from, cfg.train
+    if init.run in (None, ""):
+        return ""
+    at = f"step {init.step:,}" if isinstance(init.step, int) else escape(str(init.checkpoint))
+    how = f"LoRA rank {t.lora_rank} on {escape(t.lora_targets)}" if t.finetune == "lora" else "every weight trains"
+    return f"<br><b>Starts from</b> run {escape(str(init.run))} at {at} · {how}"
 
 
 # --------------------------------------------------------------------------------------- the objective's metrics

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QLabel, QSizePolicy
 
 from studio import theme
@@ -135,6 +135,45 @@ class LossPlot(CurvePlot):
         )
         self.setToolTip(self.base_tooltip)
         self.setMinimumHeight(220)
+        self.parent_curves: tuple[pg.PlotDataItem, pg.PlotDataItem] | None = None
+
+    def set_parent(self, label: str | None, train: tuple[list, list] = ([], []), val: tuple[list, list] = ([], [])):
+        """The curves of the run this one started from, faded and ending at step 0 where this run begins (the
+        steps before are negative); label None takes them away."""
+        item = self.getPlotItem()
+        if label is None:
+            if self.parent_curves is not None:
+                for curve in self.parent_curves:
+                    item.removeItem(curve)
+                    self.legend.removeItem(curve)
+                self.parent_curves = None
+                self._update_empty()
+            return
+        if self.parent_curves is None:
+            faded = [QColor(theme.TRAIN_COLOR), QColor(theme.VAL_COLOR)]
+            for color in faded:
+                color.setAlpha(80)
+            train_curve = item.plot([], [], pen=pg.mkPen(faded[0], width=1.4))
+            val_curve = item.plot(
+                [], [], pen=pg.mkPen(faded[1], width=1.6), symbol="o", symbolSize=5,
+                symbolBrush=pg.mkBrush(faded[1]), symbolPen=pg.mkPen(faded[1]),
+            )  # fmt: skip
+            for curve in (train_curve, val_curve):
+                curve.setZValue(-1)  # behind this run's own curves
+                curve.sigPlotChanged.connect(self._update_empty)
+            self.parent_curves = (train_curve, val_curve)
+        else:
+            self.legend.removeItem(self.parent_curves[1])
+        self.legend.addItem(self.parent_curves[1], label)
+        self.legend.setColumnCount(max(1, len(self.legend.items)))
+        self.parent_curves[0].setData(list(train[0]), list(train[1]))
+        self.parent_curves[1].setData(list(val[0]), list(val[1]))
+
+    def has_data(self) -> bool:
+        if super().has_data():
+            return True
+        faded = self.__dict__.get("parent_curves")  # None until set_parent, absent inside CurvePlot's __init__
+        return faded is not None and any(len(c.getData()[1] if c.getData()[1] is not None else []) for c in faded)
 
 
 def small_plot(y_label: str, name: str, color: str, parent=None, symbol: str | None = None) -> CurvePlot:
