@@ -16,7 +16,18 @@ from engine.format import human_count, human_duration
 from engine.objectives.catalog import METRIC_LABELS
 
 
-def _load_config(args) -> RunConfig:
+def _parent_ref(assignments: list[str]) -> str | None:
+    """The run `--set train.init_from.run=R` (or `train.init_from=R`) names, or None."""
+    for item in assignments:
+        key, _, value = item.partition("=")
+        if key.strip() in ("train.init_from.run", "train.init_from") and value.strip():
+            return value.strip()
+    return None
+
+
+def _load_config(args, open_ws=None) -> RunConfig:
+    """The config a command trains or shows: CONFIG, --preset, or (for train with --set train.init_from.run=R
+    alone) run R's own config, so fine-tuning a run needs no file; then the --set overrides."""
     if args.config and args.preset:
         raise UsageError("give a CONFIG file or --preset, not both")
     if args.preset:
@@ -32,6 +43,10 @@ def _load_config(args) -> RunConfig:
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not a text (JSON) file") from None
         cfg = RunConfig.from_json(text)
+    elif open_ws is not None and _parent_ref(args.set or []) is not None:
+        parent = open_ws().run(_parent_ref(args.set or []))
+        cfg = RunConfig.from_dict(parent.get("config") or {})
+        cfg.train.init_from = type(cfg.train.init_from)()
     else:
         raise UsageError("give a CONFIG.json file (or - for stdin), --preset NAME, or --resume RUN")
     cfg = cfg.with_overrides(args.set or [])
@@ -135,7 +150,7 @@ def cmd_train(args) -> int:
             raise UsageError("--resume continues a run with its own config: leave out CONFIG, --preset and --set")
         cfg = None
     else:
-        cfg = _load_config(args)
+        cfg = _load_config(args, lambda: open_workspace(args))
     ws = open_workspace(args)
     if cfg is None:
         resumed = _run_with_checkpoint(ws, args.resume, resumable=True)

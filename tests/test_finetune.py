@@ -208,3 +208,16 @@ def test_the_lora_estimate_counts_what_lora_trains(arch, targets, mlp):
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     assert trainable == lora_param_count(m, 3, targets) > 0
     assert sum(p.numel() for p in model.parameters()) == param_count(m, 30) + trainable
+
+
+def test_the_command_line_fine_tunes_a_run_with_its_own_settings_and_no_file(ws, parent):
+    r = cli("train", "--set", f"train.init_from.run={parent}", "--set", "train.max_iters=4",
+            "--set", "train.lr_decay_iters=4", "--set", "train.eval_interval=2", workspace=ws.path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert "step 4: train loss" in r.stdout
+    child = ws.run(int(r.stdout.strip().splitlines()[-1]))
+    assert child["config"]["train"]["init_from"]["run"] == parent
+    assert child["config"]["train"]["batch_size"] == 8  # the parent's own setting, not a preset's
+    alone = cli("train", workspace=ws.path)
+    assert_one_error_line(alone)
+    assert "give a CONFIG.json file" in alone.stderr

@@ -99,6 +99,33 @@ def prepare_masked_lm(ws: Path, steps: int) -> None:
     marker.write_text(run)
 
 
+def prepare_finetune(ws: Path, steps: int) -> None:
+    """A LoRA run started from the baby run, for the fine-tuning scenes (the Train panel draws the parent's curves
+    faded behind it)."""
+    marker = ws / "shots-lora-run"
+    if marker.exists():
+        return
+    run = cli(
+        "train",
+        "--name",
+        "baby + LoRA",
+        "--set",
+        "data.dataset=shakespeare",
+        "--set",
+        "train.init_from.run=shakespeare-baby",
+        "--set",
+        "train.finetune=lora",
+        "--set",
+        f"train.max_iters={steps}",
+        "--set",
+        f"train.lr_decay_iters={steps}",
+        "--set",
+        "train.eval_interval=50",
+        workspace=ws,
+    )
+    marker.write_text(run)
+
+
 def sample_csv(folder: Path) -> Path:
     """A small review corpus with a label column and some mess for the cleaning preview."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -157,6 +184,8 @@ def main() -> int:
     prepare(args.workspace, args.steps)
     if not args.only or "playground-fill-mask" in args.only:
         prepare_masked_lm(args.workspace, args.mlm_steps)
+    if not args.only or "finetune-train" in args.only:
+        prepare_finetune(args.workspace, 200)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -184,8 +213,8 @@ def main() -> int:
             for name, scene in SCENES.items():
                 if args.only and name not in args.only:
                     continue
-                scene(win, session, args)
-                shoot(win, name, folder)
+                shown = scene(win, session, args)  # a scene that opens a dialog returns it
+                shoot(shown or win, name, folder)
     finally:
         session.client.kill_now()
     return 0
@@ -347,6 +376,30 @@ def scene_runs(win, session, args):
     panel.table.selectRow(row if row >= 0 else 0)
 
 
+def scene_finetune_dialog(win, session, args):
+    """Runs → Fine-tune… on the baby run, LoRA chosen: the dialog, which the next scene closes."""
+    from studio.widgets.finetune_dialog import FinetuneDialog
+
+    win.show_page("runs")
+    session.select_run(session.find("runs", "shakespeare-baby")["id"])
+    panel = win.panels["runs"]
+    wait(2)
+    panel.fine_tune_selected()
+    dialog: FinetuneDialog = panel.finetune_dialog
+    dialog.mode_combo.setCurrentIndex(dialog.mode_combo.findData("lora"))
+    wait(5, lambda: dialog.checkpoint_combo.count() > 1)
+    return dialog
+
+
+def scene_finetune_train(win, session, args):
+    dialog = getattr(win.panels["runs"], "finetune_dialog", None)
+    if dialog is not None and dialog.isVisible():
+        dialog.reject()
+    session.select_run(session.find("runs", "baby + LoRA")["id"])
+    win.show_page("train")
+    wait(10, lambda: win.panels["train"].loss_plot.parent_curves is not None)
+
+
 def scene_attention(win, session, args):
     win.show_page("attention")
     panel = win.panels["attention"]
@@ -392,6 +445,8 @@ SCENES = {
     "playground-details": scene_playground,
     "playground-fill-mask": scene_fill_mask,
     "runs": scene_runs,
+    "finetune-dialog": scene_finetune_dialog,
+    "finetune-train": scene_finetune_train,
 }
 
 
