@@ -49,10 +49,16 @@ def find_parent(ws, tc: TrainConfig) -> Parent | None:
     try:
         run = ws.run(ref)
         ck = find_checkpoint(ws, run["id"], tc.init_from.checkpoint)
+        meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
+        config = RunConfig.from_dict(meta["config"])
     except (WorkspaceError, CheckpointError) as e:
         raise ConfigError(f"Start from run: {e}", "train.init_from") from None
-    meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
-    return Parent(run, ck, RunConfig.from_dict(meta["config"]))
+    except (KeyError, TypeError, ConfigError) as e:
+        raise ConfigError(
+            f"Start from run: the checkpoint of run {run['id']} does not say how its model was built ({e})",
+            "train.init_from",
+        ) from None
+    return Parent(run, ck, config)
 
 
 def inherit_from_parent(cfg: RunConfig, parent: Parent, chosen_tokenizer: dict | None) -> RunConfig:

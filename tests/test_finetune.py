@@ -221,3 +221,49 @@ def test_the_command_line_fine_tunes_a_run_with_its_own_settings_and_no_file(ws,
     alone = cli("train", workspace=ws.path)
     assert_one_error_line(alone)
     assert "give a CONFIG.json file" in alone.stderr
+
+
+def test_a_lora_run_stopped_half_way_resumes_with_its_base_weights_untouched(ws, parent):
+    from engine.train import Control
+
+    cfg = _cfg(20, **{"init_from": {"run": parent}, "finetune": "lora", "checkpoint_interval": 5})
+    run = prepare_run(ws, cfg)
+    control = Control()
+
+    def stop_at_8(event):
+        if type(event).__name__ == "Metrics" and event.step >= 8:
+            control.request_stop()
+
+    assert run_training(ws, run["id"], on_event=stop_at_8, control=control) == "stopped"
+    assert 8 <= ws.run(run["id"])["step"] < 20
+    assert run_training(ws, run["id"], on_event=lambda e: None, resume=True) == "finished"
+    base = load_model_state(find_checkpoint(ws, parent, "latest")["path"])
+    state = load_model_state(find_checkpoint(ws, run["id"], "latest")["path"])
+    assert all(torch.equal(state[k], t) for k, t in base.items())
+
+
+def test_a_corrupt_parent_checkpoint_fails_the_child_clearly_and_leaves_the_parent_as_it_was(ws, tmp_path):
+    import shutil
+
+    victim = _train(ws, _cfg(5))
+    ck = find_checkpoint(ws, victim, "latest")
+    weights = ck["path"].replace(".json", ".safetensors")
+    kept = tmp_path / "kept.safetensors"
+    shutil.copy(weights, kept)
+    with open(weights, "r+b") as f:  # flip bytes in the middle of the tensors
+        f.seek(200)
+        f.write(b"\xff" * 16)
+    try:
+        child = prepare_run(ws, _cfg(5, **{"init_from": {"run": victim}}))
+        events: list = []
+        assert run_training(ws, child["id"], on_event=events.append) == "failed"
+        message = ws.run(child["id"])["message"]
+        assert "corrupt" in message and "checkpoint" in message and "Traceback" not in message
+        assert ws.run(victim)["status"] == "finished"
+    finally:
+        shutil.copy(kept, weights)
+    bad_json = find_checkpoint(ws, victim, "step-0")["path"]
+    with open(bad_json, "w") as f:
+        f.write("{not json")
+    with pytest.raises(ConfigError, match="Start from run: checkpoint .* is corrupt"):
+        prepare_run(ws, _cfg(5, **{"init_from": {"run": victim, "checkpoint": "step-0"}}))

@@ -75,13 +75,13 @@ def test_fine_tune_a_run_with_lora_from_the_runs_panel(qtbot, qsettings, tmp_pat
         qtbot.waitUntil(lambda: len(_parent_steps(train)) > 0, timeout=10_000)
         xs = _parent_steps(train)
         assert xs == [-30, -20, -10, 0]  # its evaluations, every 10 of its 40 steps, ending where the child begins
-        assert "Starts from" in train.summary.text() and "LoRA rank 8" in train.summary.text()
+        assert f"from run {parent}</b>" in train.summary.text() and "LoRA rank 8" in train.summary.text()
         win.show_page("runs")
         row = runs._row_of(child["id"])
         assert runs.table.item(row, runs.table.columnCount() - 1).text() == f"← {parent} LoRA"
         assert f"Started from run {parent}" in runs.message_label.text()
         session.select_run(parent)
-        qtbot.waitUntil(lambda: f"run {child['id']} started from it" in runs.message_label.text(), timeout=5_000)
+        qtbot.waitUntil(lambda: f"Run {child['id']} started from it" in runs.message_label.text(), timeout=5_000)
         win.close()
     finally:
         stop_session(session)

@@ -60,7 +60,7 @@ def test_the_lineage_reads_both_ways_and_survives_a_deleted_parent():
     grandchild = _run(9, init_from={"run": 7, "checkpoint": "step-00000050", "step": 50})
     runs = [parent, other, child, grandchild]
     assert lineage_text(child, runs) == "Started from run 3 (run-3) at latest, with LoRA · run 9 started from it"
-    assert lineage_text(parent, runs) == "run 7 started from it"
+    assert lineage_text(parent, runs) == "Run 7 started from it"
     assert lineage_text(other, runs) == ""
     assert lineage_text(grandchild, [grandchild]) == "Started from run 7 (deleted) at step-00000050"
     assert (from_cell(child), from_cell(grandchild), from_cell(parent)) == ("← 3 LoRA", "← 7", "")
@@ -71,8 +71,8 @@ def test_the_lineage_reads_both_ways_and_survives_a_deleted_parent():
 def test_the_train_summary_says_where_a_run_starts():
     cfg = finetune_config(_run(3), FinetuneChoices(dataset=1, objective="causal_lm", mode="lora"))
     cfg.train.init_from.step = 400
-    assert "<b>Starts from</b> run 3 at step 400 · LoRA rank 8 on attention" in config_html(cfg, None, None, 65)
-    assert "Starts from" not in config_html(preset("tiny"), None, None, 65)
+    assert " · <b>from run 3</b> at step 400, LoRA rank 8 on attention" in config_html(cfg, None, None, 65)
+    assert "from run" not in config_html(preset("tiny"), None, None, 65)
 
 
 def test_the_parent_curves_end_where_the_child_begins():

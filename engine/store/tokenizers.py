@@ -68,7 +68,7 @@ class TokenizerMethods:
         for row in self.tokenizers(ds["id"]):
             if row.get("copied_from") == original and self._tokenizer_dir(row["id"]).is_dir():
                 return row
-        tok = self.load_tokenizer(original)
+        tok = self.load_tokenizer(source["id"])  # the same file as the original's, which may be in the trash
         spec = tk.TokenizerSpec(**source["spec"])
         _, encode_part = _split_progress(progress, self._text_sizes(ds), with_training=False)
         with self._temp_dir(self.path / "tokenizers") as tmp:

@@ -120,7 +120,8 @@ def lineage_text(run: dict, runs: list[dict]) -> str:
     if children:
         listed = ", ".join(f"run {c}" for c in children)
         parts.append(f"{listed} started from it")
-    return " · ".join(parts)
+    text = " · ".join(parts)
+    return text[:1].upper() + text[1:]
 
 
 def from_cell(run: dict) -> str:

@@ -103,13 +103,14 @@ def config_html(
 
 
 def start_html(cfg: RunConfig) -> str:
-    """'<br><b>Starts from</b> run 3 at step 400 · LoRA rank 8 on attention', or '' from random weights."""
+    """' · <b>from run 3</b> at step 400, LoRA rank 8 on attention' (the training line's end), or '' from random
+    weights."""
     init, t = cfg.train.init_from, cfg.train
     if init.run in (None, ""):
         return ""
     at = f"step {init.step:,}" if isinstance(init.step, int) else escape(str(init.checkpoint))
     how = f"LoRA rank {t.lora_rank} on {escape(t.lora_targets)}" if t.finetune == "lora" else "every weight trains"
-    return f"<br><b>Starts from</b> run {escape(str(init.run))} at {at} · {how}"
+    return f" · <b>from run {escape(str(init.run))}</b> at {at}, {how}"
 
 
 # --------------------------------------------------------------------------------------- the objective's metrics
