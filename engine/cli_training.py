@@ -119,8 +119,14 @@ def metric_words(metrics: dict, split: str) -> list[str]:
         value = metrics.get(f"{split}_{key}")
         if value is None:
             continue
-        shown = f"{100 * value:.1f} %" if key != "perplexity" else _perplexity_text(value)
-        parts.append(f"{split} {label[0].lower()}{label[1:]} {shown}")
+        if key == "perplexity":
+            shown = _perplexity_text(value)
+        elif key == "kl":
+            shown = f"{value:.4f}"
+        else:
+            shown = f"{100 * value:.1f} %"
+        word = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "KL" stays, "Perplexity" not
+        parts.append(f"{split} {word} {shown}")
     return parts
 
 

@@ -75,6 +75,9 @@ FIELD_LABELS: dict[str, str] = {
     "objective.denoise_mask_prob": "Damaged share",
     "objective.poisson_lambda": "Mean infilled span",
     "objective.predict_fraction": "Predicted share",
+    "objective.teacher_run": "Teacher run",
+    "objective.distill_alpha": "Teacher's share of the loss",
+    "objective.distill_temperature": "Temperature",
     "train.optimizer": "Optimizer",
     "train.momentum": "Momentum",
     "train.nesterov": "Nesterov momentum",
@@ -281,6 +284,11 @@ class ObjectiveConfig:
     poisson_lambda: float = 3.0
     # permutation_lm (XLNet): the share of each factorization order that is predicted (its last part).
     predict_fraction: float = 1 / 6
+    # distillation (Hinton et al.): the finished run whose next-token distribution the student learns, the
+    # weight alpha of the teacher's (soft) loss against the text's (hard) loss, and the softening temperature.
+    teacher_run: int | str | None = None
+    distill_alpha: float = 0.5
+    distill_temperature: float = 2.0
 
     def noise_list(self) -> list[str]:
         return [n.strip() for n in self.noises.split(",") if n.strip()]
@@ -309,6 +317,12 @@ class ObjectiveConfig:
                 raise ConfigError(
                     range_message(field_label(f"objective.{key}"), getattr(self, key), 1, 64), f"objective.{key}"
                 )
+        _fraction("objective.distill_alpha", self.distill_alpha)
+        if not 0.1 <= self.distill_temperature <= 100:
+            raise ConfigError(
+                range_message(field_label("objective.distill_temperature"), self.distill_temperature, 0.1, 100),
+                "objective.distill_temperature",
+            )
         unknown = [n for n in self.noise_list() if n not in DENOISING_NOISES]
         if unknown or not self.noise_list():
             raise ConfigError(
@@ -450,13 +464,19 @@ class RunConfig:
 
     SECTIONS = ("data", "tokenizer", "model", "objective", "train")
 
-    def validate(self, *, need_data: bool = True) -> "RunConfig":
+    def validate(self, *, need_data: bool = True, need_teacher: bool = True) -> "RunConfig":
         """Raise ConfigError with a readable message for the first impossible value; return self."""
         for name in self.SECTIONS:
             if name == "data" and not need_data:
                 continue
             getattr(self, name).validate()
         check_objective_fits(self.objective, self.model)
+        info = objective_info(self.objective.name)
+        # Like the dataset, the teacher is the workspace's, chosen last: the panels' edits check without it.
+        if need_data and need_teacher and info.needs_teacher and self.objective.teacher_run in (None, ""):
+            raise ConfigError(
+                f"{info.label} learns from a trained teacher: choose a Teacher run", "objective.teacher_run"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -152,3 +152,55 @@ def trainable_words(model: nn.Module, tc: TrainConfig, human_count) -> str:
         return f"{human_count(total)} parameters"
     how = f" (LoRA rank {tc.lora_rank} on {tc.lora_targets})" if tc.finetune == "lora" else ""
     return f"{human_count(trainable)} trainable of {human_count(total)} parameters{how}"
+
+
+# ------------------------------------------------------------------------------------------ distillation's teacher
+
+
+def find_teacher(ws, cfg: RunConfig) -> Parent | None:
+    """The finished run objective.teacher_run names, for an objective that learns from one (None otherwise); a
+    ConfigError (Teacher run) when it is not there, is not a decoder, or reads a shorter context than the
+    student."""
+    if not objective_info(cfg.objective.name).needs_teacher:
+        return None
+    try:
+        run = ws.run(cfg.objective.teacher_run)
+        ck = find_checkpoint(ws, run["id"], None)
+        config = RunConfig.from_dict((read_checkpoint_meta(ck["path"]).get("meta") or {})["config"])
+    except (WorkspaceError, CheckpointError) as e:
+        raise ConfigError(f"Teacher run: {e}", "objective.teacher_run") from None
+    except (KeyError, TypeError, ConfigError) as e:
+        raise ConfigError(f"Teacher run: its checkpoint does not say how its model was built ({e})") from None
+    teacher = Parent(run, ck, config)
+    if config.model.arch != "decoder":
+        raise ConfigError(
+            f"the teacher, {teacher.words}, is {arch_words(config.model.arch)}: a decoder student learns from a "
+            "decoder teacher's next-token guesses",
+            "objective.teacher_run",
+        )
+    if cfg.model.block_size > config.model.block_size:
+        raise ConfigError(
+            f"Context length ({cfg.model.block_size}) is longer than the teacher's ({config.model.block_size}), "
+            "which cannot guess beyond its own: choose at most that",
+            "model.block_size",
+            also=("objective.teacher_run",),
+        )
+    return teacher
+
+
+def use_teacher_vocabulary(cfg: RunConfig, teacher: Parent, chosen_tokenizer: dict | None) -> RunConfig:
+    """cfg reading text with the teacher's vocabulary (the student must name the same tokens to learn the
+    teacher's guesses); ConfigError when the config chose another vocabulary (or starts from a run with one)."""
+    theirs = teacher.run["tokenizer_id"]
+    if chosen_tokenizer is not None and theirs not in (chosen_tokenizer["id"], chosen_tokenizer.get("copied_from")):
+        raise ConfigError(
+            f"the teacher, {teacher.words}, reads text with another vocabulary than this run's: distillation "
+            "needs the same tokens on both sides; leave Tokenizer empty to use the teacher's",
+            "tokenizer.tokenizer",
+            also=("objective.teacher_run",),
+        )
+    out = cfg.copy()
+    out.tokenizer = teacher.config.tokenizer
+    out.tokenizer.tokenizer = theirs
+    out.objective.teacher_run = teacher.run["id"]
+    return out

@@ -11,7 +11,7 @@ from engine import tokenizer as tk
 from engine import training_events as ev
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
-from engine.finetune import find_parent, inherit_from_parent
+from engine.finetune import find_parent, find_teacher, inherit_from_parent, use_teacher_vocabulary
 from engine.objectives.catalog import ObjectiveInfo, objective_info
 from engine.objectives.text_source import missing_specials_error
 from engine.training_data import TokenData
@@ -42,8 +42,10 @@ def prepare_run(
     ds = ws.dataset(cfg.data.dataset)
     parent = find_parent(ws, cfg.train)
     if parent is not None:
-        chosen_tok = cfg.tokenizer.tokenizer
-        cfg = inherit_from_parent(cfg, parent, ws.tokenizer(chosen_tok) if chosen_tok not in (None, "") else None)
+        cfg = inherit_from_parent(cfg, parent, _chosen_tokenizer(ws, cfg))
+    teacher = find_teacher(ws, cfg)
+    if teacher is not None:
+        cfg = use_teacher_vocabulary(cfg, teacher, _chosen_tokenizer(ws, cfg))
     tcfg = cfg.tokenizer
     need = cfg.model.block_size + 1
     # A character is at most one char token or four byte-level tokens, so a text this short is too short
@@ -57,7 +59,7 @@ def prepare_run(
         emit(ev.Progress(fraction=float(fraction), message=message))
 
     cancelled = (lambda: control.stop_requested) if control is not None else (lambda: False)
-    if parent is not None:  # the parent's vocabulary, reading this run's dataset
+    if parent is not None or teacher is not None:  # their vocabulary, reading this run's dataset
         tok = ws.tokenizer_for_dataset(tcfg.tokenizer, ds["id"], progress=progress, cancelled=cancelled)
         require_specials(info, tok)
     elif chosen:
@@ -74,7 +76,7 @@ def prepare_run(
     if n_train < need:
         raise ConfigError(_too_short(cfg, ds, f"{n_train:,} tokens"), "model.block_size")
     check_objective(ws, cfg, tok["id"])
-    _report_vocabulary(emit, tok, ds, trained_here=not chosen and parent is None)
+    _report_vocabulary(emit, tok, ds, trained_here=not chosen and parent is None and teacher is None)
     if parent is not None:
         emit(ev.Notice("info", f"starts from the weights of {parent.words}, with its model and vocabulary"))
     cfg.data.dataset = ds["id"]
@@ -85,6 +87,11 @@ def prepare_run(
     m = cfg.model
     name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def _chosen_tokenizer(ws, cfg: RunConfig) -> dict | None:
+    ref = cfg.tokenizer.tokenizer
+    return ws.tokenizer(ref) if ref not in (None, "") else None
 
 
 def check_tokenizer_dataset(tok: dict, ds: dict) -> None:

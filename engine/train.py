@@ -226,6 +226,7 @@ class _Training:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
+        self.objective.attach(self.ws, self.device)  # distillation's teacher
         torch.manual_seed(tc.seed)
         self.model = build_model(mc, self.vocab_size).to(self.device)
         parent = find_parent(self.ws, tc)

@@ -175,3 +175,27 @@ def test_an_engine_error_is_shown_in_words(qtbot, session):
     message = panel.sample.view.message
     qtbot.waitUntil(lambda: panel.sample.pending is None and message.isVisible(), timeout=SAMPLE_TIMEOUT_MS)
     assert message.text().startswith("No sample batch: ") and "objective." not in message.text()
+
+
+def test_distillation_offers_the_trained_decoder_runs_as_teachers(qtbot, tmp_path):
+    session, panel = offline_panel(qtbot, tmp_path)
+    decoder = {"model": {"arch": "decoder"}}
+    session.apply_workspace(
+        {"path": str(tmp_path), "datasets": [], "tokenizers": [], "runs": [
+            {"id": 1, "name": "big", "step": 600, "config": decoder},
+            {"id": 2, "name": "bert", "step": 300, "config": {"model": {"arch": "encoder"}}},
+            {"id": 3, "name": "untrained", "step": 0, "config": decoder},
+        ]}
+    )  # fmt: skip
+    click(qtbot, panel.buttons["distillation"])
+    assert session.config.objective.name == "distillation" and session.config.model.arch == "decoder"
+    box = panel.options.fields["teacher_run"]
+    assert [box.itemText(i) for i in range(box.count())] == ["Choose a trained run…", "1 · big (600 steps)"]
+    assert session.config.objective.teacher_run is None
+    with qtbot.waitSignal(session.configChanged, timeout=1000):
+        box.setCurrentIndex(1)
+    assert session.config.objective.teacher_run == 1
+    panel.options.fields["distill_alpha"].setValue(0.8)
+    assert session.config.objective.distill_alpha == 0.8 and not panel.options.error_line.isVisible()
+    panel.restore_defaults()  # the paper's numbers come back; the teacher, the user's choice, stays
+    assert session.config.objective.distill_alpha == 0.5 and session.config.objective.teacher_run == 1

@@ -77,6 +77,9 @@ class Objective:
 
         require_specials(self.info, source)
 
+    def attach(self, ws, device) -> None:
+        """Load what the loss needs besides the model before training starts (distillation's teacher)."""
+
     def batch(self, source: "TokenSource", batch_size: int, generator: torch.Generator, device) -> Batch:
         raise NotImplementedError
 

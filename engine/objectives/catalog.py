@@ -23,6 +23,7 @@ METRIC_LABELS: dict[str, str] = {
     "accuracy": "Token accuracy",
     "masked_accuracy": "Masked-token accuracy",
     "pair_accuracy": "Pair accuracy",
+    "kl": "KL to the teacher",
 }
 
 
@@ -41,6 +42,7 @@ class ObjectiveInfo:
     needs: tuple[str, ...] = ()
     needs_segments: bool = False  # model.n_segments >= 2 (sentence pairs)
     loss_over: str = "every token"  # what the loss averages over, so curves of different objectives can be read
+    needs_teacher: bool = False  # objective.teacher_run: a finished run it learns from (distillation)
 
 
 _ALL = (
@@ -53,6 +55,20 @@ _ALL = (
         "writes text one token at a time, as GPT does.",
         "Radford et al. 2018, GPT",
         metrics=("perplexity", "accuracy"),
+    ),
+    ObjectiveInfo(
+        "distillation",
+        "Knowledge distillation",
+        "next",
+        ("decoder",),
+        "Predict each next token as a trained teacher model would: match its whole spread of guesses, softened by "
+        "a temperature, as well as the real next token. A small student learns faster from a big model than from "
+        "the text alone.",
+        "Hinton et al. 2015, Distilling the Knowledge in a Neural Network",
+        options=("teacher_run", "distill_alpha", "distill_temperature"),
+        metrics=("perplexity", "accuracy", "kl"),
+        loss_over="every token, mixed with the teacher's guesses",
+        needs_teacher=True,
     ),
     ObjectiveInfo(
         "prefix_lm",

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 # name -> "module:class"
 _IMPLEMENTATIONS = {
     "causal_lm": "engine.objectives.causal_lm:CausalLM",
+    "distillation": "engine.objectives.distillation:Distillation",
     "prefix_lm": "engine.objectives.prefix_lm:PrefixLM",
     "permutation_lm": "engine.objectives.permutation_lm:PermutationLM",
     "masked_lm": "engine.objectives.masked_lm:MaskedLM",

@@ -30,7 +30,7 @@ def sample_batch(ws, cfg: RunConfig, *, n: int = 4, seed: int = 0, max_tokens: i
     """{"objective", "rows", "note"}: n sequences of one batch (Objective.describe's rows, each side cut to its
     first max_tokens tokens; None or 0 keeps them whole), drawn with `seed`. ConfigError (in the panels' words)
     for a config the objective cannot train, as a run would say it."""
-    cfg = cfg.copy().validate()
+    cfg = cfg.copy().validate(need_teacher=False)  # distillation's batches are causal LM's: no teacher needed
     info = objective_info(cfg.objective.name)
     ds = ws.dataset(cfg.data.dataset)
     tok, spec, ids, name, notes = _vocabulary(ws, cfg, ds, info)

@@ -28,7 +28,15 @@ from PySide6.QtWidgets import (
 
 from engine.config import ConfigError
 from engine.objectives.catalog import OBJECTIVE_CATALOG, ObjectiveInfo
-from studio.state.objective import ARCH_WORDS, Before, choose, grouped, trains_words, with_defaults
+from studio.state.objective import (
+    ARCH_WORDS,
+    Before,
+    choose,
+    grouped,
+    teacher_choices,
+    trains_words,
+    with_defaults,
+)
 from studio.widgets.form_helpers import PanelHeader
 from studio.widgets.objective_options import ObjectiveOptions
 from studio.widgets.sample_batch_view import SampleBatchBox
@@ -72,7 +80,9 @@ class ObjectivePanel(QWidget):
         splitter.setStretchFactor(0, 4)
         splitter.setStretchFactor(1, 5)
         outer.addWidget(splitter, 1)
+        self.options.teacher_choices = lambda: teacher_choices(self.session.workspace.get("runs", []))
         session.configChanged.connect(self._show_config)
+        session.workspaceChanged.connect(self._on_workspace)
         self._show_config()
 
     # ------------------------------------------------------------------------------------------------- layout
@@ -162,7 +172,7 @@ class ObjectivePanel(QWidget):
     def _options_changed(self) -> None:
         cfg = self.session.config.copy()
         for key, value in self.options.values().items():
-            setattr(cfg.objective, key, value)
+            setattr(cfg.objective, key, None if key == "teacher_run" and value == "" else value)
         try:
             cfg.validate(need_data=False)
         except ConfigError as e:
@@ -172,6 +182,9 @@ class ObjectivePanel(QWidget):
         self._clear_option_error()
         if cfg.to_dict() != self.session.config.to_dict():
             self.session.set_config(cfg)
+
+    def _on_workspace(self, *_) -> None:
+        self.options.refresh_teachers()
 
     def restore_defaults(self) -> None:
         self._clear_option_error()

@@ -128,9 +128,43 @@ OPTION_FIELDS: dict[str, FieldSpec] = {
             "The share of each random order that is predicted: its last part, each token from the ones before it "
             "in the order. The rest is context only.",
         ),
+        _option(
+            "teacher_run",
+            "choice",
+            (),
+            "The trained run whose guesses the new, usually smaller model learns from: a decoder run that reads "
+            "text with the same vocabulary, with a context at least as long. Its model is left as it is.",
+        ),
+        _option(
+            "distill_alpha",
+            "float",
+            (0.0, 1.0, 0.05, 2),
+            "How much of the loss comes from matching the teacher's guesses; the rest comes from the real next "
+            "token. 1 learns from the teacher alone.",
+        ),
+        _option(
+            "distill_temperature",
+            "float",
+            (0.1, 100.0, 0.5, 1),
+            "Softens both models' guesses before they are compared, so the teacher's second and third choices "
+            "count too. 1 compares them as they are.",
+        ),
     )
 }
 DEFAULTS = ObjectiveConfig()
+# Options the user picks for the run, not the paper: "Paper's defaults" leaves them as they are.
+USER_CHOICES = ("teacher_run",)
+
+
+def teacher_choices(runs: list[dict]) -> list[tuple[int, str]]:
+    """The runs a student can learn from, as the Teacher run list offers them: decoder runs that trained at
+    least one step, newest first ('7 · shakespeare-baby (600 steps)')."""
+    out = []
+    for run in reversed(runs):
+        model = (run.get("config") or {}).get("model") or {}
+        if (model.get("arch") or "decoder") == "decoder" and int(run.get("step") or 0) > 0:
+            out.append((int(run["id"]), f"{run['id']} · {run.get('name') or ''} ({int(run['step']):,} steps)"))
+    return out
 
 
 def option_fields(name: str) -> list[FieldSpec]:
@@ -141,6 +175,8 @@ def option_fields(name: str) -> list[FieldSpec]:
 
 def default_text(key: str) -> str:
     """The paper's default of an option in words ('0.15', 'on', 'Text infilling, Sentence permutation')."""
+    if key in USER_CHOICES:
+        return "none: choose one"
     value = getattr(DEFAULTS, key)
     if isinstance(value, bool):
         return "on" if value else "off"
@@ -160,7 +196,8 @@ def with_defaults(cfg: RunConfig, name: str) -> RunConfig:
     """cfg with objective `name`'s options back at the paper's defaults."""
     new = cfg.copy()
     for key in objective_info(name).options:
-        setattr(new.objective, key, getattr(DEFAULTS, key))
+        if key not in USER_CHOICES:
+            setattr(new.objective, key, getattr(DEFAULTS, key))
     return new
 
 

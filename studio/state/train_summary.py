@@ -122,6 +122,8 @@ METRIC_TIPS = {
     "accuracy": "The share of predicted tokens whose most likely guess was the right one.",
     "masked_accuracy": "The share of masked tokens the model guessed right (its most likely guess).",
     "pair_accuracy": "The share of pairs the model judged right; 50 % is chance.",
+    "kl": "How far the student's guesses are from the teacher's, in nats per token (KL divergence). Lower is "
+    "closer; 0 guesses exactly as the teacher does.",
 }
 
 
@@ -136,7 +138,8 @@ def run_metrics(objective: str, seen: list[str]) -> list[str]:
 def metric_caption(name: str, split: str = "val") -> str:
     """'Val masked-token accuracy' (the card's caption)."""
     label = METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
-    return f"{split.capitalize()} {label[:1].lower()}{label[1:]}"
+    word = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "KL" stays as it is
+    return f"{split.capitalize()} {word}"
 
 
 def metric_text(name: str, value: float | None) -> str:
@@ -145,6 +148,8 @@ def metric_text(name: str, value: float | None) -> str:
         return "—"
     if name in ACCURACIES or name.endswith("accuracy"):
         return f"{100 * value:.1f} %"
+    if name == "kl":
+        return f"{value:.3f} nats"
     return f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
 
 

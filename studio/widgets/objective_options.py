@@ -60,6 +60,7 @@ class ObjectiveOptions(QGroupBox):
     def __init__(self, on_change: Callable, on_defaults: Callable, parent=None):
         super().__init__("Options", parent)
         self.on_change = on_change
+        self.teacher_choices: Callable[[], list[tuple[int, str]]] = lambda: []  # the panel gives the runs
         self.fields: dict[str, QWidget] = {}
         self.labels: dict[str, QLabel] = {}
         self._label_text: dict[str, str] = {}
@@ -107,6 +108,8 @@ class ObjectiveOptions(QGroupBox):
             else:
                 w = make_field(spec, self._changed)
                 w.setMinimumWidth(110)
+            if spec.name == "teacher_run":
+                self._fill_teachers(w)
             tip = (
                 f"{spec.tooltip}\n\nThe paper's default: {default_text(spec.name)}.\n\nIn a config file or on the "
                 f"command line: objective.{spec.name}"
@@ -123,11 +126,29 @@ class ObjectiveOptions(QGroupBox):
         self.defaults_button.setVisible(bool(specs))
         self.setTitle(f"Options of {objective_info(name).label}" if name in OBJECTIVE_CATALOG else "Options")
 
+    def _fill_teachers(self, box) -> None:
+        """The Teacher run list: the runs a student can learn from, after a line asking to choose one."""
+        chosen = box.currentData() if box.count() else ""
+        box.blockSignals(True)
+        box.clear()
+        box.addItem("Choose a trained run…", "")
+        for run_id, text in self.teacher_choices():
+            box.addItem(text, run_id)
+        box.setCurrentIndex(max(0, box.findData(chosen)))
+        box.blockSignals(False)
+
+    def refresh_teachers(self) -> None:
+        """The workspace's runs changed: offer the runs it has now."""
+        if "teacher_run" in self.fields:
+            self._fill_teachers(self.fields["teacher_run"])
+
     def write(self, cfg: RunConfig) -> None:
         self._loading = True
         try:
             for key, w in self.fields.items():
                 value = getattr(cfg.objective, key)
+                if key == "teacher_run" and value is None:
+                    value = ""  # the "Choose a trained run…" line
                 if isinstance(w, NoiseChoice):
                     w.set_value(value)
                 else:
