@@ -300,6 +300,19 @@ def test_a_causal_run_shows_perplexity_and_a_pair_run_only_pair_accuracy(qtbot, 
     assert not panel.metric_plots["accuracy"].isVisible() and panel.metric_plots["pair_accuracy"].isVisible()
 
 
+def test_a_distillation_run_plots_its_kl_to_the_teacher_in_nats(qtbot, panel):
+    s = panel.session
+    run = {**_masked_run(5), "config": {"objective": {"name": "distillation", "teacher_run": 1}}}
+    s.apply_workspace({"path": "x", "datasets": [], "tokenizers": [], "runs": [run]})
+    s.select_run(5)
+    s.deliver([p.Status(state="training", run=5, step=20, max_iters=100)])
+    s.deliver([p.Eval(run=5, step=20, train_loss=2.6, val_loss=2.7, metrics={"val_kl": 0.4321, "val_accuracy": 0.3})])
+    qtbot.waitUntil(lambda: panel.metric_cards.value("kl") == "0.432 nats", timeout=2000)
+    assert panel.metric_cards.cards["kl"].caption.text() == "Val KL to the teacher"
+    plot = panel.metric_plots["kl"]
+    assert plot.isVisible() and _data(plot.curves[next(iter(plot.curves))]) == ([20.0], [0.4321])  # not a percent
+
+
 def test_run_curves_keep_each_metric_by_split_and_merge_live_with_history():
     c = RunCurves(3)
     c.add_eval(40, 2.0, {"val_masked_accuracy": 0.5})

@@ -50,6 +50,7 @@ from studio.widgets.train_cards import MetricCards, stat_cards
 # Short enough for a small plot; the run was trained before the studio kept this metric.
 NOT_RECORDED = "Not recorded for this run"
 
+PLOTTED = (*ACCURACIES, "kl")  # the metrics with a plot of their own (perplexity follows the loss plot)
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
 
@@ -437,15 +438,15 @@ class TrainingPanel(QWidget):
         self.metric_cards.set_metrics(names)
         self.metric_cards.show_values(c.last_metrics)
         for name in names:
-            if name in ACCURACIES and name not in self.metric_plots:
-                caption = metric_caption(name)
-                plot = metric_plot(f"{caption} (%)", metric_tooltip(name, None))
+            if name in PLOTTED and name not in self.metric_plots:
+                caption = metric_caption(name) + (" (%)" if name in ACCURACIES else "")
+                plot = metric_plot(caption, metric_tooltip(name, None))
                 self.metric_plots[name] = plot
                 self.small_plots.addWidget(plot)
         for name, plot in self.metric_plots.items():
             plot.setVisible(name in names)
             steps, values = c.metrics.get(f"val_{name}", ([], []))
-            plot.set_series(plot_name(plot), steps, [100 * v for v in values])
+            plot.set_series(plot_name(plot), steps, [100 * v if name in ACCURACIES else v for v in values])
             # A run evaluated without this metric (trained before it was kept) says so, not "Press Train".
             plot.set_empty_text(NOT_RECORDED if c.val_steps and not values else EMPTY_TEXT)
 
