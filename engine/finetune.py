@@ -46,27 +46,44 @@ def find_parent(ws, tc: TrainConfig) -> Parent | None:
     ref = tc.init_from.run
     if ref in (None, ""):
         return None
+    return _load_run_at(ws, ref, tc.init_from.checkpoint, "Start from run", "train.init_from")
+
+
+def _load_run_at(ws, ref, checkpoint: str | None, label: str, key: str) -> Parent:
+    """Run `ref` at `checkpoint` (None: its newest) with the config that checkpoint stored; a ConfigError
+    starting with `label` (the field's name on screen) when the run, the checkpoint or its config is not there."""
     try:
         run = ws.run(ref)
-        ck = find_checkpoint(ws, run["id"], tc.init_from.checkpoint)
+        ck = find_checkpoint(ws, run["id"], checkpoint)
         meta = read_checkpoint_meta(ck["path"]).get("meta") or {}
         config = RunConfig.from_dict(meta["config"])
     except (WorkspaceError, CheckpointError) as e:
-        raise ConfigError(f"Start from run: {e}", "train.init_from") from None
+        raise ConfigError(f"{label}: {e}", key) from None
     except (KeyError, TypeError, ConfigError) as e:
         raise ConfigError(
-            f"Start from run: the checkpoint of run {run['id']} does not say how its model was built ({e})",
-            "train.init_from",
+            f"{label}: the checkpoint of run {run['id']} does not say how its model was built ({e})", key
         ) from None
     return Parent(run, ck, config)
+
+
+def _same_vocabulary(tokenizer_id: int, chosen_tokenizer: dict | None) -> bool:
+    """Whether a chosen vocabulary (None: none chosen) is that tokenizer or a copy of it on another dataset."""
+    return chosen_tokenizer is None or tokenizer_id in (chosen_tokenizer["id"], chosen_tokenizer.get("copied_from"))
+
+
+def _reading_with(cfg: RunConfig, owner: Parent) -> RunConfig:
+    """cfg with the tokenizer section of `owner` (a parent or a teacher), naming its vocabulary by id."""
+    out = cfg.copy()
+    out.tokenizer = owner.config.tokenizer
+    out.tokenizer.tokenizer = owner.run["tokenizer_id"]
+    return out
 
 
 def inherit_from_parent(cfg: RunConfig, parent: Parent, chosen_tokenizer: dict | None) -> RunConfig:
     """cfg with the parent's model and the parent's vocabulary (its id in tokenizer.tokenizer; prepare_run
     encodes another dataset with it). ConfigError when the config chose another vocabulary, or an objective the
     parent's architecture cannot train."""
-    theirs = parent.run["tokenizer_id"]
-    if chosen_tokenizer is not None and theirs not in (chosen_tokenizer["id"], chosen_tokenizer.get("copied_from")):
+    if not _same_vocabulary(parent.run["tokenizer_id"], chosen_tokenizer):
         raise ConfigError(
             f"the run starts from {parent.words}, which reads text with its own vocabulary; leave Tokenizer "
             "empty (the parent's vocabulary is used) or start from random weights",
@@ -82,10 +99,8 @@ def inherit_from_parent(cfg: RunConfig, parent: Parent, chosen_tokenizer: dict |
             "objective.name",
             also=("train.init_from",),
         )
-    out = cfg.copy()
+    out = _reading_with(cfg, parent)
     out.model = parent.config.model
-    out.tokenizer = parent.config.tokenizer
-    out.tokenizer.tokenizer = theirs
     out.train.init_from.run = parent.run["id"]
     out.train.init_from.step = int(parent.checkpoint["step"])
     try:
@@ -163,15 +178,8 @@ def find_teacher(ws, cfg: RunConfig) -> Parent | None:
     student."""
     if not objective_info(cfg.objective.name).needs_teacher:
         return None
-    try:
-        run = ws.run(cfg.objective.teacher_run)
-        ck = find_checkpoint(ws, run["id"], None)
-        config = RunConfig.from_dict((read_checkpoint_meta(ck["path"]).get("meta") or {})["config"])
-    except (WorkspaceError, CheckpointError) as e:
-        raise ConfigError(f"Teacher run: {e}", "objective.teacher_run") from None
-    except (KeyError, TypeError, ConfigError) as e:
-        raise ConfigError(f"Teacher run: its checkpoint does not say how its model was built ({e})") from None
-    teacher = Parent(run, ck, config)
+    teacher = _load_run_at(ws, cfg.objective.teacher_run, None, "Teacher run", "objective.teacher_run")
+    config = teacher.config
     if config.model.arch != "decoder":
         raise ConfigError(
             f"the teacher, {teacher.words}, is {arch_words(config.model.arch)}: a decoder student learns from a "
@@ -191,16 +199,13 @@ def find_teacher(ws, cfg: RunConfig) -> Parent | None:
 def use_teacher_vocabulary(cfg: RunConfig, teacher: Parent, chosen_tokenizer: dict | None) -> RunConfig:
     """cfg reading text with the teacher's vocabulary (the student must name the same tokens to learn the
     teacher's guesses); ConfigError when the config chose another vocabulary (or starts from a run with one)."""
-    theirs = teacher.run["tokenizer_id"]
-    if chosen_tokenizer is not None and theirs not in (chosen_tokenizer["id"], chosen_tokenizer.get("copied_from")):
+    if not _same_vocabulary(teacher.run["tokenizer_id"], chosen_tokenizer):
         raise ConfigError(
             f"the teacher, {teacher.words}, reads text with another vocabulary than this run's: distillation "
             "needs the same tokens on both sides; leave Tokenizer empty to use the teacher's",
             "tokenizer.tokenizer",
             also=("objective.teacher_run",),
         )
-    out = cfg.copy()
-    out.tokenizer = teacher.config.tokenizer
-    out.tokenizer.tokenizer = theirs
+    out = _reading_with(cfg, teacher)
     out.objective.teacher_run = teacher.run["id"]
     return out

@@ -31,15 +31,14 @@ from studio.state.finetune import (
     trainable_text,
 )
 from studio.state.runs import objective_label
-from studio.widgets.form_helpers import BoundedDoubleSpinBox, BoundedSpinBox, MessageLine, SciSpinBox, guarded
-
-
-def _combo(items, tooltip: str) -> QComboBox:
-    box = QComboBox()
-    for value, text in items:
-        box.addItem(text, value)
-    box.setToolTip(tooltip)
-    return box
+from studio.widgets.form_helpers import (
+    BoundedDoubleSpinBox,
+    BoundedSpinBox,
+    MessageLine,
+    SciSpinBox,
+    choice_combo,
+    guarded,
+)
 
 
 class FinetuneDialog(QDialog):
@@ -77,19 +76,19 @@ class FinetuneDialog(QDialog):
 
     def _build_fields(self, form: QFormLayout, start: FinetuneChoices) -> None:
         datasets = [(d["id"], d.get("name") or str(d["id"])) for d in self.session.workspace.get("datasets", [])]
-        self.dataset_combo = _combo(
+        self.dataset_combo = choice_combo(
             datasets,
             "The text the new run learns from. Another dataset is read with this run's vocabulary; letters it "
             "never saw become the unknown token.",
         )
         self.dataset_combo.setCurrentIndex(max(0, self.dataset_combo.findData(start.dataset)))
-        self.checkpoint_combo = _combo([("latest", "latest")], "The saved weights the new run starts from.")
-        self.objective_combo = _combo(
+        self.checkpoint_combo = choice_combo([("latest", "latest")], "The saved weights the new run starts from.")
+        self.objective_combo = choice_combo(
             [(name, objective_label(name)) for name in objective_choices(self.run)],
             "What the new run learns: the objectives this run's architecture can train.",
         )
         self.objective_combo.setCurrentIndex(max(0, self.objective_combo.findData(start.objective)))
-        self.mode_combo = _combo(
+        self.mode_combo = choice_combo(
             MODES,
             "Full fine-tuning trains every weight. LoRA freezes the model and trains small low-rank updates of the "
             "chosen matrices, a few percent of the parameters; they are folded into the weights to generate.",
@@ -102,7 +101,9 @@ class FinetuneDialog(QDialog):
         self.alpha_box.setRange(0.01, 4096)
         self.alpha_box.setValue(start.lora_alpha)
         self.alpha_box.setToolTip("LoRA alpha (train.lora_alpha): the updates are scaled by alpha / rank.")
-        self.targets_combo = _combo(LORA_MATRICES, "LoRA matrices (train.lora_targets): which layers get updates.")
+        self.targets_combo = choice_combo(
+            LORA_MATRICES, "LoRA matrices (train.lora_targets): which layers get updates."
+        )
         self.steps_box = BoundedSpinBox()
         self.steps_box.setRange(1, 10_000_000)
         self.steps_box.setSingleStep(100)

@@ -16,6 +16,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QPalette, QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
+    QComboBox,
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
@@ -327,3 +328,12 @@ def disclosure_button(text: str, tooltip: str, section: QWidget) -> QToolButton:
 
     button.toggled.connect(toggled)
     return button
+
+
+def choice_combo(choices, tooltip: str) -> QComboBox:
+    """A combo box of (data, label) choices with its tooltip."""
+    combo = QComboBox()
+    for data, label in choices:
+        combo.addItem(label, data)
+    combo.setToolTip(tooltip)
+    return combo

@@ -39,7 +39,7 @@ from engine.choices import (
     TABULAR_FORMATS,
 )
 from studio.state.import_files import guess_format
-from studio.widgets.form_helpers import MessageLine, set_invalid
+from studio.widgets.form_helpers import MessageLine, choice_combo, set_invalid
 
 # The engine's choices (engine/choices.py) in the form's words.
 FORMAT_LABELS = {"txt": "Plain text", "csv": "CSV", "tsv": "TSV", "jsonl": "JSONL", "parquet": "Parquet"}
@@ -62,14 +62,6 @@ def labelled(values: tuple[str, ...], labels: dict[str, str]) -> tuple[tuple[str
 
 def split_patterns(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def _combo(choices, tip: str) -> QComboBox:
-    combo = QComboBox()
-    for data, label in choices:
-        combo.addItem(label, data)
-    combo.setToolTip(tip)
-    return combo
 
 
 class ImportOptionsForm(QWidget):
@@ -105,7 +97,7 @@ class ImportOptionsForm(QWidget):
 
     def _choice_row(self, form: QFormLayout, label: str, choices, tip: str) -> QComboBox:
         """A combo of (value, label) choices in a row of `form`; choosing one is an edit (`changed`)."""
-        combo = _combo(choices, tip)
+        combo = choice_combo(choices, tip)
         combo.currentIndexChanged.connect(self.changed)
         form.addRow(label, combo)
         return combo
@@ -113,7 +105,7 @@ class ImportOptionsForm(QWidget):
     def _build_source(self) -> QWidget:
         box, form = self._form("What to read")
         self.source_form = form
-        self.fmt_combo = _combo(
+        self.fmt_combo = choice_combo(
             FORMAT_CHOICES,
             "How to read the files. Auto goes by each file's extension (.txt, .csv, .tsv, "
             ".jsonl, .parquet; anything else is read as plain text). A folder is searched for "
