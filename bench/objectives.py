@@ -236,7 +236,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    names = [n for n in args.only.split(",") if n] or list(OBJECTIVE_CATALOG)
+    # Distillation needs a teacher run: bench/finetune.py measures it against the same student alone.
+    names = [n for n in args.only.split(",") if n] or [n for n, i in OBJECTIVE_CATALOG.items() if not i.needs_teacher]
     results, peers = [], []
     with tempfile.TemporaryDirectory() as tmp, Workspace(Path(tmp) / "ws") as ws:
         ds = ws.import_dataset([args.corpus], "shakespeare", 0.1)

@@ -31,6 +31,7 @@ def test_the_defaults_take_a_tenth_of_the_rate_and_a_quarter_of_the_steps():
     assert c.steps == 500 and c.learning_rate == pytest.approx(1e-4)
     assert default_choices(_run(4, max_iters=100)).steps == 100  # never fewer than 100
     assert "masked_lm" not in objective_choices(parent) and "prefix_lm" in objective_choices(parent)
+    assert "distillation" not in objective_choices(parent)  # it needs a teacher: the Objective panel offers it
 
 
 def test_the_choices_make_a_config_that_starts_from_the_parent():

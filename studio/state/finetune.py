@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from engine.config import ConfigError, RunConfig, lora_param_count, param_count
 from engine.format import human_count
-from engine.objectives.catalog import compatible_objectives
+from engine.objectives.catalog import OBJECTIVE_CATALOG, compatible_objectives
 from studio.state.curves import RunCurves
 
 # What each mode trains, in the dialog's words.
@@ -62,8 +62,10 @@ def default_choices(run: dict) -> FinetuneChoices:
 
 
 def objective_choices(run: dict) -> list[str]:
-    """The objectives the parent's architecture trains (a decoder cannot learn masked LM by fine-tuning)."""
-    return compatible_objectives(parent_config(run).model.arch)
+    """The objectives the parent's architecture trains (a decoder cannot learn masked LM by fine-tuning), but
+    not those that need a teacher (distillation is chosen in the Objective panel, with its teacher)."""
+    names = compatible_objectives(parent_config(run).model.arch)
+    return [n for n in names if not OBJECTIVE_CATALOG[n].needs_teacher]
 
 
 def finetune_config(run: dict, choices: FinetuneChoices) -> RunConfig:
