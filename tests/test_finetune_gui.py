@@ -76,6 +76,11 @@ def test_fine_tune_a_run_with_lora_from_the_runs_panel(qtbot, qsettings, tmp_pat
         xs = _parent_steps(train)
         assert xs == [-30, -20, -10, 0]  # its evaluations, every 10 of its 40 steps, ending where the child begins
         assert f"from run {parent}</b>" in train.summary.text() and "LoRA rank 8" in train.summary.text()
+        # A 1280x720 window still has room for the longer summary of a fine-tuned run: nothing overlaps.
+        win.resize(1280, 720)
+        qtbot.waitUntil(lambda: train.height() < 700, timeout=5_000)
+        assert train.minimumSizeHint().height() <= train.height()
+        assert train.loss_plot.geometry().bottom() < train.lr_plot.geometry().top()
         win.show_page("runs")
         row = runs._row_of(child["id"])
         assert runs.table.item(row, runs.table.columnCount() - 1).text() == f"← {parent} LoRA"

@@ -400,6 +400,17 @@ def scene_finetune_train(win, session, args):
     wait(10, lambda: win.panels["train"].loss_plot.parent_curves is not None)
 
 
+def scene_objective_distillation(win, session, args):
+    """Knowledge distillation chosen, the baby run as its teacher: the Teacher run list and the options."""
+    win.show_page("objective")
+    panel = win.panels["objective"]
+    panel.buttons["distillation"].click()
+    wait(2)
+    box = panel.options.fields["teacher_run"]
+    box.setCurrentIndex(max(0, box.findData(session.find("runs", "shakespeare-baby")["id"])))
+    wait(8, lambda: panel.sample.isVisible())
+
+
 def scene_attention(win, session, args):
     win.show_page("attention")
     panel = win.panels["attention"]
@@ -447,6 +458,7 @@ SCENES = {
     "runs": scene_runs,
     "finetune-dialog": scene_finetune_dialog,
     "finetune-train": scene_finetune_train,
+    "objective-distillation": scene_objective_distillation,
 }
 
 

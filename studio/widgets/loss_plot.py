@@ -134,7 +134,7 @@ class LossPlot(CurvePlot):
             "orange dots rise while the blue line falls, the model is memorising (overfitting)."
         )
         self.setToolTip(self.base_tooltip)
-        self.setMinimumHeight(220)
+        self.setMinimumHeight(190)  # legend and step axis fit; a 1280x720 window keeps room for the small plots
         self.parent_curves: tuple[pg.PlotDataItem, pg.PlotDataItem] | None = None
 
     def set_parent(self, label: str | None, train: tuple[list, list] = ([], []), val: tuple[list, list] = ([], [])):
@@ -181,7 +181,7 @@ def small_plot(y_label: str, name: str, color: str, parent=None, symbol: str | N
     marks each point (for values measured only at evaluations)."""
     plot = CurvePlot("step", None if y_label == name else y_label, title=name[:1].upper() + name[1:], parent=parent)
     plot.add_curve(name, color, legend=False, symbol=symbol)
-    plot.setMinimumHeight(140)
+    plot.setMinimumHeight(125)
     left = plot.getPlotItem().getAxis("left")
     left.enableAutoSIPrefix(False)  # "learning rate (x0.001)" would be cut off; show 0.002 plainly
     left.setWidth(64)
