@@ -229,8 +229,9 @@ class _Training:
         self.objective.attach(self.ws, self.device)  # distillation's teacher
         torch.manual_seed(tc.seed)
         self.model = build_model(mc, self.vocab_size).to(self.device)
-        parent = find_parent(self.ws, tc)
-        if parent is not None and not resume:  # a resumed run's own checkpoint holds every weight
+        # A resumed run's own checkpoint holds every weight: it never needs its parent (which may be deleted).
+        parent = None if resume else find_parent(self.ws, tc)
+        if parent is not None:
             load_parent_weights(self.model, parent, map_location=self.device)
         prepare_for_finetune(self.model, tc)
         self.model.train()
