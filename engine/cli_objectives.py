@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 
 from engine.objectives.catalog import GROUPS, METRIC_LABELS, OBJECTIVE_CATALOG, ObjectiveInfo
+from engine.format import lower_first
 
 _WORKSPACE_HELP = "the workspace folder (default: the studio's own, or $STUDIO_WORKSPACE)"
 _SUPERSCRIPT = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -71,7 +72,7 @@ def cmd_objectives(args) -> int:
 
 def _objective_lines(info: ObjectiveInfo, defaults: dict) -> list[str]:
     options = "  ".join(f"{key}={defaults[key]}" for key in info.options) or "none"
-    metrics = ", ".join(METRIC_LABELS[m].lower() for m in info.metrics)
+    metrics = ", ".join(lower_first(METRIC_LABELS[m]) for m in info.metrics)
     width = max(map(len, OBJECTIVE_CATALOG))
     lines = [
         f"  {info.name:<{width}}  {info.label}",
@@ -98,6 +99,9 @@ def _option_defaults() -> dict[str, str]:
     out = {}
     for f in dataclasses.fields(ObjectiveConfig):
         value = getattr(ObjectiveConfig(), f.name)
+        if value is None:  # a choice with no default: the run to learn from
+            out[f.name] = "RUN"
+            continue
         out[f.name] = (
             "true"
             if value is True

@@ -12,7 +12,7 @@ from pathlib import Path
 from engine import training_events as ev
 from engine.cli_commands import PROG, Progress, UsageError, err, loss_text, open_workspace, row_ref, when
 from engine.config import ConfigError, RunConfig, preset, unknown_prompt_message
-from engine.format import human_count, human_duration
+from engine.format import human_count, human_duration, lower_first
 from engine.objectives.catalog import METRIC_LABELS
 
 
@@ -125,8 +125,7 @@ def metric_words(metrics: dict, split: str) -> list[str]:
             shown = f"{value:.4f}"
         else:
             shown = f"{100 * value:.1f} %"
-        word = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "KL" stays, "Perplexity" not
-        parts.append(f"{split} {word} {shown}")
+        parts.append(f"{split} {lower_first(label)} {shown}")
     return parts
 
 

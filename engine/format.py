@@ -117,3 +117,8 @@ def fmt_grad(x: float | None) -> str:
 def fmt_speed(tokens_per_sec: float | None) -> str:
     """'12.3 k tok/s'; '—' before the first measure (None or 0)."""
     return UNKNOWN if not tokens_per_sec else f"{human_count(tokens_per_sec)} tok/s"
+
+
+def lower_first(label: str) -> str:
+    """A label inside a sentence: 'Token accuracy' -> 'token accuracy'; 'KL to the teacher' keeps its capitals."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]

@@ -10,7 +10,7 @@ import math
 from html import escape
 
 from engine.config import ConfigError, RunConfig, field_label, param_count
-from engine.format import human_count, plural
+from engine.format import human_count, lower_first, plural
 from engine.objectives.catalog import METRIC_LABELS, OBJECTIVE_CATALOG
 
 # The words for a run's Status.state on the panel's state line.
@@ -138,8 +138,7 @@ def run_metrics(objective: str, seen: list[str]) -> list[str]:
 def metric_caption(name: str, split: str = "val") -> str:
     """'Val masked-token accuracy' (the card's caption)."""
     label = METRIC_LABELS.get(name, name.replace("_", " ").capitalize())
-    word = label if label[1:2].isupper() else label[:1].lower() + label[1:]  # "KL" stays as it is
-    return f"{split.capitalize()} {word}"
+    return f"{split.capitalize()} {lower_first(label)}"
 
 
 def metric_text(name: str, value: float | None) -> str:
