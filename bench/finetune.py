@@ -107,7 +107,7 @@ def compare_lora(ws: Workspace, dataset: int, steps: int) -> dict:
     peer = peft_peer(source.vocab_size)
     sides = {
         "lora": (ours, lambda b: objective.loss(ours, b).loss),
-        "peer": (peer, lambda b: peer(input_ids=b.inputs["idx"], labels=_shifted(b)).loss),
+        "peer": (peer, lambda b: peer(input_ids=b.inputs["idx"], labels=_gpt2_labels(b)).loss),
         "full": (full, lambda b: objective.loss(full, b).loss),
     }
     opts = {
@@ -133,7 +133,7 @@ def compare_lora(ws: Workspace, dataset: int, steps: int) -> dict:
     }
 
 
-def _shifted(batch) -> torch.Tensor:
+def _gpt2_labels(batch) -> torch.Tensor:
     """GPT2LMHeadModel shifts its labels itself: the inputs are its labels (our targets are the inputs one place
     on), so it predicts the same tokens but the window's last."""
     return batch.inputs["idx"]

@@ -43,8 +43,8 @@ def _load_config(args, open_ws=None) -> RunConfig:
         except UnicodeDecodeError:
             raise ConfigError(f"{path} is not a text (JSON) file") from None
         cfg = RunConfig.from_json(text)
-    elif open_ws is not None and _parent_ref(args.set or []) is not None:
-        parent = open_ws().run(_parent_ref(args.set or []))
+    elif open_ws is not None and (ref := _parent_ref(args.set or [])) is not None:
+        parent = open_ws().run(ref)
         cfg = RunConfig.from_dict(parent.get("config") or {})
         cfg.train.init_from = type(cfg.train.init_from)()
     else:
@@ -155,8 +155,15 @@ def cmd_train(args) -> int:
             raise UsageError("--resume continues a run with its own config: leave out CONFIG, --preset and --set")
         cfg = None
     else:
-        cfg = _load_config(args, lambda: open_workspace(args))
-    ws = open_workspace(args)
+        opened: list = []  # the workspace, opened once: for a parent's config first, else after the config
+
+        def workspace():
+            if not opened:
+                opened.append(open_workspace(args))
+            return opened[0]
+
+        cfg = _load_config(args, workspace)
+    ws = opened[0] if cfg is not None and opened else open_workspace(args)
     if cfg is None:
         resumed = _run_with_checkpoint(ws, args.resume, resumable=True)
     else:
