@@ -1,6 +1,6 @@
 """`studio-engine`'s playground commands for runs that do not only continue a text: `fill-mask` (masked-LM
-encoders), `infill` (span-corruption runs and masked-LM encoders) and `score-pair` (runs trained with next-sentence
-or sentence-order prediction). engine/cli.py adds them with `add_commands`; text to text for encoder-decoder runs
+encoders), `infill` (span-corruption runs and masked-LM encoders), `score-pair` (runs trained with next-sentence
+or sentence-order prediction) and `classify` (classification runs). engine/cli.py adds them with `add_commands`; text to text for encoder-decoder runs
 is `generate`.
 
 Each prints its answer on stdout (one line per blank, then the whole text; or the score in words) and which
@@ -38,6 +38,10 @@ def add_commands(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("--a", required=True, metavar="TEXT", help="the first text")
     p.add_argument("--b", required=True, metavar="TEXT", help="the second text")
     p.set_defaults(func=cmd_score_pair)
+
+    p = _command(sub, common, "classify", "each class's probability for a text (classification runs)")
+    p.add_argument("--text", required=True, help="the text to classify")
+    p.set_defaults(func=cmd_classify)
 
 
 def _command(sub, common, name: str, what: str) -> argparse.ArgumentParser:
@@ -107,5 +111,20 @@ def cmd_score_pair(args) -> int:
 
     out = score_pair(ws, run["id"], args.a, args.b, args.checkpoint, device=args.device)
     print(out["words"])
+    _answered_by(out)
+    return 0
+
+
+def cmd_classify(args) -> int:
+    if not args.text.strip():
+        raise UsageError("--text needs some text")
+    ws = open_workspace(args)
+    run = ws.run(row_ref(args.run))
+    from engine.infer_classify import class_lines, classify
+
+    out = classify(ws, run["id"], args.text, args.checkpoint, device=args.device)
+    print("\n".join(class_lines(out)))
+    if out["cut"]:
+        err(f"the text was cut to the model's context ({out['n_tokens']} tokens)")
     _answered_by(out)
     return 0

@@ -67,6 +67,7 @@ class _TrainPrinter:
         self.progress = Progress()
         self.tty = sys.stderr.isatty()
         self.last_state = None
+        self.confusion = None  # the last evaluation's, for a classification run
 
     def __call__(self, event: ev.Event) -> None:
         match event:
@@ -82,6 +83,7 @@ class _TrainPrinter:
                     )
                     sys.stderr.flush()
             case ev.Evaluation():
+                self.confusion = event.metrics.get("val_confusion", self.confusion)
                 self.clear_line()
                 speed = f" ({human_count(self.tokens_per_sec)} tok/s)" if self.tokens_per_sec else ""
                 print(
@@ -123,10 +125,23 @@ def metric_words(metrics: dict, split: str) -> list[str]:
             shown = _perplexity_text(value)
         elif key == "kl":
             shown = f"{value:.4f}"
+        elif key == "macro_f1":
+            shown = f"{value:.3f}"
         else:
             shown = f"{100 * value:.1f} %"
         parts.append(f"{split} {lower_first(label)} {shown}")
     return parts
+
+
+def confusion_table(matrix: list[list[int]], classes: list[str]) -> str:
+    """The validation confusion matrix as text: a row per true class, a column per predicted one."""
+    names = [str(c) for c in classes] or [str(i) for i in range(len(matrix))]
+    corner = "true \\ predicted"
+    first = max(len(corner), *(len(n) for n in names))
+    width = max(*(len(n) for n in names), *(len(f"{v:,}") for row in matrix for v in row))
+    head = corner.ljust(first) + "".join(f"  {n:>{width}}" for n in names)
+    rows = [names[i].ljust(first) + "".join(f"  {v:>{width},}" for v in row) for i, row in enumerate(matrix)]
+    return "\n".join(["confusion matrix on the validation split:", head, *rows])
 
 
 def _perplexity_text(value: float) -> str:
@@ -198,6 +213,9 @@ def cmd_train(args) -> int:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+    if printer.confusion:
+        classes = ws.run(run["id"])["config"]["objective"]["classes"]
+        print(confusion_table(printer.confusion, classes), flush=True)
     print(run["id"], flush=True)
     return 1 if state == "failed" else 0
 

@@ -37,6 +37,9 @@ FINETUNE_MODES = ("full", "lora")
 # LoRA's matrices: "attention" adapts the query/key/value and output projections (cross-attention's too),
 # "mlp" the feed-forward layers, "all" both.
 LORA_TARGETS = ("attention", "mlp", "all")
+# classification: which position's output the class is read from; "auto" is [CLS] (the first token) on an encoder
+# whose vocabulary has it, the last real token on a decoder, and the mean otherwise.
+POOLINGS = ("auto", "first", "last", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -62,6 +65,7 @@ FIELD_LABELS: dict[str, str] = {
     "model.n_decoder_layer": "Decoder layers",
     "model.n_segments": "Segments",
     "model.norm_position": "Norm position",
+    "model.n_classes": "Classes",
     "objective.name": "Objective",
     "objective.mask_prob": "Masked share",
     "objective.mask_token_share": "Of those, shown as [MASK]",
@@ -78,6 +82,8 @@ FIELD_LABELS: dict[str, str] = {
     "objective.teacher_run": "Teacher run",
     "objective.distill_alpha": "Teacher's share of the loss",
     "objective.distill_temperature": "Temperature",
+    "objective.pooling": "Read the class from",
+    "objective.classes": "Class names",
     "train.optimizer": "Optimizer",
     "train.momentum": "Momentum",
     "train.nesterov": "Nesterov momentum",
@@ -209,6 +215,9 @@ class ModelConfig:
     n_segments: int = 0
     # "pre": x + f(norm(x)) (GPT-2, LLaMA); "post": norm(x + f(x)) (the original Transformer, BERT).
     norm_position: str = "pre"
+    # classification: a head of this many classes on the pooled output; 0 none. Written by the engine from the
+    # labelled dataset (objective.classes), so a checkpoint knows the shape of its head.
+    n_classes: int = 0
 
     @property
     def decoder_layers(self) -> int:
@@ -237,6 +246,7 @@ class ModelConfig:
         _int_range("model.n_layer", self.n_layer, 1, 256)
         _int_range("model.n_decoder_layer", self.n_decoder_layer, 0, 256)
         _int_range("model.n_segments", self.n_segments, 0, 16)
+        _int_range("model.n_classes", self.n_classes, 0, 4096)
         _int_range("model.n_head", self.n_head, 1, 256)
         _int_range("model.n_embd", self.n_embd, 1, 65536)
         _int_range("model.block_size", self.block_size, 2, 1 << 20)
@@ -289,12 +299,17 @@ class ObjectiveConfig:
     teacher_run: int | str | None = None
     distill_alpha: float = 0.5
     distill_temperature: float = 2.0
+    # classification: where the class is read from (POOLINGS), and the class names, in the order of the head's
+    # outputs (written by the engine from the dataset's labels when the run is made).
+    pooling: str = "auto"
+    classes: list[str] = field(default_factory=list)
 
     def noise_list(self) -> list[str]:
         return [n.strip() for n in self.noises.split(",") if n.strip()]
 
     def validate(self) -> None:
         _choice("objective.name", self.name, OBJECTIVES)
+        _choice("objective.pooling", self.pooling, POOLINGS)
         for key in ("mask_prob", "noise_density", "denoise_mask_prob", "predict_fraction"):
             _fraction(f"objective.{key}", getattr(self, key), open_low=True)
         for key in ("mask_token_share", "random_token_share", "fim_rate"):
@@ -569,6 +584,10 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"{field_label(path)} must be text, not {value!r}", path)
         return value
+    if isinstance(default, list):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{field_label(path)} must be a list of texts, not {value!r}", path)
+        return list(value)
     # Fields whose default is None accept an id (int) or a name (str) or null.
     if value is None or isinstance(value, (int, str)) and not isinstance(value, bool):
         return value

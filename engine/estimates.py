@@ -57,6 +57,8 @@ def param_count(m: ModelConfig, vocab_size: int) -> int:
         total += m.block_size * E
     if not m.tie_embeddings:
         total += V * E
+    if m.n_classes:
+        total += m.n_classes * (E + 1)  # the classification head (engine/model_classifier.py), always with a bias
     return total
 
 

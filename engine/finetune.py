@@ -18,6 +18,7 @@ import torch.nn as nn
 from engine.checkpoint import CheckpointError, find_checkpoint, load_model_state, read_checkpoint_meta
 from engine.config import ConfigError, RunConfig, TrainConfig
 from engine.lora import LORA_KEYS, adapt, merged_state
+from engine.model_classifier import HEAD
 from engine.model_encoders import CrossAttention
 from engine.objectives.catalog import objective_info
 from engine.model_parts import MLP, SelfAttention, SwiGLU
@@ -123,18 +124,23 @@ def parent_state(parent: Parent, map_location="cpu") -> dict[str, torch.Tensor]:
 
 
 def load_parent_weights(model: nn.Module, parent: Parent, map_location="cpu") -> None:
-    """Load the parent's weights into the child's (not yet adapted) model, strictly; a CheckpointError in the
+    """Load the parent's weights into the child's (not yet adapted) model, strictly but for a classification
+    head (a parent without one, or with one of other classes, leaves the child's new); a CheckpointError in the
     user's words when they do not fit."""
     state = parent_state(parent, map_location)
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
+    head = f"{HEAD}."
+    state = {
+        k: v for k, v in state.items() if not k.startswith(head) or (k in expected and expected[k].shape == v.shape)
+    }
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith(head))
     wrong = [k for k, t in expected.items() if k in state and state[k].shape != t.shape]
     if missing or wrong or set(state) - set(expected):
         raise CheckpointError(
             f"the weights of {parent.words} do not fit this run's model "
             f"({', '.join((missing + wrong)[:3]) or 'extra tensors'}); start it from a run of the same model"
         )
-    model.load_state_dict(state, strict=True)
+    model.load_state_dict(state, strict=not any(k.startswith(head) for k in set(expected) - set(state)))
 
 
 def _lora_filter(targets: str):
@@ -149,7 +155,11 @@ def prepare_for_finetune(model: nn.Module, tc: TrainConfig) -> list[str]:
         return []
     for p in model.parameters():
         p.requires_grad_(False)
-    return adapt(model, _lora_filter(tc.lora_targets), tc.lora_rank, tc.lora_alpha, tc.lora_dropout)
+    adapted = adapt(model, _lora_filter(tc.lora_targets), tc.lora_rank, tc.lora_alpha, tc.lora_dropout)
+    if hasattr(model, HEAD):  # a new classification head learns whole, as PEFT's modules_to_save
+        for p in getattr(model, HEAD).parameters():
+            p.requires_grad_(True)
+    return adapted
 
 
 def build_run_model(build, cfg: RunConfig, vocab_size: int) -> nn.Module:

@@ -41,6 +41,10 @@ def run_words(loaded: "LoadedRun") -> str:
 def run_modes(loaded: "LoadedRun") -> list[str]:
     """The playground modes the run supports, by their button names, the one it is made for first."""
     arch, objective = loaded.arch, loaded.objective
+    if objective == "classification":  # a decoder's or encoder-decoder's LM head still writes (its parent's)
+        return ["Classify"] + (
+            [] if arch == "encoder" else ["Text to text" if arch == "encoder-decoder" else "Continue a text"]
+        )
     if arch == "encoder":
         return (["Fill mask"] if objective in MASKED_LM else []) + (["Score a pair"] if objective in PAIR_TASKS else [])
     first = ["Infill"] if objective == "span_corruption" else []

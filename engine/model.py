@@ -25,6 +25,7 @@ import torch.nn as nn
 
 from engine.config import ConfigError, ModelConfig
 from engine.model_encoders import Encoder, EncoderDecoder, EncoderDecoderCache
+from engine.model_classifier import add_classifier
 from engine.model_parts import (
     MLP,
     Block,
@@ -66,13 +67,18 @@ __all__ = [
 
 
 def build_model(cfg: ModelConfig, vocab_size: int) -> nn.Module:
-    """The model of cfg.arch: GPT, Encoder or EncoderDecoder."""
+    """The model of cfg.arch: GPT, Encoder or EncoderDecoder, with a classification head when n_classes > 0."""
     cfg.validate()
+    model: nn.Module
     if cfg.arch == "encoder":
-        return Encoder(cfg, vocab_size)
-    if cfg.arch == "encoder-decoder":
-        return EncoderDecoder(cfg, vocab_size)
-    return GPT(cfg, vocab_size)
+        model = Encoder(cfg, vocab_size)
+    elif cfg.arch == "encoder-decoder":
+        model = EncoderDecoder(cfg, vocab_size)
+    else:
+        model = GPT(cfg, vocab_size)
+    if cfg.n_classes:
+        add_classifier(model, cfg.n_classes)
+    return model
 
 
 def check_vocab(vocab_size: int) -> None:
@@ -121,6 +127,13 @@ class GPT(TransformerBase):
         if "ln_f" in self.transformer:
             x = self.transformer.ln_f(x)
         return self.lm_head(x)
+
+    def hidden_states(self, idx: torch.Tensor, key_padding: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, E): the last block's output after the final norm, the vector each position's logits come from."""
+        x, pos = self.embed(idx)
+        for block in self.transformer.h:
+            x, _ = block(x, pos, None, key_padding=key_padding)
+        return self.transformer.ln_f(x) if "ln_f" in self.transformer else x
 
     def forward(
         self,

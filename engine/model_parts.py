@@ -405,7 +405,10 @@ class TransformerBase(nn.Module):
         if self.cfg.pos_encoding == "learned":
             x = x + self.transformer.wpe(pos.index)  # (T, E) broadcast over B
         elif self.cfg.pos_encoding == "sinusoidal":
-            x = x + self.pos_table[pos.index].to(x.dtype)  # (T, E) broadcast over B
+            # The fixed table's entries are of size ~0.7 and the embeddings start at 0.02: unscaled, the positions
+            # drown the tokens and the model learns only the unigram (the 2017 preset stayed at its loss). The
+            # paper multiplies the embeddings by sqrt(n_embd) (section 3.4), which gives the tokens a fair share.
+            x = x * math.sqrt(self.cfg.n_embd) + self.pos_table[pos.index].to(x.dtype)  # (T, E) broadcast over B
         return x
 
     def init_weights(self, stacks: dict[str, int]) -> None:

@@ -13,6 +13,7 @@ from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
 from engine.finetune import find_parent, find_teacher, inherit_from_parent, use_teacher_vocabulary
 from engine.objectives.catalog import ObjectiveInfo, objective_info
+from engine.objectives.classification import dataset_classes
 from engine.objectives.text_source import missing_specials_error
 from engine.training_data import TokenData
 
@@ -46,6 +47,8 @@ def prepare_run(
     teacher = find_teacher(ws, cfg)
     if teacher is not None:
         cfg = use_teacher_vocabulary(cfg, teacher, _chosen_tokenizer(ws, cfg))
+    if objective_info(cfg.objective.name).needs_labels:
+        cfg = with_classes(cfg, dataset_classes(ws, ds["id"]))
     tcfg = cfg.tokenizer
     need = cfg.model.block_size + 1
     # A character is at most one char token or four byte-level tokens, so a text this short is too short
@@ -87,6 +90,15 @@ def prepare_run(
     m = cfg.model
     name = name or f"{ds['name']} {m.n_layer}L-{m.n_head}H-{m.n_embd}"
     return ws.create_run(name, cfg.to_dict(), ds["id"], tok["id"])
+
+
+def with_classes(cfg: RunConfig, classes: list[str]) -> RunConfig:
+    """cfg with the dataset's class names and a head of that many outputs (written before the run exists, so the
+    run's checkpoints know their head)."""
+    out = cfg.copy()
+    out.objective.classes = list(classes)
+    out.model.n_classes = len(classes)
+    return out.validate()
 
 
 def _chosen_tokenizer(ws, cfg: RunConfig) -> dict | None:

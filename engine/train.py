@@ -444,18 +444,20 @@ class _Training:
         # The same batches at every evaluation, so the curve shows learning only.
         gen = torch.Generator().manual_seed(tc.seed + _EVAL_SEED_OFFSET[split])
         total = torch.zeros((), device=self.device)
+        n_batches = 0
         sums: dict[str, list[torch.Tensor]] = {}
-        for _ in range(tc.eval_iters):
-            batch = self.objective.batch(source, tc.batch_size, gen, self.device)
+        for batch in self.objective.eval_batches(source, tc.batch_size, tc.eval_iters, gen, self.device):
             with autocast_context(self.device, self.amp_dtype):
                 out = self.objective.loss(self.model, batch, 0.0)
             total += out.loss.float()
+            n_batches += 1
             for key, (part, count) in out.stats.items():
-                acc = sums.setdefault(key, [torch.zeros((), device=self.device), torch.zeros((), device=self.device)])
-                acc[0] += part.float()
-                acc[1] += count.float()
-        return (total / tc.eval_iters).item(), metric_values(
-            split, {k: (s.item(), c.item()) for k, (s, c) in sums.items()}
+                zero = torch.zeros((), device=self.device)
+                acc = sums.setdefault(key, [zero, zero])
+                acc[0] = acc[0] + part.float()  # a count or a matrix (classification's confusion)
+                acc[1] = acc[1] + count.float()
+        return (total / max(1, n_batches)).item(), metric_values(
+            split, {k: (s.tolist(), c.item()) for k, (s, c) in sums.items()}
         )
 
     def checkpoint_meta(self) -> dict:

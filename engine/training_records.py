@@ -23,12 +23,17 @@ ATTENTION_DIR = "attention"  # under run_dir: attention/step-NNNNNNNN.npz
 METRICS_FLUSH_S = 1.0
 
 
-def metric_values(split: str, sums: dict[str, tuple[float, float]]) -> dict[str, float]:
+def metric_values(split: str, sums: dict[str, tuple]) -> dict:
     """The objective's metrics of a split from its summed statistics (LossOut.stats), in the catalog's order:
     "lm_loss" (summed token losses, tokens) gives "<split>_perplexity", an accuracy (correct, total)
-    "<split>_<its name>" as a fraction. A statistic with nothing counted, or too large to write, is left out."""
-    out = {}
+    "<split>_<its name>" as a fraction, "confusion" (a matrix) accuracy, macro-F1 and the matrix. A statistic
+    with nothing counted, or too large to write, is left out."""
+    out: dict = {}
+    if "confusion" in sums:
+        out.update(confusion_metrics(split, sums["confusion"][0]))
     for key in METRIC_LABELS:
+        if f"{split}_{key}" in out:
+            continue
         part, count = sums.get("lm_loss" if key == "perplexity" else key, (0.0, 0.0))
         if not count > 0:
             continue
@@ -39,6 +44,28 @@ def metric_values(split: str, sums: dict[str, tuple[float, float]]) -> dict[str,
             value = math.exp(value)
         if math.isfinite(value):
             out[f"{split}_{key}"] = value
+    return out
+
+
+def confusion_metrics(split: str, confusion: list[list[float]]) -> dict:
+    """Accuracy, macro-F1 and, for the validation split, the matrix itself ("val_confusion", whole counts; rows the
+    true class, columns the predicted one) of a classification evaluation. Macro-F1 averages the F1 of every class that occurs in
+    the split or is predicted there, so a class the split lacks neither helps nor hurts."""
+    m = [[int(round(v)) for v in row] for row in confusion]
+    total = sum(map(sum, m))
+    if not total:
+        return {}
+    f1s = []
+    for k in range(len(m)):
+        tp, actual, predicted = m[k][k], sum(m[k]), sum(row[k] for row in m)
+        if actual or predicted:
+            f1s.append(2 * tp / (actual + predicted))
+    out: dict = {
+        f"{split}_class_accuracy": sum(m[k][k] for k in range(len(m))) / total,
+        f"{split}_macro_f1": sum(f1s) / len(f1s),
+    }
+    if split == "val":
+        out["val_confusion"] = m
     return out
 
 

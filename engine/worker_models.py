@@ -94,7 +94,7 @@ class ModelHandlers:
                             train_loss=float(event.train_loss),
                             val_loss=event.val_loss,
                             elapsed_s=float(event.elapsed_s),
-                            metrics={str(k): float(v) for k, v in event.metrics.items()},
+                            metrics={str(k): v if isinstance(v, list) else float(v) for k, v in event.metrics.items()},
                         )
                     )
                 case ev.Progress():

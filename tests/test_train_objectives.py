@@ -114,8 +114,14 @@ def _train(ws, cfg):
     return run["id"], state, events
 
 
-# Distillation needs a teacher run: tests/test_distillation.py trains it.
-CASES = [(name, arch) for name, info in OBJECTIVE_CATALOG.items() for arch in info.archs if not info.needs_teacher]
+# Distillation needs a teacher run (tests/test_distillation.py trains it), classification labelled texts
+# (tests/test_classification.py).
+CASES = [
+    (name, arch)
+    for name, info in OBJECTIVE_CATALOG.items()
+    for arch in info.archs
+    if not info.needs_teacher and not info.needs_labels
+]
 
 
 @pytest.mark.parametrize("name,arch", CASES, ids=[f"{n}-{a}" for n, a in CASES])

@@ -16,7 +16,7 @@ Rules every objective keeps:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 import torch
 
@@ -80,8 +80,21 @@ class Objective:
     def attach(self, ws, device) -> None:
         """Load what the loss needs besides the model before training starts (distillation's teacher)."""
 
+    def read_dataset(self, ws, dataset_id, tok, spec) -> None:
+        """Read what the objective draws from the dataset itself rather than from the token stream (the labelled
+        texts of classification), with the vocabulary `tok` (its spec dict). attach() does it for a run; the
+        sample-batch view calls it with the vocabulary it shows."""
+
     def batch(self, source: "TokenSource", batch_size: int, generator: torch.Generator, device) -> Batch:
         raise NotImplementedError
+
+    def eval_batches(
+        self, source: "TokenSource", batch_size: int, eval_iters: int, generator: torch.Generator, device
+    ) -> Iterator[Batch]:
+        """The batches an evaluation averages over: eval_iters drawn from `generator` (fixed by the caller, so
+        every evaluation reads the same ones)."""
+        for _ in range(eval_iters):
+            yield self.batch(source, batch_size, generator, device)
 
     def loss(self, model, batch: Batch, label_smoothing: float = 0.0) -> LossOut:
         raise NotImplementedError

@@ -16,6 +16,7 @@ GROUPS: dict[str, str] = {
     "blanks": "Fill in the blanks",
     "repair": "Repair damaged text",
     "pairs": "Judge two sentences",
+    "classes": "Sort texts into classes",
 }
 # Plain names of the metrics objectives report (besides the loss); the Train and Runs panels show these.
 METRIC_LABELS: dict[str, str] = {
@@ -24,6 +25,8 @@ METRIC_LABELS: dict[str, str] = {
     "masked_accuracy": "Masked-token accuracy",
     "pair_accuracy": "Pair accuracy",
     "kl": "KL to the teacher",
+    "class_accuracy": "Accuracy",
+    "macro_f1": "Macro-F1",
 }
 
 
@@ -43,6 +46,7 @@ class ObjectiveInfo:
     needs_segments: bool = False  # model.n_segments >= 2 (sentence pairs)
     loss_over: str = "every token"  # what the loss averages over, so curves of different objectives can be read
     needs_teacher: bool = False  # objective.teacher_run: a finished run it learns from (distillation)
+    needs_labels: bool = False  # a dataset imported with a label column (classification)
 
 
 _ALL = (
@@ -189,6 +193,19 @@ _ALL = (
         needs=("mask", "cls", "sep"),
         needs_segments=True,
         loss_over="the masked tokens plus the pair's label",
+    ),
+    ObjectiveInfo(
+        "classification",
+        "Classification",
+        "classes",
+        ("encoder", "decoder", "encoder-decoder"),
+        "Read a whole text and name its class, learned from texts that carry a label (a column picked at import). "
+        "Start it from a pre-trained run and it learns from far fewer examples.",
+        "Devlin et al. 2019, BERT (fine-tuning); Radford et al. 2018, GPT",
+        options=("pooling",),
+        metrics=("class_accuracy", "macro_f1"),
+        loss_over="each text's label",
+        needs_labels=True,
     ),
 )
 

@@ -24,6 +24,7 @@ _IMPLEMENTATIONS = {
     "sop": "engine.objectives.pairs:SentenceOrder",
     "masked_lm+nsp": "engine.objectives.pairs:MaskedLMNextSentence",
     "masked_lm+sop": "engine.objectives.pairs:MaskedLMSentenceOrder",
+    "classification": "engine.objectives.classification:Classification",
 }
 assert set(_IMPLEMENTATIONS) == set(OBJECTIVE_NAMES), "every catalog entry has an implementation"
 

@@ -39,6 +39,7 @@ def sample_batch(ws, cfg: RunConfig, *, n: int = 4, seed: int = 0, max_tokens: i
     source = TokenSource.from_tokenizer(tok, spec, ids)
     objective = get_objective(cfg)
     objective.check(source)
+    objective.read_dataset(ws, ds["id"], tok, spec)
     generator = torch.Generator().manual_seed(int(seed))
     batch = objective.batch(source, max(1, min(int(n), MAX_SEQUENCES)), generator, torch.device("cpu"))
     rows = objective.describe(batch, source, lambda i: tk.display_token(tok, int(i)))

@@ -82,6 +82,7 @@ class TokenSource:
         self.ordinary = torch.from_numpy(np.flatnonzero(real & ~self.is_special).astype(np.int64))
         self._special_t = torch.from_numpy(self.is_special.copy())
         self._doc_ends: np.ndarray | None = None
+        self.split: str | None = None  # "train" or "val" for a workspace split (classification reads its texts)
 
     # ----------------------------------------------------------------------------------------- construction
     @classmethod
@@ -108,7 +109,9 @@ class TokenSource:
         files = ws.token_files(tokenizer_id)
         data = TokenData(files[split], files["dtype"])
         tok = ws.load_tokenizer(tokenizer_id)
-        return cls.from_tokenizer(tok, ws.tokenizer(tokenizer_id)["spec"], data, int(files["vocab_size"]))
+        source = cls.from_tokenizer(tok, ws.tokenizer(tokenizer_id)["spec"], data, int(files["vocab_size"]))
+        source.split = split
+        return source
 
     def with_ids(self, ids: np.ndarray | TokenData) -> "TokenSource":
         """A source over other ids of the same vocabulary (a sample text, the other split)."""

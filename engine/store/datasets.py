@@ -164,6 +164,31 @@ class DatasetMethods:
             raise WorkspaceError(f"cannot read dataset {ref!r}: {e.strerror or e}") from None
         return out
 
+    def labelled_documents(self, ref: int | str, split: str = "train") -> tuple[list[str], list[Any]]:
+        """(texts, labels) of every document of a split that carries a label (a classification run reads them
+        whole); ([], []) for a dataset imported without a label column."""
+        train, val = self.dataset_files(ref)
+        path = train if split == "train" else val
+        labels_path = path.with_name(f"{split}.labels.jsonl")
+        if not labels_path.exists():
+            return [], []
+        spans = self.document_spans(ref, split)
+        texts, labels = [], []
+        try:
+            with open(labels_path, encoding="utf-8") as lf, open(path, "rb") as f:
+                data = f.read()
+                for (a, b), line in zip(spans, lf, strict=False):
+                    label = json.loads(line)
+                    if label is None:
+                        continue
+                    texts.append(data[a:b].decode("utf-8", "replace").strip("\n"))
+                    labels.append(label)
+        except (OSError, ValueError) as e:
+            raise WorkspaceError(
+                f"cannot read the labels of dataset {ref!r}: {getattr(e, 'strerror', None) or e}"
+            ) from None
+        return texts, labels
+
     def document_spans(self, ref: int | str, split: str = "train") -> np.ndarray:
         """[[start, end), ...] byte ranges of a split's documents (separators included at the end)."""
         train, val = self.dataset_files(ref)

@@ -164,4 +164,11 @@ def _metrics_json(row: dict) -> str | None:
     metrics = row.get(METRIC_JSON) or {}
     if not metrics:
         return None
-    return json.dumps({str(k): finite_or_none(float(v)) if v is not None else None for k, v in metrics.items()})
+    return json.dumps({str(k): _metric_json_value(v) for k, v in metrics.items()})
+
+
+def _metric_json_value(v):
+    """A number (finite or None), or a classification's confusion matrix (lists of whole counts) as it is."""
+    if isinstance(v, (list, tuple)):
+        return [[int(c) for c in row] for row in v]
+    return finite_or_none(float(v)) if v is not None else None
