@@ -37,7 +37,7 @@ else:  # 3.10: the decorator only informs type checkers
         return lambda fn: fn
 
 
-PROTOCOL_VERSION = "1.6"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.7"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -574,6 +574,23 @@ class ScorePairReply(Reply):
     task: str = ""  # "nsp" | "sop"
     prob: float = 0.0  # P(B follows A) for nsp, P(in order) for sop
     words: str = ""  # the answer in a sentence
+
+
+@message("classify_request")
+class ClassifyRequest(Message):
+    """(1.7) Each class's probability for a text, by a run trained with the classification objective."""
+
+    run: int | str = 0
+    checkpoint: str | None = None
+    text: str = ""
+
+
+@message("classify_reply")
+class ClassifyReply(Reply):
+    classes: list = field(default_factory=list)  # [[class name, probability], ...], the likeliest first
+    label: str = ""  # the likeliest class
+    n_tokens: int = 0  # tokens the model read
+    cut: bool = False  # the text was longer than the model's context and was cut
 
 
 # ---------------------------------------------------------------------------------------------- broadcasts

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 class PlaygroundHandlers:
-    """fill_mask_request, infill_request and score_pair_request; uses Engine's ws(), send() and _enqueue()."""
+    """fill_mask_request, infill_request, score_pair_request and classify_request; uses Engine's ws(), send() and _enqueue()."""
 
     def _handle_fill_mask_request(self, msg: p.FillMaskRequest) -> None:
         def run(job: Job) -> None:
@@ -52,5 +52,18 @@ class PlaygroundHandlers:
 
             out = score_pair(self.ws(), msg.run, msg.a, msg.b, msg.checkpoint)
             self.send(p.ScorePairReply(parent=msg.id, task=out["task"], prob=out["prob"], words=out["words"]))
+
+        self._enqueue(msg, run, read_only=True)
+
+    def _handle_classify_request(self, msg: p.ClassifyRequest) -> None:
+        def run(job: Job) -> None:
+            from engine.infer_classify import classify
+
+            out = classify(self.ws(), msg.run, msg.text, msg.checkpoint)
+            self.send(
+                p.ClassifyReply(
+                    parent=msg.id, classes=out["classes"], label=out["label"], n_tokens=out["n_tokens"], cut=out["cut"]
+                )
+            )
 
         self._enqueue(msg, run, read_only=True)

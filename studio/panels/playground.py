@@ -38,7 +38,7 @@ from studio.state.playground_modes import modes_line, pair_task, run_kind, run_m
 from studio import theme
 from studio.widgets.form_helpers import MessageLine, PanelHeader, guarded
 from studio.widgets.playground_details import TokenDetails
-from studio.widgets.playground_modes import FillMaskPage, InfillPage, ModeBar, ModePage, PairPage
+from studio.widgets.playground_modes import ClassifyPage, FillMaskPage, InfillPage, ModeBar, ModePage, PairPage
 from studio.widgets.playground_output import OutputPane, RunChooser, TokenText
 from studio.widgets.playground_settings import GenerationSettings
 
@@ -137,7 +137,7 @@ class PlaygroundPanel(QWidget):
                 "Playground",
                 "Try a trained model. One that predicts the next token writes the rest of a text, one token at a "
                 "time (click a written token to see what it was thinking there); others fill in blanks or gaps, "
-                "turn one text into another, or judge two texts.",
+                "turn one text into another, judge two texts, or name the class of a text.",
             )
         )
         root.addLayout(self._build_top())
@@ -150,6 +150,7 @@ class PlaygroundPanel(QWidget):
             "fill_mask": FillMaskPage(),
             "infill": InfillPage(),
             "pair": PairPage(),
+            "classify": ClassifyPage(),
         }
         for page in self.mode_pages.values():
             page.askPressed.connect(lambda page=page: self.ask(page))

@@ -43,6 +43,7 @@ from studio.state.train_summary import (
     status_text,
 )
 from studio.widgets.form_helpers import MessageLine, PanelHeader
+from studio.widgets.confusion_view import ConfusionView
 from studio.widgets.parent_curves import load_parent_curves
 from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
@@ -50,7 +51,7 @@ from studio.widgets.train_cards import MetricCards, stat_cards
 # Short enough for a small plot; the run was trained before the studio kept this metric.
 NOT_RECORDED = "Not recorded for this run"
 
-PLOTTED = (*ACCURACIES, "kl")  # the metrics with a plot of their own (perplexity follows the loss plot)
+PLOTTED = (*ACCURACIES, "macro_f1", "kl")  # the metrics with a plot of their own (perplexity follows the loss plot)
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
 
@@ -188,6 +189,9 @@ class TrainingPanel(QWidget):
         small.addWidget(self.grad_plot)
         self.small_plots = small
         self.metric_plots: dict[str, CurvePlot] = {}  # one per accuracy the shown run reports, made when first needed
+        self.confusion_view = ConfusionView()  # a classification run's latest validation confusion matrix
+        self.confusion_view.hide()
+        small.addWidget(self.confusion_view)
         root.addLayout(small, 1)
 
     # ------------------------------------------------------------------------------------------------ summary
@@ -449,6 +453,10 @@ class TrainingPanel(QWidget):
             plot.set_series(plot_name(plot), steps, [100 * v if name in ACCURACIES else v for v in values])
             # A run evaluated without this metric (trained before it was kept) says so, not "Press Train".
             plot.set_empty_text(NOT_RECORDED if c.val_steps and not values else EMPTY_TEXT)
+        if c.confusion:
+            classes = ((self.shown_run() or {}).get("config") or {}).get("objective", {}).get("classes") or []
+            self.confusion_view.set_matrix(c.confusion, classes, c.confusion_step)
+        self.confusion_view.setVisible(bool(c.confusion))
 
     def redraw(self) -> None:
         c = self.curves

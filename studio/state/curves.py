@@ -23,6 +23,9 @@ class RunCurves:
         # (steps, values); last_metrics holds the latest value of each.
         self.metrics: dict[str, tuple[list[int], list[float]]] = {}
         self.last_metrics: dict[str, float] = {}
+        # A classification run's latest validation confusion matrix (rows: true class) and its step.
+        self.confusion: list[list[int]] | None = None
+        self.confusion_step: int | None = None
 
     def add_rows(self, rows: list[dict]) -> None:
         for r in rows:
@@ -63,6 +66,10 @@ class RunCurves:
     def add_metrics(self, step: int, metrics: dict) -> None:
         """An evaluation's metrics ({"val_perplexity": 5.1, ...}); a step already held is updated, not repeated."""
         for key, value in metrics.items():
+            if key == "val_confusion" and isinstance(value, list):
+                if self.confusion_step is None or step >= self.confusion_step:
+                    self.confusion, self.confusion_step = value, step
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             steps, values = self.metrics.setdefault(str(key), ([], []))
@@ -99,3 +106,5 @@ class RunCurves:
         for key, (steps, values) in live.metrics.items():
             for step, value in zip(steps, values):
                 self.add_metrics(step, {key: value})
+        if live.confusion is not None:
+            self.add_metrics(int(live.confusion_step or 0), {"val_confusion": live.confusion})

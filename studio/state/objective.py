@@ -143,6 +143,18 @@ OPTION_FIELDS: dict[str, FieldSpec] = {
             "token. 1 learns from the teacher alone.",
         ),
         _option(
+            "pooling",
+            "choice",
+            (
+                ("auto", "Automatic"),
+                ("first", "The first token ([CLS])"),
+                ("last", "The last token"),
+                ("mean", "The mean of all tokens"),
+            ),
+            "Which output the class is read from. Automatic: [CLS] on an encoder whose vocabulary has it (BERT), "
+            "the last token on a decoder (the only one that has seen the whole text, GPT), else the mean.",
+        ),
+        _option(
             "distill_temperature",
             "float",
             (0.1, 100.0, 0.5, 1),

@@ -18,6 +18,7 @@ MODE_LABELS = {
     "fill_mask": "Fill mask",
     "infill": "Infill",
     "pair": "Score a pair",
+    "classify": "Classify",
 }
 MODE_TIPS = {
     "generate": "Give the model the start of a text and watch it write the rest, one token at a time.",
@@ -26,6 +27,7 @@ MODE_TIPS = {
     "model lists its best guesses for each blank.",
     "infill": "Mark gaps in a text with the Gap button (Ctrl+G): the model writes what goes in each gap.",
     "pair": "Write two texts, A and B: the model says how likely B follows A (or the two are in order).",
+    "classify": "Write a text: the model gives each of its classes a probability.",
 }
 MASK = "[MASK]"
 GAP = "[GAP]"  # the marker the Infill editor and `studio-engine infill --text` use for a gap
@@ -37,6 +39,7 @@ MODE_PHRASES = {
     "text2text": "it reads an input and writes an output",
     "fill_mask": "it fills in blanks",
     "infill": "it fills gaps from the text on both sides",
+    "classify": "it names the class of a text",
 }
 FILL_BACKGROUND = "rgba(86,180,233,0.35)"  # sky blue (Okabe-Ito), as a sure token in the confidence colours
 PAIR_PHRASES = {"nsp": "it judges whether one text follows another", "sop": "it judges whether two texts are in order"}
@@ -53,6 +56,8 @@ def run_kind(run: dict | None) -> tuple[str, str]:
 def run_modes(run: dict | None) -> list[str]:
     """The Playground modes run `run` supports, the one it is made for first."""
     arch, objective = run_kind(run)
+    if objective == "classification":  # a decoder's LM head still writes (its parent's, when it had one)
+        return ["classify"] + {"decoder": ["generate"], "encoder-decoder": ["text2text"]}.get(arch, [])
     if arch == "encoder":
         modes = ["fill_mask"] if objective.startswith("masked_lm") else []
         return modes + (["pair"] if objective in PAIR_TASKS else [])
@@ -148,6 +153,32 @@ def fill_mask_html(text: str, masks: list[dict]) -> str:
 def mask_heading(n: int) -> str:
     """'Blank 1': the heading over one mask's candidate bars (numbered as in the filled text)."""
     return f"Blank {n + 1}"
+
+
+# -------------------------------------------------------------------------------------------------- classify
+
+
+def classify_refusal(text: str) -> str:
+    return "" if text.strip() else "Write a text for the model to classify."
+
+
+def class_rows(classes: list) -> list[tuple[str, float]]:
+    """A classify reply's classes as (name, probability), the likeliest first."""
+    rows = [(str(c[0]), float(c[1])) for c in classes or [] if len(c) >= 2]
+    return sorted(rows, key=lambda r: -r[1])
+
+
+def class_answer(rows: list[tuple[str, float]]) -> str:
+    """'animal: 97 %' - the likeliest class, as the answer's title."""
+    if not rows:
+        return ""
+    name, prob = rows[0]
+    return f"{name}: {100 * prob:.0f} %"
+
+
+def classify_status(n_tokens: int, cut: bool) -> str:
+    read = f"The model read {n_tokens} tokens"
+    return f"{read}: the text was cut to its context." if cut else f"{read}."
 
 
 # ---------------------------------------------------------------------------------------------------- infill

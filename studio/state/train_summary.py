@@ -115,7 +115,7 @@ def start_html(cfg: RunConfig) -> str:
 
 # --------------------------------------------------------------------------------------- the objective's metrics
 
-ACCURACIES = ("accuracy", "masked_accuracy", "pair_accuracy")
+ACCURACIES = ("accuracy", "masked_accuracy", "pair_accuracy", "class_accuracy")
 METRIC_TIPS = {
     "perplexity": "e to the power of the loss: the model is as unsure as a pick among this many equally likely "
     "tokens. Lower is better; 1 is a perfect guess every time.",
@@ -124,6 +124,9 @@ METRIC_TIPS = {
     "pair_accuracy": "The share of pairs the model judged right; 50 % is chance.",
     "kl": "How far the student's guesses are from the teacher's, in nats per token (KL divergence). Lower is "
     "closer; 0 guesses exactly as the teacher does.",
+    "class_accuracy": "The share of validation texts whose class the model named right (every labelled text once).",
+    "macro_f1": "The F1 score of each class (how well its texts are found without taking others for them), "
+    "averaged so a rare class counts as much as a common one. 1 is perfect.",
 }
 
 
@@ -149,6 +152,8 @@ def metric_text(name: str, value: float | None) -> str:
         return f"{100 * value:.1f} %"
     if name == "kl":
         return f"{value:.3f} nats"
+    if name == "macro_f1":
+        return f"{value:.3f}"
     return f"{value:,.0f}" if value >= 1000 else f"{value:.2f}"
 
 

@@ -1,4 +1,4 @@
-"""The Playground's pages for runs that do not just continue a text: Fill mask, Infill and Score a pair, and the
+"""The Playground's pages for runs that do not just continue a text: Fill mask, Infill, Score a pair and Classify, and the
 row of mode buttons that shows only the modes the selected run supports.
 
 Each page is a view: it builds the request its button sends (`message`), says why it cannot ask yet
@@ -449,3 +449,49 @@ class PairPage(ModePage):
         for key, edit in (("a", self.a_edit), ("b", self.b_edit)):
             if isinstance(saved.get(key), str):
                 edit.setPlainText(saved[key])
+
+
+class ClassifyPage(ModePage):
+    """A text: the class the model names for it, and every class's probability as a bar."""
+
+    def __init__(self, parent=None):
+        super().__init__("Classify", "Ask the model which class the text belongs to (Ctrl+Return).", parent)
+        self.failed_words = "Could not classify the text"
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(QLabel("Text"))
+        self.edit = _text_edit("The text the model reads whole.", "e.g. What a wonderful, moving film.", 110)
+        self.edit.textChanged.connect(lambda *_: self.changed.emit())
+        lay.addWidget(self.edit)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self.ask_button)
+        lay.addLayout(row)
+        lay.addWidget(self.error_label)
+        self.answer_label = theme.title_label("")
+        lay.addWidget(self.answer_label)
+        self.bars = AlternativesBars()
+        self.bars.setToolTip("The probability the model gives each class, the likeliest first.")
+        self.bars.setMaximumWidth(640)
+        lay.addWidget(self.bars)
+        lay.addWidget(self.status_label)
+        lay.addStretch(1)
+
+    def refusal(self) -> str:
+        return pm.classify_refusal(self.edit.toPlainText())
+
+    def message(self, run, checkpoint) -> p.Message:
+        return p.ClassifyRequest(run=run, checkpoint=checkpoint, text=self.edit.toPlainText())
+
+    def show_reply(self, reply) -> None:
+        rows = pm.class_rows(reply.classes)
+        self.answer_label.setText(pm.class_answer(rows))
+        self.bars.set_rows(rows, rows[0][0] if rows else None)
+        self.status_label.setText(pm.classify_status(int(reply.n_tokens or 0), bool(reply.cut)))
+
+    def values(self) -> dict:
+        return {"text": self.edit.toPlainText()}
+
+    def restore(self, saved: dict) -> None:
+        if isinstance(saved.get("text"), str):
+            self.edit.setPlainText(saved["text"])

@@ -1,0 +1,63 @@
+"""The Train panel's confusion matrix for a classification run (studio/state/confusion.py says what each cell
+means): a small table, the true class down the side and the predicted class across, each cell shaded by its
+share of the row, so a good classifier shows a bright diagonal."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QBrush, QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.state.confusion import confusion_caption, confusion_cells
+
+RIGHT = QColor(86, 180, 233)  # sky blue (Okabe-Ito): the diagonal
+WRONG = QColor(230, 159, 0)  # orange (Okabe-Ito): confusions
+
+
+class ConfusionView(QWidget):
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        self.caption = QLabel("")
+        self.caption.setToolTip("Rows: the class a validation text has; columns: the class the model named.")
+        lay.addWidget(self.caption)
+        self.table = QTableWidget()
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setToolTip(self.caption.toolTip())
+        lay.addWidget(self.table, 1)
+        self.matrix: list[list[int]] = []
+        self._shown: tuple | None = None
+        self.setMinimumWidth(220)
+
+    def set_matrix(self, matrix: list[list[int]], classes: list[str], step: int | None) -> None:
+        shown = ([list(row) for row in matrix], list(classes), step)
+        if shown == self._shown:  # the panel redraws at 30 Hz; the table changes at evaluations only
+            return
+        self._shown = shown
+        self.matrix = shown[0]
+        names = [str(c) for c in classes][: len(matrix)]
+        names += [str(i) for i in range(len(names), len(matrix))]
+        self.table.setRowCount(len(matrix))
+        self.table.setColumnCount(len(matrix))
+        self.table.setHorizontalHeaderLabels([f"→ {n}" for n in names])
+        self.table.setVerticalHeaderLabels(names)
+        for cell in confusion_cells(matrix, names):
+            item = QTableWidgetItem(f"{cell.count:,}")
+            item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            item.setToolTip(cell.tip)
+            shade = QColor(RIGHT if cell.row == cell.column else WRONG)
+            shade.setAlphaF(0.15 + 0.7 * cell.share if cell.count else 0.0)
+            item.setBackground(QBrush(shade))
+            self.table.setItem(cell.row, cell.column, item)
+        self.caption.setText(f"<b>{confusion_caption(matrix, step)}</b>")
