@@ -126,6 +126,29 @@ def prepare_finetune(ws: Path, steps: int) -> None:
     marker.write_text(run)
 
 
+def prepare_plays(ws: Path, steps: int) -> None:
+    """The speeches of four plays (tools/plays_dataset.py), imported with their play as the label, and a
+    classifier fine-tuned from the baby run on them, for the classification scenes."""
+    marker = ws / "shots-plays-run"
+    if marker.exists():
+        return
+    sys.path.insert(0, str(ROOT / "tools"))
+    from plays_dataset import main as write_plays
+
+    csv_path = ws / "plays.csv"
+    write_plays([str(SHAKESPEARE), str(csv_path)])
+    cli("import", "--name", "plays", "--label-column", "play", "--split", "documents", "--seed", "1", csv_path,
+        workspace=ws)  # fmt: skip
+    run = cli(
+        "train", "--name", "plays classifier", "--set", "data.dataset=plays", "--set", "objective.name=classification",
+        "--set", "train.init_from.run=shakespeare-baby", "--set", "train.learning_rate=3e-4", "--set",
+        "train.min_lr=3e-5", "--set", f"train.max_iters={steps}", "--set", f"train.lr_decay_iters={steps}", "--set",
+        "train.eval_interval=50", "--set", "train.warmup_iters=20",
+        workspace=ws,
+    )  # fmt: skip
+    marker.write_text(run)
+
+
 def sample_csv(folder: Path) -> Path:
     """A small review corpus with a label column and some mess for the cleaning preview."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -186,6 +209,8 @@ def main() -> int:
         prepare_masked_lm(args.workspace, args.mlm_steps)
     if not args.only or "finetune-train" in args.only:
         prepare_finetune(args.workspace, 200)
+    if not args.only or {"playground-classify", "train-classify"} & set(args.only):
+        prepare_plays(args.workspace, 300)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -411,6 +436,30 @@ def scene_objective_distillation(win, session, args):
     wait(8, lambda: panel.sample.isVisible())
 
 
+def _plays_run(args) -> int:
+    return int((args.workspace / "shots-plays-run").read_text().strip())
+
+
+def scene_playground_classify(win, session, args):
+    """The plays classifier asked about a line of Romeo and Juliet."""
+    win.show_page("playground")
+    panel = win.panels["playground"]
+    panel.pane.select_run(_plays_run(args))
+    wait(10, lambda: "classify" in panel.modes())
+    page = panel.mode_pages["classify"]
+    page.edit.setPlainText("But, soft! what light through yonder window breaks? It is the east, and the sun.")
+    panel.ask(page)
+    wait(60, lambda: page.request is None)
+    wait(2)
+
+
+def scene_train_classify(win, session, args):
+    """The plays classifier's curves: accuracy, macro-F1 and the confusion matrix."""
+    session.select_run(_plays_run(args))
+    win.show_page("train")
+    wait(15, lambda: win.panels["train"].confusion_view.isVisible())
+
+
 def scene_attention(win, session, args):
     win.show_page("attention")
     panel = win.panels["attention"]
@@ -459,6 +508,8 @@ SCENES = {
     "finetune-dialog": scene_finetune_dialog,
     "finetune-train": scene_finetune_train,
     "objective-distillation": scene_objective_distillation,
+    "playground-classify": scene_playground_classify,
+    "train-classify": scene_train_classify,
 }
 
 
