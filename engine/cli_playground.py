@@ -43,6 +43,14 @@ def add_commands(sub, common: argparse.ArgumentParser | None = None) -> None:
     p.add_argument("--text", required=True, help="the text to classify")
     p.set_defaults(func=cmd_classify)
 
+    p = _command(sub, common, "prompt-eval", "classify a labelled dataset by prompting a causal-LM run (no training)")
+    p.add_argument("--dataset", required=True, help="a dataset imported with a label column (id or name)")
+    p.add_argument("--template", required=True, help=r"the prompt, with {text} where each text goes (\n: a new line)")
+    p.add_argument("--verbalizer", required=True, help="a word per label: pos=good,neg=bad")
+    p.add_argument("--shots", type=int, default=0, help="examples of the training split put before each prompt")
+    p.add_argument("--seed", type=int, default=0, help="which examples are drawn")
+    p.set_defaults(func=cmd_prompt_eval)
+
 
 def _command(sub, common, name: str, what: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, parents=[common] if common is not None else [], help=what)
@@ -127,4 +135,24 @@ def cmd_classify(args) -> int:
     if out["cut"]:
         err(f"the text was cut to the model's context ({out['n_tokens']} tokens)")
     _answered_by(out)
+    return 0
+
+
+def cmd_prompt_eval(args) -> int:
+    if "{text}" not in args.template:
+        raise UsageError("--template needs {text} where each text goes")
+    ws = open_workspace(args)
+    run = ws.run(row_ref(args.run))
+    from engine.cli_training import confusion_table
+    from engine.prompt_eval import prompt_eval
+
+    out = prompt_eval(
+        ws, run["id"], row_ref(args.dataset), args.template.replace("\\n", "\n"), args.verbalizer, args.shots,
+        args.seed, args.checkpoint, device=args.device,
+    )  # fmt: skip
+    print(
+        f"prompting ({out['shots']} shots): val accuracy {100 * out['class_accuracy']:.1f} %, "
+        f"val macro-F1 {out['macro_f1']:.3f} ({out['n_texts']:,} texts, {out['seconds']:.1f} s)"
+    )
+    print(confusion_table(out["confusion"], out["classes"]))
     return 0

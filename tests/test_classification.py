@@ -6,6 +6,7 @@ message that leaves the workspace as it was."""
 
 import csv
 import random
+import re
 
 import pytest
 import torch
@@ -14,6 +15,7 @@ from engine.config import ConfigError, RunConfig
 from engine.estimates import param_count
 from engine.infer_classify import classify
 from engine.model import build_model
+from engine.prompt_eval import prompt_eval
 from engine.objectives.classification import class_names
 from engine.run_generation import load_run
 from engine.run_setup import prepare_run
@@ -186,3 +188,59 @@ def test_the_parameter_estimate_counts_the_head(arch):
     cfg.n_classes = 5
     model = build_model(cfg, 40)
     assert param_count(cfg, 40) == sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------------------------- prompting (no training)
+
+
+@pytest.fixture(scope="module")
+def pattern_lm(ws, tmp_path_factory):
+    """A causal LM trained on the same kind of texts each followed by 'kind: <label>': prompting can read it."""
+    src = tmp_path_factory.mktemp("pattern") / "pattern.csv"
+    _write_csv(src, 800, seed=5)
+    with open(src, encoding="utf-8") as f:
+        rows = list(csv.reader(f))[1:]
+    lines = src.with_suffix(".txt")
+    lines.write_text("".join(f"{text} kind: {label}\n" for text, label in rows), encoding="utf-8")
+    ws.import_dataset([lines], "pattern", 0.1)
+    cfg = _cfg("decoder", 600, name="causal_lm")
+    cfg.data.dataset = "pattern"
+    return _train(ws, cfg)
+
+
+def test_prompting_a_causal_lm_classifies_without_training(ws, pattern_lm):
+    out = prompt_eval(ws, pattern_lm, "things", "{text} kind:", "animal=animal,food=food", device="cpu")
+    assert out["class_accuracy"] >= 0.85, out
+    assert sum(map(sum, out["confusion"])) == out["n_texts"] == 100 and out["classes"] == ["animal", "food"]
+    shot = prompt_eval(ws, pattern_lm, "things", "{text} kind:", "animal=animal,food=food", shots=2, device="cpu")
+    parts = shot["prompt"].split("\n\n")  # two examples, each with its word, one of each class, then the text
+    assert shot["shots"] == 2 and len(parts) == 3 and parts[2].endswith(" kind:")
+    assert {part.rsplit(" kind: ", 1)[1] for part in parts[:2]} == {"animal", "food"}
+
+
+def test_the_cli_prints_the_prompting_accuracy_and_its_matrix(ws, pattern_lm):
+    r = cli("prompt-eval", "--run", pattern_lm, "--dataset", "things", "--template", "{text} kind:",
+            "--verbalizer", "animal=animal,food=food", "--shots", "1", workspace=ws.path)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("prompting (1 shots): val accuracy ") and "confusion matrix" in r.stdout
+
+
+@pytest.mark.parametrize(
+    "template,verbalizer,words",
+    [
+        ("{text} kind:", "animal=animal", "at least two labels"),
+        ("{text} kind:", "animal=animal,fruit=fruit", "it lacks food; it names fruit, which the data does not have"),
+        ("kind:", "animal=animal,food=food", "needs {text}"),
+        ("{text} kind:", "animal=animal,food", "label=word pairs"),
+    ],
+)
+def test_a_prompt_that_cannot_work_is_one_clear_message(ws, encoder_run, template, verbalizer, words):
+    with pytest.raises(ConfigError, match=re.escape(words)):
+        prompt_eval(ws, encoder_run, "things", template, verbalizer, device="cpu")
+
+
+def test_prompting_needs_a_decoder_and_labels(ws, encoder_run, pattern_lm):
+    with pytest.raises(Exception, match="a prompt is scored by a decoder"):
+        prompt_eval(ws, encoder_run, "things", "{text} kind:", "animal=animal,food=food", device="cpu")
+    with pytest.raises(ConfigError, match="'plain' has no labels"):
+        prompt_eval(ws, pattern_lm, "plain", "{text} kind:", "animal=animal,food=food", device="cpu")
