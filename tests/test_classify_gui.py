@@ -82,8 +82,8 @@ def test_the_train_panel_plots_accuracy_and_macro_f1_and_shows_the_confusion_mat
     n_val = len(module_session_labelled_val(module_session))
     assert sum(map(sum, view.matrix)) == n_val  # every labelled validation text once
     assert view.table.rowCount() == view.table.columnCount() == 2
-    assert view.table.verticalHeaderItem(0).text() == "animal"
-    assert view.caption.text().startswith("<b>Val confusion at step 60")
+    assert view.table.verticalHeaderItem(0).text() == "1 animal"
+    assert view.caption.text().startswith("<b>Val confusion: ") and "At step 60." in view.caption.toolTip()
 
 
 def module_session_labelled_val(session) -> list:

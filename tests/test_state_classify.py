@@ -34,7 +34,7 @@ def test_each_confusion_cell_says_what_it_counts_as_a_share_of_its_row():
     assert cells[0].share == 0.8 and cells[1].share == 0.2 and cells[2].share == 0.0  # an empty row: no shares
     assert cells[0].tip == "8 of the 10 validation texts labelled 'cat' (80 %): right"
     assert cells[1].tip == "2 of the 10 validation texts labelled 'cat' (20 %): taken for 'dog'"
-    assert confusion_caption([[8, 2], [1, 9]], 600) == "Val confusion at step 600 · 17 of 20 right"
+    assert confusion_caption([[8, 2], [1, 9]]) == "Val confusion: 17 of 20 right"
 
 
 def test_the_curves_keep_the_latest_matrix_and_plot_only_numbers():

@@ -127,8 +127,9 @@ def prepare_finetune(ws: Path, steps: int) -> None:
 
 
 def prepare_plays(ws: Path, steps: int) -> None:
-    """The speeches of four plays (tools/plays_dataset.py), imported with their play as the label, and a
-    classifier fine-tuned from the baby run on them, for the classification scenes."""
+    """The speeches of two plays (tools/plays_dataset.py), imported with their play as the label, and a
+    classifier fine-tuned from the baby run on them, for the classification scenes (from the baby run it reaches
+    about 67 % in 600 steps where the same model from random weights stays near chance)."""
     marker = ws / "shots-plays-run"
     if marker.exists():
         return
@@ -136,7 +137,7 @@ def prepare_plays(ws: Path, steps: int) -> None:
     from plays_dataset import main as write_plays
 
     csv_path = ws / "plays.csv"
-    write_plays([str(SHAKESPEARE), str(csv_path)])
+    write_plays([str(SHAKESPEARE), str(csv_path), "--plays", "Coriolanus,Romeo and Juliet"])
     cli("import", "--name", "plays", "--label-column", "play", "--split", "documents", "--seed", "1", csv_path,
         workspace=ws)  # fmt: skip
     run = cli(
@@ -210,7 +211,7 @@ def main() -> int:
     if not args.only or "finetune-train" in args.only:
         prepare_finetune(args.workspace, 200)
     if not args.only or {"playground-classify", "train-classify"} & set(args.only):
-        prepare_plays(args.workspace, 300)
+        prepare_plays(args.workspace, 600)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -446,6 +447,7 @@ def scene_playground_classify(win, session, args):
     panel = win.panels["playground"]
     panel.pane.select_run(_plays_run(args))
     wait(10, lambda: "classify" in panel.modes())
+    panel.show_mode("classify")
     page = panel.mode_pages["classify"]
     page.edit.setPlainText("But, soft! what light through yonder window breaks? It is the east, and the sun.")
     panel.ask(page)

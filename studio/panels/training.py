@@ -185,8 +185,8 @@ class TrainingPanel(QWidget):
         self.grad_plot.setToolTip("Gradient norm per step (before clipping).")
         self.lr_curve = self.lr_plot.curves["learning rate"]
         self.grad_curve = self.grad_plot.curves["grad norm"]
-        small.addWidget(self.lr_plot)
-        small.addWidget(self.grad_plot)
+        small.addWidget(self.lr_plot, 1)
+        small.addWidget(self.grad_plot, 1)
         self.small_plots = small
         self.metric_plots: dict[str, CurvePlot] = {}  # one per accuracy the shown run reports, made when first needed
         self.confusion_view = ConfusionView()  # a classification run's latest validation confusion matrix
@@ -446,7 +446,7 @@ class TrainingPanel(QWidget):
                 caption = metric_caption(name) + (" (%)" if name in ACCURACIES else "")
                 plot = metric_plot(caption, metric_tooltip(name, None))
                 self.metric_plots[name] = plot
-                self.small_plots.addWidget(plot)
+                self.small_plots.insertWidget(self.small_plots.indexOf(self.confusion_view), plot, 1)
         for name, plot in self.metric_plots.items():
             plot.setVisible(name in names)
             steps, values = c.metrics.get(f"val_{name}", ([], []))

@@ -30,9 +30,8 @@ def confusion_cells(matrix: list[list[int]], classes: list[str]) -> list[Cell]:
     return cells
 
 
-def confusion_caption(matrix: list[list[int]], step: int | None) -> str:
-    """'Confusion at step 600 · 93 of 100 right' (the view's title)."""
+def confusion_caption(matrix: list[list[int]]) -> str:
+    """'Val confusion: 93 of 100 right' (the view's title; its tooltip names the step)."""
     total = sum(map(sum, matrix))
     right = sum(matrix[i][i] for i in range(min(len(matrix), len(matrix[0]) if matrix else 0)))
-    at = f" at step {step:,}" if step is not None else ""
-    return f"Val confusion{at} · {right:,} of {total:,} right"
+    return f"Val confusion: {right:,} of {total:,} right"

@@ -28,7 +28,10 @@ class ConfusionView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         self.caption = QLabel("")
-        self.caption.setToolTip("Rows: the class a validation text has; columns: the class the model named.")
+        self.caption.setToolTip(
+            "Rows: the class a validation text has; columns: the class the model named, numbered as the rows. "
+            "A bright diagonal is a good classifier."
+        )
         lay.addWidget(self.caption)
         self.table = QTableWidget()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -39,6 +42,7 @@ class ConfusionView(QWidget):
         self.matrix: list[list[int]] = []
         self._shown: tuple | None = None
         self.setMinimumWidth(220)
+        self.setMaximumWidth(300)  # beside the small plots, which share the rest of the row
 
     def set_matrix(self, matrix: list[list[int]], classes: list[str], step: int | None) -> None:
         shown = ([list(row) for row in matrix], list(classes), step)
@@ -50,8 +54,12 @@ class ConfusionView(QWidget):
         names += [str(i) for i in range(len(names), len(matrix))]
         self.table.setRowCount(len(matrix))
         self.table.setColumnCount(len(matrix))
-        self.table.setHorizontalHeaderLabels([f"→ {n}" for n in names])
-        self.table.setVerticalHeaderLabels(names)
+        # Columns are numbered as the rows: class names side by side would not fit a small table.
+        self.table.setHorizontalHeaderLabels([str(i + 1) for i in range(len(names))])
+        self.table.setVerticalHeaderLabels([f"{i + 1} {n}" for i, n in enumerate(names)])
+        for i, n in enumerate(names):
+            self.table.horizontalHeaderItem(i).setToolTip(f"Texts the model took for {n!r}")
+            self.table.verticalHeaderItem(i).setToolTip(f"Validation texts labelled {n!r}")
         for cell in confusion_cells(matrix, names):
             item = QTableWidgetItem(f"{cell.count:,}")
             item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -60,4 +68,7 @@ class ConfusionView(QWidget):
             shade.setAlphaF(0.15 + 0.7 * cell.share if cell.count else 0.0)
             item.setBackground(QBrush(shade))
             self.table.setItem(cell.row, cell.column, item)
-        self.caption.setText(f"<b>{confusion_caption(matrix, step)}</b>")
+        self.caption.setText(f"<b>{confusion_caption(matrix)}</b>")
+        self.caption.setToolTip(
+            f"At step {step:,}. {self.table.toolTip()}" if step is not None else self.table.toolTip()
+        )

@@ -33,6 +33,7 @@ class AlternativesBars(QWidget):
         self.chosen: str | None = None
         # plain: the rows are words (an answer), shown as they are; else tokens, with their spaces made visible.
         self._shown = (lambda text: text) if plain else visible
+        self.label_cap = 240 if plain else 110  # a class name is words; a token is short
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip(
             "What the model considered writing here, with the probability it gave each (temperature "
@@ -57,7 +58,7 @@ class AlternativesBars(QWidget):
         bold.setBold(True)
         # Measured in bold: the chosen row is drawn bold, and measured plainly its first letters were cut.
         wide = QFontMetrics(bold)
-        label_w = min(110, max([wide.horizontalAdvance(self._shown(t)) for t, _ in self.rows] + [30]) + 8)
+        label_w = min(self.label_cap, max([wide.horizontalAdvance(self._shown(t)) for t, _ in self.rows] + [30]) + 8)
         value_w = fm.horizontalAdvance("100.0 %") + 6
         bar_w = max(10, self.width() - label_w - value_w - 4)
         for i, (text, prob) in enumerate(self.rows):
@@ -73,7 +74,7 @@ class AlternativesBars(QWidget):
                 label_w - 6,
                 self.ROW,
                 Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter,
-                fm.elidedText(self._shown(text), Qt.TextElideMode.ElideRight, label_w - 6),
+                (wide if chosen else fm).elidedText(self._shown(text), Qt.TextElideMode.ElideRight, label_w - 6),
             )
             color = QColor(theme.ACCENT) if chosen else pal.color(QPalette.ColorRole.Mid)
             painter.fillRect(label_w, y + 3, max(1, int(bar_w * prob)), self.ROW - 6, color)

@@ -470,7 +470,7 @@ class ClassifyPage(ModePage):
         lay.addWidget(self.error_label)
         self.answer_label = theme.title_label("")
         lay.addWidget(self.answer_label)
-        self.bars = AlternativesBars()
+        self.bars = AlternativesBars(plain=True)
         self.bars.setToolTip("The probability the model gives each class, the likeliest first.")
         self.bars.setMaximumWidth(640)
         lay.addWidget(self.bars)
