@@ -84,6 +84,7 @@ FIELD_LABELS: dict[str, str] = {
     "objective.distill_temperature": "Temperature",
     "objective.pooling": "Read the class from",
     "objective.classes": "Class names",
+    "objective.template": "Template",
     "train.optimizer": "Optimizer",
     "train.momentum": "Momentum",
     "train.nesterov": "Nesterov momentum",
@@ -303,6 +304,9 @@ class ObjectiveConfig:
     # outputs (written by the engine from the dataset's labels when the run is made).
     pooling: str = "auto"
     classes: list[str] = field(default_factory=list)
+    # sft: how a prompt is shown to the model; {prompt} is replaced by it and the response follows. The
+    # Playground wraps what is typed in the same template.
+    template: str = "Q: {prompt}\nA: "
 
     def noise_list(self) -> list[str]:
         return [n.strip() for n in self.noises.split(",") if n.strip()]
@@ -310,6 +314,8 @@ class ObjectiveConfig:
     def validate(self) -> None:
         _choice("objective.name", self.name, OBJECTIVES)
         _choice("objective.pooling", self.pooling, POOLINGS)
+        if "{prompt}" not in self.template:
+            raise ConfigError("Template must hold {prompt} where the prompt goes", "objective.template")
         for key in ("mask_prob", "noise_density", "denoise_mask_prob", "predict_fraction"):
             _fraction(f"objective.{key}", getattr(self, key), open_low=True)
         for key in ("mask_token_share", "random_token_share", "fim_rate"):

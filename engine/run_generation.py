@@ -230,6 +230,10 @@ def generate_text(
     model, tok, meta = loaded.model, loaded.tok, loaded.meta
     if loaded.arch == "encoder":
         raise GenerationError(ENCODER_REFUSAL)
+    if loaded.objective == "sft":  # it learned to answer prompts shown in its template
+        from engine.objectives.sft import fill_prompt
+
+        prompt = fill_prompt(loaded.cfg.objective.template, prompt)
     ids = _start_ids(tok, prompt)
     seen = ids[-model.cfg.block_size :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]

@@ -14,6 +14,7 @@ from engine.device import autocast_dtype, pick_device
 from engine.finetune import find_parent, find_teacher, inherit_from_parent, use_teacher_vocabulary
 from engine.objectives.catalog import ObjectiveInfo, objective_info
 from engine.objectives.classification import dataset_classes
+from engine.objectives.sft import require_pairs
 from engine.objectives.text_source import missing_specials_error
 from engine.training_data import TokenData
 
@@ -47,8 +48,10 @@ def prepare_run(
     teacher = find_teacher(ws, cfg)
     if teacher is not None:
         cfg = use_teacher_vocabulary(cfg, teacher, _chosen_tokenizer(ws, cfg))
-    if objective_info(cfg.objective.name).needs_labels:
+    if cfg.objective.name == "classification":
         cfg = with_classes(cfg, dataset_classes(ws, ds["id"]))
+    elif objective_info(cfg.objective.name).needs_labels:
+        require_pairs(ws, ds["id"])
     tcfg = cfg.tokenizer
     need = cfg.model.block_size + 1
     # A character is at most one char token or four byte-level tokens, so a text this short is too short

@@ -39,7 +39,8 @@ class Batch:
     targets  (B, T_out) int64, IGNORE where there is no loss
     labels   (B,) int64 for pair tasks (NSP: 1 = B follows A; SOP: 1 = in order), else None
     marks    for describe(): per sequence, per input position, what the corruption did ("kept", "masked",
-             "random", "unchanged", "sentinel", "deleted", "moved", "prefix", "special", "pad"), CPU lists
+             "random", "unchanged", "sentinel", "deleted", "moved", "prefix", "prompt", "special", "pad"), CPU
+             lists
     n_tokens tokens the model read (input and target side), for tokens/s
     """
 

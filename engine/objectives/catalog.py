@@ -17,6 +17,7 @@ GROUPS: dict[str, str] = {
     "repair": "Repair damaged text",
     "pairs": "Judge two sentences",
     "classes": "Sort texts into classes",
+    "answer": "Answer a prompt",
 }
 # Plain names of the metrics objectives report (besides the loss); the Train and Runs panels show these.
 METRIC_LABELS: dict[str, str] = {
@@ -205,6 +206,20 @@ _ALL = (
         options=("pooling",),
         metrics=("class_accuracy", "macro_f1"),
         loss_over="each text's label",
+        needs_labels=True,
+    ),
+    ObjectiveInfo(
+        "sft",
+        "Instruction tuning",
+        "answer",
+        ("decoder",),
+        "Learn from pairs of a prompt and its response (two columns picked at import), joined by a template; only "
+        "the response is learned. The model learns to answer a prompt the way the examples do.",
+        "Wei et al. 2022, FLAN; Ouyang et al. 2022, InstructGPT",
+        options=("template",),
+        metrics=("perplexity", "accuracy"),
+        needs=("eos",),  # ends every response, so an answer stops where it should
+        loss_over="the response tokens",
         needs_labels=True,
     ),
 )

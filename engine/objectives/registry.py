@@ -25,6 +25,7 @@ _IMPLEMENTATIONS = {
     "masked_lm+nsp": "engine.objectives.pairs:MaskedLMNextSentence",
     "masked_lm+sop": "engine.objectives.pairs:MaskedLMSentenceOrder",
     "classification": "engine.objectives.classification:Classification",
+    "sft": "engine.objectives.sft:InstructionTuning",
 }
 assert set(_IMPLEMENTATIONS) == set(OBJECTIVE_NAMES), "every catalog entry has an implementation"
 

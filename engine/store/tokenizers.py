@@ -40,7 +40,12 @@ class TokenizerMethods:
         train_part, encode_part = _split_progress(progress, self._text_sizes(ds), with_training=True)
         with self._temp_dir(self.path / "tokenizers") as tmp:
             train_txt, _ = self.dataset_files(ds["id"])
-            tok = tk.train_from_spec(spec, [train_txt], progress=train_part, cancelled=cancelled)
+            files = [train_txt]
+            responses = [str(v) for v in self.labelled_documents(ds["id"], "train")[1] if isinstance(v, str)]
+            if responses:  # a label column of texts (instruction tuning's responses) is read with the text
+                files.append(tmp / "labels.txt")
+                files[-1].write_text("\n".join(responses) + "\n", encoding="utf-8")
+            tok = tk.train_from_spec(spec, files, progress=train_part, cancelled=cancelled)
             row = {
                 "name": (name or "").strip() or f"{ds['name']}-{kind}-{tok.get_vocab_size()}",
                 "requested_vocab_size": int(vocab_size),

@@ -155,6 +155,13 @@ OPTION_FIELDS: dict[str, FieldSpec] = {
             "the last token on a decoder (the only one that has seen the whole text, GPT), else the mean.",
         ),
         _option(
+            "template",
+            "text",
+            None,
+            "How each prompt is shown to the model: {prompt} is replaced by it and the response follows (\\n is a "
+            "line break). The Playground wraps what you type in the same template.",
+        ),
+        _option(
             "distill_temperature",
             "float",
             (0.1, 100.0, 0.5, 1),
@@ -273,6 +280,7 @@ MARK_WORDS = {
     "deleted": "deleted",
     "moved": "moved",
     "prefix": "prefix, read both ways",
+    "prompt": "the prompt in its template (no loss)",
     "special": "special token",
     "pad": "padding",
     "kept": "kept",

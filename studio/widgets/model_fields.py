@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSizePolicy,
     QSpinBox,
     QWidget,
@@ -53,6 +54,9 @@ def make_field(spec: FieldSpec, on_change: Callable) -> QWidget:
     elif kind == "bool":
         w = QCheckBox()
         w.toggled.connect(on_change)
+    elif kind == "text":  # one line; a line break is written \n (a template's)
+        w = QLineEdit()
+        w.textChanged.connect(on_change)
     else:
         w = QComboBox()
         for value, label in opts:
@@ -64,6 +68,8 @@ def make_field(spec: FieldSpec, on_change: Callable) -> QWidget:
 def field_value(w: QWidget) -> object:
     if isinstance(w, QCheckBox):
         return w.isChecked()
+    if isinstance(w, QLineEdit):
+        return w.text().replace("\\n", "\n")
     if isinstance(w, QComboBox):
         return w.currentData()
     if isinstance(w, QDoubleSpinBox):
@@ -74,6 +80,10 @@ def field_value(w: QWidget) -> object:
 def set_field_value(w: QWidget, value) -> None:
     if isinstance(w, QCheckBox):
         w.setChecked(bool(value))
+    elif isinstance(w, QLineEdit):
+        shown = str(value).replace("\n", "\\n")
+        if w.text() != shown:  # a rewrite while typing would move the cursor to the end
+            w.setText(shown)
     elif isinstance(w, QComboBox):
         i = w.findData(value)
         if i < 0:  # a value this GUI has no label for (a newer config): show it as it is

@@ -43,6 +43,7 @@ MARK_COLORS = {
     "deleted": "#d9d9d9",
     "moved": "#9bf6ff",
     "prefix": "#bcd4ff",
+    "prompt": "#e4dcf5",
     "special": "#c8e6c9",
     "pad": "#eeeeee",
 }
