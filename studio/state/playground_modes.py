@@ -83,6 +83,8 @@ def _objective_words(objective: str) -> str:
 def _mode_phrase(mode: str, arch: str, objective: str) -> str:
     if mode == "pair":
         return PAIR_PHRASES[PAIR_TASKS.get(objective, "nsp")]
+    if mode == "generate" and objective == "sft":
+        return "it answers a prompt, which it reads in its template"
     if mode == "text2text" and objective == "denoising":
         return "it reads a damaged text and writes it back repaired"
     return MODE_PHRASES[mode]
