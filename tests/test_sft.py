@@ -106,3 +106,13 @@ def test_pairs_are_needed_and_the_template_needs_the_prompt(ws):
     with pytest.raises(ConfigError) as e:
         _cfg(template="Question: ").validate()
     assert e.value.key == "objective.template"
+
+
+def test_an_encoder_decoder_learns_the_pairs_text_to_text_and_beam_search_reads_it(ws):
+    cfg = _cfg(template=TEMPLATE)
+    cfg.model.arch = "encoder-decoder"
+    run = prepare_run(ws, cfg)
+    assert run_training(ws, run["id"], on_event=lambda e: None) == "finished", ws.run(run["id"])["message"]
+    assert ws.metrics(run["id"], "val")[-1]["metrics"]["val_accuracy"] > 0.9
+    out = generate_text(ws, run["id"], "reverse: moon fish star", max_new_tokens=30, mode="beam", device="cpu")
+    assert out["text"] == "star fish moon Z"

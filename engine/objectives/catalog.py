@@ -212,7 +212,7 @@ _ALL = (
         "sft",
         "Instruction tuning",
         "answer",
-        ("decoder",),
+        ("decoder", "encoder-decoder"),
         "Learn from pairs of a prompt and its response (two columns picked at import), joined by a template; only "
         "the response is learned. The model learns to answer a prompt the way the examples do.",
         "Wei et al. 2022, FLAN; Ouyang et al. 2022, InstructGPT",

@@ -7,6 +7,10 @@ where an answer stops. The loss is on the response and that end token only: a ta
 templated prompt is IGNORE. A sequence longer than the context keeps all of the response it can and the end of the
 prompt (where the question meets the answer). The Playground and `generate` wrap what is typed in the same
 template for such a run (engine/run_generation.py).
+
+On an encoder-decoder the same pairs train text to text: the encoder reads the templated prompt (its last
+context-length tokens, where the question is), the decoder writes the response and the end token behind
+decoder_start_id, every target learned (beam search in the Playground's Text to text reads it back).
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import numpy as np
 import torch
 
 from engine.config import ConfigError
-from engine.objectives.base import IGNORE, Batch, LossOut, Objective
+from engine.objectives.base import IGNORE, Batch, LossOut, Objective, decoder_start_id
+from engine.objectives.denoising import pad_rows
+from engine.objectives.seq2seq_view import describe_seq2seq
 from engine.objectives.catalog import objective_info
 from engine.objectives.losses import to_device, token_loss
 
@@ -62,6 +68,7 @@ class InstructionTuning(Objective):
         end = separator_id(tok, spec)
         specials = role_ids(tok, spec)
         self.pad_id = specials.get("pad", end if end is not None else 0)
+        self.start_id = decoder_start_id(specials)
         template = self.options.template
         for split in ("train", "val"):
             prompts, responses = ws.labelled_documents(dataset_id, split)
@@ -77,6 +84,8 @@ class InstructionTuning(Objective):
             raise RuntimeError("the pairs are not read: call attach(ws, device) or read_dataset first")
         pairs = self.pairs["val" if getattr(source, "split", "train") == "val" else "train"]
         rows = torch.randint(len(pairs), (batch_size,), generator=generator).tolist()
+        if self.cfg.model.arch == "encoder-decoder":
+            return self._text_to_text([pairs[i] for i in rows], device)
         seqs = [pair_sequence(*pairs[i], self.cfg.model.block_size + 1) for i in rows]
         T = max(len(s) for s, _ in seqs) - 1
         idx = torch.full((batch_size, T), self.pad_id, dtype=torch.int64)
@@ -100,7 +109,36 @@ class InstructionTuning(Objective):
             n_tokens=int(real.sum()),
         )
 
+    def _text_to_text(self, pairs: list[tuple[list[int], list[int]]], device) -> Batch:
+        """The encoder reads the templated prompt (its last context-length tokens), the decoder writes the
+        response and its end token behind the start token."""
+        T = self.cfg.model.block_size
+        src, real = pad_rows([p[-T:] or [self.pad_id] for p, _ in pairs], self.pad_id)
+        responses = [r[:T] for _, r in pairs]
+        tgt_in, _ = pad_rows([[self.start_id, *r[:-1]] for r in responses], self.pad_id)
+        targets, answer = pad_rows(responses, IGNORE)
+        return Batch(
+            inputs={
+                "idx": to_device(src, device),
+                "tgt": to_device(tgt_in, device),
+                "src_padding": to_device(real, device),
+            },
+            targets=to_device(targets, device),
+            marks=[["prompt" if k else "pad" for k in row] for row in real.tolist()],
+            extra={"target_marks": [["kept"] * len(r) for r in responses]},
+            n_tokens=int(real.sum()) + int(answer.sum()),
+        )
+
+    def describe(self, batch: Batch, source, decode) -> list[dict]:
+        if self.cfg.model.arch == "encoder-decoder":
+            return describe_seq2seq(batch, decode)
+        return super().describe(batch, source, decode)
+
     def loss(self, model, batch: Batch, label_smoothing: float = 0.0) -> LossOut:
+        if self.cfg.model.arch == "encoder-decoder":
+            x = batch.inputs
+            logits = model(x["idx"], x["tgt"], src_padding=x["src_padding"])[0]
+            return LossOut(*token_loss(logits, batch.targets, label_smoothing))
         logits = model(**batch.inputs)[0]
         loss, stats = token_loss(logits, batch.targets, label_smoothing)
         return LossOut(loss, stats)
