@@ -54,6 +54,11 @@ _START_TOKENS = ("<s>", "[BOS]", "[PAD]", "<pad>", "<|endoftext|>", "</s>")
 # ----------------------------------------------------------------------------------------------- capturing
 
 
+def context_of(model) -> int:
+    """How many tokens the model reads at a time (a prompt-tuned decoder: its soft prompt's fewer)."""
+    return int(getattr(model, "context_size", model.cfg.block_size))
+
+
 def _unwrap(model):
     # torch.compile and DDP wrap the model; the inspect path lives on the model itself.
     model = getattr(model, "_orig_mod", model)
@@ -113,12 +118,12 @@ def capture_attention(
     ids = _check_ids(model, ids)
     if max_tokens < 1:
         raise InspectError(f"max_tokens must be at least 1, not {max_tokens}")
-    T = min(len(ids), max_tokens, model.cfg.block_size)
+    T = min(len(ids), max_tokens, context_of(model))
     src = ids[-T:]
     if arch_of(model) != "encoder-decoder":
         return _stack(_run_inspect(model, src))  # (L, H, T, T)
     tgt_ids = src if target is None else _check_ids(model, target, "target")
-    tgt = decoder_input(tgt_ids, start_id, min(max_tokens, model.cfg.block_size))
+    tgt = decoder_input(tgt_ids, start_id, min(max_tokens, context_of(model)))
     attn = _run_inspect(model, src, tgt)
     return {part: _stack(attn[part]) for part in ("encoder", "decoder", "cross")}
 
@@ -143,7 +148,7 @@ def token_attention(model, ids: list[int], position: int) -> tuple[np.ndarray, l
             f"position {position} is outside the sequence of {len(ids)} tokens"
             + (f" (0 to {len(ids) - 1})" if ids else "")
         )
-    arch, block = arch_of(model), model.cfg.block_size
+    arch, block = arch_of(model), context_of(model)
     if arch == "encoder-decoder":
         raise InspectError(
             "an encoder-decoder reads two texts: its encoder, decoder and cross-attention are in the Attention panel"
@@ -211,7 +216,7 @@ def _encoder_decoder_probes(model, tokenizer, text, ids, chars_cut, max_tokens, 
     """The three probes of one text on an encoder-decoder (encoder, decoder, cross-attention), without their
     arrays, and the arrays by part."""
     model = _unwrap(model)
-    T = min(len(ids), max_tokens, model.cfg.block_size)
+    T = min(len(ids), max_tokens, context_of(model))
     src = [int(t) for t in ids[-T:]]
     if (T < len(ids) or chars_cut) and tokenizer is not None:
         text = tokenizer.decode(src)
@@ -219,7 +224,7 @@ def _encoder_decoder_probes(model, tokenizer, text, ids, chars_cut, max_tokens, 
     if not target_ids:
         raise InspectError("the decoder's text gives no tokens: use a text with some characters, or none")
     attn = capture_attention(model, src, max_tokens=max_tokens, target=target_ids, start_id=start_id)
-    tgt = decoder_input(target_ids, start_id, min(max_tokens, model.cfg.block_size))
+    tgt = decoder_input(target_ids, start_id, min(max_tokens, context_of(model)))
     src_tokens, tgt_tokens = token_strings(tokenizer, src), token_strings(tokenizer, tgt)
     common = {"kind": "text", "text": text, "chars_cut": chars_cut}
     dropped = {"n_dropped": len(ids) - T}
@@ -300,7 +305,7 @@ def induction_snapshot(model, tokenizer=None, *, length: int = 32, seed: int = 0
     (or max_tokens) is too short for a repeat of at least 3 tokens, or the model is not a decoder (induction
     heads continue a text left to right)."""
     model = _unwrap(model)
-    length = min(length, model.cfg.block_size // 2, max_tokens // 2)
+    length = min(length, context_of(model) // 2, max_tokens // 2)
     if length < 3 or arch_of(model) != "decoder":  # with 2 the induction target would be the previous token
         return None
     vocab = model.vocab_size if tokenizer is None else min(model.vocab_size, tokenizer.get_vocab_size())

@@ -33,7 +33,9 @@ OBJECTIVES = OBJECTIVE_NAMES
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "linear", "constant", "inverse_sqrt")
 DENOISING_NOISES = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
-FINETUNE_MODES = ("full", "lora")
+FINETUNE_MODES = ("full", "lora", "prompt_tuning")
+# What a prompt-tuned decoder can train: the objectives whose batches need no attention mask of their own.
+PROMPT_TUNING_OBJECTIVES = ("causal_lm", "distillation", "classification", "sft")
 # LoRA's matrices: "attention" adapts the query/key/value and output projections (cross-attention's too),
 # "mlp" the feed-forward layers, "all" both.
 LORA_TARGETS = ("attention", "mlp", "all")
@@ -116,6 +118,7 @@ FIELD_LABELS: dict[str, str] = {
     "train.lora_alpha": "LoRA alpha",
     "train.lora_dropout": "LoRA dropout",
     "train.lora_targets": "LoRA matrices",
+    "train.prompt_tokens": "Soft-prompt vectors",
 }
 
 
@@ -406,6 +409,8 @@ class TrainConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
     lora_targets: str = "attention"
+    # prompt_tuning (engine/prompt_tuning.py): this many learned vectors before every input, the model frozen.
+    prompt_tokens: int = 16
 
     def validate(self) -> None:
         self.validate_finetune()
@@ -461,15 +466,17 @@ class TrainConfig:
         _choice("train.finetune", self.finetune, FINETUNE_MODES)
         _choice("train.lora_targets", self.lora_targets, LORA_TARGETS)
         _int_range("train.lora_rank", self.lora_rank, 1, 1024)
+        _int_range("train.prompt_tokens", self.prompt_tokens, 1, 1024)
         if not 0 < self.lora_alpha <= 4096:
             raise ConfigError(range_message("LoRA alpha", self.lora_alpha, 0, 4096), "train.lora_alpha")
         if not 0 <= self.lora_dropout < 1:
             raise ConfigError(
                 f"LoRA dropout must be at least 0 and below 1, not {self.lora_dropout:g}", "train.lora_dropout"
             )
-        if self.finetune == "lora" and self.init_from.run is None:
+        if self.finetune != "full" and self.init_from.run is None:
+            how = "LoRA" if self.finetune == "lora" else "Prompt tuning"
             raise ConfigError(
-                "LoRA adapts a trained model: choose a run to start from (Start from run)",
+                f"{how} adapts a trained model: choose a run to start from (Start from run)",
                 "train.finetune",
                 also=("train.init_from",),
             )
@@ -491,7 +498,7 @@ class RunConfig:
             if name == "data" and not need_data:
                 continue
             getattr(self, name).validate()
-        check_objective_fits(self.objective, self.model)
+        check_objective_fits(self.objective, self.model, self.train)
         info = objective_info(self.objective.name)
         # Like the dataset, the teacher is the workspace's, chosen last: the panels' edits check without it.
         if need_data and need_teacher and info.needs_teacher and self.objective.teacher_run in (None, ""):
@@ -600,7 +607,32 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
     raise ConfigError(f"{field_label(path)} must be an id or a name, not {value!r}", path)
 
 
-def check_objective_fits(obj: ObjectiveConfig, m: ModelConfig) -> None:
+def check_prompt_tuning(info, m: ModelConfig, train: "TrainConfig") -> None:
+    """ConfigError for prompt tuning where it cannot work: not a decoder, an objective with its own attention mask,
+    or a soft prompt that leaves less than half the context to the text."""
+    if m.arch != "decoder":
+        raise ConfigError(
+            f"Prompt tuning puts learned vectors before a decoder's input, and this model is {_a(m.arch)}: use "
+            "LoRA or full fine-tuning",
+            "train.finetune",
+            also=("model.arch",),
+        )
+    if info.name not in PROMPT_TUNING_OBJECTIVES:
+        raise ConfigError(
+            f"Prompt tuning reads with the causal mask only, and {info.label} needs its own attention pattern: use "
+            "LoRA or full fine-tuning",
+            "train.finetune",
+            also=("objective.name",),
+        )
+    if train.prompt_tokens * 2 > m.block_size:
+        raise ConfigError(
+            f"{train.prompt_tokens} soft-prompt vectors would take more than half of the context "
+            f"({m.block_size} tokens): choose at most {m.block_size // 2}",
+            "train.prompt_tokens",
+        )
+
+
+def check_objective_fits(obj: ObjectiveConfig, m: ModelConfig, train: "TrainConfig | None" = None) -> None:
     """ConfigError, in the panels' words, for an objective the model cannot train (masked LM on a decoder, NSP
     without segments); engine/objectives/catalog.py says what each objective needs."""
     info = objective_info(obj.name)
@@ -611,6 +643,8 @@ def check_objective_fits(obj: ObjectiveConfig, m: ModelConfig) -> None:
             "objective.name",
             also=("model.arch",),
         )
+    if train is not None and train.finetune == "prompt_tuning":
+        check_prompt_tuning(info, m, train)
     if info.needs_segments and m.n_segments < 2:
         raise ConfigError(
             f"{info.label} judges sentence pairs, so the model needs segment embeddings: set Segments to 2",

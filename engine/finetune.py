@@ -19,6 +19,8 @@ from engine.checkpoint import CheckpointError, find_checkpoint, load_model_state
 from engine.config import ConfigError, RunConfig, TrainConfig
 from engine.lora import LORA_KEYS, adapt, merged_state
 from engine.model_classifier import HEAD
+from engine.prompt_tuning import NAME as SOFT_PROMPT
+from engine.prompt_tuning import add_soft_prompt
 from engine.model_encoders import CrossAttention
 from engine.objectives.catalog import objective_info
 from engine.model_parts import MLP, SelfAttention, SwiGLU
@@ -130,6 +132,8 @@ def load_parent_weights(model: nn.Module, parent: Parent, map_location="cpu") ->
     state = parent_state(parent, map_location)
     expected = model.state_dict()
     head = f"{HEAD}."
+    # A parent's own soft prompt stays with the parent: a child starts its own, or none.
+    state = {k: v for k, v in state.items() if not k.startswith(f"{SOFT_PROMPT}.")}
     state = {
         k: v for k, v in state.items() if not k.startswith(head) or (k in expected and expected[k].shape == v.shape)
     }
@@ -150,16 +154,30 @@ def _lora_filter(targets: str):
 
 def prepare_for_finetune(model: nn.Module, tc: TrainConfig) -> list[str]:
     """Make `model` the one train.finetune trains: for "lora", every weight frozen and LoRA layers added to the
-    chosen matrices (their names returned); for "full" nothing changes ([] returned)."""
-    if tc.finetune != "lora":
+    chosen matrices (their names returned); for "prompt_tuning", every weight frozen and a soft prompt added
+    (["soft_prompt"]); for "full" nothing changes ([] returned). A classification head trains in every mode."""
+    if tc.finetune == "full":
         return []
     for p in model.parameters():
         p.requires_grad_(False)
-    adapted = adapt(model, _lora_filter(tc.lora_targets), tc.lora_rank, tc.lora_alpha, tc.lora_dropout)
+    if tc.finetune == "prompt_tuning":
+        add_soft_prompt(model, tc.prompt_tokens)
+        adapted = [SOFT_PROMPT]
+    else:
+        adapted = adapt(model, _lora_filter(tc.lora_targets), tc.lora_rank, tc.lora_alpha, tc.lora_dropout)
     if hasattr(model, HEAD):  # a new classification head learns whole, as PEFT's modules_to_save
         for p in getattr(model, HEAD).parameters():
             p.requires_grad_(True)
     return adapted
+
+
+def objective_config(cfg: RunConfig) -> RunConfig:
+    """The config the run's objective reads: a prompt-tuned run's windows are its soft prompt shorter."""
+    if cfg.train.finetune != "prompt_tuning":
+        return cfg
+    out = cfg.copy()
+    out.model.block_size -= cfg.train.prompt_tokens
+    return out
 
 
 def build_run_model(build, cfg: RunConfig, vocab_size: int) -> nn.Module:
@@ -175,7 +193,10 @@ def trainable_words(model: nn.Module, tc: TrainConfig, human_count) -> str:
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     if trainable == total:
         return f"{human_count(total)} parameters"
-    how = f" (LoRA rank {tc.lora_rank} on {tc.lora_targets})" if tc.finetune == "lora" else ""
+    how = {
+        "lora": f" (LoRA rank {tc.lora_rank} on {tc.lora_targets})",
+        "prompt_tuning": f" (prompt tuning, {tc.prompt_tokens} soft-prompt vectors)",
+    }.get(tc.finetune, "")
     return f"{human_count(trainable)} trainable of {human_count(total)} parameters{how}"
 
 

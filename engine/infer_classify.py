@@ -24,7 +24,7 @@ def classify(ws, run_ref, text: str, checkpoint: str | None = None, device="auto
     if not text.strip():
         raise PlaygroundError("write a text to classify")
     cls_id = loaded.specials.get("cls")
-    block = loaded.cfg.model.block_size
+    block = getattr(loaded.model, "context_size", loaded.cfg.model.block_size)  # less a soft prompt's positions
     ids = encode_texts(loaded.tok, [text], cls_id, block)[0]
     full = len(loaded.tok.encode(text, add_special_tokens=False).ids) + (cls_id is not None)
     model = loaded.model

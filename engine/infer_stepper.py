@@ -45,7 +45,8 @@ class Stepper:
     def __init__(self, model):
         self.model = model
         self.device = model.transformer.wte.weight.device
-        self.block_size = int(model.cfg.block_size)
+        # A prompt-tuned decoder reads its soft prompt's positions fewer text tokens (engine/prompt_tuning.py).
+        self.block_size = int(getattr(model, "context_size", model.cfg.block_size))
         self.vocab_size = int(model.vocab_size)
 
     @property

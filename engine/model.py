@@ -26,6 +26,7 @@ import torch.nn as nn
 from engine.config import ConfigError, ModelConfig
 from engine.model_encoders import Encoder, EncoderDecoder, EncoderDecoderCache
 from engine.model_classifier import add_classifier
+from engine.prompt_tuning import n_soft, prepend, widen_padding
 from engine.model_parts import (
     MLP,
     Block,
@@ -114,10 +115,13 @@ class GPT(TransformerBase):
 
     def embed(self, idx: torch.Tensor, past: int = 0) -> tuple[torch.Tensor, Positions]:
         """(x (B, T, E), pos): token and position embedding (normalised first with post-norm), after dropout;
-        `pos` is what the blocks need about the positions past, past + 1, ..."""
-        self.check_length(past + idx.size(1))
-        pos = self.positions(past, idx.size(1), idx.device)
-        x = self.token_embedding(idx, pos)
+        `pos` is what the blocks need about the positions past, past + 1, ... A prompt-tuned model puts its soft
+        prompt first when a sequence starts (past 0): x then has n_soft more positions."""
+        n = n_soft(self) if past == 0 else 0
+        self.check_length(past + n + idx.size(1))
+        pos = self.positions(past, n + idx.size(1), idx.device)
+        x = self.transformer.wte(idx)
+        x = self.add_positions(prepend(self, x) if n else x, pos)
         if "ln_e" in self.transformer:
             x = self.transformer.ln_e(x)
         return self.transformer.drop(x), pos
@@ -128,12 +132,20 @@ class GPT(TransformerBase):
             x = self.transformer.ln_f(x)
         return self.lm_head(x)
 
+    @property
+    def context_size(self) -> int:
+        """How many text tokens the model reads at a time: its context less a soft prompt's positions."""
+        return self.cfg.block_size - n_soft(self)
+
     def hidden_states(self, idx: torch.Tensor, key_padding: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, E): the last block's output after the final norm, the vector each position's logits come from."""
         x, pos = self.embed(idx)
+        n = x.size(1) - idx.size(1)  # a soft prompt's positions, dropped from the output
+        key_padding = widen_padding(key_padding, n)
         for block in self.transformer.h:
             x, _ = block(x, pos, None, key_padding=key_padding)
-        return self.transformer.ln_f(x) if "ln_f" in self.transformer else x
+        x = self.transformer.ln_f(x) if "ln_f" in self.transformer else x
+        return x[:, n:]
 
     def forward(
         self,
@@ -157,10 +169,13 @@ class GPT(TransformerBase):
         """
         B, T = idx.size()
         past = kv_cache.length if kv_cache is not None else 0
-        self.check_length(past + T)
         if kv_cache is not None and kv_cache.batch_size != B:
             raise ValueError(f"the KV cache holds {kv_cache.batch_size} sequences but {B} were given")
         x, pos = self.embed(idx, past)
+        n = x.size(1) - T  # a soft prompt's positions (prompt tuning), dropped from the outputs
+        if n and attn_mask is not None:
+            raise ValueError("a prompt-tuned model reads with the causal mask only")
+        key_padding = widen_padding(key_padding, n)
         attn = []
         for layer, block in enumerate(self.transformer.h):
             x, att = block(
@@ -168,9 +183,9 @@ class GPT(TransformerBase):
             )
             attn.append(att)
         if kv_cache is not None:
-            kv_cache.advance(T)
-        logits = self.head(x)  # (B, T, V)
+            kv_cache.advance(n + T)
+        logits = self.head(x[:, n:])  # (B, T, V)
         loss = lm_loss(logits, targets)
         if return_attn:
-            return logits, loss, attn
+            return logits, loss, [a[:, :, n:, n:] if n and a is not None else a for a in attn]
         return logits, loss

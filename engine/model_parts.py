@@ -401,7 +401,10 @@ class TransformerBase(nn.Module):
 
     def token_embedding(self, idx, pos: Positions):
         """Token plus position embedding (B, T, E), before any norm or dropout."""
-        x = self.transformer.wte(idx)  # (B, T, E)
+        return self.add_positions(self.transformer.wte(idx), pos)
+
+    def add_positions(self, x, pos: Positions):
+        """Vectors in the embedding space (B, T, E) with their position embedding added (learned, sinusoidal)."""
         if self.cfg.pos_encoding == "learned":
             x = x + self.transformer.wpe(pos.index)  # (T, E) broadcast over B
         elif self.cfg.pos_encoding == "sinusoidal":

@@ -133,7 +133,7 @@ def prompt_eval(
     for n, (text, raw) in enumerate(zip(val_texts, val_raw)):
         prompt = head + fill(template, text)
         scores = word_scores(
-            loaded.model, loaded.tok, prompt, [words[c] for c in classes], loaded.cfg.model.block_size, model_device
+            loaded.model, loaded.tok, prompt, [words[c] for c in classes], loaded.model.context_size, model_device
         )
         confusion[index[label_name(raw)]][max(range(len(classes)), key=lambda i: scores[i])] += 1
         if progress is not None:

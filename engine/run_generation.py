@@ -235,7 +235,7 @@ def generate_text(
 
         prompt = fill_prompt(loaded.cfg.objective.template, prompt)
     ids = _start_ids(tok, prompt)
-    seen = ids[-model.cfg.block_size :]
+    seen = ids[-getattr(model, "context_size", model.cfg.block_size) :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
     eos_id, unknown = _vocabulary_facts(ws, run_ref, tok, meta, prompt)
     steps = stream_steps(

@@ -59,7 +59,13 @@ from engine.config import RunConfig
 from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
-from engine.finetune import find_parent, load_parent_weights, prepare_for_finetune, trainable_words
+from engine.finetune import (
+    find_parent,
+    load_parent_weights,
+    objective_config,
+    prepare_for_finetune,
+    trainable_words,
+)
 from engine.model import build_model
 from engine.objectives.base import decoder_start_id
 from engine.objectives.registry import get_objective
@@ -218,7 +224,7 @@ class _Training:
         self.device = pick_device(tc.device)
         self.device_desc = device_description(self.device)
         self.status("starting", "loading the data")
-        self.objective = get_objective(self.cfg)
+        self.objective = get_objective(objective_config(self.cfg))
         self.load_sources()
         # Before step 0: a vocabulary without the special tokens the objective needs fails the run, saying which.
         self.objective.check(self.train_source)

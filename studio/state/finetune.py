@@ -18,6 +18,7 @@ from studio.state.curves import RunCurves
 MODES = (
     ("full", "Full: every weight trains"),
     ("lora", "LoRA: small low-rank updates, the model frozen"),
+    ("prompt_tuning", "Prompt tuning: learned vectors before the input, the model frozen (decoders)"),
 )
 LORA_MATRICES = (
     ("attention", "Attention (query, key, value, output)"),
@@ -36,6 +37,7 @@ class FinetuneChoices:
     lora_rank: int = 8
     lora_alpha: float = 16.0
     lora_targets: str = "attention"
+    prompt_tokens: int = 16
     steps: int = 500
     learning_rate: float = 1e-4
 
@@ -79,6 +81,7 @@ def finetune_config(run: dict, choices: FinetuneChoices) -> RunConfig:
     t.init_from.run, t.init_from.checkpoint = run["id"], choices.checkpoint
     t.finetune = choices.mode
     t.lora_rank, t.lora_alpha, t.lora_targets = choices.lora_rank, choices.lora_alpha, choices.lora_targets
+    t.prompt_tokens = choices.prompt_tokens
     t.max_iters = t.lr_decay_iters = choices.steps
     t.warmup_iters = min(t.warmup_iters, choices.steps // 10)
     t.eval_interval = min(t.eval_interval, max(1, choices.steps // 4))
@@ -91,6 +94,13 @@ def trainable_text(run: dict, choices: FinetuneChoices, vocab_size: int) -> str:
     """'LoRA trains 6.1 k of 812 k parameters (0.75 %)', or 'Every one of the 812 k parameters trains'."""
     m = parent_config(run).model
     total = param_count(m, vocab_size)
+    if choices.mode == "prompt_tuning":
+        soft = choices.prompt_tokens * m.n_embd
+        return (
+            f"Prompt tuning trains {human_count(soft)} parameters ({choices.prompt_tokens} vectors of {m.n_embd}) "
+            f"before the {human_count(total)} frozen ones; the model reads {choices.prompt_tokens} fewer tokens of "
+            "text at a time."
+        )
     if choices.mode != "lora":
         return f"Every one of the {human_count(total)} parameters trains."
     lora = lora_param_count(m, choices.lora_rank, choices.lora_targets)
@@ -115,7 +125,7 @@ def lineage_text(run: dict, runs: list[dict]) -> str:
         row = next((r for r in runs if r.get("id") == parent), None)
         name = f" ({row.get('name')})" if row and row.get("name") else " (deleted)" if row is None else ""
         train = (run.get("config") or {}).get("train") or {}
-        how = ", with LoRA" if train.get("finetune") == "lora" else ""
+        how = {"lora": ", with LoRA", "prompt_tuning": ", with prompt tuning"}.get(train.get("finetune"), "")
         at = (train.get("init_from") or {}).get("checkpoint") or "latest"
         parts.append(f"Started from run {parent}{name} at {at}{how}")
     children = [r.get("id") for r in runs if parent_of(r) == run.get("id")]
@@ -131,8 +141,8 @@ def from_cell(run: dict) -> str:
     parent = parent_of(run)
     if parent is None:
         return ""
-    lora = ((run.get("config") or {}).get("train") or {}).get("finetune") == "lora"
-    return f"← {parent}" + (" LoRA" if lora else "")
+    mode = ((run.get("config") or {}).get("train") or {}).get("finetune")
+    return f"← {parent}" + {"lora": " LoRA", "prompt_tuning": " prompt"}.get(mode, "")
 
 
 def start_step(run: dict) -> int | None:

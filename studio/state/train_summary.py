@@ -109,7 +109,10 @@ def start_html(cfg: RunConfig) -> str:
     if init.run in (None, ""):
         return ""
     at = f"step {init.step:,}" if isinstance(init.step, int) else escape(str(init.checkpoint))
-    how = f"LoRA rank {t.lora_rank} on {escape(t.lora_targets)}" if t.finetune == "lora" else "every weight trains"
+    how = {
+        "lora": f"LoRA rank {t.lora_rank} on {escape(t.lora_targets)}",
+        "prompt_tuning": f"prompt tuning, {t.prompt_tokens} soft-prompt vectors",
+    }.get(t.finetune, "every weight trains")
     return f" · <b>from run {escape(str(init.run))}</b> at {at}, {how}"
 
 

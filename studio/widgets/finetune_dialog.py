@@ -91,7 +91,8 @@ class FinetuneDialog(QDialog):
         self.mode_combo = choice_combo(
             MODES,
             "Full fine-tuning trains every weight. LoRA freezes the model and trains small low-rank updates of the "
-            "chosen matrices, a few percent of the parameters; they are folded into the weights to generate.",
+            "chosen matrices, a few percent of the parameters; they are folded into the weights to generate. "
+            "Prompt tuning freezes a decoder and trains only a few vectors it reads before every input.",
         )
         self.rank_box = BoundedSpinBox()
         self.rank_box.setRange(1, 1024)
@@ -103,6 +104,12 @@ class FinetuneDialog(QDialog):
         self.alpha_box.setToolTip("LoRA alpha (train.lora_alpha): the updates are scaled by alpha / rank.")
         self.targets_combo = choice_combo(
             LORA_MATRICES, "LoRA matrices (train.lora_targets): which layers get updates."
+        )
+        self.prompt_box = BoundedSpinBox()
+        self.prompt_box.setRange(1, 1024)
+        self.prompt_box.setValue(start.prompt_tokens)
+        self.prompt_box.setToolTip(
+            "Soft-prompt vectors (train.prompt_tokens): how many learned vectors go before every input."
         )
         self.steps_box = BoundedSpinBox()
         self.steps_box.setRange(1, 10_000_000)
@@ -122,6 +129,7 @@ class FinetuneDialog(QDialog):
             ("LoRA rank", self.rank_box),
             ("LoRA alpha", self.alpha_box),
             ("LoRA matrices", self.targets_combo),
+            ("Soft-prompt vectors", self.prompt_box),
             ("Training steps", self.steps_box),
             ("Learning rate", self.lr_box),
         ):
@@ -152,6 +160,7 @@ class FinetuneDialog(QDialog):
             lora_rank=self.rank_box.value(),
             lora_alpha=self.alpha_box.value(),
             lora_targets=str(self.targets_combo.currentData()),
+            prompt_tokens=self.prompt_box.value(),
             steps=self.steps_box.value(),
             learning_rate=self.lr_box.value(),
         )
@@ -160,6 +169,7 @@ class FinetuneDialog(QDialog):
         choices = self.choices()
         for box in self._lora_rows:
             box.setEnabled(choices.mode == "lora")
+        self.prompt_box.setEnabled(choices.mode == "prompt_tuning")
         tok = self.session.find("tokenizers", self.run.get("tokenizer_id"))
         vocab = int((tok or {}).get("vocab_size") or 0)
         try:
