@@ -230,10 +230,7 @@ def generate_text(
     model, tok, meta = loaded.model, loaded.tok, loaded.meta
     if loaded.arch == "encoder":
         raise GenerationError(ENCODER_REFUSAL)
-    if loaded.objective == "sft":  # it learned to answer prompts shown in its template
-        from engine.objectives.sft import fill_prompt
-
-        prompt = fill_prompt(loaded.cfg.objective.template, prompt)
+    prompt = _as_trained(loaded, prompt)
     ids = _start_ids(tok, prompt)
     seen = ids[-getattr(model, "context_size", model.cfg.block_size) :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
@@ -271,6 +268,15 @@ def generate_text(
         "step": meta.get("step"),
         "unknown_chars": unknown,
     }
+
+
+def _as_trained(loaded: LoadedRun, prompt: str) -> str:
+    """The prompt as the run learned to read it: an instruction-tuned run's in its template."""
+    if loaded.objective != "sft":
+        return prompt
+    from engine.objectives.sft import fill_prompt
+
+    return fill_prompt(loaded.cfg.objective.template, prompt)
 
 
 def _vocabulary_facts(ws, run_ref, tok, meta: dict, prompt: str) -> tuple[int | None, list[str]]:
