@@ -230,8 +230,7 @@ def generate_text(
     model, tok, meta = loaded.model, loaded.tok, loaded.meta
     if loaded.arch == "encoder":
         raise GenerationError(ENCODER_REFUSAL)
-    prompt = _as_trained(loaded, prompt)
-    ids = _start_ids(tok, prompt)
+    ids = _start_ids(tok, prompt := _as_trained(loaded, prompt))
     seen = ids[-getattr(model, "context_size", model.cfg.block_size) :]
     prompt_tokens = [{"id": int(i), "text": t} for i, t in zip(seen, _token_texts(tok, seen))]
     eos_id, unknown = _vocabulary_facts(ws, run_ref, tok, meta, prompt)
