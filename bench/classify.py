@@ -10,7 +10,8 @@ steps on the whole corpus as causal LM.
 
 Part 1, one table, every way this studio has of getting a classifier, through the real loop: from random weights;
 fine-tuned from the pre-trained run (every weight, learning rate 3e-4); LoRA rank 8 on its attention (the new
-head trains whole); and prompting the pre-trained run without training (`prompt-eval`: "{text}\\nThis is from" and
+head trains whole); prompt tuning, 16 soft-prompt vectors and the head (learning rate 0.03, as prompt tuning
+needs); and prompting the pre-trained run without training (`prompt-eval`: "{text}\\nThis is from" and
 the words Rome / Verona), zero-shot and with 4 examples. Each trains --iters steps of batch 12; reported:
 validation accuracy and macro-F1 over every validation speech, trainable parameters, wall time.
 
@@ -104,6 +105,9 @@ def compare_ways(ws: Workspace, plays: int, lm_run: int, iters: int) -> dict:
         "scratch": train(ws, config(plays, iters, objective=classify)),
         "full": train(ws, config(plays, iters, 3e-4, objective=classify, train=start)),
         "lora": train(ws, config(plays, iters, objective=classify, train={**start, "finetune": "lora"})),
+        "prompt_tuning": train(
+            ws, config(plays, iters, 0.03, objective=classify, train={**start, "finetune": "prompt_tuning"})
+        ),
     }
     for shots in (0, 4):
         t0 = time.perf_counter()
@@ -178,6 +182,7 @@ def report(ways: dict, lm: dict, peer: dict, args) -> str:
         "scratch": "classifier from random weights",
         "full": "fine-tuned from the pre-trained run (every weight)",
         "lora": "LoRA rank 8 on attention + a new head",
+        "prompt_tuning": "prompt tuning, 16 vectors + a new head (lr 0.03)",
         "prompt_0": "prompting the pre-trained run, zero-shot",
         "prompt_4": "prompting the pre-trained run, 4 examples",
     }
