@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from engine.objectives.text_source import TokenSource  # noqa: E402
 from engine.run_setup import prepare_run  # noqa: E402
 from engine.store import Workspace  # noqa: E402
 from engine.train import run_training  # noqa: E402
+from side_by_side import machine_info, time_steps, timed_tokens  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TEACHER = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0, "bias": False}
@@ -99,7 +99,7 @@ def compare_lora(ws: Workspace, dataset: int, steps: int) -> dict:
     objective = get_objective(cfg)
     gen = torch.Generator().manual_seed(0)
     batches = [objective.batch(source, 12, gen, torch.device("cpu")) for _ in range(steps)]
-    n_tokens = sum(b.n_tokens for b in batches[5:])
+    n_tokens = timed_tokens(batches)
     torch.manual_seed(0)
     full = build_model(cfg.model, source.vocab_size)
     ours = build_model(cfg.model, source.vocab_size)
@@ -113,17 +113,7 @@ def compare_lora(ws: Workspace, dataset: int, steps: int) -> dict:
     opts = {
         k: torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=1e-3) for k, (m, _) in sides.items()
     }
-    seconds = dict.fromkeys(sides, 0.0)
-    for start in range(0, steps, 10):  # alternate blocks of steps, so the machine's load hits every side alike
-        for side, (model, step) in sides.items():
-            model.train()
-            for i in range(start, min(start + 10, steps)):
-                t0 = time.perf_counter()
-                step(batches[i]).backward()
-                opts[side].step()
-                opts[side].zero_grad(set_to_none=True)
-                if i >= 5:  # the first steps warm up allocators and kernels
-                    seconds[side] += time.perf_counter() - t0
+    seconds = time_steps(sides, opts, batches)
     trainable = {k: sum(p.numel() for p in m.parameters() if p.requires_grad) for k, (m, _) in sides.items()}
     return {
         "trainable": trainable,
@@ -194,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     text = report(lora, distill, args)
     print(text)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    info = {"machine": platform.processor() or platform.machine(), "threads": args.threads, "torch": torch.__version__}
+    info = machine_info(args.threads)
     args.out.write_text(json.dumps({"lora": lora, "distillation": distill, "info": info}, indent=1), encoding="utf-8")
 
 

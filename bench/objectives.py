@@ -42,6 +42,7 @@ from engine.model import build_model  # noqa: E402
 from engine.run_setup import prepare_run  # noqa: E402
 from engine.store import Workspace  # noqa: E402
 from engine.train import run_training  # noqa: E402
+from side_by_side import time_steps, timed_tokens  # noqa: E402
 
 DEFAULT_CORPUS = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 SHAPE = {"n_layer": 4, "n_head": 4, "n_embd": 128, "block_size": 64, "dropout": 0.0, "bias": False}
@@ -155,7 +156,7 @@ def compare_peer(ws: Workspace, result: dict, steps: int) -> dict:
     objective = get_objective(cfg)
     gen = torch.Generator().manual_seed(0)
     batches = [objective.batch(source, cfg.train.batch_size, gen, torch.device("cpu")) for _ in range(steps)]
-    n_tokens = sum(b.n_tokens for b in batches[5:])
+    n_tokens = timed_tokens(batches)
 
     torch.manual_seed(0)
     ours = build_model(cfg.model, source.vocab_size)
@@ -169,18 +170,7 @@ def compare_peer(ws: Workspace, result: dict, steps: int) -> dict:
 
     sides = {"ours": (ours, our_step), "peer": (peer, peer_step)}
     opts = {k: torch.optim.AdamW(m.parameters(), lr=1e-3) for k, (m, _) in sides.items()}
-    seconds = {"ours": 0.0, "peer": 0.0}
-    for start in range(0, steps, 10):  # alternate blocks of steps, so the machine's load hits both sides alike
-        for side, (model, step) in sides.items():
-            model.train()
-            for i in range(start, min(start + 10, steps)):
-                t0 = time.perf_counter()
-                loss = step(batches[i])
-                loss.backward()
-                opts[side].step()
-                opts[side].zero_grad(set_to_none=True)
-                if i >= 5:  # the first steps warm up allocators and kernels
-                    seconds[side] += time.perf_counter() - t0
+    seconds = time_steps(sides, opts, batches)
     n_ours = sum(p.numel() for p in ours.parameters())
     n_peer = sum(p.numel() for p in peer.parameters())
     return {
