@@ -130,8 +130,9 @@ class ImportOptionsForm(QWidget):
         self.label_combo = QComboBox()
         self.label_combo.addItem("none", None)
         self.label_combo.setToolTip(
-            "Optional: a column kept with each document as its label (a category, a rating), for fine-tuning a "
-            "classifier later. “none” keeps only the text."
+            "Optional: a column kept with each document as its label: a category or a rating to train a "
+            "classifier on (objective Classification), or the response to each prompt of the text column "
+            "(objective Instruction tuning). “none” keeps only the text."
         )
         self.label_combo.setMinimumWidth(220)
         self.label_combo.currentIndexChanged.connect(self.changed)
