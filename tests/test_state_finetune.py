@@ -9,6 +9,7 @@ from studio.state.finetune import (
     default_choices,
     finetune_config,
     from_cell,
+    labels_problem,
     lineage_text,
     objective_choices,
     parent_series,
@@ -53,6 +54,25 @@ def test_lora_says_how_few_parameters_train():
     full = trainable_text(parent, FinetuneChoices(dataset=1, objective="causal_lm"), 65)
     lora = trainable_text(parent, FinetuneChoices(dataset=1, objective="causal_lm", mode="lora", lora_rank=2), 65)
     assert full.startswith("Every one of the ") and lora.startswith("LoRA trains ") and "frozen" in lora
+
+
+def test_prompt_tuning_says_what_trains_and_what_the_model_gives_up():
+    parent = _run(3)
+    cfg = finetune_config(parent, FinetuneChoices(dataset=1, objective="causal_lm", mode="prompt_tuning",
+                                                  prompt_tokens=8))  # fmt: skip
+    assert (cfg.train.finetune, cfg.train.prompt_tokens) == ("prompt_tuning", 8)
+    text = trainable_text(parent, FinetuneChoices(dataset=1, objective="causal_lm", mode="prompt_tuning"), 65)
+    assert text.startswith("Prompt tuning trains ") and "16 fewer tokens of text" in text
+    with pytest.raises(ConfigError, match="causal mask only"):
+        finetune_config(parent, FinetuneChoices(dataset=1, objective="prefix_lm", mode="prompt_tuning"))
+
+
+def test_a_labelled_objective_on_an_unlabelled_dataset_is_refused_in_words():
+    plain, labelled = {"id": 1, "name": "plain", "has_labels": False}, {"id": 2, "name": "reviews", "has_labels": True}
+    assert "needs a label for each text, and 'plain' was imported without" in labels_problem("classification", plain)
+    assert "needs a response for each prompt" in labels_problem("sft", plain)
+    assert labels_problem("classification", labelled) == "" and labels_problem("causal_lm", plain) == ""
+    assert "classification" in objective_choices(_run(3)) and "sft" in objective_choices(_run(3))
 
 
 def test_the_lineage_reads_both_ways_and_survives_a_deleted_parent():

@@ -90,6 +90,19 @@ def finetune_config(run: dict, choices: FinetuneChoices) -> RunConfig:
     return cfg.validate()
 
 
+def labels_problem(objective: str, dataset: dict | None) -> str:
+    """Why the chosen dataset cannot train the chosen objective ('' when it can): classification and instruction
+    tuning learn from a dataset imported with a label column."""
+    info = OBJECTIVE_CATALOG.get(objective)
+    if info is None or not info.needs_labels or dataset is None or dataset.get("has_labels"):
+        return ""
+    what = "a label for each text" if objective == "classification" else "a response for each prompt"
+    return (
+        f"{info.label} needs {what}, and {dataset.get('name')!r} was imported without a label column: choose a "
+        "dataset imported with one (Data panel: Label column)"
+    )
+
+
 def trainable_text(run: dict, choices: FinetuneChoices, vocab_size: int) -> str:
     """'LoRA trains 6.1 k of 812 k parameters (0.75 %)', or 'Every one of the 812 k parameters trains'."""
     m = parent_config(run).model

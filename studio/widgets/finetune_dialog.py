@@ -27,6 +27,7 @@ from studio.state.finetune import (
     FinetuneChoices,
     default_choices,
     finetune_config,
+    labels_problem,
     objective_choices,
     trainable_text,
 )
@@ -174,6 +175,9 @@ class FinetuneDialog(QDialog):
         vocab = int((tok or {}).get("vocab_size") or 0)
         try:
             self.config = finetune_config(self.run, choices)
+            problem = labels_problem(choices.objective, self.session.find("datasets", choices.dataset))
+            if problem:
+                raise ConfigError(problem, "data.dataset", also=("objective.name",))
         except ConfigError as e:
             self.config = None
             words, key = user_message(e)
