@@ -117,7 +117,8 @@ class RunMethods:
             return
         with self._write():
             self.db.conn.executemany(
-                "DELETE FROM checkpoints WHERE run_id = ? AND path = ?", [(int(run_id), str(p)) for p in paths]
+                "DELETE FROM checkpoints WHERE run_id = ? AND path IN (?, ?)",
+                [(int(run_id), stored_path(self.path, p), str(p)) for p in paths],
             )
 
     def metrics(self, run_id: int, split: str | None = None) -> list[MetricRow]:
@@ -140,23 +141,46 @@ class RunMethods:
         row = {
             "run_id": run_id,
             "step": int(step),
-            "path": str(path),
+            "path": stored_path(self.path, path),
             "sha256": sha256,
             "val_loss": finite_or_none(val_loss),
             "created": utc_now(),
         }
         with self._write():
             row_id = self.db["checkpoints"].insert(row).last_pk
-        return {"id": row_id, **row}
+        return self._located({"id": row_id, **row})
 
     def checkpoints(self, run_id: int) -> list[CheckpointRow]:
-        return self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
+        rows = self._rows("SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step, id", [int(run_id)])
+        return [self._located(r) for r in rows]
 
     def latest_checkpoint(self, run_id: int) -> CheckpointRow | None:
         rows = self._rows(
             "SELECT * FROM checkpoints WHERE run_id = ? ORDER BY step DESC, id DESC LIMIT 1", [int(run_id)]
         )
-        return rows[0] if rows else None
+        return self._located(rows[0]) if rows else None
+
+    def _located(self, row: dict) -> dict:
+        """A checkpoint row with its path in this workspace's folder, wherever the folder is now."""
+        return {**row, "path": str(self.path / stored_path(self.path, row["path"]))}
+
+
+def stored_path(root: Path, path: Path | str) -> str:
+    """A checkpoint's path as the database keeps it: relative to the workspace folder, so a copied, moved or
+    synced workspace reads its own files and never another's. An absolute path outside the folder (a row written
+    before paths were relative, in the folder the workspace was copied from) keeps its runs/<id>/... tail."""
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    try:
+        return p.relative_to(root).as_posix()
+    except ValueError:
+        pass
+    parts = p.parts
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "runs" and parts[i + 1].isdigit():
+            return Path(*parts[i:]).as_posix()
+    return str(p)
 
 
 def _metrics_json(row: dict) -> str | None:

@@ -8,8 +8,9 @@ from typing import Any
 
 from engine.store.errors import WorkspaceError
 
-# 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics; 6: copied vocabularies
-SCHEMA_VERSION = 6
+# 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics; 6: copied vocabularies;
+# 7: checkpoint paths relative to the workspace folder (engine/store/runs.py stored_path)
+SCHEMA_VERSION = 7
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {
     "format": str,
@@ -78,9 +79,20 @@ class SchemaMethods:
                     if name not in have:
                         sql_type = {int: "INTEGER", float: "REAL"}.get(kind, "TEXT")
                         self.db.execute(f"ALTER TABLE {table} ADD COLUMN {name} {sql_type}")
+            self._relative_checkpoint_paths()
             self.db.execute(
                 "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)]
             )
+
+    def _relative_checkpoint_paths(self) -> None:
+        """Schema 7: checkpoint rows of older workspaces held absolute paths, which a copy of the folder still
+        pointed at (resuming the copy deleted the original's files)."""
+        from engine.store.runs import stored_path
+
+        rows = self.db.execute("SELECT id, path FROM checkpoints").fetchall()
+        self.db.conn.executemany(
+            "UPDATE checkpoints SET path = ? WHERE id = ?", [(stored_path(self.path, p), i) for i, p in rows]
+        )
 
     def _create_tables(self) -> None:
         """Long function: the schema, one table after another, read best in one place (it is data, not logic)."""
