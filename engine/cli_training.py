@@ -91,6 +91,8 @@ class _TrainPrinter:
                     + "".join(f", {part}" for part in metric_words(event.metrics, "val")),
                     flush=True,
                 )
+                for line in sample_lines(event.metrics.get("val_samples") or []):
+                    print(line, flush=True)
             case ev.Notice():
                 self.clear_line()
                 err(f"{'warning: ' if event.level == 'warning' else ''}{event.message}")
@@ -123,14 +125,27 @@ def metric_words(metrics: dict, split: str) -> list[str]:
             continue
         if key == "perplexity":
             shown = _perplexity_text(value)
-        elif key == "kl":
+        elif key in ("kl", "ref_kl"):
             shown = f"{value:.4f}"
+        elif key == "reward":
+            shown = f"{value:.3f}"
+        elif key == "entropy":
+            shown = f"{value:.3f} nats"
         elif key == "macro_f1":
             shown = f"{value:.3f}"
         else:
             shown = f"{100 * value:.1f} %"
         parts.append(f"{split} {lower_first(label)} {shown}")
     return parts
+
+
+def sample_lines(samples: list[dict], n: int = 2) -> list[str]:
+    """A REINFORCE evaluation's first samples: '  reward 1.00: "the prompt" → " what it wrote"'."""
+    return [f"  reward {s['reward']:.2f}: {_quoted(s['prompt'])} → {_quoted(s['text'])}" for s in samples[:n]]
+
+
+def _quoted(text: str) -> str:
+    return '"' + text.replace("\n", "⏎") + '"'
 
 
 def confusion_table(matrix: list[list[int]], classes: list[str]) -> str:

@@ -34,6 +34,9 @@ OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("cosine", "linear", "constant", "inverse_sqrt")
 DENOISING_NOISES = ("token_masking", "token_deletion", "text_infilling", "sentence_permutation", "document_rotation")
 FINETUNE_MODES = ("full", "lora", "prompt_tuning")
+# reinforce: what is subtracted from a sample's reward before it weighs its log-probability ("mean": the mean of
+# the prompt's other samples; "moving_average": of recent batches' rewards; "none").
+BASELINES = ("mean", "moving_average", "none")
 # What a prompt-tuned decoder can train: the objectives whose batches need no attention mask of their own.
 PROMPT_TUNING_OBJECTIVES = ("causal_lm", "distillation", "classification", "sft")
 # LoRA's matrices: "attention" adapts the query/key/value and output projections (cross-attention's too),
@@ -87,6 +90,14 @@ FIELD_LABELS: dict[str, str] = {
     "objective.pooling": "Read the class from",
     "objective.classes": "Class names",
     "objective.template": "Template",
+    "objective.reward": "Reward",
+    "objective.kl_coef": "KL penalty",
+    "objective.baseline": "Baseline",
+    "objective.samples_per_prompt": "Samples per prompt",
+    "objective.max_new_tokens": "Sample length",
+    "objective.sample_temperature": "Sampling temperature",
+    "objective.prompts": "Prompts",
+    "objective.prompt_length": "Prompt length",
     "train.optimizer": "Optimizer",
     "train.momentum": "Momentum",
     "train.nesterov": "Nesterov momentum",
@@ -310,6 +321,18 @@ class ObjectiveConfig:
     # sft: how a prompt is shown to the model; {prompt} is replaced by it and the response follows. The
     # Playground wraps what is typed in the same template.
     template: str = "Q: {prompt}\nA: "
+    # reinforce (Williams 1992; engine/objectives/reinforce.py): per prompt, samples_per_prompt continuations of
+    # max_new_tokens tokens at sample_temperature, each scored by `reward` (engine/rewards.py), less the
+    # baseline (BASELINES), weigh their log-probabilities; kl_coef weighs the KL to the frozen starting model.
+    # The prompts are `prompts` when given, else prompt_length tokens drawn from the dataset.
+    reward: str = ""
+    kl_coef: float = 0.1
+    baseline: str = "mean"
+    samples_per_prompt: int = 4
+    max_new_tokens: int = 24
+    sample_temperature: float = 1.0
+    prompts: list[str] = field(default_factory=list)
+    prompt_length: int = 8
 
     def noise_list(self) -> list[str]:
         return [n.strip() for n in self.noises.split(",") if n.strip()]
@@ -347,12 +370,38 @@ class ObjectiveConfig:
                 range_message(field_label("objective.distill_temperature"), self.distill_temperature, 0.1, 100),
                 "objective.distill_temperature",
             )
+        if self.name == "reinforce":
+            self.validate_reinforce()
         unknown = [n for n in self.noise_list() if n not in DENOISING_NOISES]
         if unknown or not self.noise_list():
             raise ConfigError(
                 f"Noise functions must be one or more of {', '.join(DENOISING_NOISES)}, not {self.noises!r}",
                 "objective.noises",
             )
+
+    def validate_reinforce(self) -> None:
+        from engine.rewards import parse_reward
+
+        parse_reward(self.reward)
+        _choice("objective.baseline", self.baseline, BASELINES)
+        _int_range("objective.samples_per_prompt", self.samples_per_prompt, 1, 256)
+        _int_range("objective.max_new_tokens", self.max_new_tokens, 1, 4096)
+        _int_range("objective.prompt_length", self.prompt_length, 1, 4096)
+        if not 0 <= self.kl_coef <= 100:
+            raise ConfigError(range_message("KL penalty", self.kl_coef, 0, 100), "objective.kl_coef")
+        if not 0.1 <= self.sample_temperature <= 10:
+            raise ConfigError(
+                range_message("Sampling temperature", self.sample_temperature, 0.1, 10), "objective.sample_temperature"
+            )
+        if self.baseline == "mean" and self.samples_per_prompt < 2:
+            raise ConfigError(
+                "the mean baseline compares a prompt's samples with each other: take 2 or more Samples per prompt, "
+                "or the moving-average baseline",
+                "objective.baseline",
+                also=("objective.samples_per_prompt",),
+            )
+        if any(not p.strip() for p in self.prompts):
+            raise ConfigError("Prompts must not be empty lines", "objective.prompts")
 
 
 @dataclass
@@ -505,6 +554,12 @@ class RunConfig:
             raise ConfigError(
                 f"{info.label} learns from a trained teacher: choose a Teacher run", "objective.teacher_run"
             )
+        if need_data and info.needs_parent and self.train.init_from.run in (None, ""):
+            raise ConfigError(
+                f"{info.label} improves a trained model: choose a run to start from (Start from run)",
+                "train.init_from",
+                also=("objective.name",),
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -645,6 +700,13 @@ def check_objective_fits(obj: ObjectiveConfig, m: ModelConfig, train: "TrainConf
         )
     if train is not None and train.finetune == "prompt_tuning":
         check_prompt_tuning(info, m, train)
+    if obj.name == "reinforce" and obj.prompt_length + obj.max_new_tokens > m.block_size:
+        raise ConfigError(
+            f"a prompt of {obj.prompt_length} tokens and {obj.max_new_tokens} sampled ones do not fit in the "
+            f"context of {m.block_size}: shorten the Prompt length or the Sample length",
+            "objective.max_new_tokens",
+            also=("objective.prompt_length", "model.block_size"),
+        )
     if info.needs_segments and m.n_segments < 2:
         raise ConfigError(
             f"{info.label} judges sentence pairs, so the model needs segment embeddings: set Segments to 2",

@@ -11,6 +11,8 @@ from engine import tokenizer as tk
 from engine import training_events as ev
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
+from engine.reward_model import check_classifiers
+from engine.rewards import parse_reward
 from engine.finetune import find_parent, find_teacher, inherit_from_parent, use_teacher_vocabulary
 from engine.objectives.catalog import ObjectiveInfo, objective_info
 from engine.objectives.classification import dataset_classes
@@ -52,6 +54,8 @@ def prepare_run(
         cfg = with_classes(cfg, dataset_classes(ws, ds["id"]))
     elif objective_info(cfg.objective.name).needs_labels:
         require_pairs(ws, ds["id"])
+    elif cfg.objective.name == "reinforce":
+        check_classifiers(ws, parse_reward(cfg.objective.reward))
     tcfg = cfg.tokenizer
     need = cfg.model.block_size + 1
     # A character is at most one char token or four byte-level tokens, so a text this short is too short

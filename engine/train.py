@@ -232,7 +232,7 @@ class _Training:
         if self.device.type == "cuda":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
-        self.objective.attach(self.ws, self.device)  # distillation's teacher
+        self.objective.attach(self.ws, self.device)  # distillation's teacher, REINFORCE's reference and reward
         torch.manual_seed(tc.seed)
         self.model = build_model(mc, self.vocab_size).to(self.device)
         # A resumed run's own checkpoint holds every weight: it never needs its parent (which may be deleted).
@@ -281,6 +281,7 @@ class _Training:
         self.elapsed_before = float(extra.get("elapsed_s", 0.0))
         set_rng_state(extra["rng"])
         set_generator_state(self.data_gen, extra["data_rng"])
+        self.objective.load_state_dict(extra.get("objective") or {})
         if self.scaler is not None and extra.get("scaler"):
             self.scaler.load_state_dict(extra["scaler"])
         self.last_ckpt_step = self.step
@@ -393,9 +394,9 @@ class _Training:
             batch = self.objective.batch(self.train_source, tc.batch_size, self.data_gen, self.device)
             n_tokens += batch.n_tokens
             with autocast_context(self.device, self.amp_dtype):
-                loss = self.objective.loss(self.model, batch, tc.label_smoothing).loss
-                loss = loss / accum  # gradients of the micro-batches add up to the mean's gradient
-            total += loss.detach()
+                out = self.objective.loss(self.model, batch, tc.label_smoothing)
+                loss = out.loss / accum  # gradients of the micro-batches add up to the mean's gradient
+            total += out.reported.detach() / accum
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
             else:
@@ -455,16 +456,16 @@ class _Training:
         for batch in self.objective.eval_batches(source, tc.batch_size, tc.eval_iters, gen, self.device):
             with autocast_context(self.device, self.amp_dtype):
                 out = self.objective.loss(self.model, batch, 0.0)
-            total += out.loss.float()
+            total += out.reported.float()
             n_batches += 1
             for key, (part, count) in out.stats.items():
                 zero = torch.zeros((), device=self.device)
                 acc = sums.setdefault(key, [zero, zero])
                 acc[0] = acc[0] + part.float()  # a count or a matrix (classification's confusion)
                 acc[1] = acc[1] + count.float()
-        return (total / max(1, n_batches)).item(), metric_values(
-            split, {k: (s.tolist(), c.item()) for k, (s, c) in sums.items()}
-        )
+        metrics = metric_values(split, {k: (s.tolist(), c.item()) for k, (s, c) in sums.items()})
+        metrics.update({f"{split}_{k}": v for k, v in self.objective.eval_extras(split).items()})
+        return (total / max(1, n_batches)).item(), metrics
 
     def checkpoint_meta(self) -> dict:
         return {
@@ -483,6 +484,7 @@ class _Training:
         if self.last_ckpt_step == self.step:
             return
         extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
+        extra["objective"] = self.objective.state_dict()
         if self.scaler is not None:
             extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
         info = save_checkpoint(

@@ -60,6 +60,13 @@ class LossOut:
 
     loss: torch.Tensor
     stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
+    # What the curves show as this batch's loss when the minimised one means nothing read on its own (REINFORCE's
+    # surrogate hovers around 0 whatever the model writes): None shows `loss`.
+    shown: torch.Tensor | None = None
+
+    @property
+    def reported(self) -> torch.Tensor:
+        return self.loss if self.shown is None else self.shown
 
 
 class Objective:
@@ -88,6 +95,19 @@ class Objective:
 
     def batch(self, source: "TokenSource", batch_size: int, generator: torch.Generator, device) -> Batch:
         raise NotImplementedError
+
+    def state_dict(self) -> dict:
+        """What the objective itself carries from step to step (REINFORCE's moving-average baseline), as plain
+        JSON values for the checkpoint, so a resumed run goes on exactly."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Take back what state_dict gave (an older checkpoint gives {})."""
+
+    def eval_extras(self, split: str) -> dict:
+        """Besides the averaged statistics, what an evaluation of `split` records under "<split>_<key>" (REINFORCE:
+        the last evaluation batch's samples with their rewards)."""
+        return {}
 
     def eval_batches(
         self, source: "TokenSource", batch_size: int, eval_iters: int, generator: torch.Generator, device

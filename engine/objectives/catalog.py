@@ -18,6 +18,7 @@ GROUPS: dict[str, str] = {
     "pairs": "Judge two sentences",
     "classes": "Sort texts into classes",
     "answer": "Answer a prompt",
+    "reward": "Write for a reward",
 }
 # Plain names of the metrics objectives report (besides the loss); the Train and Runs panels show these.
 METRIC_LABELS: dict[str, str] = {
@@ -28,6 +29,9 @@ METRIC_LABELS: dict[str, str] = {
     "kl": "KL to the teacher",
     "class_accuracy": "Accuracy",
     "macro_f1": "Macro-F1",
+    "reward": "Mean reward",
+    "ref_kl": "KL to the start",
+    "entropy": "Entropy",
 }
 
 
@@ -48,6 +52,7 @@ class ObjectiveInfo:
     loss_over: str = "every token"  # what the loss averages over, so curves of different objectives can be read
     needs_teacher: bool = False  # objective.teacher_run: a finished run it learns from (distillation)
     needs_labels: bool = False  # a dataset imported with a label column (classification)
+    needs_parent: bool = False  # train.init_from: it improves a trained run (REINFORCE)
 
 
 _ALL = (
@@ -221,6 +226,20 @@ _ALL = (
         needs=("eos",),  # ends every response, so an answer stops where it should
         loss_over="the response tokens",
         needs_labels=True,
+    ),
+    ObjectiveInfo(
+        "reinforce",
+        "REINFORCE",
+        "reward",
+        ("decoder",),
+        "Write a few continuations of each prompt, score each with a reward you choose (words it should hold or "
+        "avoid, a length, a pattern, a classifier's verdict) and make the better ones likelier. A penalty keeps it "
+        "close to the model it started from, so it still writes the language it learned.",
+        "Williams 1992, REINFORCE; Ziegler et al. 2019, fine-tuning language models from human preferences",
+        options=("reward", "kl_coef", "baseline", "samples_per_prompt", "max_new_tokens", "sample_temperature"),
+        metrics=("reward", "ref_kl", "entropy"),
+        loss_over="the reward of sampled text",
+        needs_parent=True,
     ),
 )
 

@@ -26,6 +26,7 @@ _IMPLEMENTATIONS = {
     "masked_lm+sop": "engine.objectives.pairs:MaskedLMSentenceOrder",
     "classification": "engine.objectives.classification:Classification",
     "sft": "engine.objectives.sft:InstructionTuning",
+    "reinforce": "engine.objectives.reinforce:Reinforce",
 }
 assert set(_IMPLEMENTATIONS) == set(OBJECTIVE_NAMES), "every catalog entry has an implementation"
 

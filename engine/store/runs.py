@@ -192,7 +192,10 @@ def _metrics_json(row: dict) -> str | None:
 
 
 def _metric_json_value(v):
-    """A number (finite or None), or a classification's confusion matrix (lists of whole counts) as it is."""
+    """A number (finite or None), a classification's confusion matrix (lists of whole counts) as it is, or
+    REINFORCE's samples ({"prompt", "text", "reward"} each)."""
+    if isinstance(v, (list, tuple)) and v and isinstance(v[0], dict):
+        return [{"prompt": str(s["prompt"]), "text": str(s["text"]), "reward": finite_or_none(s["reward"])} for s in v]
     if isinstance(v, (list, tuple)):
         return [[int(c) for c in row] for row in v]
     return finite_or_none(float(v)) if v is not None else None
