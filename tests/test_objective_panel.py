@@ -199,3 +199,29 @@ def test_distillation_offers_the_trained_decoder_runs_as_teachers(qtbot, tmp_pat
     assert session.config.objective.distill_alpha == 0.8 and not panel.options.error_line.isVisible()
     panel.restore_defaults()  # the paper's numbers come back; the teacher, the user's choice, stays
     assert session.config.objective.distill_alpha == 0.5 and session.config.objective.teacher_run == 1
+
+
+def test_every_objective_s_options_form_shows_each_paper_default(qtbot, tmp_path):
+    session, panel = offline_panel(qtbot, tmp_path)
+    for name, info in OBJECTIVE_CATALOG.items():
+        panel.choose(name)
+        assert list(panel.options.fields) == list(info.options), name
+        for key, field in panel.options.fields.items():
+            assert "The paper's default: " in field.toolTip() and f"objective.{key}" in field.toolTip()
+    panel.choose("sft")  # a text option's default reads as it would be typed
+    assert "The paper's default: Q: {prompt}\\nA: ." in panel.options.fields["template"].toolTip()
+
+
+def test_reinforce_asks_for_a_reward_in_words_and_takes_a_typed_one(qtbot, tmp_path):
+    session, panel = offline_panel(qtbot, tmp_path)
+    panel.choose("reinforce")
+    options = panel.options
+    assert options.fields["baseline"].currentData() == "mean"
+    assert "Nothing you write here is ever run as code" in options.fields["reward"].toolTip()
+    options.fields["reward"].setText("contains:love")
+    options.fields["reward"].editingFinished.emit()
+    assert session.config.objective.reward == "contains:love"
+    options.fields["reward"].setText("love")
+    options.fields["reward"].editingFinished.emit()
+    assert options.error_line.isVisible() and "'love' is not a reward" in options.error_line.text()
+    assert session.config.objective.reward == "contains:love"  # not applied

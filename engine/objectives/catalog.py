@@ -238,7 +238,7 @@ _ALL = (
         "Williams 1992, REINFORCE; Ziegler et al. 2019, fine-tuning language models from human preferences",
         options=("reward", "kl_coef", "baseline", "samples_per_prompt", "max_new_tokens", "sample_temperature"),
         metrics=("reward", "ref_kl", "entropy"),
-        loss_over="the reward of sampled text",
+        loss_over="its samples: minus their mean reward, plus the KL penalty",
         needs_parent=True,
     ),
 )

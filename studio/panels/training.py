@@ -44,6 +44,7 @@ from studio.state.train_summary import (
 )
 from studio.widgets.form_helpers import MessageLine, PanelHeader
 from studio.widgets.confusion_view import ConfusionView
+from studio.widgets.samples_view import SamplesView
 from studio.widgets.parent_curves import load_parent_curves
 from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
@@ -51,7 +52,14 @@ from studio.widgets.train_cards import MetricCards, stat_cards
 # Short enough for a small plot; the run was trained before the studio kept this metric.
 NOT_RECORDED = "Not recorded for this run"
 
-PLOTTED = (*ACCURACIES, "macro_f1", "kl")  # the metrics with a plot of their own (perplexity follows the loss plot)
+PLOTTED = (
+    *ACCURACIES,
+    "macro_f1",
+    "kl",
+    "reward",
+    "ref_kl",
+    "entropy",
+)  # the metrics with a plot of their own (perplexity follows the loss plot)
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
 
@@ -193,6 +201,9 @@ class TrainingPanel(QWidget):
         self.confusion_view.hide()
         small.addWidget(self.confusion_view)
         root.addLayout(small, 1)
+        self.samples_view = SamplesView()  # a REINFORCE run's latest samples with their rewards
+        self.samples_view.hide()
+        root.addWidget(self.samples_view, 1)
 
     # ------------------------------------------------------------------------------------------------ summary
     def _update_summary(self, *_):
@@ -450,13 +461,16 @@ class TrainingPanel(QWidget):
         for name, plot in self.metric_plots.items():
             plot.setVisible(name in names)
             steps, values = c.metrics.get(f"val_{name}", ([], []))
-            plot.set_series(plot_name(plot), steps, [100 * v if name in ACCURACIES else v for v in values])
+            plot.set_series(plot.first_curve, steps, [100 * v if name in ACCURACIES else v for v in values])
             # A run evaluated without this metric (trained before it was kept) says so, not "Press Train".
             plot.set_empty_text(NOT_RECORDED if c.val_steps and not values else EMPTY_TEXT)
         if c.confusion:
             classes = ((self.shown_run() or {}).get("config") or {}).get("objective", {}).get("classes") or []
             self.confusion_view.set_matrix(c.confusion, classes, c.confusion_step)
         self.confusion_view.setVisible(bool(c.confusion))
+        if c.samples:
+            self.samples_view.set_samples(c.samples, c.samples_step)
+        self.samples_view.setVisible(bool(c.samples))
 
     def redraw(self) -> None:
         c = self.curves
@@ -539,8 +553,3 @@ class TrainingPanel(QWidget):
 
     def _clear_error(self) -> None:
         self.error_label.clear_message()
-
-
-def plot_name(plot: CurvePlot) -> str:
-    """The name of a one-curve plot's curve."""
-    return next(iter(plot.curves))

@@ -26,6 +26,9 @@ class RunCurves:
         # A classification run's latest validation confusion matrix (rows: true class) and its step.
         self.confusion: list[list[int]] | None = None
         self.confusion_step: int | None = None
+        # A REINFORCE run's latest evaluation samples ({"prompt", "text", "reward"} each) and their step.
+        self.samples: list[dict] = []
+        self.samples_step: int | None = None
 
     def add_rows(self, rows: list[dict]) -> None:
         for r in rows:
@@ -70,6 +73,10 @@ class RunCurves:
                 if self.confusion_step is None or step >= self.confusion_step:
                     self.confusion, self.confusion_step = value, step
                 continue
+            if key == "val_samples" and isinstance(value, list):
+                if self.samples_step is None or step >= self.samples_step:
+                    self.samples, self.samples_step = value, step
+                continue
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
             steps, values = self.metrics.setdefault(str(key), ([], []))
@@ -108,3 +115,5 @@ class RunCurves:
                 self.add_metrics(step, {key: value})
         if live.confusion is not None:
             self.add_metrics(int(live.confusion_step or 0), {"val_confusion": live.confusion})
+        if live.samples:
+            self.add_metrics(int(live.samples_step or 0), {"val_samples": live.samples})

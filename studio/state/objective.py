@@ -162,6 +162,51 @@ OPTION_FIELDS: dict[str, FieldSpec] = {
             "line break). The Playground wraps what you type in the same template.",
         ),
         _option(
+            "reward",
+            "text",
+            None,
+            "What a written text earns, in one line: contains:love,joy (the share of those words it holds), "
+            "avoids:war (1 less that share), length:12 (close to 12 words), regex:[0-9]+ (1 when the pattern "
+            "matches), classifier:RUN:LABEL (the probability a classification run of this workspace gives LABEL). "
+            "Join several with ; to add them up. Nothing you write here is ever run as code.",
+        ),
+        _option(
+            "kl_coef",
+            "float",
+            (0.0, 100.0, 0.01, 3),
+            "How strongly the model is held near the run it started from. Too little and it games the reward with "
+            "gibberish that scores; too much and it cannot change.",
+        ),
+        _option(
+            "baseline",
+            "choice",
+            (
+                ("mean", "The prompt's other samples"),
+                ("moving_average", "A moving average"),
+                ("none", "None"),
+            ),
+            "What a sample's reward is compared with: a sample better than that becomes likelier, a worse one less "
+            "likely. Comparing the samples of one prompt with each other learns fastest.",
+        ),
+        _option(
+            "samples_per_prompt",
+            "int",
+            (1, 256, 1),
+            "How many texts the model writes after each prompt at every step; they are compared with each other.",
+        ),
+        _option(
+            "max_new_tokens",
+            "int",
+            (1, 4096, 1),
+            "How many tokens each written text has at most (it ends sooner at the end-of-text token).",
+        ),
+        _option(
+            "sample_temperature",
+            "float",
+            (0.1, 10.0, 0.1, 1),
+            "How adventurous the writing is while it learns: above 1 tries more unusual text, below 1 less.",
+        ),
+        _option(
             "distill_temperature",
             "float",
             (0.1, 100.0, 0.5, 1),
@@ -172,7 +217,7 @@ OPTION_FIELDS: dict[str, FieldSpec] = {
 }
 DEFAULTS = ObjectiveConfig()
 # Options the user picks for the run, not the paper: "Paper's defaults" leaves them as they are.
-USER_CHOICES = ("teacher_run",)
+USER_CHOICES = ("teacher_run", "reward")
 
 
 def teacher_choices(runs: list[dict]) -> list[tuple[int, str]]:
@@ -201,6 +246,9 @@ def default_text(key: str) -> str:
         return "on" if value else "off"
     if key == "noises":
         return ", ".join(NOISE_LABELS.get(n, n) for n in DEFAULTS.noise_list())
+    if isinstance(value, str):  # a choice's label, or a text as it would be typed
+        labels = dict(OPTION_FIELDS[key].options or ()) if OPTION_FIELDS[key].kind == "choice" else {}
+        return labels.get(value, value.replace("\n", "\\n"))
     return f"{value:.3g}"
 
 

@@ -130,6 +130,12 @@ METRIC_TIPS = {
     "class_accuracy": "The share of validation texts whose class the model named right (every labelled text once).",
     "macro_f1": "The F1 score of each class (how well its texts are found without taking others for them), "
     "averaged so a rare class counts as much as a common one. 1 is perfect.",
+    "reward": "The mean reward of the texts the model wrote for the evaluation's prompts (the same prompts every "
+    "time). Higher is what you asked for.",
+    "ref_kl": "How far the model's guesses have moved from the run it started from, in nats per written token (KL "
+    "divergence). A large value means it may be gaming the reward instead of writing as before.",
+    "entropy": "How unsure the model is of each next token it writes, in nats. Falling towards 0 means it writes "
+    "the same thing every time.",
 }
 
 
@@ -153,7 +159,7 @@ def metric_text(name: str, value: float | None) -> str:
         return "—"
     if name in ACCURACIES or name.endswith("accuracy"):
         return f"{100 * value:.1f} %"
-    if name == "kl":
+    if name in ("kl", "ref_kl", "entropy"):
         return f"{value:.3f} nats"
     if name == "macro_f1":
         return f"{value:.3f}"

@@ -20,6 +20,11 @@ class CurvePlot(pg.PlotWidget):
     """A plot with named curves; `set_series(name, xs, ys)` replaces a curve's data (so does the curve's own
     setData: the empty-plot text follows either)."""
 
+    @property
+    def first_curve(self) -> str:
+        """The name of its first curve (a one-curve plot's only one)."""
+        return next(iter(self.curves))
+
     def __init__(
         self, x_label: str, y_label: str | None, title: str | None = None, parent=None, empty_text: str = EMPTY_TEXT
     ):
