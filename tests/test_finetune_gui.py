@@ -90,3 +90,49 @@ def test_fine_tune_a_run_with_lora_from_the_runs_panel(qtbot, qsettings, tmp_pat
         win.close()
     finally:
         stop_session(session)
+
+
+def test_reward_a_run_with_reinforce_and_watch_its_samples(qtbot, qsettings, tmp_path):
+    path = tmp_path / "ws"
+    parent = _parent(path)
+    session = start_session(path)
+    try:
+        win = main_window(qtbot, session, qsettings, size=(1280, 860))
+        runs, train = win.panels["runs"], win.panels["train"]
+        win.show_page("runs")
+        session.select_run(parent)
+        qtbot.waitUntil(lambda: runs.finetune_button.isEnabled(), timeout=10_000)
+        qtbot.mouseClick(runs.finetune_button, Qt.MouseButton.LeftButton)
+        dialog = runs.finetune_dialog
+        assert not dialog.reward_edit.isVisible()  # REINFORCE's rows wait for REINFORCE
+        dialog.objective_combo.setCurrentIndex(dialog.objective_combo.findData("reinforce"))
+        assert dialog.reward_edit.isVisible() and dialog.prompts_edit.isVisible()
+        dialog.reward_edit.setText("length")
+        assert dialog.error_label.isVisible() and "length&#x27; is not a reward" in dialog.error_label.text()
+        assert not dialog.start_button.isEnabled()
+        dialog.reward_edit.setText("contains:question")
+        dialog.prompts_edit.setPlainText("to be or\nthat is")
+        dialog.steps_box.setValue(20)
+        dialog.lr_box.setValue(1e-3)
+        assert dialog.start_button.isEnabled(), dialog.error_label.text()
+        qtbot.mouseClick(dialog.start_button, Qt.MouseButton.LeftButton)
+        wait_until(lambda: len(session.workspace.get("runs", [])) == 2, 60, "the REINFORCE run")
+        child = session.workspace["runs"][-1]
+        objective = child["config"]["objective"]
+        assert (objective["name"], objective["reward"], objective["prompts"]) == (
+            "reinforce", "contains:question", ["to be or", "that is"]
+        )  # fmt: skip
+        session.select_run(child["id"])
+        qtbot.waitUntil(lambda: train.samples_view.isVisible(), timeout=120_000)  # the first evaluation's samples
+        table = train.samples_view.table
+        assert table.rowCount() == 8
+        assert {table.item(r, 0).text() for r in range(8)} <= {"to be or", "that is"}
+        assert all(table.item(r, 2).text() in ("0.00", "1.00") for r in range(8))
+        assert "mean reward" in train.samples_view.caption.text()
+        assert train.metric_plots["reward"].isVisible() and train.metric_plots["ref_kl"].isVisible()
+        wait_until(
+            lambda: (session.find("runs", child["id"]) or {}).get("status") == "finished", 120, "the run to finish"
+        )
+        win.close()
+    finally:
+        stop_session(session)

@@ -49,6 +49,21 @@ def test_the_choices_make_a_config_that_starts_from_the_parent():
         finetune_config(parent, FinetuneChoices(dataset=1, objective="causal_lm", steps=0))
 
 
+def test_reinforce_choices_fit_the_samples_in_the_context_and_keep_evaluations_cheap():
+    parent = _run(3, eval_iters=20, eval_interval=250)
+    block = preset("tiny").model.block_size
+    choices = FinetuneChoices(dataset=1, objective="reinforce", steps=200, reward=" avoids:the ", kl_coef=0.2,
+                              samples_per_prompt=1, prompts=("Once", "", " The king "))  # fmt: skip
+    cfg = finetune_config(parent, choices)
+    o, t = cfg.objective, cfg.train
+    assert (o.reward, o.kl_coef, o.prompts) == ("avoids:the", 0.2, ["Once", "The king"])
+    assert o.baseline == "moving_average"  # one sample per prompt has no others to be compared with
+    assert o.max_new_tokens + o.prompt_length <= block
+    assert t.eval_iters == 4 and t.eval_interval == 20  # ten evaluations, each a few batches of samples
+    with pytest.raises(ConfigError, match="is not a reward"):
+        finetune_config(parent, FinetuneChoices(dataset=1, objective="reinforce", reward="love"))
+
+
 def test_lora_says_how_few_parameters_train():
     parent = _run(3)
     full = trainable_text(parent, FinetuneChoices(dataset=1, objective="causal_lm"), 65)

@@ -40,6 +40,12 @@ class FinetuneChoices:
     prompt_tokens: int = 16
     steps: int = 500
     learning_rate: float = 1e-4
+    # REINFORCE: the reward line (engine/rewards.py), its KL penalty, the samples per prompt, and typed prompts
+    # (none: beginnings drawn from the dataset).
+    reward: str = "contains:love"
+    kl_coef: float = 0.1
+    samples_per_prompt: int = 4
+    prompts: tuple[str, ...] = ()
 
 
 def parent_config(run: dict) -> RunConfig:
@@ -87,7 +93,22 @@ def finetune_config(run: dict, choices: FinetuneChoices) -> RunConfig:
     t.eval_interval = min(t.eval_interval, max(1, choices.steps // 4))
     t.learning_rate = choices.learning_rate
     t.min_lr = min(t.min_lr, choices.learning_rate / 10)
+    if choices.objective == "reinforce":
+        with_reward(cfg, choices)
     return cfg.validate()
+
+
+def with_reward(cfg: RunConfig, choices: FinetuneChoices) -> None:
+    """REINFORCE's choices in cfg. Its evaluation writes samples_per_prompt texts for every prompt of a batch, so it
+    reads fewer batches than a text objective's, and often enough for the samples view to follow the run."""
+    o, t = cfg.objective, cfg.train
+    o.reward, o.kl_coef, o.samples_per_prompt = choices.reward.strip(), choices.kl_coef, choices.samples_per_prompt
+    o.prompts = [line.strip() for line in choices.prompts if line.strip()]
+    o.baseline = "mean" if choices.samples_per_prompt >= 2 else "moving_average"
+    t.eval_iters = min(t.eval_iters, 4)
+    t.eval_interval = max(1, min(t.eval_interval, choices.steps // 10))
+    room = cfg.model.block_size // 2  # the sample's half of the context; the prompt has the other
+    o.max_new_tokens, o.prompt_length = min(o.max_new_tokens, room), min(o.prompt_length, room)
 
 
 def labels_problem(objective: str, dataset: dict | None) -> str:

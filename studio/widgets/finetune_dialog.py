@@ -1,5 +1,5 @@
 """Runs → Fine-tune…: start a new run from the selected run's weights, on the same or another dataset, training
-every weight or only LoRA's low-rank updates.
+every weight or only LoRA's low-rank updates, or rewarding what it writes (REINFORCE).
 
 The choices and the config they make are studio/state/finetune.py's; this dialog only lays them out, fills the
 checkpoint list from the engine, and says what will train before the user presses Start.
@@ -15,6 +15,8 @@ from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
     QFormLayout,
+    QLineEdit,
+    QPlainTextEdit,
     QVBoxLayout,
 )
 
@@ -122,6 +124,7 @@ class FinetuneDialog(QDialog):
         self.lr_box.setToolTip(
             "Learning rate (train.learning_rate). Fine-tuning usually takes a tenth of the pre-training rate."
         )
+        self._build_reward_fields(start)
         for label, box in (
             ("Dataset", self.dataset_combo),
             ("Checkpoint", self.checkpoint_combo),
@@ -133,11 +136,50 @@ class FinetuneDialog(QDialog):
             ("Soft-prompt vectors", self.prompt_box),
             ("Training steps", self.steps_box),
             ("Learning rate", self.lr_box),
+            ("Reward", self.reward_edit),
+            ("KL penalty", self.kl_box),
+            ("Samples per prompt", self.samples_box),
+            ("Prompts", self.prompts_edit),
         ):
             form.addRow(label, box)
+            if isinstance(box, (QLineEdit, QPlainTextEdit)):
+                box.textChanged.connect(lambda *_: self._update())
+                continue
             signal = box.currentIndexChanged if isinstance(box, QComboBox) else box.valueChanged
             signal.connect(lambda *_: self._update())
         self._lora_rows = (self.rank_box, self.alpha_box, self.targets_combo)
+        self._reward_rows = (self.reward_edit, self.kl_box, self.samples_box, self.prompts_edit)
+        self._form = form
+
+    def _build_reward_fields(self, start: FinetuneChoices) -> None:
+        """REINFORCE's rows, shown when it is the objective."""
+        self.reward_edit = QLineEdit(start.reward)
+        self.reward_edit.setObjectName("objective.reward")
+        self.reward_edit.setToolTip(
+            "What a written text earns (objective.reward): contains:love,joy · avoids:war · length:12 (words) · "
+            "regex:[0-9]+ · classifier:RUN:LABEL (a classification run's probability of LABEL). Join several with "
+            "; to add them up. Nothing written here is ever run as code."
+        )
+        self.kl_box = BoundedDoubleSpinBox()
+        self.kl_box.setRange(0.0, 100.0)
+        self.kl_box.setDecimals(3)
+        self.kl_box.setSingleStep(0.01)
+        self.kl_box.setValue(start.kl_coef)
+        self.kl_box.setToolTip(
+            "KL penalty (objective.kl_coef): how strongly the model is held near this run. Too little and it games "
+            "the reward with gibberish that scores; too much and it cannot change."
+        )
+        self.samples_box = BoundedSpinBox()
+        self.samples_box.setRange(1, 256)
+        self.samples_box.setValue(start.samples_per_prompt)
+        self.samples_box.setToolTip(
+            "Samples per prompt (objective.samples_per_prompt): texts written after each prompt at every step, "
+            "each compared with the others of its prompt."
+        )
+        self.prompts_edit = QPlainTextEdit("\n".join(start.prompts))
+        self.prompts_edit.setPlaceholderText("One prompt per line; none: beginnings drawn from the dataset")
+        self.prompts_edit.setToolTip("Prompts (objective.prompts): what the model continues while it learns.")
+        self.prompts_edit.setFixedHeight(72)
 
     def _load_checkpoints(self) -> None:
         def done(reply) -> None:
@@ -164,6 +206,10 @@ class FinetuneDialog(QDialog):
             prompt_tokens=self.prompt_box.value(),
             steps=self.steps_box.value(),
             learning_rate=self.lr_box.value(),
+            reward=self.reward_edit.text(),
+            kl_coef=self.kl_box.value(),
+            samples_per_prompt=self.samples_box.value(),
+            prompts=tuple(self.prompts_edit.toPlainText().splitlines()),
         )
 
     def _update(self) -> None:
@@ -171,6 +217,8 @@ class FinetuneDialog(QDialog):
         for box in self._lora_rows:
             box.setEnabled(choices.mode == "lora")
         self.prompt_box.setEnabled(choices.mode == "prompt_tuning")
+        for box in self._reward_rows:
+            self._form.setRowVisible(box, choices.objective == "reinforce")
         tok = self.session.find("tokenizers", self.run.get("tokenizer_id"))
         vocab = int((tok or {}).get("vocab_size") or 0)
         try:
