@@ -549,12 +549,13 @@ class RunConfig:
             getattr(self, name).validate()
         check_objective_fits(self.objective, self.model, self.train)
         info = objective_info(self.objective.name)
-        # Like the dataset, the teacher is the workspace's, chosen last: the panels' edits check without it.
+        # Like the dataset, the runs it learns from (a teacher, REINFORCE's start) are the workspace's, chosen last:
+        # the panels' edits and the sample-batch view check without them.
         if need_data and need_teacher and info.needs_teacher and self.objective.teacher_run in (None, ""):
             raise ConfigError(
                 f"{info.label} learns from a trained teacher: choose a Teacher run", "objective.teacher_run"
             )
-        if need_data and info.needs_parent and self.train.init_from.run in (None, ""):
+        if need_data and need_teacher and info.needs_parent and self.train.init_from.run in (None, ""):
             raise ConfigError(
                 f"{info.label} improves a trained model: choose a run to start from (Start from run)",
                 "train.init_from",

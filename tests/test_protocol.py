@@ -17,7 +17,7 @@ def test_batch_round_trip_keeps_kinds_fields_and_parents():
 def test_unknown_kinds_and_extra_fields_from_a_newer_peer_are_ignored():
     frame = json.dumps(
         {
-            "v": "1.7",
+            "v": "1.8",
             "msgs": [
                 {"kind": "telepathy", "id": "x"},
                 {"kind": "status", "id": "y", "state": "training", "mood": "happy"},

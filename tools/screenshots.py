@@ -150,6 +150,25 @@ def prepare_plays(ws: Path, steps: int) -> None:
     marker.write_text(run)
 
 
+def prepare_reinforce(ws: Path, steps: int) -> None:
+    """A REINFORCE run started from the baby run, rewarded for writing "love" and "thee", for the REINFORCE
+    scenes (the samples table and the reward, KL and entropy plots)."""
+    marker = ws / "shots-reinforce-run"
+    if marker.exists():
+        return
+    run = cli(
+        "train", "--name", "baby + love", "--set", "data.dataset=shakespeare", "--set",
+        "train.init_from.run=shakespeare-baby", "--set", "objective.name=reinforce", "--set",
+        "objective.reward=contains:love,thee", "--set", "objective.kl_coef=0.05", "--set",
+        "objective.max_new_tokens=32", "--set", "objective.prompt_length=16", "--set", "train.batch_size=8",
+        "--set", "train.learning_rate=3e-4", "--set", "train.min_lr=3e-5", "--set", "train.warmup_iters=0",
+        "--set", f"train.max_iters={steps}", "--set", f"train.lr_decay_iters={steps}", "--set",
+        f"train.eval_interval={max(1, steps // 10)}", "--set", "train.eval_iters=4",
+        workspace=ws,
+    )  # fmt: skip
+    marker.write_text(run)
+
+
 def sample_csv(folder: Path) -> Path:
     """A small review corpus with a label column and some mess for the cleaning preview."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -212,6 +231,8 @@ def main() -> int:
         prepare_finetune(args.workspace, 200)
     if not args.only or {"playground-classify", "train-classify"} & set(args.only):
         prepare_plays(args.workspace, 600)
+    if not args.only or {"finetune-reinforce", "train-reinforce"} & set(args.only):
+        prepare_reinforce(args.workspace, 150)
 
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -462,6 +483,27 @@ def scene_train_classify(win, session, args):
     wait(15, lambda: win.panels["train"].confusion_view.isVisible())
 
 
+def scene_finetune_reinforce(win, session, args):
+    """Runs → Fine-tune… on the baby run with REINFORCE chosen: the reward, its penalty and the prompts."""
+    dialog = scene_finetune_dialog(win, session, args)
+    dialog.mode_combo.setCurrentIndex(dialog.mode_combo.findData("full"))
+    dialog.objective_combo.setCurrentIndex(dialog.objective_combo.findData("reinforce"))
+    dialog.reward_edit.setText("contains:love,thee; length:8")
+    dialog.prompts_edit.setPlainText("ROMEO:\nJULIET:")
+    wait(1)
+    return dialog
+
+
+def scene_train_reinforce(win, session, args):
+    """The REINFORCE run's reward, KL and entropy, and what it writes with the rewards it earned."""
+    dialog = getattr(win.panels["runs"], "finetune_dialog", None)
+    if dialog is not None and dialog.isVisible():
+        dialog.reject()
+    session.select_run(int((args.workspace / "shots-reinforce-run").read_text().strip()))
+    win.show_page("train")
+    wait(15, lambda: win.panels["train"].samples_view.isVisible())
+
+
 def scene_attention(win, session, args):
     win.show_page("attention")
     panel = win.panels["attention"]
@@ -512,6 +554,8 @@ SCENES = {
     "objective-distillation": scene_objective_distillation,
     "playground-classify": scene_playground_classify,
     "train-classify": scene_train_classify,
+    "finetune-reinforce": scene_finetune_reinforce,
+    "train-reinforce": scene_train_reinforce,
 }
 
 

@@ -32,34 +32,19 @@ from studio.run_names import run_status, run_title
 from studio.state.curves import RunCurves
 from studio.state.model_form import ASSUMED_CHAR_VOCAB
 from studio.state.train_summary import (
-    ACCURACIES,
     config_differences,
     config_html,
     differs_text,
     loss_over_text,
-    metric_caption,
-    metric_tooltip,
     run_metrics,
     status_text,
 )
 from studio.widgets.form_helpers import MessageLine, PanelHeader
-from studio.widgets.confusion_view import ConfusionView
-from studio.widgets.samples_view import SamplesView
+from studio.widgets.evaluation_views import EvaluationViews
 from studio.widgets.parent_curves import load_parent_curves
-from studio.widgets.loss_plot import EMPTY_TEXT, CurvePlot, LossPlot, metric_plot, small_plot
+from studio.widgets.loss_plot import LossPlot, small_plot
 from studio.widgets.train_cards import MetricCards, stat_cards
 
-# Short enough for a small plot; the run was trained before the studio kept this metric.
-NOT_RECORDED = "Not recorded for this run"
-
-PLOTTED = (
-    *ACCURACIES,
-    "macro_f1",
-    "kl",
-    "reward",
-    "ref_kl",
-    "entropy",
-)  # the metrics with a plot of their own (perplexity follows the loss plot)
 REDRAW_MS = 33  # ~30 Hz: data arrives in bursts, the plot redraws at most this often
 _LIVE = ("starting", "training", "paused", "stopping")
 
@@ -196,13 +181,11 @@ class TrainingPanel(QWidget):
         small.addWidget(self.lr_plot, 1)
         small.addWidget(self.grad_plot, 1)
         self.small_plots = small
-        self.metric_plots: dict[str, CurvePlot] = {}  # one per accuracy the shown run reports, made when first needed
-        self.confusion_view = ConfusionView()  # a classification run's latest validation confusion matrix
-        self.confusion_view.hide()
-        small.addWidget(self.confusion_view)
+        self.evaluation = EvaluationViews(small)
+        # The names the tests and the screenshots reach them by.
+        self.metric_plots, self.confusion_view = self.evaluation.plots, self.evaluation.confusion
         root.addLayout(small, 1)
-        self.samples_view = SamplesView()  # a REINFORCE run's latest samples with their rewards
-        self.samples_view.hide()
+        self.samples_view = self.evaluation.samples
         root.addWidget(self.samples_view, 1)
 
     # ------------------------------------------------------------------------------------------------ summary
@@ -444,7 +427,7 @@ class TrainingPanel(QWidget):
         return self.session.config.objective.name
 
     def _draw_metrics(self) -> None:
-        """The cards of the objective's metrics, and a plot of each accuracy on the validation text."""
+        """The cards of the objective's metrics, and the views of its evaluations (plots, matrix, samples)."""
         c = self.curves
         objective = self._objective()
         over = loss_over_text(objective)
@@ -452,25 +435,8 @@ class TrainingPanel(QWidget):
         names = run_metrics(objective, c.metric_names())
         self.metric_cards.set_metrics(names)
         self.metric_cards.show_values(c.last_metrics)
-        for name in names:
-            if name in PLOTTED and name not in self.metric_plots:
-                caption = metric_caption(name) + (" (%)" if name in ACCURACIES else "")
-                plot = metric_plot(caption, metric_tooltip(name, None))
-                self.metric_plots[name] = plot
-                self.small_plots.insertWidget(self.small_plots.indexOf(self.confusion_view), plot, 1)
-        for name, plot in self.metric_plots.items():
-            plot.setVisible(name in names)
-            steps, values = c.metrics.get(f"val_{name}", ([], []))
-            plot.set_series(plot.first_curve, steps, [100 * v if name in ACCURACIES else v for v in values])
-            # A run evaluated without this metric (trained before it was kept) says so, not "Press Train".
-            plot.set_empty_text(NOT_RECORDED if c.val_steps and not values else EMPTY_TEXT)
-        if c.confusion:
-            classes = ((self.shown_run() or {}).get("config") or {}).get("objective", {}).get("classes") or []
-            self.confusion_view.set_matrix(c.confusion, classes, c.confusion_step)
-        self.confusion_view.setVisible(bool(c.confusion))
-        if c.samples:
-            self.samples_view.set_samples(c.samples, c.samples_step)
-        self.samples_view.setVisible(bool(c.samples))
+        classes = ((self.shown_run() or {}).get("config") or {}).get("objective", {}).get("classes") or []
+        self.evaluation.draw(c, names, classes)
 
     def redraw(self) -> None:
         c = self.curves
