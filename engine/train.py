@@ -310,6 +310,8 @@ class _Training:
                 self.model, self.step, self.val_source.ids, decoder_start_id(self.val_source.specials)
             )
             self.keep_weights()
+            if self.objective.info.needs_parent:  # REINFORCE: the reward it starts from, to read the rise against
+                self.evaluate()
         self.session_start = time.perf_counter()
         self.session_start_step = self.step
         speed = TokenSpeed()

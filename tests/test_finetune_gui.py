@@ -40,18 +40,23 @@ def _parent_steps(train) -> list:
     return [] if xs is None else list(xs)
 
 
+def _open_finetune(qtbot, session, qsettings, parent: int):
+    """The window, and Runs → Fine-tune… opened on the parent run by a click."""
+    win = main_window(qtbot, session, qsettings, size=(1280, 860))
+    runs = win.panels["runs"]
+    win.show_page("runs")
+    session.select_run(parent)
+    qtbot.waitUntil(lambda: runs.finetune_button.isEnabled(), timeout=10_000)
+    qtbot.mouseClick(runs.finetune_button, Qt.MouseButton.LeftButton)
+    return win, runs.finetune_dialog
+
+
 def test_fine_tune_a_run_with_lora_from_the_runs_panel(qtbot, qsettings, tmp_path):
-    path = tmp_path / "ws"
-    parent = _parent(path)
-    session = start_session(path)
+    parent = _parent(tmp_path / "ws")
+    session = start_session(tmp_path / "ws")
     try:
-        win = main_window(qtbot, session, qsettings, size=(1280, 860))
+        win, dialog = _open_finetune(qtbot, session, qsettings, parent)
         runs, train = win.panels["runs"], win.panels["train"]
-        win.show_page("runs")
-        session.select_run(parent)
-        qtbot.waitUntil(lambda: runs.finetune_button.isEnabled(), timeout=10_000)
-        qtbot.mouseClick(runs.finetune_button, Qt.MouseButton.LeftButton)
-        dialog = runs.finetune_dialog
         assert dialog.isVisible() and dialog.windowTitle() == f"Fine-tune run {parent}"
         assert not dialog.rank_box.isEnabled()  # LoRA's settings wait for LoRA
         assert "Every one of the" in dialog.trainable_label.text()
@@ -93,17 +98,11 @@ def test_fine_tune_a_run_with_lora_from_the_runs_panel(qtbot, qsettings, tmp_pat
 
 
 def test_reward_a_run_with_reinforce_and_watch_its_samples(qtbot, qsettings, tmp_path):
-    path = tmp_path / "ws"
-    parent = _parent(path)
-    session = start_session(path)
+    parent = _parent(tmp_path / "ws")
+    session = start_session(tmp_path / "ws")
     try:
-        win = main_window(qtbot, session, qsettings, size=(1280, 860))
-        runs, train = win.panels["runs"], win.panels["train"]
-        win.show_page("runs")
-        session.select_run(parent)
-        qtbot.waitUntil(lambda: runs.finetune_button.isEnabled(), timeout=10_000)
-        qtbot.mouseClick(runs.finetune_button, Qt.MouseButton.LeftButton)
-        dialog = runs.finetune_dialog
+        win, dialog = _open_finetune(qtbot, session, qsettings, parent)
+        train = win.panels["train"]
         assert not dialog.reward_edit.isVisible()  # REINFORCE's rows wait for REINFORCE
         dialog.objective_combo.setCurrentIndex(dialog.objective_combo.findData("reinforce"))
         assert dialog.reward_edit.isVisible() and dialog.prompts_edit.isVisible()

@@ -151,17 +151,18 @@ def prepare_plays(ws: Path, steps: int) -> None:
 
 
 def prepare_reinforce(ws: Path, steps: int) -> None:
-    """A REINFORCE run started from the baby run, rewarded for writing "love" and "thee", for the REINFORCE
-    scenes (the samples table and the reward, KL and entropy plots)."""
+    """A REINFORCE run started from the baby run, rewarded for writing thou, thee, thy or love, for the REINFORCE
+    scenes (the samples table and the reward, KL and entropy plots). The baby writes one of them now and then,
+    so the reward has something to grow from ("love" alone it never writes in 32 characters: nothing to learn)."""
     marker = ws / "shots-reinforce-run"
     if marker.exists():
         return
     run = cli(
         "train", "--name", "baby + love", "--set", "data.dataset=shakespeare", "--set",
         "train.init_from.run=shakespeare-baby", "--set", "objective.name=reinforce", "--set",
-        "objective.reward=contains:love,thee", "--set", "objective.kl_coef=0.05", "--set",
+        "objective.reward=contains:thou,thee,thy,love", "--set", "objective.kl_coef=0.02", "--set",
         "objective.max_new_tokens=32", "--set", "objective.prompt_length=16", "--set", "train.batch_size=8",
-        "--set", "train.learning_rate=3e-4", "--set", "train.min_lr=3e-5", "--set", "train.warmup_iters=0",
+        "--set", "train.learning_rate=1e-3", "--set", "train.min_lr=1e-4", "--set", "train.warmup_iters=0",
         "--set", f"train.max_iters={steps}", "--set", f"train.lr_decay_iters={steps}", "--set",
         f"train.eval_interval={max(1, steps // 10)}", "--set", "train.eval_iters=4",
         workspace=ws,
@@ -488,7 +489,7 @@ def scene_finetune_reinforce(win, session, args):
     dialog = scene_finetune_dialog(win, session, args)
     dialog.mode_combo.setCurrentIndex(dialog.mode_combo.findData("full"))
     dialog.objective_combo.setCurrentIndex(dialog.objective_combo.findData("reinforce"))
-    dialog.reward_edit.setText("contains:love,thee; length:8")
+    dialog.reward_edit.setText("contains:thou,thee,thy,love; length:6")
     dialog.prompts_edit.setPlainText("ROMEO:\nJULIET:")
     wait(1)
     return dialog

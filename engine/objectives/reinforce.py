@@ -1,8 +1,8 @@
 """REINFORCE (Williams 1992) on a trained decoder: it writes, a reward scores what it wrote, the better writing
 becomes likelier, and a KL penalty keeps it near where it started (Ziegler et al. 2019).
 
-A batch is batch_size prompts (objective.prompts drawn with replacement, else windows of prompt_length tokens of
-the dataset) and a seed. The loss samples samples_per_prompt continuations of each prompt from the policy (the
+A batch is batch_size prompts (objective.prompts drawn with replacement, else prompt_length tokens of the dataset
+starting at a word) and a seed. The loss samples samples_per_prompt continuations of each prompt from the policy (the
 model in eval mode, with its KV cache, from a generator seeded by the batch, so a resumed run samples what it
 would have), cut after the end-of-text token where the vocabulary has one, scores their text with the reward
 (engine/rewards.py) and minimises
@@ -20,6 +20,7 @@ only; its last batch's first samples are kept with their rewards ("val_samples")
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -28,6 +29,7 @@ from engine.objectives.base import IGNORE, Batch, LossOut, Objective
 from engine.objectives.catalog import objective_info
 from engine.objectives.losses import to_device
 
+_SLACK = 16  # tokens a dataset prompt may start late by, to start at a word
 SHOWN_SAMPLES = 8  # samples an evaluation keeps for the window: the first prompts' continuations side by side
 _EMA_DECAY = 0.9
 
@@ -45,6 +47,7 @@ class Reinforce(Objective):
         self.eos_id: int | None = None
         self.prompt_ids: list[list[int]] = []
         self.moving: float | None = None  # the moving-average baseline
+        self.blank: np.ndarray | None = None
         self.latest: list[dict] = []
 
     # --------------------------------------------------------------------------------------------- set-up
@@ -73,6 +76,8 @@ class Reinforce(Objective):
 
         self.tok = tok
         self.eos_id = role_ids(tok, spec).get("eos")
+        # Tokens that are only white space (a char vocabulary's space and line break): a prompt starts after them.
+        self.blank = np.array([not tok.decode([i]).strip() for i in range(tok.get_vocab_size())], dtype=bool)
         room = self.cfg.model.block_size - self.options.max_new_tokens
         self.prompt_ids = []
         for text in self.options.prompts:
@@ -80,6 +85,16 @@ class Reinforce(Objective):
             if not ids:
                 raise ConfigError(f"the prompt {text!r} reads as no tokens at all", "objective.prompts")
             self.prompt_ids.append(ids)
+
+    def _word_start(self, source, row) -> int:
+        """Where a dataset prompt starts in its window: the first word that begins in the first _SLACK tokens,
+        so a prompt reads as text does (0 when none does)."""
+        begins = source.word_begins(row)
+        blank = self.blank[row] if self.blank is not None else np.zeros(len(row), dtype=bool)
+        for i in range(1, _SLACK + 1):
+            if (begins[i] or blank[i - 1]) and not blank[i]:
+                return i
+        return 0
 
     def state_dict(self) -> dict:
         return {"moving_baseline": self.moving}
@@ -96,7 +111,9 @@ class Reinforce(Objective):
             picks = torch.randint(len(self.prompt_ids), (batch_size,), generator=generator).tolist()
             prompts = [self.prompt_ids[i] for i in picks]
         else:
-            prompts = source.windows(self.options.prompt_length, batch_size, generator).tolist()
+            length = self.options.prompt_length
+            rows = source.windows(length + _SLACK, batch_size, generator).numpy()
+            prompts = [row[i : i + length].tolist() for row in rows for i in [self._word_start(source, row)]]
         seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         width = max(len(p) for p in prompts)
         idx = torch.zeros((batch_size, width), dtype=torch.int64)

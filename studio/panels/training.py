@@ -170,7 +170,9 @@ class TrainingPanel(QWidget):
         self.val_curve = self.loss_plot.val_curve
         self.train_curve.setClipToView(True)
         self.train_curve.setDownsampling(auto=True, method="mean")
-        root.addWidget(self.loss_plot, 3)
+        top = QHBoxLayout()  # the loss, and beside it a REINFORCE run's samples
+        top.addWidget(self.loss_plot, 3)
+        root.addLayout(top, 3)
         small = QHBoxLayout()
         self.lr_plot = small_plot("learning rate", "learning rate", theme.LR_COLOR)
         self.lr_plot.setToolTip("The learning rate schedule: a short warm-up, then a slow decay.")
@@ -186,7 +188,7 @@ class TrainingPanel(QWidget):
         self.metric_plots, self.confusion_view = self.evaluation.plots, self.evaluation.confusion
         root.addLayout(small, 1)
         self.samples_view = self.evaluation.samples
-        root.addWidget(self.samples_view, 1)
+        top.addWidget(self.samples_view, 2)
 
     # ------------------------------------------------------------------------------------------------ summary
     def _update_summary(self, *_):

@@ -6,49 +6,32 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
-    QLabel,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidgetItem
 
 from studio.state.confusion import confusion_caption, confusion_cells
+from studio.widgets.captioned_table import CaptionedTable
 
 RIGHT = QColor(86, 180, 233)  # sky blue (Okabe-Ito): the diagonal
 WRONG = QColor(230, 159, 0)  # orange (Okabe-Ito): confusions
 
 
-class ConfusionView(QWidget):
+class ConfusionView(CaptionedTable):
     def __init__(self, parent=None):
-        super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.caption = QLabel("")
-        self.caption.setToolTip(
+        super().__init__(
             "Rows: the class a validation text has; columns: the class the model named, numbered as the rows. "
-            "A bright diagonal is a good classifier."
+            "A bright diagonal is a good classifier.",
+            parent,
         )
-        lay.addWidget(self.caption)
-        self.table = QTableWidget()
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
-        self.table.setToolTip(self.caption.toolTip())
-        lay.addWidget(self.table, 1)
         self.matrix: list[list[int]] = []
-        self._shown: tuple | None = None
         self.setMinimumWidth(220)
         self.setMaximumWidth(300)  # beside the small plots, which share the rest of the row
 
     def set_matrix(self, matrix: list[list[int]], classes: list[str], step: int | None) -> None:
         shown = ([list(row) for row in matrix], list(classes), step)
-        if shown == self._shown:  # the panel redraws at 30 Hz; the table changes at evaluations only
+        if self.unchanged(shown):
             return
-        self._shown = shown
         self.matrix = shown[0]
         names = [str(c) for c in classes][: len(matrix)]
         names += [str(i) for i in range(len(names), len(matrix))]

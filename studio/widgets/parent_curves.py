@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from engine import protocol as p
 from studio.state.finetune import parent_of, parent_series, start_step
+from studio.state.runs import run_objective
 from studio.widgets.form_helpers import guarded
 from studio.widgets.loss_plot import LossPlot
 
@@ -16,7 +17,8 @@ def load_parent_curves(session, plot: LossPlot, run: dict, shown_run: Callable[[
     when `shown_run()` has moved on to another run by the time they arrive."""
     parent, start = parent_of(run), start_step(run)
     plot.set_parent(None)
-    if parent is None or start is None:
+    # A REINFORCE run's curve is minus its reward, not a cross-entropy: the parent's losses would read as its past.
+    if parent is None or start is None or run_objective(run) == "reinforce":
         return
     run_id = run.get("id")
 

@@ -5,51 +5,37 @@ to the highest (blue), so a user sees what is being rewarded as the run learns."
 from __future__ import annotations
 
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import (
-    QAbstractItemView,
-    QHeaderView,
-    QLabel,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
-    QWidget,
-)
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidgetItem
 
 from studio.state.samples import sample_rows, samples_caption
+from studio.widgets.captioned_table import CaptionedTable
 from studio.widgets.confusion_view import RIGHT, WRONG
 
 HEADERS = ("Prompt", "What the model wrote", "Reward")
 
 
-class SamplesView(QWidget):
+class SamplesView(CaptionedTable):
     def __init__(self, parent=None):
-        super().__init__(parent)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(0, 0, 0, 0)
-        self.caption = QLabel("")
-        self.caption.setToolTip(
+        super().__init__(
             "The evaluation's prompts are the same every time and sampled with the same random numbers, so what "
-            "changes from one evaluation to the next is the model."
+            "changes from one evaluation to the next is the model.",
+            parent,
         )
-        lay.addWidget(self.caption)
-        self.table = QTableWidget(0, len(HEADERS))
+        self.table.setColumnCount(len(HEADERS))
         self.table.setObjectName("samples")
         self.table.setHorizontalHeaderLabels(HEADERS)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.verticalHeader().hide()
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
         header.setSectionResizeMode(2, QHeaderView.ResizeMode.ResizeToContents)
-        lay.addWidget(self.table, 1)
-        self._shown: tuple | None = None
+        self.table.setWordWrap(False)
+        self.setMinimumWidth(320)
 
     def set_samples(self, samples: list[dict], step: int | None) -> None:
-        shown = (repr(samples), step)
-        if shown == self._shown:  # the panel redraws at 30 Hz; the samples change at evaluations only
+        if self.unchanged((repr(samples), step)):
             return
-        self._shown = shown
         rows = sample_rows(samples)
         self.table.setRowCount(len(rows))
         for i, row in enumerate(rows):
