@@ -37,8 +37,18 @@ FINETUNE_MODES = ("full", "lora", "prompt_tuning")
 # reinforce: what is subtracted from a sample's reward before it weighs its log-probability ("mean": the mean of
 # the prompt's other samples; "moving_average": of recent batches' rewards; "none").
 BASELINES = ("mean", "moving_average", "none")
-# What a prompt-tuned decoder can train: the objectives whose batches need no attention mask of their own.
-PROMPT_TUNING_OBJECTIVES = ("causal_lm", "distillation", "classification", "sft")
+# What a prompt-tuned decoder or encoder can train: the objectives whose batches need no attention mask of their own.
+PROMPT_TUNING_OBJECTIVES = (
+    "causal_lm",
+    "distillation",
+    "classification",
+    "sft",
+    "masked_lm",
+    "nsp",
+    "sop",
+    "masked_lm+nsp",
+    "masked_lm+sop",
+)
 # LoRA's matrices: "attention" adapts the query/key/value and output projections (cross-attention's too),
 # "mlp" the feed-forward layers, "all" both.
 LORA_TARGETS = ("attention", "mlp", "all")
@@ -666,10 +676,10 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
 def check_prompt_tuning(info, m: ModelConfig, train: "TrainConfig") -> None:
     """ConfigError for prompt tuning where it cannot work: not a decoder, an objective with its own attention mask,
     or a soft prompt that leaves less than half the context to the text."""
-    if m.arch != "decoder":
+    if m.arch not in ("decoder", "encoder"):
         raise ConfigError(
-            f"Prompt tuning puts learned vectors before a decoder's input, and this model is {_a(m.arch)}: use "
-            "LoRA or full fine-tuning",
+            f"Prompt tuning puts learned vectors before a decoder's or an encoder's input, and this model is "
+            f"{_a(m.arch)}: use LoRA or full fine-tuning",
             "train.finetune",
             also=("model.arch",),
         )

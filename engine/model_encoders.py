@@ -29,6 +29,7 @@ from engine.model_parts import (
     lm_loss,
     make_norm,
 )
+from engine.prompt_tuning import n_soft, prepend, widen_padding
 
 
 def _check_vocab(vocab_size: int) -> None:
@@ -100,13 +101,41 @@ class Encoder(_Stacks):
         (B, T) bool, True = a real token (pad keys get no attention); attn_mask (T, T) or (B, T, T) bool."""
         if segments is not None and "wse" not in self.transformer:
             raise ValueError("this encoder has no segment embeddings (Segments is 0)")
-        x, pos = self.embed_stack(idx, 0, "", segments)
+        n = n_soft(self)
+        if n and attn_mask is not None:
+            raise ValueError("a prompt-tuned model reads with the padding mask only")
+        x, pos = self.embed_prompted(idx, segments, n) if n else self.embed_stack(idx, 0, "", segments)
+        key_padding = widen_padding(key_padding, n)
         attn = []
         for block in self.transformer.h:
             x, att = block(x, pos, attn_mask, return_attn=return_attn, key_padding=key_padding)
             attn.append(att)
-        x = self.finish_stack(x, "")
+        x = self.finish_stack(x, "")[:, n:]  # one output per text token, as without the prompt
+        attn = [a[:, :, n:, n:] if n and a is not None else a for a in attn]
         return (x, attn) if return_attn else x
+
+    def embed_prompted(self, idx, segments, n: int) -> tuple[torch.Tensor, Positions]:
+        """embed_stack with the N soft-prompt vectors first (engine/prompt_tuning.py): they take positions 0..N-1
+        and the first segment, the text the positions after them."""
+        self.check_length(n + idx.size(1))
+        pos = self.positions(0, n + idx.size(1), idx.device)
+        x = self.transformer.wte(idx)
+        if segments is not None:
+            x = x + self.transformer.wse(segments)
+        x = prepend(self, x)
+        if segments is None and "wse" in self.transformer:
+            x = x + self.transformer.wse.weight[0]
+        elif "wse" in self.transformer:
+            x[:, :n] = x[:, :n] + self.transformer.wse.weight[0]
+        x = self.add_positions(x, pos)
+        if "ln_e" in self.transformer:
+            x = self.transformer.ln_e(x)
+        return self.transformer.drop(x), pos
+
+    @property
+    def context_size(self) -> int:
+        """How many text tokens the encoder reads at a time: its context less a soft prompt's positions."""
+        return self.cfg.block_size - n_soft(self)
 
     def lm_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """(B, T, V): the masked-LM head (BERT's transform, then the output matrix tied to the embedding)."""

@@ -90,7 +90,7 @@ def test_a_classifier_trains_its_head_beside_the_prompt(ws, parent):
 @pytest.mark.parametrize(
     "change,words",
     [
-        ({"arch": "encoder"}, "this model is an encoder"),
+        ({"arch": "encoder-decoder"}, "this model is an encoder-decoder"),
         ({"objective": "prefix_lm"}, "Prompt tuning reads with the causal mask only"),
         ({"prompt_tokens": 30}, "would take more than half of the context"),
         ({"no_parent": True}, "Prompt tuning adapts a trained model"),
@@ -99,7 +99,7 @@ def test_a_classifier_trains_its_head_beside_the_prompt(ws, parent):
 def test_where_prompt_tuning_cannot_work_it_says_so(parent, change, words):
     cfg = _prompt_tuned(parent)
     if "arch" in change:
-        cfg.model.arch, cfg.objective.name = change["arch"], "masked_lm"
+        cfg.model.arch, cfg.objective.name = change["arch"], "span_corruption"
     if "objective" in change:
         cfg.objective.name = change["objective"]
     if "prompt_tokens" in change:
@@ -108,3 +108,41 @@ def test_where_prompt_tuning_cannot_work_it_says_so(parent, change, words):
         cfg.train.init_from.run = None
     with pytest.raises(ConfigError, match=words):
         cfg.validate()
+
+
+@pytest.fixture(scope="module")
+def encoder_parent(ws):
+    cfg = _cfg(60)
+    cfg.model.arch, cfg.objective.name = "encoder", "masked_lm"
+    return _train(ws, cfg)
+
+
+def test_a_prompt_tuned_encoder_learns_only_its_prompt_and_classifies(ws, encoder_parent):
+    masked = _prompt_tuned(encoder_parent, 30)
+    masked.model.arch, masked.objective.name = "encoder", "masked_lm"
+    child = _train(ws, masked)
+    before = load_run(ws, encoder_parent).model.state_dict()
+    after = load_run(ws, child).model
+    assert after.context_size == 40
+    state = after.state_dict()
+    assert set(state) - set(before) == {"soft_prompt.vectors"}
+    assert all(torch.equal(state[k], before[k]) for k in before)  # the encoder itself, bit for bit
+    classify = _prompt_tuned(encoder_parent, 200)
+    classify.data.dataset, classify.objective.name, classify.model.arch = "things", "classification", "encoder"
+    accuracy = ws.metrics(_train(ws, classify), "val")[-1]["metrics"]["val_class_accuracy"]
+    assert accuracy > 0.6, accuracy
+
+
+def test_the_soft_prompt_leaves_the_encoder_s_text_outputs_one_per_token(ws, encoder_parent):
+    from engine.prompt_tuning import add_soft_prompt
+
+    import copy
+
+    model = copy.deepcopy(load_run(ws, encoder_parent).model)  # not the loaded runs' shared one
+    idx = torch.randint(0, model.vocab_size, (2, 12))
+    plain = model.encode(idx)
+    add_soft_prompt(model, 4)
+    prompted, attn = model.encode(idx, return_attn=True)
+    assert prompted.shape == plain.shape and attn[0].shape[-2:] == (12, 12)
+    assert not torch.allclose(prompted, plain)  # every text token attends to the prompt
+    assert model.encode(idx, key_padding=torch.ones_like(idx, dtype=torch.bool)).shape == plain.shape

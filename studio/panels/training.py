@@ -434,6 +434,7 @@ class TrainingPanel(QWidget):
         objective = self._objective()
         over = loss_over_text(objective)
         self.loss_plot.setToolTip(self.loss_plot.base_tooltip + (f"\n{over}" if over else ""))
+        self.loss_plot.set_axis_text("− reward + KL penalty" if objective == "reinforce" else "loss (nats/token)")
         names = run_metrics(objective, c.metric_names())
         self.metric_cards.set_metrics(names)
         self.metric_cards.show_values(c.last_metrics)

@@ -18,7 +18,7 @@ from studio.state.curves import RunCurves
 MODES = (
     ("full", "Full: every weight trains"),
     ("lora", "LoRA: small low-rank updates, the model frozen"),
-    ("prompt_tuning", "Prompt tuning: learned vectors before the input, the model frozen (decoders)"),
+    ("prompt_tuning", "Prompt tuning: learned vectors before the input, the model frozen (decoders, encoders)"),
 )
 LORA_MATRICES = (
     ("attention", "Attention (query, key, value, output)"),

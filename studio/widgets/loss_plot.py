@@ -129,8 +129,15 @@ class CurvePlot(pg.PlotWidget):
 class LossPlot(CurvePlot):
     """Train loss (every logged step) and validation loss (eval points, with markers) against step."""
 
+    def set_axis_text(self, text: str) -> None:
+        """What the loss is, on the left axis (REINFORCE's is minus its reward, not nats per token)."""
+        axis = self.getPlotItem().getAxis("left")
+        if axis.labelText != text:
+            self.getPlotItem().setLabel("left", text)
+
     def __init__(self, parent=None):
         super().__init__("step", "loss (nats/token)", parent=parent)
+        self.getPlotItem().getAxis("left").enableAutoSIPrefix(False)  # a loss reads as itself, never x0.001
         self.train_curve = self.add_curve("train loss", theme.TRAIN_COLOR)
         self.val_curve = self.add_curve("val loss", theme.VAL_COLOR, symbol="o", width=2.0)
         self.base_tooltip = (
