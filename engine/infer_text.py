@@ -88,8 +88,13 @@ def encode_pieces(tok, pieces: list[str], blank: list[int]) -> tuple[list[int], 
     return ids, blanks
 
 
+def context_of(loaded: "LoadedRun") -> int:
+    """How many text tokens the run's model reads at once: its context less a soft prompt's positions."""
+    return int(getattr(loaded.model, "context_size", loaded.cfg.model.block_size))
+
+
 def check_length(loaded: "LoadedRun", n: int, what: str = "the text") -> None:
-    block = loaded.cfg.model.block_size
+    block = context_of(loaded)
     if n > block:
         raise PlaygroundError(
             f"{what} is {n} tokens, more than the {block} this model reads (its Context length): shorten it"
@@ -118,7 +123,7 @@ def encoder_input(
     [CLS] text [SEP]. A text longer than the context is cut to a window around the positions in `keep`."""
     specials = loaded.specials
     wrap = loaded.objective in PAIR_TASKS and "cls" in specials and "sep" in specials
-    room = loaded.cfg.model.block_size - (2 if wrap else 0)
+    room = context_of(loaded) - (2 if wrap else 0)
     start = _window(len(ids), room, list(keep))
     ids = ids[start : start + room]
     offset = -start

@@ -18,6 +18,7 @@ import torch
 from engine.infer_infill import infill
 from engine.infer_text import (
     MASK,
+    context_of,
     MASKED_LM,
     PAIR_TASKS,
     PlaygroundError,
@@ -119,7 +120,7 @@ def score_pair(ws, run_ref, a: str, b: str, checkpoint: str | None = None, devic
         raise PlaygroundError("write both texts, A and B")
     from engine.objectives.pairs import pair_inputs
 
-    idx, segments = pair_inputs(a_ids, b_ids, loaded.source, loaded.cfg.model.block_size)
+    idx, segments = pair_inputs(a_ids, b_ids, loaded.source, context_of(loaded))
     model = loaded.model
     device_ = model.transformer.wte.weight.device
     idx = torch.as_tensor(idx, dtype=torch.long, device=device_).reshape(1, -1)

@@ -146,3 +146,13 @@ def test_the_soft_prompt_leaves_the_encoder_s_text_outputs_one_per_token(ws, enc
     assert prompted.shape == plain.shape and attn[0].shape[-2:] == (12, 12)
     assert not torch.allclose(prompted, plain)  # every text token attends to the prompt
     assert model.encode(idx, key_padding=torch.ones_like(idx, dtype=torch.bool)).shape == plain.shape
+
+
+def test_a_prompt_tuned_encoder_fills_a_mask_within_its_shorter_context(ws, encoder_parent):
+    from engine.playground_infer import fill_mask
+
+    masked = _prompt_tuned(encoder_parent, 4)
+    masked.model.arch, masked.objective.name = "encoder", "masked_lm"
+    child = _train(ws, masked)
+    out = fill_mask(ws, child, "the cat sat on the [MASK]" + " and the dog ran" * 3, device="cpu")
+    assert out["masks"] and out["masks"][0]["candidates"]  # a 64-character text read in a 40-token window
