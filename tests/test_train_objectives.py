@@ -115,12 +115,12 @@ def _train(ws, cfg):
 
 
 # Distillation needs a teacher run (tests/test_distillation.py trains it), classification labelled texts
-# (tests/test_classification.py).
+# (tests/test_classification.py), REINFORCE a run to start from and a reward (tests/test_reinforce.py).
 CASES = [
     (name, arch)
     for name, info in OBJECTIVE_CATALOG.items()
     for arch in info.archs
-    if not info.needs_teacher and not info.needs_labels
+    if not info.needs_teacher and not info.needs_labels and not info.needs_parent
 ]
 
 
