@@ -65,6 +65,7 @@ def save_checkpoint(
         except (TypeError, ValueError) as e:
             raise CheckpointError(f"cannot save checkpoint {json_path}: {label} is not plain JSON ({e})") from None
 
+    _require_finite(model, json_path, meta)
     weights, aliases = _dedupe_shared(model.state_dict())
     blobs = {"model": (directory / f"{name}.safetensors", st_save(weights))}
     doc: dict[str, Any] = {"format": FORMAT, "meta": meta, "extra": extra, "files": {}, "aliases": aliases}
@@ -91,6 +92,19 @@ def save_checkpoint(
     _fsync_dir(directory)
     total = sum(len(data) for _, data in blobs.values()) + len(doc_bytes)
     return {"path": str(json_path), "sha256": doc["files"]["model"]["sha256"], "bytes": total}
+
+
+def _require_finite(model, json_path: Path, meta: dict | None) -> None:
+    """CheckpointError before anything is written when a weight is infinite or NaN: such a file would replace the
+    last good checkpoint with one nothing can resume from (buffers such as masks may hold -inf; weights never)."""
+    bad = sum(int((~torch.isfinite(p.detach())).sum()) for p in model.parameters() if p.is_floating_point())
+    if bad:
+        at = f" at step {meta['step']:,}" if isinstance(meta, dict) and isinstance(meta.get("step"), int) else ""
+        raise CheckpointError(
+            f"{bad:,} weights became infinite or NaN{at}, so {json_path.name} was not saved and the last good "
+            "checkpoint is kept: lower the Learning rate or Gradient clipping, or use float32 Precision "
+            "(train.learning_rate, train.grad_clip, train.dtype)"
+        )
 
 
 def _write_temp(path: Path, data: bytes) -> Path:
