@@ -75,6 +75,7 @@ def save_checkpoint(
         blobs["optimizer"] = (directory / f"{name}.optim.safetensors", st_save(tensors))
     for key, (path, data) in blobs.items():
         doc["files"][key] = {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    doc["sha256"] = _doc_digest(doc)
     doc_bytes = json.dumps(doc, indent=1).encode()
 
     staged: list[tuple[Path, Path]] = []
@@ -202,7 +203,35 @@ def read_checkpoint_meta(json_path) -> dict:
         raise CheckpointError(
             f"checkpoint {json_path} has format {doc.get('format')!r}; this version reads format {FORMAT}"
         )
+    # Older checkpoints carry no digest of their JSON; they are read as before.
+    if "sha256" in doc and doc["sha256"] != _doc_digest(doc):
+        raise CheckpointError(
+            f"checkpoint {json_path} is corrupt: its record (settings, step, random-number state) was changed after "
+            "it was written, so it would not resume as it was saved"
+        )
     return doc
+
+
+_RESUME_NEEDS = {"meta": ("step",), "extra": ("rng", "data_rng")}
+
+
+def resume_parts(doc: dict, json_path) -> tuple[dict, dict]:
+    """(meta, extra) of a checkpoint to resume from; CheckpointError naming what is missing (an older checkpoint
+    without a digest of its JSON, edited by hand) instead of a KeyError."""
+    parts = {k: doc.get(k) if isinstance(doc.get(k), dict) else {} for k in _RESUME_NEEDS}
+    missing = [f"{k}.{name}" for k, names in _RESUME_NEEDS.items() for name in names if name not in parts[k]]
+    if missing:
+        raise CheckpointError(
+            f"checkpoint {Path(json_path).name} cannot be resumed: its record lacks {', '.join(missing)} (the step "
+            "and random-number states a resumed run continues from)"
+        )
+    return parts["meta"], parts["extra"]
+
+
+def _doc_digest(doc: dict) -> str:
+    """The sha256 of a checkpoint's JSON without its own digest, keys sorted: what the digest covers."""
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
 def _read_tensors(json_path: Path, doc: dict, key: str, map_location, verify: bool) -> dict[str, torch.Tensor]:

@@ -50,6 +50,7 @@ from engine.checkpoint import (
     kept_checkpoint_name,
     load_checkpoint,
     resumable_checkpoint,
+    resume_parts,
     rng_state,
     save_checkpoint,
     set_rng_state,
@@ -275,7 +276,7 @@ class _Training:
     def restore(self) -> None:
         ck = resumable_checkpoint(self.ws, self.run_id)
         doc = load_checkpoint(ck["path"], self.model, self.optimizer, map_location=self.device)
-        meta, extra = doc.get("meta") or {}, doc.get("extra") or {}
+        meta, extra = resume_parts(doc, ck["path"])
         self.step = int(meta["step"])
         self.best_val_loss = meta.get("best_val_loss")
         self.elapsed_before = float(extra.get("elapsed_s", 0.0))
