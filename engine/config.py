@@ -652,6 +652,9 @@ def _coerce(path: str, value: Any, default: Any) -> Any:
             return value
         raise ConfigError(f"{field_label(path)} must be true or false, not {value!r}", path)
     if isinstance(default, int) and not isinstance(default, bool):
+        # NaN and 1e999 (JSON's infinity) are floats that no whole number equals, and int() of them raises.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{field_label(path)} must be a whole number, not {value!r}", path)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
             raise ConfigError(f"{field_label(path)} must be a whole number, not {value!r}", path)
         return int(value)

@@ -76,6 +76,8 @@ def check_settings(
         raise GenerationError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
     if max_new_tokens < 0:
         raise GenerationError("max_new_tokens cannot be negative")
+    if not math.isfinite(temperature):
+        raise GenerationError(f"temperature must be a number, not {temperature} (0 picks the most likely token)")
     if temperature < 0:
         raise GenerationError("temperature cannot be negative (0 picks the most likely token)")
     if top_k is not None and top_k < 1:

@@ -1,0 +1,29 @@
+"""Input checks that slipped (issue 12, item 12): NaN and 1e999 in a whole-number field, and a NaN temperature,
+are one line in words naming the field, never a raw exception name."""
+
+import pytest
+
+from engine.config import ConfigError, RunConfig, preset
+from engine.generate import GenerationError, check_settings
+
+
+@pytest.mark.parametrize("raw", ["NaN", "1e999", "-Infinity"])
+def test_a_non_finite_number_in_a_whole_number_field_names_the_field(raw):
+    with pytest.raises(ConfigError) as e:
+        preset("baby").with_overrides([f"model.n_layer={raw}"])
+    assert e.value.message.startswith("Layers must be a whole number, not ") and e.value.key == "model.n_layer"
+    with pytest.raises(ConfigError, match="Random seed must be a whole number"):
+        RunConfig.from_dict({"train": {"seed": float(raw.replace("1e999", "inf"))}})
+
+
+def test_a_nan_temperature_is_refused_in_words():
+    with pytest.raises(GenerationError, match="temperature must be a number, not nan"):
+        check_settings(temperature=float("nan"))
+
+
+def test_the_cli_says_it_in_one_line(tmp_path):
+    from tests.test_cli import assert_one_error_line, cli
+
+    out = cli("config", "show", "--preset", "baby", "--set", "train.eval_iters=NaN")
+    assert_one_error_line(out)
+    assert "Evaluation batches must be a whole number, not nan" in out.stderr and "ValueError" not in out.stderr
