@@ -486,6 +486,9 @@ class _Training:
     def checkpoint(self) -> None:
         if self.last_ckpt_step == self.step:
             return
+        # The rows up to this step are durable before the checkpoint is: a kill after it loses none of them.
+        self.metrics.flush()
+        self.ws.update_run(self.run_id, step=self.step)
         extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
         extra["objective"] = self.objective.state_dict()
         if self.scaler is not None:
