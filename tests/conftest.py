@@ -119,6 +119,20 @@ def qsettings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+def train_until_stopped(ws, run_id: int, step: int, event: str = "Metrics") -> str:
+    """run_training of `run_id`, asked to stop at the first `event` (a training event class name) of step >= `step`;
+    returns its final state ("stopped" when the stop came in time)."""
+    from engine.train import Control, run_training
+
+    control = Control()
+
+    def on_event(e) -> None:
+        if type(e).__name__ == event and getattr(e, "step", -1) >= step:
+            control.request_stop()
+
+    return run_training(ws, run_id, on_event=on_event, control=control)
+
+
 def shown(qtbot, widget, size=(1000, 700)):
     """A panel under test: owned by qtbot (closed after the test), at a realistic size, on screen."""
     qtbot.addWidget(widget)

@@ -224,17 +224,11 @@ def test_the_command_line_fine_tunes_a_run_with_its_own_settings_and_no_file(ws,
 
 
 def test_a_lora_run_stopped_half_way_resumes_with_its_base_weights_untouched(ws, parent):
-    from engine.train import Control
+    from conftest import train_until_stopped
 
     cfg = _cfg(20, **{"init_from": {"run": parent}, "finetune": "lora", "checkpoint_interval": 5})
     run = prepare_run(ws, cfg)
-    control = Control()
-
-    def stop_at_8(event):
-        if type(event).__name__ == "Metrics" and event.step >= 8:
-            control.request_stop()
-
-    assert run_training(ws, run["id"], on_event=stop_at_8, control=control) == "stopped"
+    assert train_until_stopped(ws, run["id"], 8) == "stopped"
     assert 8 <= ws.run(run["id"])["step"] < 20
     base = load_model_state(find_checkpoint(ws, parent, "latest")["path"])
     entry = ws.delete("run", parent)  # the child resumes from its own checkpoint, without its parent

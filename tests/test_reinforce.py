@@ -14,7 +14,8 @@ from engine.config import ConfigError, RunConfig
 from engine.rewards import parse_reward
 from engine.run_setup import prepare_run
 from engine.store import Workspace
-from engine.train import Control, run_training
+from conftest import train_until_stopped
+from engine.train import run_training
 from tests.test_cli import assert_one_error_line, cli
 
 WHO = ["the cat", "a dog", "my aunt", "the king"]
@@ -112,13 +113,7 @@ def test_a_stopped_run_resumes_on_the_same_samples(ws, writer, baseline):
     cfg.train.checkpoint_interval = cfg.train.eval_interval = 6
     whole = _train(ws, cfg)
     run = prepare_run(ws, cfg)
-    control = Control()
-
-    def stop_at_6(event):
-        if type(event).__name__ == "CheckpointSaved" and event.step >= 6:
-            control.request_stop()
-
-    assert run_training(ws, run["id"], on_event=stop_at_6, control=control) == "stopped"
+    assert train_until_stopped(ws, run["id"], 6, "CheckpointSaved") == "stopped"
     assert run_training(ws, run["id"], on_event=lambda e: None, resume=True) == "finished"
     assert [r["loss"] for r in ws.metrics(run["id"])] == [r["loss"] for r in ws.metrics(whole)]
     assert _val(ws, run["id"])[-1]["val_samples"] == _val(ws, whole)[-1]["val_samples"]

@@ -11,7 +11,8 @@ from engine.config import RunConfig
 from engine.errors import user_text
 from engine.run_setup import prepare_run
 from engine.store import Workspace
-from engine.train import Control, run_training
+from conftest import train_until_stopped
+from engine.train import run_training
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -36,13 +37,7 @@ def stopped(tmp_path):
             }
         )  # fmt: skip
         run = prepare_run(ws, cfg)
-        control = Control()
-
-        def stop_at_6(event):
-            if type(event).__name__ == "Metrics" and event.step >= 6:
-                control.request_stop()
-
-        assert run_training(ws, run["id"], on_event=stop_at_6, control=control) == "stopped"
+        assert train_until_stopped(ws, run["id"], 6) == "stopped"
         yield ws, run["id"], find_checkpoint(ws, run["id"], "latest")["path"]
 
 
