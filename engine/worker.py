@@ -195,8 +195,12 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
             if self.current is not None:
                 self.send(p.error_reply(msg, "finish or stop the running job before opening another workspace"))
                 return
-            self.workspace_path = Path(msg.path).expanduser()
-            self.ws().ensure_sample_dataset()
+            from engine.store import Workspace
+
+            # Opened first, switched to after: a folder that cannot be opened leaves the engine where it was.
+            opened = Workspace(Path(msg.path).expanduser())
+            opened.ensure_sample_dataset()
+            self.workspace_path, self._local.ws = opened.path, opened
         self.send(p.WorkspaceReply(parent=msg.id, workspace=self.ws().summary()))
 
     def _handle_control_request(self, msg: p.ControlRequest) -> None:
