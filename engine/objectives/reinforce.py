@@ -184,7 +184,7 @@ class Reinforce(Objective):
         p = log_p.exp()
         kl_t = (p * (log_p - ref)).sum(-1)
         entropy_t = -(p * log_p).sum(-1).detach()
-        prompt_texts = [self.tok.decode(prompts[r]) for r in rows for _ in range(k)]
+        prompt_texts = [text for r in rows for text in [self.tok.decode(prompts[r])] * k]  # each prompt decoded once
         return {
             "rewards": rewards,
             "log_prob": (chosen * mask).sum(1) / lengths,
