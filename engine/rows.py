@@ -62,7 +62,7 @@ class RunRow(TypedDict):
     name: str
     created: str
     updated: str
-    status: str  # "created", then the training's state ("running", "finished", "stopped", ...)
+    status: str  # "created", then the training's state ("training", "finished", "stopped", "interrupted", ...)
     config: dict[str, Any]  # the RunConfig, as a dict
     dataset_id: int | None
     tokenizer_id: int | None
@@ -71,6 +71,8 @@ class RunRow(TypedDict):
     best_val_loss: float | None
     device: str | None
     message: str | None
+    trainer: str | None  # who trains it now, in words ("process 4711 on this computer, since 11:02 UTC"), or None
+    trained_here: bool  # by the process that read the row (the engine a studio talks to)
 
 
 class CheckpointRow(TypedDict):

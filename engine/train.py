@@ -34,9 +34,9 @@ the training either.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
-import threading
 import time
 from pathlib import Path
 
@@ -57,6 +57,7 @@ from engine.checkpoint import (
     thin_kept_checkpoints,
 )
 from engine.config import RunConfig
+from engine.control import Control
 from engine.format import human_count, plural
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
@@ -72,6 +73,7 @@ from engine.objectives.base import decoder_start_id
 from engine.objectives.registry import get_objective
 from engine.optim import lr_at, make_optimizer
 from engine.run_setup import check_device
+from engine.store.leases import LeaseKeeper
 from engine.training_data import generator_state, set_generator_state
 from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer, TokenSpeed, metric_values
 
@@ -87,41 +89,6 @@ class TrainingError(UserError):
     """Training cannot go on for a reason a user can act on; the message says what to change."""
 
 
-# ------------------------------------------------------------------------------------------------- control
-
-
-class Control:
-    """Stop / pause / resume requests from another thread, read by the loop between optimizer steps."""
-
-    def __init__(self):
-        self._stop = threading.Event()
-        self._running = threading.Event()  # cleared while paused
-        self._running.set()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-        self._running.set()  # wake a paused loop so it can stop
-
-    def request_pause(self) -> None:
-        if not self._stop.is_set():
-            self._running.clear()
-
-    def request_resume(self) -> None:
-        self._running.set()
-
-    @property
-    def stop_requested(self) -> bool:
-        return self._stop.is_set()
-
-    @property
-    def paused(self) -> bool:
-        return not self._running.is_set()
-
-    def wait_while_paused(self, timeout: float | None = 0.1) -> None:
-        """Block while paused, at most `timeout` seconds (None: until resumed); returns at once on stop."""
-        self._running.wait(timeout)
-
-
 # The learning rate of a step under the run's schedule (engine/optim.py); the older name, kept for its callers.
 get_lr = lr_at
 
@@ -129,18 +96,30 @@ get_lr = lr_at
 # ------------------------------------------------------------------------------------------------- training
 
 
-def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | None = None, resume: bool = False) -> str:
-    """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`).
+def run_training(
+    ws,
+    run_id: int,
+    *,
+    on_event: ev.EventFn,
+    control: Control | None = None,
+    resume: bool = False,
+    lease: str | None = None,
+) -> str:
+    """Train run `run_id` to train.max_iters (from its latest checkpoint when `resume`), holding its lease
+    (engine/store/leases.py; `lease`: a token the caller took already, dropped here at the end).
 
     Returns the final state: "finished", "stopped" or "failed". A failure never raises: it is reported as a
-    "failed" status with a one-line message (a bug's traceback goes to the log, stderr). An unknown run, or resume without a
-    checkpoint, raises WorkspaceError / CheckpointError before anything changes.
+    "failed" status with a one-line message (a bug's traceback goes to the log, stderr). An unknown run, resume
+    without a checkpoint or a run another process trains raise WorkspaceError / CheckpointError / RunBusyError
+    before anything changes.
     """
     control = control or Control()
     run = ws.run(run_id)
     if resume and resumable_checkpoint(ws, run["id"]) is None:
         raise CheckpointError(f"run {run['id']} ({run['name']}) has no checkpoint to resume from")
-    training = _Training(ws, run, ev.as_handler(on_event), control, resume)
+    token = lease or ws.take_lease(run["id"])
+    keeper = LeaseKeeper(ws.path / "workspace.db", run["id"], token).start()
+    training = _Training(ws, run, ev.as_handler(on_event), control, resume, keeper)
     try:
         training.setup(resume)
         return training.loop()
@@ -155,6 +134,10 @@ def run_training(ws, run_id: int, *, on_event: ev.EventFn, control: Control | No
         return "failed"
     finally:
         training.release()
+        keeper.stop()
+        if not keeper.lost:
+            with contextlib.suppress(Exception):
+                ws.drop_lease(run["id"], token)
 
 
 def _failure_line(e: BaseException) -> str:
@@ -165,8 +148,9 @@ def _failure_line(e: BaseException) -> str:
 class _Training:
     """The state of one training session of a run; `loop` runs it."""
 
-    def __init__(self, ws, run: dict, on_event: ev.EventFn, control: Control, resume: bool):
+    def __init__(self, ws, run: dict, on_event: ev.EventFn, control: Control, resume: bool, keeper: LeaseKeeper):
         self.ws = ws
+        self.keeper = keeper
         self.run = run
         self.run_id = run["id"]
         self.emit = on_event
@@ -197,6 +181,7 @@ class _Training:
                 state=state, step=self.step, max_iters=self.tc.max_iters, message=message, device=self.device_desc
             )
         )
+        self.check_lease()
         self.ws.update_run(
             self.run_id,
             status=state,
@@ -205,6 +190,14 @@ class _Training:
             device=self.device_desc,
             best_val_loss=self.best_val_loss,
         )
+
+    def check_lease(self) -> None:
+        """Stop before writing anything once another process took the run over (this one's lease lapsed)."""
+        if self.keeper.lost:
+            raise TrainingError(
+                "another process took this run over while this one was not renewing its claim "
+                "(was the computer asleep?); this one stopped without writing more"
+            )
 
     def elapsed(self) -> float:
         if self.session_start is None:
@@ -358,6 +351,7 @@ class _Training:
             if evaluated or self.step % tc.checkpoint_interval == 0 or last:
                 self.checkpoint()
             if evaluated or self.metrics.due():
+                self.check_lease()
                 self.metrics.flush()
                 self.ws.update_run(self.run_id, step=self.step)
             if evaluated:
@@ -486,6 +480,7 @@ class _Training:
     def checkpoint(self) -> None:
         if self.last_ckpt_step == self.step:
             return
+        self.check_lease()
         # The rows up to this step are durable before the checkpoint is: a kill after it loses none of them.
         self.metrics.flush()
         self.ws.update_run(self.run_id, step=self.step)
@@ -538,7 +533,11 @@ class _Training:
         return "stopped"
 
     def finish_abruptly(self, state: str, message: str) -> None:
-        """Report a failure (or an interrupt) as well as the broken state allows; never raises."""
+        """Report a failure (or an interrupt) as well as the broken state allows; never raises. A run another
+        process took over is only told (its row is the new owner's)."""
+        if self.keeper.lost:
+            self.emit(ev.Status(state=state, step=self.step, max_iters=self.tc.max_iters, message=message))
+            return
         for action in (self.metrics.flush, lambda: self.status(state, message)):
             try:
                 action()

@@ -52,15 +52,21 @@ class ModelHandlers:
             if control.stop_requested:
                 self.send(p.TrainReply(parent=msg.id, status="error", error="cancelled before training started"))
                 return
-            self.training_run = run["id"]
-            self.send(p.TrainReply(parent=msg.id, run=run))
-            run_training(
-                ws,
-                run["id"],
-                on_event=self._train_event(msg, run["id"]),
-                control=control,
-                resume=msg.resume_run is not None,
-            )
+            # Taken before the reply, so a run another process trains is refused in the reply's words.
+            lease = ws.take_lease(run["id"])
+            try:
+                self.training_run = run["id"]
+                self.send(p.TrainReply(parent=msg.id, run=ws.run(run["id"])))
+                run_training(
+                    ws,
+                    run["id"],
+                    on_event=self._train_event(msg, run["id"]),
+                    control=control,
+                    resume=msg.resume_run is not None,
+                    lease=lease,
+                )
+            finally:
+                ws.drop_lease(run["id"], lease)  # already dropped unless run_training refused to start
         finally:
             self.control = None
             self.training_run = None

@@ -201,6 +201,7 @@ def test_runs_metrics_checkpoints_round_trip_and_survive_reopening(ws, corpus):
     run, config = make_run(ws, corpus)
     assert run["status"] == "created" and run["config"] == config and run["max_iters"] == 300
     assert ws.run_dir(run["id"]).is_dir()
+    ws.take_lease(run["id"])  # this process trains it, so it reads as running, not interrupted
     ws.update_run(run["id"], status="running", step=20, device="cpu", best_val_loss=2.5, message="training")
     ws.add_metrics(
         run["id"],

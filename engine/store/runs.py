@@ -9,6 +9,7 @@ from typing import Any
 
 from engine.rows import CheckpointRow, MetricRow, RunRow
 from engine.store.errors import WorkspaceError
+from engine.store.leases import with_trainer
 from engine.store.schema import METRIC_FIELDS, METRIC_JSON, RUN_FIELDS, finite_or_none, utc_now
 
 RUN_NAME_MAX = 80  # fits the Runs table and a terminal line
@@ -63,10 +64,14 @@ class RunMethods:
         return row
 
     def run(self, ref: int | str) -> RunRow:
-        return self._run_row(self._find("runs", "run", ref))
+        row = self._run_row(self._find("runs", "run", ref))
+        return with_trainer(row, self.live_lease(row["id"]))
 
     def runs(self) -> list[RunRow]:
-        return [self._run_row(r) for r in self._rows("SELECT * FROM runs ORDER BY id")]
+        leases = self.live_leases()
+        return [
+            with_trainer(self._run_row(r), leases.get(r["id"])) for r in self._rows("SELECT * FROM runs ORDER BY id")
+        ]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         unknown = set(fields) - RUN_FIELDS

@@ -9,8 +9,9 @@ from typing import Any
 from engine.store.errors import WorkspaceError
 
 # 3: the trash table; 4: the tokenizers' unknown share; 5: the metric rows' objective metrics; 6: copied vocabularies;
-# 7: checkpoint paths relative to the workspace folder (engine/store/runs.py stored_path)
-SCHEMA_VERSION = 7
+# 7: checkpoint paths relative to the workspace folder (engine/store/runs.py stored_path); 8: run leases
+# (engine/store/leases.py)
+SCHEMA_VERSION = 8
 # Columns added in schema 2 (import options and statistics, tokenizer spec); JSON columns hold text.
 _DATASET_V2 = {
     "format": str,
@@ -182,6 +183,12 @@ class SchemaMethods:
             {"id": int, "kind": str, "item_id": int, "name": str, "row": str, "folder": str, "deleted": str},
             pk="id",
             not_null={"kind", "item_id", "name", "row", "deleted"},
+            if_not_exists=True,
+        )
+        t("leases").create(
+            {"run_id": int, "token": str, "pid": int, "host": str, "started": float, "renewed": float},
+            pk="run_id",
+            not_null={"token", "pid", "host", "started", "renewed"},
             if_not_exists=True,
         )
         self.db.execute("CREATE INDEX IF NOT EXISTS metrics_by_run ON metrics(run_id, split, step)")

@@ -35,6 +35,8 @@ class TrashMethods:
         if table is None:
             raise WorkspaceError(f"only datasets, tokenizers and runs can be deleted, not {kind!r}")
         item = {"dataset": self.dataset, "tokenizer": self.tokenizer, "run": self.run}[kind](ref)
+        if kind == "run":
+            self.check_not_leased(item["id"], "delete")
         users = self._users(kind, item["id"])
         if users:
             raise WorkspaceError(f"{kind} {item['name']!r} is still used by {users}; delete those first")

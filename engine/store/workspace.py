@@ -17,25 +17,14 @@ import sqlite_utils
 from engine.rows import WorkspaceSummary
 from engine.store.datasets import DatasetMethods
 from engine.store.errors import WorkspaceError
+from engine.store.leases import LeaseMethods, process_alive
 from engine.store.runs import RunMethods
 from engine.store.schema import KIND_OF_TABLE, SchemaMethods
 from engine.store.tokenizers import TokenizerMethods
 from engine.store.trash import TRASH_KEEP_DAYS, TrashMethods
 
 
-def _alive(pid: int) -> bool:
-    if pid == os.getpid() or os.name == "nt":  # on Windows os.kill(pid, 0) would send Ctrl-C, not a probe
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OSError):
-        return True  # someone else's process, or no way to tell: leave its folder alone
-    return True
-
-
-class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, TrashMethods):
+class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, TrashMethods, LeaseMethods):
     def __init__(self, path: Path):
         self.path = Path(path).expanduser().resolve()
         try:
@@ -69,7 +58,7 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
         for folder in (self.path / "datasets", self.path / "tokenizers"):
             for tmp in folder.glob(".tmp-*"):
                 parts = tmp.name.split("-")
-                if len(parts) == 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+                if len(parts) == 3 and parts[1].isdigit() and not process_alive(int(parts[1])):
                     shutil.rmtree(tmp, ignore_errors=True)
 
     @staticmethod
