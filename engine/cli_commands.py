@@ -214,6 +214,7 @@ def cmd_runs(args) -> int:
         print(
             f"{r['id']:>4}  {r['name']}  {r['status']}  step {r['step'] or 0}/{r['max_iters'] or 0}  "
             f"best val {loss_text(r['best_val_loss'])}  {when(r['created'])}"
+            + (f"  (trained by {r['trainer']})" if r.get("trainer") else "")
         )
     return 0
 

@@ -26,11 +26,18 @@ def run_title(run: dict | None) -> str:
     return f"Run {run.get('id')} “{name}”" if name else f"Run {run.get('id')}"
 
 
+def status_word(run: dict) -> str:
+    """'training', 'interrupted', ... ; 'training elsewhere' for a run another process trains."""
+    if run.get("trainer") and not run.get("trained_here"):
+        return "paused elsewhere" if run.get("status") == "paused" else "training elsewhere"
+    return STATUS_WORDS.get(str(run.get("status") or ""), str(run.get("status") or ""))
+
+
 def run_status(run: dict | None) -> str:
     """'training, 350 / 2,000 steps' — what the run is doing and how far it got."""
     if not run:
         return ""
-    status = STATUS_WORDS.get(str(run.get("status") or ""), str(run.get("status") or ""))
+    status = status_word(run)
     step = int(run.get("step") or 0)
     total = int(run.get("max_iters") or (run.get("config") or {}).get("train", {}).get("max_iters") or 0)
     steps = f"{step:,} / {plural(total, 'step')}" if total else plural(step, "step")

@@ -24,6 +24,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from engine import protocol as p
 from engine.config import RunConfig
 from studio.engine_client import EngineClient
+from studio.run_watch import RunWatch
 from studio.state.requests import PendingRequests, call_safely
 from studio.state.workspace import WorkspaceState
 
@@ -96,6 +97,7 @@ class Session(QObject):
         self._save_timer.timeout.connect(self.save_state)
         for sig in (self.configChanged, self.datasetSelected, self.tokenizerSelected, self.runSelected):
             sig.connect(self._schedule_save)
+        self.run_watch = RunWatch(self)  # runs other processes train, followed from the workspace
 
     # ------------------------------------------------------------------------------------------------ engine
     def start_engine(self) -> None:

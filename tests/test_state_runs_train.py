@@ -40,7 +40,7 @@ def test_two_runs_differ_only_where_their_settings_do():
 
 def test_a_training_runs_cells_and_heading():
     run = {"id": 4, "name": "", "status": "running", "step": 1200, "max_iters": 5000, "best_val_loss": 1.23456}
-    assert progress_cells(run) == [(2, "running", None), (3, "1,200 / 5,000", 1200), (4, "1.235", 1.23456)]
+    assert progress_cells(run) == [(2, "training", None), (3, "1,200 / 5,000", 1200), (4, "1.235", 1.23456)]
     assert progress_cells({"step": 3})[1:] == [(3, "3", 3), (4, "—", float("inf"))]
     assert run_heading(run) == "Run 4 “”"
     assert fmt_created("2026-11-23T09:00:00") == "2026-11-23 09:00" and fmt_created(None) == ""

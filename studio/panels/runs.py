@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
 from engine import protocol as p
 from engine.format import fmt_created
 from studio import theme
+from studio.run_watch import trained_elsewhere
 from studio.state.runs import config_diff, config_rows, kind_cells, progress_cells, run_heading, value_names
 from studio.state.finetune import from_cell, lineage_text, parent_of
 from studio.widgets.finetune_dialog import FinetuneDialog
@@ -484,7 +485,7 @@ class RunsPanel(QWidget):
     def delete_selected(self) -> str | None:
         """Move the selected run to the trash (the undo bar offers it back)."""
         run = self.session.run
-        if run is None or run.get("id") == self.session.training_run:
+        if run is None or run.get("id") == self.session.training_run or trained_elsewhere(run):
             return None
         return self.undo_bar.delete("run", run)
 
@@ -506,16 +507,23 @@ class RunsPanel(QWidget):
         run = self.session.run
         has = run is not None
         step = int(run.get("step") or 0) if has else 0
+        elsewhere = trained_elsewhere(run)
         resumable = (
             has
+            and not elsewhere
             and not self.session.is_training
             and run.get("status") != "finished"
             and 0 < step < int(run.get("max_iters") or 0)
             and self.session.engine_state not in ("dead", "hung", "stopped")
         )
         self.resume_button.setEnabled(bool(resumable))
+        self.resume_button.setToolTip(
+            f"Trained by {run['trainer']}: Show curves follows it live; stop it there to resume it here."
+            if elsewhere
+            else "Continue the selected stopped or interrupted run from its last checkpoint."
+        )
         self.curves_button.setEnabled(has)
         self.rename_button.setEnabled(has)
-        self.delete_button.setEnabled(has and run.get("id") != self.session.training_run)
+        self.delete_button.setEnabled(has and not elsewhere and run.get("id") != self.session.training_run)
         self.playground_button.setEnabled(has and step > 0)
         self.finetune_button.setEnabled(has and step > 0 and run.get("id") != self.session.training_run)

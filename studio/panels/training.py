@@ -29,6 +29,7 @@ from engine.format import fmt_grad, fmt_loss, fmt_lr, fmt_speed, human_duration
 from studio import theme
 from studio.coverage import coverage_warning
 from studio.run_names import run_status, run_title
+from studio.run_watch import trained_elsewhere
 from studio.state.curves import RunCurves
 from studio.state.model_form import ASSUMED_CHAR_VOCAB
 from studio.state.train_summary import (
@@ -59,6 +60,7 @@ class TrainingPanel(QWidget):
         self._status: p.Status | None = None
         self._max_iters = 0
         self._start_when_ready = False  # Train was pressed while the engine was still starting
+        self._following: int | None = None  # the run trained elsewhere whose curves are reloaded
         self._redraw_timer = QTimer(self)
         self._redraw_timer.setSingleShot(True)
         self._redraw_timer.setInterval(REDRAW_MS)
@@ -342,6 +344,7 @@ class TrainingPanel(QWidget):
     def _on_workspace(self, *_):
         self._update_summary()
         self._update_buttons()
+        self._follow_elsewhere()
 
     def _on_run_selected(self, run) -> None:
         run_id = run.get("id") if run else None
@@ -358,18 +361,34 @@ class TrainingPanel(QWidget):
             self.state_label.setText("")  # a line about another run would now be read as this one's
         if run_id is None:
             return
+        self._load_curves(run_id)
+        load_parent_curves(self.session, self.loss_plot, run, lambda: self.curves.run_id)
+
+    def _load_curves(self, run_id: int, fresh: bool = False) -> None:
+        """The run's stored curves, merged with what arrived live meanwhile (fresh: replacing what is shown)."""
 
         def done(reply, rid=run_id):
             if rid != self.curves.run_id:
                 return  # another run was selected meanwhile
             if reply.ok:
+                if fresh:
+                    self.curves = RunCurves(rid)
                 self.curves.merge_history(reply.rows)
                 self._schedule()
-            else:
+            elif not fresh:
                 self._show_error(f"Could not load the curves of run {rid}: {reply.error}")
 
         self._metrics_request = self.session.request(p.MetricsRequest(run=run_id), done)
-        load_parent_curves(self.session, self.loss_plot, run, lambda: self.curves.run_id)
+
+    def _follow_elsewhere(self) -> None:
+        """A run another process trains sends no events here: its curves are reloaded with each fresh list of
+        runs (studio/run_watch.py), and once more after it ended there."""
+        run = self.shown_run()
+        elsewhere = trained_elsewhere(run)
+        if run is None or not (elsewhere or self._following == run.get("id")):
+            return
+        self._following = run["id"] if elsewhere else None
+        self._load_curves(run["id"], fresh=True)
 
     def _on_run_updated(self, row: dict) -> None:
         if row.get("id") == self.curves.run_id:
@@ -496,6 +515,7 @@ class TrainingPanel(QWidget):
         resumable = (
             run is not None
             and not busy
+            and not trained_elsewhere(run)
             and run.get("status") != "finished"
             and int(run.get("step") or 0) > 0
             and int(run.get("step") or 0) < int(run.get("max_iters") or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from engine import config as _config
 from engine.objectives.catalog import OBJECTIVE_CATALOG, losses_comparable
+from studio.run_names import status_word
 from studio.state.model_form import ALL_FIELDS
 
 # Config sections in the order of the sidebar, named as the panels are.
@@ -140,7 +141,7 @@ def progress_cells(run: dict) -> list[tuple[int, str, object]]:
     best = run.get("best_val_loss")
     has_best = isinstance(best, (int, float))
     return [
-        (2, str(run.get("status") or ""), None),
+        (2, status_word(run), None),
         (3, f"{step:,} / {max_iters:,}" if max_iters else f"{step:,}", step),
         (4, f"{best:.3f}" if has_best else "—", best if has_best else float("inf")),
     ]

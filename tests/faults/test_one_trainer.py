@@ -71,6 +71,8 @@ def test_a_second_trainer_is_refused_with_the_owners_name_and_the_curve_stays_on
                                 capture_output=True, text=True, timeout=60)  # fmt: skip
         assert second.returncode != 0
         assert f"is being trained by process {first.pid} on this computer" in second.stderr
+        listed = subprocess.run(_cli(path, "runs"), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=60)
+        assert f"(trained by process {first.pid} on this computer" in listed.stdout
         with Workspace(path) as ws:
             run = ws.run(run_id)
             assert run["trainer"].startswith(f"process {first.pid} on this computer")
