@@ -57,6 +57,7 @@ LORA_TARGETS = ("attention", "mlp", "all")
 POOLINGS = ("auto", "first", "last", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+DIVERGENCE_POLICIES = ("rollback", "stop", "ignore")  # engine/health.py
 
 
 # The labels the Model, Train, Data and Vocabulary panels show for each config key. Messages name a field by its
@@ -132,6 +133,7 @@ FIELD_LABELS: dict[str, str] = {
     "train.device": "Device",
     "train.dtype": "Precision",
     "train.probe_attention": "Record attention",
+    "train.on_divergence": "If training diverges",
     "train.keep_checkpoints": "Checkpoints kept",
     "train.init_from": "Start from run",
     "train.finetune": "Fine-tuning",
@@ -470,6 +472,9 @@ class TrainConfig:
     lora_targets: str = "attention"
     # prompt_tuning (engine/prompt_tuning.py): this many learned vectors before every input, the model frozen.
     prompt_tokens: int = 16
+    # A loss that stops being a number or spikes (engine/health.py): go back to the last good checkpoint and
+    # suggest a fix (the CLI applies it), stop there, or go on (a non-finite loss still fails the run).
+    on_divergence: str = "rollback"
 
     def validate(self) -> None:
         self.validate_finetune()
@@ -506,6 +511,7 @@ class TrainConfig:
             )
         _choice("train.device", self.device, DEVICES)
         _choice("train.dtype", self.dtype, DTYPES)
+        _choice("train.on_divergence", self.on_divergence, DIVERGENCE_POLICIES)
         _choice("train.optimizer", self.optimizer, OPTIMIZERS)
         _choice("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
         _fraction("train.momentum", self.momentum)

@@ -36,3 +36,16 @@ class Control:
     def wait_while_paused(self, timeout: float | None = 0.1) -> None:
         """Block while paused, at most `timeout` seconds (None: until resumed); returns at once on stop."""
         self._running.wait(timeout)
+
+    # A divergence (engine/health.py) goes back to the last good checkpoint; with no one to ask (the CLI, a script)
+    # the advice is applied at once, while the engine of a window sets this False to pause and let the user choose.
+    auto_apply_advice = True
+    _apply_advice = False
+
+    def request_apply_advice(self) -> None:
+        self._apply_advice = True
+        self.request_resume()
+
+    def take_apply_advice(self) -> bool:
+        asked, self._apply_advice = self._apply_advice, False
+        return asked

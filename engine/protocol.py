@@ -37,7 +37,7 @@ else:  # 3.10: the decorator only informs type checkers
         return lambda fn: fn
 
 
-PROTOCOL_VERSION = "1.8"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.9"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -52,7 +52,7 @@ RunOutcome = Literal["finished", "stopped", "failed"]
 ENGINE_STATES: tuple[EngineState, ...] = ("idle", "busy", "stopped")
 RUN_STATES: tuple[RunState, ...] = ("starting", "training", "paused", "stopping")
 RUN_OUTCOMES: tuple[RunOutcome, ...] = ("finished", "stopped", "failed")
-ControlAction = Literal["stop", "pause", "resume", "cancel"]
+ControlAction = Literal["stop", "pause", "resume", "apply_advice", "cancel"]
 ReplyStatus = Literal["ok", "error"]
 
 _REGISTRY: dict[str, type["Message"]] = {}
@@ -379,8 +379,9 @@ class TrainReply(Reply):
 class ControlRequest(Message):
     """Handled between training steps, apart from long work: Stop answers within one step.
 
-    action: "stop" | "pause" | "resume" (the running training), or "cancel" (the job started by request `target`:
-    an import, tokenizer training or generation)."""
+    action: "stop" | "pause" | "resume" (the running training), "apply_advice" (1.9: resume a run paused by the
+    health guard with the settings its Status's `advice` suggests), or "cancel" (the job started by request
+    `target`: an import, tokenizer training or generation)."""
 
     action: ControlAction = "stop"
     target: str | None = None
@@ -610,6 +611,9 @@ class Status(Message):
     # None only in a Status from an older engine, which `status_states` then reads from `state`.
     engine_state: EngineState | None = None
     run_state: RunState | RunOutcome | None = None  # (1.5) the run's; None when the message is about the engine
+    # (1.9) With run_state "paused" by the health guard: {"text", "changes" {config key: value}, "change_words",
+    # "rolled_back_to"}; ControlRequest "apply_advice" resumes with the changes, "resume" without them.
+    advice: dict | None = None
 
 
 def status_states(msg: Status) -> tuple[EngineState | None, RunState | RunOutcome | None]:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import time
 from pathlib import Path
 
@@ -44,21 +43,13 @@ import torch
 
 from engine import training_events as ev
 from engine.checkpoint import (
-    CHECKPOINT_NAME,
     CheckpointError,
-    forget_checkpoints_after,
-    kept_checkpoint_name,
-    load_checkpoint,
     resumable_checkpoint,
-    resume_parts,
-    rng_state,
-    save_checkpoint,
-    set_rng_state,
-    thin_kept_checkpoints,
 )
 from engine.config import RunConfig
 from engine.control import Control
 from engine.format import human_count, plural
+from engine.health import MAX_ROLLBACKS, HealthGuard, Verdict, advise, applied
 from engine.device import autocast_context, autocast_dtype, device_description, pick_device
 from engine.errors import UserError, is_user_error, user_text
 from engine.finetune import (
@@ -70,12 +61,13 @@ from engine.finetune import (
 )
 from engine.model import build_model
 from engine.objectives.base import decoder_start_id
+from engine.objectives.catalog import objective_info
 from engine.objectives.registry import get_objective
 from engine.optim import lr_at, make_optimizer
 from engine.run_setup import check_device
 from engine.store.leases import LeaseKeeper
-from engine.training_data import generator_state, set_generator_state
-from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer, TokenSpeed, metric_values
+from engine.training_checkpoints import CheckpointSteps
+from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer, TokenSpeed, metric_values  # noqa: F401
 
 # Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
 # silences this logger so a user sees one line, not a traceback.
@@ -145,7 +137,7 @@ def _failure_line(e: BaseException) -> str:
     return user_text(e).splitlines()[0]
 
 
-class _Training:
+class _Training(CheckpointSteps):
     """The state of one training session of a run; `loop` runs it."""
 
     def __init__(self, ws, run: dict, on_event: ev.EventFn, control: Control, resume: bool, keeper: LeaseKeeper):
@@ -170,15 +162,22 @@ class _Training:
         self.device_desc = ""
         self.note = ""
         self.metrics = MetricsBuffer(ws, self.run_id)
+        self.guard = HealthGuard(spikes=not objective_info(self.cfg.objective.name).needs_parent)
+        self.rollbacks = 0
         self.model = self.optimizer = self.scaler = None
         self.run_dir = Path(ws.run_dir(self.run_id))
         self.attention = AttentionRecorder(ws, run, self.run_dir, on_event, self.tc.probe_attention)
 
     # ---------------------------------------------------------------------------------------------- reporting
-    def status(self, state: str, message: str = "") -> None:
+    def status(self, state: str, message: str = "", advice: dict | None = None) -> None:
         self.emit(
             ev.Status(
-                state=state, step=self.step, max_iters=self.tc.max_iters, message=message, device=self.device_desc
+                state=state,
+                step=self.step,
+                max_iters=self.tc.max_iters,
+                message=message,
+                device=self.device_desc,
+                advice=advice,
             )
         )
         self.check_lease()
@@ -266,27 +265,6 @@ class _Training:
             )
             self.val_source = self.train_source
 
-    def restore(self) -> None:
-        ck = resumable_checkpoint(self.ws, self.run_id)
-        doc = load_checkpoint(ck["path"], self.model, self.optimizer, map_location=self.device)
-        meta, extra = resume_parts(doc, ck["path"])
-        self.step = int(meta["step"])
-        self.best_val_loss = meta.get("best_val_loss")
-        self.elapsed_before = float(extra.get("elapsed_s", 0.0))
-        set_rng_state(extra["rng"])
-        set_generator_state(self.data_gen, extra["data_rng"])
-        self.objective.load_state_dict(extra.get("objective") or {})
-        if self.scaler is not None and extra.get("scaler"):
-            self.scaler.load_state_dict(extra["scaler"])
-        self.last_ckpt_step = self.step
-        # Rows logged after the checkpoint by the interrupted session would be logged again: drop them; so
-        # would its attention snapshots and weights-only checkpoints.
-        self.ws.delete_metrics(self.run_id, after_step=self.step)
-        from engine.attention_probes import delete_snapshots_after
-
-        delete_snapshots_after(self.run_dir / ATTENTION_DIR, self.step)
-        forget_checkpoints_after(self.ws, self.run_id, self.step)
-
     def release(self) -> None:
         on_gpu = getattr(self, "device", None) is not None and self.device.type == "cuda"
         self.model = self.optimizer = self.scaler = None
@@ -304,6 +282,7 @@ class _Training:
                 self.model, self.step, self.val_source.ids, decoder_start_id(self.val_source.specials)
             )
             self.keep_weights()
+            self.checkpoint()  # something to go back to, should it diverge before the first interval
             if self.objective.info.needs_parent:  # REINFORCE: the reward it starts from, to read the rise against
                 self.evaluate()
         self.session_start = time.perf_counter()
@@ -326,15 +305,19 @@ class _Training:
             last = self.step == tc.max_iters
             evaluated = self.step % tc.eval_interval == 0 or last
 
-            if self.step % tc.log_interval == 0 or self.step == 1 or last:
-                # .item() waits for the GPU, so it happens only on logging steps.
+            logged = self.step % tc.log_interval == 0 or self.step == 1 or last
+            if logged or evaluated or self.step % tc.checkpoint_interval == 0:
+                # .item() waits for the GPU, so it happens only on logging and checkpoint steps.
                 lossf, normf = loss.item(), grad_norm.item()
-                if not math.isfinite(lossf):
-                    raise TrainingError(
-                        f"the loss became {lossf} at step {self.step}: lower the Learning rate "
-                        f"or Gradient clipping, or use float32 Precision (train.learning_rate, "
-                        f"train.grad_clip, train.dtype)"
-                    )
+                verdict = self.guard.observe(self.step, lossf, normf, logged=logged)
+                outcome = self.diverged(verdict) if verdict is not None else "go on"
+                if outcome == "stopped":
+                    return outcome
+                if outcome == "rolled back":
+                    tc = self.tc  # the advice may have changed the settings
+                    speed.restart()
+                    continue
+            if logged:
                 seconds, tokens = speed.count_window()
                 # The last line is what the run did on the whole, not its last few steps (the figure it ends on).
                 if last:
@@ -464,66 +447,64 @@ class _Training:
         metrics.update({f"{split}_{k}": v for k, v in self.objective.eval_extras(split).items()})
         return (total / max(1, n_batches)).item(), metrics
 
-    def checkpoint_meta(self) -> dict:
-        return {
-            "run_id": self.run_id,
-            "step": self.step,
-            "config": self.cfg.to_dict(),
-            "vocab_size": self.vocab_size,
-            "tokenizer_id": self.run["tokenizer_id"],
-            "best_val_loss": self.best_val_loss,
-        }
+    def diverged(self, verdict: Verdict) -> str:
+        """train.on_divergence (engine/health.py): "go on" (a spike, ignored), "rolled back" to the last good
+        checkpoint (the advice applied by the CLI, or offered to the window while paused), or "stopped" there."""
+        self.rollbacks += 1
+        cuda_bf16 = self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        advice = advise(self.tc, verdict, self.rollbacks, cuda_bf16)
+        if self.tc.on_divergence == "ignore" and verdict.what == "spike":
+            self.emit(ev.Notice("warning", f"{advice.text} (train.on_divergence is ignore: training goes on)"))
+            return "go on"
+        if resumable_checkpoint(self.ws, self.run_id) is None:
+            raise TrainingError(f"{advice.text} There is no checkpoint to go back to yet: start a new run with that.")
+        if self.tc.on_divergence == "ignore":
+            raise TrainingError(f"{advice.text} The last good checkpoint is kept.")
+        self.restore()
+        self.metrics.rows = [r for r in self.metrics.rows if r["step"] <= self.step]
+        self.guard.forget_after(self.step)
+        message = f"{advice.text} Went back to step {self.step:,}, the last good checkpoint."
+        if self.tc.on_divergence == "stop" or self.rollbacks > MAX_ROLLBACKS:
+            self.status("stopped", message)
+            return "stopped"
+        if self.control.auto_apply_advice:
+            self.apply_advice(advice)
+            self.emit(ev.Notice("warning", f"{message} Applied the suggestion; training goes on."))
+            return "rolled back"
+        self.control.request_pause()
+        self.wait_paused(message, {**advice.as_dict(self.step), "text": message})
+        if self.control.stop_requested:
+            return "rolled back"  # the loop's next turn stops at this good step
+        if self.control.take_apply_advice():
+            self.apply_advice(advice)
+            self.status("training", f"resumed at step {self.step:,} with {advice.change_words}")
+        else:
+            self.status("training", f"resumed at step {self.step:,} as it was")
+        return "rolled back"
 
-    def step_val_loss(self) -> float | None:
-        return self.last_val[1] if self.last_val and self.last_val[0] == self.step else None
-
-    def checkpoint(self) -> None:
-        if self.last_ckpt_step == self.step:
-            return
-        self.check_lease()
-        # The rows up to this step are durable before the checkpoint is: a kill after it loses none of them.
-        self.metrics.flush()
-        self.ws.update_run(self.run_id, step=self.step)
-        extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
-        extra["objective"] = self.objective.state_dict()
-        if self.scaler is not None:
-            extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
-        info = save_checkpoint(
-            self.run_dir / "checkpoints",
-            CHECKPOINT_NAME,
-            self.model,
-            self.optimizer,
-            meta=self.checkpoint_meta(),
-            extra=extra,
-        )
-        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
-        self.last_ckpt_step = self.step
-        self.emit(ev.CheckpointSaved(step=self.step, path=str(info["path"])))
-
-    def keep_weights(self) -> None:
-        """A weights-only checkpoint of this step, for the playground's comparisons (train.keep_checkpoints)."""
-        keep = self.tc.keep_checkpoints
-        if keep <= 0:
-            return
-        info = save_checkpoint(
-            self.run_dir / "checkpoints", kept_checkpoint_name(self.step), self.model, meta=self.checkpoint_meta()
-        )
-        # A step done again (resumed from an earlier checkpoint) replaces its file: one row per file.
-        self.ws.delete_checkpoints(self.run_id, [info["path"]])
-        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
-        thin_kept_checkpoints(self.ws, self.run_id, keep, self.tc.eval_interval)
+    def apply_advice(self, advice) -> None:
+        cfg = RunConfig.from_dict(applied(self.cfg.to_dict(), advice.changes))
+        self.cfg, self.tc = cfg, cfg.train
+        self.ws.update_run(self.run_id, config=cfg.to_dict())
+        self.amp_dtype = autocast_dtype(self.device, self.tc.dtype)
+        if (self.amp_dtype == torch.float16) != (self.scaler is not None):
+            self.scaler = torch.amp.GradScaler(self.device.type) if self.amp_dtype == torch.float16 else None
+        self.guard.check_grads = self.scaler is None
 
     def pause(self) -> None:
         # The checkpoint comes first, so that once "paused" is seen the playground can load this very step.
         self.metrics.flush()
         self.checkpoint()
-        self.status("paused", f"paused at step {self.step:,}")
+        self.wait_paused(f"paused at step {self.step:,}")
+        if not self.control.stop_requested:
+            self.status("training", f"resumed at step {self.step:,}")
+
+    def wait_paused(self, message: str, advice: dict | None = None) -> None:
+        self.status("paused", message, advice)
         t0 = time.perf_counter()
         while self.control.paused and not self.control.stop_requested:
             self.control.wait_while_paused(0.1)
         self.paused_s += time.perf_counter() - t0
-        if not self.control.stop_requested:
-            self.status("training", f"resumed at step {self.step:,}")
 
     def stop(self) -> str:
         self.status("stopping", f"stopping at step {self.step:,}")

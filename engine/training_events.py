@@ -36,6 +36,8 @@ class Status(TrainingEvent):
     max_iters: int
     message: str = ""
     device: str = ""
+    # A paused divergence's advice (engine/health.py Advice.as_dict): text, changes, change_words, rolled_back_to.
+    advice: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)

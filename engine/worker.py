@@ -213,7 +213,7 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
                         self.control.request_stop()
             self.send(p.ControlReply(parent=msg.id, action=action))
             return
-        if action not in ("stop", "pause", "resume"):
+        if action not in ("stop", "pause", "resume", "apply_advice"):
             self.send(p.error_reply(msg, f"unknown control action {action!r}"))
             return
         if self.control is None:

@@ -40,6 +40,7 @@ class ModelHandlers:
         msg: p.TrainRequest = job.request
         ws = self.ws()
         control = Control()
+        control.auto_apply_advice = False  # a divergence pauses with its advice: the user applies it or not
         self.control = control
         try:
             if msg.resume_run is not None:
@@ -88,6 +89,7 @@ class ModelHandlers:
                             step=int(event.step),
                             max_iters=int(event.max_iters),
                             message=str(event.message),
+                            advice=event.advice,
                         )
                     )
                 case ev.Metrics():

@@ -50,6 +50,7 @@ def test_choice_fields_offer_exactly_the_engines_values():
         ("train", "lr_schedule"): list(C.LR_SCHEDULES),
         ("train", "device"): list(C.DEVICES),
         ("train", "dtype"): list(C.DTYPES),
+        ("train", "on_divergence"): list(C.DIVERGENCE_POLICIES),
     }
     assert all(f.label == C.FIELD_LABELS[f"{f.section}.{f.name}"] for f in ALL_FIELDS)
 

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSizePolicy,
@@ -40,7 +39,8 @@ from studio.state.train_summary import (
     run_metrics,
     status_text,
 )
-from studio.widgets.form_helpers import MessageLine, PanelHeader
+from studio.widgets.divergence_banner import DivergenceBanner
+from studio.widgets.form_helpers import MessageLine, PanelHeader, open_warning
 from studio.widgets.evaluation_views import EvaluationViews
 from studio.widgets.parent_curves import load_parent_curves
 from studio.widgets.loss_plot import LossPlot, small_plot
@@ -95,8 +95,10 @@ class TrainingPanel(QWidget):
         root.addLayout(self._build_controls())
         self.state_label = theme.description_label("")
         self.error_label = MessageLine()
-        root.addWidget(self.state_label)
-        root.addWidget(self.error_label)
+        self.divergence = DivergenceBanner()
+        self.divergence.applyClicked.connect(lambda: self.session.control("apply_advice"))
+        for widget in (self.state_label, self.error_label, self.divergence):
+            root.addWidget(widget)
         grid, self.cards = stat_cards()
         root.addLayout(grid)
         self.metric_cards = MetricCards(grid)
@@ -423,11 +425,15 @@ class TrainingPanel(QWidget):
         elif self._live():
             self._status = None  # the engine went idle: whatever ran has ended
         if about_run:
+            advice = st.advice if run_state == "paused" else None  # the banner says the rest
             text = status_text(run_state, st.message)
             shown = st.run == self.curves.run_id or self.curves.run_id is None
             if shown:
                 self.state_label.setText(text)  # the caption above names the run
                 self._update_summary()
+                self.divergence.show_advice(advice)
+                if advice:  # it went back to a checkpoint: the curves past it are gone
+                    self._load_curves(st.run, fresh=True)
             elif run_state in _LIVE:
                 self.state_label.setText(f"Run {st.run} is {text.lower()} (another run is shown)")
             if run_state == "failed":
@@ -534,11 +540,7 @@ class TrainingPanel(QWidget):
         # The key, for people who use the command line, on a second, smaller line.
         self.error_label.show_message(text, "error", detail=f"Config key: {key}" if key else "")
         if dialog:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Training", text, QMessageBox.StandardButton.Ok, self)
-            if key:
-                box.setInformativeText(f"Config key: {key}")
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()  # never exec(): the event loop (and the engine connection) keeps running
+            open_warning(self, "Training", text, f"Config key: {key}" if key else "")
 
     def _clear_error(self) -> None:
         self.error_label.clear_message()

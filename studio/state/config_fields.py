@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from engine.config import (
+    DIVERGENCE_POLICIES,
     ARCHITECTURES,
     DEVICES,
     DTYPES,
@@ -74,6 +75,11 @@ SCHEDULE_LABELS = {
 }
 DEVICE_LABELS = {"auto": "Automatic", "cpu": "CPU", "cuda": "GPU (CUDA)"}
 DTYPE_LABELS = {"auto": "Automatic", "float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+DIVERGENCE_LABELS = {
+    "rollback": "Go back and suggest a fix",
+    "stop": "Stop at the last checkpoint",
+    "ignore": "Keep going",
+}
 
 MODEL_FIELDS = (
     _field(
@@ -368,6 +374,15 @@ ADVANCED_FIELDS = (
         _choices(DTYPES, DTYPE_LABELS),
         "Number format for training. Automatic picks bfloat16 on GPUs that support it, else float32. Lower "
         "precision is faster and smaller but can be less stable.",
+    ),
+    _field(
+        "train",
+        "on_divergence",
+        "choice",
+        _choices(DIVERGENCE_POLICIES, DIVERGENCE_LABELS),
+        "When the loss stops being a number or jumps far above its recent level: go back to the last good "
+        "checkpoint, pause and suggest what to change (one click applies it); stop there; or keep going (a loss "
+        "that is not a number still ends the run).",
     ),
 )
 ALL_FIELDS = MODEL_FIELDS + TRAIN_FIELDS + ADVANCED_FIELDS

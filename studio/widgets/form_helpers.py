@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QSizePolicy,
     QSpinBox,
     QToolButton,
@@ -337,3 +338,13 @@ def choice_combo(choices, tooltip: str) -> QComboBox:
         combo.addItem(label, data)
     combo.setToolTip(tooltip)
     return combo
+
+
+def open_warning(parent: QWidget, title: str, text: str, detail: str = "") -> QMessageBox:
+    """A warning box opened, never exec()'d: the event loop (and the engine connection) keeps running."""
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, parent)
+    if detail:
+        box.setInformativeText(detail)
+    box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    box.open()
+    return box

@@ -1,6 +1,7 @@
 """A NaN never overwrites the last good checkpoint: a fault injected into the loss (NaN from step 8 on, where the
-checkpoint interval, 5, is not a multiple of the log interval, 7, so the loss check comes too late) fails the run
-in words, `latest` stays the finite step-5 checkpoint, and the run resumes from it once the fault is gone."""
+checkpoint interval, 5, is not a multiple of the log interval, 7) is caught at the checkpoint step, not only at
+the next log line; the health guard goes back to the finite step-5 checkpoint, tries its advice, stops there when
+the fault stays, and the run resumes from it once the fault is gone."""
 
 import pytest
 import torch
@@ -53,10 +54,11 @@ def test_non_finite_weights_are_never_saved_over_the_last_good_checkpoint(ws, mo
 
     monkeypatch.setattr(CausalLM, "loss", poisoned)
     run = prepare_run(ws, _cfg())
-    assert run_training(ws, run["id"], on_event=lambda e: None) == "failed"
+    assert run_training(ws, run["id"], on_event=lambda e: None) == "stopped"
     row = ws.run(run["id"])
-    assert "weights became infinite or NaN at step 10" in row["message"], row["message"]
-    assert "the last good checkpoint is kept" in row["message"]
+    assert "The loss became NaN (not a number) at step" in row["message"], row["message"]
+    assert "Went back to step 5, the last good checkpoint" in row["message"]
+    assert row["step"] == 5 and max(r["step"] for r in ws.metrics(run["id"])) <= 5
     latest = find_checkpoint(ws, run["id"], "latest")
     assert latest["step"] == 5
     assert all(torch.isfinite(t).all() for t in load_model_state(latest["path"]).values())

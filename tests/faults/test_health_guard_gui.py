@@ -1,0 +1,49 @@
+"""The health guard in the window (issue 12, item 8): a run that really diverges (learning rate 3, clipping off)
+pauses at its last good checkpoint with a banner saying what probably happened; Apply and resume sends the
+suggestion to the engine, which resumes with it, and the run ends well, its curve without the diverged stretch."""
+
+from engine.store import Workspace
+from tests.conftest import open_studio
+from tests.faults.test_health_guard import _cfg
+
+
+def shown(widget) -> bool:
+    return not widget.isHidden()  # the Train panel itself may be behind another one
+
+
+def test_the_banner_explains_a_divergence_and_one_click_applies_the_advice(qtbot, qsettings, tmp_path):
+    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
+    path = tmp_path / "ws"
+    with Workspace(path) as ws:
+        ws.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    cfg = _cfg(learning_rate=3.0, min_lr=0.0, grad_clip=0.0, max_iters=200, lr_decay_iters=200)
+    with open_studio(qtbot, qsettings, path) as (win, session):
+        train = win.panels["train"]
+        win.show_page("train")
+        train.start_config(cfg)
+        banner = train.divergence
+        qtbot.waitUntil(lambda: shown(banner), timeout=60_000)
+        assert "Gradient clipping is off" in banner.text.text()
+        assert "Went back to step 0, the last good checkpoint" in banner.text.text()
+        assert "Gradient clipping 0 → 1" in banner.apply_button.toolTip()
+        assert train.pause_button.text() == "Resume"  # going on as it was stays possible
+        run_id = train.curves.run_id
+        clicks = 0
+        while session.find("runs", run_id).get("status") != "finished":
+            qtbot.waitUntil(
+                lambda: (
+                    shown(banner)
+                    and banner.apply_button.isEnabled()
+                    or session.find("runs", run_id).get("status") == "finished"
+                ),
+                timeout=60_000,
+            )
+            if shown(banner) and banner.apply_button.isEnabled():
+                clicks += 1
+                banner.apply_button.click()
+                qtbot.waitUntil(lambda: not shown(banner), timeout=10_000)
+            assert clicks <= 3
+        assert 1 <= clicks
+        assert train.curves.steps[-1] == 200 and max(train.curves.loss) < 10
+    with Workspace(path) as ws:
+        assert ws.run(run_id)["config"]["train"]["grad_clip"] == 1.0
