@@ -5,7 +5,9 @@ the workspace is opened.
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import sys
 from pathlib import Path
 
@@ -200,7 +202,7 @@ def cmd_train(args) -> int:
         ws.dataset(cfg.data.dataset)
 
     from engine.run_setup import prepare_run
-    from engine.train import Control, run_training
+    from engine.train import Control
 
     printer = _TrainPrinter()
     control = Control()
@@ -209,10 +211,12 @@ def cmd_train(args) -> int:
 
     def on_signal(signum, frame):
         interrupts.append(signum)
-        if len(interrupts) > 1 and signum == signal.SIGINT:
-            raise KeyboardInterrupt
+        if len(interrupts) > 1:
+            # Checkpoints and rows are written atomically, so quitting mid-step loses only the step itself.
+            err("\nquitting now: the last checkpoint is kept, and Resume continues from it")
+            os._exit(128 + signum)
         control.request_stop()
-        err("\nstopping after this step (a checkpoint will be written; Ctrl-C again to abort)")
+        err("\nstopping after this step (a checkpoint will be written; Ctrl-C again to quit at once)")
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -224,7 +228,7 @@ def cmd_train(args) -> int:
         err(
             f"run {run['id']} ({run['name']}): {'resuming' if cfg is None else 'training'} to step {run['max_iters']:,}"
         )
-        state = run_training(ws, run["id"], on_event=printer, control=control, resume=cfg is None)
+        state = _train_in_thread(ws.path, run["id"], printer, control, resume=cfg is None)
     finally:
         for s, h in old.items():
             signal.signal(s, h)
@@ -233,6 +237,31 @@ def cmd_train(args) -> int:
         print(confusion_table(printer.confusion, classes), flush=True)
     print(run["id"], flush=True)
     return 1 if state == "failed" else 0
+
+
+def _train_in_thread(path, run_id: int, printer, control, resume: bool) -> str:
+    """run_training in a thread of its own: Python runs signal handlers only in the main thread and between
+    bytecodes, so a main thread that only waits answers Ctrl-C and SIGTERM at once, even inside a step that
+    takes minutes. The thread opens its own Workspace (a sqlite3 connection belongs to its thread)."""
+    from engine.store import Workspace
+    from engine.train import run_training
+
+    outcome: list = []
+
+    def work() -> None:
+        try:
+            with Workspace(path) as ws:
+                outcome.append(run_training(ws, run_id, on_event=printer, control=control, resume=resume))
+        except BaseException as e:
+            outcome.append(e)
+
+    thread = threading.Thread(target=work, name="training", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.1)
+    if isinstance(outcome[0], BaseException):
+        raise outcome[0]
+    return outcome[0]
 
 
 def cmd_generate(args) -> int:

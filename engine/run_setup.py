@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from engine import tokenizer as tk
 from engine import training_events as ev
+from engine.preflight import preflight
 from engine.config import ConfigError, RunConfig, unknown_share_warning
 from engine.device import autocast_dtype, pick_device
 from engine.reward_model import check_classifiers
@@ -62,6 +63,9 @@ def prepare_run(
     # whichever tokenizer comes; saying so now spares training a tokenizer for nothing.
     if (ds.get("train_chars") or 0) * 4 < need:
         raise ConfigError(_too_short(cfg, ds, f"{ds.get('train_chars') or 0:,} characters"), "model.block_size")
+    # Before a vocabulary is trained for it: a model that cannot fit is refused now, in words.
+    for warning in preflight(cfg, int(tcfg.vocab_size), pick_device(cfg.train.device)):
+        emit(ev.Notice("warning", warning))
     info = objective_info(cfg.objective.name)
     chosen = tcfg.tokenizer not in (None, "")
 

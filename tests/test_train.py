@@ -162,7 +162,7 @@ def test_loss_falls_and_everything_lands_in_sqlite(ws):
     assert row["config"]["tokenizer"]["tokenizer"] == row["tokenizer_id"]  # the resolved id is in the config
 
     ckpts = [c for c in ws.checkpoints(run_id) if c["path"].endswith("latest.json")]
-    assert [c["step"] for c in ckpts] == [30, 60]
+    assert [c["step"] for c in ckpts] == [0, 30, 60]  # step 0 too: a good state for the health guard to go back to
     assert ckpts[-1]["val_loss"] == evals[-1]["val_loss"]
     assert ws.latest_checkpoint(run_id)["path"].endswith("latest.json")
     meta = read_checkpoint_meta(ckpts[-1]["path"])["meta"]
