@@ -311,6 +311,7 @@ class MainWindow(QMainWindow):
         self.workspace_label.setText(f"Workspace: {path}")
         self.workspace_label.setToolTip(str(path))
         self.settings.setValue("workspace", str(path))
+        self._on_run(self.session.run)  # fresh rows: a run trained elsewhere moved on
 
     def _on_run(self, run) -> None:
         if not run:

@@ -160,7 +160,9 @@ class WorkspaceState:
         status = "running" if state in ("starting", "training") else state
         if state == "stopping":
             status = None  # still the run's own status until the engine says how it ended
-        self.update_run(run, step=step or None, status=status, max_iters=max_iters or None)
+        # Step 0 is news only when paused (the health guard went back to the start); else it is a default.
+        step_now = step if step or state == "paused" else None
+        self.update_run(run, step=step_now, status=status, max_iters=max_iters or None)
 
     # ------------------------------------------------------------------------------------------------ choices
     def _resolve(self, kind: str, row_or_id) -> dict | None:

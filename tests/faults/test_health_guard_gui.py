@@ -28,6 +28,7 @@ def test_the_banner_explains_a_divergence_and_one_click_applies_the_advice(qtbot
             assert "Went back to step 0, the last good checkpoint" in banner.text.text()
             assert "Gradient clipping 0 → 1" in banner.apply_button.toolTip()
             assert train.pause_button.text() == "Resume"  # going on as it was stays possible
+            qtbot.waitUntil(lambda: "paused, 0 / 200 steps" in train.run_caption.text(), timeout=5_000)
             run_id = train.curves.run_id
             clicks = 0
             while session.find("runs", run_id).get("status") != "finished":
