@@ -768,6 +768,11 @@ def decode_message(d: dict[str, Any], buffers: tuple = ()) -> Message:
     return cls(buffers=buffers, **{k: v for k, v in d.items() if k in names})
 
 
+# The largest frame either side reads (a length prefix above it closes the connection: a byte stream cannot be
+# resynchronised). The biggest real ones are attention snapshots of a few MiB.
+MAX_FRAME_BYTES = 256 << 20
+
+
 def decode_batch(data: bytes) -> list[Message]:
     try:
         blob: bytes | memoryview = b""
@@ -794,8 +799,10 @@ def decode_batch(data: bytes) -> list[Message]:
         return out
     except ProtocolError:
         raise
-    except (ValueError, UnicodeDecodeError, struct.error, TypeError) as e:
-        raise ProtocolError(f"malformed frame: {e}") from None
+    except RecursionError:
+        raise ProtocolError("malformed frame: JSON nested too deeply") from None
+    except (ValueError, UnicodeDecodeError, struct.error, TypeError, AttributeError, KeyError, MemoryError) as e:
+        raise ProtocolError(f"malformed frame: {type(e).__name__}: {e}") from None
 
 
 @dataclass(frozen=True, kw_only=True)

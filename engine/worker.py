@@ -1,6 +1,6 @@
 """The engine process: connects back to the studio, answers requests, runs long jobs, streams events.
 
-    python -m engine.worker --address ADDR --workspace DIR      (authkey in env STUDIO_AUTHKEY, hex)
+    python -m engine.worker --address ADDR --workspace DIR      (authkey on stdin, hex)
 
 Threads, each with one job, so that Stop never waits and the studio never blocks:
 - reader: receives frames, answers quick requests at once (hello, vocab, metrics, control, checkpoints, stored
@@ -130,13 +130,18 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
     def read_loop(self) -> None:
         while not self.shutdown.is_set():
             try:
-                data = self.conn.recv_bytes()
-            except (EOFError, OSError):
+                data = self.conn.recv_bytes(p.MAX_FRAME_BYTES)
+            except OSError as e:
+                if "bad message length" in str(e):  # a frame too big to read: the stream is lost, say so and go
+                    self.send(p.Log(level="error", message=f"engine closed the connection: {e}"))
+                self._studio_gone()
+                return
+            except EOFError:
                 self._studio_gone()
                 return
             try:
                 msgs = p.decode_batch(data)
-            except p.ProtocolError as e:
+            except Exception as e:  # whatever a frame holds, the command lane goes on
                 self.send(p.Log(level="error", message=f"engine ignored a bad frame: {e}"))
                 continue
             for msg in msgs:
@@ -279,7 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     # Ctrl-C in a terminal goes to the whole process group; the studio decides whether to stop a run.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    authkey = bytes.fromhex(os.environ.pop("STUDIO_AUTHKEY", ""))
+    # The key comes on stdin, a pipe only the studio holds (an environment variable is readable in /proc).
+    authkey = bytes.fromhex(sys.stdin.readline().strip() or os.environ.pop("STUDIO_AUTHKEY", ""))
     conn = Client(args.address, authkey=authkey or None)
     engine = Engine(conn, Path(args.workspace))
     signal.signal(signal.SIGTERM, lambda *_: engine.request_shutdown())

@@ -244,7 +244,7 @@ class EngineClient(QObject):
             for _ in range(MAX_FRAMES_PER_DRAIN):
                 if not conn.poll(0):
                     break
-                msgs.extend(decode_frames([conn.recv_bytes()]))
+                msgs.extend(decode_frames([conn.recv_bytes(p.MAX_FRAME_BYTES)]))
         except (EOFError, OSError):
             self._deliver(msgs)
             self._on_eof()

@@ -7,7 +7,7 @@ drives it synchronously. Keeping the process plumbing here means the two cannot 
 
 The engine (`python -m engine.worker`) runs in its own process group (a POSIX session; a Windows group that
 Ctrl+Break reaches), so one signal reaches everything it started. It connects back to a Unix socket in a private
-temporary folder (a named pipe on Windows) and proves itself with a random authkey passed in its environment.
+temporary folder (a named pipe on Windows) and proves itself with a random authkey written to its stdin (a pipe, not the environment).
 Its stdout and stderr go to `<workspace>/logs/engine.log` (the previous one kept as `engine.log.1`).
 """
 
@@ -51,13 +51,14 @@ class EngineProcess:
 
     def spawn(self) -> subprocess.Popen:
         """Start the engine; OSError (no Python, no memory) closes the listener and propagates."""
-        env = dict(os.environ, STUDIO_AUTHKEY=self.authkey.hex(), PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("STUDIO_AUTHKEY", None)
         env["PYTHONPATH"] = os.pathsep.join(x for x in (_PROJECT_ROOT, env.get("PYTHONPATH", "")) if x)
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "engine.worker", "--address", self.address, "--workspace", self.workspace],
                 env=env,
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.PIPE,
                 stdout=self._log_file,
                 stderr=self._log_file,
                 close_fds=True,
@@ -66,6 +67,12 @@ class EngineProcess:
         except OSError:
             self.listener.close()
             raise
+        try:  # the key over a pipe only the two processes hold, never in the environment (/proc/PID/environ)
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(self.authkey.hex().encode("ascii") + b"\n")
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the engine died at once: its exit code and log say why
         return self.proc
 
     def accept(self) -> Connection:

@@ -13,11 +13,14 @@ EOF, touching nothing that is gone.
 
 from __future__ import annotations
 
+import os
 import queue
 import socket
+import struct
 import threading
 import weakref
-from multiprocessing.connection import Connection, Listener
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 from typing import Callable
 
 from PySide6.QtCore import QObject, QSocketNotifier
@@ -120,14 +123,15 @@ def accept_connection(listener: Listener, gen: int, post: Post, cancelled: threa
     try:
         while True:
             try:
-                conn = listener.accept()
-            except (p.ProtocolError, OSError, EOFError) as e:
-                post(("accept_failed", gen, str(e)))
-                return
-            except Exception:  # AuthenticationError: a stray peer; keep waiting for ours
+                conn = accept_peer(listener)
+            except (EOFError, ConnectionError, TimeoutError, BlockingIOError, AuthenticationError):
+                # A stray local peer (no key, closed at once, silent): ignore it and keep waiting for ours.
                 if cancelled.is_set():
                     return
                 continue
+            except (p.ProtocolError, OSError) as e:
+                post(("accept_failed", gen, str(e)))
+                return
             close_quietly(listener)
             if cancelled.is_set():
                 conn.close()  # the poke that cancelled the wait
@@ -138,6 +142,30 @@ def accept_connection(listener: Listener, gen: int, post: Post, cancelled: threa
         close_quietly(listener)
 
 
+HANDSHAKE_S = 5.0
+
+
+def accept_peer(listener: Listener) -> Connection:
+    """Listener.accept(), with the key handshake bounded on POSIX: a local process that connects and says nothing
+    must not hold the door while the real engine waits behind it (its read times out as BlockingIOError).
+    Listener has no timeout of its own; this does its two steps itself."""
+    inner = getattr(listener, "_listener", None)
+    key = getattr(listener, "_authkey", None)
+    if os.name != "posix" or inner is None or key is None:
+        return listener.accept()
+    conn = inner.accept()
+    try:
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(HANDSHAKE_S), 0))
+            deliver_challenge(conn, key)
+            answer_challenge(conn, key)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
 def read_frames(conn: Connection, post: Post) -> None:
     """Reader thread: block for a frame, take whatever else is waiting, decode, post as one drain.
 
@@ -145,9 +173,9 @@ def read_frames(conn: Connection, post: Post) -> None:
     reused under a blocked read."""
     try:
         while True:
-            frames = [conn.recv_bytes()]
+            frames = [conn.recv_bytes(p.MAX_FRAME_BYTES)]
             while len(frames) < MAX_FRAMES_PER_DRAIN and conn.poll(0):
-                frames.append(conn.recv_bytes())
+                frames.append(conn.recv_bytes(p.MAX_FRAME_BYTES))
             post(("frames", conn, decode_frames(frames), len(frames)))
     except (EOFError, OSError):
         post(("ended", conn))
@@ -160,7 +188,7 @@ def decode_frames(frames: list[bytes]) -> list[p.Message]:
     for data in frames:
         try:
             msgs.extend(p.decode_batch(data))
-        except p.ProtocolError as e:
+        except Exception as e:  # a bad frame is reported, never the end of the reader
             msgs.append(p.Log(level="error", message=f"bad frame from the engine: {e}"))
     return msgs
 
