@@ -6,7 +6,7 @@ import json
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import shown
+from tests.conftest import shown
 from engine.format import eta_text
 from studio.panels.data import DataPanel
 

@@ -2,7 +2,7 @@
 
 from PySide6.QtCore import Qt
 
-from conftest import shown
+from tests.conftest import shown
 from engine.format import human_exact
 from studio.panels.data import DataPanel
 from studio.state.import_files import preview_paths

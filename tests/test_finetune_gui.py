@@ -5,7 +5,7 @@ lineage."""
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import main_window, start_session, stop_session, wait_until
+from tests.conftest import main_window, start_session, stop_session, wait_until
 from engine.config import RunConfig
 from engine.run_setup import prepare_run
 from engine.store import Workspace

@@ -8,7 +8,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from conftest import ended_runs, open_studio, window_on
+from tests.conftest import ended_runs, open_studio, window_on
 from engine import protocol as p
 from studio.session import Session
 

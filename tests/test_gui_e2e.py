@@ -6,7 +6,7 @@ import random
 import pytest
 from PySide6.QtCore import Qt
 
-from conftest import ended_runs, open_studio
+from tests.conftest import ended_runs, open_studio
 from engine import protocol as p
 
 pytestmark = pytest.mark.timeout(180)

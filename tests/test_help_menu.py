@@ -8,7 +8,7 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices, QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog
 
-from conftest import main_window
+from tests.conftest import main_window
 from engine import protocol as p
 from studio.shortcuts_dialog import undescribed
 

@@ -7,7 +7,7 @@ from PySide6.QtCore import QEvent, QPoint
 from PySide6.QtGui import QHelpEvent
 from PySide6.QtWidgets import QApplication, QLabel, QToolTip
 
-from conftest import ended_runs, shown, use_a_seconds_long_run
+from tests.conftest import ended_runs, shown, use_a_seconds_long_run
 from engine import protocol as p
 from studio import theme
 from studio.panels.data import DataPanel

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from conftest import ended_runs, main_window, use_a_seconds_long_run
+from tests.conftest import ended_runs, main_window, use_a_seconds_long_run
 from engine import protocol as p
 from studio.main_window import PAGES
 from studio.widgets.elided_combo import ElidedComboBox

@@ -5,7 +5,7 @@ real batch from the real engine that changes with the objective."""
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtWidgets import QGroupBox, QLabel
 
-from conftest import shown
+from tests.conftest import shown
 from engine.config import FIELD_LABELS
 from engine.objectives.catalog import GROUPS, OBJECTIVE_CATALOG, OBJECTIVE_NAMES
 from studio.panels.objective import ObjectivePanel

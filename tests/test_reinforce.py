@@ -14,7 +14,7 @@ from engine.config import ConfigError, RunConfig
 from engine.rewards import parse_reward
 from engine.run_setup import prepare_run
 from engine.store import Workspace
-from conftest import train_until_stopped
+from tests.conftest import train_until_stopped
 from engine.train import run_training
 from tests.test_cli import assert_one_error_line, cli
 

@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from conftest import shown
+from tests.conftest import shown
 from engine import protocol as p
 from engine.config import preset
 from engine.store import Workspace, WorkspaceError

@@ -7,7 +7,7 @@ tests/test_objective_panel.py's."""
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QTextCursor
 
-from conftest import shown
+from tests.conftest import shown
 from engine.config import RunConfig
 from studio.session import Session
 from studio.state.objective import marks_in, sample_key, why_no_sample

@@ -3,7 +3,7 @@
 import os
 import signal
 
-from conftest import wait_until
+from tests.conftest import wait_until
 from engine import protocol as p
 from engine.config import RunConfig
 from studio.session import Session

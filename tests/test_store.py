@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHAKESPEARE
+from tests.conftest import SHAKESPEARE
 from engine.config import preset
 from engine.data.importers import DataError, ImportCancelled
 from engine.store import SCHEMA_VERSION, Workspace, WorkspaceError

@@ -6,7 +6,7 @@ import pytest
 from PySide6.QtCore import Qt
 
 from engine import protocol as p
-from conftest import shown
+from tests.conftest import shown
 from studio.widgets.tokenizer_compare import COL, ID_ROLE, SORT_ROLE, TokenizerCompareView
 from tests.conftest import wait_until
 

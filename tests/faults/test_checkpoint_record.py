@@ -11,13 +11,8 @@ from engine.config import RunConfig
 from engine.errors import user_text
 from engine.run_setup import prepare_run
 from engine.store import Workspace
-from conftest import train_until_stopped
+from tests.conftest import train_until_stopped
 from engine.train import run_training
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(one_torch_thread):
-    """Tiny models: one torch thread (conftest)."""
 
 
 @pytest.fixture

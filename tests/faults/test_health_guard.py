@@ -12,21 +12,8 @@ from engine.config import RunConfig
 from engine.health import HealthGuard, Verdict, advise
 from engine.objectives.causal_lm import CausalLM
 from engine.run_setup import prepare_run
-from engine.store import Workspace
 from engine.train import run_training
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(one_torch_thread):
-    """Tiny models: one torch thread (conftest)."""
-
-
-@pytest.fixture
-def ws(tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    with Workspace(tmp_path / "ws") as w:
-        w.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
-        yield w
+from tests.faults.conftest import lines_workspace
 
 
 def _cfg(**train) -> RunConfig:
@@ -158,15 +145,13 @@ def test_the_cli_has_the_same_guard(tmp_path):
 
     from tests.test_cli import ENV, ROOT
 
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    with Workspace(tmp_path / "ws") as w:
-        w.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    path = lines_workspace(tmp_path)
     sets = {"model.n_layer": 1, "model.n_head": 2, "model.n_embd": 16, "model.block_size": 16, "train.max_iters": 100,
             "train.lr_decay_iters": 100, "train.learning_rate": 3, "train.min_lr": 0, "train.grad_clip": 0,
             "train.warmup_iters": 0, "train.eval_interval": 1000, "train.eval_iters": 1, "train.log_interval": 2,
             "train.device": "cpu", "train.probe_attention": "false", "train.on_divergence": "stop"}  # fmt: skip
     cmd = [sys.executable, "-m", "engine.cli", "train", "--preset", "baby", "--set=data.dataset=lines",
-           "--set=tokenizer.kind=char", *(f"--set={k}={v}" for k, v in sets.items()), "--workspace", str(tmp_path / "ws")]  # fmt: skip
+           "--set=tokenizer.kind=char", *(f"--set={k}={v}" for k, v in sets.items()), "--workspace", str(path)]  # fmt: skip
     done = subprocess.run(cmd, env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "stopped: The loss jumped to" in done.stderr and "Gradient clipping 0 → 1 (train.grad_clip)" in done.stderr

@@ -5,6 +5,7 @@ suggestion to the engine, which resumes with it, and the run ends well, its curv
 from engine.store import Workspace
 from tests.conftest import open_studio
 from tests.faults.test_health_guard import _cfg
+from tests.faults.conftest import lines_workspace
 
 
 def shown(widget) -> bool:
@@ -12,10 +13,7 @@ def shown(widget) -> bool:
 
 
 def test_the_banner_explains_a_divergence_and_one_click_applies_the_advice(qtbot, qsettings, tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    path = tmp_path / "ws"
-    with Workspace(path) as ws:
-        ws.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    path = lines_workspace(tmp_path)
     cfg = _cfg(learning_rate=3.0, min_lr=0.0, grad_clip=0.0, max_iters=200, lr_decay_iters=200)
     with open_studio(qtbot, qsettings, path) as (win, session):
         try:

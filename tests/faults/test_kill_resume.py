@@ -14,6 +14,7 @@ import pytest
 
 from engine.store import Workspace
 from tests.test_cli import ENV, ROOT
+from tests.faults.conftest import lines_workspace
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL")
 SETTINGS = {"model.n_layer": 1, "model.n_head": 2, "model.n_embd": 16, "model.block_size": 16,
@@ -41,10 +42,7 @@ def _rows(ws, run_id) -> list[tuple]:
 
 
 def test_a_run_killed_after_a_checkpoint_resumes_to_the_same_curve(tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    path = tmp_path / "ws"
-    with Workspace(path) as ws:
-        ws.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    path = lines_workspace(tmp_path)
     whole = subprocess.run(_train_command(path), env=ENV, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert whole.returncode == 0, whole.stderr
     killed = subprocess.Popen(_train_command(path), env=ENV, cwd=ROOT, stdout=subprocess.DEVNULL,

@@ -3,28 +3,13 @@ checkpoint interval, 5, is not a multiple of the log interval, 7) is caught at t
 the next log line; the health guard goes back to the finite step-5 checkpoint, tries its advice, stops there when
 the fault stays, and the run resumes from it once the fault is gone."""
 
-import pytest
 import torch
 
 from engine.checkpoint import find_checkpoint, load_model_state
 from engine.config import RunConfig
 from engine.objectives.causal_lm import CausalLM
 from engine.run_setup import prepare_run
-from engine.store import Workspace
 from engine.train import run_training
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread(one_torch_thread):
-    """Tiny models: one torch thread (conftest)."""
-
-
-@pytest.fixture
-def ws(tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    with Workspace(tmp_path / "ws") as w:
-        w.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
-        yield w
 
 
 def _cfg() -> RunConfig:

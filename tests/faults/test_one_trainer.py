@@ -16,6 +16,7 @@ from engine.store import Workspace
 from engine.store.leases import LEASE_STALE_S, RunBusyError
 from tests.faults.test_kill_resume import SETTINGS, _checkpoint_steps
 from tests.test_cli import ENV, ROOT
+from tests.faults.conftest import lines_workspace
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="SIGKILL and process probes")
 
@@ -26,10 +27,7 @@ def _cli(path, *args) -> list[str]:
 
 def _made_run(tmp_path, steps=400, **changes) -> tuple:
     """A workspace with a run of SETTINGS that did 30 steps of `steps` (checkpointed), ready to resume."""
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    path = tmp_path / "ws"
-    with Workspace(path) as ws:
-        ws.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    path = lines_workspace(tmp_path)
     sets = [f"--set={k}={v}" for k, v in {**SETTINGS, "train.max_iters": 30, **changes}.items()]
     made = subprocess.run(
         _cli(path, "train", "--preset", "baby", "--set=data.dataset=lines", "--set=tokenizer.kind=char", *sets),

@@ -18,14 +18,7 @@ from engine.run_setup import prepare_run
 from engine.store import Workspace
 from tests.faults.test_kill_resume import SETTINGS
 from tests.test_cli import ENV, ROOT
-
-
-@pytest.fixture
-def ws(tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 500, encoding="utf-8")
-    with Workspace(tmp_path / "ws") as w:
-        w.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
-        yield w
+from tests.faults.conftest import lines_workspace
 
 
 def _cfg(**model) -> RunConfig:
@@ -66,10 +59,7 @@ def test_a_small_model_passes_without_a_word():
 
 @pytest.mark.skipif(os.name != "posix", reason="signals")
 def test_sigterm_stops_at_the_next_step_and_a_second_one_at_once(tmp_path):
-    (tmp_path / "lines.txt").write_text("the cat sat on the mat. the dog ran to the log.\n" * 100, encoding="utf-8")
-    path = tmp_path / "ws"
-    with Workspace(path) as w:
-        w.import_dataset([tmp_path / "lines.txt"], "lines", 0.1)
+    path = lines_workspace(tmp_path)
     sets = [f"--set={k}={v}" for k, v in {**SETTINGS, "train.max_iters": 1_000_000}.items()]
     cmd = [sys.executable, "-m", "engine.cli", "train", "--preset", "baby", "--set=data.dataset=lines",
            "--set=tokenizer.kind=char", *sets, "--workspace", str(path)]  # fmt: skip
