@@ -488,6 +488,8 @@ class TrainConfig:
         _int_range("train.log_interval", self.log_interval, 1, 1 << 40)
         _int_range("train.checkpoint_interval", self.checkpoint_interval, 1, 1 << 40)
         _int_range("train.keep_checkpoints", self.keep_checkpoints, 0, 10_000)
+        # torch takes 64-bit seeds; evaluation adds its offsets (engine/train.py) to this one.
+        _int_range("train.seed", self.seed, 0, 2**63 - 1)
         if not self.learning_rate > 0:
             raise ConfigError(f"Learning rate must be above 0, not {self.learning_rate:g}", "train.learning_rate")
         if not 0 <= self.min_lr <= self.learning_rate:

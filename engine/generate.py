@@ -61,6 +61,20 @@ def _check_args(
     check_settings(temperature=temperature, top_k=top_k, top_p=top_p, max_new_tokens=max_new_tokens)
 
 
+SEED_MAX = 2**64 - 1  # what torch.Generator.manual_seed takes
+
+
+def seeded(generator: torch.Generator, seed: int | None) -> torch.Generator:
+    """`generator` seeded with `seed` (from the OS when None); a seed torch cannot take is refused in words."""
+    if seed is None:
+        generator.seed()
+        return generator
+    if not 0 <= seed <= SEED_MAX:
+        raise GenerationError(f"the seed must be a whole number from 0 to {SEED_MAX:,}, not {seed:,}")
+    generator.manual_seed(seed)
+    return generator
+
+
 def check_settings(
     *,
     mode: str = "sample",
@@ -300,11 +314,7 @@ def _stream(
     """Yields (token, the logits (V,) it was chosen from)."""
     device = stepper.device
     block_size = stepper.block_size
-    generator = torch.Generator(device=device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+    generator = seeded(torch.Generator(device=device), seed)
 
     def forward(ids: list[int], cache=None) -> torch.Tensor:
         idx = torch.tensor([ids], dtype=torch.long, device=device)  # (1, T)

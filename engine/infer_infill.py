@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from engine.generate import check_settings, stream_steps
+from engine.generate import check_settings, seeded, stream_steps
 from engine.infer_text import (
     MASKED_LM,
     PlaygroundError,
@@ -161,11 +161,7 @@ def _masked_fills(
         raise PlaygroundError("this run's vocabulary has no [MASK] token, so it cannot read a gap")
     ids, gaps = encode_pieces(tok, pieces, [mask_id] * gap_tokens)
     idx, segments, offset = encoder_input(loaded, ids, [p for g in gaps for p in g])
-    generator = torch.Generator()
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
+    generator = seeded(torch.Generator(), seed)
     open_ = [p for g in gaps for p in g]  # positions in ids still to fill
     while open_:
         probs = masked_lm_probs(loaded, idx, segments)[[p + offset for p in open_]]  # (open, V)

@@ -27,3 +27,21 @@ def test_the_cli_says_it_in_one_line(tmp_path):
     out = cli("config", "show", "--preset", "baby", "--set", "train.eval_iters=NaN")
     assert_one_error_line(out)
     assert "Evaluation batches must be a whole number, not nan" in out.stderr and "ValueError" not in out.stderr
+
+
+def test_a_25_digit_seed_is_refused_in_words(tmp_path):
+    from tests.test_cli import assert_one_error_line, cli
+
+    seed = "1" * 25
+    with pytest.raises(ConfigError, match="Random seed must be at most"):
+        RunConfig.from_dict({"train": {"seed": int(seed)}}).validate(need_data=False)
+    out = cli("config", "show", "--preset", "baby", "--set", f"train.seed={seed}")
+    assert_one_error_line(out)
+    assert "Random seed must be at most" in out.stderr and "Overflow" not in out.stderr
+    import torch
+
+    from engine.generate import seeded
+
+    with pytest.raises(GenerationError, match="the seed must be a whole number from 0 to"):
+        seeded(torch.Generator(), int(seed))
+    assert seeded(torch.Generator(), 2**64 - 1).initial_seed() == 2**64 - 1
