@@ -222,7 +222,9 @@ def csv_records(
     # The csv module's field limit is one process-wide setting; it is only ever raised here.
     if csv.field_size_limit() < max_field_chars:
         csv.field_size_limit(max_field_chars)
-    reader = csv.reader(_physical_lines(batches), delimiter=delimiter)
+    # strict: a quote in the wrong place is an error, not a guess that can merge or split records.
+    reader = csv.reader(_physical_lines(batches), delimiter=delimiter, strict=True)
+    end = 0
     try:
         header = next(reader, None)
         if header is None:
@@ -244,7 +246,14 @@ def csv_records(
                 continue
             yield Rec(text, None if li is None else row[li], start)
     except csv.Error as e:
-        raise DataError(f"{path} line {reader.line_num} is not valid CSV: {e}") from None
+        start = end + 1  # where the record that broke began, which is where to look
+        if "unexpected end of data" in str(e):
+            raise DataError(
+                f"{path} line {start}: a quote opened in this record is never closed, so every line after it "
+                f"would be read as one field; close the quote, or import as plain text"
+            ) from None
+        where = f"line {start}" if start == reader.line_num else f"the record starting on line {start}"
+        raise DataError(f"{path} {where} is not valid CSV: {e}") from None
 
 
 # ------------------------------------------------------------------------------------------------ Parquet

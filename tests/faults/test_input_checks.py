@@ -45,3 +45,22 @@ def test_a_25_digit_seed_is_refused_in_words(tmp_path):
     with pytest.raises(GenerationError, match="the seed must be a whole number from 0 to"):
         seeded(torch.Generator(), int(seed))
     assert seeded(torch.Generator(), 2**64 - 1).initial_seed() == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ('"good one",a\n"unclosed,b\nplain,c\nmore,d\n', "line 3: a quote opened in this record is never closed"),
+        ('"ok",a\n"bad"x,b\nfine,c\n', "line 3 is not valid CSV: ',' expected after '\"'"),
+    ],
+)
+def test_csv_quoting_is_strict_and_names_the_line_where_the_record_began(tmp_path, body, words):
+    from engine.data.errors import DataError
+    from engine.store import Workspace
+
+    (tmp_path / "t.csv").write_text("text,label\n" + body, encoding="utf-8")
+    with Workspace(tmp_path / "ws") as ws:
+        before = ws.datasets()
+        with pytest.raises(DataError, match=words.replace('"', ".").replace("'", ".")):
+            ws.import_dataset([tmp_path / "t.csv"], "t", 0.1, column="text")
+        assert ws.datasets() == before  # nothing merged, nothing half-imported
