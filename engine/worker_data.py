@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from engine import protocol as p
 from engine.config import ConfigError
+from engine.data.errors import DataError
 
 if TYPE_CHECKING:
     from engine.worker import Job
@@ -65,10 +66,17 @@ class DataHandlers:
         )
 
     def _handle_tokenize_request(self, msg: p.TokenizeRequest) -> None:
-        from engine.tokenizer import token_spans
+        """On the side lane (a long text must never hold the lane that Stop and Pause use), and bounded: a
+        reply lists every token, so a whole corpus would be a frame of tens of MB."""
+        check_text_size(msg.text, "Try a text")
 
-        tok = self.ws().load_tokenizer(msg.tokenizer)
-        self.send(p.TokenizeReply(parent=msg.id, spans=token_spans(tok, msg.text)))
+        def run(job: Job) -> None:
+            from engine.tokenizer import token_spans
+
+            tok = self.ws().load_tokenizer(msg.tokenizer)
+            self.send(p.TokenizeReply(parent=msg.id, spans=token_spans(tok, msg.text)))
+
+        self._enqueue(msg, run, read_only=True)
 
     def _handle_import_request(self, msg: p.ImportRequest) -> None:
         def run(job: Job) -> None:
@@ -155,6 +163,8 @@ class DataHandlers:
         self._enqueue(msg, run, read_only=True)
 
     def _handle_tokenizer_compare_request(self, msg: p.TokenizerCompareRequest) -> None:
+        check_text_size(msg.text, "Compare")
+
         def run(job: Job) -> None:
             from engine.tokenizer.analysis import compare_tokenizers
 
@@ -186,3 +196,15 @@ def _options(options) -> dict:
     if not isinstance(options, dict):
         raise ConfigError(f"options must be a JSON object, not {type(options).__name__}")
     return {str(k): v for k, v in options.items()}
+
+
+MAX_TEXT_CHARS = 100_000  # about 30 pages; a reply of its tokens stays around a megabyte
+
+
+def check_text_size(text: str | None, where: str) -> None:
+    if text is not None and len(text) > MAX_TEXT_CHARS:
+        raise DataError(
+            f"{where} reads at most {MAX_TEXT_CHARS:,} characters at a time, and this text has {len(text):,}: "
+            f"paste a shorter piece (a whole corpus is what the dataset's statistics are for)"
+        )
+
