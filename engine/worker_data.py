@@ -207,4 +207,3 @@ def check_text_size(text: str | None, where: str) -> None:
             f"{where} reads at most {MAX_TEXT_CHARS:,} characters at a time, and this text has {len(text):,}: "
             f"paste a shorter piece (a whole corpus is what the dataset's statistics are for)"
         )
-

@@ -149,7 +149,7 @@ TRAIN = dict(
 
 def train_run(s, arch: str, objective: str) -> int:
     """A tiny run of `arch` trained by the real engine; its id."""
-    from conftest import wait_until
+    from tests.conftest import wait_until
 
     s.update_config("model", arch=arch, n_layer=1, n_decoder_layer=0, n_head=2, n_embd=32, block_size=32)
     s.update_config("objective", name=objective)
@@ -171,7 +171,7 @@ def train_run(s, arch: str, objective: str) -> int:
 
 @pytest.fixture(scope="module")
 def runs(module_session):
-    from conftest import wait_until
+    from tests.conftest import wait_until
 
     s = module_session
     wait_until(lambda: bool(s.workspace.get("datasets")), 20, "the sample dataset")

@@ -287,7 +287,7 @@ TRAIN = {
 @pytest.fixture(scope="module")
 def trained(module_session):
     """A tiny run trained by the real engine, watched live by an Attention panel opened before it started."""
-    from conftest import wait_until
+    from tests.conftest import wait_until
 
     s = module_session
     wait_until(lambda: bool(s.workspace.get("datasets")), 20, "the sample dataset")

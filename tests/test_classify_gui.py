@@ -14,7 +14,7 @@ pytestmark = pytest.mark.timeout(600)
 @pytest.fixture(scope="module")
 def classifier(qapp, module_session, tmp_path_factory):
     """A finished tiny classification run (an encoder) on a labelled CSV imported through the engine."""
-    from conftest import ended_runs, wait_until
+    from tests.conftest import ended_runs, wait_until
 
     s = module_session
     src = tmp_path_factory.mktemp("labelled") / "things.csv"

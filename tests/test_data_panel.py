@@ -115,7 +115,7 @@ def test_dropping_a_file_starts_the_preview(qtbot, tmp_path):
 def test_import_as_the_engine_dies_is_not_left_importing_and_works_after_a_restart(qtbot, tmp_path):
     """The engine dies just before Import is pressed, unnoticed: the request fails while it is being sent. The
     panel says why and is not left importing (Import would be refused for ever); after a restart it imports."""
-    from conftest import kill_engine_unnoticed, start_session, stop_session
+    from tests.conftest import kill_engine_unnoticed, start_session, stop_session
 
     path = tmp_path / "notes.txt"
     path.write_text("a few lines of text to import\n" * 50, encoding="utf-8")

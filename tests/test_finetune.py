@@ -224,7 +224,7 @@ def test_the_command_line_fine_tunes_a_run_with_its_own_settings_and_no_file(ws,
 
 
 def test_a_lora_run_stopped_half_way_resumes_with_its_base_weights_untouched(ws, parent):
-    from conftest import train_until_stopped
+    from tests.conftest import train_until_stopped
 
     cfg = _cfg(20, **{"init_from": {"run": parent}, "finetune": "lora", "checkpoint_interval": 5})
     run = prepare_run(ws, cfg)

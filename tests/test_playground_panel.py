@@ -296,7 +296,7 @@ def test_compare_writes_with_two_checkpoints_from_one_prompt_and_seed(qtbot, pan
 
 def _train_a_tiny_run(qtbot, session, **train) -> None:
     """A finished run of test_attention_panel's tiny model on a character vocabulary, with `train`'s settings."""
-    from conftest import ended_runs
+    from tests.conftest import ended_runs
     from test_attention_panel import TRAIN
 
     session.update_config("tokenizer", kind="char")
@@ -349,7 +349,7 @@ def test_generate_as_the_engine_dies_ends_the_writing_and_works_after_a_restart(
     import os
     import signal
 
-    from conftest import start_session, stop_session
+    from tests.conftest import start_session, stop_session
 
     s = start_session(tmp_path / "ws")
     try:

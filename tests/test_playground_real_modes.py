@@ -39,7 +39,7 @@ def runs(qapp, module_session):
     """One finished tiny run of each kind, trained by the real engine: name -> run row."""
     if not _wired():
         pytest.skip("the engine does not answer fill_mask/infill/score_pair requests yet (engine/worker.py)")
-    from conftest import ended_runs, wait_until
+    from tests.conftest import ended_runs, wait_until
 
     s = module_session
     wait_until(lambda: bool(s.workspace.get("datasets")), 20, "the sample dataset")

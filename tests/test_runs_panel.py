@@ -92,7 +92,7 @@ def test_the_engine_renames_and_an_old_peer_ignores_the_new_kind(session):
     replies = []
     session.request(p.RenameRequest(ref=run["id"], name="renamed"), replies.append)
     session.request(p.RenameRequest(item_kind="dataset", ref=1, name="x"), replies.append)
-    from conftest import wait_until
+    from tests.conftest import wait_until
 
     wait_until(lambda: len(replies) == 2, 10, "the rename replies")
     assert replies[0].ok and replies[0].row["name"] == "renamed"

@@ -139,7 +139,7 @@ def test_a_request_an_older_engine_does_not_know_fails_at_once(qtbot, tmp_path):
 def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
     """Stopping the engine (quitting, or the stop half of a restart) must not leave a panel waiting for ever: a
     request the engine had not answered, and one still queued for an engine that is starting, get an error reply."""
-    from conftest import start_session
+    from tests.conftest import start_session
 
     s = start_session(tmp_path / "ws")
     try:
@@ -164,7 +164,7 @@ def test_a_clean_stop_answers_what_the_engine_left_unanswered(qtbot, tmp_path):
 def test_a_request_that_fails_at_once_is_answered_after_request_returns(qtbot, session):
     """Panels keep the id request() returns and drop replies to other ids, so an answer that came before the id
     was kept was lost and left the panel 'loading…' for ever (the vocabulary list, an export, a preview)."""
-    from conftest import kill_engine_unnoticed
+    from tests.conftest import kill_engine_unnoticed
 
     kill_engine_unnoticed(session)
     replies = []

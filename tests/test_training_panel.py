@@ -215,7 +215,7 @@ def test_train_and_resume_as_the_engine_dies_are_not_left_busy_and_work_after_a_
     """The engine dies just before Train (later: Resume) is pressed, unnoticed: the request fails while it is being
     sent. The panel says why and is not left "Preparing the run…" / "Resuming…" with Stop on and the bar busy;
     after a restart the same button works."""
-    from conftest import ended_runs, kill_engine_unnoticed, start_session, stop_session
+    from tests.conftest import ended_runs, kill_engine_unnoticed, start_session, stop_session
     from test_attention_panel import TRAIN
 
     s = start_session(tmp_path / "ws")

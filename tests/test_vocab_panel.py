@@ -65,7 +65,7 @@ def test_train_char_tokenizer_table_search_and_spans(qtbot, module_session):
 def test_train_as_the_engine_dies_is_not_left_busy_and_works_after_a_restart(qtbot, tmp_path):
     """The engine dies just before Train is pressed, unnoticed: the request fails while it is being sent. The
     panel says why and is not left training (Train would be refused for ever); after a restart it trains."""
-    from conftest import kill_engine_unnoticed, start_session, stop_session
+    from tests.conftest import kill_engine_unnoticed, start_session, stop_session
 
     s = start_session(tmp_path / "ws")
     try:
