@@ -19,6 +19,7 @@ and "query_ids" for its queries (the decoder's tokens). Numpy and the standard l
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import tempfile
@@ -213,6 +214,32 @@ def delete_snapshots_after(directory, step: int) -> int:
             path.unlink(missing_ok=True)
             gone += 1
     return gone
+
+
+MAX_SNAPSHOTS = 60  # about 8 MiB for the baby; a day of evaluations would be thousands
+
+
+def snapshots_to_thin(steps: list[int], keep: int = MAX_SNAPSHOTS) -> list[int]:
+    """Which of `steps` (sorted) to delete so that at most `keep` remain, log-spaced: the first and the newest,
+    and between them the one nearest to each of keep - 2 geometrically spaced steps, so early training, where
+    attention changes fastest, keeps more of its snapshots than the long flat end."""
+    if len(steps) <= keep:
+        return []
+    first, newest = steps[0], steps[-1]
+    low = next((s for s in steps if s > 0), newest)
+    chosen = {first, newest}
+    for target in np.geomspace(low, newest, max(keep - 2, 1)):
+        chosen.add(min(steps, key=lambda s: abs(math.log(max(s, 1)) - math.log(target))))
+    return [s for s in steps if s not in chosen]
+
+
+def thin_snapshots(directory, keep: int = MAX_SNAPSHOTS) -> int:
+    """Delete snapshots so that at most about `keep` remain (snapshots_to_thin); return how many went."""
+    found = dict(list_snapshots(directory))
+    gone = snapshots_to_thin(sorted(found), keep)
+    for step in gone:
+        found[step].unlink(missing_ok=True)
+    return len(gone)
 
 
 def save_npz(path, attn: np.ndarray, tokens: list[str], *, ids: list[int] | None = None, extra: dict | None = None):

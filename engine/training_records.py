@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from engine import training_events as ev
+from engine.attention_snapshots import thin_snapshots
 from engine.objectives.catalog import METRIC_LABELS
 
 log = logging.getLogger(__name__)
@@ -145,6 +146,7 @@ class AttentionRecorder:
             meta, blobs = ins.encode_snapshot(snapshot, heads, step=step)
             meta.update(source="training", checkpoint=None)
             path = ins.save_snapshot(self.folder, step, meta, blobs)
+            thin_snapshots(self.folder)  # a long run keeps about MAX_SNAPSHOTS, log-spaced
         except Exception as e:
             log.warning("attention probes of run %s failed", self.run["id"], exc_info=True)
             self.enabled = False

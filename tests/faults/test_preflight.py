@@ -94,3 +94,19 @@ def _wait_for_steps(path, steps: int, run_index: int = 0, timeout: float = 60.0)
             pass
         time.sleep(0.05)
     raise AssertionError(f"no run reached step {steps}")
+
+
+def test_attention_snapshots_of_a_long_run_are_thinned_log_spaced(tmp_path):
+    """Issue 12, item 13: a day of evaluations must not fill the disk with snapshots."""
+    from engine.attention_snapshots import MAX_SNAPSHOTS, list_snapshots, snapshots_to_thin, thin_snapshots
+
+    steps = [0, *range(250, 250 * 2000 + 1, 250)]  # 2,000 evaluations
+    kept = [s for s in steps if s not in set(snapshots_to_thin(steps))]
+    assert len(kept) <= MAX_SNAPSHOTS and kept[0] == 0 and kept[-1] == steps[-1]
+    early, late = sum(s <= steps[-1] // 10 for s in kept), sum(s > steps[-1] // 2 for s in kept)
+    assert early > late  # log-spaced: the start, where attention changes fastest, keeps more
+    folder = tmp_path / "attention"
+    folder.mkdir()
+    for s in range(0, 100 * 10, 10):
+        (folder / f"step-{s:08d}.npz").write_bytes(b"x")
+    assert thin_snapshots(folder) == 100 - len(list_snapshots(folder)) and len(list_snapshots(folder)) <= MAX_SNAPSHOTS
