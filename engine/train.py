@@ -20,7 +20,8 @@ What a run keeps in run_dir (workspace/runs/<id>/):
                                      playground; at most train.keep_checkpoints (0: none), evenly spaced (every
                                      evaluation, then every 2nd, 4th, ... as the run grows) and the newest
     attention/step-NNNNNNNN.npz      attention snapshots of the probe texts at step 0 and at each evaluation
-                                     (train.probe_attention), see engine/attention_probes.py
+                                     (train.probe_attention), see engine/attention_probes.py; a long run keeps
+                                     about 60, log-spaced (engine/attention_snapshots.py thin_snapshots)
 A weights-only checkpoint is the model's float32 weights, 4 bytes per parameter (3.2 MiB for the 0.8 M "baby",
 so the default 10 of them take 32 MiB); a snapshot is L * H * T * (T + 1) bytes per probe (139 KiB for the
 baby: two texts of 48 tokens and the 64-token induction probe). Every checkpoint file is registered in the
