@@ -102,7 +102,8 @@ def test_attention_snapshots_of_a_long_run_are_thinned_log_spaced(tmp_path):
     from engine.attention_snapshots import MAX_SNAPSHOTS, list_snapshots, snapshots_to_thin, thin_snapshots
 
     steps = [0, *range(250, 250 * 2000 + 1, 250)]  # 2,000 evaluations
-    kept = [s for s in steps if s not in set(snapshots_to_thin(steps))]
+    gone = set(snapshots_to_thin(steps))
+    kept = [s for s in steps if s not in gone]
     assert len(kept) <= MAX_SNAPSHOTS and kept[0] == 0 and kept[-1] == steps[-1]
     early, late = sum(s <= steps[-1] // 10 for s in kept), sum(s > steps[-1] // 2 for s in kept)
     assert early > late  # log-spaced: the start, where attention changes fastest, keeps more
