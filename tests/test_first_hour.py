@@ -115,6 +115,8 @@ def test_every_choice_comes_back_after_a_restart(qtbot, tmp_path, qsettings):
         ended = ended_runs(session)
         win.panels["train"].start_training()
         qtbot.waitUntil(lambda: bool(ended), timeout=90_000)
+        # The engine goes idle just after the run's outcome; closing before that would ask "Stop training?".
+        qtbot.waitUntil(lambda: not session.is_training, timeout=30_000)
         run_id = ended[0].run
         play = win.panels["playground"]
         play.temperature.setValue(1.3)
