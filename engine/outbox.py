@@ -36,8 +36,22 @@ class Outbox:
         self.dead = False
         self.state = "starting"
         self.dropped = 0
-        self._thread = threading.Thread(target=self._run, name="sender", daemon=True)
-        self._thread.start()
+        self._thread = self._start(conn)
+
+    def _start(self, conn: Connection) -> threading.Thread:
+        thread = threading.Thread(target=self._run, args=(conn,), name="sender", daemon=True)
+        thread.start()
+        return thread
+
+    def replace(self, conn: Connection) -> None:
+        """Send to a new studio from now on (one that reattached to a run training in the background). What was
+        waiting was meant for a window that is gone; the new one reads the run's history from the workspace."""
+        with self._cond:
+            self._conn = conn
+            self._pending.clear()
+            self.dead = False
+            self._cond.notify()
+        self._thread = self._start(conn)
 
     def send(self, msg: p.Message) -> None:
         with self._cond:
@@ -62,12 +76,14 @@ class Outbox:
             self._cond.notify()
         self._thread.join(timeout)
 
-    def _run(self) -> None:
+    def _run(self, conn: Connection) -> None:
         last_beat = 0.0
         while True:
             with self._cond:
                 if not self._pending and not self._closed:
                     self._cond.wait(p.FLUSH_INTERVAL_S)
+                if conn is not self._conn:
+                    return  # replaced: a newer thread sends to the new studio
                 batch = [self._pending.popleft() for _ in range(min(p.MAX_BATCH, len(self._pending)))]
                 closing = self._closed and not self._pending
             now = time.monotonic()
@@ -76,9 +92,11 @@ class Outbox:
                 last_beat = now
             if batch:
                 try:
-                    self._conn.send_bytes(p.encode_batch(batch))
+                    conn.send_bytes(p.encode_batch(batch))
                 except (OSError, EOFError, ValueError):
                     with self._cond:
+                        if conn is not self._conn:
+                            return
                         self.dead = True
                         self._pending.clear()
                     self._on_dead()

@@ -37,7 +37,7 @@ else:  # 3.10: the decorator only informs type checkers
         return lambda fn: fn
 
 
-PROTOCOL_VERSION = "1.9"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
+PROTOCOL_VERSION = "1.10"  # the minor number grows with new kinds and fields (both sides ignore unknown ones)
 MAX_BATCH = 64  # messages per frame
 BINARY_MAGIC = b"TSB1"
 FLUSH_INTERVAL_S = 0.05  # the engine sends a pending batch at least this often
@@ -139,6 +139,28 @@ class ShutdownRequest(Message):
 @message("shutdown_reply")
 class ShutdownReply(Reply):
     pass
+
+
+@message("ping_request")
+class PingRequest(Message):
+    """(1.10) Answered by the engine's reader at once: the heartbeat proves the sender alive, this the command lane."""
+
+
+@message("ping_reply")
+class PingReply(Reply):
+    job: str = ""  # the kind of the long job running now ("" when none)
+    job_s: float = 0.0  # how long it has run
+
+
+@message("detach_request")
+class DetachRequest(Message):
+    """(1.10) The window is closing but the run goes on: the engine keeps training without a studio, listens on an
+    endpoint it records in the workspace, and a studio opened later reattaches to it."""
+
+
+@message("detach_reply")
+class DetachReply(Reply):
+    run: int | None = None  # the run that goes on training
 
 
 # ------------------------------------------------------------------------------------------------ workspace
@@ -723,7 +745,7 @@ def major(version: str) -> int:
 
 # Requests added after 1.0, with the version that added them: a peer older than that would ignore them, so the
 # sender refuses them at once with a readable error instead (see `too_old_for`).
-REQUESTS_SINCE = {"rename_request": "1.3"}
+REQUESTS_SINCE = {"rename_request": "1.3", "ping_request": "1.10", "detach_request": "1.10"}
 
 
 def too_old_for(kind: str, peer_version: str) -> bool:

@@ -73,6 +73,8 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
         self.device = None
         self.device_name = ""
         self.torch_version = ""
+        self.background = None  # engine.background.BackgroundEndpoint while no window is attached
+        self.job_started = 0.0
 
     # ---------------------------------------------------------------------------------------------- helpers
     def ws(self):
@@ -100,9 +102,25 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
         engine_state = "busy" if run_state else state
         return p.Status(state=state, engine_state=engine_state, run_state=run_state, run=self.training_run)
 
-    def _studio_gone(self) -> None:
+    def _studio_gone(self, conn: Connection | None = None) -> None:
+        if conn is not None and conn is not self.conn:
+            return  # a window that left after another one reattached
+        if self.background is not None:
+            print("engine: the window closed; training goes on in the background", file=sys.stderr, flush=True)
+            return
         print("engine: studio connection closed; stopping", file=sys.stderr, flush=True)
         self.request_shutdown()
+
+    def _studio_back(self, conn: Connection) -> None:
+        """A studio reattached (engine/background.py): it becomes ours, with a reader of its own."""
+        if self.shutdown.is_set():
+            conn.close()
+            return
+        print("engine: a window reattached", file=sys.stderr, flush=True)
+        self.conn = conn
+        self.outbox.replace(conn)
+        self.background = None
+        threading.Thread(target=self.read_loop, name="reader", daemon=True).start()
 
     def request_shutdown(self) -> None:
         self.shutdown.set()
@@ -128,16 +146,17 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
 
     # ------------------------------------------------------------------------------------------------ reading
     def read_loop(self) -> None:
+        conn = self.conn
         while not self.shutdown.is_set():
             try:
-                data = self.conn.recv_bytes(p.MAX_FRAME_BYTES)
+                data = conn.recv_bytes(p.MAX_FRAME_BYTES)
             except OSError as e:
                 if "bad message length" in str(e):  # a frame too big to read: the stream is lost, say so and go
                     self.send(p.Log(level="error", message=f"engine closed the connection: {e}"))
-                self._studio_gone()
+                self._studio_gone(conn)
                 return
             except EOFError:
-                self._studio_gone()
+                self._studio_gone(conn)
                 return
             try:
                 msgs = p.decode_batch(data)
@@ -190,6 +209,26 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
             )
         )
         self.send(self._status_now())
+
+    def _handle_ping_request(self, msg: p.PingRequest) -> None:
+        job = self.current
+        self.send(
+            p.PingReply(
+                parent=msg.id,
+                job=job.request.kind if job is not None else "",
+                job_s=round(time.monotonic() - self.job_started, 1) if job is not None else 0.0,
+            )
+        )
+
+    def _handle_detach_request(self, msg: p.DetachRequest) -> None:
+        if self.control is None or self.training_run is None:
+            self.send(p.error_reply(msg, "nothing is training: there is nothing to keep running"))
+            return
+        if self.background is None:
+            from engine.background import BackgroundEndpoint
+
+            self.background = BackgroundEndpoint(self.workspace_path, self.training_run, self._studio_back)
+        self.send(p.DetachReply(parent=msg.id, run=self.training_run))
 
     def _handle_shutdown_request(self, msg: p.ShutdownRequest) -> None:
         self.send(p.ShutdownReply(parent=msg.id))
@@ -266,6 +305,7 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
                 continue
             setattr(self, slot, job)
             if busy_state:
+                self.job_started = time.monotonic()
                 self.set_state(busy_state)
             try:
                 job.run(job)
@@ -275,6 +315,8 @@ class Engine(DataHandlers, ModelHandlers, ObjectiveHandlers, PlaygroundHandlers)
                 setattr(self, slot, None)
                 if busy_state:
                     self.set_state("idle")
+                    if self.background is not None:  # the run ended with no window to come back to
+                        self.request_shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -306,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     reads.start()
     engine.job_loop(engine.jobs, "current", "busy")
+    if engine.background is not None:
+        engine.background.close()
     reads.join(timeout=5)
     engine.set_state("stopped")
     engine.outbox.close()

@@ -29,12 +29,15 @@ from pathlib import Path
 from PySide6.QtCore import QEventLoop, QObject, QSocketNotifier, QTimer, Signal
 
 from engine import protocol as p
+from engine.endpoint import read_endpoint
+from studio.engine_attach import AttachedEngine
 from studio.engine_process import SIGKILL, WINDOWS, EngineProcess, hello_problem, log_tail, send
 from studio.engine_supervisor import KILL_AFTER_S, TERM_AFTER_S, Watch, next_step
 from studio.thread_mailbox import (
     MAX_FRAMES_PER_DRAIN,
     Mailbox,
     accept_connection,
+    connect_to,
     decode_frames,
     keep_open_while_watched,
     read_frames,
@@ -120,13 +123,50 @@ class EngineClient(QObject):
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    @property
+    def attached(self) -> bool:
+        """Whether this engine is one that trained in the background, reattached to (studio/engine_attach.py)."""
+        return isinstance(self.engine, AttachedEngine)
+
     def start(self, workspace: str) -> None:
-        """Spawn the engine for `workspace`; returns at once (the hello reply arrives later)."""
+        """Reattach to the workspace's background engine if it has one, else spawn an engine for it; returns at
+        once (the hello reply arrives later)."""
         if self.proc is not None and self.state not in ("dead", "stopped"):
             raise RuntimeError("the engine is already running; stop it first")
         self._cleanup()
-        self._gen += 1
         self.workspace = str(workspace)
+        record = read_endpoint(self.workspace)
+        if record is not None:
+            self._attach(record)
+        else:
+            self._spawn()
+
+    def _attach(self, record: dict) -> None:
+        self._gen += 1
+        self.hello = None
+        self.watch.started(time.monotonic())
+        self.engine = AttachedEngine(self.workspace, record)
+        threading.Thread(
+            target=connect_to,
+            name="engine-attach",
+            daemon=True,
+            args=(self.engine.address, self.engine.authkey, self._gen, self._mailbox.post),
+        ).start()
+        self._set_state("starting", f"reattaching to run {record.get('run')}, which trains in the background")
+        self._timer.start()
+
+    def let_go(self) -> None:
+        """Leave the engine running without us (it said it trains on in the background): close our end only."""
+        self._cancel_accept()
+        self._close_conn()
+        self._timer.stop()
+        if self.engine is not None:
+            self.engine.close()
+        self.engine = None
+        self._set_state("stopped", "training goes on in the background")
+
+    def _spawn(self) -> None:
+        self._gen += 1
         self.hello = None
         self.watch.started(time.monotonic())
         self.engine = engine = EngineProcess(self.workspace)
@@ -231,6 +271,10 @@ class EngineClient(QObject):
         self.send(p.HelloRequest())
 
     def _on_accept_failed(self, gen: int, error: str) -> None:
+        if gen == self._gen and self.state == "starting" and self.attached:
+            self.engine = None  # it went (its run ended) or will not talk: an engine of our own, then
+            self._spawn()
+            return
         if gen == self._gen and self.state == "starting":
             self._die(f"the engine could not connect: {error}", signal.SIGTERM)
 

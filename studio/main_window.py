@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
 
 from studio import theme
 from studio.icons import app_icon, panel_icon
+from studio.widgets.form_helpers import open_warning
+from studio.quit_dialog import BACKGROUND, CANCEL, ask_quit_while_training
 from studio.run_names import run_status, run_title
 
 # (key, sidebar label, module, class, icon (resources/icons/<icon>.svg), tooltip)
@@ -132,11 +134,14 @@ class MainWindow(QMainWindow):
         session.statusReceived.connect(lambda *_: self._on_run(session.run))
         session.metricsReceived.connect(lambda *_: self._on_run(session.run))
         session.notice.connect(self._on_notice)
+        session.reattached.connect(self._on_reattached)
 
         self._restore_settings()
         self._on_engine_state(session.engine_state, session.engine_detail)
         self._on_workspace(session.workspace)
         self._on_run(session.run)
+        if session.reattached_run is not None and session.is_training:  # it came back before this window
+            self._on_reattached(session.reattached_run)
 
     # ------------------------------------------------------------------------------------------------ layout
     def _action(self, menu, text: str, slot, tip: str = "", keys=()) -> QAction:
@@ -469,13 +474,26 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.session.save_state()
 
+    def ask_quit_while_training(self) -> str:
+        """ "background", "stop" or "cancel" (tests replace this method)."""
+        run = self.session.training_run
+        return ask_quit_while_training(self, run_title(self.session.find("runs", run) or {"id": run}))
+
     def closeEvent(self, event: QCloseEvent) -> None:
         if self.session.is_training and not self._close_confirmed:
-            if not self.ask(
-                "Quit",
-                "Stop training and quit? The run is stopped after the current step and a "
-                "checkpoint is saved, so you can resume it later.",
-            ):
+            choice = self.ask_quit_while_training()
+            if choice == CANCEL:
+                event.ignore()
+                return
+            if choice == BACKGROUND:
+                problem = self.session.keep_training_in_background()
+                if problem is None:
+                    self._close_confirmed = True
+                    self.save_settings()
+                    self.session.client.let_go()
+                    event.accept()
+                    return
+                open_warning(self, "Quit", f"The run cannot keep training without the window: {problem}.")
                 event.ignore()
                 return
         self._close_confirmed = True
@@ -488,6 +506,16 @@ class MainWindow(QMainWindow):
         client.wait_stopped(31.0 if training else None)
         client.kill_now()
         event.accept()
+
+    def _on_reattached(self, run_id: int) -> None:
+        """A run kept training while no window was open: show it, live, where it is followed."""
+        self.session.select_run(run_id)
+        self.show_page("train")
+        # What the engine trained in its last second without a window reached the store after the history was
+        # read (it writes metrics once a second): read it again once stored, to close that gap in the curve.
+        QTimer.singleShot(2500, self, lambda: self.panels["train"].reload_curves(run_id))
+        self.notice_label.setText(f"Reattached to run {run_id}: it kept training while the window was closed.")
+        self._notice_timer.start(10000)
 
 
 _WINDOW_SHAPES = {

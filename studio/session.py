@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QEventLoop, QObject, QTimer, Signal
 
 from engine import protocol as p
 from engine.config import RunConfig
@@ -72,6 +72,7 @@ class Session(QObject):
     evalReceived = Signal(object)
     attentionReceived = Signal(object)  # engine.protocol.Attention: a training run's new snapshot (meta + buffers)
     notice = Signal(str, str)
+    reattached = Signal(int)  # the run an engine trained in the background, now followed live here again
 
     def __init__(self, workspace_path: str | None = None, parent=None):
         super().__init__(parent)
@@ -98,11 +99,31 @@ class Session(QObject):
         for sig in (self.configChanged, self.datasetSelected, self.tokenizerSelected, self.runSelected):
             sig.connect(self._schedule_save)
         self.run_watch = RunWatch(self)  # runs other processes train, followed from the workspace
+        self._reattaching = False
+        self.reattached_run: int | None = None  # the run found training in the background at start-up
 
     # ------------------------------------------------------------------------------------------------ engine
     def start_engine(self) -> None:
         Path(self.workspace_path).mkdir(parents=True, exist_ok=True)
         self.client.start(self.workspace_path)
+
+    def keep_training_in_background(self, timeout_s: float = 5.0) -> str | None:
+        """Ask the engine to train on without this window (a detach request); None once it agreed, else why not.
+        Waits in a local event loop, so the window keeps painting; for closing the window."""
+        answer: list = []
+        loop = QEventLoop()
+
+        def done(reply) -> None:
+            answer.append(reply)
+            loop.quit()
+
+        self.request(p.DetachRequest(), done)
+        if not answer:
+            QTimer.singleShot(int(timeout_s * 1000), loop.quit)
+            loop.exec()
+        if not answer:
+            return "the engine did not answer"
+        return None if answer[0].ok else (answer[0].error or "the engine refused")
 
     def restart_engine(self) -> None:
         self.requests.fail_all("the engine is restarting")
@@ -142,6 +163,7 @@ class Session(QObject):
     def deliver_hello(self, hello: p.HelloReply) -> None:
         """The engine answered the handshake: take its workspace, then send what was queued."""
         self.hello = hello
+        self._reattaching = self.client.attached
         self.device_name = hello.device_name or hello.device
         self.device = hello.device
         if hello.workspace:
@@ -307,6 +329,10 @@ class Session(QObject):
         engine_state, run_state = p.status_states(st)
         if run_state in p.RUN_STATES and st.run is not None:
             self.training_run = st.run
+            if self._reattaching and run_state not in p.RUN_OUTCOMES:
+                self._reattaching = False
+                self.reattached_run = st.run
+                self.reattached.emit(st.run)
         self.workspace_state.status_arrived(st.run, run_state, st.step, st.max_iters)
         if run_state in p.RUN_OUTCOMES and st.run is not None:
             self.training_run = None

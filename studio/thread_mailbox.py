@@ -16,16 +16,16 @@ from __future__ import annotations
 import os
 import queue
 import socket
-import struct
 import threading
 import weakref
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
+from multiprocessing.connection import Client, Connection, Listener
 from typing import Callable
 
 from PySide6.QtCore import QObject, QSocketNotifier
 
 from engine import protocol as p
+from engine.peers import accept_peer
 
 MAX_FRAMES_PER_DRAIN = 256  # so a flood cannot starve the event loop
 
@@ -142,30 +142,6 @@ def accept_connection(listener: Listener, gen: int, post: Post, cancelled: threa
         close_quietly(listener)
 
 
-HANDSHAKE_S = 5.0
-
-
-def accept_peer(listener: Listener) -> Connection:
-    """Listener.accept(), with the key handshake bounded on POSIX: a local process that connects and says nothing
-    must not hold the door while the real engine waits behind it (its read times out as BlockingIOError).
-    Listener has no timeout of its own; this does its two steps itself."""
-    inner = getattr(listener, "_listener", None)
-    key = getattr(listener, "_authkey", None)
-    if os.name != "posix" or inner is None or key is None:
-        return listener.accept()
-    conn = inner.accept()
-    try:
-        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(HANDSHAKE_S), 0))
-            deliver_challenge(conn, key)
-            answer_challenge(conn, key)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 0))
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
 def read_frames(conn: Connection, post: Post) -> None:
     """Reader thread: block for a frame, take whatever else is waiting, decode, post as one drain.
 
@@ -198,3 +174,15 @@ def close_quietly(thing) -> None:
         thing.close()  # a Listener also unlinks its socket file
     except OSError:
         pass
+
+
+def connect_to(address: str, authkey: bytes, gen: int, post: Post) -> None:
+    """Connect thread (reattaching to an engine that trains in the background): post ("accepted", gen, conn) or
+    ("accept_failed", gen, reason) as the accept thread does, so the rest of the start-up is the same."""
+    family = "AF_PIPE" if os.name == "nt" else "AF_UNIX"
+    try:
+        conn = Client(address, family=family, authkey=authkey)
+    except (OSError, EOFError, AuthenticationError, p.ProtocolError) as e:
+        post(("accept_failed", gen, str(e) or type(e).__name__))
+        return
+    post(("accepted", gen, conn))

@@ -173,6 +173,7 @@ def window_on(qtbot, session, qsettings, **how):
     try:
         yield win
     finally:
+        win.ask_quit_while_training = lambda: "stop"  # a failed test must not leave a modal question open
         win.close()
         session.client.kill_now()
 

@@ -182,10 +182,10 @@ def test_closing_while_training_asks_first(offline_window):
     _hello(s)
     s.deliver([p.Status(state="idle"), p.Status(state="training", run=1, max_iters=100)])
     asked = []
-    offline_window.ask = lambda title, text: asked.append(text) or False
+    offline_window.ask_quit_while_training = lambda: asked.append(s.training_run) or "cancel"
     offline_window.close()
-    assert offline_window.isVisible() and asked and asked[0].startswith("Stop training and quit?")
-    offline_window.ask = lambda title, text: True
+    assert offline_window.isVisible() and asked == [1]
+    offline_window.ask_quit_while_training = lambda: "stop"
     offline_window.close()
     assert not offline_window.isVisible()
 

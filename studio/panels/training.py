@@ -366,6 +366,9 @@ class TrainingPanel(QWidget):
         self._load_curves(run_id)
         load_parent_curves(self.session, self.loss_plot, run, lambda: self.curves.run_id)
 
+    def reload_curves(self, run_id: int) -> None:
+        self._load_curves(run_id)
+
     def _load_curves(self, run_id: int, fresh: bool = False) -> None:
         """The run's stored curves, merged with what arrived live meanwhile (fresh: replacing what is shown)."""
 
