@@ -234,7 +234,10 @@ class SampleBatchBox(QGroupBox):
         self.timer.setInterval(DEBOUNCE_MS)
         self.timer.timeout.connect(self.fetch)
         session.configChanged.connect(self.config_changed)
-        session.engineStateChanged.connect(lambda *_: self.config_changed())
+        session.engineStateChanged.connect(self._on_engine_state)  # a bound slot: disconnected when this goes
+        self.config_changed()
+
+    def _on_engine_state(self, *_) -> None:
         self.config_changed()
 
     def config_changed(self) -> None:
