@@ -65,7 +65,7 @@ def read_endpoint(workspace: str | Path) -> dict | None:
     except (KeyError, TypeError, ValueError):
         _unlink(path)  # unreadable: nobody can attach with it
         return None
-    if not _alive(pid):
+    if not pid_alive(pid):
         _unlink(path)
         return None
     return {**record, "pid": pid, "address": address, "authkey": key}
@@ -86,8 +86,9 @@ def _unlink(path: Path) -> None:
         pass
 
 
-def _alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would signal; the connection attempt decides there
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` still runs here (a zombie its parent has not reaped counts as gone)."""
+    if os.name == "nt":  # os.kill(pid, 0) would terminate it there; the connection attempt decides instead
         return True
     try:
         os.kill(pid, 0)
@@ -95,4 +96,8 @@ def _alive(pid: int) -> bool:
         return False
     except OSError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True

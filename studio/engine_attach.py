@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from engine.endpoint import pid_alive
 from studio.engine_process import EngineProcess
 
 
@@ -22,7 +23,7 @@ class ForeignProcess:
         self.returncode: int | None = None
 
     def poll(self) -> int | None:
-        if self.returncode is None and not _alive(self.pid):
+        if self.returncode is None and not pid_alive(self.pid):
             self.returncode = 0
         return self.returncode
 
@@ -64,19 +65,3 @@ class AttachedEngine(EngineProcess):
 
     def exit_reason(self, code: int) -> str:
         return f"the engine (process {self.proc.pid}, which trained in the background) ended" + self.tail_text()
-
-
-def _alive(pid: int) -> bool:
-    if os.name == "nt":  # os.kill(pid, 0) would terminate it there; the connection's end tells instead
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    try:  # a zombie (its parent, a test or an old window, has not reaped it) is gone for us
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
