@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-import tempfile
 import threading
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from engine.endpoint import remove_endpoint, write_endpoint
-from engine.peers import accept_peer
+from engine.peers import accept_peer, private_address
 
 WINDOWS = sys.platform == "win32"
 
@@ -31,12 +30,7 @@ class BackgroundEndpoint:
     def __init__(self, workspace: Path, run: int | None, on_studio: Callable[[Connection], None]):
         self.workspace = Path(workspace)
         self.authkey = os.urandom(32)
-        self.sockdir: str | None = None
-        if WINDOWS:
-            self.address = rf"\\.\pipe\transformer-studio-bg-{os.getpid()}-{os.urandom(8).hex()}"
-        else:
-            self.sockdir = tempfile.mkdtemp(prefix="studio-bg-")
-            self.address = os.path.join(self.sockdir, "engine.sock")
+        self.address, self.sockdir = private_address("bg-")
         self.family = "AF_PIPE" if WINDOWS else "AF_UNIX"
         self.listener = Listener(self.address, family=self.family, authkey=self.authkey)
         self._on_studio = on_studio

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import tempfile
 from multiprocessing.connection import Connection, Listener, answer_challenge, deliver_challenge
 
 HANDSHAKE_S = 5.0
@@ -30,3 +31,12 @@ def accept_peer(listener: Listener) -> Connection:
         conn.close()
         raise
     return conn
+
+
+def private_address(tag: str) -> tuple[str, str | None]:
+    """A fresh address only this user can reach, and the folder holding it (None on Windows): a Unix socket in a
+    new 0700 temporary folder, or a named pipe with a random name."""
+    if os.name == "nt":
+        return rf"\\.\pipe\transformer-studio-{tag}{os.getpid()}-{os.urandom(8).hex()}", None
+    sockdir = tempfile.mkdtemp(prefix=f"studio-{tag}")
+    return os.path.join(sockdir, "engine.sock"), sockdir

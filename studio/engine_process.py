@@ -23,6 +23,7 @@ from multiprocessing.connection import Client, Connection, Listener
 from pathlib import Path
 
 from engine import protocol as p
+from engine.peers import private_address
 
 WINDOWS = sys.platform == "win32"
 FAMILY = "AF_PIPE" if WINDOWS else "AF_UNIX"
@@ -39,12 +40,7 @@ class EngineProcess:
     def __init__(self, workspace: str | Path):
         self.workspace = str(workspace)
         self.authkey = os.urandom(32)
-        self.sockdir: str | None = None
-        if WINDOWS:
-            self.address = rf"\\.\pipe\transformer-studio-{os.getpid()}-{os.urandom(8).hex()}"
-        else:
-            self.sockdir = tempfile.mkdtemp(prefix="studio-")
-            self.address = os.path.join(self.sockdir, "engine.sock")
+        self.address, self.sockdir = private_address("")
         self.listener = Listener(self.address, family=FAMILY, authkey=self.authkey)
         self.log_path = self._open_log(Path(self.workspace))
         self.proc: subprocess.Popen | None = None
