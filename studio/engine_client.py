@@ -12,7 +12,8 @@ Spawning, the socket, signals and the words for an exit are Qt-free, in studio/e
 Supervision, all from one 100 ms timer in the GUI thread (no blocking waits anywhere); what it decides (death,
 hang, the ordered stop's escalation) is Qt-free, in studio/engine_supervisor.py, and this class carries it out:
 - death: EOF on the connection or `Popen.poll()` -> `engineDied(reason)` with exit code / signal and the log's tail;
-- hang: no frame for a while, or no hello reply in time -> `engineHung(reason)`;
+- hang: no frame for a while, no hello reply in time, or pings unanswered while heartbeats come (the command lane
+  is stuck, so Stop and Pause would not arrive) -> `engineHung(reason)`;
 - stop: shutdown_request, then SIGTERM (the engine checkpoints), then SIGKILL to the whole process group.
 """
 
@@ -318,13 +319,15 @@ class EngineClient(QObject):
         if not msgs:
             return
         self.watch.last_frame = time.monotonic()
-        if self.state == "hung":
+        if any(isinstance(m, p.PingReply) for m in msgs):
+            self.watch.ping_answered()
+        if self.state == "hung" and not self.watch.lane_stuck:
             self._set_state("ready" if self.hello is not None else "starting", "")
         out = []
         for m in msgs:
             if isinstance(m, p.HelloReply):
                 self._on_hello(m)
-            else:
+            elif not isinstance(m, p.PingReply):
                 out.append(m)
         if out:
             self.messagesReceived.emit(out)
@@ -335,6 +338,7 @@ class EngineClient(QObject):
             self._die(problem, signal.SIGTERM)
             return
         self.hello = reply
+        self.watch.pinging = not p.too_old_for("ping_request", reply.protocol_version)
         self._set_state("ready", reply.device_name or reply.device)
         self.engineReady.emit(reply)
 
@@ -370,6 +374,8 @@ class EngineClient(QObject):
             self._die("the engine closed its connection" + self._tail_text(), SIGKILL)
         elif step == "hang":
             self._hang(reason)
+        elif step == "ping" and self.send(p.PingRequest()):
+            self.watch.ping_sent(time.monotonic())
 
     def _frames_waiting(self) -> bool:
         if self._mailbox.pending():

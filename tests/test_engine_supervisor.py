@@ -4,7 +4,7 @@ dead, hung or stopped, and when a stop escalates. The real engine is supervised 
 import subprocess
 import sys
 
-from studio.engine_supervisor import EOF_EXIT_WAIT_S, TERM_AFTER_S, Watch, next_step
+from studio.engine_supervisor import EOF_EXIT_WAIT_S, LANE_STUCK, PING_EVERY_S, TERM_AFTER_S, Watch, next_step
 
 
 def step(state, watch, now, code=None, waiting=False, hello=True):
@@ -69,8 +69,43 @@ def test_a_new_process_forgets_the_last_ones_clock_but_keeps_the_limits():
     w.started(0.0)
     w.eof_at, w.stop_at, w.term_sent, w.kill_sent = 5.0, 6.0, True, True
     w.started(100.0)
+    w.pinging, w.ping_sent_at, w.lane_stuck = True, 7.0, True
+    w.started(100.0)
     assert (w.eof_at, w.stop_at, w.term_sent, w.kill_sent) == (None, None, False, False)
+    assert (w.pinging, w.ping_sent_at, w.lane_stuck) == (False, None, False)
     assert w.hang_s == 1.5 and w.last_frame == 100.0
+
+
+def test_the_command_lane_is_pinged_and_a_ping_unanswered_while_heartbeats_come_is_a_hang():
+    w = Watch(hang_s=10)
+    w.started(0.0)
+    assert step("ready", w, PING_EVERY_S + 0.1) == ("wait", "")  # an engine older than 1.10 is never pinged
+    w.pinging = True
+    assert step("ready", w, 1.0) == ("wait", "")
+    assert step("ready", w, PING_EVERY_S) == ("ping", "")
+    w.ping_sent(PING_EVERY_S)
+    for now in (4.0, 6.0, 8.0, 10.0, 12.0):  # heartbeats keep coming, the ping stays unanswered
+        w.last_frame = now
+        if step("ready", w, now)[0] == "ping":
+            w.ping_sent(now)
+    assert w.ping_sent_at == PING_EVERY_S  # the oldest unanswered one counts
+    w.last_frame = 12.5
+    assert step("ready", w, 12.5) == ("hang", LANE_STUCK)
+    assert w.lane_stuck
+    assert step("hung", w, 13.0) == ("wait", "")  # said once; pinging goes on, since a ping may have been lost
+    assert step("hung", w, 12.0 + PING_EVERY_S) == ("ping", "")
+    w.ping_answered()
+    assert not w.lane_stuck and w.ping_sent_at is None
+    assert step("ready", w, 13.0) == ("wait", "")
+
+
+def test_a_busy_window_never_counts_its_own_unread_ping_replies_against_the_engine():
+    w = Watch(hang_s=10)
+    w.started(0.0)
+    w.pinging = True
+    w.ping_sent(2.0)
+    w.last_frame = 20.0
+    assert step("ready", w, 20.0, waiting=True) == ("wait", "")
 
 
 def test_the_supervisor_loads_no_qt():
