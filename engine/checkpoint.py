@@ -88,7 +88,9 @@ def save_checkpoint(
         for tmp, _ in staged:
             tmp.unlink(missing_ok=True)  # a no-op for those already renamed
         if isinstance(e, OSError):
-            raise CheckpointError(f"cannot save checkpoint {json_path}: {e.strerror or e}") from None
+            raise CheckpointError(
+                f"cannot save checkpoint {json_path}: {e.strerror or e}"
+            ) from e  # the cause says a full disk (engine/training_space.py)
         raise
     _fsync_dir(directory)
     total = sum(len(data) for _, data in blobs.values()) + len(doc_bytes)

@@ -68,6 +68,7 @@ from engine.optim import lr_at, make_optimizer
 from engine.run_setup import check_device
 from engine.store.leases import LeaseKeeper
 from engine.training_checkpoints import CheckpointSteps
+from engine.training_space import disk_full, hold_for_space, stop_held
 from engine.training_records import ATTENTION_DIR, AttentionRecorder, MetricsBuffer, TokenSpeed, metric_values  # noqa: F401
 
 # Tracebacks go here: to stderr in the worker (its log file) through logging's last-resort handler; the CLI
@@ -156,6 +157,8 @@ class _Training(CheckpointSteps):
         self.best_val_loss: float | None = run.get("best_val_loss") if resume else None
         self.last_val: tuple[int, float] | None = None  # (step, val loss) of the latest evaluation
         self.last_ckpt_step: int | None = None
+        self.unregistered: dict | None = None  # the last checkpoint, while a full database lacks its row
+        self.holding = False  # the disk is full and the run waits for space (engine/training_space.py)
         self.elapsed_before = 0.0  # training seconds of earlier sessions (resume)
         self.session_start: float | None = None
         self.session_start_step = 0
@@ -274,6 +277,17 @@ class _Training(CheckpointSteps):
 
     # --------------------------------------------------------------------------------------------------- loop
     def loop(self) -> str:
+        """Train to the end; a full disk pauses the run until there is space again (engine/training_space.py)."""
+        while True:
+            try:
+                return self.steps()
+            except Exception as e:
+                if not disk_full(e):
+                    raise
+            if not hold_for_space(self):
+                return stop_held(self)
+
+    def steps(self) -> str:
         tc = self.tc
         about = f"{trainable_words(self.model, tc, human_count)} on {self.device_desc}"
         self.status("training", f"{about}; {self.note}" if self.note else about)
@@ -286,8 +300,9 @@ class _Training(CheckpointSteps):
             self.checkpoint()  # something to go back to, should it diverge before the first interval
             if self.objective.info.needs_parent:  # REINFORCE: the reward it starts from, to read the rise against
                 self.evaluate()
-        self.session_start = time.perf_counter()
-        self.session_start_step = self.step
+        if self.session_start is None:  # not again after a wait for disk space
+            self.session_start = time.perf_counter()
+            self.session_start_step = self.step
         speed = TokenSpeed()
 
         while self.step < tc.max_iters:

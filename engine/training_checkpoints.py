@@ -18,7 +18,9 @@ from engine.checkpoint import (
     thin_kept_checkpoints,
 )
 from engine.training_data import generator_state, set_generator_state
+from engine.store.errors import WorkspaceFull
 from engine.training_records import ATTENTION_DIR
+from engine.training_space import UNWRITTEN, write_back_rows
 
 
 class CheckpointSteps:
@@ -34,6 +36,7 @@ class CheckpointSteps:
         set_rng_state(extra["rng"])
         set_generator_state(self.data_gen, extra["data_rng"])
         self.objective.load_state_dict(extra.get("objective") or {})
+        write_back_rows(self.ws, self.run_id, extra.get(UNWRITTEN) or [])  # what a full disk could not take
         if self.scaler is not None and extra.get("scaler"):
             self.scaler.load_state_dict(extra["scaler"])
         self.last_ckpt_step = self.step
@@ -62,13 +65,20 @@ class CheckpointSteps:
         if self.last_ckpt_step == self.step:
             return
         self.check_lease()
-        # The rows up to this step are durable before the checkpoint is: a kill after it loses none of them.
-        self.metrics.flush()
-        self.ws.update_run(self.run_id, step=self.step)
+        # The rows up to this step are durable before the checkpoint is: a kill after it loses none of them. With
+        # the disk full (engine/training_space.py) they cannot be, so they travel inside the checkpoint instead.
+        try:
+            self.metrics.flush()
+            self.ws.update_run(self.run_id, step=self.step)
+        except WorkspaceFull:
+            if not self.holding:
+                raise
         extra = {"rng": rng_state(), "data_rng": generator_state(self.data_gen), "elapsed_s": self.elapsed()}
         extra["objective"] = self.objective.state_dict()
         if self.scaler is not None:
             extra["scaler"] = {k: v for k, v in self.scaler.state_dict().items()}
+        if self.metrics.rows:
+            extra[UNWRITTEN] = list(self.metrics.rows)
         info = save_checkpoint(
             self.run_dir / "checkpoints",
             CHECKPOINT_NAME,
@@ -77,9 +87,24 @@ class CheckpointSteps:
             meta=self.checkpoint_meta(),
             extra=extra,
         )
-        self.ws.add_checkpoint(self.run_id, self.step, info["path"], info["sha256"], val_loss=self.step_val_loss())
         self.last_ckpt_step = self.step
+        self.unregistered = info  # until its row is in: a full database registers it on the next write-back
+        self.register_checkpoint()
         self.emit(ev.CheckpointSaved(step=self.step, path=str(info["path"])))
+
+    def register_checkpoint(self) -> None:
+        """The row of the last `latest` written, if it is not in the database yet (its file resumes without it)."""
+        info, self.unregistered = self.unregistered, None
+        if info is None:
+            return
+        try:
+            self.ws.add_checkpoint(
+                self.run_id, self.last_ckpt_step, info["path"], info["sha256"], val_loss=self.step_val_loss()
+            )
+        except WorkspaceFull:
+            self.unregistered = info
+            if not self.holding:
+                raise
 
     def keep_weights(self) -> None:
         """A weights-only checkpoint of this step, for the playground's comparisons (train.keep_checkpoints)."""

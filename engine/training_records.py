@@ -108,9 +108,10 @@ class MetricsBuffer:
         return time.monotonic() - self.last_flush >= METRICS_FLUSH_S
 
     def flush(self) -> None:
+        """Write the rows; they stay here when the write fails (a full disk: WorkspaceFull), to be tried again."""
         if self.rows:
-            rows, self.rows = self.rows, []
-            self.ws.add_metrics(self.run_id, rows)
+            self.ws.add_metrics(self.run_id, self.rows)  # one transaction: all of them, or none
+            self.rows = []
         self.last_flush = time.monotonic()
 
 

@@ -21,6 +21,7 @@ those of runs; Engine inherits both mixins.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import queue
 import signal
@@ -360,5 +361,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def exit_now(code: int) -> None:
+    """End the process once everything is written, without the interpreter's teardown: measured here, unloading
+    torch took 0.7 s idle and 1.3 s after a training, after the last byte had gone and the studio was waiting."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())

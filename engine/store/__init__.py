@@ -18,10 +18,18 @@ folder), schema.py (the tables and their upgrades), datasets.py, tokenizers.py, 
 checkpoints) and trash.py; each of the last four is a mixin of Workspace's methods for that table.
 """
 
-from engine.store.errors import WorkspaceError
+from engine.store.errors import WorkspaceError, WorkspaceFull
 from engine.store.runs import RUN_NAME_MAX, check_run_name
 from engine.store.schema import SCHEMA_VERSION
 from engine.store.trash import TRASH_KEEP_DAYS
 from engine.store.workspace import Workspace
 
-__all__ = ["RUN_NAME_MAX", "SCHEMA_VERSION", "TRASH_KEEP_DAYS", "Workspace", "WorkspaceError", "check_run_name"]
+__all__ = [
+    "RUN_NAME_MAX",
+    "SCHEMA_VERSION",
+    "TRASH_KEEP_DAYS",
+    "Workspace",
+    "WorkspaceError",
+    "WorkspaceFull",
+    "check_run_name",
+]

@@ -16,7 +16,7 @@ import sqlite_utils
 
 from engine.rows import WorkspaceSummary
 from engine.store.datasets import DatasetMethods
-from engine.store.errors import WorkspaceError
+from engine.store.errors import WorkspaceError, WorkspaceFull, is_full
 from engine.store.leases import LeaseMethods, process_alive
 from engine.store.runs import RunMethods
 from engine.store.schema import KIND_OF_TABLE, SchemaMethods
@@ -82,15 +82,21 @@ class Workspace(SchemaMethods, DatasetMethods, TokenizerMethods, RunMethods, Tra
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[None]:
-        """One write transaction, taking the write lock at once (two writers never deadlock on an upgrade)."""
+        """One write transaction, taking the write lock at once (two writers never deadlock on an upgrade). A full
+        disk, at a statement or at the commit, rolls it back whole and raises WorkspaceFull."""
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield
-        except BaseException:
-            self.db.rollback()
-            raise
-        else:
             self.db.commit()
+        except BaseException as e:
+            if self.db.conn.in_transaction:
+                self.db.rollback()
+            if is_full(e):
+                raise WorkspaceFull(
+                    f"the disk is full: the workspace database ({self.path / 'workspace.db'}) cannot grow; "
+                    "free some space"
+                ) from e
+            raise
 
     def _rows(self, sql: str, params: list | tuple = ()) -> list[dict]:
         return list(self.db.query(sql, params))
